@@ -1,0 +1,214 @@
+"""The stack configuration: the one place where `Pulumi.<stack>.yaml` is validated.
+
+Every key lives under the project namespace (`autonomica-pipeline:<key>`) and uses camelCase.
+`load()` reads the raw values, validates them all at once and raises `ConfigError` with one
+message listing every problem, its key path, what is allowed and the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic.alias_generators import to_camel
+
+PROJECT = "autonomica-pipeline"
+
+
+class ConfigModel(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+Environment = Literal["staging", "production"]
+
+
+def _https_url(value: str) -> str:
+    if not re.fullmatch(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?", value):
+        raise ValueError("must be an https:// origin without a path, e.g. https://autonomica.app")
+    return value
+
+
+def _branch(value: str) -> str:
+    # The subset of git-check-ref-format that matters for a branch we deploy from.
+    bad = (
+        not value
+        or value.startswith(("-", "/", "."))
+        or value.endswith(("/", ".", ".lock"))
+        or ".." in value
+        or "//" in value
+        or "@{" in value
+        or re.search(r"[\s~^:?*\[\\\x00-\x1f\x7f]", value)
+    )
+    if bad:
+        raise ValueError("must be a valid git branch name, e.g. main or develop")
+    return value
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+Branch = Annotated[str, AfterValidator(_branch)]
+# GitHub logins: alphanumerics and single hyphens, at most 39 characters.
+Login = Annotated[str, Field(max_length=39, pattern=r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$")]
+TeamSlug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
+# GitHub environment names: at most 255 characters; we also keep them shell- and URL-safe.
+EnvironmentName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")]
+RepositoryName = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+]
+CheckName = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class UserReviewer(ConfigModel):
+    user: Login
+
+
+class TeamReviewer(ConfigModel):
+    team: TeamSlug
+
+
+class GitHubConfig(ConfigModel):
+    repository: RepositoryName = Field(description="owner/name of the application repository")
+    environment: EnvironmentName = Field(description="the GitHub deployment environment")
+    branch: Branch = Field(description="the only branch that deploys to this environment")
+    # GitHub allows at most six reviewers (users and teams together) per environment.
+    reviewers: list[UserReviewer | TeamReviewer] = Field(default_factory=list, max_length=6)
+    wait_timer: int = Field(0, ge=0, le=43200, description="minutes to wait before a deploy")
+    prevent_self_review: bool = False
+    can_admins_bypass: bool = False
+    deployment_branch_policy: Literal["custom", "protected"] = "custom"
+    required_checks: list[CheckName] = Field(min_length=1)
+    required_approving_reviews: int = Field(1, ge=0, le=10)
+    enforce_admins: bool = True
+
+    @property
+    def owner(self) -> str:
+        return self.repository.split("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.repository.split("/")[1]
+
+
+class Urls(ConfigModel):
+    frontend: HttpsUrl
+    api: HttpsUrl
+    worker: HttpsUrl
+
+
+class Secrets(ConfigModel):
+    """Values that only ever travel as `pulumi.Output.secret` (README lists how to set each)."""
+
+    railway_token: SecretStr = Field(min_length=1)
+    vercel_token: SecretStr = Field(min_length=1)
+    database_url: SecretStr = Field(min_length=1)
+    redis_url: SecretStr = Field(min_length=1)
+
+
+class StackConfig(ConfigModel):
+    environment: Environment
+    urls: Urls
+    github: GitHubConfig
+    secrets: Secrets
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+SECRET_KEYS = ("secrets",)
+
+
+def secret_paths() -> list[str]:
+    """The `--path` of every secret the stack needs, as `pulumi config set` spells it."""
+    return [f"secrets.{field.alias}" for field in Secrets.model_fields.values()]
+
+
+class ConfigError(pulumi.RunError):
+    """A stack file that cannot be deployed. Pulumi prints a RunError without a traceback."""
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as `pulumi config --path` spells it: github.reviewers[0].user."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path.lstrip(".")
+
+
+def _fix(path: str, error_type: str, stack: str) -> str:
+    if path.startswith("secrets"):
+        return (
+            f"pulumi config set --secret --path '{path}' --stack {stack}  (value read from stdin)"
+        )
+    if error_type == "extra_forbidden":
+        return f"pulumi config rm --path '{path}' --stack {stack}"
+    return f"pulumi config set --path '{path}' VALUE --stack {stack}"
+
+
+def format_errors(error: ValidationError, stack: str) -> str:
+    lines = [f"Stack '{stack}' has {error.error_count()} configuration problem(s):"]
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        # Union members show up as extra loc parts (e.g. "UserReviewer"); drop them from the path.
+        loc = tuple(part for part in loc if not (isinstance(part, str) and part[:1].isupper()))
+        shown = (
+            ""
+            if loc[:1] == ("secrets",) or item["type"] == "missing"
+            else (f" (got {json.dumps(item['input'], default=str)})")
+        )
+        path = _path(loc)
+        lines.append(f"  - {PROJECT}:{path}: {item['msg']}{shown}")
+        lines.append(f"      fix: {_fix(path, item['type'], stack)}")
+    return "\n".join(lines)
+
+
+def validate(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[str]) -> StackConfig:
+    """Validate the project's raw config values (keys without the namespace)."""
+    try:
+        config = StackConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_errors(error, stack)) from None
+    stored_in_plain = [key for key in SECRET_KEYS if key in raw and key not in secret_keys]
+    if stored_in_plain:
+        fixes = "\n".join(
+            f"      fix: pulumi config set --secret --path '{path}' --stack {stack}"
+            for path in secret_paths()
+        )
+        raise ConfigError(
+            f"Stack '{stack}' has 1 configuration problem(s):\n"
+            f"  - {PROJECT}:secrets: stored in plain text; every value under it must be a secret\n"
+            f"{fixes}"
+        )
+    return config
+
+
+def raw_project_config(values: Mapping[str, str]) -> dict[str, Any]:
+    """Project keys of a flat Pulumi config map, with JSON objects decoded."""
+    raw: dict[str, Any] = {}
+    for full_key, value in values.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT:
+            continue
+        try:
+            raw[key] = json.loads(value)
+        except (TypeError, ValueError):
+            raw[key] = value
+    return raw
+
+
+def load() -> StackConfig:
+    """Read and validate the running stack's config (under `pulumi up` or the mock runtime)."""
+    from pulumi.runtime import config as runtime_config
+
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = frozenset(
+        key.partition(":")[2]
+        for key in values
+        if key.startswith(f"{PROJECT}:") and runtime_config.is_config_secret(key)
+    )
+    return validate(raw_project_config(values), pulumi.get_stack(), secret_keys)

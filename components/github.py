@@ -1,0 +1,150 @@
+"""The stack's GitHub deployment environment, its secrets and variables, its branch ruleset."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_github as github
+
+from components.config import GitHubConfig, TeamReviewer, UserReviewer
+
+# GitHub's built-in repository role id for "Admin", used as a ruleset bypass actor.
+ADMIN_ROLE_ID = 5
+
+
+class GitHubEnvironment(pulumi.ComponentResource):
+    """One GitHub deployment environment with its protection rules, secrets and variables.
+
+    `secrets` and `variables` map names to values that may be Outputs of other components;
+    every secret value must already be an `Output.secret`.
+    """
+
+    environment: pulumi.Output[str]
+    reviewer_ids: pulumi.Output[dict[str, list[int]]]
+
+    def __init__(
+        self,
+        name: str,
+        config: GitHubConfig,
+        *,
+        secrets: Mapping[str, pulumi.Input[str]],
+        variables: Mapping[str, pulumi.Input[str]],
+        protect: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("autonomica:github:Environment", name, None, opts)
+        provider = github.Provider(
+            f"{name}-provider", owner=config.owner, opts=pulumi.ResourceOptions(parent=self)
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=provider, protect=protect)
+
+        users = [
+            github.get_user_output(username=r.user, opts=pulumi.InvokeOptions(provider=provider))
+            for r in config.reviewers
+            if isinstance(r, UserReviewer)
+        ]
+        teams = [
+            github.get_team_output(
+                slug=r.team, summary_only=True, opts=pulumi.InvokeOptions(provider=provider)
+            )
+            for r in config.reviewers
+            if isinstance(r, TeamReviewer)
+        ]
+        user_ids = pulumi.Output.all(*[u.id for u in users]).apply(
+            lambda ids: [int(i) for i in ids]
+        )
+        team_ids = pulumi.Output.all(*[t.id for t in teams]).apply(
+            lambda ids: [int(i) for i in ids]
+        )
+
+        custom = config.deployment_branch_policy == "custom"
+        env = github.RepositoryEnvironment(
+            f"{name}-environment",
+            repository=config.name,
+            environment=config.environment,
+            wait_timer=config.wait_timer,
+            prevent_self_review=config.prevent_self_review,
+            can_admins_bypass=config.can_admins_bypass,
+            reviewers=(
+                [github.RepositoryEnvironmentReviewerArgs(users=user_ids, teams=team_ids)]
+                if config.reviewers
+                else None
+            ),
+            deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
+                custom_branch_policies=custom, protected_branches=not custom
+            ),
+            opts=child,
+        )
+        on_env = child.merge(pulumi.ResourceOptions(depends_on=[env]))
+        if custom:
+            github.RepositoryEnvironmentDeploymentPolicy(
+                f"{name}-branch-policy",
+                repository=config.name,
+                environment=env.environment,
+                branch_pattern=config.branch,
+                opts=on_env,
+            )
+        for secret_name, value in sorted(secrets.items()):
+            github.ActionsEnvironmentSecret(
+                f"{name}-secret-{secret_name.lower()}",
+                repository=config.name,
+                environment=env.environment,
+                secret_name=secret_name,
+                value=value,
+                opts=on_env,
+            )
+        for variable_name, value in sorted(variables.items()):
+            github.ActionsEnvironmentVariable(
+                f"{name}-variable-{variable_name.lower()}",
+                repository=config.name,
+                environment=env.environment,
+                variable_name=variable_name,
+                value=value,
+                opts=on_env,
+            )
+        github.RepositoryRuleset(
+            f"{name}-branch-ruleset",
+            repository=config.name,
+            name=f"deploy-{config.environment}",
+            target="branch",
+            enforcement="active",
+            conditions=github.RepositoryRulesetConditionsArgs(
+                ref_name=github.RepositoryRulesetConditionsRefNameArgs(
+                    includes=[f"refs/heads/{config.branch}"], excludes=[]
+                )
+            ),
+            # No bypass actor means the rules bind admins too ("enforce admins").
+            bypass_actors=(
+                None
+                if config.enforce_admins
+                else [
+                    github.RepositoryRulesetBypassActorArgs(
+                        actor_type="RepositoryRole", actor_id=ADMIN_ROLE_ID, bypass_mode="always"
+                    )
+                ]
+            ),
+            rules=github.RepositoryRulesetRulesArgs(
+                deletion=True,
+                non_fast_forward=True,
+                pull_request=github.RepositoryRulesetRulesPullRequestArgs(
+                    required_approving_review_count=config.required_approving_reviews,
+                    dismiss_stale_reviews_on_push=True,
+                    required_review_thread_resolution=True,
+                ),
+                required_status_checks=github.RepositoryRulesetRulesRequiredStatusChecksArgs(
+                    required_checks=[
+                        github.RepositoryRulesetRulesRequiredStatusChecksRequiredCheckArgs(
+                            context=check
+                        )
+                        for check in config.required_checks
+                    ],
+                    strict_required_status_checks_policy=True,
+                ),
+            ),
+            opts=child,
+        )
+
+        self.environment = env.environment
+        self.reviewer_ids = pulumi.Output.all(users=user_ids, teams=team_ids)
+        self.register_outputs({"environment": self.environment})

@@ -1,0 +1,53 @@
+"""Stack outputs: the versioned contract other tooling reads with `pulumi stack output --json`.
+
+Bump `SCHEMA_VERSION` with every change: the minor number for added fields, the major number for
+anything removed or renamed. `python -m tools.schemas --write` regenerates the JSON Schema.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+SchemaVersion = Literal["1.0.0"]  # the default of StackOutputs.schema_version too
+SCHEMA_VERSION: str = get_args(SchemaVersion)[0]
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class UrlsOutput(Output):
+    frontend: str = Field(description="public https origin of the Next.js frontend")
+    api: str = Field(description="public https origin of the FastAPI backend")
+    worker: str = Field(description="public https origin of the worker (health and metrics)")
+
+
+class ReviewersOutput(Output):
+    users: list[int] = Field(description="GitHub user ids required to approve a deployment")
+    teams: list[int] = Field(description="GitHub team ids required to approve a deployment")
+
+
+class GitHubOutput(Output):
+    repository: str = Field(description="owner/name of the application repository")
+    environment: str = Field(description="name of the GitHub deployment environment")
+    branch: str = Field(description="the only branch allowed to deploy to the environment")
+    deployment_branch_policy: Literal["custom", "protected"]
+    wait_timer: int = Field(description="minutes a deployment waits before it starts")
+    reviewers: ReviewersOutput
+    required_checks: list[str] = Field(description="status checks the branch requires")
+
+
+class StackOutputs(Output):
+    """Everything a stack exports. Each top-level field is one `pulumi stack output` key."""
+
+    schema_version: SchemaVersion = Field(
+        "1.0.0", description="version of this contract (semantic versioning)"
+    )
+    environment: Literal["staging", "production"]
+    urls: UrlsOutput
+    github: GitHubOutput

@@ -1,0 +1,62 @@
+"""Shared fixtures: every test that runs the program gets a fresh mock runtime (tools.mockrun)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools import mockrun, synth
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("staging", "production")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip a test whose tool or file is missing; in CI a missing tool is a failure, not a skip."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing prerequisite fails the run)")
+    pytest.skip(reason)
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    return synth.read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+
+
+SynthFn = Callable[..., mockrun.Plan]
+
+
+@pytest.fixture
+def run_stack() -> SynthFn:
+    """Run the real program for a stack, optionally editing its config and setting secrets.
+
+    `edit(config)` receives the stack file's `config` mapping (namespaced keys) to mutate.
+    """
+
+    def _run(
+        stack: str,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        secrets: Mapping[str, str] | None = None,
+    ) -> mockrun.Plan:
+        config = copy.deepcopy(stack_config(stack))
+        if edit:
+            edit(config)
+        return synth.run_program(stack, config, secrets)
+
+    return _run
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def dump_yaml(config: Mapping[str, Any], path: Path) -> Path:
+    path.write_text(yaml.safe_dump({"config": dict(config)}, sort_keys=False))
+    return path

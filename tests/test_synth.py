@@ -1,0 +1,111 @@
+"""The offline synth: the README's main command for a newcomer without credentials."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.outputs import SCHEMA_VERSION
+from tests.conftest import ROOT, SynthFn, dump_yaml, stack_config
+from tools import synth
+
+CANARY = "canary-3f9c1b7e-do-not-leak"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.synth", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_synth_writes_plan_and_prints_summary(tmp_path: Path, stack: str) -> None:
+    result = run_cli("--stack", stack, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["project"] == "autonomica-pipeline"
+    assert plan["stack"] == stack
+    assert plan["outputs"]["schemaVersion"] == SCHEMA_VERSION
+    assert {"urn", "type", "name", "parent", "custom", "protect", "inputs"} <= set(
+        plan["resources"][0]
+    )
+    urns = {r["urn"] for r in plan["resources"]}
+    assert all(
+        r["parent"] in urns or r["parent"].endswith(f"autonomica-pipeline-{stack}")
+        for r in plan["resources"]
+    )
+    assert f"Offline synth of autonomica-pipeline/{stack}" in result.stdout
+    assert f"Resources: {len(plan['resources'])} to create" in result.stdout
+    assert "github:index/repositoryEnvironment:RepositoryEnvironment" in result.stdout
+
+
+def test_synth_is_deterministic(tmp_path: Path) -> None:
+    for out in ("a", "b"):
+        assert run_cli("--stack", "production", "--out", str(tmp_path / out)).returncode == 0
+    assert (tmp_path / "a" / "plan.json").read_bytes() == (
+        tmp_path / "b" / "plan.json"
+    ).read_bytes()
+
+
+def test_bad_stack_file_exits_non_zero_without_traceback(tmp_path: Path) -> None:
+    config = stack_config("staging")
+    config["autonomica-pipeline:github"]["waitTimer"] = 99999
+    config["autonomica-pipeline:urls"]["api"] = "ftp://x"
+    stack_file = dump_yaml(config, tmp_path / "Pulumi.staging.yaml")
+    result = run_cli(
+        "--stack", "staging", "--stack-file", str(stack_file), "--out", str(tmp_path / "o")
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "autonomica-pipeline:github.waitTimer" in result.stderr
+    assert "autonomica-pipeline:urls.api" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_stack_names_the_stack_files(tmp_path: Path) -> None:
+    result = run_cli("--stack", "qa", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "Pulumi.production.yaml, Pulumi.staging.yaml" in result.stderr
+
+
+def test_secure_values_become_placeholders(tmp_path: Path) -> None:
+    config = stack_config("staging")
+    config["autonomica-pipeline:secrets"] = {"databaseUrl": {"secure": "v1:AAAABBBBCCCC"}}
+    flat, secret_keys = synth.pulumi_config(config)
+    assert "autonomica-pipeline:secrets" in secret_keys
+    assert "v1:AAAABBBBCCCC" not in json.dumps(flat)
+    assert json.loads(flat["autonomica-pipeline:secrets"])["databaseUrl"] == synth.PLACEHOLDER
+
+
+def test_canary_secrets_never_leave_the_secret_channel(
+    run_stack: SynthFn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets = {
+        "railwayToken": CANARY,
+        "vercelToken": CANARY,
+        "databaseUrl": CANARY,
+        "redisUrl": CANARY,
+    }
+    plan = run_stack("production", secrets=secrets)
+    synth.write(plan, tmp_path)
+    print(synth.summary(plan, tmp_path))
+    captured = capsys.readouterr()
+    written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert CANARY not in written
+    assert CANARY not in captured.out + captured.err
+    assert '"[secret]"' in written  # the secrets are there, masked
+
+
+def test_outputs_hold_no_secret(run_stack: SynthFn) -> None:
+    outputs: dict[str, Any] = run_stack("staging").outputs
+    assert "[secret]" not in json.dumps(outputs)
+    assert outputs["github"]["branch"] == "develop"

@@ -1,0 +1,156 @@
+"""Offline synth: run the real program under Pulumi's mock runtime and write what it would deploy.
+
+    python -m tools.synth --stack staging [--out build/staging]
+
+Writes DIR/plan.json (every secret as "[secret]") and prints a summary like `pulumi preview`.
+Secure values cannot be decrypted offline, so they, and secrets missing from the stack file,
+become secret placeholders. A bad stack file exits 2 with the config message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config import PROJECT, SECRET_KEYS, ConfigError, Secrets
+from tools import mockrun
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER = "offline-synth-placeholder"
+
+
+class StackFileError(Exception):
+    pass
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        known = sorted(p.name for p in ROOT.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"{path} does not exist; stack files here: {', '.join(known)}")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path} is not valid YAML: {error}") from None
+    config = document.get("config", {}) if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise StackFileError(f"{path}: 'config' must be a mapping of keys to values")
+    return config
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _placeholders(value: Any) -> tuple[Any, bool]:
+    """The value with every `secure:` leaf replaced by a placeholder, and whether it had one."""
+    if _is_secure(value):
+        return PLACEHOLDER, True
+    if isinstance(value, dict):
+        found = False
+        out = {}
+        for key, item in value.items():
+            out[key], leaf_secret = _placeholders(item)
+            found |= leaf_secret
+        return out, found
+    if isinstance(value, list):
+        pairs = [_placeholders(item) for item in value]
+        return [item for item, _ in pairs], any(secret for _, secret in pairs)
+    return value, False
+
+
+def pulumi_config(
+    stack_config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The flat config map and secret keys that `pulumi up` would hand the program.
+
+    `secrets` (camelCase name -> value) are set as the CLI's `--secret --path secrets.NAME`
+    would; secrets still missing get a placeholder so the program runs on a fresh clone.
+    """
+    flat: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, raw in stack_config.items():
+        value, is_secret = _placeholders(raw)
+        flat[key] = value if isinstance(value, str) else json.dumps(value)
+        if is_secret:
+            secret_keys.append(key)
+    for key in SECRET_KEYS:
+        full_key = f"{PROJECT}:{key}"
+        present = json.loads(flat.get(full_key, "{}"))
+        if not isinstance(present, dict):
+            continue  # the config validation reports a non-mapping with its key path
+        names = [field.alias for field in Secrets.model_fields.values() if field.alias]
+        merged = {name: PLACEHOLDER for name in names} | present | dict(secrets or {})
+        flat[full_key] = json.dumps(merged)
+        if full_key not in secret_keys:
+            secret_keys.append(full_key)
+    return flat, secret_keys
+
+
+def run_program(
+    stack: str, stack_config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
+) -> mockrun.Plan:
+    """Run `__main__.py` for `stack` with a stack file's `config` mapping, as `pulumi up` would."""
+    config, secret_keys = pulumi_config(stack_config, secrets)
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    return mockrun.run(
+        program,
+        stack=stack,
+        config=config,
+        secret_keys=secret_keys,
+    )
+
+
+def synthesize(stack: str, stack_file: Path | None = None) -> mockrun.Plan:
+    return run_program(stack, read_stack_file(stack_file or ROOT / f"Pulumi.{stack}.yaml"))
+
+
+def write(plan: mockrun.Plan, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
+
+
+def summary(plan: mockrun.Plan, out: Path) -> str:
+    counts = Counter(r["type"] for r in plan.resources)
+    protected = sum(r["protect"] for r in plan.resources)
+    lines = [f"Offline synth of {plan.project}/{plan.stack} (mock runtime, nothing deployed)", ""]
+    lines += [f"    + {count:3d}  {type_}" for type_, count in sorted(counts.items())]
+    lines += ["", f"Resources: {len(plan.resources)} to create ({protected} protected)", ""]
+    lines += ["Outputs:"]
+    for key, value in sorted(plan.outputs.items()):
+        lines.append(f"    {key}: {json.dumps(value, sort_keys=True)}")
+    lines += ["", f"Plan written to {out / 'plan.json'}"]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.synth", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--stack", required=True, help="stack name, e.g. staging or production")
+    parser.add_argument("--out", type=Path, help="output folder (default: build/STACK)")
+    parser.add_argument("--stack-file", type=Path, help="default: Pulumi.STACK.yaml")
+    args = parser.parse_args(argv)
+    out = args.out or ROOT / "build" / args.stack
+    try:
+        plan = synthesize(args.stack, args.stack_file)
+    except (ConfigError, StackFileError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    write(plan, out)
+    print(summary(plan, out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
