@@ -50,9 +50,8 @@ def main() -> None:
                 f"{out}/{stack}",
             ]
             seconds = median_seconds(argv, runs)
-            print(
-                f"| `python -m tools.synth --stack {stack}` | {seconds:.2f} s | {seconds / floor:.2f} |"
-            )
+            command = f"`python -m tools.synth --stack {stack}`"
+            print(f"| {command} | {seconds:.2f} s | {seconds / floor:.2f} |")
 
 
 if __name__ == "__main__":
