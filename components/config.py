@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 PROJECT = "autonomica-pipeline"
@@ -61,6 +69,7 @@ RepositoryName = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 ]
 CheckName = Annotated[str, Field(min_length=1, max_length=255)]
+EnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,254}$")]
 
 
 class UserReviewer(ConfigModel):
@@ -94,6 +103,44 @@ class GitHubConfig(ConfigModel):
         return self.repository.split("/")[1]
 
 
+class VercelConfig(ConfigModel):
+    team: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$", description="Vercel team slug")
+    # Vercel project names: lowercase, up to 100 characters, letters, digits and ._-
+    project: str = Field(pattern=r"^[a-z0-9._-]{1,100}$")
+    layout: Literal["project-per-stack", "shared"] = Field(
+        "project-per-stack",
+        description="shared: staging deploys as previews of its branch in production's project",
+    )
+    root_directory: str = Field("autonomica-frontend", pattern=r"^[A-Za-z0-9._/-]+$")
+    node_version: Literal["20.x", "22.x"] = "22.x"
+
+
+class RailwayConfig(ConfigModel):
+    project_id: str = Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="the Railway project (a UUID) that holds one environment per stack",
+    )
+    backend_root_directory: str = Field("autonomica-api", pattern=r"^[A-Za-z0-9._/-]+$")
+    worker_root_directory: str = Field("autonomica-api", pattern=r"^[A-Za-z0-9._/-]+$")
+    retain_on_delete: bool | None = Field(
+        None, description="keep the services when the stack drops them; default: production only"
+    )
+
+
+class FeatureFlags(ConfigModel):
+    """Each flag becomes NEXT_PUBLIC_FEATURE_<NAME>. Every stack file sets every flag."""
+
+    new_dashboard: StrictBool
+    advanced_analytics: StrictBool
+    ai_assistance: StrictBool
+
+    def as_env(self) -> dict[str, str]:
+        return {
+            f"NEXT_PUBLIC_FEATURE_{name.upper()}": str(value).lower()
+            for name, value in self.model_dump().items()
+        }
+
+
 class Urls(ConfigModel):
     frontend: HttpsUrl
     api: HttpsUrl
@@ -107,12 +154,18 @@ class Secrets(ConfigModel):
     vercel_token: SecretStr = Field(min_length=1)
     database_url: SecretStr = Field(min_length=1)
     redis_url: SecretStr = Field(min_length=1)
+    frontend_env: dict[EnvName, SecretStr] = Field(
+        default_factory=dict, description="extra sensitive variables of the Vercel frontend"
+    )
 
 
 class StackConfig(ConfigModel):
     environment: Environment
     urls: Urls
     github: GitHubConfig
+    vercel: VercelConfig
+    railway: RailwayConfig
+    feature_flags: FeatureFlags
     secrets: Secrets
 
     @property
@@ -123,9 +176,14 @@ class StackConfig(ConfigModel):
 SECRET_KEYS = ("secrets",)
 
 
+def required_secrets() -> list[str]:
+    """The camelCase names of the secrets every stack must set."""
+    return [str(f.alias) for f in Secrets.model_fields.values() if f.is_required()]
+
+
 def secret_paths() -> list[str]:
-    """The `--path` of every secret the stack needs, as `pulumi config set` spells it."""
-    return [f"secrets.{field.alias}" for field in Secrets.model_fields.values()]
+    """The `--path` of every required secret, as `pulumi config set` spells it."""
+    return [f"secrets.{name}" for name in required_secrets()]
 
 
 class ConfigError(pulumi.RunError):

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-SchemaVersion = Literal["1.0.0"]  # the default of StackOutputs.schema_version too
+SchemaVersion = Literal["1.2.0"]  # the default of StackOutputs.schema_version too
 SCHEMA_VERSION: str = get_args(SchemaVersion)[0]
 
 
@@ -42,12 +42,37 @@ class GitHubOutput(Output):
     required_checks: list[str] = Field(description="status checks the branch requires")
 
 
+class FrontendOutput(Output):
+    url: str = Field(description="public https origin of the frontend")
+    project_id: str = Field(description="Vercel project id (VERCEL_PROJECT_ID)")
+    team_id: str = Field(description="Vercel team id (VERCEL_ORG_ID)")
+    domains: list[str] = Field(description="domains this stack binds to the project")
+
+
+class RailwayServiceOutput(Output):
+    service_id: str = Field(description="Railway service id")
+    url: str = Field(description="public https origin of the service")
+
+
+class RailwayServicesOutput(Output):
+    backend: RailwayServiceOutput
+    worker: RailwayServiceOutput
+
+
+class RailwayOutput(Output):
+    project_id: str = Field(description="Railway project id")
+    environment: str = Field(description="Railway environment name (the stack's environment)")
+    services: RailwayServicesOutput
+
+
 class StackOutputs(Output):
     """Everything a stack exports. Each top-level field is one `pulumi stack output` key."""
 
     schema_version: SchemaVersion = Field(
-        "1.0.0", description="version of this contract (semantic versioning)"
+        "1.2.0", description="version of this contract (semantic versioning)"
     )
     environment: Literal["staging", "production"]
     urls: UrlsOutput
     github: GitHubOutput
+    frontend: FrontendOutput = Field(description="since 1.1.0")
+    railway: RailwayOutput = Field(description="since 1.2.0")

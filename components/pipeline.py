@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
+from pydantic import SecretStr
 
 from components.config import StackConfig
 from components.github import GitHubEnvironment
 from components.outputs import StackOutputs
+from components.railway.component import RailwayService
+from components.railway.stack import stack_services
+from components.vercel import VercelFrontend
 
 
-def secret(value: Any) -> pulumi.Output[str]:
-    """A config secret (pydantic `SecretStr`) as a Pulumi secret, without ever formatting it."""
+def secret(value: SecretStr) -> pulumi.Output[str]:
+    """A config secret as a Pulumi secret, without ever formatting it."""
     return pulumi.Output.secret(value.get_secret_value())
 
 
@@ -29,10 +34,45 @@ class Pipeline(pulumi.ComponentResource):
     ) -> None:
         super().__init__("autonomica:index:Pipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        gh = config.github
+        railway = config.railway
+        retain = railway.retain_on_delete
+        services = stack_services(
+            project_id=railway.project_id,
+            environment=config.environment,
+            repository=gh.repository,
+            branch=gh.branch,
+            api_url=config.urls.api,
+            worker_url=config.urls.worker,
+            database_url=secret(config.secrets.database_url),
+            redis_url=secret(config.secrets.redis_url),
+            retain_on_delete=config.is_production if retain is None else retain,
+            protect=config.is_production,
+            root_directories=(railway.backend_root_directory, railway.worker_root_directory),
+        )
+        self.railway = {name: RailwayService(name, args, child) for name, args in services.items()}
+        api_url = self.railway["backend"].public_url
+
+        self.frontend = VercelFrontend(
+            "frontend",
+            config.vercel,
+            repository=gh.repository,
+            branch=gh.branch,
+            domain=str(urlsplit(config.urls.frontend).hostname),
+            is_production=config.is_production,
+            variables={
+                "NODE_ENV": "production",
+                "NEXT_PUBLIC_ENVIRONMENT": config.environment,
+                "NEXT_PUBLIC_API_URL": api_url,
+                **config.feature_flags.as_env(),
+            },
+            secrets={k: secret(v) for k, v in config.secrets.frontend_env.items()},
+            opts=child,
+        )
 
         self.github = GitHubEnvironment(
             "github",
-            config.github,
+            gh,
             secrets={
                 "RAILWAY_TOKEN": secret(config.secrets.railway_token),
                 "VERCEL_TOKEN": secret(config.secrets.vercel_token),
@@ -40,20 +80,27 @@ class Pipeline(pulumi.ComponentResource):
             variables={
                 "ENVIRONMENT": config.environment,
                 "FRONTEND_URL": config.urls.frontend,
-                "API_URL": config.urls.api,
+                "API_URL": api_url,
                 "WORKER_URL": config.urls.worker,
+                "VERCEL_PROJECT_ID": self.frontend.project_id,
+                "VERCEL_ORG_ID": self.frontend.team_id,
             },
             protect=config.is_production,
             opts=child,
         )
 
-        gh = config.github
         self.outputs = pulumi.Output.all(
-            environment=self.github.environment, reviewers=self.github.reviewer_ids
+            environment=self.github.environment,
+            reviewers=self.github.reviewer_ids,
+            project_id=self.frontend.project_id,
+            team_id=self.frontend.team_id,
+            api_url=api_url,
+            backend_id=self.railway["backend"].service_id,
+            worker_id=self.railway["worker"].service_id,
         ).apply(
             lambda resolved: StackOutputs(
                 environment=config.environment,
-                urls=config.urls.model_dump(),
+                urls={**config.urls.model_dump(), "api": resolved["api_url"]},
                 github={
                     "repository": gh.repository,
                     "environment": resolved["environment"],
@@ -62,6 +109,23 @@ class Pipeline(pulumi.ComponentResource):
                     "wait_timer": gh.wait_timer,
                     "reviewers": resolved["reviewers"],
                     "required_checks": gh.required_checks,
+                },
+                railway={
+                    "project_id": railway.project_id,
+                    "environment": config.environment,
+                    "services": {
+                        "backend": {
+                            "service_id": resolved["backend_id"],
+                            "url": resolved["api_url"],
+                        },
+                        "worker": {"service_id": resolved["worker_id"], "url": config.urls.worker},
+                    },
+                },
+                frontend={
+                    "url": config.urls.frontend,
+                    "project_id": resolved["project_id"],
+                    "team_id": resolved["team_id"],
+                    "domains": [self.frontend.domain],
                 },
             ).model_dump(mode="json", by_alias=True)
         )

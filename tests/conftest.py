@@ -18,7 +18,7 @@ STACKS = ("staging", "production")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def unavailable(reason: str) -> None:
+def skip_or_fail(reason: str) -> None:
     """Skip a test whose tool or file is missing; in CI a missing tool is a failure, not a skip."""
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: a missing prerequisite fails the run)")

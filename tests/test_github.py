@@ -96,6 +96,8 @@ def test_variables_carry_the_stack_urls(run_stack: SynthFn, stack: str) -> None:
         "FRONTEND_URL": urls["frontend"],
         "API_URL": urls["api"],
         "WORKER_URL": urls["worker"],
+        "VERCEL_PROJECT_ID": "frontend-project-id",
+        "VERCEL_ORG_ID": "team_offline",
     }
     assert variables["FRONTEND_URL"] == EXPECTED[stack]["frontend"]
 
@@ -126,7 +128,7 @@ def test_production_resources_are_protected(
 ) -> None:
     plan = run_stack(stack_name)
     github_resources = [r for r in plan.resources if r["type"].startswith("github:")]
-    assert len(github_resources) == 9
+    assert len(github_resources) == 11
     assert all(r["protect"] is protected for r in github_resources)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,21 +29,21 @@ def mock_id(*parts: str) -> int:
     return int(hashlib.sha256("/".join(parts).encode()).hexdigest()[:8], 16)
 
 
-def _plain(value: Any) -> Any:
-    """A wire value with Pulumi's special objects made readable, secrets masked."""
+def _plain(value: Any, reveal: bool = False) -> Any:
+    """A wire value with Pulumi's special objects made readable, secrets masked unless `reveal`."""
     if isinstance(value, dict):
         sig = value.get(rpc._special_sig_key)
         if sig == rpc._special_secret_sig:
-            return SECRET
+            return _plain(value.get("value"), reveal) if reveal else SECRET
         if sig == rpc._special_resource_sig:
             return value.get("urn")
         if sig == rpc._special_output_value_sig:
-            return SECRET if value.get("secret") else _plain(value.get("value", UNKNOWN))
-        if sig is not None:
-            return {k: _plain(v) for k, v in value.items() if k != rpc._special_sig_key}
-        return {k: _plain(v) for k, v in value.items()}
+            if value.get("secret") and not reveal:
+                return SECRET
+            return _plain(value.get("value", UNKNOWN), reveal)
+        return {k: _plain(v, reveal) for k, v in value.items() if k != rpc._special_sig_key}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, reveal) for v in value]
     if value == rpc.UNKNOWN:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
@@ -54,7 +55,18 @@ class Mocks(pulumi.runtime.Mocks):
     """Provider behaviour offline: resources echo their inputs, lookups return stable fake ids."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
+        state = dict(args.inputs)
+        if args.typ == "command:local:Command":
+            # What the Railway converge tool prints: ids and names, never a value.
+            state["stdout"] = json.dumps({"serviceId": f"{args.name}-service-id"})
+        if args.typ == "vercel:index/project:Project":
+            state.setdefault("teamId", "team_offline")
+        if args.typ == "pulumi:pulumi:StackReference":
+            # The production stack's outputs as its own offline synth reports them.
+            state["outputs"] = {
+                "frontend": {"projectId": "frontend-project-id", "teamId": "team_offline"}
+            }
+        return f"{args.name}-id", state
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
@@ -69,26 +81,44 @@ class Mocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(mocks.MockMonitor):
-    """The mock monitor, also keeping every registration with its parent, options and inputs."""
+    """The mock monitor, also keeping every registration with its parent, options and inputs.
+
+    `plaintext` keeps each resource's inputs with secrets revealed, for assertions in tests
+    only: providers mark some inputs secret themselves (a Vercel variable's `value`), and a
+    test must still see the value of a public one. It is never written anywhere.
+    """
 
     def __init__(self, mock: pulumi.runtime.Mocks) -> None:
         super().__init__(mock)
         self.registrations: list[dict[str, Any]] = []
+        self.plaintext: dict[str, dict[str, Any]] = {}
+
+    def _record(self, urn: str, request: Any, properties: Any, custom: bool) -> None:
+        wire = json_format.MessageToDict(properties)
+        self.registrations.append(
+            {
+                "urn": urn,
+                "type": request.type,
+                "name": request.name,
+                "parent": request.parent or None,
+                "custom": custom,
+                "protect": bool(getattr(request, "protect", False)),
+                "deleteBeforeReplace": bool(getattr(request, "deleteBeforeReplace", False)),
+                "retainOnDelete": bool(getattr(request, "retainOnDelete", False)),
+                "inputs": _plain(wire),
+            }
+        )
+        self.plaintext[urn] = _plain(wire, reveal=True)
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(
-                {
-                    "urn": response.urn,
-                    "type": request.type,
-                    "name": request.name,
-                    "parent": request.parent or None,
-                    "custom": bool(request.custom),
-                    "protect": bool(request.protect),
-                    "inputs": _plain(json_format.MessageToDict(request.object)),
-                }
-            )
+            self._record(response.urn, request, request.object, bool(request.custom))
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        self._record(response.urn, request, request.properties, custom=True)
         return response
 
 
@@ -98,6 +128,7 @@ class Plan:
     resources: list[dict[str, Any]]
     outputs: dict[str, Any] = field(default_factory=dict)
     project: str = PROJECT
+    plaintext: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
@@ -148,7 +179,12 @@ def run(
     settings.reset_options()
     monitor = monitor or RecordingMonitor(Mocks())
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor
+        monitor.mocks,
+        project=PROJECT,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+        organization="organization",  # what self-managed backends call every organization
     )
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     try:
@@ -158,4 +194,6 @@ def run(
     finally:
         loop.close()
         asyncio.set_event_loop(None)
-    return Plan(stack=stack, resources=monitor.registrations, outputs=outputs)
+    return Plan(
+        stack=stack, resources=monitor.registrations, outputs=outputs, plaintext=monitor.plaintext
+    )

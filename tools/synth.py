@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from components.config import PROJECT, SECRET_KEYS, ConfigError, Secrets
+from components.config import PROJECT, SECRET_KEYS, ConfigError, required_secrets
 from tools import mockrun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,8 +86,7 @@ def pulumi_config(
         present = json.loads(flat.get(full_key, "{}"))
         if not isinstance(present, dict):
             continue  # the config validation reports a non-mapping with its key path
-        names = [field.alias for field in Secrets.model_fields.values() if field.alias]
-        merged = {name: PLACEHOLDER for name in names} | present | dict(secrets or {})
+        merged = {name: PLACEHOLDER for name in required_secrets()} | present | dict(secrets or {})
         flat[full_key] = json.dumps(merged)
         if full_key not in secret_keys:
             secret_keys.append(full_key)

@@ -1,0 +1,138 @@
+"""CLI run by the Pulumi command resources (and by people for rollback).
+
+    python -m components.railway apply      < spec.json   # prints the state JSON
+    python -m components.railway delete        # reads the state from PULUMI_COMMAND_STDOUT
+    python -m components.railway rollback --service NAME [--project ID] [--environment NAME]
+
+Token and endpoint come from the environment only: RAILWAY_API_TOKEN or RAILWAY_TOKEN, and
+RAILWAY_API_URL. Exit status: 0 done, 1 Railway or token problem, 2 bad spec or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from components.railway import converge
+from components.railway.client import (
+    DEFAULT_URL,
+    RailwayClient,
+    RailwayError,
+    Redactor,
+    auth_from_env,
+)
+from components.railway.spec import Spec, State
+
+
+class UsageError(Exception):
+    pass
+
+
+def _validation_message(what: str, error: ValidationError) -> str:
+    # include_input=False: a bad spec must not echo a secret value into Pulumi's logs.
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}"
+        for e in error.errors(include_input=False, include_url=False)
+    ]
+    return f"invalid {what}: " + "; ".join(problems)
+
+
+def _read_spec(stdin: TextIO) -> Spec:
+    try:
+        return Spec.model_validate_json(stdin.read())
+    except ValidationError as error:
+        raise UsageError(_validation_message("spec on stdin", error)) from None
+
+
+def _previous_state(env: Mapping[str, str]) -> State | None:
+    text = env.get("PULUMI_COMMAND_STDOUT", "").strip()
+    if not text:
+        return None
+    try:
+        return State.model_validate_json(text)
+    except ValidationError as error:
+        raise UsageError(_validation_message("state in PULUMI_COMMAND_STDOUT", error)) from None
+
+
+def _client(env: Mapping[str, str], secrets: Sequence[str] = ()) -> RailwayClient:
+    try:
+        timeout = float(env.get("RAILWAY_TIMEOUT_SECONDS", "30"))
+        attempts = int(env.get("RAILWAY_MAX_ATTEMPTS", "5"))
+    except ValueError:
+        raise UsageError(
+            "RAILWAY_TIMEOUT_SECONDS and RAILWAY_MAX_ATTEMPTS must be numbers"
+        ) from None
+    return RailwayClient(
+        env.get("RAILWAY_API_URL") or DEFAULT_URL,
+        auth_from_env(env),
+        timeout=timeout,
+        max_attempts=max(1, attempts),
+        redact=Redactor(secrets),
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m components.railway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("apply", help="converge to the JSON spec on stdin, print the state")
+    commands.add_parser("delete", help="remove what the state in PULUMI_COMMAND_STDOUT names")
+    back = commands.add_parser("rollback", help="roll back to the previous successful deployment")
+    back.add_argument("--service", required=True)
+    back.add_argument("--project", default=os.environ.get("RAILWAY_PROJECT_ID"))
+    back.add_argument("--environment", default=os.environ.get("RAILWAY_ENVIRONMENT"))
+    return parser
+
+
+def run(
+    argv: Sequence[str], env: Mapping[str, str], stdin: TextIO, stdout: TextIO, stderr: TextIO
+) -> int:
+    args = _parser().parse_args(argv)
+
+    def log(line: str) -> None:
+        print(f"railway: {line}", file=stderr)
+
+    try:
+        if args.command == "apply":
+            spec = _read_spec(stdin)
+            previous = _previous_state(env)
+            with _client(env, list(spec.service.variables.values())) as client:
+                state = converge.apply(client, spec, previous, log)
+            print(state.model_dump_json(by_alias=True), file=stdout)
+        elif args.command == "delete":
+            state_or_none = _previous_state(env)
+            if state_or_none is None:
+                log("no state in PULUMI_COMMAND_STDOUT: nothing to delete")
+                return 0
+            with _client(env) as client:
+                converge.delete(client, state_or_none, log)
+        else:
+            if not args.project or not args.environment:
+                raise UsageError(
+                    "rollback needs --project and --environment "
+                    "(or RAILWAY_PROJECT_ID and RAILWAY_ENVIRONMENT)"
+                )
+            with _client(env) as client:
+                target = converge.rollback(client, args.project, args.environment, args.service)
+            log(f"rolled {args.service} in {args.environment} back to deployment {target}")
+            print(json.dumps({"rolledBackTo": target}), file=stdout)
+    except UsageError as error:
+        log(str(error))
+        return 2
+    except RailwayError as error:
+        log(str(error))
+        return 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:], os.environ, sys.stdin, sys.stdout, sys.stderr))
+
+
+if __name__ == "__main__":
+    main()

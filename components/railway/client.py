@@ -1,0 +1,226 @@
+"""Railway GraphQL over HTTP: token from the environment, bounded retries, one-line errors."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+DEFAULT_URL = "https://backboard.railway.com/graphql/v2"
+
+
+class RailwayError(Exception):
+    """An error to show the user as one line that says what to fix."""
+
+
+class TransientError(Exception):
+    """A failure worth retrying. `processed` is False only when Railway surely did nothing."""
+
+    def __init__(self, reason: str, *, processed: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.processed = processed
+        self.retry_after = retry_after
+
+
+class AmbiguousError(RailwayError):
+    """A non-idempotent mutation failed in a way that may or may not have applied it."""
+
+
+@dataclass(frozen=True)
+class Auth:
+    kind: Literal["account", "project"]
+    header: str
+    value: str
+
+    def hint(self) -> str:
+        if self.kind == "project":
+            return (
+                "check RAILWAY_TOKEN: it must be a project token of this project and environment; "
+                "creating environments or services may need an account or workspace token "
+                "in RAILWAY_API_TOKEN (and RAILWAY_TOKEN unset)"
+            )
+        return (
+            "check RAILWAY_API_TOKEN: it must be an account or workspace token with access to "
+            "this project (a project token goes in RAILWAY_TOKEN instead)"
+        )
+
+
+def auth_from_env(env: Mapping[str, str]) -> Auth:
+    # Railway's CLI gives the project token precedence when both are set; so do we.
+    if env.get("RAILWAY_TOKEN"):
+        return Auth("project", "Project-Access-Token", env["RAILWAY_TOKEN"])
+    if env.get("RAILWAY_API_TOKEN"):
+        return Auth("account", "Authorization", f"Bearer {env['RAILWAY_API_TOKEN']}")
+    raise RailwayError(
+        "no Railway token: set RAILWAY_API_TOKEN (account/workspace token) or RAILWAY_TOKEN "
+        "(project token) in the environment that runs `pulumi up`"
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
+        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+class Redactor:
+    """Replaces known secret values in any text that may reach a terminal or a log."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[secret]")
+        return text
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    queries: int = 0
+    mutations: int = 0
+
+
+class RailwayClient:
+    def __init__(
+        self,
+        url: str,
+        auth: Auth,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        redact: Redactor | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._auth = auth
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._url = url
+        self._max_attempts = max_attempts
+        self._jitter = wait_exponential_jitter(initial=backoff, max=max_backoff, jitter=backoff)
+        self._max_backoff = max_backoff
+        self._sleep = sleep
+        self._redact = redact or Redactor()
+        self.counters = Counters()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RailwayClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def query(self, document: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        return self._execute(document, variables, mutation=False, idempotent=True)
+
+    def mutate(
+        self, document: str, variables: Mapping[str, Any], *, idempotent: bool = True
+    ) -> dict[str, Any]:
+        """A non-idempotent mutation is retried only when Railway surely did not process it;
+        otherwise AmbiguousError lets the caller look before trying again."""
+        return self._execute(document, variables, mutation=True, idempotent=idempotent)
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TransientError) and error.retry_after is not None:
+            return min(error.retry_after, self._max_backoff * 2)
+        return float(self._jitter(state))
+
+    def _execute(
+        self, document: str, variables: Mapping[str, Any], *, mutation: bool, idempotent: bool
+    ) -> dict[str, Any]:
+        def retryable(error: BaseException) -> bool:
+            return isinstance(error, TransientError) and (idempotent or not error.processed)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        operation = _operation_name(document)
+        try:
+            result: dict[str, Any] = retrying(self._send_once, document, variables, mutation)
+        except TransientError as error:
+            if not idempotent and error.processed:
+                raise AmbiguousError(f"{operation}: {error.reason}") from None
+            raise RailwayError(
+                f"Railway API still failing after {self._max_attempts} attempts of {operation} "
+                f"({error.reason}); retry later and check https://status.railway.com"
+            ) from None
+        return result
+
+    def _send_once(
+        self, document: str, variables: Mapping[str, Any], mutation: bool
+    ) -> dict[str, Any]:
+        self.counters.requests += 1
+        if mutation:
+            self.counters.mutations += 1
+        else:
+            self.counters.queries += 1
+        try:
+            response = self._http.post(
+                self._url,
+                json={"query": document, "variables": dict(variables)},
+                headers={self._auth.header: self._auth.value, "Content-Type": "application/json"},
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise TransientError(
+                f"cannot connect: {type(error).__name__}", processed=False
+            ) from None
+        except httpx.TimeoutException as error:
+            raise TransientError(f"timed out: {type(error).__name__}", processed=True) from None
+        except httpx.TransportError as error:
+            raise TransientError(
+                f"connection lost: {type(error).__name__}", processed=True
+            ) from None
+        return self._handle(response, _operation_name(document))
+
+    def _handle(self, response: httpx.Response, operation: str) -> dict[str, Any]:
+        status = response.status_code
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise TransientError("HTTP 429 rate limited", processed=False, retry_after=retry_after)
+        if status >= 500:
+            raise TransientError(f"HTTP {status}", processed=True)
+        if status in (401, 403):
+            raise RailwayError(f"Railway refused the token (HTTP {status}): {self._auth.hint()}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise RailwayError(
+                f"Railway answered {operation} with HTTP {status} and no JSON; "
+                "check RAILWAY_API_URL points at the GraphQL endpoint"
+            ) from None
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if errors:
+            message = self._redact(str(errors[0].get("message", errors[0])).splitlines()[0])
+            if "not authorized" in message.lower() or "unauthorized" in message.lower():
+                raise RailwayError(f"Railway refused {operation}: {message}; {self._auth.hint()}")
+            raise RailwayError(f"Railway rejected {operation}: {message}")
+        if status >= 400 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise RailwayError(f"Railway answered {operation} with HTTP {status} and no data")
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+def _operation_name(document: str) -> str:
+    words = document.split()
+    return words[1].split("(")[0] if len(words) > 1 else "request"

@@ -1,0 +1,160 @@
+"""Every GraphQL document the converge tool can send; tests validate each against the schema."""
+
+from __future__ import annotations
+
+_INSTANCE_FIELDS = """
+  id serviceId healthcheckPath healthcheckTimeout startCommand numReplicas region
+  restartPolicyType rootDirectory
+  source { repo image }
+  latestDeployment { id status }
+  domains { customDomains { id domain } serviceDomains { id domain } }
+"""
+
+# One query gives everything apply and delete compare against, except variable values.
+OBSERVE = f"""
+query Observe($projectId: String!) {{
+  project(id: $projectId) {{
+    id
+    services(first: 500) {{ pageInfo {{ hasNextPage }} edges {{ node {{ id name }} }} }}
+    environments(first: 100) {{
+      pageInfo {{ hasNextPage }}
+      edges {{ node {{
+        id name
+        serviceInstances(first: 500) {{ edges {{ node {{ {_INSTANCE_FIELDS} }} }} }}
+        deploymentTriggers(first: 500) {{
+          edges {{ node {{ id serviceId branch repository }} }}
+        }}
+      }} }}
+    }}
+  }}
+}}
+"""
+
+VARIABLES = """
+query Variables($projectId: String!, $environmentId: String!, $serviceId: String!) {
+  variables(
+    projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId, unrendered: true
+  )
+}
+"""
+
+DOMAINS = """
+query Domains($projectId: String!, $environmentId: String!, $serviceId: String!) {
+  domains(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) {
+    customDomains { id domain }
+    serviceDomains { id domain }
+  }
+}
+"""
+
+DEPLOYMENTS = """
+query Deployments($input: DeploymentListInput!) {
+  deployments(input: $input, first: 50) {
+    edges { node { id status createdAt canRollback } }
+  }
+}
+"""
+
+ENVIRONMENT_CREATE = """
+mutation EnvironmentCreate($input: EnvironmentCreateInput!) {
+  environmentCreate(input: $input) { id name }
+}
+"""
+
+SERVICE_CREATE = """
+mutation ServiceCreate($input: ServiceCreateInput!) {
+  serviceCreate(input: $input) { id name }
+}
+"""
+
+SERVICE_DELETE = """
+mutation ServiceDelete($id: String!, $environmentId: String) {
+  serviceDelete(id: $id, environmentId: $environmentId)
+}
+"""
+
+SERVICE_INSTANCE_UPDATE = """
+mutation ServiceInstanceUpdate(
+  $serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!
+) {
+  serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input)
+}
+"""
+
+TRIGGER_CREATE = """
+mutation DeploymentTriggerCreate($input: DeploymentTriggerCreateInput!) {
+  deploymentTriggerCreate(input: $input) { id }
+}
+"""
+
+TRIGGER_UPDATE = """
+mutation DeploymentTriggerUpdate($id: String!, $input: DeploymentTriggerUpdateInput!) {
+  deploymentTriggerUpdate(id: $id, input: $input) { id }
+}
+"""
+
+TRIGGER_DELETE = """
+mutation DeploymentTriggerDelete($id: String!) {
+  deploymentTriggerDelete(id: $id)
+}
+"""
+
+VARIABLES_UPSERT = """
+mutation VariableCollectionUpsert($input: VariableCollectionUpsertInput!) {
+  variableCollectionUpsert(input: $input)
+}
+"""
+
+VARIABLE_DELETE = """
+mutation VariableDelete($input: VariableDeleteInput!) {
+  variableDelete(input: $input)
+}
+"""
+
+CUSTOM_DOMAIN_CREATE = """
+mutation CustomDomainCreate($input: CustomDomainCreateInput!) {
+  customDomainCreate(input: $input) { id domain }
+}
+"""
+
+CUSTOM_DOMAIN_DELETE = """
+mutation CustomDomainDelete($id: String!) {
+  customDomainDelete(id: $id)
+}
+"""
+
+SERVICE_DOMAIN_CREATE = """
+mutation ServiceDomainCreate($input: ServiceDomainCreateInput!) {
+  serviceDomainCreate(input: $input) { id domain }
+}
+"""
+
+SERVICE_DOMAIN_DELETE = """
+mutation ServiceDomainDelete($id: String!) {
+  serviceDomainDelete(id: $id)
+}
+"""
+
+DEPLOY = """
+mutation ServiceInstanceDeploy($serviceId: String!, $environmentId: String!) {
+  serviceInstanceDeployV2(serviceId: $serviceId, environmentId: $environmentId)
+}
+"""
+
+DEPLOYMENT_REMOVE = """
+mutation DeploymentRemove($id: String!) {
+  deploymentRemove(id: $id)
+}
+"""
+
+DEPLOYMENT_ROLLBACK = """
+mutation DeploymentRollback($id: String!) {
+  deploymentRollback(id: $id)
+}
+"""
+
+ALL: dict[str, str] = {
+    name: value
+    for name, value in dict(globals()).items()
+    if name.isupper() and not name.startswith("_") and isinstance(value, str)
+}

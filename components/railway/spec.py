@@ -1,0 +1,96 @@
+"""The JSON spec `apply` reads on stdin and the JSON state it prints (ids, never values)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+VariableName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256)
+]
+Hostname = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        max_length=253,
+        to_lower=True,
+    ),
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class RepoSource(Model):
+    repo: Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+$")] = Field(
+        description="GitHub repository, owner/name"
+    )
+    branch: NonEmpty = Field(description="Branch this environment deploys from")
+    root_directory: str | None = Field(
+        default=None, description="Folder of the service in the repo"
+    )
+
+
+class ImageSource(Model):
+    image: NonEmpty = Field(description="Docker image, e.g. ghcr.io/org/app:tag")
+
+
+class Settings(Model):
+    """Instance settings for the environment. A field left out (null) is left as Railway has it."""
+
+    healthcheck_path: Annotated[str, StringConstraints(pattern=r"^/")] | None = None
+    healthcheck_timeout: Annotated[int, Field(ge=1, le=3600)] | None = None
+    start_command: NonEmpty | None = None
+    num_replicas: Annotated[int, Field(ge=1, le=50)] | None = None
+    region: NonEmpty | None = None
+    restart_policy_type: Literal["ALWAYS", "NEVER", "ON_FAILURE"] | None = None
+
+
+class Service(Model):
+    name: Name
+    source: RepoSource | ImageSource
+    variables: dict[VariableName, str] = Field(default_factory=dict)
+    settings: Settings = Field(default_factory=Settings)
+    domains: tuple[Hostname, ...] = Field(default=(), description="Custom domains")
+    service_domain: bool = Field(default=False, description="Also ensure a *.up.railway.app domain")
+
+
+class Spec(Model):
+    project_id: NonEmpty
+    environment: Name
+    service: Service
+
+
+class DomainRef(Model):
+    id: str
+    domain: str
+
+
+class State(Model):
+    """Printed by `apply`, stored by Pulumi as the command's stdout, read back by the next run."""
+
+    schema_version: Literal[1] = 1
+    project_id: str
+    environment_id: str
+    environment: str
+    service_id: str
+    service: str
+    variables: tuple[str, ...] = Field(description="Names of the variables apply manages")
+    custom_domains: tuple[DomainRef, ...] = ()
+    service_domain: DomainRef | None = None
+    deployment_id: str | None = None
+    url: str | None = Field(
+        default=None, description="https:// + first custom domain, else service domain"
+    )
+
+
+def public_url(custom_domains: tuple[str, ...], service_domain: str | None) -> str | None:
+    host = custom_domains[0] if custom_domains else service_domain
+    return f"https://{host}" if host else None

@@ -1,0 +1,52 @@
+"""The Railway services one stack declares: backend and worker, for Pipeline to wire."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pulumi
+
+from components.railway.component import RailwayServiceArgs
+from components.railway.spec import RepoSource, Settings
+
+HEALTH = Settings(
+    healthcheck_path="/health", healthcheck_timeout=60, restart_policy_type="ON_FAILURE"
+)
+
+
+def stack_services(
+    *,
+    project_id: str,
+    environment: str,
+    repository: str,
+    branch: str,
+    api_url: str,
+    worker_url: str,
+    database_url: pulumi.Input[str],
+    redis_url: pulumi.Input[str],
+    retain_on_delete: bool,
+    protect: bool,
+    root_directories: tuple[str, str] = ("backend", "worker"),
+) -> dict[str, RailwayServiceArgs]:
+    """`api_url`/`worker_url` are the stack's https origins; their hosts become custom domains.
+    The Railway environment is named after the stack's environment."""
+    shared = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    hosts = {
+        "backend": urlsplit(api_url).hostname or "",
+        "worker": urlsplit(worker_url).hostname or "",
+    }
+    roots = dict(zip(("backend", "worker"), root_directories, strict=True))
+    return {
+        name: RailwayServiceArgs(
+            project_id=project_id,
+            environment=environment,
+            service=name,
+            source=RepoSource(repo=repository, branch=branch, root_directory=roots[name]),
+            settings=HEALTH,
+            domains=[hosts[name]] if hosts[name] else [],
+            variables={**shared, "ENVIRONMENT": environment},
+            retain_on_delete=retain_on_delete,
+            protect=protect,
+        )
+        for name in ("backend", "worker")
+    }

@@ -1,0 +1,120 @@
+"""The Next.js frontend on Vercel: project, environment variables per target, domain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumiverse_vercel as vercel
+
+from components.config import VercelConfig
+
+# Vercel's targets: `production` is the project's production branch; `preview` every other branch.
+ALL_BRANCHES = ("production", "preview")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a stack's variables and domain land in Vercel."""
+
+    targets: tuple[str, ...]
+    git_branch: str | None = None
+
+
+def placement(config: VercelConfig, is_production: bool, branch: str, sensitive: bool) -> Placement:
+    """Targets per layout. Sensitive values never target `development`, so `vercel env pull`
+    never writes a secret to a laptop."""
+    if config.layout == "shared" and not is_production:
+        # Staging lives in production's project as the preview deployments of its branch.
+        return Placement(("preview",), git_branch=branch)
+    if is_production:
+        return Placement(("production",))
+    return Placement(ALL_BRANCHES if sensitive else (*ALL_BRANCHES, "development"))
+
+
+class VercelFrontend(pulumi.ComponentResource):
+    """The frontend of one stack. `variables` are public; `secrets` must be `Output.secret`s."""
+
+    project_id: pulumi.Output[str]
+    team_id: pulumi.Output[str]
+    domain: str
+
+    def __init__(
+        self,
+        name: str,
+        config: VercelConfig,
+        *,
+        repository: str,
+        branch: str,
+        domain: str,
+        is_production: bool,
+        variables: Mapping[str, pulumi.Input[str]],
+        secrets: Mapping[str, pulumi.Input[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("autonomica:vercel:Frontend", name, None, opts)
+        provider = vercel.Provider(
+            f"{name}-provider", team=config.team, opts=pulumi.ResourceOptions(parent=self)
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=provider, protect=is_production)
+
+        if config.layout == "shared" and not is_production:
+            production = pulumi.StackReference(
+                f"{name}-production",
+                stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/production",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            frontend = production.require_output("frontend")
+            self.project_id = frontend.apply(lambda f: str(f["projectId"]))
+            self.team_id = frontend.apply(lambda f: str(f["teamId"]))
+        else:
+            project = vercel.Project(
+                f"{name}-project",
+                name=config.project,
+                framework="nextjs",
+                root_directory=config.root_directory,
+                node_version=config.node_version,
+                install_command="npm ci",
+                build_command="npm run build",
+                git_repository=vercel.ProjectGitRepositoryArgs(
+                    type="github", repo=repository, production_branch=branch
+                ),
+                vercel_authentication=vercel.ProjectVercelAuthenticationArgs(
+                    deployment_type="standard_protection_new"
+                ),
+                # In the per-stack layout, previews belong to the staging project only.
+                preview_deployments_disabled=is_production,
+                opts=child,
+            )
+            self.project_id = project.id
+            self.team_id = project.team_id
+
+        on_project = child.merge(pulumi.ResourceOptions(delete_before_replace=True))
+        for key, value, sensitive in sorted(
+            [(k, v, False) for k, v in variables.items()]
+            + [(k, v, True) for k, v in secrets.items()]
+        ):
+            where = placement(config, is_production, branch, sensitive)
+            vercel.ProjectEnvironmentVariable(
+                f"{name}-env-{key.lower()}",
+                project_id=self.project_id,
+                key=key,
+                value=value,
+                sensitive=sensitive,
+                targets=list(where.targets),
+                git_branch=where.git_branch,
+                # Vercel refuses a second variable with the same key and target
+                # (ENV_ALREADY_EXISTS), so a replacement deletes the old one first.
+                opts=on_project,
+            )
+
+        self.domain = domain
+        vercel.ProjectDomain(
+            f"{name}-domain",
+            project_id=self.project_id,
+            domain=domain,
+            git_branch=placement(config, is_production, branch, False).git_branch,
+            opts=on_project,
+        )
+        self.register_outputs({"project_id": self.project_id, "domain": domain})

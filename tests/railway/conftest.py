@@ -1,0 +1,59 @@
+"""Fixtures for the Railway tests: Railway's schema, a stand-in server, a fast client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from graphql import GraphQLSchema
+
+from components.railway.client import Auth, RailwayClient
+from tests.conftest import skip_or_fail
+from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn, load_schema
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def schema_path() -> Path | None:
+    candidates = [
+        os.environ.get("RAILWAY_SCHEMA"),
+        PROJECT_ROOT.parent / "shared/railway/schema.graphql",
+    ]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+@pytest.fixture(scope="session")
+def schema() -> GraphQLSchema:
+    path = schema_path()
+    if path is None:
+        skip_or_fail(
+            "Railway's schema not found at ../shared/railway/schema.graphql or $RAILWAY_SCHEMA"
+        )
+    assert path is not None
+    return load_schema(path)
+
+
+@pytest.fixture
+def standin(schema: GraphQLSchema) -> Iterator[RailwayStandIn]:
+    server = RailwayStandIn(schema).start()
+    yield server
+    server.stop()
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def client(standin: RailwayStandIn, sleeps: Sleeps) -> Iterator[RailwayClient]:
+    auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
+    with RailwayClient(standin.url, auth, timeout=0.5, max_attempts=4, sleep=sleeps) as c:
+        yield c

@@ -1,0 +1,472 @@
+"""A Railway GraphQL stand-in on 127.0.0.1 for tests and the benchmark.
+
+It validates every document against Railway's real schema, executes it with graphql-core over an
+in-memory model of the mutations the converge tool uses, counts requests and mutations, and
+injects faults on request (429 + Retry-After, 5xx, slow answers, dropped connections, a hang
+after a chosen mutation has been applied).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    GraphQLSchema,
+    OperationDefinitionNode,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
+from graphql.error import GraphQLError
+
+PROJECT_ID = "proj-1"
+ACCOUNT_TOKEN = "account-token-for-tests"
+PROJECT_TOKEN = "project-token-for-tests"
+
+_SETTING_DEFAULTS: dict[str, Any] = {
+    "healthcheckPath": None,
+    "healthcheckTimeout": None,
+    "startCommand": None,
+    "numReplicas": 1,
+    "region": "us-west2",
+    "restartPolicyType": "ON_FAILURE",
+    "rootDirectory": None,
+}
+
+
+@dataclass
+class Fault:
+    """kind: 429 | 500 | slow | drop | drop_after | hang_after. `field` limits it to requests
+    whose top-level field has that name (None: any request). Fires `times` times."""
+
+    kind: str
+    field: str | None = None
+    times: int = 1
+    retry_after: str | None = "1"
+    delay: float = 1.0
+
+
+@dataclass
+class World:
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    instances: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    variables: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    triggers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    custom_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    service_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rollbacks: list[str] = field(default_factory=list)
+
+
+def load_schema(path: Path) -> GraphQLSchema:
+    # assume_valid: Railway's schema has a deprecated Team.id implementing Node.id.
+    return build_schema(path.read_text(), assume_valid=True)
+
+
+class RailwayStandIn:
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self.schema = schema
+        self.world = World()
+        self.lock = threading.RLock()
+        self.faults: list[Fault] = []
+        self.requests = 0
+        self.mutations: list[str] = []
+        self.queries: list[str] = []
+        self.rejected: list[str] = []
+        self.auth_headers: list[str] = []
+        self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
+        self.release = threading.Event()
+        self._ids = itertools.count(1)
+        self._clock = datetime(2026, 4, 1, tzinfo=UTC)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/graphql/v2"
+
+    def start(self) -> RailwayStandIn:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                standin._handle(self)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def add_environment(self, name: str) -> str:
+        with self.lock:
+            env_id = self._new_id("env")
+            self.world.environments[env_id] = {"id": env_id, "name": name}
+            return env_id
+
+    # --- HTTP ------------------------------------------------------------------------------
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length", "0"))
+        body = json.loads(request.rfile.read(length) or b"{}")
+        with self.lock:
+            self.requests += 1
+        if request.headers.get("Authorization") == f"Bearer {ACCOUNT_TOKEN}":
+            self.auth_headers.append("Authorization")
+        elif request.headers.get("Project-Access-Token") == PROJECT_TOKEN:
+            self.auth_headers.append("Project-Access-Token")
+        else:
+            self._send(request, 401, {"errors": [{"message": "Not Authorized"}]})
+            return
+        try:
+            document = parse(body["query"])
+        except GraphQLError as error:
+            self._reject(request, body, [error])
+            return
+        errors = validate(self.schema, document)
+        if errors:
+            self._reject(request, body, errors)
+            return
+        operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+        fields = [s.name.value for s in operation.selection_set.selections]  # type: ignore[attr-defined]
+        fault = self._take_fault(fields)
+        if fault is not None and fault.kind in ("429", "500", "slow", "drop"):
+            self._pre_fault(request, fault)
+            if fault.kind != "slow":
+                return
+        with self.lock:
+            result = execute(
+                self.schema,
+                document,
+                root_value=self._root(),
+                variable_values=body.get("variables") or {},
+            )
+            if operation.operation.value == "mutation" and not result.errors:
+                self.mutations.extend(fields)
+            elif not result.errors:
+                self.queries.extend(fields)
+        if fault is not None and fault.kind in ("drop_after", "hang_after"):
+            if fault.kind == "hang_after":
+                self.applied.set()
+                self.release.wait(timeout=30)
+            _drop(request)
+            return
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [{"message": e.message} for e in result.errors]
+        self._send(request, 200, payload)
+
+    def _take_fault(self, fields: list[str]) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and (fault.field is None or fault.field in fields):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _pre_fault(self, request: BaseHTTPRequestHandler, fault: Fault) -> None:
+        if fault.kind == "429":
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            self._send(request, 429, {"errors": [{"message": "rate limited"}]}, headers)
+        elif fault.kind == "500":
+            self._send(request, 500, {"errors": [{"message": "internal error"}]})
+        elif fault.kind == "slow":
+            time.sleep(fault.delay)
+        else:
+            _drop(request)
+
+    def _reject(
+        self, request: BaseHTTPRequestHandler, body: dict[str, Any], errors: list[GraphQLError]
+    ) -> None:
+        self.rejected.append(body.get("query", ""))
+        self._send(request, 400, {"errors": [{"message": e.message} for e in errors]})
+
+    @staticmethod
+    def _send(
+        request: BaseHTTPRequestHandler,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            request.send_response(status)
+            for name, value in (headers or {}).items():
+                request.send_header(name, value)
+            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Length", str(len(data)))
+            request.end_headers()
+            request.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    # --- model -----------------------------------------------------------------------------
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._ids)}"
+
+    def _now(self) -> str:
+        self._clock += timedelta(seconds=1)
+        return self._clock.isoformat()
+
+    def _instance(self, env_id: str, service_id: str) -> dict[str, Any]:
+        return self.world.instances.setdefault(
+            (env_id, service_id),
+            {"id": self._new_id("si"), "source": None, **_SETTING_DEFAULTS},
+        )
+
+    def _latest(self, env_id: str, service_id: str) -> dict[str, Any] | None:
+        found = [
+            d
+            for d in self.world.deployments.values()
+            if d["environmentId"] == env_id and d["serviceId"] == service_id
+        ]
+        return max(found, key=lambda d: d["createdAt"]) if found else None
+
+    def _instance_view(self, key: tuple[str, str]) -> dict[str, Any]:
+        env_id, service_id = key
+        latest = self._latest(env_id, service_id)
+        return {
+            **self.world.instances[key],
+            "serviceId": service_id,
+            "latestDeployment": latest and {"id": latest["id"], "status": latest["status"]},
+            "domains": self._domains(env_id, service_id),
+        }
+
+    def _domains(self, env_id: str, service_id: str) -> dict[str, list[dict[str, Any]]]:
+        def pick(table: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+            return [
+                d
+                for d in table.values()
+                if d["environmentId"] == env_id and d["serviceId"] == service_id
+            ]
+
+        return {
+            "customDomains": pick(self.world.custom_domains),
+            "serviceDomains": pick(self.world.service_domains),
+        }
+
+    def _deploy(self, env_id: str, service_id: str, rollback_of: str | None = None) -> str:
+        for deployment in self.world.deployments.values():
+            if (
+                deployment["environmentId"] == env_id
+                and deployment["serviceId"] == service_id
+                and deployment["status"] == "SUCCESS"
+            ):
+                deployment["status"] = "REMOVED"
+        deployment_id = self._new_id("dep")
+        self.world.deployments[deployment_id] = {
+            "id": deployment_id,
+            "environmentId": env_id,
+            "serviceId": service_id,
+            "status": "SUCCESS",
+            "createdAt": self._now(),
+            "canRollback": True,
+            "variables": dict(self.world.variables.get((env_id, service_id), {})),
+            "rollbackOf": rollback_of,
+        }
+        return deployment_id
+
+    def _root(self) -> dict[str, Any]:
+        w = self.world
+
+        def connection(nodes: list[dict[str, Any]]) -> Any:
+            return lambda _info, **_: {
+                "pageInfo": {"hasNextPage": False},
+                "edges": [{"node": n} for n in nodes],
+            }
+
+        def env_view(env: dict[str, Any]) -> dict[str, Any]:
+            keys = [k for k in w.instances if k[0] == env["id"]]
+            triggers = [t for t in w.triggers.values() if t["environmentId"] == env["id"]]
+            return {
+                **env,
+                "serviceInstances": connection([self._instance_view(k) for k in keys]),
+                "deploymentTriggers": connection(triggers),
+            }
+
+        def project(_info: Any, id: str) -> dict[str, Any]:
+            if id != PROJECT_ID:
+                raise GraphQLError("Project not found")
+            return {
+                "id": PROJECT_ID,
+                "services": connection(list(w.services.values())),
+                "environments": connection([env_view(e) for e in w.environments.values()]),
+            }
+
+        def variables(_info: Any, environmentId: str, serviceId: str, **_: Any) -> dict[str, str]:
+            return dict(w.variables.get((environmentId, serviceId), {}))
+
+        def domains(_info: Any, environmentId: str, serviceId: str, **_: Any) -> Any:
+            return self._domains(environmentId, serviceId)
+
+        def deployments(_info: Any, input: dict[str, Any], **_: Any) -> Any:
+            found = [
+                d
+                for d in w.deployments.values()
+                if d["environmentId"] == input["environmentId"]
+                and d["serviceId"] == input["serviceId"]
+            ]
+            return {"edges": [{"node": d} for d in found]}
+
+        def environment_create(_info: Any, input: dict[str, Any]) -> Any:
+            env_id = self._new_id("env")
+            w.environments[env_id] = {"id": env_id, "name": input["name"]}
+            return w.environments[env_id]
+
+        def service_create(_info: Any, input: dict[str, Any]) -> Any:
+            service_id = self._new_id("svc")
+            w.services[service_id] = {"id": service_id, "name": input["name"]}
+            for env_id in w.environments:  # like Railway: every environment that is not a fork
+                self._instance(env_id, service_id)
+            return w.services[service_id]
+
+        def service_delete(_info: Any, id: str, **_: Any) -> bool:
+            if w.services.pop(id, None) is None:
+                raise GraphQLError("Service not found")
+            for table in (w.instances, w.variables):
+                for key in [k for k in table if k[1] == id]:
+                    del table[key]  # type: ignore[attr-defined]
+            for rows in (w.triggers, w.custom_domains, w.service_domains, w.deployments):
+                for key in [k for k, v in rows.items() if v["serviceId"] == id]:
+                    del rows[key]
+            return True
+
+        def instance_update(
+            _info: Any,
+            serviceId: str,
+            input: dict[str, Any],
+            environmentId: str | None = None,
+        ) -> bool:
+            if serviceId not in w.services or environmentId is None:
+                raise GraphQLError("Service instance not found")
+            instance = self._instance(environmentId, serviceId)
+            for key, value in input.items():
+                instance[key] = value
+            return True
+
+        def trigger_create(_info: Any, input: dict[str, Any]) -> Any:
+            trigger_id = self._new_id("trg")
+            w.triggers[trigger_id] = {"id": trigger_id, **input}
+            return w.triggers[trigger_id]
+
+        def trigger_update(_info: Any, id: str, input: dict[str, Any]) -> Any:
+            w.triggers[id].update({k: v for k, v in input.items() if v is not None})
+            return w.triggers[id]
+
+        def trigger_delete(_info: Any, id: str) -> bool:
+            return w.triggers.pop(id, None) is not None
+
+        def variables_upsert(_info: Any, input: dict[str, Any]) -> bool:
+            key = (input["environmentId"], input["serviceId"])
+            current = {} if input.get("replace") else w.variables.get(key, {})
+            w.variables[key] = {**current, **input["variables"]}
+            if not input.get("skipDeploys"):
+                self._deploy(*key)
+            return True
+
+        def variable_delete(_info: Any, input: dict[str, Any]) -> bool:
+            w.variables.get((input["environmentId"], input["serviceId"]), {}).pop(
+                input["name"], None
+            )
+            return True
+
+        def custom_domain_create(_info: Any, input: dict[str, Any]) -> Any:
+            if any(d["domain"] == input["domain"] for d in w.custom_domains.values()):
+                raise GraphQLError(f"Domain {input['domain']} is already in use")
+            domain_id = self._new_id("cd")
+            w.custom_domains[domain_id] = {
+                "id": domain_id,
+                "domain": input["domain"],
+                "environmentId": input["environmentId"],
+                "serviceId": input["serviceId"],
+            }
+            return w.custom_domains[domain_id]
+
+        def service_domain_create(_info: Any, input: dict[str, Any]) -> Any:
+            domain_id = self._new_id("sd")
+            name = w.services[input["serviceId"]]["name"]
+            env = w.environments[input["environmentId"]]["name"]
+            w.service_domains[domain_id] = {
+                "id": domain_id,
+                "domain": f"{name}-{env}-{domain_id}.up.railway.app",
+                "environmentId": input["environmentId"],
+                "serviceId": input["serviceId"],
+            }
+            return w.service_domains[domain_id]
+
+        def remove(table: dict[str, dict[str, Any]]) -> Any:
+            def resolver(_info: Any, id: str) -> bool:
+                if table.pop(id, None) is None:
+                    raise GraphQLError("Not found")
+                return True
+
+            return resolver
+
+        def deploy(_info: Any, serviceId: str, environmentId: str, **_: Any) -> str:
+            return self._deploy(environmentId, serviceId)
+
+        def deployment_remove(_info: Any, id: str) -> bool:
+            w.deployments[id]["status"] = "REMOVED"
+            return True
+
+        def deployment_rollback(_info: Any, id: str) -> bool:
+            target = w.deployments[id]
+            w.rollbacks.append(id)
+            self._deploy(target["environmentId"], target["serviceId"], rollback_of=id)
+            return True
+
+        return {
+            "project": project,
+            "variables": variables,
+            "domains": domains,
+            "deployments": deployments,
+            "environmentCreate": environment_create,
+            "serviceCreate": service_create,
+            "serviceDelete": service_delete,
+            "serviceInstanceUpdate": instance_update,
+            "deploymentTriggerCreate": trigger_create,
+            "deploymentTriggerUpdate": trigger_update,
+            "deploymentTriggerDelete": trigger_delete,
+            "variableCollectionUpsert": variables_upsert,
+            "variableDelete": variable_delete,
+            "customDomainCreate": custom_domain_create,
+            "customDomainDelete": remove(w.custom_domains),
+            "serviceDomainCreate": service_domain_create,
+            "serviceDomainDelete": remove(w.service_domains),
+            "serviceInstanceDeployV2": deploy,
+            "deploymentRemove": deployment_remove,
+            "deploymentRollback": deployment_rollback,
+        }
+
+
+def _drop(request: BaseHTTPRequestHandler) -> None:
+    request.close_connection = True
+    with contextlib.suppress(OSError):
+        request.connection.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,184 @@
+"""`python -m components.railway` as pulumi-command runs it: stdin, env, stdout, exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.railway.conftest import PROJECT_ROOT
+from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_TOKEN, Fault, RailwayStandIn
+from tests.railway.test_converge import CANARY, make_spec
+
+pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
+
+SPEC = make_spec().model_dump_json(by_alias=True)
+
+
+def cli(
+    standin: RailwayStandIn, *args: str, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "components.railway", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=_env(standin, env),
+        timeout=60,
+        check=False,
+    )
+
+
+def _env(standin: RailwayStandIn, extra: dict[str, str]) -> dict[str, str]:
+    base = {"PATH": os.environ.get("PATH", ""), "RAILWAY_API_URL": standin.url}
+    base.setdefault("RAILWAY_API_TOKEN", ACCOUNT_TOKEN)
+    return {**base, **extra}
+
+
+def assert_no_canary(*texts: str) -> None:
+    for text in texts:
+        assert CANARY not in text
+
+
+def test_apply_prints_state_and_a_rerun_with_it_changes_nothing(standin: RailwayStandIn) -> None:
+    standin.add_environment("staging")
+    first = cli(standin, "apply", stdin=SPEC)
+    assert first.returncode == 0, first.stderr
+    state = json.loads(first.stdout)
+    assert state["service"] == "backend"
+    assert state["variables"] == ["DATABASE_URL", "LOG_LEVEL"]
+    assert state["url"] == "https://staging-api.autonomica.app"
+    assert "railway: created service backend" in first.stderr
+    standin.mutations.clear()
+
+    second = cli(standin, "apply", stdin=SPEC, PULUMI_COMMAND_STDOUT=first.stdout)
+
+    assert second.returncode == 0, second.stderr
+    assert standin.mutations == []
+    assert json.loads(second.stdout) == state
+    assert_no_canary(first.stdout, first.stderr, second.stdout, second.stderr)
+
+
+def test_project_token_goes_in_its_own_header(standin: RailwayStandIn) -> None:
+    standin.add_environment("staging")
+    result = cli(standin, "apply", stdin=SPEC, RAILWAY_TOKEN=PROJECT_TOKEN, RAILWAY_API_TOKEN="")
+    assert result.returncode == 0, result.stderr
+    assert set(standin.auth_headers) == {"Project-Access-Token"}
+    assert PROJECT_TOKEN not in result.stdout + result.stderr
+
+
+def test_missing_token_is_one_line_that_names_both_variables(standin: RailwayStandIn) -> None:
+    result = cli(standin, "apply", stdin=SPEC, RAILWAY_API_TOKEN="")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "RAILWAY_API_TOKEN" in result.stderr
+    assert "RAILWAY_TOKEN" in result.stderr
+    assert standin.requests == 0
+
+
+def test_bad_spec_lists_fields_without_echoing_values(standin: RailwayStandIn) -> None:
+    spec: dict[str, Any] = json.loads(SPEC)
+    spec["service"]["settings"]["numReplicas"] = CANARY
+    spec["service"]["variables"]["not a name"] = "x"
+    result = cli(standin, "apply", stdin=json.dumps(spec))
+    assert result.returncode == 2
+    assert "service.settings.numReplicas" in result.stderr
+    assert "service.variables.not a name" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_no_canary(result.stderr)
+    assert standin.requests == 0
+
+
+def test_run_killed_after_service_create_then_rerun_ends_in_the_same_state(
+    standin: RailwayStandIn,
+) -> None:
+    standin.add_environment("staging")
+    standin.faults.append(Fault("hang_after", field="serviceCreate"))
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "components.railway", "apply"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=_env(standin, {}),
+    )
+    assert killed.stdin is not None
+    killed.stdin.write(SPEC)
+    killed.stdin.close()
+    assert standin.applied.wait(timeout=30), "serviceCreate never reached the stand-in"
+    killed.kill()
+    killed.wait(timeout=30)
+    standin.release.set()
+    assert len(standin.world.services) == 1
+    assert standin.world.deployments == {}
+
+    rerun = cli(standin, "apply", stdin=SPEC)  # Pulumi has no state from the killed run
+
+    assert rerun.returncode == 0, rerun.stderr
+    state = json.loads(rerun.stdout)
+    w = standin.world
+    assert list(w.services) == [state["serviceId"]]
+    assert set(w.variables[(state["environmentId"], state["serviceId"])]) == {
+        "DATABASE_URL",
+        "LOG_LEVEL",
+    }
+    assert len(w.deployments) == 1
+    assert standin.mutations.count("serviceCreate") == 1
+
+
+def test_delete_reads_the_state_from_pulumi_command_stdout(standin: RailwayStandIn) -> None:
+    standin.add_environment("staging")
+    applied = cli(standin, "apply", stdin=SPEC)
+
+    deleted = cli(standin, "delete", PULUMI_COMMAND_STDOUT=applied.stdout)
+
+    assert deleted.returncode == 0, deleted.stderr
+    assert standin.world.services == {}
+    assert "deleted service backend" in deleted.stderr
+
+
+def test_delete_without_state_does_nothing(standin: RailwayStandIn) -> None:
+    result = cli(standin, "delete")
+    assert result.returncode == 0
+    assert "nothing to delete" in result.stderr
+    assert standin.requests == 0
+
+
+def test_rollback_command(standin: RailwayStandIn) -> None:
+    standin.add_environment("staging")
+    first = cli(standin, "apply", stdin=SPEC)
+    changed: dict[str, Any] = json.loads(SPEC)
+    changed["service"]["variables"]["LOG_LEVEL"] = "debug"
+    cli(standin, "apply", stdin=json.dumps(changed), PULUMI_COMMAND_STDOUT=first.stdout)
+
+    result = cli(
+        standin,
+        "rollback",
+        "--service",
+        "backend",
+        "--project",
+        "proj-1",
+        "--environment",
+        "staging",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"rolledBackTo": json.loads(first.stdout)["deploymentId"]}
+    assert standin.world.rollbacks == [json.loads(first.stdout)["deploymentId"]]
+
+
+def test_cli_path_does_not_import_pulumi() -> None:
+    code = (
+        "import sys, components.railway.__main__; "
+        "sys.exit(1 if any(m.startswith('pulumi') for m in sys.modules) else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, check=False, capture_output=True
+    )
+    assert result.returncode == 0, "the CLI imports pulumi: it runs on every `pulumi up`"

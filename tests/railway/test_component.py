@@ -1,0 +1,191 @@
+"""RailwayService under Pulumi's mock runtime: commands, stdin secrecy, triggers, options."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.railway.component import RailwayService, RailwayServiceArgs
+from components.railway.spec import ImageSource, RepoSource, Settings, Spec
+from tests.conftest import SynthFn
+from tools import mockrun
+
+CANARY = "canary-secret-5d1e"
+COMMAND = "command:local:Command"
+STATE = {
+    "schemaVersion": 1,
+    "projectId": "proj-1",
+    "environmentId": "env-1",
+    "environment": "staging",
+    "serviceId": "svc-42",
+    "service": "worker",
+    "variables": [],
+    "customDomains": [],
+    "serviceDomain": {"id": "sd-1", "domain": "worker-staging.up.railway.app"},
+    "deploymentId": "dep-1",
+    "url": "https://worker-staging.up.railway.app",
+}
+
+
+class CommandMocks(mockrun.Mocks):
+    """A Command's stdout is what the converge tool would print."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        id_, outputs = super().new_resource(args)
+        if args.typ == COMMAND:
+            outputs["stdout"] = json.dumps(STATE)
+        return id_, outputs
+
+
+class OptionsMonitor(mockrun.RecordingMonitor):
+    """Also records replaceOnChanges, which the plan does not carry."""
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations[-1]["replaceOnChanges"] = list(request.replaceOnChanges)
+        return response
+
+
+def backend_args(**overrides: Any) -> RailwayServiceArgs:
+    fields: dict[str, Any] = {
+        "project_id": "proj-1",
+        "environment": "production",
+        "service": "backend",
+        "source": RepoSource(repo="autonomica/app", branch="main", root_directory="backend"),
+        "settings": Settings(healthcheck_path="/health"),
+        "domains": ["api.autonomica.app"],
+        "variables": {"DATABASE_URL": pulumi.Output.secret(CANARY), "LOG_LEVEL": "info"},
+        "retain_on_delete": True,
+        "protect": True,
+    }
+    fields.update(overrides)
+    return RailwayServiceArgs(**fields)
+
+
+def plan_of(make_args: Callable[[], RailwayServiceArgs], stack: str = "production") -> mockrun.Plan:
+    """Outputs (secrets) must be made inside the program: each run has its own event loop."""
+
+    def program() -> None:
+        args = make_args()
+        service = RailwayService(args.service, args)
+        pulumi.export("service_id", service.service_id)
+        pulumi.export("public_url", service.public_url)
+        pulumi.export("state", service.state)
+
+    return mockrun.run(program, stack=stack, config={}, monitor=OptionsMonitor(CommandMocks()))
+
+
+def test_commands_run_the_converge_tool_by_a_relative_interpreter() -> None:
+    plan = plan_of(backend_args)
+    inputs = plan.one(COMMAND)["inputs"]
+    assert inputs["create"] == ".venv/bin/python -m components.railway apply"
+    assert inputs["update"] == inputs["create"]
+    assert inputs["delete"] == ".venv/bin/python -m components.railway delete"
+    assert inputs["addPreviousOutputInEnv"] is True
+    assert inputs["logging"] == "stderr"
+    text = json.dumps(plan.to_json())
+    assert sys.executable not in text
+    assert "/work/" not in text and "/home/" not in text
+    assert "environment" not in inputs  # the token comes from the ambient environment
+    assert "TOKEN" not in text
+
+
+def test_stdin_is_secret_when_a_variable_is_and_the_value_appears_nowhere() -> None:
+    plan = plan_of(backend_args)
+    assert plan.one(COMMAND)["inputs"]["stdin"] == mockrun.SECRET
+    assert CANARY not in json.dumps(plan.to_json())
+
+
+def test_stdin_without_secrets_is_the_readable_spec() -> None:
+    plan = plan_of(lambda: backend_args(variables={"LOG_LEVEL": "info"}))
+    spec = Spec.model_validate_json(plan.one(COMMAND)["inputs"]["stdin"])
+    assert spec.environment == "production"
+    assert spec.service.variables == {"LOG_LEVEL": "info"}
+    assert spec.service.settings.healthcheck_path == "/health"
+    assert spec.service.domains == ("api.autonomica.app",)
+
+
+def test_only_identity_triggers_a_replacement_deleted_first() -> None:
+    command = plan_of(backend_args).one(COMMAND)
+    assert command["inputs"]["triggers"] == ["proj-1", "production", "backend"]
+    assert command["replaceOnChanges"] == ["triggers[*]"]
+    assert command["deleteBeforeReplace"] is True
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_retain_and_protect_follow_the_args(keep: bool) -> None:
+    command = plan_of(lambda: backend_args(retain_on_delete=keep, protect=keep)).one(COMMAND)
+    assert command["protect"] is keep
+    assert command["retainOnDelete"] is keep
+
+
+def test_outputs_come_from_the_printed_state() -> None:
+    args: dict[str, Any] = dict(
+        service="worker",
+        environment="staging",
+        source=ImageSource(image="ghcr.io/autonomica/worker:1"),
+        domains=[],
+        service_domain=True,
+    )
+    plan = plan_of(lambda: backend_args(**args), stack="staging")
+    assert plan.outputs["service_id"] == "svc-42"
+    assert plan.outputs["public_url"] == "https://worker-staging.up.railway.app"
+    assert plan.outputs["state"]["serviceDomain"]["domain"] == "worker-staging.up.railway.app"
+
+
+def test_custom_domain_gives_the_public_url() -> None:
+    assert plan_of(backend_args).outputs["public_url"] == "https://api.autonomica.app"
+
+
+def test_component_parents_its_command() -> None:
+    plan = plan_of(backend_args)
+    component = plan.one("autonomica:railway:Service")
+    assert plan.one(COMMAND)["parent"] == component["urn"]
+
+
+def test_bad_spec_fails_before_anything_runs() -> None:
+    with pytest.raises(ValueError, match="domains"):
+        plan_of(lambda: backend_args(domains=["not a domain"]))
+
+
+@pytest.mark.parametrize(
+    ("stack", "branch", "api", "worker"),
+    [
+        ("staging", "develop", "staging-api.autonomica.app", "staging-worker.autonomica.app"),
+        ("production", "main", "api.autonomica.app", "worker.autonomica.app"),
+    ],
+)
+def test_each_stack_declares_backend_and_worker(
+    run_stack: SynthFn, stack: str, branch: str, api: str, worker: str
+) -> None:
+    secrets = {"databaseUrl": CANARY, "redisUrl": CANARY + "-redis"}
+    plan = run_stack(stack, secrets=secrets)
+    commands = {c["name"]: c for c in plan.of_type(COMMAND)}
+    assert sorted(commands) == ["backend", "worker"]
+    project_id = plan.outputs["railway"]["projectId"]
+    for name, command in commands.items():
+        assert command["inputs"]["triggers"] == [project_id, stack, name]
+        assert command["inputs"]["stdin"] == mockrun.SECRET
+        assert command["retainOnDelete"] is (stack == "production")
+        assert command["protect"] is (stack == "production")
+        spec = json.loads(plan.plaintext[command["urn"]]["stdin"])
+        assert spec["service"]["source"] == {
+            "repo": "jairodriguez/autonomica",
+            "branch": branch,
+            "rootDirectory": "autonomica-api",
+        }
+        assert spec["service"]["settings"]["healthcheckPath"] == "/health"
+        assert set(spec["service"]["variables"]) == {"DATABASE_URL", "REDIS_URL", "ENVIRONMENT"}
+    domains = {
+        name: json.loads(plan.plaintext[c["urn"]]["stdin"])["service"]["domains"]
+        for name, c in commands.items()
+    }
+    assert domains == {"backend": [api], "worker": [worker]}
+    assert plan.outputs["urls"]["api"] == f"https://{api}"
+    assert CANARY not in json.dumps(plan.to_json())

@@ -1,0 +1,207 @@
+"""apply / delete / rollback against the stand-in: idempotence, minimal mutations, cleanup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.railway import converge
+from components.railway.client import RailwayClient, RailwayError
+from components.railway.spec import Spec, State
+from tests.railway.standin import PROJECT_ID, RailwayStandIn
+
+pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
+
+CANARY = "canary-value-7f3a9c"
+
+
+def make_spec(**service: Any) -> Spec:
+    body: dict[str, Any] = {
+        "name": "backend",
+        "source": {"repo": "autonomica/app", "branch": "develop", "rootDirectory": "backend"},
+        "variables": {"DATABASE_URL": CANARY, "LOG_LEVEL": "info"},
+        "settings": {
+            "healthcheckPath": "/health",
+            "healthcheckTimeout": 60,
+            "numReplicas": 2,
+            "restartPolicyType": "ON_FAILURE",
+        },
+        "domains": ["staging-api.autonomica.app"],
+        "serviceDomain": True,
+    }
+    body.update(service)
+    return Spec.model_validate({"projectId": PROJECT_ID, "environment": "staging", "service": body})
+
+
+def run_apply(client: RailwayClient, spec: Spec, previous: State | None = None) -> State:
+    return converge.apply(client, spec, previous, lambda _line: None)
+
+
+def test_fresh_apply_creates_everything_and_deploys_once(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    state = run_apply(client, make_spec())
+
+    w = standin.world
+    assert [s["name"] for s in w.services.values()] == ["backend"]
+    key = (state.environment_id, state.service_id)
+    assert w.variables[key] == {"DATABASE_URL": CANARY, "LOG_LEVEL": "info"}
+    instance = w.instances[key]
+    assert instance["healthcheckPath"] == "/health"
+    assert instance["numReplicas"] == 2
+    assert instance["rootDirectory"] == "backend"
+    assert instance["source"] == {"repo": "autonomica/app"}
+    assert [t["branch"] for t in w.triggers.values()] == ["develop"]
+    assert standin.mutations.count("serviceInstanceDeployV2") == 1
+    assert len(w.deployments) == 1
+    assert state.url == "https://staging-api.autonomica.app"
+    assert state.variables == ("DATABASE_URL", "LOG_LEVEL")
+    assert state.service_domain is not None
+    assert state.service_domain.domain.endswith(".up.railway.app")
+    assert CANARY not in state.model_dump_json()
+
+
+def test_missing_environment_is_created(standin: RailwayStandIn, client: RailwayClient) -> None:
+    state = run_apply(client, make_spec())
+    assert [e["name"] for e in standin.world.environments.values()] == ["staging"]
+    assert "environmentCreate" in standin.mutations
+    assert state.environment == "staging"
+
+
+def test_second_apply_sends_no_mutation(standin: RailwayStandIn, client: RailwayClient) -> None:
+    standin.add_environment("staging")
+    first = run_apply(client, make_spec())
+    standin.mutations.clear()
+    standin.queries.clear()
+
+    second = run_apply(client, make_spec(), first)
+
+    assert standin.mutations == []
+    assert len(standin.queries) <= 3
+    assert second == first
+
+
+def test_changed_variable_is_upserted_without_deploy_then_deployed_once(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    first = run_apply(client, make_spec())
+    standin.mutations.clear()
+
+    run_apply(client, make_spec(variables={"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}), first)
+
+    assert standin.mutations == ["variableCollectionUpsert", "serviceInstanceDeployV2"]
+    assert standin.world.variables[(first.environment_id, first.service_id)]["LOG_LEVEL"] == "debug"
+    assert len(standin.world.deployments) == 2
+
+
+def test_variable_removed_from_spec_is_deleted_and_unmanaged_ones_kept(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    first = run_apply(client, make_spec())
+    key = (first.environment_id, first.service_id)
+    standin.world.variables[key]["SET_BY_HAND"] = "x"
+
+    second = run_apply(client, make_spec(variables={"DATABASE_URL": CANARY}), first)
+
+    assert standin.world.variables[key] == {"DATABASE_URL": CANARY, "SET_BY_HAND": "x"}
+    assert second.variables == ("DATABASE_URL",)
+    assert standin.mutations[-2:] == ["variableDelete", "serviceInstanceDeployV2"]
+
+
+def test_setting_and_branch_changes_are_applied(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    first = run_apply(client, make_spec())
+    standin.mutations.clear()
+    source = {"repo": "autonomica/app", "branch": "main", "rootDirectory": "backend"}
+
+    run_apply(client, make_spec(source=source, settings={"numReplicas": 3}), first)
+
+    key = (first.environment_id, first.service_id)
+    assert standin.world.instances[key]["numReplicas"] == 3
+    assert [t["branch"] for t in standin.world.triggers.values()] == ["main"]
+    assert standin.mutations.count("serviceInstanceDeployV2") == 1
+
+
+def test_image_source_and_domain_changes(standin: RailwayStandIn, client: RailwayClient) -> None:
+    standin.add_environment("staging")
+    first = run_apply(client, make_spec())
+
+    second = run_apply(
+        client,
+        make_spec(source={"image": "ghcr.io/autonomica/worker:1"}, domains=[], serviceDomain=False),
+        first,
+    )
+
+    key = (first.environment_id, first.service_id)
+    assert standin.world.instances[key]["source"] == {"image": "ghcr.io/autonomica/worker:1"}
+    assert standin.world.triggers == {}
+    assert standin.world.custom_domains == {}
+    assert standin.world.service_domains == {}
+    assert second.url is None
+
+
+def test_delete_removes_the_service(standin: RailwayStandIn, client: RailwayClient) -> None:
+    standin.add_environment("staging")
+    state = run_apply(client, make_spec())
+
+    converge.delete(client, state, lambda _line: None)
+    converge.delete(client, state, lambda _line: None)  # a second delete is a no-op
+
+    assert standin.world.services == {}
+    assert standin.world.variables == {}
+    assert standin.world.custom_domains == {}
+    assert standin.mutations.count("serviceDelete") == 1
+
+
+def test_delete_keeps_a_service_another_environment_runs(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    standin.add_environment("production")
+    staging = run_apply(client, make_spec())
+    prod_spec = make_spec(domains=["api.autonomica.app"])
+    production = run_apply(
+        client,
+        Spec.model_validate({**prod_spec.model_dump(by_alias=True), "environment": "production"}),
+    )
+    assert production.service_id == staging.service_id
+
+    converge.delete(client, staging, lambda _line: None)
+
+    w = standin.world
+    assert list(w.services) == [staging.service_id]
+    assert (staging.environment_id, staging.service_id) not in w.variables or not w.variables[
+        (staging.environment_id, staging.service_id)
+    ]
+    assert [d["domain"] for d in w.custom_domains.values()] == ["api.autonomica.app"]
+    assert w.variables[(production.environment_id, production.service_id)]["DATABASE_URL"] == CANARY
+    staging_deployments = [
+        d for d in w.deployments.values() if d["environmentId"] == staging.environment_id
+    ]
+    assert {d["status"] for d in staging_deployments} == {"REMOVED"}
+
+
+def test_rollback_targets_the_previous_successful_deployment(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    first = run_apply(client, make_spec())
+    run_apply(client, make_spec(variables={"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}), first)
+
+    target = converge.rollback(client, PROJECT_ID, "staging", "backend")
+
+    assert target == first.deployment_id
+    assert standin.world.rollbacks == [first.deployment_id]
+
+
+def test_rollback_without_history_says_why(standin: RailwayStandIn, client: RailwayClient) -> None:
+    standin.add_environment("staging")
+    run_apply(client, make_spec())
+    with pytest.raises(RailwayError, match="no earlier successful deployment"):
+        converge.rollback(client, PROJECT_ID, "staging", "backend")
