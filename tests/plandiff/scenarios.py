@@ -1,0 +1,299 @@
+"""Synth outputs for the plan diff tests: small realistic stacks and changes to them.
+
+A side is {stack: Stack}; `write_side` lays it out as `tools.synth --out` does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT = "autonomica-pipeline"
+SECRET = "[secret]"
+
+RULES = """groups:
+  - name: backend
+    rules:
+      - alert: BackendHighErrorRate
+        expr: |
+          sum(rate(http_requests_total{job="backend",status="5xx"}[5m]))
+            / sum(rate(http_requests_total{job="backend"}[5m])) > 0.05
+          and sum(rate(http_requests_total{job="backend"}[5m])) > 0.1
+        for: 5m
+        labels:
+          service: backend
+          environment: {env}
+          severity: critical
+          rollback_strategy: immediate
+        annotations:
+          summary: Backend 5xx ratio above 5%
+          description: More than 5% of backend requests failed for 5 minutes.
+          runbook_url: https://runbooks.autonomica.app/backend-errors
+"""
+
+ALERTMANAGER = """route:
+  receiver: slack-default
+  group_by: [alertname, service, severity]
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: pagerduty-critical
+      continue: true
+receivers:
+  - name: slack-default
+    slack_configs:
+      - api_url_file: /etc/alertmanager/secrets/slack_url
+  - name: pagerduty-critical
+    pagerduty_configs:
+      - routing_key_file: /etc/alertmanager/secrets/pagerduty_key
+"""
+
+
+@dataclass
+class Stack:
+    name: str
+    resources: list[dict[str, Any]]
+    outputs: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict)
+
+    def plan(self) -> dict[str, Any]:
+        return {
+            "project": PROJECT,
+            "stack": self.name,
+            "resources": self.resources,
+            "outputs": self.outputs,
+        }
+
+    def find(self, name: str) -> dict[str, Any]:
+        return next(r for r in self.resources if r["name"] == name)
+
+
+def urn(stack: str, type_chain: str, name: str) -> str:
+    return f"urn:pulumi:{stack}::{PROJECT}::{type_chain}::{name}"
+
+
+def resource(
+    stack: str,
+    type_: str,
+    name: str,
+    inputs: dict[str, Any],
+    *,
+    parent_type: str | None = "autonomica:index:Pipeline",
+    protect: bool = False,
+    custom: bool = True,
+) -> dict[str, Any]:
+    chain = f"{parent_type}${type_}" if parent_type else type_
+    parent = urn(stack, parent_type, "pipeline") if parent_type else None
+    return {
+        "urn": urn(stack, chain, name),
+        "type": type_,
+        "name": name,
+        "parent": parent,
+        "custom": custom,
+        "protect": protect,
+        "inputs": inputs,
+    }
+
+
+def make_stack(env: str) -> Stack:
+    domain = "api.autonomica.app" if env == "production" else "staging-api.autonomica.app"
+    branch = "main" if env == "production" else "develop"
+    resources = [
+        resource(env, "autonomica:index:Pipeline", "pipeline", {}, parent_type=None, custom=False),
+        resource(
+            env,
+            "github:index/repositoryEnvironment:RepositoryEnvironment",
+            env,
+            {
+                "repository": "autonomica",
+                "environment": env,
+                "waitTimer": 0,
+                "deploymentBranchPolicy": {
+                    "customBranchPolicies": True,
+                    "protectedBranches": False,
+                },
+                "reviewers": [{"teams": [4242]}] if env == "production" else [],
+            },
+            protect=env == "production",
+        ),
+        resource(
+            env,
+            "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
+            f"{env}-branch",
+            {"repository": "autonomica", "environment": env, "branchPattern": branch},
+        ),
+        resource(
+            env,
+            "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret",
+            f"{env}-railway-token",
+            {
+                "repository": "autonomica",
+                "environment": env,
+                "secretName": "RAILWAY_TOKEN",
+                "value": SECRET,
+            },
+        ),
+        resource(
+            env,
+            "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
+            f"{env}-api-url",
+            {
+                "repository": "autonomica",
+                "environment": env,
+                "variableName": "API_URL",
+                "value": f"https://{domain}",
+            },
+        ),
+        resource(
+            env,
+            "command:local:Command",
+            f"{env}-backend",
+            {
+                "create": ".venv/bin/python -m components.railway apply",
+                "update": ".venv/bin/python -m components.railway apply",
+                "delete": ".venv/bin/python -m components.railway delete",
+                "stdin": SECRET,
+                "triggers": ["autonomica", env, "backend"],
+                "logging": "none",
+            },
+        ),
+    ]
+    outputs = {
+        "schemaVersion": 1,
+        "apiUrl": f"https://{domain}",
+        "environment": env,
+    }
+    files = {
+        "monitoring/rules/backend.yml": RULES.replace("{env}", env),
+        "monitoring/alertmanager.yml": ALERTMANAGER,
+    }
+    return Stack(env, resources, outputs, files)
+
+
+def base_side() -> dict[str, Stack]:
+    return {env: make_stack(env) for env in ("production", "staging")}
+
+
+def write_stack(stack: Stack, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "plan.json").write_text(json.dumps(stack.plan(), indent=2), encoding="utf-8")
+    for relative, text in stack.files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return directory
+
+
+def write_side(side: dict[str, Stack], directory: Path) -> Path:
+    for name, stack in side.items():
+        write_stack(stack, directory / name)
+    return directory
+
+
+# The cases of issue 6. Each returns (base, head).
+
+Case = tuple[dict[str, Stack], dict[str, Stack]]
+
+# Appears in the base as a plain value and becomes a secret in the head: it must never be shown.
+CANARY = "sentry-dsn-canary-3f9a"
+
+
+def no_change() -> Case:
+    return base_side(), base_side()
+
+
+def added_resource() -> Case:
+    base, head = base_side(), base_side()
+    head["staging"].resources.append(
+        resource(
+            "staging",
+            "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
+            "staging-feature-flags",
+            {
+                "repository": "autonomica",
+                "environment": "staging",
+                "variableName": "FEATURE_FLAGS",
+                "value": '{"newCheckout": true}',
+            },
+        )
+    )
+    return base, head
+
+
+def deleted_protected() -> Case:
+    base, head = base_side(), base_side()
+    production = head["production"]
+    production.resources.remove(production.find("production"))
+    return base, head
+
+
+def secret_change() -> Case:
+    base, head = base_side(), base_side()
+    old, new = base["staging"], head["staging"]
+    old.find("staging-api-url")["inputs"]["sentryDsn"] = CANARY
+    new.find("staging-api-url")["inputs"]["sentryDsn"] = SECRET
+    new.find("staging-backend")["inputs"]["environment"] = {"WEBHOOK_SECRET": SECRET}
+    new.find("staging-railway-token")["inputs"].pop("value")
+    return base, head
+
+
+def threshold_change() -> Case:
+    base, head = base_side(), base_side()
+    production = head["production"]
+    rules = production.files["monitoring/rules/backend.yml"]
+    production.files["monitoring/rules/backend.yml"] = (
+        rules.replace("> 0.05", "> 0.02").replace("for: 5m", "for: 2m").replace("5%", "2%")
+    )
+    return base, head
+
+
+def generated_stack(env: str, count: int, revision: int) -> Stack:
+    """`count` resources; every input that depends on `revision` changes between revisions."""
+    resources = [
+        resource(
+            env,
+            "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
+            f"variable-{index:04d}",
+            {
+                "repository": "autonomica",
+                "environment": env,
+                "variableName": f"VARIABLE_{index:04d}",
+                "value": f"value-{index}-r{revision}",
+                "labels": {"team": "platform", "tier": ["a", "b", "c"][index % 3]},
+                "token": SECRET if index % 10 == 0 else f"public-{index}",
+            },
+        )
+        for index in range(count)
+    ]
+    rules = RULES.replace("{env}", env)
+    if revision > 1:
+        rules = rules.replace("> 0.05", "> 0.02")
+    return Stack(
+        env,
+        resources,
+        {"schemaVersion": 1, "revision": revision},
+        {"monitoring/rules/backend.yml": rules},
+    )
+
+
+def large_change(count: int = 2000) -> Case:
+    """Every resource changes, and so does a rule threshold that must survive the cut."""
+    base = {"staging": generated_stack("staging", count, revision=1)}
+    head = {"staging": generated_stack("staging", count, revision=2)}
+    return base, head
+
+
+CASES = {
+    "no_change": no_change,
+    "added_resource": added_resource,
+    "deleted_protected": deleted_protected,
+    "secret_change": secret_change,
+    "threshold_change": threshold_change,
+    "large_change_cut": large_change,
+}
+
+
+def clone(side: dict[str, Stack]) -> dict[str, Stack]:
+    return copy.deepcopy(side)

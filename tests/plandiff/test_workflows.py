@@ -1,0 +1,193 @@
+"""The repository's own workflows: valid schema, no medium/high zizmor finding, and the safety
+properties of issue 6 (pinned actions, least privilege, no PR code with write access, state
+backend required, one deploy per stack)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import skip_or_fail
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def workflow_files() -> list[Path]:
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    if not files:
+        skip_or_fail(f"no workflow files in {WORKFLOWS}")
+    return files
+
+
+def load(name: str) -> dict[str, Any]:
+    path = WORKFLOWS / name
+    if not path.exists():
+        skip_or_fail(f"{path} missing")
+    data: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
+    return data
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if not found:
+        skip_or_fail(f"{name} not installed (it is in the project's venv: pip install {name})")
+    assert found is not None
+    return found
+
+
+def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith(f"{action}@")]
+
+
+def test_workflows_match_the_github_actions_schema() -> None:
+    files = workflow_files()
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing_of_medium_or_high_severity() -> None:
+    files = workflow_files()
+    result = subprocess.run(
+        [tool("zizmor"), "--offline", "--format", "json", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    findings = json.loads(result.stdout)
+    serious = [
+        f"{f['ident']}: {f['desc']}"
+        for f in findings
+        if f["determinations"]["severity"] in {"Medium", "High"}
+    ]
+    assert serious == []
+
+
+def test_only_the_comment_workflow_silences_zizmor_and_only_for_its_trigger() -> None:
+    silenced = {
+        (path.name, match)
+        for path in workflow_files()
+        for match in re.findall(r"zizmor: ignore\[([^\]]+)\]", path.read_text(encoding="utf-8"))
+    }
+    assert silenced <= {("plan-diff-comment.yml", "dangerous-triggers")}
+
+
+def test_every_action_is_pinned_to_a_full_commit_sha() -> None:
+    for path in workflow_files():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            used = re.search(r"uses:\s*(\S+)", line)
+            if used:
+                assert PINNED.match(used.group(1)), f"{path.name}: {line.strip()}"
+
+
+def test_permissions_are_empty_by_default_and_granted_per_job() -> None:
+    for path in workflow_files():
+        workflow = load(path.name)
+        assert workflow["permissions"] == {}, path.name
+        for name, job in workflow["jobs"].items():
+            assert "permissions" in job, f"{path.name}: job {name} has no permissions block"
+            assert "write-all" not in str(job["permissions"])
+            assert job["permissions"].get("contents", "read") == "read", f"{path.name}: {name}"
+
+
+def test_pull_request_code_never_runs_with_write_access_or_secrets() -> None:
+    pull_request = load("pull-request.yml")
+    assert set(pull_request["on"]) == {"pull_request"}
+    plan_diff = pull_request["jobs"]["plan-diff"]
+    assert "secrets." not in json.dumps(plan_diff)
+    assert plan_diff["permissions"] == {"contents": "read"}
+    for job in pull_request["jobs"].values():
+        for step in steps_using(job, "actions/checkout"):
+            assert step["with"]["persist-credentials"] is False
+
+    comment = load("plan-diff-comment.yml")
+    assert comment["on"]["workflow_run"]["workflows"] == [pull_request["name"]]
+    job = comment["jobs"]["comment"]
+    assert not steps_using(job, "actions/checkout"), "the privileged workflow must not check out"
+    script = job["steps"][-1]["run"]
+    assert "${{" not in script, "event data reaches the script through env, never inline"
+    assert "pulls/$pr" in script and "HEAD_SHA" in script, "comments only on the matching PR"
+
+
+def test_preview_runs_only_where_secrets_exist_for_both_stacks() -> None:
+    preview = load("pull-request.yml")["jobs"]["preview"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
+    assert preview["strategy"]["matrix"]["stack"] == ["staging", "production"]
+    (pulumi,) = steps_using(preview, "pulumi/actions")
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["comment-on-pr"] is True
+    assert pulumi["with"]["diff"] is True
+
+
+@pytest.mark.parametrize(
+    ("job_name", "branch", "stack"),
+    [("staging", "develop", "staging"), ("production", "main", "production")],
+)
+def test_push_deploys_one_stack_per_branch_never_overlapping(
+    job_name: str, branch: str, stack: str
+) -> None:
+    deploy = load("deploy.yml")
+    assert set(deploy["on"]["push"]["branches"]) == {"develop", "main"}
+    job = deploy["jobs"][job_name]
+    assert job["if"] == f"github.ref == 'refs/heads/{branch}'"
+    assert job["environment"] == stack
+    assert job["needs"] == "test"
+    assert job["concurrency"] == {"group": f"pulumi-{stack}", "cancel-in-progress": False}
+    (pulumi,) = steps_using(job, "pulumi/actions")
+    assert pulumi["with"]["command"] == "up"
+    assert pulumi["with"]["stack-name"] == stack
+
+
+def test_jobs_that_touch_state_require_the_backend_secret_first() -> None:
+    checked = 0
+    for path in workflow_files():
+        for name, job in load(path.name)["jobs"].items():
+            if not steps_using(job, "pulumi/actions"):
+                continue
+            checked += 1
+            guard = job["steps"][0]
+            assert guard["env"] == {"PULUMI_BACKEND_URL": "${{ secrets.PULUMI_BACKEND_URL }}"}
+            assert 'if [ -z "$PULUMI_BACKEND_URL" ]' in guard["run"], f"{path.name}: {name}"
+            assert "exit 1" in guard["run"]
+            for step in steps_using(job, "pulumi/actions"):
+                assert step["with"]["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}"
+    assert checked == 3  # preview (matrix), staging, production
+
+
+@pytest.mark.parametrize("backend", ["", "s3://state-bucket/autonomica-pipeline"])
+def test_backend_guard_stops_with_a_clear_message_only_when_the_secret_is_missing(
+    backend: str,
+) -> None:
+    guard = load("deploy.yml")["jobs"]["production"]["steps"][0]["run"]
+    result = subprocess.run(
+        ["bash", "-c", guard],
+        env={"PATH": "/usr/bin:/bin", "PULUMI_BACKEND_URL": backend},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
+    if backend:
+        assert result.returncode == 0
+        assert result.stdout == ""
+    else:
+        assert result.returncode == 1
+        assert "::error title=PULUMI_BACKEND_URL is not set::" in result.stdout
+        assert "never falls back to a local state" in result.stdout

@@ -1,0 +1,287 @@
+"""Pure comparison of two synthesized stacks: changed resources, properties, files, outputs."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
+
+from pydantic import JsonValue
+
+from tools.plandiff.plan import RESOURCE_OPTIONS, SECRET, Resource, Snapshot, empty_snapshot
+
+Action = Literal["create", "update", "delete"]
+PropertyKind = Literal["added", "removed", "changed", "secret"]
+
+
+class _Missing(Enum):
+    MISSING = "missing"
+
+
+MISSING = _Missing.MISSING
+Value = JsonValue | _Missing
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyChange:
+    """One leaf that differs. For kind "secret" neither value is kept, only `note`."""
+
+    path: str
+    kind: PropertyKind
+    old: JsonValue = None
+    new: JsonValue = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceChange:
+    urn: str
+    type: str
+    name: str
+    action: Action
+    protected: bool  # protect=true on either side
+    retained: bool  # retainOnDelete=true in the base: a delete leaves the real resource alone
+    options: tuple[tuple[str, bool, bool], ...]  # changed resource options: (name, old, new)
+    properties: tuple[PropertyChange, ...]
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.action == "delete" or (self.action == "update" and self.protected)
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    path: str
+    action: Action
+    diff: tuple[str, ...]  # unified diff lines, empty for a binary file
+    binary: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StackDiff:
+    stack: str
+    presence: Literal["both", "new", "removed"]
+    resources: tuple[ResourceChange, ...]
+    unchanged: int
+    files: tuple[FileChange, ...]
+    outputs: tuple[PropertyChange, ...]
+
+    def count(self, action: Action) -> int:
+        return sum(1 for change in self.resources if change.action == action)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.resources or self.files or self.outputs) or self.presence != "both"
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
+
+
+def _child_path(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if _IDENTIFIER.match(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def same(old: Value, new: Value) -> bool:
+    """JSON equality: unlike ==, true is not 1 and key order does not matter."""
+    if isinstance(old, bool) or isinstance(new, bool):
+        return type(old) is type(new) and old == new
+    if isinstance(old, dict):
+        return (
+            isinstance(new, dict)
+            and old.keys() == new.keys()
+            and all(same(value, new[key]) for key, value in old.items())
+        )
+    if isinstance(old, list):
+        return (
+            isinstance(new, list)
+            and len(old) == len(new)
+            and all(same(a, b) for a, b in zip(old, new, strict=True))
+        )
+    if isinstance(new, dict | list):
+        return False
+    return old == new
+
+
+def _has_secret(value: Value) -> bool:
+    if isinstance(value, dict):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return value == SECRET
+
+
+def _children(value: dict[str, JsonValue] | list[JsonValue]) -> Iterator[tuple[str | int, Value]]:
+    if isinstance(value, dict):
+        yield from sorted(value.items())
+    else:
+        yield from enumerate(value)
+
+
+def _secret_note(old: Value, new: Value) -> str:
+    if isinstance(old, _Missing):
+        return "added"
+    if isinstance(new, _Missing):
+        return "removed"
+    if not _has_secret(old):
+        return "now secret"
+    if not _has_secret(new):
+        return "no longer secret"
+    return ""
+
+
+def _leaf_change(old: Value, new: Value, path: str) -> PropertyChange:
+    if _has_secret(old) or _has_secret(new):
+        return PropertyChange(path, "secret", note=_secret_note(old, new))
+    if isinstance(old, _Missing):
+        assert not isinstance(new, _Missing)
+        return PropertyChange(path, "added", new=new)
+    if isinstance(new, _Missing):
+        return PropertyChange(path, "removed", old=old)
+    return PropertyChange(path, "changed", old=old, new=new)
+
+
+def _diff(old: Value, new: Value, path: str, out: list[PropertyChange]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys()):
+            a, b = old.get(key, MISSING), new.get(key, MISSING)
+            if not same(a, b):
+                _diff(a, b, _child_path(path, key), out)
+    elif isinstance(old, list) and isinstance(new, list):
+        for index in range(max(len(old), len(new))):
+            a = old[index] if index < len(old) else MISSING
+            b = new[index] if index < len(new) else MISSING
+            if not same(a, b):
+                _diff(a, b, _child_path(path, index), out)
+    # A subtree added or removed as a whole is listed leaf by leaf, so every value is visible.
+    elif isinstance(old, _Missing) and isinstance(new, dict | list) and new:
+        for step, child in _children(new):
+            _diff(MISSING, child, _child_path(path, step), out)
+    elif isinstance(new, _Missing) and isinstance(old, dict | list) and old:
+        for step, child in _children(old):
+            _diff(child, MISSING, _child_path(path, step), out)
+    else:
+        out.append(_leaf_change(old, new, path))
+
+
+def diff_values(old: Value, new: Value) -> tuple[PropertyChange, ...]:
+    """Leaf-level changes from `old` to `new` (JSON values), in path order."""
+    out: list[PropertyChange] = []
+    if not same(old, new):
+        _diff(old, new, "", out)
+    return tuple(out)
+
+
+def _resource_change(
+    action: Action, base: Resource | None, head: Resource | None
+) -> ResourceChange:
+    present = head or base
+    assert present is not None
+    old_options = (base or present).options()
+    new_options = (head or present).options()
+    return ResourceChange(
+        urn=present.urn,
+        type=present.type,
+        name=present.name,
+        action=action,
+        protected=old_options["protect"] or new_options["protect"],
+        retained=old_options["retainOnDelete"],
+        options=tuple(
+            (name, old_options[name], new_options[name])
+            for name in RESOURCE_OPTIONS
+            if old_options[name] != new_options[name]
+        ),
+        properties=diff_values(base.inputs if base else {}, head.inputs if head else {}),
+    )
+
+
+def _attention_order(change: ResourceChange) -> int:
+    if change.action == "delete":
+        return 0
+    if change.action == "update":
+        return 1 if change.protected else 2
+    return 3
+
+
+def diff_resources(
+    base: tuple[Resource, ...], head: tuple[Resource, ...]
+) -> tuple[tuple[ResourceChange, ...], int]:
+    """Changed resources (deletes first, then protected updates, updates, creates) and the
+    number of unchanged ones."""
+    base_by_urn = {r.urn: r for r in base}
+    head_urns = {r.urn for r in head}
+    changes: list[ResourceChange] = []
+    unchanged = 0
+    for resource in head:
+        old = base_by_urn.get(resource.urn)
+        if old is None:
+            changes.append(_resource_change("create", None, resource))
+        elif old.options() != resource.options() or not same(old.inputs, resource.inputs):
+            changes.append(_resource_change("update", old, resource))
+        else:
+            unchanged += 1
+    changes.extend(_resource_change("delete", r, None) for r in base if r.urn not in head_urns)
+    return tuple(sorted(changes, key=_attention_order)), unchanged
+
+
+def _text_lines(content: bytes | None) -> list[str] | None:
+    """Lines of a UTF-8 file, [] when absent, None when binary."""
+    if content is None:
+        return []
+    try:
+        return content.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return None
+
+
+def diff_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple[FileChange, ...]:
+    changes: list[FileChange] = []
+    for path in sorted(base.keys() | head.keys()):
+        old, new = base.get(path), head.get(path)
+        if old == new:
+            continue
+        action: Action = "create" if old is None else "delete" if new is None else "update"
+        old_lines, new_lines = _text_lines(old), _text_lines(new)
+        if old_lines is None or new_lines is None:
+            changes.append(FileChange(path, action, (), binary=True))
+            continue
+        lines = difflib.unified_diff(
+            old_lines,
+            new_lines,
+            fromfile="/dev/null" if old is None else f"a/{path}",
+            tofile="/dev/null" if new is None else f"b/{path}",
+            lineterm="",
+        )
+        changes.append(FileChange(path, action, tuple(lines), binary=False))
+    return tuple(changes)
+
+
+def diff_snapshots(stack: str, base: Snapshot | None, head: Snapshot | None) -> StackDiff:
+    present = head or base
+    assert present is not None
+    empty = empty_snapshot(stack, present.plan.project)
+    old, new = base or empty, head or empty
+    resources, unchanged = diff_resources(old.plan.resources, new.plan.resources)
+    return StackDiff(
+        stack=stack,
+        presence="both" if base and head else "new" if head else "removed",
+        resources=resources,
+        unchanged=unchanged,
+        files=diff_files(old.files, new.files),
+        outputs=diff_values(old.plan.outputs, new.plan.outputs),
+    )
+
+
+def diff_sides(base: Mapping[str, Snapshot], head: Mapping[str, Snapshot]) -> tuple[StackDiff, ...]:
+    """One StackDiff per stack found on either side, by stack name."""
+    return tuple(
+        diff_snapshots(stack, base.get(stack), head.get(stack))
+        for stack in sorted(base.keys() | head.keys())
+    )

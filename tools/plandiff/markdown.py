@@ -1,0 +1,266 @@
+"""Rendering a plan diff as Markdown for one pull-request comment (pure functions)."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import JsonValue
+
+from tools.plandiff.compare import Action, FileChange, PropertyChange, ResourceChange, StackDiff
+
+# GitHub rejects comments over 65,536 characters; stay well below it.
+COMMENT_LIMIT = 60_000
+MAX_PROPERTIES = 100
+MAX_DIFF_LINES = 400
+MAX_VALUE_CHARS = 200
+MAX_WARNINGS = 20
+
+TITLE = "## Infrastructure preview: offline plan diff"
+FOOTER = (
+    "<sub>Made offline from the synth of the base and head commits by "
+    "`python -m tools.plandiff`. Secret values are masked, so a secret that changed "
+    "but stayed secret does not show here.</sub>"
+)
+ICONS: dict[Action, str] = {"create": "🟢", "update": "🟡", "delete": "🔴"}
+
+BlockKind = Literal["heading", "resource", "file", "outputs"]
+CUT_NAMES: dict[BlockKind, str] = {
+    "heading": "headings",
+    "resource": "resource details",
+    "file": "monitoring file diffs",
+    "outputs": "stack output lists",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    text: str
+    kind: BlockKind
+    # When the comment must be cut, lower numbers are kept first: deletes and protected changes,
+    # then monitoring diffs (small, and where a threshold change shows), outputs, other resources.
+    priority: int = 0
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def code(text: str) -> str:
+    """An inline code span that survives backticks in `text`."""
+    text = text.replace("\n", " ") or " "
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    if text.startswith("`") or text.endswith("`"):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
+
+
+def fenced(lines: Sequence[str], language: str = "", indent: str = "") -> str:
+    """A fenced code block whose fence is longer than any backtick run inside."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = [f"{fence}{language}", *lines, fence]
+    return "\n".join(f"{indent}{line}" if line else line for line in body)
+
+
+def value(data: JsonValue) -> str:
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+    if len(text) > MAX_VALUE_CHARS:
+        text = f"{text[:MAX_VALUE_CHARS]}… ({len(text):,} chars)"
+    return code(text)
+
+
+def _string_diff(old: str, new: str) -> list[str]:
+    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2))
+    return lines[2:]  # drop the ---/+++ header: the property path names the value
+
+
+def property_line(change: PropertyChange, action: Action) -> str:
+    path = code(change.path or "(root)")
+    if change.kind == "secret":
+        note = f" ({change.note})" if change.note else ""
+        return f"- {path}: [secret] changed{note}"
+    if action != "update":  # every property of a created or deleted resource
+        shown = change.new if change.kind == "added" else change.old
+        return f"- {path}: {value(shown)}"
+    if change.kind == "added":
+        return f"- {path}: added {value(change.new)}"
+    if change.kind == "removed":
+        return f"- {path}: removed (was {value(change.old)})"
+    line = f"- {path}: {value(change.old)} → {value(change.new)}"
+    if (
+        isinstance(change.old, str)
+        and isinstance(change.new, str)
+        and "\n" in change.old + change.new
+    ):
+        line += "\n\n" + fenced(_string_diff(change.old, change.new), "diff", indent="  ")
+    return line
+
+
+def _summary_label(change: ResourceChange) -> str:
+    lock = " 🔒 protected" if change.protected else ""
+    return (
+        f"{ICONS[change.action]} <b>{change.action}</b> "
+        f"<code>{html.escape(change.type, quote=False)}</code> "
+        f"<code>{html.escape(change.name, quote=False)}</code>{lock}"
+    )
+
+
+def resource_block(change: ResourceChange) -> str:
+    lines = [
+        f"<details><summary>{_summary_label(change)}</summary>",
+        "",
+        f"URN: {code(change.urn)}",
+    ]
+    if change.action == "delete" and change.protected:
+        lines += ["", "**Protected:** `pulumi up` refuses to delete it until `protect` is removed."]
+    if change.action == "delete" and change.retained:
+        lines += ["", "`retainOnDelete`: Pulumi forgets it, the real resource stays."]
+    if change.options:
+        lines.append("")
+        lines += [
+            f"- `{name}`: `{json.dumps(old)}` → `{json.dumps(new)}`"
+            for name, old, new in change.options
+        ]
+    shown = change.properties[:MAX_PROPERTIES]
+    if shown:
+        lines += ["", *(property_line(p, change.action) for p in shown)]
+    if len(change.properties) > MAX_PROPERTIES:
+        lines.append(f"- … and {plural(len(change.properties) - MAX_PROPERTIES, 'more property')}")
+    lines += ["", "</details>"]
+    return "\n".join(lines)
+
+
+def file_block(change: FileChange) -> str:
+    header = f"**{code(change.path)}** ({change.action})"
+    if change.binary:
+        return f"{header}: binary file, not shown"
+    shown = change.diff[:MAX_DIFF_LINES]
+    text = f"{header}\n\n{fenced(shown, 'diff')}"
+    if len(change.diff) > MAX_DIFF_LINES:
+        text += f"\n\n_… {plural(len(change.diff) - MAX_DIFF_LINES, 'more diff line')} cut_"
+    return text
+
+
+def outputs_block(changes: Sequence[PropertyChange]) -> str:
+    lines = [property_line(change, "update") for change in changes[:MAX_PROPERTIES]]
+    if len(changes) > MAX_PROPERTIES:
+        lines.append(f"- … and {plural(len(changes) - MAX_PROPERTIES, 'more output')}")
+    return "\n".join(lines)
+
+
+def _stack_cell(diff: StackDiff) -> str:
+    extra = {"both": "", "new": " (new stack)", "removed": " (stack removed)"}[diff.presence]
+    return code(diff.stack) + extra
+
+
+def _table(diffs: Sequence[StackDiff]) -> str:
+    rows = [
+        "| Stack | Create | Update | Delete | Unchanged | Monitoring files | Outputs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows += [
+        f"| {_stack_cell(d)} | {d.count('create')} | {d.count('update')} | {d.count('delete')} "
+        f"| {d.unchanged} | {len(d.files)} | {len(d.outputs)} |"
+        for d in diffs
+    ]
+    return "\n".join(rows)
+
+
+def _warning(diffs: Sequence[StackDiff]) -> str:
+    flagged = [(d.stack, c) for d in diffs for c in d.resources if c.needs_attention]
+    if not flagged:
+        return ""
+    deletes = sum(1 for _, c in flagged if c.action == "delete")
+    protected = sum(1 for _, c in flagged if c.action == "update")
+    parts = []
+    if deletes:
+        parts.append(f"{plural(deletes, 'resource')} will be deleted")
+    if protected:
+        parts.append(f"{plural(protected, 'protected resource')} will change")
+    lines = ["> [!CAUTION]", f"> **{' and '.join(parts)}.** Check before merging:"]
+    for stack, change in flagged[:MAX_WARNINGS]:
+        lock = ""
+        if change.protected:
+            refusal = ": `pulumi up` refuses until `protect` is removed"
+            lock = f" (🔒 protected{refusal if change.action == 'delete' else ''})"
+        lines.append(
+            f"> - {code(stack)}: {ICONS[change.action]} {change.action} "
+            f"{code(change.type)} {code(change.name)}{lock}"
+        )
+    if len(flagged) > MAX_WARNINGS:
+        lines.append(f"> - … and {len(flagged) - MAX_WARNINGS:,} more")
+    return "\n".join(lines)
+
+
+def summary(diffs: Sequence[StackDiff]) -> str:
+    if not any(d.changed for d in diffs):
+        stacks = ", ".join(code(d.stack) for d in diffs)
+        return (
+            f"{TITLE}\n\n**No changes.** The plans and monitoring files of {stacks} "
+            f"are identical.\n\n{_table(diffs)}"
+        )
+    parts = [TITLE, _table(diffs), _warning(diffs)]
+    return "\n\n".join(part for part in parts if part)
+
+
+def detail_blocks(diffs: Sequence[StackDiff]) -> list[Block]:
+    blocks: list[Block] = []
+    for diff in diffs:
+        if not diff.changed:
+            continue
+        blocks.append(Block(f"### {code(diff.stack)}", "heading"))
+        if diff.resources:
+            blocks.append(Block("#### Resources", "heading"))
+            blocks += [
+                Block(resource_block(c), "resource", 1 if c.needs_attention else 4)
+                for c in diff.resources
+            ]
+        if diff.files:
+            blocks.append(Block("#### Monitoring files", "heading"))
+            blocks += [Block(file_block(f), "file", 2) for f in diff.files]
+        if diff.outputs:
+            blocks.append(Block("#### Stack outputs", "heading"))
+            blocks.append(Block(outputs_block(diff.outputs), "outputs", 3))
+    return blocks
+
+
+def cut_note(cut: Counter[BlockKind], limit: int) -> str:
+    what = ", ".join(f"{count:,} {CUT_NAMES[kind]}" for kind, count in sorted(cut.items()))
+    return (
+        "> [!WARNING]\n"
+        f"> Cut to stay under GitHub's comment size ({limit:,} characters): left out {what}. "
+        "The summary above is complete. The full report is the `plan-diff` artifact of this "
+        "workflow run, or run `python -m tools.plandiff BASE_DIR HEAD_DIR` locally."
+    )
+
+
+def render(diffs: Sequence[StackDiff], limit: int = COMMENT_LIMIT) -> str:
+    """The whole comment: summary first, then as many details as fit under `limit` characters,
+    chosen by priority and shown in document order. What is left out is counted in a note;
+    the summary always stays."""
+    head = summary(diffs)
+    blocks = detail_blocks(diffs)
+    worst_case_note = cut_note(Counter({kind: len(blocks) for kind in CUT_NAMES}), limit)
+    separator = 2  # "\n\n" between parts
+    budget = limit - len(head) - len(worst_case_note) - len(FOOTER) - 3 * separator - 1
+    kept: set[int] = set()
+    cut: Counter[BlockKind] = Counter()
+    for index in sorted(range(len(blocks)), key=lambda i: (blocks[i].priority, i)):
+        block = blocks[index]
+        cost = len(block.text) + separator
+        if block.kind == "heading" or cost <= budget:
+            kept.add(index)
+            budget -= cost
+        else:
+            cut[block.kind] += 1
+    details = [block.text for index, block in enumerate(blocks) if index in kept]
+    parts = [head, cut_note(cut, limit) if cut else "", *details, FOOTER]
+    return "\n\n".join(part for part in parts if part) + "\n"
