@@ -13,24 +13,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    StrictBool,
-    ValidationError,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field, SecretStr, StrictBool, ValidationError
+
+from monitoring.config import ConfigModel, MonitoringConfig
 
 PROJECT = "autonomica-pipeline"
-
-
-class ConfigModel(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
 
 
 Environment = Literal["staging", "production"]
@@ -154,6 +141,12 @@ class Secrets(ConfigModel):
     vercel_token: SecretStr = Field(min_length=1)
     database_url: SecretStr = Field(min_length=1)
     redis_url: SecretStr = Field(min_length=1)
+    slack_api_url: SecretStr = Field(min_length=1, description="Slack incoming webhook URL")
+    pagerduty_routing_key: SecretStr = Field(min_length=1)
+    smtp_password: SecretStr = Field(min_length=1)
+    rollback_webhook_token: SecretStr = Field(
+        min_length=1, description="bearer token Alertmanager sends to the rollback service"
+    )
     frontend_env: dict[EnvName, SecretStr] = Field(
         default_factory=dict, description="extra sensitive variables of the Vercel frontend"
     )
@@ -167,6 +160,7 @@ class StackConfig(ConfigModel):
     railway: RailwayConfig
     feature_flags: FeatureFlags
     secrets: Secrets
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @property
     def is_production(self) -> bool:

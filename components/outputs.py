@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-SchemaVersion = Literal["1.2.0"]  # the default of StackOutputs.schema_version too
+SchemaVersion = Literal["1.3.0"]  # the default of StackOutputs.schema_version too
 SCHEMA_VERSION: str = get_args(SchemaVersion)[0]
 
 
@@ -65,14 +65,24 @@ class RailwayOutput(Output):
     services: RailwayServicesOutput
 
 
+class MonitoringOutput(Output):
+    files: dict[str, str] = Field(
+        description="rendered monitoring file (relative path) -> sha256 of its content"
+    )
+    secret_files: dict[str, str] = Field(
+        description="secret name -> path where Alertmanager reads it; write each from the secret"
+    )
+
+
 class StackOutputs(Output):
     """Everything a stack exports. Each top-level field is one `pulumi stack output` key."""
 
     schema_version: SchemaVersion = Field(
-        "1.2.0", description="version of this contract (semantic versioning)"
+        "1.3.0", description="version of this contract (semantic versioning)"
     )
     environment: Literal["staging", "production"]
     urls: UrlsOutput
     github: GitHubOutput
     frontend: FrontendOutput = Field(description="since 1.1.0")
     railway: RailwayOutput = Field(description="since 1.2.0")
+    monitoring: MonitoringOutput = Field(description="since 1.3.0")

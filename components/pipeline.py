@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from components.config import StackConfig
 from components.github import GitHubEnvironment
+from components.monitoring import MonitoringFiles
 from components.outputs import StackOutputs
 from components.railway.component import RailwayService
 from components.railway.stack import stack_services
@@ -52,6 +53,8 @@ class Pipeline(pulumi.ComponentResource):
         )
         self.railway = {name: RailwayService(name, args, child) for name, args in services.items()}
         api_url = self.railway["backend"].public_url
+
+        self.monitoring = MonitoringFiles("monitoring", config, child)
 
         self.frontend = VercelFrontend(
             "frontend",
@@ -120,6 +123,10 @@ class Pipeline(pulumi.ComponentResource):
                         },
                         "worker": {"service_id": resolved["worker_id"], "url": config.urls.worker},
                     },
+                },
+                monitoring={
+                    "files": self.monitoring.hashes,
+                    "secret_files": self.monitoring.secret_files,
                 },
                 frontend={
                     "url": config.urls.frontend,

@@ -1,0 +1,52 @@
+"""Monitoring as code: typed config in, Prometheus / Alertmanager / Grafana files out.
+
+Pure Python (never imports pulumi). `render` is deterministic: the same input gives
+byte-identical files. No rendered file contains a secret value: Alertmanager reads each secret
+from the file `secret_files` names, which the deploying component must populate.
+"""
+
+from monitoring.alertmanager import alertmanager_config, templates
+from monitoring.config import ConfigModel, MonitoringConfig, Target
+from monitoring.grafana import (
+    DASHBOARDS,
+    dashboard_json,
+    dashboard_provisioning,
+    datasource_provisioning,
+)
+from monitoring.prometheus import blackbox_config, prometheus_config
+from monitoring.rollback import rollback_config
+from monitoring.rules import alerts_file, recording_file
+from monitoring.secrets import SECRET_FILES, SecretName, secret_files
+from monitoring.yamlfile import dump
+
+__all__ = [
+    "SECRET_FILES",
+    "ConfigModel",
+    "MonitoringConfig",
+    "SecretName",
+    "Target",
+    "render",
+    "secret_files",
+]
+
+PROMETHEUS_CONFIG = "prometheus/prometheus.yml"
+ALERTMANAGER_CONFIG = "alertmanager/alertmanager.yml"
+BLACKBOX_CONFIG = "blackbox/blackbox.yml"
+
+
+def render(config: MonitoringConfig, target: Target) -> dict[str, str]:
+    """Relative file path -> content. Paths inside a tool's folder keep their relative links."""
+    files = {
+        PROMETHEUS_CONFIG: dump(prometheus_config(config, target)),
+        "prometheus/rules/recording.yml": dump(recording_file(config)),
+        "prometheus/rules/alerts.yml": dump(alerts_file(config, target)),
+        BLACKBOX_CONFIG: dump(blackbox_config(config)),
+        ALERTMANAGER_CONFIG: dump(alertmanager_config(config)),
+        "alertmanager/templates/autonomica.tmpl": templates(),
+        "grafana/provisioning/datasources/prometheus.yml": dump(datasource_provisioning(config)),
+        "grafana/provisioning/dashboards/autonomica.yml": dump(dashboard_provisioning(config)),
+        "rollback-config.yml": dump(rollback_config(config, target)),
+    }
+    for name in DASHBOARDS:
+        files[f"grafana/dashboards/{name}.json"] = dashboard_json(config, target, name)
+    return dict(sorted(files.items()))

@@ -12,11 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from components.config import ConfigError, StackConfig, raw_project_config, validate
+from components.config import (
+    ConfigError,
+    StackConfig,
+    raw_project_config,
+    required_secrets,
+    validate,
+)
 from tests.conftest import ROOT, STACKS, stack_config
 from tools import mockrun, synth
 
-SECRETS = {"railwayToken": "r", "vercelToken": "v", "databaseUrl": "d", "redisUrl": "x"}
+SECRETS = dict.fromkeys(required_secrets(), "x")
 
 
 def raw(stack: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import runpy
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -114,9 +115,21 @@ def synthesize(stack: str, stack_file: Path | None = None) -> mockrun.Plan:
     return run_program(stack, read_stack_file(stack_file or ROOT / f"Pulumi.{stack}.yaml"))
 
 
+def monitoring_files(plan: mockrun.Plan) -> dict[str, str]:
+    """The monitoring files exactly as the program stashed them in the plan."""
+    stashes = (r["inputs"]["input"] for r in plan.of_type("pulumi:index:Stash"))
+    return {s["path"]: s["content"] for s in stashes if {"path", "content"} <= set(s)}
+
+
 def write(plan: mockrun.Plan, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    # A file the program no longer renders must not linger; only our own folder is cleared.
+    shutil.rmtree(out / "monitoring", ignore_errors=True)
     (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
+    for path, content in monitoring_files(plan).items():
+        target = out / "monitoring" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
 
 
 def summary(plan: mockrun.Plan, out: Path) -> str:
@@ -129,6 +142,8 @@ def summary(plan: mockrun.Plan, out: Path) -> str:
     for key, value in sorted(plan.outputs.items()):
         lines.append(f"    {key}: {json.dumps(value, sort_keys=True)}")
     lines += ["", f"Plan written to {out / 'plan.json'}"]
+    if files := monitoring_files(plan):
+        lines.append(f"{len(files)} monitoring files written under {out / 'monitoring'}")
     return "\n".join(lines)
 
 

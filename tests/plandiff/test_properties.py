@@ -7,7 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tools.plandiff.compare import diff_sides, diff_values
+from monitoring import MonitoringConfig, Target
+from monitoring import render as render_monitoring
+from tools.plandiff.compare import diff_sides, diff_values, unified_diff
 from tools.plandiff.markdown import render
 from tools.plandiff.plan import SECRET, Plan, Snapshot
 
@@ -128,3 +130,22 @@ def test_a_value_that_becomes_secret_is_never_shown(plain: str, path: list[str])
         markdown = render(diff_sides({"staging": snapshot(before)}, {"staging": snapshot(after)}))
         assert canary not in markdown
         assert "[secret] changed" in markdown
+
+
+def test_a_threshold_change_in_the_rules_marks_only_the_changed_lines() -> None:
+    # difflib.unified_diff's autojunk treats lines repeated all over a long rule file
+    # (`for: 5m`, `labels:`) as junk and would show whole alert blocks removed and added.
+    target = Target(
+        environment="production",
+        frontend_url="https://autonomica.app",
+        backend_url="https://api.autonomica.app",
+        worker_url="https://worker.autonomica.app",
+    )
+    stricter = {"triggers": {"performance": {"errorRate": 0.02}}}
+    path = "prometheus/rules/alerts.yml"
+    old = render_monitoring(MonitoringConfig(), target)[path].splitlines()
+    new = render_monitoring(MonitoringConfig.model_validate(stricter), target)[path].splitlines()
+    differing = sum(a != b for a, b in zip(old, new, strict=True))
+    changed = [line for line in unified_diff(old, new) if line[:1] in "+-"]
+    assert len(changed) == 2 * differing
+    assert all("0.02" in line or "2%" in line for line in changed if line.startswith("+"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
@@ -241,6 +241,31 @@ def _text_lines(content: bytes | None) -> list[str] | None:
         return None
 
 
+def unified_diff(
+    old: Sequence[str], new: Sequence[str], *, fromfile: str = "", tofile: str = "", n: int = 3
+) -> list[str]:
+    """difflib.unified_diff without its autojunk heuristic, which treats lines repeated in a
+    long file (`for: 5m`, `labels:` in a rule file) as junk and shows whole blocks changed."""
+    lines = [f"--- {fromfile}", f"+++ {tofile}"] if fromfile or tofile else []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for group in matcher.get_grouped_opcodes(n):
+        (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]
+        lines.append(f"@@ -{_range(i1, i2)} +{_range(j1, j2)} @@")
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                lines += [f" {line}" for line in old[a1:a2]]
+                continue
+            lines += [f"-{line}" for line in old[a1:a2]]
+            lines += [f"+{line}" for line in new[b1:b2]]
+    return lines if len(lines) > 2 or not (fromfile or tofile) else []
+
+
+def _range(start: int, stop: int) -> str:
+    length = stop - start
+    first = start + 1 if length else start
+    return str(first) if length == 1 else f"{first},{length}"
+
+
 def diff_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple[FileChange, ...]:
     changes: list[FileChange] = []
     for path in sorted(base.keys() | head.keys()):
@@ -252,12 +277,11 @@ def diff_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple[Fi
         if old_lines is None or new_lines is None:
             changes.append(FileChange(path, action, (), binary=True))
             continue
-        lines = difflib.unified_diff(
+        lines = unified_diff(
             old_lines,
             new_lines,
             fromfile="/dev/null" if old is None else f"a/{path}",
             tofile="/dev/null" if new is None else f"b/{path}",
-            lineterm="",
         )
         changes.append(FileChange(path, action, tuple(lines), binary=False))
     return tuple(changes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import html
 import json
 import re
@@ -13,7 +12,14 @@ from typing import Literal
 
 from pydantic import JsonValue
 
-from tools.plandiff.compare import Action, FileChange, PropertyChange, ResourceChange, StackDiff
+from tools.plandiff.compare import (
+    Action,
+    FileChange,
+    PropertyChange,
+    ResourceChange,
+    StackDiff,
+    unified_diff,
+)
 
 # GitHub rejects comments over 65,536 characters; stay well below it.
 COMMENT_LIMIT = 60_000
@@ -78,8 +84,8 @@ def value(data: JsonValue) -> str:
 
 
 def _string_diff(old: str, new: str) -> list[str]:
-    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2))
-    return lines[2:]  # drop the ---/+++ header: the property path names the value
+    # No ---/+++ header: the property path names the value.
+    return unified_diff(old.splitlines(), new.splitlines(), n=2)
 
 
 def property_line(change: PropertyChange, action: Action) -> str:

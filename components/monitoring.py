@@ -1,0 +1,50 @@
+"""The stack's monitoring files (Prometheus, Alertmanager, Grafana, rollback policy) in its state.
+
+The files are rendered by the pure `monitoring` package. Each one is a `pulumi.Stash`, so a change
+to a threshold shows in `pulumi preview` and the plan diff, and the policy pack can read the rules.
+No file holds a secret: Alertmanager reads them from the files `monitoring.secret_files` names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+
+import monitoring
+from components.config import StackConfig
+
+
+def render(config: StackConfig) -> dict[str, str]:
+    """The stack's monitoring files: relative path -> content."""
+    target = monitoring.Target(
+        environment=config.environment,
+        frontend_url=config.urls.frontend,
+        backend_url=config.urls.api,
+        worker_url=config.urls.worker,
+    )
+    return monitoring.render(config.monitoring, target)
+
+
+def sha256(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+class MonitoringFiles(pulumi.ComponentResource):
+    hashes: dict[str, str]
+    secret_files: dict[str, str]
+
+    def __init__(
+        self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("autonomica:monitoring:Files", name, None, opts)
+        files = render(config)
+        self.hashes = {path: sha256(content) for path, content in files.items()}
+        for path, content in files.items():
+            pulumi.Stash(
+                f"{name}-{path}",
+                input={"path": path, "sha256": self.hashes[path], "content": content},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.secret_files = dict(monitoring.secret_files(config.monitoring))
+        self.register_outputs({"hashes": self.hashes})

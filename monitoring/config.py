@@ -1,0 +1,324 @@
+"""Typed monitoring config. Defaults are the values of the spec's "Automated Rollback" section,
+so `MonitoringConfig()` is the spec. Cross-field rules live in one validator per model."""
+
+import ipaddress
+from datetime import timedelta
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from monitoring.durations import Duration
+
+ServiceName = Literal["frontend", "backend", "worker"]
+SERVICES: tuple[ServiceName, ...] = ("frontend", "backend", "worker")
+StrategyName = Literal["immediate", "fast", "gradual"]
+Severity = Literal["critical", "warning", "info"]
+Channel = Literal["pagerduty", "slack", "email"]
+Action = Literal[
+    "rollback_all_services",
+    "freeze_deployments",
+    "rollback_affected_service",
+    "investigate_cause",
+    "reduce_traffic",
+    "monitor",
+    "rollback_if_needed",
+]
+
+# Alertmanager routes on severity: critical -> PagerDuty + email + Slack, warning -> email +
+# Slack, info -> Slack. A strategy's channels must be one of these sets to be routable.
+SEVERITY_CHANNELS: dict[Severity, frozenset[Channel]] = {
+    "critical": frozenset({"pagerduty", "email", "slack"}),
+    "warning": frozenset({"email", "slack"}),
+    "info": frozenset({"slack"}),
+}
+
+# prometheus-fastapi-instrumentator's `http_request_duration_highr_seconds` buckets.
+HIGHR_BUCKETS = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0,
+    4.5, 5.0, 7.5, 10.0, 30.0, 60.0,
+)  # fmt: skip
+
+
+def _https_or_loopback(url: str) -> str:
+    """https anywhere; plain http only on a loopback host (the end-to-end test's servers)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return url.rstrip("/")
+    if parts.scheme == "http" and _is_loopback(host):
+        return url.rstrip("/")
+    raise ValueError(f"{url!r} must be an https URL (http is allowed only for 127.0.0.1/::1)")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+SecureUrl = Annotated[str, AfterValidator(_https_or_loopback)]
+PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
+NonNegativeDuration = Annotated[Duration, Field(ge=timedelta(0))]
+UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")]
+AbsolutePath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]+$")]
+HostPort = Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class ConfigModel(BaseModel):
+    """Base of every config model of the project: immutable, strict keys, camelCase in YAML."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class ServiceEndpoints(ConfigModel):
+    metrics_path: UrlPath
+    health_path: UrlPath
+    critical: bool = Field(
+        description="A failed health check on a critical endpoint rolls back immediately; "
+        "on a non-critical one it is a fast rollback of that service."
+    )
+
+
+class Services(ConfigModel):
+    frontend: ServiceEndpoints = ServiceEndpoints(
+        metrics_path="/api/metrics", health_path="/api/health", critical=True
+    )
+    backend: ServiceEndpoints = ServiceEndpoints(
+        metrics_path="/metrics", health_path="/health", critical=True
+    )
+    worker: ServiceEndpoints = ServiceEndpoints(
+        metrics_path="/metrics", health_path="/health", critical=False
+    )
+
+    def of(self, service: ServiceName) -> ServiceEndpoints:
+        endpoints: ServiceEndpoints = getattr(self, service)
+        return endpoints
+
+
+class HealthCheckTrigger(ConfigModel):
+    enabled: bool = True
+    consecutive_failures: int = Field(3, ge=1, le=20)
+    failure_window: PositiveDuration = timedelta(minutes=2)
+    recovery_threshold: int = Field(2, ge=1, le=20)
+    recovery_window: PositiveDuration = timedelta(minutes=5)
+    probe_timeout: PositiveDuration = timedelta(seconds=5)
+
+
+class PerformanceTrigger(ConfigModel):
+    enabled: bool = True
+    response_time_p95: PositiveDuration = timedelta(seconds=2)
+    response_time_p99: PositiveDuration = timedelta(seconds=5)
+    error_rate: Fraction = 0.05
+    throughput_drop: Fraction = 0.3
+    evaluation_window: PositiveDuration = timedelta(minutes=5)
+    consecutive_violations: int = Field(2, ge=1, le=10)
+    comparison_offset: PositiveDuration = timedelta(hours=1)
+    min_request_rate: float = Field(
+        0.1, gt=0, description="req/s below which ratios and quantiles are not judged"
+    )
+    latency_buckets: tuple[Annotated[float, Field(gt=0)], ...] = HIGHR_BUCKETS
+
+    @model_validator(mode="after")
+    def _thresholds_are_bucket_bounds(self) -> Self:
+        for name in ("response_time_p95", "response_time_p99"):
+            threshold = getattr(self, name).total_seconds()
+            if threshold not in self.latency_buckets:
+                raise ValueError(
+                    f"{to_camel(name)}={threshold}s is not a bucket bound of the latency histogram "
+                    f"{self.latency_buckets}: histogram_quantile cannot tell it apart"
+                )
+        return self
+
+
+class BusinessTrigger(ConfigModel):
+    enabled: bool = True
+    conversion_drop: Fraction = 0.3
+    window: PositiveDuration = timedelta(hours=1)
+    comparison_offset: PositiveDuration = timedelta(days=1)
+    min_session_rate: float = Field(0.01, gt=0, description="sessions/s below which not judged")
+    sustained_for: PositiveDuration = timedelta(minutes=15)
+    service: ServiceName = Field("backend", description="the service exporting business metrics")
+
+
+class Triggers(ConfigModel):
+    health_check: HealthCheckTrigger = HealthCheckTrigger()
+    performance: PerformanceTrigger = PerformanceTrigger()
+    business: BusinessTrigger = BusinessTrigger()
+
+
+class Strategy(ConfigModel):
+    timeout: PositiveDuration
+    actions: tuple[Action, ...] = Field(min_length=1)
+    notifications: tuple[Channel, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _routable(self) -> Self:
+        if frozenset(self.notifications) not in SEVERITY_CHANNELS.values():
+            raise ValueError(
+                f"notifications {sorted(self.notifications)} cannot be routed: use one of "
+                f"{[sorted(c) for c in SEVERITY_CHANNELS.values()]}"
+            )
+        return self
+
+    @property
+    def severity(self) -> Severity:
+        wanted = frozenset(self.notifications)
+        return next(s for s, channels in SEVERITY_CHANNELS.items() if channels == wanted)
+
+
+class Strategies(ConfigModel):
+    immediate: Strategy = Strategy(
+        timeout=timedelta(seconds=30),
+        actions=("rollback_all_services", "freeze_deployments"),
+        notifications=("pagerduty", "slack", "email"),
+    )
+    fast: Strategy = Strategy(
+        timeout=timedelta(minutes=2),
+        actions=("rollback_affected_service", "investigate_cause"),
+        notifications=("slack", "email"),
+    )
+    gradual: Strategy = Strategy(
+        timeout=timedelta(minutes=10),
+        actions=("reduce_traffic", "monitor", "rollback_if_needed"),
+        notifications=("slack",),
+    )
+
+    def of(self, name: StrategyName) -> Strategy:
+        strategy: Strategy = getattr(self, name)
+        return strategy
+
+
+class Routing(ConfigModel):
+    group_wait: NonNegativeDuration = timedelta(seconds=30)
+    group_interval: PositiveDuration = timedelta(minutes=5)
+    repeat_interval: PositiveDuration = timedelta(hours=4)
+    critical_group_wait: NonNegativeDuration = timedelta(0)
+    rollback_group_wait: NonNegativeDuration = timedelta(0)
+    resolve_timeout: PositiveDuration = timedelta(minutes=5)
+
+
+class Receivers(ConfigModel):
+    slack_channel: str = Field("#alerts-critical", pattern=r"^#[a-z0-9_-]{1,80}$")
+    email_to: tuple[Email, ...] = Field(("oncall@autonomica.app",), min_length=1)
+    email_from: Email = "alertmanager@autonomica.app"
+    smtp_smarthost: HostPort = "smtp.autonomica.app:587"
+    smtp_username: str = Field("alertmanager@autonomica.app", min_length=1)
+    smtp_require_tls: bool = True
+    pagerduty_url: SecureUrl = "https://events.pagerduty.com/v2/enqueue"
+    rollback_webhook_url: SecureUrl = "https://rollback.autonomica.app/v1/alertmanager"
+
+
+class SecretFiles(ConfigModel):
+    """Where Alertmanager reads each secret; the files hold the values, the config only paths."""
+
+    slack_api_url: AbsolutePath = "/etc/alertmanager/secrets/slack-api-url"
+    pagerduty_routing_key: AbsolutePath = "/etc/alertmanager/secrets/pagerduty-routing-key"
+    smtp_password: AbsolutePath = "/etc/alertmanager/secrets/smtp-password"
+    rollback_webhook_token: AbsolutePath = "/etc/alertmanager/secrets/rollback-webhook-token"
+
+
+class Addresses(ConfigModel):
+    alertmanager: HostPort = "alertmanager:9093"
+    blackbox_exporter: HostPort = "blackbox-exporter:9115"
+    prometheus_url: str = Field("http://prometheus:9090", pattern=r"^https?://[A-Za-z0-9.:-]+$")
+
+
+class Grafana(ConfigModel):
+    datasource_uid: str = Field("autonomica-prometheus", pattern=r"^[a-z0-9-]{1,40}$")
+    dashboards_path: AbsolutePath = "/var/lib/grafana/dashboards"
+    folder: str = Field("Autonomica", min_length=1)
+
+
+class Infrastructure(ConfigModel):
+    cpu_usage: Fraction = 0.9
+    cpu_limit_cores: float = Field(1.0, gt=0, le=64)
+    memory_usage: Fraction = 0.9
+    memory_limit_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    disk_usage: Fraction = 0.9
+    sustained_for: PositiveDuration = timedelta(minutes=10)
+
+
+class MonitoringConfig(ConfigModel):
+    scrape_interval: PositiveDuration = timedelta(seconds=15)
+    scrape_timeout: PositiveDuration = timedelta(seconds=10)
+    evaluation_interval: PositiveDuration = timedelta(seconds=15)
+    probe_interval: PositiveDuration = timedelta(seconds=15)
+    absent_for: PositiveDuration = Field(
+        timedelta(minutes=5), description="how long a job may vanish before it alerts"
+    )
+    runbook_base_url: SecureUrl = (
+        "https://github.com/autonomica/autonomica-pipeline/blob/main/docs/monitoring.md"
+    )
+    services: Services = Services()
+    triggers: Triggers = Triggers()
+    strategies: Strategies = Strategies()
+    routing: Routing = Routing()
+    receivers: Receivers = Receivers()
+    secret_files: SecretFiles = SecretFiles()
+    addresses: Addresses = Addresses()
+    grafana: Grafana = Grafana()
+    infrastructure: Infrastructure = Infrastructure()
+
+    @model_validator(mode="after")
+    def _consistent_timings(self) -> Self:
+        health = self.triggers.health_check
+        problems = []
+        if self.scrape_timeout > self.scrape_interval:
+            problems.append("scrapeTimeout must not exceed scrapeInterval")
+        if health.probe_timeout > self.probe_interval:
+            problems.append("triggers.healthCheck.probeTimeout must not exceed probeInterval")
+        if self.evaluation_interval > self.probe_interval:
+            problems.append(
+                "evaluationInterval must not exceed probeInterval, or a single successful "
+                "probe between two evaluations would go unseen"
+            )
+        if (health.consecutive_failures - 1) * self.probe_interval > health.failure_window:
+            problems.append(
+                "triggers.healthCheck: consecutiveFailures probes at probeInterval do not fit "
+                "in failureWindow"
+            )
+        if self.triggers.performance.evaluation_window < 2 * self.scrape_interval:
+            problems.append("triggers.performance.evaluationWindow must cover at least two scrapes")
+        performance = self.triggers.performance
+        if performance.comparison_offset <= self.performance_for + performance.evaluation_window:
+            problems.append(
+                "triggers.performance.comparisonOffset must exceed evaluationWindow x "
+                "consecutiveViolations, or a sustained drop is compared with itself"
+            )
+        business = self.triggers.business
+        if business.comparison_offset <= business.sustained_for + business.window:
+            problems.append("triggers.business.comparisonOffset must exceed window + sustainedFor")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def health_for(self) -> timedelta:
+        """`for` of the health alert: the Nth consecutive failed probe fires, no earlier."""
+        return (self.triggers.health_check.consecutive_failures - 1) * self.probe_interval
+
+    @property
+    def performance_for(self) -> timedelta:
+        """`for` of performance alerts: violated over `consecutiveViolations` windows in a row."""
+        performance = self.triggers.performance
+        return (performance.consecutive_violations - 1) * performance.evaluation_window
+
+
+class Target(ConfigModel):
+    """What the stack provides: the environment and the base URL of every service."""
+
+    environment: Literal["staging", "production"]
+    frontend_url: SecureUrl
+    backend_url: SecureUrl
+    worker_url: SecureUrl
+
+    def url_of(self, service: ServiceName) -> str:
+        url: str = getattr(self, f"{service}_url")
+        return url

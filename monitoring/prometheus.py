@@ -1,0 +1,86 @@
+"""prometheus.yml and the blackbox exporter's module file."""
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitoring import metrics as m
+from monitoring.config import SERVICES, MonitoringConfig, ServiceName, Target
+from monitoring.durations import format_duration
+
+# Relative to prometheus.yml, which is how Prometheus resolves them.
+RULE_FILES = ("rules/recording.yml", "rules/alerts.yml")
+
+
+def _scheme_and_address(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, f"{parts.hostname}:{port}"
+
+
+def _scrape_job(config: MonitoringConfig, target: Target, service: ServiceName) -> dict[str, Any]:
+    scheme, address = _scheme_and_address(target.url_of(service))
+    return {
+        "job_name": m.job_of(service),
+        "scheme": scheme,
+        "metrics_path": config.services.of(service).metrics_path,
+        "static_configs": [{"targets": [address], "labels": {"service": service}}],
+    }
+
+
+def _probe_job(config: MonitoringConfig, target: Target) -> dict[str, Any]:
+    interval = format_duration(config.probe_interval)
+    return {
+        "job_name": m.PROBE_JOB,
+        "scrape_interval": interval,
+        "scrape_timeout": interval,
+        "metrics_path": "/probe",
+        "params": {"module": [m.PROBE_MODULE]},
+        "static_configs": [
+            {
+                "targets": [target.url_of(s) + config.services.of(s).health_path],
+                "labels": {"service": s},
+            }
+            for s in SERVICES
+        ],
+        "relabel_configs": [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"target_label": "__address__", "replacement": config.addresses.blackbox_exporter},
+        ],
+    }
+
+
+def prometheus_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
+    scrape_configs = [_scrape_job(config, target, s) for s in SERVICES]
+    if config.triggers.health_check.enabled:
+        scrape_configs.append(_probe_job(config, target))
+    return {
+        "global": {
+            "scrape_interval": format_duration(config.scrape_interval),
+            "scrape_timeout": format_duration(config.scrape_timeout),
+            "evaluation_interval": format_duration(config.evaluation_interval),
+            "external_labels": {"environment": target.environment},
+        },
+        "rule_files": list(RULE_FILES),
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [config.addresses.alertmanager]}]}]
+        },
+        "scrape_configs": scrape_configs,
+    }
+
+
+def blackbox_config(config: MonitoringConfig) -> dict[str, Any]:
+    return {
+        "modules": {
+            m.PROBE_MODULE: {
+                "prober": "http",
+                "timeout": format_duration(config.triggers.health_check.probe_timeout),
+                "http": {
+                    "valid_status_codes": [],  # empty means any 2xx
+                    "method": "GET",
+                    "follow_redirects": True,
+                    "preferred_ip_protocol": "ip4",
+                },
+            }
+        }
+    }

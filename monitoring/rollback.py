@@ -1,0 +1,71 @@
+"""rollback-config.yml in the spec's shape, for the rollback automation that receives alerts."""
+
+from typing import Any
+
+from monitoring.config import SERVICES, MonitoringConfig, StrategyName, Target
+from monitoring.durations import format_duration
+from monitoring.rules import alert_rules
+
+
+def rollback_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
+    health = config.triggers.health_check
+    perf = config.triggers.performance
+    business = config.triggers.business
+    names: tuple[StrategyName, ...] = ("immediate", "fast", "gradual")
+    return {
+        "environment": target.environment,
+        "triggers": {
+            "health_check": {
+                "enabled": health.enabled,
+                "thresholds": {
+                    "consecutive_failures": health.consecutive_failures,
+                    "failure_window": format_duration(health.failure_window),
+                    "recovery_threshold": health.recovery_threshold,
+                    "recovery_window": format_duration(health.recovery_window),
+                },
+                "probe_interval": format_duration(config.probe_interval),
+                "endpoints": [
+                    {
+                        "name": service,
+                        "url": target.url_of(service) + config.services.of(service).health_path,
+                        "critical": config.services.of(service).critical,
+                        "strategy": "immediate" if config.services.of(service).critical else "fast",
+                    }
+                    for service in SERVICES
+                ],
+            },
+            "performance": {
+                "enabled": perf.enabled,
+                "thresholds": {
+                    "response_time_p95": format_duration(perf.response_time_p95),
+                    "response_time_p99": format_duration(perf.response_time_p99),
+                    "error_rate": perf.error_rate,
+                    "throughput_drop": perf.throughput_drop,
+                },
+                "evaluation_window": format_duration(perf.evaluation_window),
+                "consecutive_violations": perf.consecutive_violations,
+                "strategy": "fast",
+            },
+            "business": {
+                "enabled": business.enabled,
+                "thresholds": {"conversion_drop": business.conversion_drop},
+                "window": format_duration(business.window),
+                "comparison_offset": format_duration(business.comparison_offset),
+                "strategy": "gradual",
+            },
+        },
+        "strategies": {
+            name: {
+                "timeout": format_duration(config.strategies.of(name).timeout),
+                "actions": list(config.strategies.of(name).actions),
+                "notifications": list(config.strategies.of(name).notifications),
+            }
+            for name in names
+        },
+        # Which alert (alertname, service) triggers which strategy: what the webhook acts on.
+        "alerts": [
+            {"alertname": rule.name, "service": rule.service, "strategy": rule.strategy}
+            for rule in alert_rules(config, target)
+            if rule.strategy is not None
+        ],
+    }

@@ -1,0 +1,408 @@
+"""Recording rules and alerts, derived from the rollback triggers in `MonitoringConfig`."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from monitoring import metrics as m
+from monitoring.config import (
+    SERVICES,
+    MonitoringConfig,
+    ServiceName,
+    Severity,
+    StrategyName,
+    Target,
+)
+from monitoring.durations import format_duration
+
+AlertKind = Literal[
+    "health",
+    "latency_p95",
+    "latency_p99",
+    "error_rate",
+    "throughput_drop",
+    "conversion_drop",
+    "metrics_absent",
+    "probe_absent",
+    "scrape_failing",
+    "cpu",
+    "memory",
+    "disk",
+]
+
+# A service that is down silences these alerts of its own (alertmanager inhibit rule).
+INHIBITED_BY_HEALTH = ("HighLatencyP95", "HighLatencyP99", "HighErrorRate", "ThroughputDrop")
+HEALTH_ALERT = "HealthCheckFailed"
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    kind: AlertKind
+    group: str
+    service: ServiceName
+    expr: str
+    for_: timedelta
+    severity: Severity
+    strategy: StrategyName | None
+    summary: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RecordingNames:
+    """Recorded series, named level:metric:operations."""
+
+    requests: str
+    errors: str
+    error_ratio: str
+    latency_buckets: str
+    sessions: str
+    conversion_ratio: str
+
+    def latency_quantile(self, quantile: float) -> str:
+        return f"service:{m.LATENCY}:p{round(quantile * 100)}_{self._window_suffix()}"
+
+    def _window_suffix(self) -> str:
+        return self.requests.rsplit(":", 1)[1]
+
+
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def recording_names(config: MonitoringConfig) -> RecordingNames:
+    window = format_duration(config.triggers.performance.evaluation_window)
+    business = format_duration(config.triggers.business.window)
+    return RecordingNames(
+        requests=f"service:http_requests:rate{window}",
+        errors=f"service:http_request_errors:rate{window}",
+        error_ratio=f"service:http_request_errors:ratio_rate{window}",
+        latency_buckets=f"service_le:{m.LATENCY}_bucket:rate{window}",
+        sessions=f"service:autonomica_sessions:rate{business}",
+        conversion_ratio=f"service:autonomica_conversions:ratio_rate{business}",
+    )
+
+
+def recording_rules(config: MonitoringConfig) -> list[dict[str, str]]:
+    names = recording_names(config)
+    window = format_duration(config.triggers.performance.evaluation_window)
+    business = format_duration(config.triggers.business.window)
+    rules = [
+        {"record": names.requests, "expr": f"sum by (service) (rate({m.REQUESTS}[{window}]))"},
+        {
+            "record": names.errors,
+            "expr": f'sum by (service) (rate({m.REQUESTS}{{status="{m.SERVER_ERROR_STATUS}"}}'
+            f"[{window}]))",
+        },
+        {"record": names.error_ratio, "expr": f"{names.errors} / {names.requests}"},
+        {
+            "record": names.latency_buckets,
+            "expr": f"sum by (service, le) (rate({m.LATENCY}_bucket[{window}]))",
+        },
+    ]
+    rules += [
+        {
+            "record": names.latency_quantile(q),
+            "expr": f"histogram_quantile({q}, {names.latency_buckets})",
+        }
+        for q in QUANTILES
+    ]
+    rules += [
+        {"record": names.sessions, "expr": f"sum by (service) (rate({m.SESSIONS}[{business}]))"},
+        {
+            "record": names.conversion_ratio,
+            "expr": f"sum by (service) (rate({m.CONVERSIONS}[{business}])) / {names.sessions}",
+        },
+    ]
+    return rules
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _health_alerts(config: MonitoringConfig, target: Target) -> list[AlertRule]:
+    health = config.triggers.health_check
+    if not health.enabled:
+        return []
+    rules = []
+    for service in SERVICES:
+        endpoints = config.services.of(service)
+        strategy: StrategyName = "immediate" if endpoints.critical else "fast"
+        url = target.url_of(service) + endpoints.health_path
+        rules.append(
+            AlertRule(
+                name=HEALTH_ALERT,
+                kind="health",
+                group="health",
+                service=service,
+                expr=f'probe_success{{job="{m.PROBE_JOB}", service="{service}"}} == 0',
+                for_=config.health_for,
+                severity=config.strategies.of(strategy).severity,
+                strategy=strategy,
+                summary=f"{service} health check failing",
+                description=f"{health.consecutive_failures} consecutive probes of {url} "
+                f"failed (one probe every {format_duration(config.probe_interval)}).",
+            )
+        )
+    return rules
+
+
+def _performance_alerts(config: MonitoringConfig) -> list[AlertRule]:
+    perf = config.triggers.performance
+    if not perf.enabled:
+        return []
+    names = recording_names(config)
+    window = format_duration(perf.evaluation_window)
+    offset = format_duration(perf.comparison_offset)
+    severity = config.strategies.fast.severity
+    rules = []
+    for service in SERVICES:
+        sel = f'{{service="{service}"}}'
+        traffic = f"{names.requests}{sel} >= {_num(perf.min_request_rate)}"
+        latency: tuple[tuple[AlertKind, float, timedelta], ...] = (
+            ("latency_p95", 0.95, perf.response_time_p95),
+            ("latency_p99", 0.99, perf.response_time_p99),
+        )
+        for kind, quantile, threshold in latency:
+            limit = threshold.total_seconds()
+            rules.append(
+                AlertRule(
+                    name=f"HighLatencyP{round(quantile * 100)}",
+                    kind=kind,
+                    group="performance",
+                    service=service,
+                    expr=f"{names.latency_quantile(quantile)}{sel} > {_num(limit)} "
+                    f"and on (service) {traffic}",
+                    for_=config.performance_for,
+                    severity=severity,
+                    strategy="fast",
+                    summary=f"{service} p{round(quantile * 100)} latency above {limit:g}s",
+                    description=f"p{round(quantile * 100)} response time of {service} over "
+                    f"{window} has been above {limit:g}s for {perf.consecutive_violations} "
+                    "consecutive evaluation windows.",
+                )
+            )
+        rules.append(
+            AlertRule(
+                name="HighErrorRate",
+                kind="error_rate",
+                group="performance",
+                service=service,
+                expr=f"{names.error_ratio}{sel} > {_num(perf.error_rate)} "
+                f"and on (service) {traffic}",
+                for_=config.performance_for,
+                severity=severity,
+                strategy="fast",
+                summary=f"{service} 5xx error rate above {perf.error_rate:.0%}",
+                description=f"More than {perf.error_rate:.0%} of {service} requests over "
+                f"{window} answered 5xx.",
+            )
+        )
+        previous = f"({names.requests}{sel} offset {offset})"
+        rules.append(
+            AlertRule(
+                name="ThroughputDrop",
+                kind="throughput_drop",
+                group="performance",
+                service=service,
+                expr=f"(1 - {names.requests}{sel} / {previous}) > {_num(perf.throughput_drop)} "
+                f"and on (service) {previous} >= {_num(perf.min_request_rate)}",
+                for_=config.performance_for,
+                severity=severity,
+                strategy="fast",
+                summary=f"{service} throughput dropped more than {perf.throughput_drop:.0%}",
+                description=f"{service} serves over {perf.throughput_drop:.0%} fewer requests "
+                f"per second than {offset} earlier.",
+            )
+        )
+    return rules
+
+
+def _business_alerts(config: MonitoringConfig) -> list[AlertRule]:
+    business = config.triggers.business
+    if not business.enabled:
+        return []
+    names = recording_names(config)
+    service = business.service
+    sel = f'{{service="{service}"}}'
+    offset = format_duration(business.comparison_offset)
+    previous = f"({names.conversion_ratio}{sel} offset {offset})"
+    min_rate = _num(business.min_session_rate)
+    return [
+        AlertRule(
+            name="ConversionRateDrop",
+            kind="conversion_drop",
+            group="business",
+            service=service,
+            expr=f"(1 - {names.conversion_ratio}{sel} / {previous}) "
+            f"> {_num(business.conversion_drop)} "
+            f"and on (service) {names.sessions}{sel} >= {min_rate} "
+            f"and on (service) ({names.sessions}{sel} offset {offset}) >= {min_rate}",
+            for_=business.sustained_for,
+            severity=config.strategies.gradual.severity,
+            strategy="gradual",
+            summary=f"conversion rate dropped more than {business.conversion_drop:.0%}",
+            description=f"The share of sessions that convert over "
+            f"{format_duration(business.window)} is more than "
+            f"{business.conversion_drop:.0%} below the same window {offset} earlier.",
+        )
+    ]
+
+
+def _availability_alerts(config: MonitoringConfig) -> list[AlertRule]:
+    rules = []
+    for service in SERVICES:
+        job = m.job_of(service)
+        rules += [
+            AlertRule(
+                name="MetricsTargetAbsent",
+                kind="metrics_absent",
+                group="availability",
+                service=service,
+                expr=f'absent(up{{job="{job}"}})',
+                for_=config.absent_for,
+                severity="warning",
+                strategy=None,
+                summary=f"{service} scrape job has vanished",
+                description=f"Prometheus has no target for job {job}: {service} alerts "
+                "cannot fire.",
+            ),
+            AlertRule(
+                name="MetricsScrapeFailing",
+                kind="scrape_failing",
+                group="availability",
+                service=service,
+                expr=f'up{{job="{job}"}} == 0',
+                for_=config.absent_for,
+                severity="warning",
+                strategy=None,
+                summary=f"{service} metrics cannot be scraped",
+                description=f"Scrapes of {service} metrics fail: its latency, error and "
+                "throughput alerts are blind.",
+            ),
+        ]
+        if config.triggers.health_check.enabled:
+            rules.append(
+                AlertRule(
+                    name="HealthProbeAbsent",
+                    kind="probe_absent",
+                    group="availability",
+                    service=service,
+                    expr=f'absent(probe_success{{job="{m.PROBE_JOB}", service="{service}"}})',
+                    for_=config.absent_for,
+                    severity="warning",
+                    strategy=None,
+                    summary=f"{service} health probe has vanished",
+                    description=f"No health probe result for {service}: a failing health "
+                    "check would go unnoticed.",
+                )
+            )
+    return rules
+
+
+def _infrastructure_alerts(config: MonitoringConfig) -> list[AlertRule]:
+    infra = config.infrastructure
+    window = format_duration(config.triggers.performance.evaluation_window)
+    rules = []
+    for service in SERVICES:
+        sel = f'{{job="{m.job_of(service)}"}}'
+        common: dict[str, Any] = {
+            "group": "infrastructure",
+            "service": service,
+            "for_": infra.sustained_for,
+            "severity": "warning",
+            "strategy": None,
+        }
+        rules += [
+            AlertRule(
+                name="HighCpuUsage",
+                kind="cpu",
+                expr=f"max by (service) (rate({m.CPU_SECONDS}{sel}[{window}])) "
+                f"> {_num(infra.cpu_usage * infra.cpu_limit_cores)}",
+                summary=f"{service} CPU above {infra.cpu_usage:.0%}",
+                description=f"{service} uses more than {infra.cpu_usage:.0%} of its "
+                f"{infra.cpu_limit_cores:g} CPU core(s).",
+                **common,
+            ),
+            AlertRule(
+                name="HighMemoryUsage",
+                kind="memory",
+                expr=f"max by (service) ({m.RESIDENT_MEMORY}{sel}) "
+                f"> {_num(infra.memory_usage * infra.memory_limit_bytes)}",
+                summary=f"{service} memory above {infra.memory_usage:.0%}",
+                description=f"{service} resident memory is above {infra.memory_usage:.0%} of "
+                f"its {infra.memory_limit_bytes} byte limit.",
+                **common,
+            ),
+            AlertRule(
+                name="HighDiskUsage",
+                kind="disk",
+                expr=f"max by (service) (1 - {m.FS_AVAILABLE}{sel} / {m.FS_SIZE}{sel}) "
+                f"> {_num(infra.disk_usage)}",
+                summary=f"{service} disk above {infra.disk_usage:.0%}",
+                description=f"A filesystem of {service} is more than {infra.disk_usage:.0%} full.",
+                **common,
+            ),
+        ]
+    return rules
+
+
+def alert_rules(config: MonitoringConfig, target: Target) -> list[AlertRule]:
+    return [
+        *_health_alerts(config, target),
+        *_performance_alerts(config),
+        *_business_alerts(config),
+        *_availability_alerts(config),
+        *_infrastructure_alerts(config),
+    ]
+
+
+def runbook_url(config: MonitoringConfig, alert: str) -> str:
+    return f"{config.runbook_base_url}#runbook-{alert.lower()}"
+
+
+def alert_labels(rule: AlertRule, target: Target) -> dict[str, str]:
+    labels: dict[str, str] = {
+        "service": rule.service,
+        "environment": target.environment,
+        "severity": rule.severity,
+    }
+    if rule.strategy is not None:
+        labels["rollback_strategy"] = rule.strategy
+    return labels
+
+
+def alert_annotations(rule: AlertRule, config: MonitoringConfig) -> dict[str, str]:
+    return {
+        "summary": rule.summary,
+        "description": rule.description,
+        "runbook_url": runbook_url(config, rule.name),
+    }
+
+
+def _rule_dict(rule: AlertRule, config: MonitoringConfig, target: Target) -> dict[str, Any]:
+    return {
+        "alert": rule.name,
+        "expr": rule.expr,
+        "for": format_duration(rule.for_),
+        "labels": alert_labels(rule, target),
+        "annotations": alert_annotations(rule, config),
+    }
+
+
+def recording_file(config: MonitoringConfig) -> dict[str, Any]:
+    return {"groups": [{"name": "autonomica-recording", "rules": recording_rules(config)}]}
+
+
+def alerts_file(config: MonitoringConfig, target: Target) -> dict[str, Any]:
+    rules = alert_rules(config, target)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        groups.setdefault(rule.group, []).append(_rule_dict(rule, config, target))
+    return {
+        "groups": [
+            {"name": f"autonomica-{name}", "rules": group_rules}
+            for name, group_rules in groups.items()
+        ]
+    }

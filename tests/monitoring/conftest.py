@@ -1,0 +1,60 @@
+"""Shared fixtures: the two stacks' targets, rendered trees on disk, and tool lookup."""
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from monitoring import MonitoringConfig, Target, render
+from tests.conftest import STACKS, skip_or_fail, stack_config
+
+
+def _target(stack: str) -> Target:
+    urls = stack_config(stack)["autonomica-pipeline:urls"]
+    return Target(
+        environment=stack,
+        frontend_url=urls["frontend"],
+        backend_url=urls["api"],
+        worker_url=urls["worker"],
+    )
+
+
+# The committed stacks' own URLs: what promtool and amtool check is what `pulumi up` ships.
+STACK_TARGETS = {stack: _target(stack) for stack in STACKS}
+
+
+def require_tool(name: str) -> str:
+    """Path of an external tool. Missing: skip with the reason (a failure when CI=true)."""
+    path = shutil.which(name)
+    if path is None:
+        skip_or_fail(
+            f"{name} not found in PATH (Debian: apt-get install prometheus "
+            "prometheus-alertmanager prometheus-blackbox-exporter)"
+        )
+    assert path is not None
+    return path
+
+
+def write_tree(files: dict[str, str], root: Path) -> Path:
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
+
+
+@pytest.fixture(params=sorted(STACK_TARGETS))
+def stack_target(request: pytest.FixtureRequest) -> Target:
+    return STACK_TARGETS[request.param]
+
+
+@pytest.fixture
+def rendered_tree(tmp_path: Path, stack_target: Target) -> Path:
+    """The default config rendered for one stack, written under a temporary folder."""
+    return write_tree(render(MonitoringConfig(), stack_target), tmp_path / "monitoring")
+
+
+@pytest.fixture
+def tool() -> Callable[[str], str]:
+    return require_tool

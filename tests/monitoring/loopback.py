@@ -1,0 +1,286 @@
+"""The real Prometheus, Alertmanager and blackbox exporter on 127.0.0.1, fed by the rendered
+files, watching three tiny apps and notifying a local receiver. Used by the end-to-end test and
+by benchmarks/detection_latency.py. Every process is started here and stopped by its PID.
+"""
+
+import contextlib
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from monitoring import MonitoringConfig, Target, render, secret_files
+from monitoring.config import SERVICES
+
+LOOPBACK = "127.0.0.1"
+# Throwaway values for the local receivers only: they prove Alertmanager reads the files.
+E2E_SECRETS = {
+    "pagerduty_routing_key": "e2e-routing-key",
+    "smtp_password": "e2e-smtp-password",
+    "rollback_webhook_token": "e2e-rollback-token",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class App:
+    """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped."""
+
+    def __init__(self) -> None:
+        self.healthy = True
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.endswith("/health"):
+                    status, body = (200, b"ok") if app.healthy else (503, b"unhealthy")
+                elif self.path.endswith("/metrics"):
+                    status, body = 200, b'http_requests_total{status="2xx"} 1\n'
+                else:
+                    status, body = 404, b""
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass(frozen=True)
+class Notification:
+    path: str
+    authorization: str
+    body: dict[str, Any]
+    arrived: float  # time.monotonic()
+
+
+@dataclass
+class Receiver:
+    """Records every POST (webhook, Slack, PagerDuty stand-ins) with its arrival time."""
+
+    received: list[Notification] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                note = Notification(
+                    self.path, self.headers.get("Authorization", ""), body, time.monotonic()
+                )
+                with receiver.changed:
+                    receiver.received.append(note)
+                    receiver.changed.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(
+        self, match: Callable[[Notification], bool], timeout: float, after: float = 0.0
+    ) -> Notification:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for note in self.received:
+                    if note.arrived >= after and match(note):
+                        return note
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    paths = [n.path for n in self.received]
+                    raise TimeoutError(f"no matching notification in {timeout}s; got {paths}")
+                self.changed.wait(remaining)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def alerts_in(note: Notification, status: str, **labels: str) -> list[dict[str, Any]]:
+    alerts: list[dict[str, Any]] = note.body.get("alerts", [])
+    return [
+        a
+        for a in alerts
+        if a.get("status") == status and all(a["labels"].get(k) == v for k, v in labels.items())
+    ]
+
+
+def loopback_config(base: MonitoringConfig, receiver_url: str, secrets_dir: Path) -> dict[str, Any]:
+    """Overrides for `base` (as camelCase data): 1s intervals, local receivers, temp secret
+    files, local addresses. Ports are chosen here."""
+    paths = {name: str(secrets_dir / name.replace("_", "-")) for name in secret_files(base)}
+    return {
+        "scrapeInterval": "1s",
+        "scrapeTimeout": "1s",
+        "evaluationInterval": "1s",
+        "probeInterval": "1s",
+        "triggers": {"healthCheck": {"probeTimeout": "500ms"}},
+        "routing": {"groupWait": "1s", "groupInterval": "1s", "repeatInterval": "1h"},
+        "receivers": {
+            "pagerdutyUrl": f"{receiver_url}/pagerduty",
+            "rollbackWebhookUrl": f"{receiver_url}/rollback",
+            "smtpSmarthost": f"{LOOPBACK}:{free_port()}",  # nothing listens: email just fails
+            "smtpRequireTls": False,
+        },
+        "secretFiles": {
+            "slackApiUrl": paths["slack_api_url"],
+            "pagerdutyRoutingKey": paths["pagerduty_routing_key"],
+            "smtpPassword": paths["smtp_password"],
+            "rollbackWebhookToken": paths["rollback_webhook_token"],
+        },
+        "addresses": {
+            "alertmanager": f"{LOOPBACK}:{free_port()}",
+            "blackboxExporter": f"{LOOPBACK}:{free_port()}",
+            "prometheusUrl": f"http://{LOOPBACK}:{free_port()}",
+        },
+    }
+
+
+@dataclass
+class Loopback:
+    config: MonitoringConfig
+    apps: dict[str, App]
+    receiver: Receiver
+    prometheus_url: str
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_probed_healthy(stack: Loopback, timeout: float = 20.0) -> None:
+    """All three health probes have reported success at least once."""
+    deadline = time.monotonic() + timeout
+    query = 'count(probe_success{job="health-probe"} == 1)'
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, KeyError, IndexError):
+            response = httpx.get(
+                f"{stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=1.0
+            )
+            if response.json()["data"]["result"][0]["value"][1] == str(len(SERVICES)):
+                return
+        time.sleep(0.2)
+    raise TimeoutError("health probes never all succeeded")
+
+
+@contextlib.contextmanager
+def loopback_stack(workdir: Path, tools: dict[str, str]) -> Iterator[Loopback]:
+    """tools: paths of prometheus, prometheus-alertmanager, prometheus-blackbox-exporter."""
+    apps: dict[str, App] = {service: App() for service in SERVICES}
+    receiver = Receiver()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        secrets_dir = workdir / "secrets"
+        secrets_dir.mkdir(parents=True)
+        config = MonitoringConfig.model_validate(
+            loopback_config(MonitoringConfig(), receiver.url, secrets_dir)
+        )
+        values: dict[str, str] = {**E2E_SECRETS, "slack_api_url": f"{receiver.url}/slack"}
+        for secret, path in secret_files(config).items():
+            Path(path).write_text(values[secret])
+        target = Target(
+            environment="staging",
+            frontend_url=apps["frontend"].url,
+            backend_url=apps["backend"].url,
+            worker_url=apps["worker"].url,
+        )
+        tree = workdir / "monitoring"
+        for relative, content in render(config, target).items():
+            (tree / relative).parent.mkdir(parents=True, exist_ok=True)
+            (tree / relative).write_text(content)
+        logs = workdir / "logs"
+        logs.mkdir()
+        blackbox = config.addresses.blackbox_exporter
+        alertmanager = config.addresses.alertmanager
+        prometheus_url = config.addresses.prometheus_url
+        commands = {
+            "blackbox": (
+                [
+                    tools["prometheus-blackbox-exporter"],
+                    f"--config.file={tree / 'blackbox/blackbox.yml'}",
+                    f"--web.listen-address={blackbox}",
+                ],
+                f"http://{blackbox}/-/healthy",
+            ),
+            "alertmanager": (
+                [
+                    tools["prometheus-alertmanager"],
+                    f"--config.file={tree / 'alertmanager/alertmanager.yml'}",
+                    f"--storage.path={workdir / 'alertmanager-data'}",
+                    f"--web.listen-address={alertmanager}",
+                    "--cluster.listen-address=",
+                ],
+                f"http://{alertmanager}/-/ready",
+            ),
+            "prometheus": (
+                [
+                    tools["prometheus"],
+                    f"--config.file={tree / 'prometheus/prometheus.yml'}",
+                    f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+                    f"--web.listen-address={prometheus_url.removeprefix('http://')}",
+                ],
+                f"{prometheus_url}/-/ready",
+            ),
+        }
+        for name, (argv, ready_url) in commands.items():
+            with (logs / f"{name}.log").open("wb") as log:
+                process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            processes.append(process)
+            _wait_ready(ready_url, process)
+        yield Loopback(config, apps, receiver, prometheus_url)
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+        for app in apps.values():
+            app.close()
+        receiver.close()

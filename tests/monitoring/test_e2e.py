@@ -1,0 +1,70 @@
+"""End to end on loopback: a backend that turns unhealthy triggers an immediate rollback through
+the real Prometheus, blackbox exporter and Alertmanager, and its recovery resolves the alert."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.monitoring.conftest import require_tool
+from tests.monitoring.loopback import (
+    E2E_SECRETS,
+    Notification,
+    alerts_in,
+    loopback_stack,
+    wait_until_probed_healthy,
+)
+
+TOOLS = ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")
+TIMEOUT = 30.0
+
+
+def _health(note: Notification, status: str, service: str) -> bool:
+    return bool(alerts_in(note, status, alertname="HealthCheckFailed", service=service))
+
+
+@pytest.mark.e2e
+def test_unhealthy_backend_triggers_immediate_rollback_then_resolves(tmp_path: Path) -> None:
+    tools = {name: require_tool(name) for name in TOOLS}
+    with loopback_stack(tmp_path, tools) as stack:
+        wait_until_probed_healthy(stack)
+        turned_unhealthy = time.monotonic()
+        stack.apps["backend"].healthy = False
+
+        rollback = stack.receiver.wait_for(
+            lambda n: n.path == "/rollback" and _health(n, "firing", "backend"),
+            TIMEOUT,
+            after=turned_unhealthy,
+        )
+        alert = alerts_in(rollback, "firing", alertname="HealthCheckFailed")[0]
+        assert alert["labels"]["rollback_strategy"] == "immediate"
+        assert alert["labels"]["service"] == "backend"
+        assert alert["labels"]["environment"] == "staging"
+        assert alert["labels"]["severity"] == "critical"
+        assert alert["annotations"]["runbook_url"].endswith("#runbook-healthcheckfailed")
+        # The bearer token came from the secret file, not from the rendered config.
+        assert rollback.authorization == f"Bearer {E2E_SECRETS['rollback_webhook_token']}"
+
+        # Critical: PagerDuty (key read from its file) and Slack (URL read from its file) too.
+        pagerduty = stack.receiver.wait_for(
+            lambda n: n.path == "/pagerduty", TIMEOUT, after=turned_unhealthy
+        )
+        assert pagerduty.body["routing_key"] == E2E_SECRETS["pagerduty_routing_key"]
+        stack.receiver.wait_for(lambda n: n.path == "/slack", TIMEOUT, after=turned_unhealthy)
+
+        recovered = time.monotonic()
+        stack.apps["backend"].healthy = True
+        stack.receiver.wait_for(
+            lambda n: n.path == "/rollback" and _health(n, "resolved", "backend"),
+            TIMEOUT,
+            after=recovered,
+        )
+
+        # Only the backend was unhealthy: no other service ever triggered a rollback.
+        fired = {
+            a["labels"]["service"]
+            for n in stack.receiver.received
+            if n.path == "/rollback"
+            for a in alerts_in(n, "firing", alertname="HealthCheckFailed")
+        }
+        assert fired == {"backend"}

@@ -1,0 +1,194 @@
+"""The rendered files of both stacks: accepted by the real tools, deterministic, secret-free,
+and keeping the label and naming contracts of the design doc."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitoring import MonitoringConfig, Target, render, secret_files
+from monitoring.grafana import DASHBOARDS
+from tests.monitoring.conftest import STACK_TARGETS, require_tool
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def test_prometheus_config_and_rules_pass_promtool(rendered_tree: Path) -> None:
+    promtool = require_tool("promtool")
+    result = _run(promtool, "check", "config", str(rendered_tree / "prometheus/prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 rule files found" in result.stdout
+
+
+def test_alertmanager_config_and_templates_pass_amtool(rendered_tree: Path) -> None:
+    amtool = require_tool("amtool")
+    result = _run(amtool, "check-config", str(rendered_tree / "alertmanager/alertmanager.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 templates" in result.stdout
+
+
+def test_blackbox_config_passes_the_exporter_check(rendered_tree: Path) -> None:
+    exporter = require_tool("prometheus-blackbox-exporter")
+    result = _run(
+        exporter, "--config.check", f"--config.file={rendered_tree / 'blackbox/blackbox.yml'}"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_render_is_deterministic(stack_target: Target) -> None:
+    # A fresh but equal config object: output depends on values, not on identity or order.
+    twin = MonitoringConfig.model_validate(MonitoringConfig().model_dump(by_alias=True))
+    assert render(MonitoringConfig(), stack_target) == render(twin, stack_target)
+
+
+def test_stacks_scrape_and_probe_their_own_hosts() -> None:
+    for name, target in STACK_TARGETS.items():
+        config = yaml.safe_load(render(MonitoringConfig(), target)["prometheus/prometheus.yml"])
+        jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+        backend_host = target.backend_url.removeprefix("https://")
+        assert jobs["backend"]["static_configs"][0]["targets"] == [f"{backend_host}:443"]
+        probed = [t for sc in jobs["health-probe"]["static_configs"] for t in sc["targets"]]
+        assert probed == [
+            f"{target.frontend_url}/api/health",
+            f"{target.backend_url}/health",
+            f"{target.worker_url}/health",
+        ]
+        assert config["global"]["external_labels"] == {"environment": name}
+
+
+def test_no_secret_value_only_secret_file_paths(stack_target: Target) -> None:
+    config = MonitoringConfig()
+    text = "\n".join(render(config, stack_target).values())
+    for path in secret_files(config).values():
+        assert path in text
+    alertmanager = render(config, stack_target)["alertmanager/alertmanager.yml"]
+    # The inline forms of every secret field must not appear at all.
+    for inline in ("api_url:", "routing_key:", "service_key:", "auth_password:", "credentials:"):
+        assert re.search(rf"^\s*-?\s*{inline}", alertmanager, re.MULTILINE) is None, inline
+
+
+def _alerts(target: Target) -> list[dict[str, Any]]:
+    rules = yaml.safe_load(render(MonitoringConfig(), target)["prometheus/rules/alerts.yml"])
+    return [rule for group in rules["groups"] for rule in group["rules"]]
+
+
+def test_every_alert_carries_the_label_and_annotation_contract(stack_target: Target) -> None:
+    strategies = {"immediate", "fast", "gradual"}
+    for alert in _alerts(stack_target):
+        labels = alert["labels"]
+        assert isinstance(labels, dict)
+        assert labels["service"] in {"frontend", "backend", "worker"}
+        assert labels["environment"] == stack_target.environment
+        assert labels["severity"] in {"critical", "warning", "info"}
+        assert labels.get("rollback_strategy", "immediate") in strategies
+        assert set(alert["annotations"]) == {"summary", "description", "runbook_url"}
+
+
+def test_rollback_strategy_follows_the_trigger_family() -> None:
+    by_name: dict[str, set[str]] = {}
+    for alert in _alerts(STACK_TARGETS["production"]):
+        labels = alert["labels"]
+        assert isinstance(labels, dict)
+        key = f"{alert['alert']}/{labels['service']}"
+        by_name[key] = {labels.get("rollback_strategy", "-")}
+    assert by_name["HealthCheckFailed/backend"] == {"immediate"}
+    assert by_name["HealthCheckFailed/frontend"] == {"immediate"}
+    assert by_name["HealthCheckFailed/worker"] == {"fast"}  # not a critical endpoint in the spec
+    assert by_name["HighLatencyP95/backend"] == {"fast"}
+    assert by_name["HighErrorRate/frontend"] == {"fast"}
+    assert by_name["ConversionRateDrop/backend"] == {"gradual"}
+    assert by_name["HighCpuUsage/worker"] == {"-"}
+
+
+def test_recording_rules_are_named_level_metric_operations() -> None:
+    files = render(MonitoringConfig(), STACK_TARGETS["staging"])
+    recording = yaml.safe_load(files["prometheus/rules/recording.yml"])
+    names = [rule["record"] for group in recording["groups"] for rule in group["rules"]]
+    assert names
+    for name in names:
+        assert re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", name), name
+
+
+def _dashboards(target: Target) -> dict[str, dict[str, object]]:
+    files = render(MonitoringConfig(), target)
+    return {name: json.loads(files[f"grafana/dashboards/{name}.json"]) for name in DASHBOARDS}
+
+
+def test_dashboards_use_the_provisioned_datasource_and_stable_ids() -> None:
+    files = render(MonitoringConfig(), STACK_TARGETS["staging"])
+    provisioned = yaml.safe_load(files["grafana/provisioning/datasources/prometheus.yml"])
+    uid = provisioned["datasources"][0]["uid"]
+    seen_ids: set[int] = set()
+    for name, board in _dashboards(STACK_TARGETS["staging"]).items():
+        assert board["uid"] == f"autonomica-{name}-staging"
+        panels = board["panels"]
+        assert isinstance(panels, list)
+        for panel in panels:
+            assert panel["datasource"]["uid"] == uid
+            assert all(t["datasource"]["uid"] == uid for t in panel["targets"])
+            assert panel["id"] not in seen_ids
+            seen_ids.add(panel["id"])
+    # Ids are part of the contract (links and annotations point at them): pin a few.
+    application = _dashboards(STACK_TARGETS["production"])["application"]["panels"]
+    assert isinstance(application, list)
+    assert [(p["id"], p["title"]) for p in application][:3] == [
+        (1, "Response time p50 / p95 / p99"),
+        (2, "Error rate (5xx)"),
+        (3, "Throughput"),
+    ]
+
+
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    exprs = sorted(
+        {
+            target["expr"]
+            for board in _dashboards(STACK_TARGETS["production"]).values()
+            for panel in board["panels"]  # type: ignore[attr-defined]
+            for target in panel["targets"]
+        }
+    )
+    rules = [{"record": f"dashboard:query:q{i}", "expr": expr} for i, expr in enumerate(exprs)]
+    rule_file = tmp_path / "dashboard-queries.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = _run(promtool, "check", "rules", str(rule_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(exprs)} rules found" in result.stdout
+
+
+def test_rollback_config_has_the_spec_shape() -> None:
+    files = render(MonitoringConfig(), STACK_TARGETS["production"])
+    rollback = yaml.safe_load(files["rollback-config.yml"])
+    health = rollback["triggers"]["health_check"]
+    assert health["thresholds"] == {
+        "consecutive_failures": 3,
+        "failure_window": "2m",
+        "recovery_threshold": 2,
+        "recovery_window": "5m",
+    }
+    assert health["endpoints"][0] == {
+        "name": "frontend",
+        "url": "https://autonomica.app/api/health",
+        "critical": True,
+        "strategy": "immediate",
+    }
+    performance = rollback["triggers"]["performance"]
+    assert performance["thresholds"] == {
+        "response_time_p95": "2s",
+        "response_time_p99": "5s",
+        "error_rate": 0.05,
+        "throughput_drop": 0.3,
+    }
+    assert (performance["evaluation_window"], performance["consecutive_violations"]) == ("5m", 2)
+    strategies = rollback["strategies"]
+    assert {k: v["timeout"] for k, v in strategies.items()} == {
+        "immediate": "30s",
+        "fast": "2m",
+        "gradual": "10m",
+    }
+    assert strategies["immediate"]["notifications"] == ["pagerduty", "slack", "email"]
