@@ -32,7 +32,7 @@ def sha256(content: str) -> str:
 
 class MonitoringFiles(pulumi.ComponentResource):
     hashes: dict[str, str]
-    secret_files: dict[str, str]
+    secret_files: dict[monitoring.SecretName, str]
 
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
@@ -46,5 +46,5 @@ class MonitoringFiles(pulumi.ComponentResource):
                 input={"path": path, "sha256": self.hashes[path], "content": content},
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        self.secret_files = dict(monitoring.secret_files(config.monitoring))
+        self.secret_files = monitoring.secret_files(config.monitoring)
         self.register_outputs({"hashes": self.hashes})

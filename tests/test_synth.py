@@ -109,3 +109,20 @@ def test_outputs_hold_no_secret(run_stack: SynthFn) -> None:
     outputs: dict[str, Any] = run_stack("staging").outputs
     assert "[secret]" not in json.dumps(outputs)
     assert outputs["github"]["branch"] == "develop"
+
+
+def test_policy_flag_fails_a_weakened_production_stack(tmp_path: Path) -> None:
+    config = stack_config("production")
+    config["autonomica-pipeline:github"]["reviewers"] = []
+    config["autonomica-pipeline:github"]["waitTimer"] = 0
+    stack_file = dump_yaml(config, tmp_path / "Pulumi.production.yaml")
+    weakened = run_cli(
+        "--stack", "production", "--stack-file", str(stack_file), "--out", str(tmp_path / "w"),
+        "--policy",
+    )  # fmt: skip
+    assert weakened.returncode == 1
+    assert "[mandatory]" in weakened.stdout
+    assert "github-environment" in weakened.stdout
+    clean = run_cli("--stack", "production", "--out", str(tmp_path / "c"), "--policy")
+    assert clean.returncode == 0, clean.stdout
+    assert "[mandatory]" not in clean.stdout

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from components.config import PROJECT, SECRET_KEYS, ConfigError, required_secrets
-from tools import mockrun
+from tools import mockrun, policycheck
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = "offline-synth-placeholder"
@@ -154,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack", required=True, help="stack name, e.g. staging or production")
     parser.add_argument("--out", type=Path, help="output folder (default: build/STACK)")
     parser.add_argument("--stack-file", type=Path, help="default: Pulumi.STACK.yaml")
+    parser.add_argument(
+        "--policy", action="store_true", help="also run the policy pack's rules over the plan"
+    )
+    parser.add_argument("--policy-config", type=Path, help="a --policy-pack-config JSON file")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stack
     try:
@@ -163,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     write(plan, out)
     print(summary(plan, out))
+    if args.policy or args.policy_config:
+        config = policycheck.read_config(args.policy_config) if args.policy_config else None
+        print()
+        if policycheck.run(plan.to_json(), config=config, out=None):
+            return 1
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Guardrails: rule functions shared by the CrossGuard pack and the offline check."""

@@ -1,0 +1,525 @@
+"""The guardrails, one plain function per rule, shared by the CrossGuard pack and the offline check.
+
+A rule sees one resource (`Resource`: type, urn, name, inputs with wire names) and its settings,
+and yields one message per problem. Stack rules see every resource at once. Nothing here
+imports pulumi or pulumi_policy: `policy.crossguard` and `tools.policycheck` adapt their inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from policy.secret_values import SECRET, UNKNOWN, findings, is_secret_name
+
+PACK_NAME = "autonomica-guardrails"
+Level = Literal["mandatory", "advisory"]
+PRODUCTION = "production"
+
+GITHUB_ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
+GITHUB_DEPLOYMENT_POLICY = (
+    "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+)
+GITHUB_RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
+GITHUB_BRANCH_PROTECTION = "github:index/branchProtection:BranchProtection"
+GITHUB_ENV_VARIABLE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
+GITHUB_REPO_VARIABLE = "github:index/actionsVariable:ActionsVariable"
+VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+COMMAND = "command:local:Command"
+STASH = "pulumi:index:Stash"
+
+ALERT_RULES_DIR = "prometheus/rules/"
+SEVERITIES = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource as a rule sees it.
+
+    `secrets_unmarked`: the CrossGuard SDK hands rules secret inputs as plain values, so a
+    secret cannot be told from a plain value; channels that may legitimately carry a secret
+    (a command's stdin) are then left to the offline check, where plan.json keeps the mark.
+    """
+
+    type: str
+    urn: str
+    name: str
+    inputs: Mapping[str, Any]
+    secrets_unmarked: bool = False
+
+    @property
+    def stack(self) -> str:
+        # urn:pulumi:STACK::PROJECT::TYPE::NAME
+        return self.urn.split("::")[0].split(":")[-1]
+
+    @property
+    def in_production(self) -> bool:
+        return PRODUCTION in (self.stack, self.inputs.get("environment"))
+
+
+class Settings(BaseModel):
+    """A rule's pack config (camelCase keys, as in `--policy-pack-config`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel)
+
+
+class NoSettings(Settings):
+    pass
+
+
+class EnvironmentSettings(Settings):
+    min_wait_timer: int = Field(
+        5, ge=0, le=43200, description="minutes production deploys wait at least"
+    )
+
+
+class BranchSettings(Settings):
+    production_branch: str = Field("main", min_length=1, description="the only branch to deploy")
+
+
+class ProtectionSettings(BranchSettings):
+    required_checks: tuple[str, ...] = Field(
+        ("test-and-quality",), description="CI checks the production branch requires"
+    )
+    min_approving_reviews: int = Field(1, ge=1, le=10)
+
+
+Check = Callable[[Resource, Any], Iterable[str]]
+StackCheck = Callable[[Sequence[Resource], Any], Iterable[tuple[Resource, str]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    level: Level
+    types: tuple[str, ...]
+    check: Check
+    settings: type[Settings] = NoSettings
+
+    def applies_to(self, resource: Resource) -> bool:
+        return resource.type in self.types
+
+
+@dataclass(frozen=True)
+class StackRule:
+    name: str
+    description: str
+    level: Level
+    check: StackCheck
+    settings: type[Settings] = NoSettings
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    level: Level
+    description: str
+    resource: Resource
+    message: str
+
+
+def _known(value: Any) -> bool:
+    return value not in (SECRET, UNKNOWN)
+
+
+# --- GitHub: production environment -------------------------------------------------------
+
+
+def environment_protection(resource: Resource, settings: EnvironmentSettings) -> Iterator[str]:
+    if not resource.in_production:
+        return
+    env = resource.inputs.get("environment", resource.name)
+    reviewers = resource.inputs.get("reviewers") or []
+    ids = [i for r in reviewers for i in [*(r.get("users") or []), *(r.get("teams") or [])]]
+    if not ids:
+        yield (
+            f"production environment '{env}' has no required reviewer: "
+            "set github.reviewers in the stack file"
+        )
+    wait = resource.inputs.get("waitTimer", 0)
+    if _known(wait) and int(wait) < settings.min_wait_timer:
+        yield (
+            f"production environment '{env}' waits {wait} minutes before a deploy, "
+            f"less than the minimum of {settings.min_wait_timer}: raise github.waitTimer"
+        )
+
+
+def deploys_only_from_branch(resource: Resource, settings: BranchSettings) -> Iterator[str]:
+    if not resource.in_production:
+        return
+    branch = settings.production_branch
+    if resource.type == GITHUB_ENVIRONMENT:
+        policy = resource.inputs.get("deploymentBranchPolicy") or {}
+        if policy.get("customBranchPolicies") is not True or policy.get("protectedBranches"):
+            yield (
+                f"production environment '{resource.inputs.get('environment')}' must deploy from "
+                f"custom branch policies only (any protected branch, or any branch, could deploy): "
+                "set github.deploymentBranchPolicy to custom"
+            )
+        return
+    pattern = resource.inputs.get("branchPattern")
+    if resource.inputs.get("tagPattern") or pattern != branch:
+        shown = pattern or f"tag {resource.inputs.get('tagPattern')}"
+        yield (
+            f"production deploys from '{shown}', only '{branch}' is allowed: "
+            f"set github.branch to {branch}"
+        )
+
+
+# --- GitHub: the production branch's protection ---------------------------------------------
+
+
+def _ruleset_problems(inputs: Mapping[str, Any], settings: ProtectionSettings) -> Iterator[str]:
+    if inputs.get("enforcement") != "active":
+        yield f"the ruleset is not enforced (enforcement: {inputs.get('enforcement')})"
+    rules = inputs.get("rules") or {}
+    checks = (rules.get("requiredStatusChecks") or {}).get("requiredChecks") or []
+    yield from _check_problems([c.get("context") for c in checks], settings)
+    reviews = (rules.get("pullRequest") or {}).get("requiredApprovingReviewCount", 0)
+    yield from _review_problems(reviews, settings)
+    if inputs.get("bypassActors"):
+        yield "admins and other bypass actors are not bound: remove bypassActors (enforceAdmins)"
+
+
+def _branch_protection_problems(
+    inputs: Mapping[str, Any], settings: ProtectionSettings
+) -> Iterator[str]:
+    checks = [c for s in inputs.get("requiredStatusChecks") or [] for c in s.get("contexts") or []]
+    yield from _check_problems(checks, settings)
+    reviews = [
+        r.get("requiredApprovingReviewCount", 1)
+        for r in (inputs.get("requiredPullRequestReviews") or [])
+    ]
+    yield from _review_problems(max(reviews, default=0), settings)
+    if inputs.get("enforceAdmins") is not True:
+        yield "admins are not bound: set enforceAdmins"
+
+
+def _check_problems(checks: Sequence[str | None], settings: ProtectionSettings) -> Iterator[str]:
+    if not checks:
+        yield "no CI check is required"
+    missing = [c for c in settings.required_checks if c not in checks]
+    if missing:
+        yield f"required CI checks missing: {', '.join(missing)}"
+
+
+def _review_problems(reviews: Any, settings: ProtectionSettings) -> Iterator[str]:
+    if _known(reviews) and int(reviews) < settings.min_approving_reviews:
+        yield (
+            f"{reviews} approving reviews required, at least "
+            f"{settings.min_approving_reviews} needed"
+        )
+
+
+def branch_protection(resource: Resource, settings: ProtectionSettings) -> Iterator[str]:
+    if not resource.in_production:
+        return
+    if resource.type == GITHUB_RULESET:
+        if resource.inputs.get("target", "branch") != "branch":
+            return
+        problems = list(_ruleset_problems(resource.inputs, settings))
+    else:
+        problems = list(_branch_protection_problems(resource.inputs, settings))
+    for problem in problems:
+        yield f"production branch protection is weakened: {problem}"
+
+
+def _protected_refs(resource: Resource) -> list[str]:
+    if resource.type == GITHUB_BRANCH_PROTECTION:
+        return [f"refs/heads/{resource.inputs.get('pattern')}"]
+    ref = (resource.inputs.get("conditions") or {}).get("refName") or {}
+    excluded = ref.get("excludes") or []
+    return [r for r in ref.get("includes") or [] if r not in excluded]
+
+
+def production_branch_protected(
+    resources: Sequence[Resource], settings: BranchSettings
+) -> Iterator[tuple[Resource, str]]:
+    environments = [r for r in resources if r.type == GITHUB_ENVIRONMENT and r.in_production]
+    protections = [
+        r
+        for r in resources
+        if r.type in (GITHUB_RULESET, GITHUB_BRANCH_PROTECTION) and r.in_production
+    ]
+    ref = f"refs/heads/{settings.production_branch}"
+    if any(ref in _protected_refs(r) for r in protections):
+        return
+    for environment in environments:
+        yield (
+            environment,
+            (
+                f"no ruleset or branch protection in this stack covers '{ref}', "
+                f"the branch production deploys from"
+            ),
+        )
+
+
+# --- Secrets in non-secret channels ---------------------------------------------------------
+
+COMMAND_LINES = ("create", "update", "delete")
+# Inputs that may carry a secret when marked secret (stored encrypted): checked when plain.
+COMMAND_PAYLOADS = ("stdin", "environment", "triggers")
+
+
+def _parse(value: Any) -> Any:
+    """A command's stdin as JSON when it is JSON, so its keys count as names."""
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def no_secret_in_plain_channel(resource: Resource, _: NoSettings) -> Iterator[str]:
+    if resource.type in (GITHUB_ENV_VARIABLE, GITHUB_REPO_VARIABLE):
+        yield from _actions_variable(resource.inputs)
+    elif resource.type == VERCEL_VARIABLE and resource.inputs.get("sensitive") is False:
+        yield from _public_vercel_variable(resource.inputs)
+    elif resource.type == COMMAND:
+        yield from _command_inputs(resource)
+
+
+def _actions_variable(inputs: Mapping[str, Any]) -> Iterator[str]:
+    name = str(inputs.get("variableName", ""))
+    if is_secret_name(name):
+        yield (
+            f"Actions variable {name} is named like a secret; variables are shown in plain "
+            "text to everyone who can read the repository: make it an Actions secret"
+        )
+    for finding in findings(inputs.get("value"), name):
+        yield f"Actions variable {finding}: make it an Actions secret"
+
+
+def _public_vercel_variable(inputs: Mapping[str, Any]) -> Iterator[str]:
+    key = str(inputs.get("key", ""))
+    fix = "set it under secrets.frontendEnv (sensitive)"
+    if is_secret_name(key):
+        yield f"Vercel variable {key} is named like a secret but sensitive=false: {fix}"
+    for finding in findings(inputs.get("value"), key):
+        yield f"Vercel variable {finding} with sensitive=false: {fix}"
+
+
+def _command_inputs(resource: Resource) -> Iterator[str]:
+    for name in COMMAND_LINES:
+        for finding in findings(resource.inputs.get(name), name):
+            yield f"command line {finding}: pass secrets on stdin, as an Output.secret"
+    if resource.secrets_unmarked:
+        return
+    for name in COMMAND_PAYLOADS:
+        for finding in findings(_parse(resource.inputs.get(name)), name):
+            yield f"plain command input {finding}: wrap it in pulumi.Output.secret"
+
+
+def vercel_sensitive_explicit(resource: Resource, _: NoSettings) -> Iterator[str]:
+    if not isinstance(resource.inputs.get("sensitive"), bool):
+        yield (
+            f"Vercel variable {resource.inputs.get('key')} does not set `sensitive`: "
+            "say true (encrypted, unreadable) or false (public) explicitly"
+        )
+
+
+def command_quiet_logs(resource: Resource, _: NoSettings) -> Iterator[str]:
+    logging = resource.inputs.get("logging")
+    if logging not in ("stderr", "none"):
+        yield (
+            f"command logs its stdout (logging: {logging or 'the default, stdoutAndStderr'}); "
+            "set logging to stderr or none so values stay out of Pulumi's logs"
+        )
+
+
+# --- Alert rules ---------------------------------------------------------------------------
+
+
+def alert_rules_labelled(resource: Resource, _: NoSettings) -> Iterator[str]:
+    stash = resource.inputs.get("input")
+    if not isinstance(stash, Mapping) or not str(stash.get("path", "")).startswith(ALERT_RULES_DIR):
+        return
+    path, content = stash["path"], stash.get("content")
+    if not isinstance(content, str) or not _known(content):
+        yield f"{path}: the rule file's content cannot be read, so it cannot be checked"
+        return
+    try:
+        document = yaml.safe_load(content) or {}
+    except yaml.YAMLError as error:
+        yield f"{path} is not valid YAML: {error}"
+        return
+    groups = document.get("groups") if isinstance(document, dict) else None
+    if not isinstance(groups, list):
+        yield f"{path} is not a Prometheus rule file (no `groups` list)"
+        return
+    for group in groups:
+        for rule in (group or {}).get("rules") or []:
+            if "alert" in rule:
+                yield from _alert_problems(path, rule)
+
+
+def _alert_problems(path: str, rule: Mapping[str, Any]) -> Iterator[str]:
+    labels = rule.get("labels") or {}
+    annotations = rule.get("annotations") or {}
+    missing = [f"label {k}" for k in ("severity", "service") if not labels.get(k)]
+    if not annotations.get("summary"):
+        missing.append("annotation summary")
+    where = f"{path}: alert {rule['alert']}"
+    if missing:
+        yield f"{where} lacks {', '.join(missing)}"
+    severity = labels.get("severity")
+    if severity and severity not in SEVERITIES:
+        yield f"{where} has severity {severity}, not one of {', '.join(SEVERITIES)}"
+
+
+# --- Advisory: where a human should look ---------------------------------------------------
+
+
+def self_review_allowed(resource: Resource, _: NoSettings) -> Iterator[str]:
+    if resource.in_production and resource.inputs.get("preventSelfReview") is not True:
+        yield (
+            "the person who triggers a production deploy may approve it (preventSelfReview "
+            "is off): fine with a single maintainer, worth a look once there are two"
+        )
+
+
+def admins_bypass_environment(resource: Resource, _: NoSettings) -> Iterator[str]:
+    # GitHub's default when the input is absent is to let admins bypass.
+    if resource.in_production and resource.inputs.get("canAdminsBypass", True) is not False:
+        yield "repository admins can deploy to production without the required review"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "production-environment-protection",
+        "The production GitHub environment requires a reviewer and a minimum wait timer.",
+        "mandatory",
+        (GITHUB_ENVIRONMENT,),
+        environment_protection,
+        EnvironmentSettings,
+    ),
+    Rule(
+        "production-deploys-only-from-main",
+        "Production deploys only from the production branch, through custom branch policies.",
+        "mandatory",
+        (GITHUB_ENVIRONMENT, GITHUB_DEPLOYMENT_POLICY),
+        deploys_only_from_branch,
+        BranchSettings,
+    ),
+    Rule(
+        "production-branch-protection",
+        "The production branch requires the CI checks and approving reviews, admins included.",
+        "mandatory",
+        (GITHUB_RULESET, GITHUB_BRANCH_PROTECTION),
+        branch_protection,
+        ProtectionSettings,
+    ),
+    Rule(
+        "no-secret-in-plain-channel",
+        "No token, key, password or credentialed URL in an Actions variable, a non-sensitive "
+        "Vercel variable or a plain command input.",
+        "mandatory",
+        (GITHUB_ENV_VARIABLE, GITHUB_REPO_VARIABLE, VERCEL_VARIABLE, COMMAND),
+        no_secret_in_plain_channel,
+    ),
+    Rule(
+        "vercel-sensitive-explicit",
+        "Every Vercel variable says whether it is sensitive.",
+        "mandatory",
+        (VERCEL_VARIABLE,),
+        vercel_sensitive_explicit,
+    ),
+    Rule(
+        "command-logs-without-values",
+        "Railway command resources keep stdout, which may echo values, out of the logs.",
+        "mandatory",
+        (COMMAND,),
+        command_quiet_logs,
+    ),
+    Rule(
+        "alert-rules-labelled",
+        "Every generated alert has severity and service labels and a summary annotation.",
+        "mandatory",
+        (STASH,),
+        alert_rules_labelled,
+    ),
+    Rule(
+        "production-self-review",
+        "Production deploys can be approved by the person who triggered them.",
+        "advisory",
+        (GITHUB_ENVIRONMENT,),
+        self_review_allowed,
+    ),
+    Rule(
+        "production-admin-bypass",
+        "Repository admins can bypass the production environment's protection rules.",
+        "advisory",
+        (GITHUB_ENVIRONMENT,),
+        admins_bypass_environment,
+    ),
+)
+
+STACK_RULES: tuple[StackRule, ...] = (
+    StackRule(
+        "production-branch-protected",
+        "A ruleset or branch protection in the production stack covers the production branch.",
+        "mandatory",
+        production_branch_protected,
+        BranchSettings,
+    ),
+)
+
+
+def settings_of(rule: Rule | StackRule, config: Mapping[str, Any] | None) -> Settings:
+    """The rule's settings from its pack config; keys it does not know (enforcementLevel) drop."""
+    known = {f.alias for f in rule.settings.model_fields.values()}
+    return rule.settings.model_validate({k: v for k, v in (config or {}).items() if k in known})
+
+
+def check_resource(
+    rule: Rule, resource: Resource, config: Mapping[str, Any] | None = None
+) -> list[Violation]:
+    if not rule.applies_to(resource):
+        return []
+    settings = settings_of(rule, config)
+    return [
+        Violation(rule.name, rule.level, rule.description, resource, message)
+        for message in rule.check(resource, settings)
+    ]
+
+
+def check_stack(
+    rule: StackRule, resources: Sequence[Resource], config: Mapping[str, Any] | None = None
+) -> list[Violation]:
+    settings = settings_of(rule, config)
+    return [
+        Violation(rule.name, rule.level, rule.description, resource, message)
+        for resource, message in rule.check(resources, settings)
+    ]
+
+
+def check_all(
+    resources: Sequence[Resource], config: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Violation]:
+    """Every rule over every resource. `config` maps a rule name to its pack config."""
+    config = config or {}
+    found = [
+        violation
+        for resource in resources
+        for rule in RULES
+        for violation in check_resource(rule, resource, config.get(rule.name))
+    ]
+    for stack_rule in STACK_RULES:
+        found += check_stack(stack_rule, resources, config.get(stack_rule.name))
+    return found
+
+
+def config_schema(rule: Rule | StackRule) -> dict[str, dict[str, Any]]:
+    """The rule's settings as JSON Schema properties, for the pack's config schema."""
+    schema = rule.settings.model_json_schema(by_alias=True)
+    return {
+        key: {k: v for k, v in prop.items() if k != "title"}
+        for key, prop in schema.get("properties", {}).items()
+    }

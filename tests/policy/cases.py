@@ -1,0 +1,375 @@
+"""Hand-made resources for the rule tests: one that passes and one that fails per rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policy import rules
+from policy.rules import Resource
+
+PROJECT = "autonomica-pipeline"
+
+
+def resource(
+    type_: str, inputs: dict[str, Any], stack: str = "production", name: str = "r"
+) -> Resource:
+    urn = f"urn:pulumi:{stack}::{PROJECT}::{type_}::{name}"
+    return Resource(type=type_, urn=urn, name=name, inputs=inputs)
+
+
+def environment(**changes: Any) -> dict[str, Any]:
+    return {
+        "environment": "production",
+        "repository": "autonomica",
+        "reviewers": [{"teams": [], "users": [1016705144]}],
+        "waitTimer": 5,
+        "preventSelfReview": True,
+        "canAdminsBypass": False,
+        "deploymentBranchPolicy": {"customBranchPolicies": True, "protectedBranches": False},
+    } | changes
+
+
+def ruleset(**changes: Any) -> dict[str, Any]:
+    return {
+        "conditions": {"refName": {"excludes": [], "includes": ["refs/heads/main"]}},
+        "enforcement": "active",
+        "name": "deploy-production",
+        "repository": "autonomica",
+        "rules": {
+            "pullRequest": {"requiredApprovingReviewCount": 1},
+            "requiredStatusChecks": {"requiredChecks": [{"context": "test-and-quality"}]},
+        },
+        "target": "branch",
+    } | changes
+
+
+def branch_protection(**changes: Any) -> dict[str, Any]:
+    return {
+        "pattern": "main",
+        "repositoryId": "autonomica",
+        "enforceAdmins": True,
+        "requiredStatusChecks": [{"contexts": ["test-and-quality"], "strict": True}],
+        "requiredPullRequestReviews": [{"requiredApprovingReviewCount": 1}],
+    } | changes
+
+
+def variable(name: str, value: str) -> dict[str, Any]:
+    return {
+        "environment": "production",
+        "repository": "autonomica",
+        "variableName": name,
+        "value": value,
+    }
+
+
+def vercel_variable(key: str, value: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "key": key,
+        "projectId": "p",
+        "sensitive": False,
+        "targets": ["production"],
+        "value": value,
+    } | changes
+
+
+def command(**changes: Any) -> dict[str, Any]:
+    return {
+        "create": ".venv/bin/python -m components.railway apply",
+        "update": ".venv/bin/python -m components.railway apply",
+        "delete": ".venv/bin/python -m components.railway delete",
+        "logging": "stderr",
+        "stdin": "[secret]",
+        "triggers": ["5c1f2a7e-93d4-4b8e-a6f0-2d7c9e41b3a8", "production", "backend"],
+    } | changes
+
+
+ALERTS_OK = """
+groups:
+- name: availability
+  rules:
+  - record: job:up:sum
+    expr: sum(up)
+  - alert: BackendDown
+    expr: up == 0
+    labels: {severity: critical, service: backend, environment: production}
+    annotations: {summary: Backend is down}
+"""
+
+ALERTS_BAD = """
+groups:
+- name: availability
+  rules:
+  - alert: BackendDown
+    expr: up == 0
+    labels: {environment: production}
+    annotations: {description: no summary here}
+"""
+
+
+def stash(path: str, content: str) -> dict[str, Any]:
+    return {"input": {"path": path, "sha256": "0" * 64, "content": content}}
+
+
+# rule name -> (passing resources, failing resources with a word the message must contain)
+CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
+    "production-environment-protection": (
+        [
+            resource(rules.GITHUB_ENVIRONMENT, environment()),
+            # Staging may deploy without review or wait.
+            resource(
+                rules.GITHUB_ENVIRONMENT,
+                environment(environment="staging", reviewers=[], waitTimer=0),
+                stack="staging",
+            ),
+        ],
+        [
+            (resource(rules.GITHUB_ENVIRONMENT, environment(reviewers=[])), "reviewer"),
+            (resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=0)), "minimum of 5"),
+            # A stack named otherwise still guards the environment called production.
+            (
+                resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=1), stack="prod"),
+                "waits 1 minutes",
+            ),
+        ],
+    ),
+    "production-deploys-only-from-main": (
+        [
+            resource(rules.GITHUB_ENVIRONMENT, environment()),
+            resource(
+                rules.GITHUB_DEPLOYMENT_POLICY,
+                {"branchPattern": "main", "environment": "production"},
+            ),
+            resource(
+                rules.GITHUB_DEPLOYMENT_POLICY,
+                {"branchPattern": "develop", "environment": "staging"},
+                stack="staging",
+            ),
+        ],
+        [
+            (
+                resource(
+                    rules.GITHUB_ENVIRONMENT,
+                    environment(
+                        deploymentBranchPolicy={
+                            "customBranchPolicies": False,
+                            "protectedBranches": True,
+                        }
+                    ),
+                ),
+                "custom branch policies",
+            ),
+            (
+                resource(rules.GITHUB_ENVIRONMENT, environment(deploymentBranchPolicy=None)),
+                "custom",
+            ),
+            (
+                resource(
+                    rules.GITHUB_DEPLOYMENT_POLICY,
+                    {"branchPattern": "develop", "environment": "production"},
+                ),
+                "'develop'",
+            ),
+            (
+                resource(
+                    rules.GITHUB_DEPLOYMENT_POLICY,
+                    {"branchPattern": "*", "environment": "production"},
+                ),
+                "only 'main'",
+            ),
+        ],
+    ),
+    "production-branch-protection": (
+        [
+            resource(rules.GITHUB_RULESET, ruleset()),
+            resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection()),
+            resource(
+                rules.GITHUB_RULESET,
+                ruleset(bypassActors=[{"actorId": 5, "actorType": "RepositoryRole"}]),
+                stack="staging",
+            ),
+        ],
+        [
+            (
+                resource(
+                    rules.GITHUB_RULESET,
+                    ruleset(bypassActors=[{"actorId": 5, "actorType": "RepositoryRole"}]),
+                ),
+                "bypass",
+            ),
+            (
+                resource(
+                    rules.GITHUB_RULESET,
+                    ruleset(rules={"pullRequest": {"requiredApprovingReviewCount": 1}}),
+                ),
+                "no CI check",
+            ),
+            (
+                resource(
+                    rules.GITHUB_RULESET,
+                    ruleset(
+                        rules={"requiredStatusChecks": {"requiredChecks": [{"context": "lint"}]}}
+                    ),
+                ),
+                "test-and-quality",
+            ),
+            (resource(rules.GITHUB_RULESET, ruleset(enforcement="evaluate")), "not enforced"),
+            (
+                resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection(enforceAdmins=False)),
+                "admins",
+            ),
+            (
+                resource(
+                    rules.GITHUB_BRANCH_PROTECTION, branch_protection(requiredPullRequestReviews=[])
+                ),
+                "0 approving reviews",
+            ),
+        ],
+    ),
+    "no-secret-in-plain-channel": (
+        [
+            resource(rules.GITHUB_ENV_VARIABLE, variable("API_URL", "https://api.autonomica.app")),
+            resource(
+                rules.GITHUB_ENV_VARIABLE,
+                variable("VERCEL_PROJECT_ID", "prj_a1B2c3D4e5F6g7H8i9J0k1L2"),
+            ),
+            resource(rules.VERCEL_VARIABLE, vercel_variable("NEXT_PUBLIC_API_URL", "[secret]")),
+            resource(
+                rules.VERCEL_VARIABLE,
+                vercel_variable("DATABASE_PASSWORD", "hunter2", sensitive=True),
+            ),
+            resource(rules.COMMAND, command()),
+            resource(rules.COMMAND, command(stdin='{"service": {"variables": {"PORT": "8000"}}}')),
+        ],
+        [
+            (
+                resource(rules.GITHUB_ENV_VARIABLE, variable("DEPLOY_TOKEN", "[secret]")),
+                "named like a secret",
+            ),
+            (
+                resource(rules.GITHUB_ENV_VARIABLE, variable("NOTES", "ghp_" + "a1B2c3D4e5" * 4)),
+                "GitHub token",
+            ),
+            (
+                resource(
+                    rules.GITHUB_ENV_VARIABLE,
+                    variable("DB", "postgres://app:s3cret@db.internal:5432/app"),
+                ),
+                "URL with a user and password",
+            ),
+            (
+                resource(
+                    rules.GITHUB_ENV_VARIABLE, variable("BUILD_ID", "Zk3qP9vX2mL8wR4tY7nB1cJ6")
+                ),
+                "high-entropy",
+            ),
+            (
+                resource(rules.VERCEL_VARIABLE, vercel_variable("STRIPE_SECRET_KEY", "[secret]")),
+                "sensitive=false",
+            ),
+            (
+                resource(
+                    rules.VERCEL_VARIABLE,
+                    vercel_variable("NEXT_PUBLIC_SLACK", "xoxb-1234567890-abcdef"),
+                ),
+                "Slack token",
+            ),
+            (
+                resource(
+                    rules.COMMAND,
+                    command(stdin='{"service": {"variables": {"REDIS_PASSWORD": "pw"}}}'),
+                ),
+                "stdin.service.variables.REDIS_PASSWORD",
+            ),
+            (
+                resource(
+                    rules.COMMAND,
+                    command(create="RAILWAY_TOKEN=ghp_" + "x1Y2z3" * 6 + " railway up"),
+                ),
+                "command line",
+            ),
+        ],
+    ),
+    "vercel-sensitive-explicit": (
+        [resource(rules.VERCEL_VARIABLE, vercel_variable("NODE_ENV", "production"))],
+        [
+            (
+                resource(
+                    rules.VERCEL_VARIABLE,
+                    {
+                        k: v
+                        for k, v in vercel_variable("NODE_ENV", "production").items()
+                        if k != "sensitive"
+                    },
+                ),
+                "NODE_ENV",
+            )
+        ],
+    ),
+    "command-logs-without-values": (
+        [resource(rules.COMMAND, command()), resource(rules.COMMAND, command(logging="none"))],
+        [
+            (resource(rules.COMMAND, command(logging="stdoutAndStderr")), "stdoutAndStderr"),
+            (
+                resource(rules.COMMAND, {k: v for k, v in command().items() if k != "logging"}),
+                "default",
+            ),
+        ],
+    ),
+    "alert-rules-labelled": (
+        [
+            resource(rules.STASH, stash("prometheus/rules/alerts.yml", ALERTS_OK)),
+            # Only rule files are alert rules.
+            resource(rules.STASH, stash("prometheus/prometheus.yml", "global: {}")),
+        ],
+        [
+            (
+                resource(rules.STASH, stash("prometheus/rules/alerts.yml", ALERTS_BAD)),
+                "BackendDown lacks label severity, label service, annotation summary",
+            ),
+            (
+                resource(
+                    rules.STASH,
+                    stash("prometheus/rules/alerts.yml", ALERTS_OK.replace("critical", "page")),
+                ),
+                "severity page",
+            ),
+            (
+                resource(rules.STASH, stash("prometheus/rules/alerts.yml", "groups: [")),
+                "not valid YAML",
+            ),
+            (
+                resource(rules.STASH, stash("prometheus/rules/alerts.yml", "[secret]")),
+                "cannot be read",
+            ),
+        ],
+    ),
+    "production-self-review": (
+        [
+            resource(rules.GITHUB_ENVIRONMENT, environment()),
+            resource(
+                rules.GITHUB_ENVIRONMENT,
+                environment(environment="staging", preventSelfReview=False),
+                stack="staging",
+            ),
+        ],
+        [
+            (
+                resource(rules.GITHUB_ENVIRONMENT, environment(preventSelfReview=False)),
+                "preventSelfReview",
+            )
+        ],
+    ),
+    "production-admin-bypass": (
+        [resource(rules.GITHUB_ENVIRONMENT, environment())],
+        [
+            (resource(rules.GITHUB_ENVIRONMENT, environment(canAdminsBypass=True)), "admins"),
+            (
+                resource(
+                    rules.GITHUB_ENVIRONMENT,
+                    {k: v for k, v in environment().items() if k != "canAdminsBypass"},
+                ),
+                "admins",
+            ),
+        ],
+    ),
+}

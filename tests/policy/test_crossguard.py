@@ -1,0 +1,194 @@
+"""The CrossGuard side: the policy objects the pack serves, fed as the Pulumi engine feeds them.
+
+The pack itself is never constructed (its constructor serves gRPC forever). The engine hands
+a policy the inputs with secrets already unwrapped, inside the SDK's unknown-checking proxies:
+the tests build the same `ResourceValidationArgs` from the real program's plaintext inputs.
+"""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from policy import rules
+from tests.conftest import ROOT, SynthFn, skip_or_fail
+from tools import mockrun
+
+try:
+    import pulumi_policy
+    from pulumi_policy import proxy
+except ImportError:  # pragma: no cover - the venv has it; say so instead of skipping silently
+    pulumi_policy = None  # type: ignore[assignment]
+
+
+@pytest.fixture(scope="module")
+def sdk() -> ModuleType:
+    if pulumi_policy is None:
+        skip_or_fail("pulumi_policy is not installed in .venv (requirements.txt lists it)")
+    return pulumi_policy
+
+
+@pytest.fixture(scope="module")
+def crossguard(sdk: ModuleType) -> ModuleType:
+    from policy import crossguard as module
+
+    return module
+
+
+def _args(
+    sdk: ModuleType, resource: Mapping[str, Any], inputs: Mapping[str, Any], config: Any = None
+) -> Any:
+    return sdk.ResourceValidationArgs(
+        resource["type"],
+        proxy.unknown_checking_proxy(dict(inputs)),
+        resource["urn"],
+        resource["name"],
+        None,
+        None,
+        config,
+    )
+
+
+def serve(
+    crossguard: ModuleType,
+    sdk: ModuleType,
+    plan: mockrun.Plan,
+    config: Mapping[str, Any] | None = None,
+) -> list[tuple[str, str, str]]:
+    """What the pack reports for a plan: (policy, enforcement level, message) per violation."""
+    reported: list[tuple[str, str, str]] = []
+    for policy in crossguard.policies():
+        level = policy.enforcement_level.value
+
+        def report(
+            message: str, urn: str | None = None, name: str = policy.name, lvl: str = level
+        ) -> None:
+            reported.append((name, lvl, f"{urn}: {message}"))
+
+        cfg = (config or {}).get(policy.name)
+        if isinstance(policy, sdk.StackValidationPolicy):
+            resources = [
+                sdk.PolicyResource(
+                    r["type"],
+                    plan.plaintext[r["urn"]],
+                    r["urn"],
+                    r["name"],
+                    None,
+                    None,
+                    None,
+                    [],
+                    {},
+                )
+                for r in plan.resources
+            ]
+            policy.validate(sdk.StackValidationArgs(resources, cfg), report)
+            continue
+        for r in plan.resources:
+            policy.validate(_args(sdk, r, plan.plaintext[r["urn"]], cfg), report)
+    return reported
+
+
+def test_pack_wires_every_rule(sdk: ModuleType) -> None:
+    # run_name other than "__main__": the module builds its policy list without serving.
+    module = runpy.run_path(str(ROOT / "policy" / "__main__.py"), run_name="policy_pack")
+    served = {p.name: p.enforcement_level.value for p in module["POLICIES"]}
+    expected = {r.name: r.level for r in (*rules.RULES, *rules.STACK_RULES)}
+    assert served == expected
+    assert module["PACK_NAME"] == rules.PACK_NAME
+
+
+def test_wait_timer_minimum_is_in_the_config_schema(crossguard: ModuleType) -> None:
+    (policy,) = [p for p in crossguard.policies() if p.name == "production-environment-protection"]
+    assert policy.config_schema.properties["minWaitTimer"]["default"] == 5
+
+
+def test_real_stacks_report_no_mandatory_violation(
+    crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn, stack: str
+) -> None:
+    reported = serve(crossguard, sdk, run_stack(stack))
+    assert [r for r in reported if r[1] == "mandatory"] == []
+    expected = [("production-self-review", "advisory")] if stack == "production" else []
+    assert [r[:2] for r in reported] == expected
+
+
+def test_weakened_stack_reported_with_urn(
+    crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn
+) -> None:
+    plan = run_stack("production", lambda c: c["autonomica-pipeline:github"].update(waitTimer=0))
+    mandatory = [r for r in serve(crossguard, sdk, plan) if r[1] == "mandatory"]
+    assert [r[0] for r in mandatory] == ["production-environment-protection"]
+    assert (
+        "::github-environment: production environment 'production' waits 0 minutes"
+        in mandatory[0][2]
+    )
+
+
+def test_pack_config_reaches_the_rule(
+    crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn
+) -> None:
+    config = {
+        "production-environment-protection": {"minWaitTimer": 30, "enforcementLevel": "mandatory"}
+    }
+    reported = serve(crossguard, sdk, run_stack("production"), config)
+    assert any("minimum of 30" in r[2] for r in reported)
+
+
+def test_public_vercel_value_is_read_in_plaintext(crossguard: ModuleType, sdk: ModuleType) -> None:
+    """The engine unwraps the provider's secret mark, so CrossGuard sees the public value itself."""
+    (policy,) = [p for p in crossguard.policies() if p.name == "no-secret-in-plain-channel"]
+    resource = {
+        "type": rules.VERCEL_VARIABLE,
+        "urn": "urn:pulumi:staging::p::t::frontend-env-x",
+        "name": "x",
+    }
+    inputs = {
+        "key": "NEXT_PUBLIC_HOOK",
+        "sensitive": False,
+        "value": "https://hooks.slack.com/services/T0/B0/abcdefghij",
+    }
+    reported: list[str] = []
+    policy.validate(
+        _args(sdk, resource, inputs), lambda message, urn=None: reported.append(message)
+    )
+    (message,) = reported
+    assert message.startswith("Vercel variable NEXT_PUBLIC_HOOK holds a Slack webhook URL")
+
+
+def test_unknown_values_in_a_preview_do_not_break_rules(
+    crossguard: ModuleType, sdk: ModuleType
+) -> None:
+    env = {
+        "type": rules.GITHUB_ENVIRONMENT,
+        "urn": "urn:pulumi:production::p::t::env",
+        "name": "env",
+    }
+    inputs = {
+        "environment": "production",
+        "reviewers": [{"users": [proxy.UNKNOWN_NUMBER_VALUE], "teams": []}],
+        "waitTimer": proxy.UNKNOWN_NUMBER_VALUE,
+        "preventSelfReview": True,
+        "canAdminsBypass": False,
+        "deploymentBranchPolicy": {"customBranchPolicies": True, "protectedBranches": False},
+    }
+    reported: list[str] = []
+    for policy in crossguard.policies():
+        if isinstance(policy, sdk.ResourceValidationPolicy):
+            policy.validate(
+                _args(sdk, env, inputs), lambda message, urn=None: reported.append(message)
+            )
+    assert reported == []
+
+
+def test_policy_folder_has_a_pack_manifest() -> None:
+    import yaml
+
+    manifest = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
+    assert (ROOT / "policy" / Path(manifest["runtime"]["options"]["virtualenv"])).resolve() == (
+        ROOT / ".venv"
+    ).resolve()

@@ -1,0 +1,151 @@
+"""Each rule with resources that pass and resources that fail, with the message a user reads."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from policy import rules
+from policy.secret_values import secret_kind
+from tests.policy.cases import CASES, branch_protection, environment, resource, ruleset
+
+RULES = {rule.name: rule for rule in rules.RULES}
+
+
+def test_every_rule_has_cases() -> None:
+    assert set(CASES) == set(RULES)
+
+
+@pytest.mark.parametrize(
+    ("rule_name", "index"), [(n, i) for n, (ok, _) in CASES.items() for i in range(len(ok))]
+)
+def test_passing_resource(rule_name: str, index: int) -> None:
+    passing = CASES[rule_name][0][index]
+    assert rules.check_resource(RULES[rule_name], passing) == []
+
+
+@pytest.mark.parametrize(
+    ("rule_name", "index"), [(n, i) for n, (_, bad) in CASES.items() for i in range(len(bad))]
+)
+def test_failing_resource(rule_name: str, index: int) -> None:
+    failing, expected = CASES[rule_name][1][index]
+    violations = rules.check_resource(RULES[rule_name], failing)
+    assert violations, f"{rule_name} let {failing.inputs} pass"
+    assert all(v.rule == rule_name and v.resource == failing for v in violations)
+    assert any(expected in v.message for v in violations), [v.message for v in violations]
+
+
+def test_rules_never_echo_the_secret_they_find() -> None:
+    token = "ghp_" + "Q7w8E9r0T1" * 4
+    failing = resource(rules.GITHUB_ENV_VARIABLE, {"variableName": "X", "value": token})
+    (violation,) = rules.check_resource(RULES["no-secret-in-plain-channel"], failing)
+    assert token not in violation.message
+
+
+def test_wait_timer_minimum_comes_from_the_pack_config() -> None:
+    rule = RULES["production-environment-protection"]
+    five_minutes = resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=5))
+    assert rules.check_resource(rule, five_minutes) == []
+    assert rules.check_resource(rule, five_minutes, {"minWaitTimer": 5}) == []
+    (violation,) = rules.check_resource(rule, five_minutes, {"minWaitTimer": 10})
+    assert "minimum of 10" in violation.message
+
+
+def test_pack_config_is_validated() -> None:
+    rule = RULES["production-environment-protection"]
+    with pytest.raises(pydantic.ValidationError, match="minWaitTimer"):
+        rules.check_resource(
+            rule, resource(rules.GITHUB_ENVIRONMENT, environment()), {"minWaitTimer": -1}
+        )
+
+
+def test_config_schema_carries_the_defaults() -> None:
+    assert (
+        rules.config_schema(RULES["production-environment-protection"])["minWaitTimer"]["default"]
+        == 5
+    )
+    protection = rules.config_schema(RULES["production-branch-protection"])
+    assert protection["requiredChecks"]["default"] == ["test-and-quality"]
+    assert protection["productionBranch"]["default"] == "main"
+
+
+def test_required_checks_follow_the_config() -> None:
+    rule = RULES["production-branch-protection"]
+    protected = resource(rules.GITHUB_RULESET, ruleset())
+    (violation,) = rules.check_resource(
+        rule, protected, {"requiredChecks": ["test-and-quality", "e2e"]}
+    )
+    assert "missing: e2e" in violation.message
+
+
+STACK_RULE = rules.STACK_RULES[0]
+
+
+def test_stack_rule_passes_when_a_ruleset_covers_main() -> None:
+    stack = [
+        resource(rules.GITHUB_ENVIRONMENT, environment()),
+        resource(rules.GITHUB_RULESET, ruleset()),
+    ]
+    assert rules.check_stack(STACK_RULE, stack) == []
+    # Classic branch protection counts too, and staging needs none.
+    classic = [stack[0], resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection())]
+    assert rules.check_stack(STACK_RULE, classic) == []
+    staging = [
+        resource(rules.GITHUB_ENVIRONMENT, environment(environment="staging"), stack="staging")
+    ]
+    assert rules.check_stack(STACK_RULE, staging) == []
+
+
+@pytest.mark.parametrize(
+    "protections",
+    [
+        [],
+        [ruleset(conditions={"refName": {"includes": ["refs/heads/develop"], "excludes": []}})],
+        [
+            ruleset(
+                conditions={
+                    "refName": {"includes": ["refs/heads/main"], "excludes": ["refs/heads/main"]}
+                }
+            )
+        ],
+    ],
+    ids=["none", "other-branch", "excluded"],
+)
+def test_stack_rule_fails_when_main_is_unprotected(protections: list[dict[str, object]]) -> None:
+    env = resource(rules.GITHUB_ENVIRONMENT, environment(), name="github-environment")
+    stack = [env, *(resource(rules.GITHUB_RULESET, p) for p in protections)]
+    (violation,) = rules.check_stack(STACK_RULE, stack)
+    assert violation.resource == env
+    assert "refs/heads/main" in violation.message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+        "AKIAIOSFODNN7EXAMPLE",
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+        "redis://default:p4ss@redis.internal:6379",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+    ],
+)
+def test_secret_looking_values(value: str) -> None:
+    assert secret_kind(value) is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://api.autonomica.app",
+        "5c1f2a7e-93d4-4b8e-a6f0-2d7c9e41b3a8",  # a Railway project id
+        "prj_a1B2c3D4e5F6g7H8i9J0k1L2",  # a Vercel project id
+        "autonomica-frontend-staging",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # a sha256
+        "[secret]",
+        "production",
+        "https://user@example.com",  # a user without password is not a credential
+    ],
+)
+def test_public_values(value: str) -> None:
+    assert secret_kind(value) is None

@@ -1,0 +1,180 @@
+"""The offline check over the real program: both stacks pass, each weakening fails it."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import components.monitoring
+import components.pipeline
+from tests.conftest import SynthFn
+from tools import policycheck
+
+GITHUB = "autonomica-pipeline:github"
+ENVIRONMENT_URN = (
+    "urn:pulumi:production::autonomica-pipeline::autonomica:github:Environment"
+    "$github:index/repositoryEnvironment:RepositoryEnvironment::github-environment"
+)
+
+
+def offline(plan: Any) -> tuple[bool, str]:
+    out = io.StringIO()
+    failed = policycheck.run(plan.to_json(), out=out)
+    return failed, out.getvalue()
+
+
+def test_real_stacks_pass(run_stack: SynthFn, stack: str) -> None:
+    plan = run_stack(stack)
+    violations = policycheck.check(plan.to_json())
+    assert [v for v in violations if v.level == "mandatory"] == []
+    failed, _ = offline(plan)
+    assert not failed
+
+
+def test_production_flags_self_review_for_a_human() -> None:
+    from tools import synth
+
+    violations = policycheck.check(synth.synthesize("production").to_json())
+    assert [(v.rule, v.level, v.resource.urn) for v in violations] == [
+        ("production-self-review", "advisory", ENVIRONMENT_URN)
+    ]
+
+
+def _github(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def apply(config: dict[str, Any]) -> None:
+        edit(config[GITHUB])
+
+    return apply
+
+
+WEAKENINGS = {
+    "no-reviewer": (
+        _github(lambda gh: gh.update(reviewers=[])),
+        "production-environment-protection",
+        "github-environment",
+        "no required reviewer",
+    ),
+    "wait-timer-0": (
+        _github(lambda gh: gh.update(waitTimer=0)),
+        "production-environment-protection",
+        "github-environment",
+        "waits 0 minutes",
+    ),
+    "protected-branches": (
+        _github(lambda gh: gh.update(deploymentBranchPolicy="protected")),
+        "production-deploys-only-from-main",
+        "github-environment",
+        "custom branch policies",
+    ),
+    "deploys-from-develop": (
+        _github(lambda gh: gh.update(branch="develop")),
+        "production-deploys-only-from-main",
+        "github-branch-policy",
+        "'develop'",
+    ),
+    "admins-not-bound": (
+        _github(lambda gh: gh.update(enforceAdmins=False)),
+        "production-branch-protection",
+        "github-branch-ruleset",
+        "bypass",
+    ),
+    "no-approving-review": (
+        _github(lambda gh: gh.update(requiredApprovingReviews=0)),
+        "production-branch-protection",
+        "github-branch-ruleset",
+        "0 approving reviews",
+    ),
+    "other-ci-check": (
+        _github(lambda gh: gh.update(requiredChecks=["lint"])),
+        "production-branch-protection",
+        "github-branch-ruleset",
+        "missing: test-and-quality",
+    ),
+}
+
+
+@pytest.mark.parametrize("weakening", sorted(WEAKENINGS))
+def test_weakened_production_stack_fails(run_stack: SynthFn, weakening: str) -> None:
+    edit, rule, resource_name, message = WEAKENINGS[weakening]
+    failed, report = offline(run_stack("production", edit))
+    assert failed
+    line = f"[mandatory]  {rule}  "
+    assert line in report
+    block = report[report.index(line) :].split("\n        - ")[0]
+    assert f": {resource_name})" in block, block
+    assert message in block, block
+
+
+def test_staging_may_skip_review_and_wait(run_stack: SynthFn) -> None:
+    plan = run_stack("staging", _github(lambda gh: gh.update(reviewers=[], waitTimer=0)))
+    failed, report = offline(plan)
+    assert not failed, report
+
+
+def test_token_in_a_variable_fails(
+    run_stack: SynthFn, stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A code change that moves a token into an Actions variable (no stack key can do it)."""
+    original = components.pipeline.GitHubEnvironment
+
+    def leaky(*args: Any, variables: dict[str, Any], **kwargs: Any) -> Any:
+        leaked = variables | {"DEPLOY_HOOK": "ghp_" + "k9L8m7N6o5" * 4}
+        return original(*args, variables=leaked, **kwargs)
+
+    monkeypatch.setattr(components.pipeline, "GitHubEnvironment", leaky)
+    failed, report = offline(run_stack(stack))
+    assert failed
+    assert (
+        "[mandatory]  no-secret-in-plain-channel  (github:index/actionsEnvironmentVariable"
+        in report
+    )
+    assert "github-variable-deploy_hook" in report
+    assert "DEPLOY_HOOK holds a GitHub token" in report
+    assert "k9L8m7N6o5" not in report
+
+
+def test_alert_without_summary_fails(run_stack: SynthFn, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = components.monitoring.render
+
+    def unsummarised(config: Any) -> dict[str, str]:
+        files = original(config)
+        path = "prometheus/rules/alerts.yml"
+        files[path] = files[path].replace("summary:", "headline:")
+        return files
+
+    monkeypatch.setattr(components.monitoring, "render", unsummarised)
+    failed, report = offline(run_stack("staging"))
+    assert failed
+    stash = "pulumi:index:Stash: monitoring-prometheus/rules/alerts.yml"
+    assert f"[mandatory]  alert-rules-labelled  ({stash})" in report
+    assert "lacks annotation summary" in report
+
+
+def test_cli_exit_codes(
+    tmp_path: Path, run_stack: SynthFn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(run_stack("production").to_json()))
+    weak = tmp_path / "weak.json"
+    weak.write_text(
+        json.dumps(run_stack("production", _github(lambda gh: gh.update(waitTimer=1))).to_json())
+    )
+    stricter = tmp_path / "config.json"
+    stricter.write_text(json.dumps({"production-environment-protection": {"minWaitTimer": 10}}))
+    bad_config = tmp_path / "bad.json"
+    bad_config.write_text(
+        json.dumps({"production-environment-protection": {"minWaitTimer": "soon"}})
+    )
+
+    assert policycheck.main([str(good)]) == 0
+    assert policycheck.main([str(weak)]) == 1
+    assert policycheck.main([str(good), "--policy-config", str(stricter)]) == 1
+    assert "minimum of 10" in capsys.readouterr().out
+    assert policycheck.main([str(good), "--policy-config", str(bad_config)]) == 2
+    assert "minWaitTimer" in capsys.readouterr().err
+    assert policycheck.main([str(tmp_path / "missing.json")]) == 2
