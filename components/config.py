@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import AfterValidator, Field, SecretStr, StrictBool, ValidationError
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
 from monitoring.config import ConfigModel, MonitoringConfig
 
@@ -132,6 +139,15 @@ class Urls(ConfigModel):
     frontend: HttpsUrl
     api: HttpsUrl
     worker: HttpsUrl
+    rollback: HttpsUrl = Field(description="the rollback service, Alertmanager's webhook target")
+
+
+class RollbackConfig(ConfigModel):
+    """The rollback service (this repository's `rollback/`), deployed as a Railway service."""
+
+    repository: RepositoryName = Field(description="owner/name of this pipeline repository")
+    branch: Branch = "main"
+    dry_run: bool = Field(False, description="decide and report, but never call a platform")
 
 
 class Secrets(ConfigModel):
@@ -145,7 +161,10 @@ class Secrets(ConfigModel):
     pagerduty_routing_key: SecretStr = Field(min_length=1)
     smtp_password: SecretStr = Field(min_length=1)
     rollback_webhook_token: SecretStr = Field(
-        min_length=1, description="bearer token Alertmanager sends to the rollback service"
+        min_length=16, description="bearer token Alertmanager sends to the rollback service"
+    )
+    rollback_github_token: SecretStr = Field(
+        min_length=1, description="GitHub token of the rollback service (environment variables)"
     )
     frontend_env: dict[EnvName, SecretStr] = Field(
         default_factory=dict, description="extra sensitive variables of the Vercel frontend"
@@ -160,7 +179,18 @@ class StackConfig(ConfigModel):
     railway: RailwayConfig
     feature_flags: FeatureFlags
     secrets: Secrets
+    rollback: RollbackConfig
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+
+    @field_validator("monitoring")
+    @classmethod
+    def _rollback_url_is_typed_once(cls, monitoring: MonitoringConfig) -> MonitoringConfig:
+        if "rollback_webhook_url" in monitoring.receivers.model_fields_set:
+            raise ValueError(
+                "monitoring.receivers.rollbackWebhookUrl is derived from urls.rollback; "
+                "remove it and set urls.rollback instead"
+            )
+        return monitoring
 
     @property
     def is_production(self) -> bool:

@@ -13,17 +13,22 @@ import pulumi
 
 import monitoring
 from components.config import StackConfig
+from rollback.deploy import WEBHOOK_PATH
 
 
 def render(config: StackConfig) -> dict[str, str]:
     """The stack's monitoring files: relative path -> content."""
+    receivers = config.monitoring.receivers.model_copy(
+        update={"rollback_webhook_url": f"{config.urls.rollback}{WEBHOOK_PATH}"}
+    )
+    settings = config.monitoring.model_copy(update={"receivers": receivers})
     target = monitoring.Target(
         environment=config.environment,
         frontend_url=config.urls.frontend,
         backend_url=config.urls.api,
         worker_url=config.urls.worker,
     )
-    return monitoring.render(config.monitoring, target)
+    return monitoring.render(settings, target)
 
 
 def sha256(content: str) -> str:
@@ -31,6 +36,7 @@ def sha256(content: str) -> str:
 
 
 class MonitoringFiles(pulumi.ComponentResource):
+    files: dict[str, str]
     hashes: dict[str, str]
     secret_files: dict[monitoring.SecretName, str]
 
@@ -38,9 +44,9 @@ class MonitoringFiles(pulumi.ComponentResource):
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("autonomica:monitoring:Files", name, None, opts)
-        files = render(config)
-        self.hashes = {path: sha256(content) for path, content in files.items()}
-        for path, content in files.items():
+        self.files = render(config)
+        self.hashes = {path: sha256(content) for path, content in self.files.items()}
+        for path, content in self.files.items():
             pulumi.Stash(
                 f"{name}-{path}",
                 input={"path": path, "sha256": self.hashes[path], "content": content},

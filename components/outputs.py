@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-SchemaVersion = Literal["1.3.0"]  # the default of StackOutputs.schema_version too
+SchemaVersion = Literal["1.4.0"]  # the default of StackOutputs.schema_version too
 SCHEMA_VERSION: str = get_args(SchemaVersion)[0]
 
 
@@ -25,6 +25,7 @@ class UrlsOutput(Output):
     frontend: str = Field(description="public https origin of the Next.js frontend")
     api: str = Field(description="public https origin of the FastAPI backend")
     worker: str = Field(description="public https origin of the worker (health and metrics)")
+    rollback: str = Field(description="since 1.4.0: public https origin of the rollback service")
 
 
 class ReviewersOutput(Output):
@@ -78,7 +79,7 @@ class StackOutputs(Output):
     """Everything a stack exports. Each top-level field is one `pulumi stack output` key."""
 
     schema_version: SchemaVersion = Field(
-        "1.3.0", description="version of this contract (semantic versioning)"
+        "1.4.0", description="version of this contract (semantic versioning)"
     )
     environment: Literal["staging", "production"]
     urls: UrlsOutput
@@ -86,3 +87,6 @@ class StackOutputs(Output):
     frontend: FrontendOutput = Field(description="since 1.1.0")
     railway: RailwayOutput = Field(description="since 1.2.0")
     monitoring: MonitoringOutput = Field(description="since 1.3.0")
+    rollback: RailwayServiceOutput = Field(
+        description="since 1.4.0: the rollback service Alertmanager's rollback receiver calls"
+    )

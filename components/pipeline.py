@@ -14,7 +14,7 @@ from components.github import GitHubEnvironment
 from components.monitoring import MonitoringFiles
 from components.outputs import StackOutputs
 from components.railway.component import RailwayService
-from components.railway.stack import stack_services
+from components.railway.stack import rollback_service, stack_services
 from components.vercel import VercelFrontend
 
 
@@ -73,6 +73,42 @@ class Pipeline(pulumi.ComponentResource):
             opts=child,
         )
 
+        receivers = config.monitoring.receivers
+        smtp_host, _, smtp_port = receivers.smtp_smarthost.rpartition(":")
+        self.rollback = RailwayService(
+            "rollback",
+            rollback_service(
+                project_id=railway.project_id,
+                environment=config.environment,
+                repository=config.rollback.repository,
+                branch=config.rollback.branch,
+                url=config.urls.rollback,
+                protect=config.is_production,
+                variables={
+                    "ROLLBACK_CONFIG": self.monitoring.files["rollback-config.yml"],
+                    "ROLLBACK_DRY_RUN": str(config.rollback.dry_run).lower(),
+                    "ROLLBACK_WEBHOOK_TOKEN": secret(config.secrets.rollback_webhook_token),
+                    "RAILWAY_PROJECT_ID": railway.project_id,
+                    "RAILWAY_API_TOKEN": secret(config.secrets.railway_token),
+                    "VERCEL_TOKEN": secret(config.secrets.vercel_token),
+                    "VERCEL_PROJECT_ID": self.frontend.project_id,
+                    "VERCEL_TEAM_ID": self.frontend.team_id,
+                    "GITHUB_TOKEN": secret(config.secrets.rollback_github_token),
+                    "GITHUB_REPOSITORY": gh.repository,
+                    "GITHUB_ENVIRONMENT": gh.environment,
+                    "SLACK_WEBHOOK_URL": secret(config.secrets.slack_api_url),
+                    "PAGERDUTY_ROUTING_KEY": secret(config.secrets.pagerduty_routing_key),
+                    "SMTP_HOST": smtp_host,
+                    "SMTP_PORT": smtp_port,
+                    "SMTP_USERNAME": receivers.smtp_username,
+                    "SMTP_PASSWORD": secret(config.secrets.smtp_password),
+                    "SMTP_FROM": receivers.email_from,
+                    "SMTP_TO": ",".join(receivers.email_to),
+                },
+            ),
+            child,
+        )
+
         self.github = GitHubEnvironment(
             "github",
             gh,
@@ -100,6 +136,7 @@ class Pipeline(pulumi.ComponentResource):
             api_url=api_url,
             backend_id=self.railway["backend"].service_id,
             worker_id=self.railway["worker"].service_id,
+            rollback_id=self.rollback.service_id,
         ).apply(
             lambda resolved: StackOutputs(
                 environment=config.environment,
@@ -124,6 +161,7 @@ class Pipeline(pulumi.ComponentResource):
                         "worker": {"service_id": resolved["worker_id"], "url": config.urls.worker},
                     },
                 },
+                rollback={"service_id": resolved["rollback_id"], "url": config.urls.rollback},
                 monitoring={
                     "files": self.monitoring.hashes,
                     "secret_files": self.monitoring.secret_files,

@@ -22,7 +22,7 @@ from components.config import (
 from tests.conftest import ROOT, STACKS, stack_config
 from tools import mockrun, synth
 
-SECRETS = dict.fromkeys(required_secrets(), "x")
+SECRETS = dict.fromkeys(required_secrets(), "a-placeholder-secret")
 
 
 def raw(stack: str) -> dict[str, Any]:

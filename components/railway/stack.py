@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import pulumi
 
+import rollback.deploy
 from components.railway.component import RailwayServiceArgs
 from components.railway.spec import RepoSource, Settings
 
@@ -50,3 +52,37 @@ def stack_services(
         )
         for name in ("backend", "worker")
     }
+
+
+def rollback_service(
+    *,
+    project_id: str,
+    environment: str,
+    repository: str,
+    branch: str,
+    url: str,
+    variables: Mapping[str, pulumi.Input[str]],
+    protect: bool,
+) -> RailwayServiceArgs:
+    """The rollback service (this repository's `rollback/`); `variables` are its settings."""
+    spec = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
+    missing = sorted(set(spec.required_variables) - set(variables))
+    if missing:
+        raise ValueError(f"the rollback service needs {', '.join(missing)}")
+    host = urlsplit(url).hostname or ""
+    return RailwayServiceArgs(
+        project_id=project_id,
+        environment=environment,
+        service=spec.name,
+        source=RepoSource(repo=repository, branch=branch),
+        settings=Settings(
+            healthcheck_path=spec.health_path,
+            healthcheck_timeout=60,
+            start_command=spec.start_command,
+            restart_policy_type="ALWAYS",
+        ),
+        domains=[host] if host else [],
+        variables=dict(variables),
+        retain_on_delete=protect,
+        protect=protect,
+    )

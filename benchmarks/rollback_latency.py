@@ -1,0 +1,126 @@
+"""Rollback reaction time, per strategy: from sending the webhook to the first rollback call
+reaching the platform stand-in (Vercel promote, Railway deploymentRollback), on 127.0.0.1,
+against the strategy's timeout. Our own time only: the stand-ins answer at once. gradual's
+figure includes its watch (set to 0.5 s here; 5 min by default).
+
+    .venv/bin/python -m benchmarks.rollback_latency [--trials 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from components.railway import converge
+from components.railway.client import Auth, RailwayClient
+from monitoring import MonitoringConfig
+from rollback.service import build_service
+from rollback.settings import Settings
+from tests.railway.conftest import schema_path
+from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn, load_schema
+from tests.railway.test_converge import make_spec
+from tests.rollback.conftest import TOKEN, rollback_yaml
+from tests.rollback.standins import (
+    GITHUB_TOKEN,
+    VERCEL_PROJECT,
+    VERCEL_TOKEN,
+    GitHubStandIn,
+    VercelStandIn,
+    bearer,
+    serve,
+    webhook,
+)
+
+CASES = {
+    "immediate": {"alertname": "HealthCheckFailed", "service": "frontend"},
+    "fast": {"alertname": "HighLatencyP95", "service": "backend"},
+    "gradual": {"alertname": "ConversionRateDrop", "service": "backend"},
+}
+
+
+def _railway(path: Path) -> RailwayStandIn:
+    standin = RailwayStandIn(load_schema(path)).start()
+    standin.add_environment("staging")
+    auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
+    with RailwayClient(standin.url, auth, timeout=2, max_attempts=2) as client:
+        for name, host in (("backend", "staging-api"), ("worker", "staging-worker")):
+            state = None
+            for level in ("info", "debug"):
+                spec = make_spec(
+                    name=name, domains=[f"{host}.autonomica.app"], variables={"L": level}
+                )
+                state = converge.apply(client, spec, state, lambda _line: None)
+    return standin
+
+
+def trial(strategy: str, schema: Path, workdir: Path) -> float:
+    railway, vercel, github = _railway(schema), VercelStandIn(), GitHubStandIn()
+    vercel.start()
+    github.start()
+    try:
+        settings = Settings.from_env(
+            {
+                "ROLLBACK_CONFIG": rollback_yaml(),
+                "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+                "ROLLBACK_AUDIT_LOG": str(workdir / f"audit-{time.monotonic_ns()}.jsonl"),
+                "ROLLBACK_GRADUAL_WATCH": "500ms",
+                "RAILWAY_API_URL": railway.url,
+                "RAILWAY_API_TOKEN": ACCOUNT_TOKEN,
+                "RAILWAY_PROJECT_ID": PROJECT_ID,
+                "VERCEL_API_URL": vercel.url,
+                "VERCEL_TOKEN": VERCEL_TOKEN,
+                "VERCEL_PROJECT_ID": VERCEL_PROJECT,
+                "GITHUB_API_URL": github.url,
+                "GITHUB_TOKEN": GITHUB_TOKEN,
+                "GITHUB_REPOSITORY": "autonomica/app",
+            }
+        )
+        service = build_service(settings)
+        with serve(service) as url, httpx.Client(base_url=url, headers=bearer(TOKEN)) as http:
+            http.get("/health")  # warm the connection
+            payload = webhook("bench", strategy=strategy, **CASES[strategy])
+            sent = time.monotonic()
+            http.post("/v1/alertmanager", json=payload)
+            if CASES[strategy]["service"] == "frontend":
+                arrived = vercel.wait_for("POST", r".*/promote/\w+", 60).arrived
+            else:
+                deadline = time.monotonic() + 60
+                while not railway.world.rollbacks and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                arrived = time.monotonic()
+            service.executor.wait_idle(60)
+        return arrived - sent
+    finally:
+        railway.stop()
+        vercel.stop()
+        github.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args()
+    schema = schema_path()
+    if schema is None:
+        sys.exit("Railway's schema not found (../shared/railway/schema.graphql or $RAILWAY_SCHEMA)")
+    strategies = MonitoringConfig().strategies
+    print(f"{'strategy':<10} {'median':>9} {'p95':>9} {'max':>9} {'timeout':>8}  (n={args.trials})")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in CASES:
+            samples = sorted(trial(name, schema, Path(tmp)) for _ in range(args.trials))
+            p95 = samples[max(0, round(0.95 * len(samples)) - 1)]
+            timeout = strategies.of(name).timeout.total_seconds()  # type: ignore[arg-type]
+            print(
+                f"{name:<10} {statistics.median(samples) * 1000:>7.1f}ms {p95 * 1000:>7.1f}ms "
+                f"{samples[-1] * 1000:>7.1f}ms {timeout:>7.0f}s"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""python -m rollback serve | rollback --service NAME | unfreeze
+
+    serve                      run the webhook service (PORT from the environment, default 8080)
+    rollback --service NAME    a manual rollback through the same code, written to the audit log
+    unfreeze                   lift the deploy freeze (a person runs this; the service never does)
+
+Settings come from the environment (see rollback/settings.py); exit 2 on bad settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+
+from rollback.http import PermanentError, TransientError
+from rollback.platforms import LiveActions
+from rollback.policy import SERVICES
+from rollback.service import policy_of
+from rollback.settings import Settings, SettingsError
+
+
+def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rollback", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the webhook service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(env.get("PORT", "8080")))
+    manual = commands.add_parser("rollback", help="roll one service back now")
+    manual.add_argument("--service", required=True, choices=SERVICES)
+    commands.add_parser("unfreeze", help="lift the deploy freeze")
+    return parser
+
+
+def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    args = _parser(env).parse_args(argv)
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as error:
+        print(f"rollback: {error}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        import uvicorn
+
+        from rollback.app import create_app
+        from rollback.service import build_service
+
+        uvicorn.run(
+            create_app(build_service(settings)),
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            access_log=False,
+        )
+        return 0
+    if settings.dry_run:
+        print("rollback: ROLLBACK_DRY_RUN is set: nothing to do by hand", file=sys.stderr)
+        return 2
+    actions = LiveActions(settings, policy_of(settings))
+    from rollback.audit import AuditLog
+
+    audit = AuditLog(settings.audit_log, time.time, dry_run=False)
+    timeout = settings.request_timeout.total_seconds()
+    user = env.get("USER", "?")
+    try:
+        if args.command == "rollback":
+            before = actions.current(args.service, timeout)
+            detail = actions.rollback(args.service, before, timeout)
+            audit.write("manual", groupKey=None, action="rollback", service=args.service,
+                        outcome="succeeded", detail=detail, by=user)  # fmt: skip
+        else:
+            variable = settings.freeze_variable
+            detail = actions.set_variable(variable, "false", timeout)
+            audit.write("manual", groupKey=None, action="unfreeze", outcome="succeeded",
+                        detail=detail, by=user)  # fmt: skip
+    except (PermanentError, TransientError) as error:
+        print(f"rollback: {error}", file=sys.stderr)
+        return 1
+    print(detail)
+    return 0
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:], os.environ))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Alertmanager's webhook payload (version 4). Unknown fields are ignored: Alertmanager may add
+some in a later release, and that must not make a rollback fail."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class Alert(_Model):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str = ""
+
+
+class Webhook(_Model):
+    version: Literal["4"]
+    group_key: str = Field(alias="groupKey", min_length=1)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
+    alerts: tuple[Alert, ...]
+
+    @property
+    def firing(self) -> tuple[Alert, ...]:
+        return tuple(a for a in self.alerts if a.status == "firing")

@@ -1,0 +1,75 @@
+"""The stack's rollback-config.yml (rendered by `monitoring.render`), as far as the service acts
+on it: the environment, each strategy's timeout, actions and channels, the alert table."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitoring.config import SERVICES, Action, Channel, ServiceName, StrategyName
+from monitoring.durations import Duration
+
+__all__ = [
+    "SERVICES",
+    "Action",
+    "Channel",
+    "Policy",
+    "ServiceName",
+    "StrategyName",
+    "load_policy",
+    "read_policy",
+]
+
+STRATEGIES: tuple[StrategyName, ...] = ("immediate", "fast", "gradual")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StrategyPolicy(_Model):
+    timeout: Duration = Field(gt=timedelta(0))
+    actions: tuple[Action, ...] = Field(min_length=1)
+    notifications: tuple[Channel, ...] = Field(min_length=1)
+
+
+class AlertRoute(_Model):
+    alertname: str
+    service: ServiceName
+    strategy: StrategyName
+
+
+class Strategies(_Model):
+    immediate: StrategyPolicy
+    fast: StrategyPolicy
+    gradual: StrategyPolicy
+
+    def of(self, name: StrategyName) -> StrategyPolicy:
+        strategy: StrategyPolicy = getattr(self, name)
+        return strategy
+
+
+class Policy(_Model):
+    environment: Literal["staging", "production"]
+    # Thresholds are Prometheus' business; the service only needs the keys to exist.
+    triggers: dict[str, Any]
+    strategies: Strategies
+    alerts: tuple[AlertRoute, ...]
+
+    def expected_strategy(self, alertname: str, service: str) -> StrategyName | None:
+        return next(
+            (a.strategy for a in self.alerts if a.alertname == alertname and a.service == service),
+            None,
+        )
+
+
+def load_policy(text: str) -> Policy:
+    return Policy.model_validate(yaml.safe_load(text))
+
+
+def read_policy(path: Path) -> Policy:
+    return load_policy(path.read_text())

@@ -1,0 +1,80 @@
+"""Assemble the service from its settings: policy, audit log, ledger, notifier, executor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rollback.audit import AuditLog
+from rollback.executor import Actions, Executor, Options
+from rollback.ledger import Ledger
+from rollback.metrics import Metrics
+from rollback.notify import Notifier
+from rollback.platforms import LiveActions
+from rollback.policy import Policy, load_policy, read_policy
+from rollback.settings import Settings
+
+
+@dataclass
+class Service:
+    settings: Settings
+    policy: Policy
+    executor: Executor
+    notifier: Notifier
+    metrics: Metrics
+    audit: AuditLog
+    restored: int  # alert groups still in cooldown after replaying the audit log
+
+    def close(self) -> None:
+        self.executor.close()
+        self.notifier.close()
+
+
+def policy_of(settings: Settings) -> Policy:
+    if settings.config_yaml is not None:
+        return load_policy(settings.config_yaml)
+    assert settings.config_file is not None
+    return read_policy(settings.config_file)
+
+
+def build_service(
+    settings: Settings,
+    *,
+    actions: Actions | None = None,
+    now: Callable[[], float] = time.time,
+    options: Options | None = None,
+) -> Service:
+    """`actions` replaces the live platforms (tests); ignored in dry_run, which never acts."""
+    policy = policy_of(settings)
+    metrics = Metrics()
+    audit = AuditLog(settings.audit_log, now, dry_run=settings.dry_run)
+    ledger = Ledger(settings.cooldown, settings.lockout, now)
+    restored = ledger.restore(audit.records())
+    notifier = Notifier(settings, policy.environment)
+    if settings.dry_run:
+        actions = None
+    elif actions is None:
+        actions = LiveActions(settings, policy)
+    executor = Executor(
+        policy=policy,
+        options=options
+        or Options(
+            dry_run=settings.dry_run,
+            gradual_watch=settings.gradual_watch,
+            request_timeout=settings.request_timeout.total_seconds(),
+        ),
+        actions=actions,
+        audit=audit,
+        ledger=ledger,
+        metrics=metrics,
+        senders=notifier.senders,
+    )
+    audit.write(
+        "started",
+        groupKey=None,
+        environment=policy.environment,
+        restoredGroups=restored,
+        channels=sorted(notifier.senders),
+    )
+    return Service(settings, policy, executor, notifier, metrics, audit, restored)

@@ -1,0 +1,92 @@
+"""The Vercel frontend's rollback: promote the production deployment before the current one.
+
+REST API (https://vercel.com/docs/rest-api): `GET /v9/projects/{id}` (`targets.production.id` is
+the deployment serving production), `GET /v6/deployments?projectId=&target=production&state=READY`
+(newest first, `uid` and `created`), `POST /v10/projects/{id}/promote/{deploymentId}` (201/202;
+points the production domains at an existing deployment without rebuilding it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from rollback.http import PermanentError, TransientError, json_of, send
+
+
+class VercelClient:
+    def __init__(
+        self, api_url: str, token: str, project_id: str, team_id: str | None, timeout: float
+    ) -> None:
+        self._project = project_id
+        self._team = {"teamId": team_id} if team_id else {}
+        self._http = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> VercelClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def current_production(self) -> str | None:
+        what = "read the Vercel project"
+        response = send(self._http, "GET", f"/v9/projects/{self._project}", what, params=self._team)
+        if response.status_code == 404:
+            raise PermanentError(f"{what}: project not found, check VERCEL_PROJECT_ID/TEAM_ID")
+        production = (json_of(response, what).get("targets") or {}).get("production") or {}
+        current = production.get("id")
+        return current if isinstance(current, str) else None
+
+    def production_deployments(self) -> list[dict[str, Any]]:
+        what = "list Vercel production deployments"
+        params = {
+            "projectId": self._project,
+            "target": "production",
+            "state": "READY",
+            "limit": "20",
+            **self._team,
+        }
+        response = send(self._http, "GET", "/v6/deployments", what, params=params)
+        deployments = json_of(response, what).get("deployments", [])
+        return sorted(
+            (d for d in deployments if isinstance(d, dict) and "uid" in d),
+            key=lambda d: d.get("created", 0),
+            reverse=True,
+        )
+
+    def promote(self, deployment_id: str) -> None:
+        what = f"promote Vercel deployment {deployment_id}"
+        response = send(
+            self._http,
+            "POST",
+            f"/v10/projects/{self._project}/promote/{deployment_id}",
+            what,
+            params=self._team,
+        )
+        if response.status_code == 409:
+            raise TransientError(f"{what}: HTTP 409, another promotion is in progress")
+        if response.status_code >= 400:
+            raise PermanentError(f"{what}: HTTP {response.status_code}")
+
+    def rollback(self, before: str | None) -> str:
+        """Promote the deployment before `before` (the one serving when the alert came).
+        If production already moved away from `before`, an earlier attempt landed: no-op."""
+        current = self.current_production()
+        if before is not None and current is not None and current != before:
+            return f"production already at {current} (was {before})"
+        deployments = self.production_deployments()
+        ids = [d["uid"] for d in deployments]
+        older = deployments[ids.index(current) + 1 :] if current in ids else deployments[1:]
+        if not older:
+            raise PermanentError("no earlier READY production deployment of the frontend")
+        target: str = older[0]["uid"]
+        self.promote(target)
+        return f"promoted {target} (was {current})"

@@ -1,0 +1,148 @@
+"""Fixtures: the rendered rollback-config.yml, the Railway/Vercel/GitHub stand-ins, a
+notification receiver, and a factory for the service wired to all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.railway import converge
+from components.railway.client import Auth, RailwayClient
+from monitoring import MonitoringConfig, Target, render
+from rollback.executor import Options
+from rollback.service import Service, build_service
+from rollback.settings import Settings
+from tests.monitoring.loopback import Receiver
+from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures, re-exported)
+from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
+from tests.railway.test_converge import make_spec
+from tests.rollback.standins import (
+    GITHUB_TOKEN,
+    VERCEL_PROJECT,
+    VERCEL_TOKEN,
+    GitHubStandIn,
+    VercelStandIn,
+)
+
+TOKEN = "webhook-token-for-tests-0123456789"
+TARGET = Target(
+    environment="staging",
+    frontend_url="https://staging.autonomica.app",
+    backend_url="https://staging-api.autonomica.app",
+    worker_url="https://staging-worker.autonomica.app",
+)
+
+
+def rollback_yaml(**strategies: Any) -> str:
+    """rollback-config.yml as `monitoring.render` writes it; `strategies` overrides (camelCase)."""
+    config = MonitoringConfig.model_validate({"strategies": strategies} if strategies else {})
+    return render(config, TARGET)["rollback-config.yml"]
+
+
+@pytest.fixture
+def railway(standin: RailwayStandIn) -> RailwayStandIn:  # noqa: F811
+    """backend and worker in staging, each deployed twice: one deployment to roll back to."""
+    standin.add_environment("staging")
+    auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
+    with RailwayClient(standin.url, auth, timeout=2, max_attempts=2) as client:
+        for name, host in (("backend", "staging-api"), ("worker", "staging-worker")):
+            state = None
+            for level in ("info", "debug"):
+                spec = make_spec(
+                    name=name,
+                    domains=[f"{host}.autonomica.app"],
+                    variables={"LOG_LEVEL": level},
+                )
+                state = converge.apply(client, spec, state, lambda _line: None)
+    return standin
+
+
+@pytest.fixture
+def vercel() -> Iterator[VercelStandIn]:
+    server = VercelStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubStandIn]:
+    server = GitHubStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+ServiceFactory = Callable[..., Service]
+
+
+@pytest.fixture
+def make_service(
+    tmp_path: Path,
+    railway: RailwayStandIn,
+    vercel: VercelStandIn,
+    github: GitHubStandIn,
+    receiver: Receiver,
+) -> Iterator[ServiceFactory]:
+    """build_service with every platform and channel pointed at the stand-ins.
+    Keyword arguments override environment variables; `yaml` replaces the config."""
+    services: list[Service] = []
+
+    def factory(yaml: str | None = None, options: Options | None = None, **env: str) -> Service:
+        config = tmp_path / "rollback-config.yml"
+        config.write_text(yaml or rollback_yaml())
+        base = {
+            "ROLLBACK_CONFIG_FILE": str(config),
+            "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+            "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+            "ROLLBACK_GRADUAL_WATCH": "300ms",
+            "RAILWAY_API_URL": railway.url,
+            "RAILWAY_API_TOKEN": ACCOUNT_TOKEN,
+            "RAILWAY_PROJECT_ID": PROJECT_ID,
+            "VERCEL_API_URL": vercel.url,
+            "VERCEL_TOKEN": VERCEL_TOKEN,
+            "VERCEL_PROJECT_ID": VERCEL_PROJECT,
+            "GITHUB_API_URL": github.url,
+            "GITHUB_TOKEN": GITHUB_TOKEN,
+            "GITHUB_REPOSITORY": "autonomica/app",
+            "SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
+            "PAGERDUTY_ROUTING_KEY": "pd-routing-key-for-tests",
+            "PAGERDUTY_URL": f"{receiver.url}/pagerduty",
+        }
+        settings = Settings.from_env({**base, **env})
+        service = build_service(settings, options=options or fast_retries(settings))
+        services.append(service)
+        return service
+
+    yield factory
+    for service in services:
+        service.close()
+
+
+def fast_retries(settings: Settings) -> Options:
+    """Default options, with short backoffs so retry tests stay quick."""
+    return Options(
+        dry_run=settings.dry_run,
+        gradual_watch=settings.gradual_watch,
+        request_timeout=2.0,
+        retry_initial=0.05,
+        retry_max=0.3,
+    )
+
+
+def audit_events(service: Service, event: str) -> list[dict[str, Any]]:
+    return [r for r in service.audit.records() if r["event"] == event]
+
+
+WAIT = timedelta(seconds=20).total_seconds()

@@ -1,0 +1,270 @@
+"""Vercel and GitHub stand-ins on 127.0.0.1 that record every call and can fail on request,
+and a harness that runs the rollback service under uvicorn in a thread. Used by the tests and
+by benchmarks/rollback_latency.py."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import uvicorn
+
+from rollback.app import create_app
+from rollback.service import Service
+from tests.monitoring.loopback import LOOPBACK, free_port
+
+VERCEL_TOKEN = "vercel-token-for-tests"
+GITHUB_TOKEN = "github-token-for-tests"
+VERCEL_PROJECT = "prj_frontend"
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    arrived: float  # time.monotonic()
+
+
+@dataclass
+class StandIn:
+    """Base: records calls; `fail_next` answers that many calls with `fail_status`."""
+
+    token: str
+    calls: list[Call] = field(default_factory=list)
+    fail_next: int = 0
+    fail_status: int = 500
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def start(self) -> StandIn:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                call = Call(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    json.loads(raw) if raw else None,
+                    time.monotonic(),
+                )
+                if self.headers.get("Authorization") != f"Bearer {standin.token}":
+                    status, payload = 401, {"error": "unauthorized"}
+                else:
+                    with standin.lock:
+                        failing = standin.fail_next > 0
+                        standin.fail_next -= failing
+                    if failing:
+                        status, payload = standin.fail_status, {"error": "injected"}
+                    else:
+                        status, payload = standin.answer(call)
+                with standin.changed:
+                    standin.calls.append(call)
+                    standin.changed.notify_all()
+                data = json.dumps(payload).encode() if payload is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = _any
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def answer(self, call: Call) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def wait_for(self, method: str, pattern: str, timeout: float) -> Call:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for call in self.calls:
+                    if call.method == method and re.fullmatch(pattern, call.path):
+                        return call
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no {method} {pattern} in {timeout}s")
+                self.changed.wait(remaining)
+
+    def matching(self, method: str, pattern: str) -> list[Call]:
+        with self.changed:
+            return [c for c in self.calls if c.method == method and re.fullmatch(pattern, c.path)]
+
+
+@dataclass
+class VercelStandIn(StandIn):
+    """Three READY production deployments, dpl_3 serving; promote moves production."""
+
+    token: str = VERCEL_TOKEN
+    deployments: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"uid": f"dpl_{n}", "created": 1_000 * n, "target": "production", "state": "READY"}
+            for n in (1, 2, 3)
+        ]
+    )
+    production: str = "dpl_3"
+
+    def answer(self, call: Call) -> tuple[int, Any]:
+        project = f"/v9/projects/{VERCEL_PROJECT}"
+        if call.method == "GET" and call.path == project:
+            return 200, {"id": VERCEL_PROJECT, "targets": {"production": {"id": self.production}}}
+        if call.method == "GET" and call.path == "/v6/deployments":
+            if call.query.get("projectId") != [VERCEL_PROJECT]:
+                return 400, {"error": "projectId"}
+            newest_first = sorted(self.deployments, key=lambda d: -d["created"])
+            return 200, {"deployments": newest_first, "pagination": {"count": 3}}
+        promote = re.fullmatch(rf"/v10/projects/{VERCEL_PROJECT}/promote/(\w+)", call.path)
+        if call.method == "POST" and promote:
+            self.production = promote.group(1)
+            return 201, {}
+        return 404, {"error": "not found"}
+
+    def promotions(self) -> list[str]:
+        return [c.path.rsplit("/", 1)[1] for c in self.matching("POST", r".*/promote/\w+")]
+
+
+@dataclass
+class GitHubStandIn(StandIn):
+    """Environment variables of one repository; the freeze is DEPLOY_FREEZE."""
+
+    token: str = GITHUB_TOKEN
+    variables: dict[str, dict[str, str]] = field(default_factory=dict)  # env -> name -> value
+
+    def answer(self, call: Call) -> tuple[int, Any]:
+        found = re.fullmatch(
+            r"/repos/autonomica/app/environments/(\w+)/variables(?:/(\w+))?", call.path
+        )
+        if not found:
+            return 404, {"message": "Not Found"}
+        env, name = found.groups()
+        table = self.variables.setdefault(env, {})
+        if call.method == "PATCH" and name:
+            if name not in table:
+                return 404, {"message": "Not Found"}
+            table[name] = call.body["value"]
+            return 204, None
+        if call.method == "POST" and not name:
+            if call.body["name"] in table:
+                return 409, {"message": "Already exists"}
+            table[call.body["name"]] = call.body["value"]
+            return 201, {}
+        return 405, {"message": "method"}
+
+
+@contextlib.contextmanager
+def serve(service: Service) -> Iterator[str]:
+    """The service under uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service), host=LOOPBACK, port=port, log_level="warning", access_log=False
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the rollback service did not start")
+            time.sleep(0.02)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def webhook(
+    group: str,
+    status: str = "firing",
+    *,
+    alertname: str = "HealthCheckFailed",
+    service: str = "backend",
+    strategy: str = "immediate",
+    environment: str = "staging",
+) -> dict[str, Any]:
+    """An Alertmanager v4 payload with one alert."""
+    labels = {
+        "alertname": alertname,
+        "service": service,
+        "environment": environment,
+        "severity": {"immediate": "critical", "fast": "warning"}.get(strategy, "info"),
+        "rollback_strategy": strategy,
+    }
+    return {
+        "version": "4",
+        "groupKey": group,
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "rollback-webhook",
+        "groupLabels": {"alertname": alertname, "service": service},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "http://127.0.0.1:9093",
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {"summary": "test"},
+                "startsAt": "2026-04-01T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "",
+                "fingerprint": f"fp-{group}",
+            }
+        ],
+    }
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Client:
+    """The service served on loopback, and an HTTP client that posts webhooks to it."""
+
+    def __init__(self, service: Service, token: str) -> None:
+        self._service = service
+        self._token = token
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Client:
+        self.url = self._stack.enter_context(serve(self._service))
+        self.http = self._stack.enter_context(httpx.Client(base_url=self.url, timeout=10))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stack.close()
+
+    def send(self, payload: dict[str, Any], token: str | None = None) -> httpx.Response:
+        token = self._token if token is None else token
+        headers = bearer(token) if token else {}  # "": no Authorization header at all
+        return self.http.post("/v1/alertmanager", json=payload, headers=headers)

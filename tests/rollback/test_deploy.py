@@ -1,0 +1,27 @@
+"""`rollback.deploy.service_spec`: what the Pulumi program needs to deploy the service."""
+
+from rollback.deploy import service_spec
+from rollback.settings import ENV, SECRETS, Settings
+from tests.rollback.conftest import TOKEN, rollback_yaml
+
+
+def test_the_spec_names_only_variables_the_service_reads() -> None:
+    spec = service_spec(notifications=("slack",))
+    assert set(spec.required_variables) | set(spec.optional_variables) <= set(ENV.values())
+    assert "SLACK_WEBHOOK_URL" in spec.required_variables
+    assert set(spec.secret_variables) == SECRETS & {
+        *spec.required_variables,
+        *spec.optional_variables,
+    }
+    assert spec.start_command.startswith("python -m rollback serve")
+    assert spec.health_path == "/health" and spec.webhook_path == "/v1/alertmanager"
+
+
+def test_the_required_variables_are_enough_to_start() -> None:
+    values = {
+        "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+        "GITHUB_REPOSITORY": "autonomica/app",
+    }
+    env = {name: values.get(name, "x") for name in service_spec().required_variables}
+    assert not Settings.from_env(env).dry_run

@@ -1,0 +1,80 @@
+"""The stack deploys the rollback service on Railway and points Alertmanager at it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+import rollback.deploy
+from components.config import ConfigError
+from tests.conftest import SynthFn
+from tools import synth
+
+COMMAND = "command:local:Command"
+CANARY = "canary-rollback-0c4d-do-not-leak-token"
+
+
+def rollback_spec(plan: Any) -> dict[str, Any]:
+    command = next(c for c in plan.of_type(COMMAND) if c["name"] == "rollback")
+    assert command["inputs"]["stdin"] == "[secret]"
+    spec: dict[str, Any] = json.loads(plan.plaintext[command["urn"]]["stdin"])
+    return spec
+
+
+def test_rollback_service_runs_with_every_setting_it_requires(
+    run_stack: SynthFn, stack: str
+) -> None:
+    plan = run_stack(stack)
+    service = rollback_spec(plan)["service"]
+    expected = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
+    assert set(expected.required_variables) <= set(service["variables"])
+    assert service["settings"]["startCommand"] == expected.start_command
+    assert service["settings"]["healthcheckPath"] == expected.health_path
+    assert service["source"] == {"repo": "jairodriguez/autonomica-pipeline", "branch": "main"}
+    host = {"staging": "staging-rollback.autonomica.app", "production": "rollback.autonomica.app"}
+    assert service["domains"] == [host[stack]]
+    assert service["variables"]["ROLLBACK_DRY_RUN"] == str(stack == "staging").lower()
+    files = synth.monitoring_files(plan)
+    assert service["variables"]["ROLLBACK_CONFIG"] == files["rollback-config.yml"]
+    assert service["variables"]["VERCEL_PROJECT_ID"] == plan.outputs["frontend"]["projectId"]
+    assert plan.outputs["rollback"]["url"] == f"https://{host[stack]}"
+
+
+def test_alertmanager_posts_to_the_rollback_service(run_stack: SynthFn, stack: str) -> None:
+    plan = run_stack(stack)
+    alertmanager = yaml.safe_load(synth.monitoring_files(plan)["alertmanager/alertmanager.yml"])
+    receiver = next(r for r in alertmanager["receivers"] if r["name"] == "rollback-webhook")
+    [webhook] = receiver["webhook_configs"]
+    assert webhook["url"] == plan.outputs["urls"]["rollback"] + rollback.deploy.WEBHOOK_PATH
+
+
+def test_rollback_secrets_travel_only_in_the_secret_stdin(run_stack: SynthFn) -> None:
+    secrets = {
+        "rollbackWebhookToken": CANARY,
+        "rollbackGithubToken": CANARY,
+        "slackApiUrl": CANARY,
+        "smtpPassword": CANARY,
+    }
+    plan = run_stack("production", secrets=secrets)
+    variables = rollback_spec(plan)["service"]["variables"]
+    assert variables["ROLLBACK_WEBHOOK_TOKEN"] == CANARY  # what Railway receives
+    assert CANARY not in json.dumps(plan.to_json())
+
+
+def test_the_webhook_url_is_typed_once(run_stack: SynthFn) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:monitoring"] = {
+            "receivers": {"rollbackWebhookUrl": "https://elsewhere.example/v1/alertmanager"}
+        }
+
+    derived = r"monitoring: Value error, monitoring\.receivers\.rollbackWebhookUrl is derived"
+    with pytest.raises(ConfigError, match=derived):
+        run_stack("staging", edit)
+
+
+def test_a_short_webhook_token_is_refused(run_stack: SynthFn) -> None:
+    with pytest.raises(ConfigError, match=r"secrets\.rollbackWebhookToken"):
+        run_stack("staging", secrets={"rollbackWebhookToken": "short"})
