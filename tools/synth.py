@@ -22,10 +22,11 @@ from typing import Any
 import yaml
 
 from components.config import PROJECT, SECRET_KEYS, ConfigError, required_secrets
-from tools import mockrun, policycheck
+from tools import mockrun
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = "offline-synth-placeholder"
+OUTPUT_WIDTH = 160  # characters of each output the summary shows; plan.json has them all
 
 
 class StackFileError(Exception):
@@ -140,7 +141,9 @@ def summary(plan: mockrun.Plan, out: Path) -> str:
     lines += ["", f"Resources: {len(plan.resources)} to create ({protected} protected)", ""]
     lines += ["Outputs:"]
     for key, value in sorted(plan.outputs.items()):
-        lines.append(f"    {key}: {json.dumps(value, sort_keys=True)}")
+        text = json.dumps(value, sort_keys=True)
+        shown = text if len(text) <= OUTPUT_WIDTH else f"{text[:OUTPUT_WIDTH]}… (see plan.json)"
+        lines.append(f"    {key}: {shown}")
     lines += ["", f"Plan written to {out / 'plan.json'}"]
     if files := monitoring_files(plan):
         lines.append(f"{len(files)} monitoring files written under {out / 'monitoring'}")
@@ -168,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     write(plan, out)
     print(summary(plan, out))
     if args.policy or args.policy_config:
+        from tools import policycheck  # only with --policy: keeps the plain synth's start-up lean
+
         config = policycheck.read_config(args.policy_config) if args.policy_config else None
         print()
         if policycheck.run(plan.to_json(), config=config, out=None):
