@@ -28,9 +28,12 @@ def schema_path() -> Path | None:
 def schema() -> GraphQLSchema:
     path = schema_path()
     if path is None:
-        skip_or_fail(
-            "Railway's schema not found at ../shared/railway/schema.graphql or $RAILWAY_SCHEMA"
-        )
+        reason = "Railway's schema not found at ../shared/railway/schema.graphql or $RAILWAY_SCHEMA"
+        if os.environ.get("RAILWAY_SCHEMA_OPTIONAL") == "true":
+            # Set only by the GitHub workflow for a fork's pull request, which gets no token
+            # to fetch the schema with (tools.railway_schema): the skip shows in its summary.
+            pytest.skip(f"{reason}; RAILWAY_SCHEMA_OPTIONAL=true")
+        skip_or_fail(reason)
     assert path is not None
     return load_schema(path)
 
