@@ -23,16 +23,14 @@ from monitoring import MonitoringConfig
 from rollback.service import build_service
 from rollback.settings import Settings
 from tests.railway.conftest import schema_path
-from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn, load_schema
+from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn, load_schema
 from tests.railway.test_converge import make_spec
 from tests.rollback.conftest import TOKEN, rollback_yaml
 from tests.rollback.standins import (
-    GITHUB_TOKEN,
-    VERCEL_PROJECT,
-    VERCEL_TOKEN,
     GitHubStandIn,
     VercelStandIn,
     bearer,
+    platform_env,
     serve,
     webhook,
 )
@@ -70,15 +68,7 @@ def trial(strategy: str, schema: Path, workdir: Path) -> float:
                 "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
                 "ROLLBACK_AUDIT_LOG": str(workdir / f"audit-{time.monotonic_ns()}.jsonl"),
                 "ROLLBACK_GRADUAL_WATCH": "500ms",
-                "RAILWAY_API_URL": railway.url,
-                "RAILWAY_API_TOKEN": ACCOUNT_TOKEN,
-                "RAILWAY_PROJECT_ID": PROJECT_ID,
-                "VERCEL_API_URL": vercel.url,
-                "VERCEL_TOKEN": VERCEL_TOKEN,
-                "VERCEL_PROJECT_ID": VERCEL_PROJECT,
-                "GITHUB_API_URL": github.url,
-                "GITHUB_TOKEN": GITHUB_TOKEN,
-                "GITHUB_REPOSITORY": "autonomica/app",
+                **platform_env(railway.url, vercel, github),
             }
         )
         service = build_service(settings)

@@ -13,7 +13,7 @@ import pulumi_command as command
 from components.railway.spec import ImageSource, RepoSource, Settings, Spec
 
 # Relative to the project directory, where pulumi-command runs commands; Pulumi.yaml's
-# virtualenv is `.venv`. An absolute path or sys.executable would differ on every machine.
+# virtualenv is `.venv`. An absolute interpreter path would differ on every machine.
 TOOL = ".venv/bin/python -m components.railway"
 APPLY = f"{TOOL} apply"
 DELETE = f"{TOOL} delete"

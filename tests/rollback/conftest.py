@@ -18,14 +18,12 @@ from rollback.service import Service, build_service
 from rollback.settings import Settings
 from tests.monitoring.loopback import Receiver
 from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures, re-exported)
-from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
+from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn
 from tests.railway.test_converge import make_spec
 from tests.rollback.standins import (
-    GITHUB_TOKEN,
-    VERCEL_PROJECT,
-    VERCEL_TOKEN,
     GitHubStandIn,
     VercelStandIn,
+    platform_env,
 )
 
 TOKEN = "webhook-token-for-tests-0123456789"
@@ -107,15 +105,7 @@ def make_service(
             "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
             "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
             "ROLLBACK_GRADUAL_WATCH": "300ms",
-            "RAILWAY_API_URL": railway.url,
-            "RAILWAY_API_TOKEN": ACCOUNT_TOKEN,
-            "RAILWAY_PROJECT_ID": PROJECT_ID,
-            "VERCEL_API_URL": vercel.url,
-            "VERCEL_TOKEN": VERCEL_TOKEN,
-            "VERCEL_PROJECT_ID": VERCEL_PROJECT,
-            "GITHUB_API_URL": github.url,
-            "GITHUB_TOKEN": GITHUB_TOKEN,
-            "GITHUB_REPOSITORY": "autonomica/app",
+            **platform_env(railway.url, vercel, github),
             "SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
             "PAGERDUTY_ROUTING_KEY": "pd-routing-key-for-tests",
             "PAGERDUTY_URL": f"{receiver.url}/pagerduty",

@@ -21,6 +21,7 @@ import uvicorn
 from rollback.app import create_app
 from rollback.service import Service
 from tests.monitoring.loopback import LOOPBACK, free_port
+from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID
 
 VERCEL_TOKEN = "vercel-token-for-tests"
 GITHUB_TOKEN = "github-token-for-tests"
@@ -241,6 +242,21 @@ def webhook(
                 "fingerprint": f"fp-{group}",
             }
         ],
+    }
+
+
+def platform_env(railway_url: str, vercel: VercelStandIn, github: GitHubStandIn) -> dict[str, str]:
+    """The rollback service's settings that point every platform at its stand-in."""
+    return {
+        "RAILWAY_API_URL": railway_url,
+        "RAILWAY_API_TOKEN": ACCOUNT_TOKEN,
+        "RAILWAY_PROJECT_ID": PROJECT_ID,
+        "VERCEL_API_URL": vercel.url,
+        "VERCEL_TOKEN": VERCEL_TOKEN,
+        "VERCEL_PROJECT_ID": VERCEL_PROJECT,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_TOKEN": GITHUB_TOKEN,
+        "GITHUB_REPOSITORY": "autonomica/app",
     }
 
 
