@@ -36,6 +36,7 @@ def test_rollback_service_runs_with_every_setting_it_requires(
     assert service["source"] == {"repo": "jairodriguez/autonomica-pipeline", "branch": "main"}
     host = {"staging": "staging-rollback.autonomica.app", "production": "rollback.autonomica.app"}
     assert service["domains"] == [host[stack]]
+    assert service["volumes"] == [{"mountPath": expected.volume_mount}]
     assert service["variables"]["ROLLBACK_DRY_RUN"] == str(stack == "staging").lower()
     files = synth.monitoring_files(plan)
     assert service["variables"]["ROLLBACK_CONFIG"] == files["rollback-config.yml"]

@@ -28,6 +28,7 @@ class RailwayServiceArgs:
     settings: Settings = field(default_factory=Settings)
     domains: Sequence[str] = ()
     service_domain: bool = False
+    volumes: Sequence[str] = ()  # mount paths
     variables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     retain_on_delete: bool = False
     protect: bool = False
@@ -46,10 +47,14 @@ def render_spec(args: RailwayServiceArgs, variables: Mapping[str, str]) -> str:
                 "settings": args.settings,
                 "domains": list(args.domains),
                 "serviceDomain": args.service_domain,
+                "volumes": [{"mountPath": path} for path in args.volumes],
             },
         }
     )
-    return spec.model_dump_json(by_alias=True, exclude_none=True)
+    # Left out when empty, so a service without volumes keeps the stdin it had before volumes
+    # existed (a changed stdin would show every service as changed in `pulumi preview`).
+    omit = None if spec.service.volumes else {"service": {"volumes"}}
+    return spec.model_dump_json(by_alias=True, exclude_none=True, exclude=omit)
 
 
 def _parse_state(stdout: str) -> dict[str, Any]:

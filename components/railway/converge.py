@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from components.railway import documents as docs
 from components.railway.client import AmbiguousError, RailwayClient, RailwayError
-from components.railway.spec import DomainRef, ImageSource, RepoSource, Spec, State, public_url
+from components.railway.spec import (
+    DomainRef,
+    ImageSource,
+    RepoSource,
+    Spec,
+    State,
+    VolumeRef,
+    public_url,
+)
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -22,6 +31,7 @@ _SETTING_FIELDS = {
     "restart_policy_type": "restartPolicyType",
 }
 _ROLLBACK_TARGETS = ("SUCCESS", "REMOVED", "SLEEPING")
+_VOLUME_GONE = ("DELETING", "DELETED")
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,9 @@ class Observed:
     instance: dict[str, Any]  # empty when the service has no instance in the environment
     trigger: dict[str, Any] | None
     deployed_elsewhere: tuple[str, ...]  # other environments running this service
+    # Volume instances attached to the service, in every environment; each also carries
+    # "environment" (the environment's name).
+    volumes: tuple[dict[str, Any], ...] = ()
 
 
 def _nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
@@ -55,8 +68,17 @@ def observe(
     services = _nodes(project["services"])
     found = [s for s in services if s["id"] == service_id or s["name"] == service_name]
     sid = found[0]["id"] if found else None
-    env_id, instance, trigger, elsewhere = None, {}, None, []
+    env_id, instance, trigger, elsewhere, volumes = None, {}, None, [], []
     for env in _nodes(project["environments"]):
+        if env["volumeInstances"]["pageInfo"]["hasNextPage"]:
+            raise RailwayError(
+                f"environment {env['name']} has more than 500 volumes; not supported"
+            )
+        volumes += [
+            {**v, "environment": env["name"]}
+            for v in _nodes(env["volumeInstances"])
+            if sid is not None and v["serviceId"] == sid and v["state"] not in _VOLUME_GONE
+        ]
         instances = [i for i in _nodes(env["serviceInstances"]) if i["serviceId"] == sid]
         if env["name"] == environment:
             env_id = env["id"]
@@ -65,7 +87,11 @@ def observe(
             trigger = triggers[0] if triggers else None
         elif any(i["latestDeployment"] for i in instances):
             elsewhere.append(env["name"])
-    return Observed(env_id, sid, instance, trigger, tuple(elsewhere))
+    return Observed(env_id, sid, instance, trigger, tuple(elsewhere), tuple(volumes))
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 def _create(create: Callable[[], T], lookup: Callable[[], T | None], what: str) -> T:
@@ -127,6 +153,10 @@ class _Apply:
         instance = {} if fresh else obs.instance
         managed = self._variables(fresh)
         self._instance(instance)
+        volumes = self._volumes(
+            [v for v in obs.volumes if v["environmentId"] == env_id],
+            instance.get("latestDeployment"),
+        )
         self._trigger(obs.trigger)
         custom, service_domain = self._domains(instance)
         deployment = instance.get("latestDeployment") or None
@@ -147,6 +177,7 @@ class _Apply:
             variables=managed,
             custom_domains=custom,
             service_domain=service_domain,
+            volumes=volumes,
             deployment_id=deployment_id,
             url=public_url(wanted_domains, service_domain.domain if service_domain else None),
         )
@@ -229,6 +260,75 @@ class _Apply:
             )
             self.log(f"updated settings of {self.spec.service.name} in {self.spec.environment}")
             self.needs_deploy = True
+
+    def _volumes(
+        self, have: list[dict[str, Any]], deployment: dict[str, Any] | None
+    ) -> tuple[VolumeRef, ...]:
+        """Find each wanted mount path, else move a volume apply made before, else create one.
+        A volume is never deleted here: its data may be all the service remembers."""
+        wanted = [v.mount_path for v in self.spec.service.volumes]
+        at = {v["mountPath"]: v for v in have}
+        managed = {ref.id for ref in self.previous.volumes} if self.previous else set()
+        movable = [v for v in have if v["volumeId"] in managed and v["mountPath"] not in wanted]
+        refs = []
+        for path in wanted:
+            if path in at:
+                if deployment and _time(at[path]["createdAt"]) > _time(deployment["createdAt"]):
+                    self.needs_deploy = True  # made by a run that stopped before its deploy
+                refs.append(VolumeRef(id=at[path]["volumeId"], mount_path=path))
+            elif movable:
+                refs.append(self._move_volume(movable.pop(0), path))
+            else:
+                refs.append(self._create_volume(path))
+        for left in movable:
+            self.log(
+                f"kept volume {left['volumeId']} at {left['mountPath']}: the spec no longer "
+                "lists it, so apply stops managing it; its data stays until a person deletes it"
+            )
+        return tuple(refs)
+
+    def _move_volume(self, volume: dict[str, Any], path: str) -> VolumeRef:
+        self.client.mutate(
+            docs.VOLUME_INSTANCE_UPDATE,
+            {
+                "volumeId": volume["volumeId"],
+                "environmentId": self.ids["environmentId"],
+                "input": {"mountPath": path, "serviceId": self.ids["serviceId"]},
+            },
+        )
+        self.log(f"moved volume {volume['volumeId']} from {volume['mountPath']} to {path}")
+        self.needs_deploy = True  # a container sees a mount only when it starts
+        return VolumeRef(id=volume["volumeId"], mount_path=path)
+
+    def _create_volume(self, path: str) -> VolumeRef:
+        data = {**self.ids, "mountPath": path}
+        if self.spec.service.settings.region is not None:
+            data["region"] = self.spec.service.settings.region
+
+        def create() -> str:
+            volume = self.client.mutate(docs.VOLUME_CREATE, {"input": data}, idempotent=False)
+            volume_id: str = volume["volumeCreate"]["id"]
+            return volume_id
+
+        def lookup() -> str | None:
+            obs = observe(
+                self.client,
+                self.spec.project_id,
+                self.spec.environment,
+                service_id=self.ids["serviceId"],
+            )
+            env_id = self.ids["environmentId"]
+            found = [
+                v["volumeId"]
+                for v in obs.volumes
+                if v["environmentId"] == env_id and v["mountPath"] == path
+            ]
+            return found[0] if found else None
+
+        volume_id = _create(create, lookup, f"volume at {path}")
+        self.log(f"created volume {volume_id} at {path}")
+        self.needs_deploy = True
+        return VolumeRef(id=volume_id, mount_path=path)
 
     def _trigger(self, trigger: dict[str, Any] | None) -> None:
         source = self.spec.service.source
@@ -332,6 +432,7 @@ def delete(client: RailwayClient, state: State, log: Log) -> None:
         log(f"service {state.service} is already gone")
         return
     if not obs.deployed_elsewhere:
+        _detach_volumes(client, obs.volumes, state.service, log)
         client.mutate(
             docs.SERVICE_DELETE, {"id": obs.service_id, "environmentId": state.environment_id}
         )
@@ -362,6 +463,34 @@ def delete(client: RailwayClient, state: State, log: Log) -> None:
         f"removed {state.service} from {state.environment}; kept the service because "
         f"{', '.join(obs.deployed_elsewhere)} still runs it"
     )
+    for volume in obs.volumes:
+        if volume["environmentId"] == state.environment_id:
+            log(
+                f"kept volume {volume['volumeId']} at {volume['mountPath']} attached to "
+                f"{state.service} in {state.environment}; its data stays until a person "
+                "deletes it"
+            )
+
+
+def _detach_volumes(
+    client: RailwayClient, volumes: tuple[dict[str, Any], ...], service: str, log: Log
+) -> None:
+    """Before serviceDelete: a volume left attached could go with the service. A detached
+    volume stays in the project, with its data, for a person to delete on purpose."""
+    for volume in volumes:
+        client.mutate(
+            docs.VOLUME_INSTANCE_UPDATE,
+            {
+                "volumeId": volume["volumeId"],
+                "environmentId": volume["environmentId"],
+                "input": {"serviceId": None},
+            },
+        )
+        log(
+            f"kept volume {volume['volumeId']} (was at {volume['mountPath']} in "
+            f"{volume['environment']}): detached from {service}; its data stays until a "
+            "person deletes it"
+        )
 
 
 def rollback(client: RailwayClient, project_id: str, environment: str, service: str) -> str:

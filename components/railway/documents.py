@@ -6,11 +6,12 @@ _INSTANCE_FIELDS = """
   id serviceId healthcheckPath healthcheckTimeout startCommand numReplicas region
   restartPolicyType rootDirectory
   source { repo image }
-  latestDeployment { id status }
+  latestDeployment { id status createdAt }
   domains { customDomains { id domain } serviceDomains { id domain } }
 """
 
 # One query gives everything apply and delete compare against, except variable values.
+# Volume instances are read per environment: Volume.volumeInstances is deprecated.
 OBSERVE = f"""
 query Observe($projectId: String!) {{
   project(id: $projectId) {{
@@ -23,6 +24,10 @@ query Observe($projectId: String!) {{
         serviceInstances(first: 500) {{ edges {{ node {{ {_INSTANCE_FIELDS} }} }} }}
         deploymentTriggers(first: 500) {{
           edges {{ node {{ id serviceId branch repository }} }}
+        }}
+        volumeInstances(first: 500) {{
+          pageInfo {{ hasNextPage }}
+          edges {{ node {{ id volumeId serviceId environmentId mountPath state createdAt }} }}
         }}
       }} }}
     }}
@@ -132,6 +137,22 @@ mutation ServiceDomainCreate($input: ServiceDomainCreateInput!) {
 SERVICE_DOMAIN_DELETE = """
 mutation ServiceDomainDelete($id: String!) {
   serviceDomainDelete(id: $id)
+}
+"""
+
+VOLUME_CREATE = """
+mutation VolumeCreate($input: VolumeCreateInput!) {
+  volumeCreate(input: $input) { id }
+}
+"""
+
+# Always with environmentId (null would change every environment's instance of the volume)
+# and, to keep it attached, serviceId (left out, Railway disconnects the volume).
+VOLUME_INSTANCE_UPDATE = """
+mutation VolumeInstanceUpdate(
+  $volumeId: String!, $environmentId: String, $input: VolumeInstanceUpdateInput!
+) {
+  volumeInstanceUpdate(volumeId: $volumeId, environmentId: $environmentId, input: $input)
 }
 """
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from pathlib import PurePosixPath
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 VariableName = Annotated[
@@ -20,6 +28,18 @@ Hostname = Annotated[
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+def _normal_absolute(path: str) -> str:
+    parts = PurePosixPath(path).parts
+    if path != str(PurePosixPath(path)) or len(parts) < 2 or ".." in parts:
+        raise ValueError("must be an absolute, normalised path below / (like /data)")
+    return path
+
+
+MountPath = Annotated[
+    str, StringConstraints(pattern=r"^/", max_length=255), AfterValidator(_normal_absolute)
+]
 
 
 class Model(BaseModel):
@@ -53,6 +73,16 @@ class Settings(Model):
     restart_policy_type: Literal["ALWAYS", "NEVER", "ON_FAILURE"] | None = None
 
 
+class Volume(Model):
+    mount_path: MountPath = Field(description="Where the container sees the volume")
+
+
+def _one_per_path(volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
+    if len({v.mount_path for v in volumes}) != len(volumes):
+        raise ValueError("each mount path may appear once")
+    return volumes
+
+
 class Service(Model):
     name: Name
     source: RepoSource | ImageSource
@@ -60,6 +90,16 @@ class Service(Model):
     settings: Settings = Field(default_factory=Settings)
     domains: tuple[Hostname, ...] = Field(default=(), description="Custom domains")
     service_domain: bool = Field(default=False, description="Also ensure a *.up.railway.app domain")
+    # Railway attaches at most one volume to a service and refuses replicas with a volume.
+    volumes: Annotated[tuple[Volume, ...], AfterValidator(_one_per_path)] = Field(
+        default=(), max_length=1, description="Persistent volumes of this environment's instance"
+    )
+
+    @model_validator(mode="after")
+    def _no_replicas_with_a_volume(self) -> Self:
+        if self.volumes and (self.settings.num_replicas or 1) > 1:
+            raise ValueError("settings.numReplicas must be 1 for a service with a volume")
+        return self
 
 
 class Spec(Model):
@@ -71,6 +111,11 @@ class Spec(Model):
 class DomainRef(Model):
     id: str
     domain: str
+
+
+class VolumeRef(Model):
+    id: str = Field(description="Railway's volume id (the instance in this environment)")
+    mount_path: str
 
 
 class State(Model):
@@ -85,6 +130,7 @@ class State(Model):
     variables: tuple[str, ...] = Field(description="Names of the variables apply manages")
     custom_domains: tuple[DomainRef, ...] = ()
     service_domain: DomainRef | None = None
+    volumes: tuple[VolumeRef, ...] = Field(default=(), description="Volumes apply manages")
     deployment_id: str | None = None
     url: str | None = Field(
         default=None, description="https:// + first custom domain, else service domain"

@@ -82,6 +82,7 @@ def rollback_service(
             restart_policy_type="ALWAYS",
         ),
         domains=[host] if host else [],
+        volumes=[spec.volume_mount],  # its audit log, its memory of past rollbacks
         variables=dict(variables),
         retain_on_delete=protect,
         protect=protect,

@@ -67,6 +67,8 @@ class World:
     custom_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
     service_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    volume_instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     rollbacks: list[str] = field(default_factory=list)
 
 
@@ -255,7 +257,7 @@ class RailwayStandIn:
         return {
             **self.world.instances[key],
             "serviceId": service_id,
-            "latestDeployment": latest and {"id": latest["id"], "status": latest["status"]},
+            "latestDeployment": latest and {k: latest[k] for k in ("id", "status", "createdAt")},
             "domains": self._domains(env_id, service_id),
         }
 
@@ -271,6 +273,14 @@ class RailwayStandIn:
             "customDomains": pick(self.world.custom_domains),
             "serviceDomains": pick(self.world.service_domains),
         }
+
+    def _volume_of(self, env_id: str, service_id: str) -> dict[str, Any] | None:
+        found = [
+            v
+            for v in self.world.volume_instances.values()
+            if v["environmentId"] == env_id and v["serviceId"] == service_id
+        ]
+        return found[0] if found else None
 
     def _deploy(self, env_id: str, service_id: str, rollback_of: str | None = None) -> str:
         for deployment in self.world.deployments.values():
@@ -289,6 +299,7 @@ class RailwayStandIn:
             "createdAt": self._now(),
             "canRollback": True,
             "variables": dict(self.world.variables.get((env_id, service_id), {})),
+            "mounts": [v["mountPath"] for v in [self._volume_of(env_id, service_id)] if v],
             "rollbackOf": rollback_of,
         }
         return deployment_id
@@ -305,10 +316,12 @@ class RailwayStandIn:
         def env_view(env: dict[str, Any]) -> dict[str, Any]:
             keys = [k for k in w.instances if k[0] == env["id"]]
             triggers = [t for t in w.triggers.values() if t["environmentId"] == env["id"]]
+            volumes = [v for v in w.volume_instances.values() if v["environmentId"] == env["id"]]
             return {
                 **env,
                 "serviceInstances": connection([self._instance_view(k) for k in keys]),
                 "deploymentTriggers": connection(triggers),
+                "volumeInstances": connection(volumes),
             }
 
         def project(_info: Any, id: str) -> dict[str, Any]:
@@ -353,7 +366,14 @@ class RailwayStandIn:
             for table in (w.instances, w.variables):
                 for key in [k for k in table if k[1] == id]:
                     del table[key]  # type: ignore[attr-defined]
-            for rows in (w.triggers, w.custom_domains, w.service_domains, w.deployments):
+            # Assume the worst of Railway: a volume still attached goes with the service.
+            for rows in (
+                w.triggers,
+                w.custom_domains,
+                w.service_domains,
+                w.deployments,
+                w.volume_instances,
+            ):
                 for key in [k for k, v in rows.items() if v["serviceId"] == id]:
                     del rows[key]
             return True
@@ -421,6 +441,48 @@ class RailwayStandIn:
             }
             return w.service_domains[domain_id]
 
+        def volume_create(_info: Any, input: dict[str, Any]) -> Any:
+            service_id = input.get("serviceId")
+            # Absent: every environment; null: none (VolumeCreateInput's documentation).
+            env_ids = [input["environmentId"]] if "environmentId" in input else list(w.environments)
+            env_ids = [e for e in env_ids if e is not None]
+            for env_id in env_ids:
+                if service_id is not None and self._volume_of(env_id, service_id):
+                    raise GraphQLError("A service can only have a single volume")
+            volume_id = self._new_id("vol")
+            w.volumes[volume_id] = {"id": volume_id, "name": f"volume-{volume_id}"}
+            for env_id in env_ids:
+                instance_id = self._new_id("vi")
+                w.volume_instances[instance_id] = {
+                    "id": instance_id,
+                    "volumeId": volume_id,
+                    "environmentId": env_id,
+                    "serviceId": service_id,
+                    "mountPath": input["mountPath"],
+                    "state": "READY",
+                    "createdAt": self._now(),
+                }
+            return w.volumes[volume_id]
+
+        def volume_instance_update(
+            _info: Any, volumeId: str, input: dict[str, Any], environmentId: str | None = None
+        ) -> bool:
+            found = [
+                v
+                for v in w.volume_instances.values()
+                if v["volumeId"] == volumeId and environmentId in (None, v["environmentId"])
+            ]
+            if not found:
+                raise GraphQLError("Volume instance not found")
+            for instance in found:
+                if input.get("mountPath") is not None:
+                    instance["mountPath"] = input["mountPath"]
+                if input.get("state") is not None:
+                    instance["state"] = input["state"]
+                # "If not provided, the volume will be disconnected."
+                instance["serviceId"] = input.get("serviceId")
+            return True
+
         def remove(table: dict[str, dict[str, Any]]) -> Any:
             def resolver(_info: Any, id: str) -> bool:
                 if table.pop(id, None) is None:
@@ -460,6 +522,8 @@ class RailwayStandIn:
             "customDomainDelete": remove(w.custom_domains),
             "serviceDomainCreate": service_domain_create,
             "serviceDomainDelete": remove(w.service_domains),
+            "volumeCreate": volume_create,
+            "volumeInstanceUpdate": volume_instance_update,
             "serviceInstanceDeployV2": deploy,
             "deploymentRemove": deployment_remove,
             "deploymentRollback": deployment_rollback,
