@@ -17,19 +17,17 @@ from pathlib import Path
 
 import httpx
 
-from components.railway import converge
-from components.railway.client import Auth, RailwayClient
 from monitoring import MonitoringConfig
 from rollback.service import build_service
 from rollback.settings import Settings
 from tests.railway.conftest import schema_path
-from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn, load_schema
-from tests.railway.test_converge import make_spec
+from tests.railway.standin import RailwayStandIn, load_schema
 from tests.rollback.conftest import TOKEN, rollback_yaml
 from tests.rollback.standins import (
     GitHubStandIn,
     VercelStandIn,
     bearer,
+    deploy_twice,
     platform_env,
     serve,
     webhook,
@@ -43,18 +41,7 @@ CASES = {
 
 
 def _railway(path: Path) -> RailwayStandIn:
-    standin = RailwayStandIn(load_schema(path)).start()
-    standin.add_environment("staging")
-    auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
-    with RailwayClient(standin.url, auth, timeout=2, max_attempts=2) as client:
-        for name, host in (("backend", "staging-api"), ("worker", "staging-worker")):
-            state = None
-            for level in ("info", "debug"):
-                spec = make_spec(
-                    name=name, domains=[f"{host}.autonomica.app"], variables={"L": level}
-                )
-                state = converge.apply(client, spec, state, lambda _line: None)
-    return standin
+    return deploy_twice(RailwayStandIn(load_schema(path)).start())
 
 
 def trial(strategy: str, schema: Path, workdir: Path) -> float:

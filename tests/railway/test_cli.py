@@ -34,6 +34,28 @@ def cli(
     )
 
 
+def kill_after(standin: RailwayStandIn, mutation: str, spec: str, **env: str) -> None:
+    """Run `apply` in a real process and kill it once Railway has applied `mutation`,
+    before the tool hears back."""
+    standin.faults.append(Fault("hang_after", field=mutation))
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "components.railway", "apply"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=_env(standin, env),
+    )
+    assert killed.stdin is not None
+    killed.stdin.write(spec)
+    killed.stdin.close()
+    assert standin.applied.wait(timeout=30), f"{mutation} never reached the stand-in"
+    killed.kill()
+    killed.wait(timeout=30)
+    standin.release.set()
+
+
 def _env(standin: RailwayStandIn, extra: dict[str, str]) -> dict[str, str]:
     base = {"PATH": os.environ.get("PATH", ""), "RAILWAY_API_URL": standin.url}
     base.setdefault("RAILWAY_API_TOKEN", ACCOUNT_TOKEN)
@@ -98,23 +120,7 @@ def test_run_killed_after_service_create_then_rerun_ends_in_the_same_state(
     standin: RailwayStandIn,
 ) -> None:
     standin.add_environment("staging")
-    standin.faults.append(Fault("hang_after", field="serviceCreate"))
-    killed = subprocess.Popen(
-        [sys.executable, "-m", "components.railway", "apply"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=_env(standin, {}),
-    )
-    assert killed.stdin is not None
-    killed.stdin.write(SPEC)
-    killed.stdin.close()
-    assert standin.applied.wait(timeout=30), "serviceCreate never reached the stand-in"
-    killed.kill()
-    killed.wait(timeout=30)
-    standin.release.set()
+    kill_after(standin, "serviceCreate", SPEC)
     assert len(standin.world.services) == 1
     assert standin.world.deployments == {}
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -16,9 +14,8 @@ from components.railway.client import RailwayClient
 from components.railway.component import render_spec
 from components.railway.spec import Settings, Spec, State, VolumeRef
 from components.railway.stack import rollback_service
-from tests.railway.conftest import PROJECT_ROOT
 from tests.railway.standin import Fault, RailwayStandIn
-from tests.railway.test_cli import _env, cli
+from tests.railway.test_cli import cli, kill_after
 from tests.railway.test_component import COMMAND, STATE, backend_args, plan_of
 from tests.railway.test_converge import make_spec
 
@@ -183,24 +180,7 @@ def test_lost_answer_of_volume_create_never_duplicates(
 
 
 def kill_after_volume_create(standin: RailwayStandIn, spec: str, **env: str) -> None:
-    """Run apply and kill it once Railway has created the volume, before it hears back."""
-    standin.faults.append(Fault("hang_after", field="volumeCreate"))
-    killed = subprocess.Popen(
-        [sys.executable, "-m", "components.railway", "apply"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=_env(standin, env),
-    )
-    assert killed.stdin is not None
-    killed.stdin.write(spec)
-    killed.stdin.close()
-    assert standin.applied.wait(timeout=30), "volumeCreate never reached the stand-in"
-    killed.kill()
-    killed.wait(timeout=30)
-    standin.release.set()
+    kill_after(standin, "volumeCreate", spec, **env)
     assert len(standin.world.volumes) == 1
 
 

@@ -10,19 +10,17 @@ from typing import Any
 
 import pytest
 
-from components.railway import converge
-from components.railway.client import Auth, RailwayClient
 from monitoring import MonitoringConfig, Target, render
 from rollback.executor import Options
 from rollback.service import Service, build_service
 from rollback.settings import Settings
 from tests.monitoring.loopback import Receiver
 from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures, re-exported)
-from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn
-from tests.railway.test_converge import make_spec
+from tests.railway.standin import RailwayStandIn
 from tests.rollback.standins import (
     GitHubStandIn,
     VercelStandIn,
+    deploy_twice,
     platform_env,
 )
 
@@ -44,19 +42,7 @@ def rollback_yaml(**strategies: Any) -> str:
 @pytest.fixture
 def railway(standin: RailwayStandIn) -> RailwayStandIn:  # noqa: F811
     """backend and worker in staging, each deployed twice: one deployment to roll back to."""
-    standin.add_environment("staging")
-    auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
-    with RailwayClient(standin.url, auth, timeout=2, max_attempts=2) as client:
-        for name, host in (("backend", "staging-api"), ("worker", "staging-worker")):
-            state = None
-            for level in ("info", "debug"):
-                spec = make_spec(
-                    name=name,
-                    domains=[f"{host}.autonomica.app"],
-                    variables={"LOG_LEVEL": level},
-                )
-                state = converge.apply(client, spec, state, lambda _line: None)
-    return standin
+    return deploy_twice(standin)
 
 
 @pytest.fixture

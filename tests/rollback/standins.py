@@ -18,10 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import uvicorn
 
+from components.railway import converge
+from components.railway.client import Auth, RailwayClient
 from rollback.app import create_app
 from rollback.service import Service
 from tests.monitoring.loopback import LOOPBACK, free_port
-from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID
+from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
+from tests.railway.test_converge import make_spec
 
 VERCEL_TOKEN = "vercel-token-for-tests"
 GITHUB_TOKEN = "github-token-for-tests"
@@ -284,3 +287,20 @@ class Client:
         token = self._token if token is None else token
         headers = bearer(token) if token else {}  # "": no Authorization header at all
         return self.http.post("/v1/alertmanager", json=payload, headers=headers)
+
+
+def deploy_twice(standin: RailwayStandIn) -> RailwayStandIn:
+    """backend and worker in staging, each deployed twice: one deployment to roll back to."""
+    standin.add_environment("staging")
+    auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
+    with RailwayClient(standin.url, auth, timeout=2, max_attempts=2) as client:
+        for name, host in (("backend", "staging-api"), ("worker", "staging-worker")):
+            state = None
+            for level in ("info", "debug"):
+                spec = make_spec(
+                    name=name,
+                    domains=[f"{host}.autonomica.app"],
+                    variables={"LOG_LEVEL": level},
+                )
+                state = converge.apply(client, spec, state, lambda _line: None)
+    return standin
