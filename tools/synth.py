@@ -10,6 +10,7 @@ become secret placeholders. A bad stack file exits 2 with the config message on 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import runpy
 import shutil
@@ -181,4 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A one-shot command: what is imported by now lives until exit, so the collector need not
+    # rescan it on every full collection (that was about a fifth of the synth's time).
+    gc.freeze()
     sys.exit(main())
