@@ -10,12 +10,17 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from monitoring import MonitoringConfig, Target, render, secret_files
 from monitoring.config import SERVICES
@@ -76,26 +81,57 @@ class Notification:
     arrived: float  # time.monotonic()
 
 
-@dataclass
-class Receiver:
+@dataclass(frozen=True)
+class Mail:
+    login: tuple[str, str] | None  # (username, password) the client authenticated with
+    envelope_from: str
+    envelope_to: tuple[str, ...]
+    message: EmailMessage
+    arrived: float  # time.monotonic()
+
+
+T = TypeVar("T", Notification, Mail)
+
+
+class Inbox(Generic[T]):
+    """What a stand-in received, in order, and a way to wait for the one a test expects."""
+
+    def __init__(self) -> None:
+        self.received: list[T] = []
+        self.changed = threading.Condition()
+
+    def add(self, item: T) -> None:
+        with self.changed:
+            self.received.append(item)
+            self.changed.notify_all()
+
+    def wait_for(self, match: Callable[[T], bool], timeout: float, after: float = 0.0) -> T:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for item in self.received:
+                    if item.arrived >= after and match(item):
+                        return item
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    got = [repr(item)[:120] for item in self.received]
+                    raise TimeoutError(f"nothing matching arrived in {timeout}s; got {got}")
+                self.changed.wait(remaining)
+
+
+class Receiver(Inbox[Notification]):
     """Records every POST (webhook, Slack, PagerDuty stand-ins) with its arrival time."""
 
-    received: list[Notification] = field(default_factory=list)
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        super().__init__()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                note = Notification(
-                    self.path, self.headers.get("Authorization", ""), body, time.monotonic()
-                )
-                with receiver.changed:
-                    receiver.received.append(note)
-                    receiver.changed.notify_all()
+                authorization = self.headers.get("Authorization", "")
+                receiver.add(Notification(self.path, authorization, body, time.monotonic()))
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -108,24 +144,58 @@ class Receiver:
         self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(
-        self, match: Callable[[Notification], bool], timeout: float, after: float = 0.0
-    ) -> Notification:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                for note in self.received:
-                    if note.arrived >= after and match(note):
-                        return note
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    paths = [n.path for n in self.received]
-                    raise TimeoutError(f"no matching notification in {timeout}s; got {paths}")
-                self.changed.wait(remaining)
-
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Mailbox(Inbox[Mail]):
+    """An SMTP server (aiosmtpd) that requires AUTH with one username and password, without TLS,
+    and records every message delivered."""
+
+    def __init__(self, username: str, password: str) -> None:
+        super().__init__()
+        mailbox = self
+
+        def authenticate(
+            _server: Any, session: Any, _envelope: Any, _mechanism: str, data: Any
+        ) -> AuthResult:
+            login = (data.login.decode(), data.password.decode())
+            session.login = login
+            return AuthResult(success=login == (username, password))
+
+        class Handler:
+            async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
+                message = BytesParser(policy=policy.default).parsebytes(envelope.content)
+                assert isinstance(message, EmailMessage)
+                login = getattr(session, "login", None) if session.authenticated else None
+                mail = Mail(
+                    login,
+                    envelope.mail_from,
+                    tuple(envelope.rcpt_tos),
+                    message,
+                    time.monotonic(),
+                )
+                mailbox.add(mail)
+                return "250 OK"
+
+        self.controller = Controller(
+            Handler(),
+            hostname=LOOPBACK,
+            port=free_port(),
+            authenticator=authenticate,
+            auth_required=True,
+            auth_require_tls=False,
+            # aiosmtpd's LOGIN challenges with "User Name", which Alertmanager's LOGIN refuses
+            # (real servers send "Username:"); PLAIN is what both speak.
+            auth_exclude_mechanism=["LOGIN"],
+        )
+        self.controller.start()
+        self.host, self.port = LOOPBACK, self.controller.port
+        self.smarthost = f"{self.host}:{self.port}"
+
+    def close(self) -> None:
+        self.controller.stop()
 
 
 def alerts_in(note: Notification, status: str, **labels: str) -> list[dict[str, Any]]:
@@ -137,9 +207,11 @@ def alerts_in(note: Notification, status: str, **labels: str) -> list[dict[str, 
     ]
 
 
-def loopback_config(base: MonitoringConfig, receiver_url: str, secrets_dir: Path) -> dict[str, Any]:
+def loopback_config(
+    base: MonitoringConfig, receiver_url: str, secrets_dir: Path, smarthost: str | None = None
+) -> dict[str, Any]:
     """Overrides for `base` (as camelCase data): 1s intervals, local receivers, temp secret
-    files, local addresses. Ports are chosen here."""
+    files, local addresses. Ports are chosen here; without `smarthost`, nothing receives email."""
     paths = {name: str(secrets_dir / name.replace("_", "-")) for name in secret_files(base)}
     return {
         "scrapeInterval": "1s",
@@ -151,7 +223,7 @@ def loopback_config(base: MonitoringConfig, receiver_url: str, secrets_dir: Path
         "receivers": {
             "pagerdutyUrl": f"{receiver_url}/pagerduty",
             "rollbackWebhookUrl": f"{receiver_url}/rollback",
-            "smtpSmarthost": f"{LOOPBACK}:{free_port()}",  # nothing listens: email just fails
+            "smtpSmarthost": smarthost or f"{LOOPBACK}:{free_port()}",
             "smtpRequireTls": False,
         },
         "secretFiles": {
@@ -173,6 +245,7 @@ class Loopback:
     config: MonitoringConfig
     apps: dict[str, App]
     receiver: Receiver
+    mailbox: Mailbox
     prometheus_url: str
 
 
@@ -218,12 +291,14 @@ def loopback_stack(workdir: Path, tools: dict[str, str]) -> Iterator[Loopback]:
     """tools: paths of prometheus, prometheus-alertmanager, prometheus-blackbox-exporter."""
     apps: dict[str, App] = {service: App() for service in SERVICES}
     receiver = Receiver()
+    defaults = MonitoringConfig()
+    mailbox = Mailbox(defaults.receivers.smtp_username, E2E_SECRETS["smtp_password"])
     processes: list[subprocess.Popen[bytes]] = []
     try:
         secrets_dir = workdir / "secrets"
         secrets_dir.mkdir(parents=True)
         config = MonitoringConfig.model_validate(
-            loopback_config(MonitoringConfig(), receiver.url, secrets_dir)
+            loopback_config(defaults, receiver.url, secrets_dir, mailbox.smarthost)
         )
         values: dict[str, str] = {**E2E_SECRETS, "slack_api_url": f"{receiver.url}/slack"}
         for secret, path in secret_files(config).items():
@@ -277,10 +352,11 @@ def loopback_stack(workdir: Path, tools: dict[str, str]) -> Iterator[Loopback]:
                 process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
             processes.append(process)
             _wait_ready(ready_url, process)
-        yield Loopback(config, apps, receiver, prometheus_url)
+        yield Loopback(config, apps, receiver, mailbox, prometheus_url)
     finally:
         for process in reversed(processes):
             _stop(process)
         for app in apps.values():
             app.close()
         receiver.close()
+        mailbox.close()

@@ -51,6 +51,17 @@ def test_unhealthy_backend_triggers_immediate_rollback_then_resolves(tmp_path: P
         )
         assert pagerduty.body["routing_key"] == E2E_SECRETS["pagerduty_routing_key"]
         stack.receiver.wait_for(lambda n: n.path == "/slack", TIMEOUT, after=turned_unhealthy)
+        # And email, logged in with the password read from its file.
+        mail = stack.mailbox.wait_for(
+            lambda m: "HealthCheckFailed backend" in m.message["Subject"],
+            TIMEOUT,
+            after=turned_unhealthy,
+        )
+        receivers = stack.config.receivers
+        assert mail.login == (receivers.smtp_username, E2E_SECRETS["smtp_password"])
+        assert mail.message["Subject"] == "[FIRING:1] HealthCheckFailed backend (staging)"
+        assert mail.envelope_to == receivers.email_to
+        assert mail.message["From"] == receivers.email_from
 
         recovered = time.monotonic()
         stack.apps["backend"].healthy = True

@@ -14,7 +14,7 @@ from monitoring import MonitoringConfig, Target, render
 from rollback.executor import Options
 from rollback.service import Service, build_service
 from rollback.settings import Settings
-from tests.monitoring.loopback import Receiver
+from tests.monitoring.loopback import Mailbox, Receiver
 from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures, re-exported)
 from tests.railway.standin import RailwayStandIn
 from tests.rollback.standins import (
@@ -25,6 +25,7 @@ from tests.rollback.standins import (
 )
 
 TOKEN = "webhook-token-for-tests-0123456789"
+SMTP_LOGIN = ("rollback@autonomica.app", "smtp-password-canary-5b1e")
 TARGET = Target(
     environment="staging",
     frontend_url="https://staging.autonomica.app",
@@ -64,6 +65,13 @@ def github() -> Iterator[GitHubStandIn]:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    server = Mailbox(*SMTP_LOGIN)
     yield server
     server.close()
 

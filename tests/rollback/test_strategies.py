@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.monitoring.loopback import Receiver
+from tests.monitoring.loopback import Mailbox, Receiver
 from tests.railway.standin import RailwayStandIn
-from tests.rollback.conftest import TOKEN, WAIT, ServiceFactory, audit_events
+from tests.rollback.conftest import SMTP_LOGIN, TOKEN, WAIT, ServiceFactory, audit_events
 from tests.rollback.standins import Client, GitHubStandIn, VercelStandIn, webhook
 
 pytestmark = pytest.mark.e2e  # stand-ins on 127.0.0.1
@@ -49,6 +49,37 @@ def test_immediate_rolls_back_every_service_and_freezes_deploys(
     }
     email = [r for r in audit_events(service, "notification") if r["channel"] == "email"]
     assert email and {r["outcome"] for r in email} == {"not_configured"}
+
+
+def test_immediate_emails_on_call_over_smtp_with_its_login(
+    make_service: ServiceFactory, mailbox: Mailbox
+) -> None:
+    username, password = SMTP_LOGIN
+    service = make_service(
+        SMTP_HOST=mailbox.host,
+        SMTP_PORT=str(mailbox.port),
+        SMTP_STARTTLS="false",  # the stand-in has no certificate; production keeps the default
+        SMTP_USERNAME=username,
+        SMTP_PASSWORD=password,
+        SMTP_FROM="rollback@autonomica.app",
+        SMTP_TO="oncall@autonomica.app",
+    )
+    with Client(service, TOKEN) as client:
+        client.send(webhook("g-health"))
+    assert service.executor.wait_idle(WAIT)
+
+    report = mailbox.wait_for(lambda m: "done" in m.message.get_content(), WAIT)
+    assert report.login == SMTP_LOGIN
+    assert report.envelope_to == ("oncall@autonomica.app",)
+    assert report.message["From"] == "rollback@autonomica.app"
+    # Python folds a subject this long onto a continuation line; unfolding leaves one space.
+    subject = "[rollback] [staging] immediate rollback for HealthCheckFailed/backend: done"
+    assert report.message["Subject"].strip() == subject
+    assert "ok rollback frontend: promoted dpl_2" in report.message.get_content()
+    email = [r for r in audit_events(service, "notification") if r["channel"] == "email"]
+    assert len(email) == len(mailbox.received) >= 2  # the decision, then the outcome
+    assert {r["outcome"] for r in email} == {"sent"}
+    assert password not in str(service.audit.records())
 
 
 def test_fast_rolls_back_only_the_affected_service(
