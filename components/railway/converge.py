@@ -139,6 +139,7 @@ class _Apply:
         self.client, self.spec, self.previous, self.log = client, spec, previous, log
         self.ids = {"projectId": spec.project_id}
         self.needs_deploy = False
+        self.have_variables: dict[str, str] = {}  # as read before this run changed them
 
     def run(self) -> State:
         spec = self.spec
@@ -160,6 +161,8 @@ class _Apply:
         self._trigger(obs.trigger)
         custom, service_domain = self._domains(instance)
         deployment = instance.get("latestDeployment") or None
+        if deployment and not self.needs_deploy:
+            self.needs_deploy = self._predates_variables(deployment["id"])
         if self.needs_deploy or deployment is None:
             deployment_id = self.client.mutate(docs.DEPLOY, self._instance_ids())[
                 "serviceInstanceDeployV2"
@@ -229,6 +232,7 @@ class _Apply:
         have: dict[str, str] = (
             {} if fresh else self.client.query(docs.VARIABLES, self.ids)["variables"] or {}
         )
+        self.have_variables = have
         changed = {name: value for name, value in wanted.items() if have.get(name) != value}
         if changed:
             self.client.mutate(
@@ -251,6 +255,30 @@ class _Apply:
                 self.log(f"deleted variable {name}")
                 self.needs_deploy = True
         return tuple(sorted(wanted))
+
+    def _predates_variables(self, deployment_id: str) -> bool:
+        """Whether the service's variables changed after `deployment_id` started, by a run that
+        stopped before its deploy. Values with references are skipped: a snapshot may hold them
+        rendered. A safety net: when Railway will not say, apply goes on without it."""
+        try:
+            found = self.client.query(docs.RUNNING_VARIABLES, {"deploymentId": deployment_id})
+        except RailwayError as error:
+            self.log(f"cannot read the running deployment's variables, not compared: {error}")
+            return False
+        running = (found.get("deploymentSnapshot") or {}).get("variables")
+        if running is None:
+            return False
+        have, wanted = self.have_variables, self.spec.service.variables
+        before = set(self.previous.variables) if self.previous else set()
+        changed = any(
+            running.get(name) != have[name]
+            for name in wanted
+            if name in have and "${{" not in have[name]
+        )
+        deleted = any(name in running and name not in have for name in before - set(wanted))
+        if changed or deleted:
+            self.log("the running deployment predates the service's variables: redeploying")
+        return changed or deleted
 
     def _instance(self, instance: dict[str, Any]) -> None:
         wanted = _desired_instance(self.spec)

@@ -43,6 +43,14 @@ query Variables($projectId: String!, $environmentId: String!, $serviceId: String
 }
 """
 
+# The variables a deployment started with: a run killed between its variable upsert and its
+# deploy leaves them different from the service's, and the rerun deploys.
+RUNNING_VARIABLES = """
+query RunningVariables($deploymentId: String!) {
+  deploymentSnapshot(deploymentId: $deploymentId) { variables }
+}
+"""
+
 DOMAINS = """
 query Domains($projectId: String!, $environmentId: String!, $serviceId: String!) {
   domains(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) {

@@ -336,6 +336,10 @@ class RailwayStandIn:
         def variables(_info: Any, environmentId: str, serviceId: str, **_: Any) -> dict[str, str]:
             return dict(w.variables.get((environmentId, serviceId), {}))
 
+        def deployment_snapshot(_info: Any, deploymentId: str) -> Any:
+            deployment = w.deployments.get(deploymentId)
+            return deployment and {"id": f"snap-{deploymentId}", **deployment}
+
         def domains(_info: Any, environmentId: str, serviceId: str, **_: Any) -> Any:
             return self._domains(environmentId, serviceId)
 
@@ -501,12 +505,15 @@ class RailwayStandIn:
         def deployment_rollback(_info: Any, id: str) -> bool:
             target = w.deployments[id]
             w.rollbacks.append(id)
+            # Railway restores the image and the custom variables (docs: deployment actions).
+            w.variables[(target["environmentId"], target["serviceId"])] = dict(target["variables"])
             self._deploy(target["environmentId"], target["serviceId"], rollback_of=id)
             return True
 
         return {
             "project": project,
             "variables": variables,
+            "deploymentSnapshot": deployment_snapshot,
             "domains": domains,
             "deployments": deployments,
             "environmentCreate": environment_create,

@@ -138,6 +138,39 @@ def test_run_killed_after_service_create_then_rerun_ends_in_the_same_state(
     assert standin.mutations.count("serviceCreate") == 1
 
 
+@pytest.mark.parametrize(
+    ("mutation", "variables"),
+    [
+        ("variableCollectionUpsert", {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}),
+        ("variableDelete", {"DATABASE_URL": CANARY}),
+    ],
+)
+def test_update_killed_before_its_deploy_is_deployed_by_the_rerun(
+    standin: RailwayStandIn, mutation: str, variables: dict[str, str]
+) -> None:
+    standin.add_environment("staging")
+    first = cli(standin, "apply", stdin=SPEC)
+    assert first.returncode == 0, first.stderr
+    update = make_spec(variables=variables).model_dump_json(by_alias=True)
+    kill_after(standin, mutation, update, PULUMI_COMMAND_STDOUT=first.stdout)
+    assert len(standin.world.deployments) == 1  # the variables changed; nothing deployed them
+    standin.mutations.clear()
+
+    # Pulumi kept the state of the last apply that finished.
+    rerun = cli(standin, "apply", stdin=update, PULUMI_COMMAND_STDOUT=first.stdout)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert standin.mutations == ["serviceInstanceDeployV2"]
+    assert "predates the service's variables" in rerun.stderr
+    latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
+    assert latest["variables"] == variables
+    standin.mutations.clear()
+    again = cli(standin, "apply", stdin=update, PULUMI_COMMAND_STDOUT=rerun.stdout)
+    assert again.returncode == 0, again.stderr
+    assert standin.mutations == []
+    assert_no_canary(rerun.stdout, rerun.stderr, again.stderr)
+
+
 def test_delete_reads_the_state_from_pulumi_command_stdout(standin: RailwayStandIn) -> None:
     standin.add_environment("staging")
     applied = cli(standin, "apply", stdin=SPEC)

@@ -9,7 +9,7 @@ import pytest
 from components.railway import converge
 from components.railway.client import RailwayClient, RailwayError
 from components.railway.spec import Spec, State
-from tests.railway.standin import PROJECT_ID, RailwayStandIn
+from tests.railway.standin import PROJECT_ID, Fault, RailwayStandIn
 
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
 
@@ -81,6 +81,22 @@ def test_second_apply_sends_no_mutation(standin: RailwayStandIn, client: Railway
     assert standin.mutations == []
     assert len(standin.queries) <= 3
     assert second == first
+
+
+def test_apply_goes_on_when_railway_will_not_give_the_running_variables(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    first = run_apply(client, make_spec())
+    standin.mutations.clear()
+    standin.faults.append(Fault("500", field="deploymentSnapshot", times=10))
+    lines: list[str] = []
+
+    second = converge.apply(client, make_spec(), first, lines.append)
+
+    assert standin.mutations == []
+    assert second == first
+    assert any("running deployment's variables, not compared" in line for line in lines)
 
 
 def test_changed_variable_is_upserted_without_deploy_then_deployed_once(
