@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 from aiosmtpd.controller import Controller
@@ -41,14 +41,33 @@ def free_port() -> int:
         return port
 
 
-class App:
+class Quiet(BaseHTTPRequestHandler):
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+class HttpStandIn:
+    """Serves a handler on 127.0.0.1 from a daemon thread until `close()`."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class App(HttpStandIn):
     """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped."""
 
     def __init__(self) -> None:
         self.healthy = True
         app = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def do_GET(self) -> None:
                 if self.path.endswith("/health"):
                     status, body = (200, b"ok") if app.healthy else (503, b"unhealthy")
@@ -61,16 +80,7 @@ class App:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,12 @@ class Mail:
     arrived: float  # time.monotonic()
 
 
-T = TypeVar("T", Notification, Mail)
+class Arrived(Protocol):
+    @property
+    def arrived(self) -> float: ...
+
+
+T = TypeVar("T", bound=Arrived)
 
 
 class Inbox(Generic[T]):
@@ -119,14 +134,14 @@ class Inbox(Generic[T]):
                 self.changed.wait(remaining)
 
 
-class Receiver(Inbox[Notification]):
+class Receiver(Inbox[Notification], HttpStandIn):
     """Records every POST (webhook, Slack, PagerDuty stand-ins) with its arrival time."""
 
     def __init__(self) -> None:
         super().__init__()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
@@ -137,16 +152,7 @@ class Receiver(Inbox[Notification]):
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
 class Mailbox(Inbox[Mail]):

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +21,7 @@ from components.railway import converge
 from components.railway.client import Auth, RailwayClient
 from rollback.app import create_app
 from rollback.service import Service
-from tests.monitoring.loopback import LOOPBACK, free_port
+from tests.monitoring.loopback import LOOPBACK, HttpStandIn, Inbox, Quiet, free_port
 from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
 from tests.railway.test_converge import make_spec
 
@@ -41,20 +40,23 @@ class Call:
 
 
 @dataclass
-class StandIn:
+class StandIn(HttpStandIn):
     """Base: records calls; `fail_next` answers that many calls with `fail_status`."""
 
     token: str
-    calls: list[Call] = field(default_factory=list)
+    inbox: Inbox[Call] = field(default_factory=Inbox)
     fail_next: int = 0
     fail_status: int = 500
     lock: threading.Lock = field(default_factory=threading.Lock)
-    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def calls(self) -> list[Call]:
+        return self.inbox.received
 
     def start(self) -> StandIn:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length) if length else b""
@@ -76,9 +78,7 @@ class StandIn:
                         status, payload = standin.fail_status, {"error": "injected"}
                     else:
                         status, payload = standin.answer(call)
-                with standin.changed:
-                    standin.calls.append(call)
-                    standin.changed.notify_all()
+                standin.inbox.add(call)
                 data = json.dumps(payload).encode() if payload is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -88,39 +88,25 @@ class StandIn:
 
             do_GET = do_POST = do_PATCH = _any
 
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._serve(Handler)
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self.close()
 
     def answer(self, call: Call) -> tuple[int, Any]:
         raise NotImplementedError
 
     def wait_for(self, method: str, pattern: str, timeout: float) -> Call:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                for call in self.calls:
-                    if call.method == method and re.fullmatch(pattern, call.path):
-                        return call
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"no {method} {pattern} in {timeout}s")
-                self.changed.wait(remaining)
+        return self.inbox.wait_for(lambda c: _is(c, method, pattern), timeout)
 
     def matching(self, method: str, pattern: str) -> list[Call]:
-        with self.changed:
-            return [c for c in self.calls if c.method == method and re.fullmatch(pattern, c.path)]
+        with self.inbox.changed:
+            return [c for c in self.calls if _is(c, method, pattern)]
+
+
+def _is(call: Call, method: str, pattern: str) -> bool:
+    return call.method == method and re.fullmatch(pattern, call.path) is not None
 
 
 @dataclass
