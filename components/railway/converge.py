@@ -139,7 +139,6 @@ class _Apply:
         self.client, self.spec, self.previous, self.log = client, spec, previous, log
         self.ids = {"projectId": spec.project_id}
         self.needs_deploy = False
-        self.have_variables: dict[str, str] = {}  # as read before this run changed them
 
     def run(self) -> State:
         spec = self.spec
@@ -232,7 +231,6 @@ class _Apply:
         have: dict[str, str] = (
             {} if fresh else self.client.query(docs.VARIABLES, self.ids)["variables"] or {}
         )
-        self.have_variables = have
         changed = {name: value for name, value in wanted.items() if have.get(name) != value}
         if changed:
             self.client.mutate(
@@ -258,8 +256,10 @@ class _Apply:
 
     def _predates_variables(self, deployment_id: str) -> bool:
         """Whether the service's variables changed after `deployment_id` started, by a run that
-        stopped before its deploy. Values with references are skipped: a snapshot may hold them
-        rendered. A safety net: when Railway will not say, apply goes on without it."""
+        stopped before its deploy. Asked only when this run changed no variable, so the service
+        has the wanted values and none of the dropped names. Values with references are skipped:
+        a snapshot may hold them rendered. A safety net: when Railway will not say, apply goes
+        on without it."""
         try:
             found = self.client.query(docs.RUNNING_VARIABLES, {"deploymentId": deployment_id})
         except RailwayError as error:
@@ -268,14 +268,12 @@ class _Apply:
         running = (found.get("deploymentSnapshot") or {}).get("variables")
         if running is None:
             return False
-        have, wanted = self.have_variables, self.spec.service.variables
-        before = set(self.previous.variables) if self.previous else set()
+        wanted = self.spec.service.variables
+        dropped = set(self.previous.variables) - set(wanted) if self.previous else set()
         changed = any(
-            running.get(name) != have[name]
-            for name in wanted
-            if name in have and "${{" not in have[name]
+            running.get(name) != value for name, value in wanted.items() if "${{" not in value
         )
-        deleted = any(name in running and name not in have for name in before - set(wanted))
+        deleted = any(name in running for name in dropped)
         if changed or deleted:
             self.log("the running deployment predates the service's variables: redeploying")
         return changed or deleted
