@@ -268,12 +268,16 @@ COMMAND_PAYLOADS = ("stdin", "environment", "triggers")
 
 
 def _parse(value: Any) -> Any:
-    """A command's stdin as JSON when it is JSON, so its keys count as names."""
+    """A command's stdin as JSON when it is JSON, so its keys count as names. A Railway spec's
+    `secretVariables` lists the names of values that travel in the secret environment."""
     if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
         try:
-            return yaml.safe_load(value)
+            value = yaml.safe_load(value)
         except yaml.YAMLError:
             return value
+        service = value.get("service") if isinstance(value, dict) else None
+        if isinstance(service, dict):
+            service.pop("secretVariables", None)
     return value
 
 

@@ -17,10 +17,13 @@ COMMAND = "command:local:Command"
 CANARY = "canary-rollback-0c4d-do-not-leak-token"
 
 
+def rollback_command(plan: Any) -> dict[str, Any]:
+    command: dict[str, Any] = next(c for c in plan.of_type(COMMAND) if c["name"] == "rollback")
+    return command
+
+
 def rollback_spec(plan: Any) -> dict[str, Any]:
-    command = next(c for c in plan.of_type(COMMAND) if c["name"] == "rollback")
-    assert command["inputs"]["stdin"] == "[secret]"
-    spec: dict[str, Any] = json.loads(plan.plaintext[command["urn"]]["stdin"])
+    spec: dict[str, Any] = json.loads(rollback_command(plan)["inputs"]["stdin"])
     return spec
 
 
@@ -30,7 +33,9 @@ def test_rollback_service_runs_with_every_setting_it_requires(
     plan = run_stack(stack)
     service = rollback_spec(plan)["service"]
     expected = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
-    assert set(expected.required_variables) <= set(service["variables"])
+    declared = {*service["variables"], *service["secretVariables"]}
+    assert set(expected.required_variables) <= declared
+    assert set(service["secretVariables"]) == set(expected.secret_variables) & declared
     assert service["settings"]["startCommand"] == expected.start_command
     assert service["settings"]["healthcheckPath"] == expected.health_path
     assert service["source"] == {"repo": "jairodriguez/autonomica-pipeline", "branch": "main"}
@@ -52,7 +57,7 @@ def test_alertmanager_posts_to_the_rollback_service(run_stack: SynthFn, stack: s
     assert webhook["url"] == plan.outputs["urls"]["rollback"] + rollback.deploy.WEBHOOK_PATH
 
 
-def test_rollback_secrets_travel_only_in_the_secret_stdin(run_stack: SynthFn) -> None:
+def test_rollback_secrets_travel_only_in_the_secret_environment(run_stack: SynthFn) -> None:
     secrets = {
         "rollbackWebhookToken": CANARY,
         "rollbackGithubToken": CANARY,
@@ -60,8 +65,10 @@ def test_rollback_secrets_travel_only_in_the_secret_stdin(run_stack: SynthFn) ->
         "smtpPassword": CANARY,
     }
     plan = run_stack("production", secrets=secrets)
-    variables = rollback_spec(plan)["service"]["variables"]
-    assert variables["ROLLBACK_WEBHOOK_TOKEN"] == CANARY  # what Railway receives
+    command = rollback_command(plan)
+    environment = plan.plaintext[command["urn"]]["environment"]
+    assert environment["AUTONOMICA_SECRET_ROLLBACK_WEBHOOK_TOKEN"] == CANARY  # Railway gets it
+    assert set(command["inputs"]["environment"].values()) == {"[secret]"}
     assert CANARY not in json.dumps(plan.to_json())
 
 

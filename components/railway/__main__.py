@@ -1,6 +1,7 @@
 """CLI run by the Pulumi command resources (and by people for rollback).
 
     python -m components.railway apply      < spec.json   # prints the state JSON
+        (the value of each of the spec's `secretVariables` comes from AUTONOMICA_SECRET_<NAME>)
     python -m components.railway delete        # reads the state from PULUMI_COMMAND_STDOUT
     python -m components.railway rollback --service NAME [--project ID] [--environment NAME]
 
@@ -43,11 +44,17 @@ def _validation_message(what: str, error: ValidationError) -> str:
     return f"invalid {what}: " + "; ".join(problems)
 
 
-def _read_spec(stdin: TextIO) -> Spec:
+def _read_spec(stdin: TextIO, env: Mapping[str, str]) -> tuple[Spec, list[str]]:
+    """The spec with its secret variables' values from `env`, and those values (to redact)."""
     try:
-        return Spec.model_validate_json(stdin.read())
+        spec = Spec.model_validate_json(stdin.read())
+        service = spec.service.with_secrets(env)
     except ValidationError as error:
         raise UsageError(_validation_message("spec on stdin", error)) from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    secrets = [service.variables[name] for name in spec.service.secret_variables]
+    return spec.model_copy(update={"service": service}), secrets
 
 
 def _previous_state(env: Mapping[str, str]) -> State | None:
@@ -99,9 +106,9 @@ def run(
 
     try:
         if args.command == "apply":
-            spec = _read_spec(stdin)
+            spec, secrets = _read_spec(stdin, env)
             previous = _previous_state(env)
-            with _client(env, list(spec.service.variables.values())) as client:
+            with _client(env, secrets) as client:
                 state = converge.apply(client, spec, previous, log)
             print(state.model_dump_json(by_alias=True), file=stdout)
         elif args.command == "delete":

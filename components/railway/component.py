@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 
-from components.railway.spec import ImageSource, RepoSource, Settings, Spec
+from components.railway.spec import SECRET_ENV_PREFIX, ImageSource, RepoSource, Settings, Spec
 
 # Relative to the project directory, where pulumi-command runs commands; Pulumi.yaml's
 # virtualenv is `.venv`. An absolute interpreter path would differ on every machine.
@@ -29,7 +29,10 @@ class RailwayServiceArgs:
     domains: Sequence[str] = ()
     service_domain: bool = False
     volumes: Sequence[str] = ()  # mount paths
+    # Plain values travel in the spec on stdin, readable in every preview; secret values travel
+    # only in the command's environment, each its own Pulumi secret.
     variables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     retain_on_delete: bool = False
     protect: bool = False
 
@@ -44,6 +47,7 @@ def render_spec(args: RailwayServiceArgs, variables: Mapping[str, str]) -> str:
                 "name": args.service,
                 "source": args.source,
                 "variables": dict(variables),
+                "secretVariables": sorted(args.secrets),
                 "settings": args.settings,
                 "domains": list(args.domains),
                 "serviceDomain": args.service_domain,
@@ -51,9 +55,10 @@ def render_spec(args: RailwayServiceArgs, variables: Mapping[str, str]) -> str:
             },
         }
     )
-    # Left out when empty, so a service without volumes keeps the stdin it had before volumes
-    # existed (a changed stdin would show every service as changed in `pulumi preview`).
-    omit = None if spec.service.volumes else {"service": {"volumes"}}
+    # Left out when empty, so a service without volumes or secrets keeps the stdin it had before
+    # they existed (a changed stdin would show every service as changed in `pulumi preview`).
+    empty = {k for k in ("volumes", "secret_variables") if not getattr(spec.service, k)}
+    omit = {"service": empty} if empty else None
     return spec.model_dump_json(by_alias=True, exclude_none=True, exclude=omit)
 
 
@@ -76,16 +81,20 @@ class RailwayService(pulumi.ComponentResource):
             render_spec(args, dict.fromkeys(args.variables, "placeholder"))
         )
         names = sorted(args.variables)
-        # Secret variables make the whole stdin secret: Output.all propagates secretness.
         stdin = pulumi.Output.all(*(args.variables[n] for n in names)).apply(
             lambda values: render_spec(args, dict(zip(names, values, strict=True)))
         )
+        environment = {
+            f"{SECRET_ENV_PREFIX}{name}": pulumi.Output.secret(value)
+            for name, value in sorted(args.secrets.items())
+        }
         self.command = command.local.Command(
             name,
             create=APPLY,
             update=APPLY,
             delete=DELETE,
             stdin=stdin,
+            environment=environment or None,
             add_previous_output_in_env=True,
             # stdout is the state (ids, names) and is kept in Pulumi's state; stderr is progress.
             logging=command.local.Logging.STDERR,
@@ -98,7 +107,7 @@ class RailwayService(pulumi.ComponentResource):
             ),
         )
         # The converge tool prints ids and names only, so its stdout need not stay secret
-        # when the provider marks it secret because stdin is.
+        # when the provider marks it secret because an input is.
         self.state = pulumi.Output.unsecret(self.command.stdout).apply(_parse_state)
         self.service_id = self.state.apply(lambda s: str(s.get("serviceId", "")))
         if checked.service.domains:  # known at preview, before anything runs

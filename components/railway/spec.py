@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Annotated, Literal, Self
 
@@ -83,10 +84,18 @@ def _one_per_path(volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
     return volumes
 
 
+# The converge tool reads the value of each of `Service.secret_variables` from this variable
+# of its own environment (the Command's secret `environment`), never from stdin.
+SECRET_ENV_PREFIX = "AUTONOMICA_SECRET_"
+
+
 class Service(Model):
     name: Name
     source: RepoSource | ImageSource
     variables: dict[VariableName, str] = Field(default_factory=dict)
+    secret_variables: tuple[VariableName, ...] = Field(
+        default=(), description=f"Names whose values apply reads from {SECRET_ENV_PREFIX}<NAME>"
+    )
     settings: Settings = Field(default_factory=Settings)
     domains: tuple[Hostname, ...] = Field(default=(), description="Custom domains")
     service_domain: bool = Field(default=False, description="Also ensure a *.up.railway.app domain")
@@ -99,7 +108,21 @@ class Service(Model):
     def _no_replicas_with_a_volume(self) -> Self:
         if self.volumes and (self.settings.num_replicas or 1) > 1:
             raise ValueError("settings.numReplicas must be 1 for a service with a volume")
+        both = sorted(set(self.variables) & set(self.secret_variables))
+        if both:
+            raise ValueError(f"{', '.join(both)}: a variable is either plain or secret, not both")
         return self
+
+    def with_secrets(self, env: Mapping[str, str]) -> Service:
+        """This service with each secret variable's value read from `env`, ready to converge."""
+        missing = [n for n in self.secret_variables if f"{SECRET_ENV_PREFIX}{n}" not in env]
+        if missing:
+            names = ", ".join(f"{SECRET_ENV_PREFIX}{n}" for n in missing)
+            raise ValueError(f"secret variables without a value in the environment: {names}")
+        values = {n: env[f"{SECRET_ENV_PREFIX}{n}"] for n in self.secret_variables}
+        return self.model_copy(
+            update={"variables": {**self.variables, **values}, "secret_variables": ()}
+        )
 
 
 class Spec(Model):

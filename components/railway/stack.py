@@ -32,7 +32,7 @@ def stack_services(
 ) -> dict[str, RailwayServiceArgs]:
     """`api_url`/`worker_url` are the stack's https origins; their hosts become custom domains.
     The Railway environment is named after the stack's environment."""
-    shared = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    secrets = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     hosts = {
         "backend": urlsplit(api_url).hostname or "",
         "worker": urlsplit(worker_url).hostname or "",
@@ -46,7 +46,8 @@ def stack_services(
             source=RepoSource(repo=repository, branch=branch, root_directory=roots[name]),
             settings=HEALTH,
             domains=[hosts[name]] if hosts[name] else [],
-            variables={**shared, "ENVIRONMENT": environment},
+            variables={"ENVIRONMENT": environment},
+            secrets=secrets,
             retain_on_delete=retain_on_delete,
             protect=protect,
         )
@@ -83,7 +84,8 @@ def rollback_service(
         ),
         domains=[host] if host else [],
         volumes=[spec.volume_mount],  # its audit log, its memory of past rollbacks
-        variables=dict(variables),
+        variables={k: v for k, v in variables.items() if k not in spec.secret_variables},
+        secrets={k: v for k, v in variables.items() if k in spec.secret_variables},
         retain_on_delete=protect,
         protect=protect,
     )

@@ -67,6 +67,29 @@ def assert_no_canary(*texts: str) -> None:
         assert CANARY not in text
 
 
+def test_secret_variables_come_from_the_environment_never_from_stdin(
+    standin: RailwayStandIn,
+) -> None:
+    standin.add_environment("staging")
+    body = make_spec().model_dump(by_alias=True)
+    body["service"]["variables"] = {"LOG_LEVEL": "info"}
+    body["service"]["secretVariables"] = ["DATABASE_URL"]
+    stdin = json.dumps(body)
+    assert CANARY not in stdin
+
+    missing = cli(standin, "apply", stdin=stdin)
+    assert missing.returncode == 2
+    assert "AUTONOMICA_SECRET_DATABASE_URL" in missing.stderr
+    assert not standin.mutations  # nothing changed
+
+    done = cli(standin, "apply", stdin=stdin, AUTONOMICA_SECRET_DATABASE_URL=CANARY)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["variables"] == ["DATABASE_URL", "LOG_LEVEL"]
+    (instance,) = standin.world.variables.values()
+    assert instance == {"DATABASE_URL": CANARY, "LOG_LEVEL": "info"}
+    assert_no_canary(done.stdout, done.stderr)
+
+
 def test_apply_prints_state_and_a_rerun_with_it_changes_nothing(standin: RailwayStandIn) -> None:
     standin.add_environment("staging")
     first = cli(standin, "apply", stdin=SPEC)

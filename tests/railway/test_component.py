@@ -60,7 +60,8 @@ def backend_args(**overrides: Any) -> RailwayServiceArgs:
         "source": RepoSource(repo="autonomica/app", branch="main", root_directory="backend"),
         "settings": Settings(healthcheck_path="/health"),
         "domains": ["api.autonomica.app"],
-        "variables": {"DATABASE_URL": pulumi.Output.secret(CANARY), "LOG_LEVEL": "info"},
+        "variables": {"LOG_LEVEL": "info"},
+        "secrets": {"DATABASE_URL": pulumi.Output.secret(CANARY)},
         "retain_on_delete": True,
         "protect": True,
     }
@@ -92,23 +93,30 @@ def test_commands_run_the_converge_tool_by_a_relative_interpreter() -> None:
     text = json.dumps(plan.to_json())
     assert sys.executable not in text
     assert "/work/" not in text and "/home/" not in text
-    assert "environment" not in inputs  # the token comes from the ambient environment
+    # Only the secret variables' values: the Railway token comes from the ambient environment.
+    assert inputs["environment"] == {"AUTONOMICA_SECRET_DATABASE_URL": mockrun.SECRET}
     assert "TOKEN" not in text
 
 
-def test_stdin_is_secret_when_a_variable_is_and_the_value_appears_nowhere() -> None:
+def test_secret_values_travel_only_in_the_environment_and_stdin_stays_readable() -> None:
     plan = plan_of(backend_args)
-    assert plan.one(COMMAND)["inputs"]["stdin"] == mockrun.SECRET
+    command = plan.one(COMMAND)
+    spec = Spec.model_validate_json(command["inputs"]["stdin"])
+    assert spec.environment == "production"
+    assert spec.service.variables == {"LOG_LEVEL": "info"}
+    assert spec.service.secret_variables == ("DATABASE_URL",)
+    assert spec.service.settings.healthcheck_path == "/health"
+    assert spec.service.domains == ("api.autonomica.app",)
+    assert plan.plaintext[command["urn"]]["environment"] == {
+        "AUTONOMICA_SECRET_DATABASE_URL": CANARY
+    }
     assert CANARY not in json.dumps(plan.to_json())
 
 
-def test_stdin_without_secrets_is_the_readable_spec() -> None:
-    plan = plan_of(lambda: backend_args(variables={"LOG_LEVEL": "info"}))
-    spec = Spec.model_validate_json(plan.one(COMMAND)["inputs"]["stdin"])
-    assert spec.environment == "production"
-    assert spec.service.variables == {"LOG_LEVEL": "info"}
-    assert spec.service.settings.healthcheck_path == "/health"
-    assert spec.service.domains == ("api.autonomica.app",)
+def test_a_service_without_secrets_sends_no_environment() -> None:
+    inputs = plan_of(lambda: backend_args(secrets={})).one(COMMAND)["inputs"]
+    assert "environment" not in inputs
+    assert "secretVariables" not in inputs["stdin"]
 
 
 def test_only_identity_triggers_a_replacement_deleted_first() -> None:
@@ -171,20 +179,20 @@ def test_each_stack_declares_backend_and_worker(
     project_id = plan.outputs["railway"]["projectId"]
     for name, command in commands.items():
         assert command["inputs"]["triggers"] == [project_id, stack, name]
-        assert command["inputs"]["stdin"] == mockrun.SECRET
         assert command["retainOnDelete"] is (stack == "production")
         assert command["protect"] is (stack == "production")
-        spec = json.loads(plan.plaintext[command["urn"]]["stdin"])
+        spec = json.loads(command["inputs"]["stdin"])
         assert spec["service"]["source"] == {
             "repo": "jairodriguez/autonomica",
             "branch": branch,
             "rootDirectory": "autonomica-api",
         }
         assert spec["service"]["settings"]["healthcheckPath"] == "/health"
-        assert set(spec["service"]["variables"]) == {"DATABASE_URL", "REDIS_URL", "ENVIRONMENT"}
+        assert spec["service"]["variables"] == {"ENVIRONMENT": stack}
+        assert spec["service"]["secretVariables"] == ["DATABASE_URL", "REDIS_URL"]
+        assert set(command["inputs"]["environment"].values()) == {mockrun.SECRET}
     domains = {
-        name: json.loads(plan.plaintext[c["urn"]]["stdin"])["service"]["domains"]
-        for name, c in commands.items()
+        name: json.loads(c["inputs"]["stdin"])["service"]["domains"] for name, c in commands.items()
     }
     assert domains == {"backend": [api], "worker": [worker]}
     assert plan.outputs["urls"]["api"] == f"https://{api}"
