@@ -119,6 +119,9 @@ class RailwayConfig(ConfigModel):
     retain_on_delete: bool | None = Field(
         None, description="keep the services when the stack drops them; default: production only"
     )
+    app_port: int = Field(
+        8000, ge=1, le=65535, description="PORT the backend and worker listen on (and /metrics)"
+    )
 
 
 class FeatureFlags(ConfigModel):
@@ -139,7 +142,8 @@ class Urls(ConfigModel):
     frontend: HttpsUrl
     api: HttpsUrl
     worker: HttpsUrl
-    rollback: HttpsUrl = Field(description="the rollback service, Alertmanager's webhook target")
+    rollback: HttpsUrl = Field(description="the rollback service's public origin")
+    grafana: HttpsUrl = Field(description="Grafana's public origin, the only public monitoring")
 
 
 class RollbackConfig(ConfigModel):
@@ -166,6 +170,9 @@ class Secrets(ConfigModel):
     rollback_github_token: SecretStr = Field(
         min_length=1, description="GitHub token of the rollback service (environment variables)"
     )
+    grafana_admin_password: SecretStr = Field(
+        min_length=12, description="Grafana's `admin` password (set when its database is created)"
+    )
     frontend_env: dict[EnvName, SecretStr] = Field(
         default_factory=dict, description="extra sensitive variables of the Vercel frontend"
     )
@@ -184,12 +191,20 @@ class StackConfig(ConfigModel):
 
     @field_validator("monitoring")
     @classmethod
-    def _rollback_url_is_typed_once(cls, monitoring: MonitoringConfig) -> MonitoringConfig:
+    def _addresses_are_typed_once(cls, monitoring: MonitoringConfig) -> MonitoringConfig:
+        problems = []
         if "rollback_webhook_url" in monitoring.receivers.model_fields_set:
-            raise ValueError(
-                "monitoring.receivers.rollbackWebhookUrl is derived from urls.rollback; "
-                "remove it and set urls.rollback instead"
+            problems.append(
+                "monitoring.receivers.rollbackWebhookUrl is derived (the rollback service's "
+                "private address, or urls.rollback with hosting external); remove it"
             )
+        if monitoring.servers.hosting == "railway" and "addresses" in monitoring.model_fields_set:
+            problems.append(
+                "monitoring.addresses is derived from the Railway services' private names; "
+                "remove it, or set monitoring.servers.hosting to external"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return monitoring
 
     @property

@@ -3,6 +3,11 @@
 The files are rendered by the pure `monitoring` package. Each one is a `pulumi.Stash`, so a change
 to a threshold shows in `pulumi preview` and the plan diff, and the policy pack can read the rules.
 No file holds a secret: Alertmanager reads them from the files `monitoring.secret_files` names.
+
+With `monitoring.servers.hosting: railway` (the default) the servers run as Railway services of
+the stack's environment (components.railway.stack.monitoring_services), so every address is a
+name on Railway's private network (`<service>.railway.internal`); with `external`,
+`monitoring.addresses` says where they are.
 """
 
 from __future__ import annotations
@@ -13,22 +18,61 @@ import pulumi
 
 import monitoring
 from components.config import StackConfig
+from monitoring.config import private_address
+from monitoring.servers import Layout
+from rollback.deploy import PORT as ROLLBACK_PORT
 from rollback.deploy import WEBHOOK_PATH
 
 
-def render(config: StackConfig) -> dict[str, str]:
-    """The stack's monitoring files: relative path -> content."""
-    receivers = config.monitoring.receivers.model_copy(
-        update={"rollback_webhook_url": f"{config.urls.rollback}{WEBHOOK_PATH}"}
+def settings(config: StackConfig) -> monitoring.MonitoringConfig:
+    """The stack's MonitoringConfig with what the stack itself decides filled in."""
+    given = config.monitoring
+    if given.servers.hosting == "external":
+        webhook = f"{config.urls.rollback}{WEBHOOK_PATH}"
+        return given.model_copy(
+            update={
+                "receivers": given.receivers.model_copy(update={"rollback_webhook_url": webhook})
+            }
+        )
+    layout = Layout()
+    receivers = given.receivers.model_copy(
+        update={
+            "rollback_webhook_url": (
+                f"http://{private_address('rollback', ROLLBACK_PORT)}{WEBHOOK_PATH}"
+            )
+        }
     )
-    settings = config.monitoring.model_copy(update={"receivers": receivers})
-    target = monitoring.Target(
+    addresses = given.addresses.model_copy(
+        update={
+            "alertmanager": private_address("alertmanager", layout.ports["alertmanager"]),
+            "blackbox_exporter": private_address(
+                "blackbox-exporter", layout.ports["blackbox-exporter"]
+            ),
+            "prometheus_url": f"http://{private_address('prometheus', layout.ports['prometheus'])}",
+        }
+    )
+    return given.model_copy(update={"receivers": receivers, "addresses": addresses})
+
+
+def target(config: StackConfig) -> monitoring.Target:
+    private = config.monitoring.servers.hosting == "railway"
+    port = config.railway.app_port
+    return monitoring.Target(
         environment=config.environment,
         frontend_url=config.urls.frontend,
         backend_url=config.urls.api,
         worker_url=config.urls.worker,
+        grafana_url=config.urls.grafana,
+        # Prometheus on Railway scrapes the backend and worker over the private network.
+        metrics_addresses=(
+            {name: private_address(name, port) for name in ("backend", "worker")} if private else {}
+        ),
     )
-    return monitoring.render(settings, target)
+
+
+def render(config: StackConfig) -> dict[str, str]:
+    """The stack's monitoring files: relative path -> content."""
+    return monitoring.render(settings(config), target(config))
 
 
 def sha256(content: str) -> str:
@@ -44,6 +88,7 @@ class MonitoringFiles(pulumi.ComponentResource):
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("autonomica:monitoring:Files", name, None, opts)
+        self.settings = settings(config)
         self.files = render(config)
         self.hashes = {path: sha256(content) for path, content in self.files.items()}
         for path, content in self.files.items():

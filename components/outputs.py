@@ -11,7 +11,9 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-SchemaVersion = Literal["1.4.0"]  # the default of StackOutputs.schema_version too
+from monitoring.images import ServerName
+
+SchemaVersion = Literal["1.5.0"]  # the default of StackOutputs.schema_version too
 SCHEMA_VERSION: str = get_args(SchemaVersion)[0]
 
 
@@ -26,6 +28,7 @@ class UrlsOutput(Output):
     api: str = Field(description="public https origin of the FastAPI backend")
     worker: str = Field(description="public https origin of the worker (health and metrics)")
     rollback: str = Field(description="since 1.4.0: public https origin of the rollback service")
+    grafana: str = Field(description="since 1.5.0: public https origin of Grafana")
 
 
 class ReviewersOutput(Output):
@@ -66,12 +69,24 @@ class RailwayOutput(Output):
     services: RailwayServicesOutput
 
 
+class MonitoringServiceOutput(Output):
+    service_id: str = Field(description="Railway service id")
+    url: str = Field(
+        description="where it answers: http://<name>.railway.internal:<port> on the private "
+        "network, or the public https origin (Grafana)"
+    )
+
+
 class MonitoringOutput(Output):
     files: dict[str, str] = Field(
         description="rendered monitoring file (relative path) -> sha256 of its content"
     )
     secret_files: dict[str, str] = Field(
-        description="secret name -> path where Alertmanager reads it; write each from the secret"
+        description="secret name -> path where Alertmanager reads it (its entrypoint writes each)"
+    )
+    services: dict[ServerName, MonitoringServiceOutput] = Field(
+        description="since 1.5.0: the monitoring servers the stack runs on Railway "
+        "(empty with monitoring.servers.hosting external)"
     )
 
 
@@ -79,7 +94,7 @@ class StackOutputs(Output):
     """Everything a stack exports. Each top-level field is one `pulumi stack output` key."""
 
     schema_version: SchemaVersion = Field(
-        "1.4.0", description="version of this contract (semantic versioning)"
+        "1.5.0", description="version of this contract (semantic versioning)"
     )
     environment: Literal["staging", "production"]
     urls: UrlsOutput

@@ -14,8 +14,10 @@ from components.github import GitHubEnvironment
 from components.monitoring import MonitoringFiles
 from components.outputs import StackOutputs
 from components.railway.component import RailwayService
-from components.railway.stack import rollback_service, stack_services
+from components.railway.stack import monitoring_services, rollback_service, stack_services
 from components.vercel import VercelFrontend
+from monitoring.config import private_address
+from monitoring.servers import PUBLIC, servers
 
 
 def secret(value: SecretStr) -> pulumi.Output[str]:
@@ -49,12 +51,40 @@ class Pipeline(pulumi.ComponentResource):
             redis_url=secret(config.secrets.redis_url),
             retain_on_delete=config.is_production if retain is None else retain,
             protect=config.is_production,
+            port=railway.app_port,
             root_directories=(railway.backend_root_directory, railway.worker_root_directory),
         )
         self.railway = {name: RailwayService(name, args, child) for name, args in services.items()}
         api_url = self.railway["backend"].public_url
 
         self.monitoring = MonitoringFiles("monitoring", config, child)
+        self.servers: dict[str, RailwayService] = {}
+        server_urls: dict[str, str] = {}
+        if config.monitoring.servers.hosting == "railway":
+            secrets = config.secrets
+            grafana = config.urls.grafana
+            running = servers(self.monitoring.settings, self.monitoring.files, grafana_url=grafana)
+            server_urls = {
+                name: grafana if name in PUBLIC else f"http://{private_address(name, server.port)}"
+                for name, server in running.items()
+            }
+            self.servers = {
+                name: RailwayService(name, args, child)
+                for name, args in monitoring_services(
+                    project_id=railway.project_id,
+                    environment=config.environment,
+                    servers=running,
+                    secrets={
+                        "slack_api_url": secret(secrets.slack_api_url),
+                        "pagerduty_routing_key": secret(secrets.pagerduty_routing_key),
+                        "smtp_password": secret(secrets.smtp_password),
+                        "rollback_webhook_token": secret(secrets.rollback_webhook_token),
+                        "grafana_admin_password": secret(secrets.grafana_admin_password),
+                    },
+                    public={name: str(urlsplit(grafana).hostname) for name in PUBLIC},
+                    protect=config.is_production,
+                ).items()
+            }
 
         self.frontend = VercelFrontend(
             "frontend",
@@ -137,6 +167,9 @@ class Pipeline(pulumi.ComponentResource):
             backend_id=self.railway["backend"].service_id,
             worker_id=self.railway["worker"].service_id,
             rollback_id=self.rollback.service_id,
+            server_ids=pulumi.Output.from_input(
+                {name: server.service_id for name, server in self.servers.items()}
+            ),
         ).apply(
             lambda resolved: StackOutputs(
                 environment=config.environment,
@@ -165,6 +198,10 @@ class Pipeline(pulumi.ComponentResource):
                 monitoring={
                     "files": self.monitoring.hashes,
                     "secret_files": self.monitoring.secret_files,
+                    "services": {
+                        name: {"service_id": service_id, "url": server_urls[name]}
+                        for name, service_id in resolved["server_ids"].items()
+                    },
                 },
                 frontend={
                     "url": config.urls.frontend,

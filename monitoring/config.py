@@ -2,6 +2,7 @@
 so `MonitoringConfig()` is the spec. Cross-field rules live in one validator per model."""
 
 import ipaddress
+import re
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
@@ -10,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.alias_generators import to_camel
 
 from monitoring.durations import Duration
+from monitoring.images import IMAGES, ServerName
 
 ServiceName = Literal["frontend", "backend", "worker"]
 SERVICES: tuple[ServiceName, ...] = ("frontend", "backend", "worker")
@@ -59,7 +61,38 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# Railway's private network: WireGuard-encrypted between the services of one environment.
+PRIVATE_DOMAIN = "railway.internal"
+
+
+def private_address(service: str, port: int) -> str:
+    """Where a Railway service of the same environment answers on the private network."""
+    return f"{service}.{PRIVATE_DOMAIN}:{port}"
+
+
+def _https_or_private(url: str) -> str:
+    """Also plain http to a service on Railway's private network (`<name>.railway.internal`)."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and (parts.hostname or "").endswith(f".{PRIVATE_DOMAIN}"):
+        return url.rstrip("/")
+    return _https_or_loopback(url)
+
+
+IMAGE_REF = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*:v?\d+\.\d+\.\d+@sha256:[0-9a-f]{64}")
+
+
+def _pinned_image(ref: str) -> str:
+    if not IMAGE_REF.fullmatch(ref):
+        raise ValueError(
+            "must be pinned by version and digest, repository:version@sha256:<64 hex digits>, "
+            f"e.g. {IMAGES['prometheus']}"
+        )
+    return ref
+
+
 SecureUrl = Annotated[str, AfterValidator(_https_or_loopback)]
+InternalUrl = Annotated[str, AfterValidator(_https_or_private)]
+ImageRef = Annotated[str, AfterValidator(_pinned_image)]
 PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
 NonNegativeDuration = Annotated[Duration, Field(ge=timedelta(0))]
 UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")]
@@ -212,7 +245,7 @@ class Receivers(ConfigModel):
     smtp_username: str = Field("alertmanager@autonomica.app", min_length=1)
     smtp_require_tls: bool = True
     pagerduty_url: SecureUrl = "https://events.pagerduty.com/v2/enqueue"
-    rollback_webhook_url: SecureUrl = "https://rollback.autonomica.app/v1/alertmanager"
+    rollback_webhook_url: InternalUrl = "https://rollback.autonomica.app/v1/alertmanager"
 
 
 class SecretFiles(ConfigModel):
@@ -232,8 +265,38 @@ class Addresses(ConfigModel):
 
 class Grafana(ConfigModel):
     datasource_uid: str = Field("autonomica-prometheus", pattern=r"^[a-z0-9-]{1,40}$")
-    dashboards_path: AbsolutePath = "/var/lib/grafana/dashboards"
+    # Outside Grafana's data volume, so a dashboard dropped from the stack leaves with the
+    # container instead of lingering on the volume.
+    dashboards_path: AbsolutePath = "/etc/grafana/dashboards"
     folder: str = Field("Autonomica", min_length=1)
+    folder_uid: str = Field("autonomica", pattern=r"^[a-z0-9-]{1,40}$")
+
+
+class Images(ConfigModel):
+    """The monitoring servers' images (monitoring/images.py pins the defaults)."""
+
+    prometheus: ImageRef = IMAGES["prometheus"]
+    blackbox_exporter: ImageRef = IMAGES["blackbox-exporter"]
+    alertmanager: ImageRef = IMAGES["alertmanager"]
+    grafana: ImageRef = IMAGES["grafana"]
+
+    def of(self, server: ServerName) -> str:
+        image: str = getattr(self, server.replace("-", "_"))
+        return image
+
+
+class Servers(ConfigModel):
+    """Where the monitoring servers run and what they keep."""
+
+    hosting: Literal["railway", "external"] = Field(
+        "railway",
+        description="railway: the stack runs Prometheus, the blackbox exporter, Alertmanager and "
+        "Grafana as Railway services; external: a team's own or hosted ones, at `addresses`",
+    )
+    retention: Annotated[Duration, Field(ge=timedelta(hours=2), le=timedelta(days=3650))] = (
+        timedelta(days=15)
+    )
+    images: Images = Images()
 
 
 class Infrastructure(ConfigModel):
@@ -265,6 +328,7 @@ class MonitoringConfig(ConfigModel):
     addresses: Addresses = Addresses()
     grafana: Grafana = Grafana()
     infrastructure: Infrastructure = Infrastructure()
+    servers: Servers = Servers()
 
     @model_validator(mode="after")
     def _consistent_timings(self) -> Self:
@@ -318,6 +382,12 @@ class Target(ConfigModel):
     frontend_url: SecureUrl
     backend_url: SecureUrl
     worker_url: SecureUrl
+    grafana_url: SecureUrl | None = None
+    metrics_addresses: dict[ServiceName, HostPort] = Field(
+        default_factory=dict,
+        description="host:port on a private network where Prometheus scrapes a service over "
+        "plain http; a service without one is scraped at its public URL",
+    )
 
     def url_of(self, service: ServiceName) -> str:
         url: str = getattr(self, f"{service}_url")

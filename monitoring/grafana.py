@@ -220,6 +220,7 @@ def dashboard_provisioning(config: MonitoringConfig) -> dict[str, Any]:
             {
                 "name": "autonomica",
                 "folder": config.grafana.folder,
+                "folderUid": config.grafana.folder_uid,
                 "type": "file",
                 "disableDeletion": True,
                 "allowUiUpdates": False,

@@ -18,7 +18,8 @@ def _scheme_and_address(url: str) -> tuple[str, str]:
 
 
 def _scrape_job(config: MonitoringConfig, target: Target, service: ServiceName) -> dict[str, Any]:
-    scheme, address = _scheme_and_address(target.url_of(service))
+    private = target.metrics_addresses.get(service)
+    scheme, address = ("http", private) if private else _scheme_and_address(target.url_of(service))
     return {
         "job_name": m.job_of(service),
         "scheme": scheme,

@@ -79,7 +79,8 @@ def secret_kind(value: str) -> str | None:
             return what
     if _URL_CREDENTIALS.search(value):
         return "a URL with a user and password"
-    if any(looks_random(word) for word in re.split(r"[\s\"',;]+", value)):
+    # `=` splits too: a flag or setting (`--retention=15d`, `KEY=value`) is judged by its value.
+    if any(looks_random(word) for word in re.split(r"[\s\"',;=]+", value)):
         return "a high-entropy string"
     return None
 
@@ -98,6 +99,11 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
         yield path, "", value
 
 
+# `GF_SECURITY_ADMIN_PASSWORD__FILE=/run/secrets/x`: the Docker convention of naming the file a
+# secret is read from; the value is a path, not the secret.
+_PATH_TO_A_SECRET = re.compile(r"_(FILE|PATH)$", re.IGNORECASE)
+
+
 def findings(value: Any, path: str) -> list[str]:
     """Where a plain value holds something secret-looking, as "path: reason" lines (no values)."""
     found = []
@@ -105,6 +111,8 @@ def findings(value: Any, path: str) -> list[str]:
         kind = secret_kind(text)
         if kind:
             found.append(f"{leaf_path} holds {kind}")
+        elif _PATH_TO_A_SECRET.search(key) and text.startswith("/") and " " not in text:
+            continue
         elif key and is_secret_name(key) and text not in ("", SECRET, UNKNOWN):
             found.append(f"{leaf_path} is named like a secret and set in plain text")
     return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,19 @@ from rollback.platforms import LiveActions
 from rollback.policy import SERVICES
 from rollback.service import policy_of
 from rollback.settings import Settings, SettingsError
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket; `::` takes IPv6 and IPv4 alike (uvicorn's own would be IPv6 only):
+    Railway's private network is IPv6 in legacy environments, IPv4 too in newer ones."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
 
 
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -47,13 +61,10 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
         from rollback.app import create_app
         from rollback.service import build_service
 
-        uvicorn.run(
-            create_app(build_service(settings)),
-            host=args.host,
-            port=args.port,
-            log_level="info",
-            access_log=False,
+        config = uvicorn.Config(
+            create_app(build_service(settings)), log_level="info", access_log=False
         )
+        uvicorn.Server(config).run(sockets=[listen(args.host, args.port)])
         return 0
     if settings.dry_run:
         print("rollback: ROLLBACK_DRY_RUN is set: nothing to do by hand", file=sys.stderr)

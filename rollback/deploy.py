@@ -31,6 +31,8 @@ class ServiceSpec(BaseModel):
 # Where the service answers; rollback.app routes them, the stack points Alertmanager at them.
 WEBHOOK_PATH = "/v1/alertmanager"
 HEALTH_PATH = "/health"
+# Fixed, so Alertmanager can reach it at rollback.railway.internal:PORT on the private network.
+PORT = 8080
 
 REQUIRED = (
     "ROLLBACK_CONFIG",
@@ -61,8 +63,8 @@ def service_spec(
     )
     return ServiceSpec(
         name=name,
-        # Railway sets PORT; 0.0.0.0 because Railway's proxy reaches the container from outside.
-        start_command="python -m rollback serve --host 0.0.0.0",
+        # `::`: legacy Railway environments reach services over IPv6 only (the stack sets PORT).
+        start_command="python -m rollback serve --host ::",
         health_path=HEALTH_PATH,
         webhook_path=WEBHOOK_PATH,
         required_variables=required,

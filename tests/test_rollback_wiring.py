@@ -49,12 +49,31 @@ def test_rollback_service_runs_with_every_setting_it_requires(
     assert plan.outputs["rollback"]["url"] == f"https://{host[stack]}"
 
 
-def test_alertmanager_posts_to_the_rollback_service(run_stack: SynthFn, stack: str) -> None:
-    plan = run_stack(stack)
+def webhook_url(plan: Any) -> str:
     alertmanager = yaml.safe_load(synth.monitoring_files(plan)["alertmanager/alertmanager.yml"])
     receiver = next(r for r in alertmanager["receivers"] if r["name"] == "rollback-webhook")
     [webhook] = receiver["webhook_configs"]
-    assert webhook["url"] == plan.outputs["urls"]["rollback"] + rollback.deploy.WEBHOOK_PATH
+    return str(webhook["url"])
+
+
+def test_alertmanager_posts_to_the_rollback_service_over_the_private_network(
+    run_stack: SynthFn, stack: str
+) -> None:
+    plan = run_stack(stack)
+    port = rollback.deploy.PORT
+    assert webhook_url(plan) == f"http://rollback.railway.internal:{port}/v1/alertmanager"
+    service = rollback_spec(plan)["service"]
+    assert service["variables"]["PORT"] == str(port)
+    assert service["settings"]["startCommand"].endswith("--host ::")  # IPv6 and IPv4 alike
+
+
+def test_an_external_alertmanager_posts_to_the_public_url(run_stack: SynthFn) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:monitoring"] = {"servers": {"hosting": "external"}}
+
+    plan = run_stack("staging", edit)
+    assert webhook_url(plan) == plan.outputs["urls"]["rollback"] + rollback.deploy.WEBHOOK_PATH
+    assert plan.outputs["monitoring"]["services"] == {}
 
 
 def test_rollback_secrets_travel_only_in_the_secret_environment(run_stack: SynthFn) -> None:

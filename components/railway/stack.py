@@ -1,4 +1,5 @@
-"""The Railway services one stack declares: backend and worker, for Pipeline to wire."""
+"""The Railway services one stack declares: backend, worker, the rollback service and the
+monitoring servers, for Pipeline to wire."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pulumi
 
 import rollback.deploy
 from components.railway.component import RailwayServiceArgs
-from components.railway.spec import RepoSource, Settings
+from components.railway.spec import ImageSource, RepoSource, Settings
+from monitoring.images import ServerName
+from monitoring.servers import Server, ServerSecret
 
 HEALTH = Settings(
     healthcheck_path="/health", healthcheck_timeout=60, restart_policy_type="ON_FAILURE"
@@ -28,10 +31,12 @@ def stack_services(
     redis_url: pulumi.Input[str],
     retain_on_delete: bool,
     protect: bool,
+    port: int,
     root_directories: tuple[str, str] = ("backend", "worker"),
 ) -> dict[str, RailwayServiceArgs]:
     """`api_url`/`worker_url` are the stack's https origins; their hosts become custom domains.
-    The Railway environment is named after the stack's environment."""
+    The Railway environment is named after the stack's environment. Each listens on `port`
+    (PORT), where Prometheus scrapes it on the private network."""
     secrets = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     hosts = {
         "backend": urlsplit(api_url).hostname or "",
@@ -46,7 +51,7 @@ def stack_services(
             source=RepoSource(repo=repository, branch=branch, root_directory=roots[name]),
             settings=HEALTH,
             domains=[hosts[name]] if hosts[name] else [],
-            variables={"ENVIRONMENT": environment},
+            variables={"ENVIRONMENT": environment, "PORT": str(port)},
             secrets=secrets,
             retain_on_delete=retain_on_delete,
             protect=protect,
@@ -84,8 +89,52 @@ def rollback_service(
         ),
         domains=[host] if host else [],
         volumes=[spec.volume_mount],  # its audit log, its memory of past rollbacks
-        variables={k: v for k, v in variables.items() if k not in spec.secret_variables},
+        variables={
+            **{k: v for k, v in variables.items() if k not in spec.secret_variables},
+            "PORT": str(rollback.deploy.PORT),
+        },
         secrets={k: v for k, v in variables.items() if k in spec.secret_variables},
         retain_on_delete=protect,
         protect=protect,
     )
+
+
+def monitoring_services(
+    *,
+    project_id: str,
+    environment: str,
+    servers: Mapping[ServerName, Server],
+    secrets: Mapping[ServerSecret, pulumi.Input[str]],
+    public: Mapping[ServerName, str],
+    protect: bool,
+) -> dict[str, RailwayServiceArgs]:
+    """One image service per monitoring server. `public`: server -> the host of its public
+    domain (Grafana's); every other server is reachable only on the private network."""
+    return {
+        name: RailwayServiceArgs(
+            project_id=project_id,
+            environment=environment,
+            service=name,
+            source=ImageSource(image=server.image),
+            settings=Settings(
+                healthcheck_path=server.health_path,
+                # Prometheus replays its write-ahead log before it is ready.
+                healthcheck_timeout=300,
+                start_command=server.start_command,
+                restart_policy_type="ALWAYS",
+            ),
+            domains=[public[name]] if name in public else [],
+            volumes=[server.volume] if server.volume else [],
+            variables={
+                **server.variables,
+                "PORT": str(server.port),  # Railway's health check and domain use this port
+                # The entrypoint writes its files, and Railway mounts volumes owned by root:
+                # Railway's documented switch for images that run as another user.
+                "RAILWAY_RUN_UID": "0",
+            },
+            secrets={variable: secrets[s] for variable, s in server.secret_variables.items()},
+            retain_on_delete=protect,
+            protect=protect,
+        )
+        for name, server in servers.items()
+    }

@@ -174,7 +174,7 @@ def test_each_stack_declares_backend_and_worker(
 ) -> None:
     secrets = {"databaseUrl": CANARY, "redisUrl": CANARY + "-redis"}
     plan = run_stack(stack, secrets=secrets)
-    commands = {c["name"]: c for c in plan.of_type(COMMAND) if c["name"] != "rollback"}
+    commands = {c["name"]: c for c in plan.of_type(COMMAND) if c["name"] in ("backend", "worker")}
     assert sorted(commands) == ["backend", "worker"]
     project_id = plan.outputs["railway"]["projectId"]
     for name, command in commands.items():
@@ -188,7 +188,7 @@ def test_each_stack_declares_backend_and_worker(
             "rootDirectory": "autonomica-api",
         }
         assert spec["service"]["settings"]["healthcheckPath"] == "/health"
-        assert spec["service"]["variables"] == {"ENVIRONMENT": stack}
+        assert spec["service"]["variables"] == {"ENVIRONMENT": stack, "PORT": "8000"}
         assert spec["service"]["secretVariables"] == ["DATABASE_URL", "REDIS_URL"]
         assert set(command["inputs"]["environment"].values()) == {mockrun.SECRET}
     domains = {

@@ -1,0 +1,51 @@
+# How every monitoring server starts: write the files the stack rendered and the secrets it
+# holds, from environment variables, then run the server (`exec "$@"`). POSIX sh: busybox ash
+# in the images. The start command runs it as
+#   /bin/sh -c 'eval "$AUTONOMICA_ENTRYPOINT"' autonomica-entrypoint SERVER [FLAG...]
+# AUTONOMICA_FILES holds one "KIND VARIABLE PATH" line per file. A `file` is its variable's value
+# plus a newline; a `secret` is its variable's value exactly, mode 0600. Only shell builtins
+# touch a value, and each variable is unset once written, so the server's own environment holds
+# none of them.
+set -eu
+
+fail() {
+  echo "autonomica-entrypoint: $*" >&2
+  exit 78 # EX_CONFIG
+}
+
+while read -r kind variable path; do
+  [ -n "$kind" ] || continue
+  case $kind in
+  file | secret) ;;
+  *) fail "'$kind' is neither file nor secret (line for $variable)" ;;
+  esac
+  case $variable in
+  *[!A-Za-z0-9_]* | [0-9]* | '') fail "'$variable' is not a variable name" ;;
+  esac
+  case $path in
+  /*) ;;
+  *) fail "$variable: '$path' is not an absolute path" ;;
+  esac
+  eval "[ -n \"\${$variable+set}\" ]" || fail "$variable is not set (it holds $path)"
+  value=""
+  eval "value=\$$variable"
+  mkdir -p "${path%/*}"
+  if [ "$kind" = secret ]; then
+    (
+      umask 077
+      printf '%s' "$value" >"$path"
+    )
+    echo "autonomica-entrypoint: wrote secret $path"
+  else
+    printf '%s\n' "$value" >"$path"
+    echo "autonomica-entrypoint: wrote $path sha256 $(sha256sum <"$path" | cut -c1-64)"
+  fi
+  unset "$variable" value
+done <<EOF
+${AUTONOMICA_FILES-}
+EOF
+
+unset AUTONOMICA_FILES AUTONOMICA_ENTRYPOINT
+[ "$#" -gt 0 ] || fail "no server to run"
+echo "autonomica-entrypoint: exec $1"
+exec "$@"
