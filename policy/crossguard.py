@@ -68,6 +68,7 @@ def resource_of(args: Any) -> rules.Resource:
         name=args.name,
         inputs=plain(args.props),
         secrets_unmarked=True,  # the SDK unwraps secrets before validation
+        protect=bool(args.opts.protect) if getattr(args, "opts", None) is not None else None,
     )
 
 

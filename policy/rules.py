@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from monitoring.config import IMAGE_REF
+from monitoring.servers import PUBLIC, SERVERS
 from policy.secret_values import SECRET, UNKNOWN, findings, is_secret_name
 
 PACK_NAME = "autonomica-guardrails"
@@ -34,6 +36,7 @@ COMMAND = "command:local:Command"
 STASH = "pulumi:index:Stash"
 
 ALERT_RULES_DIR = "prometheus/rules/"
+PRIVATE_SERVERS = frozenset(SERVERS) - PUBLIC
 SEVERITIES = ("critical", "warning", "info")
 
 
@@ -51,6 +54,7 @@ class Resource:
     name: str
     inputs: Mapping[str, Any]
     secrets_unmarked: bool = False
+    protect: bool | None = None  # None: not known to the caller
 
     @property
     def stack(self) -> str:
@@ -338,6 +342,53 @@ def command_quiet_logs(resource: Resource, _: NoSettings) -> Iterator[str]:
         )
 
 
+# --- Railway services: images and the monitoring servers -----------------------------------
+
+
+def _railway_service(resource: Resource) -> Mapping[str, Any] | None:
+    """The service of a Railway command's spec, when its stdin can be read."""
+    spec = _parse(resource.inputs.get("stdin"))
+    service = spec.get("service") if isinstance(spec, dict) else None
+    return service if isinstance(service, dict) else None
+
+
+def _is_public(service: Mapping[str, Any]) -> bool:
+    return bool(service.get("domains")) or service.get("serviceDomain") is True
+
+
+def images_pinned(resource: Resource, _: NoSettings) -> Iterator[str]:
+    service = _railway_service(resource) or {}
+    image = (service.get("source") or {}).get("image")
+    if isinstance(image, str) and not IMAGE_REF.fullmatch(image):
+        yield (
+            f"Railway service {service.get('name')} runs image {image}, not pinned by digest: "
+            "a tag can move under the same name; pin repository:version@sha256:<digest>"
+        )
+
+
+def monitoring_private(resource: Resource, _: NoSettings) -> Iterator[str]:
+    service = _railway_service(resource) or {}
+    name = service.get("name")
+    start = str((service.get("settings") or {}).get("startCommand") or "")
+    if name in PRIVATE_SERVERS and _is_public(service) and "--web.config.file=" not in start:
+        yield (
+            f"{name} has a public domain and no authentication (--web.config.file with basic "
+            "auth): anyone could read the metrics or silence alerts; keep it on the private "
+            "network, where Grafana and Prometheus reach it"
+        )
+
+
+def monitoring_protected(resource: Resource, _: NoSettings) -> Iterator[str]:
+    service = _railway_service(resource) or {}
+    name = service.get("name")
+    if name in SERVERS and resource.in_production and resource.protect is False:
+        yield (
+            f"production's monitoring server {name} is not protected: `pulumi destroy` or a "
+            "dropped line would take away the alerting that guards production; keep "
+            "protect=True (the stack sets it for production)"
+        )
+
+
 # --- Alert rules ---------------------------------------------------------------------------
 
 
@@ -441,6 +492,27 @@ RULES: tuple[Rule, ...] = (
         "mandatory",
         (COMMAND,),
         command_quiet_logs,
+    ),
+    Rule(
+        "images-pinned-by-digest",
+        "Every Railway service that runs an image pins it by digest.",
+        "mandatory",
+        (COMMAND,),
+        images_pinned,
+    ),
+    Rule(
+        "monitoring-private",
+        "Prometheus and Alertmanager have no public domain unless they require authentication.",
+        "mandatory",
+        (COMMAND,),
+        monitoring_private,
+    ),
+    Rule(
+        "production-monitoring-protected",
+        "Production's monitoring servers are protected from deletion.",
+        "mandatory",
+        (COMMAND,),
+        monitoring_protected,
     ),
     Rule(
         "alert-rules-labelled",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -105,3 +106,13 @@ def test_the_webhook_url_is_typed_once(run_stack: SynthFn) -> None:
 def test_a_short_webhook_token_is_refused(run_stack: SynthFn) -> None:
     with pytest.raises(ConfigError, match=r"secrets\.rollbackWebhookToken"):
         run_stack("staging", secrets={"rollbackWebhookToken": "short"})
+
+
+def test_the_service_listens_on_ipv6_and_ipv4_alike() -> None:
+    """`--host ::`: legacy Railway environments are IPv6-only, newer ones also IPv4."""
+    from rollback.__main__ import listen
+
+    with listen("::", 0) as sock:
+        port = sock.getsockname()[1]
+        for host in ("::1", "127.0.0.1"):
+            socket.create_connection((host, port), timeout=2).close()

@@ -31,7 +31,13 @@ def pack_version() -> str:
 def resources_of(plan: Mapping[str, Any]) -> list[Resource]:
     """The plan's resources as the rules see them; secrets keep their "[secret]" mark."""
     return [
-        Resource(type=r["type"], urn=r["urn"], name=r["name"], inputs=r.get("inputs") or {})
+        Resource(
+            type=r["type"],
+            urn=r["urn"],
+            name=r["name"],
+            inputs=r.get("inputs") or {},
+            protect=r.get("protect"),
+        )
         for r in plan.get("resources", [])
     ]
 

@@ -29,8 +29,8 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         skip_or_fail(
-            f"{name} not found in PATH (Debian: apt-get install prometheus "
-            "prometheus-alertmanager prometheus-blackbox-exporter)"
+            f"{name} not found in PATH (Debian: apt-get install busybox prometheus "
+            "prometheus-alertmanager prometheus-blackbox-exporter; .ci/run does)"
         )
     assert path is not None
     return path

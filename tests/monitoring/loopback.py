@@ -1,15 +1,19 @@
-"""The real Prometheus, Alertmanager and blackbox exporter on 127.0.0.1, fed by the rendered
-files, watching three tiny apps and notifying a local receiver. Used by the end-to-end test and
-by benchmarks/detection_latency.py. Every process is started here and stopped by its PID.
+"""The real Prometheus, Alertmanager and blackbox exporter on 127.0.0.1, started as the Railway
+services start them: the deployed start command (`monitoring.servers`), busybox's sh running the
+entrypoint, which writes the rendered files and the secrets from variables. Only the layout
+differs (loopback addresses, Debian's binaries, a temporary root), and the config's timings are
+shortened. They watch three tiny apps and notify local receivers. Used by the end-to-end tests
+and by benchmarks/detection_latency.py. Every process is started here and stopped by its PID.
 """
 
 import contextlib
 import json
+import shlex
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -24,8 +28,11 @@ from aiosmtpd.smtp import AuthResult
 
 from monitoring import MonitoringConfig, Target, render, secret_files
 from monitoring.config import SERVICES
+from monitoring.images import ServerName
+from monitoring.servers import Layout, Server, ServerSecret, secret_values, servers
 
 LOOPBACK = "127.0.0.1"
+GRAFANA_URL = "https://grafana.example.test"  # Grafana is not run here; its URL is only a setting
 # Throwaway values for the local receivers only: they prove Alertmanager reads the files.
 E2E_SECRETS = {
     "pagerduty_routing_key": "e2e-routing-key",
@@ -253,6 +260,8 @@ class Loopback:
     receiver: Receiver
     mailbox: Mailbox
     prometheus_url: str
+    processes: dict[ServerName, subprocess.Popen[bytes]]
+    secrets: dict[ServerSecret, str]
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -292,73 +301,110 @@ def wait_until_probed_healthy(stack: Loopback, timeout: float = 20.0) -> None:
     raise TimeoutError("health probes never all succeeded")
 
 
+# The Debian packages' names of the servers the images run.
+TOOLS: dict[ServerName, str] = {
+    "prometheus": "prometheus",
+    "blackbox-exporter": "prometheus-blackbox-exporter",
+    "alertmanager": "prometheus-alertmanager",
+}
+RUN_HERE: tuple[ServerName, ...] = tuple(TOOLS)  # Grafana is not packaged by Debian
+
+
+def _port(host_port: str) -> int:
+    return int(host_port.rsplit(":", 1)[1])
+
+
+def loopback_layout(config: MonitoringConfig, tools: Mapping[str, str], root: Path) -> Layout:
+    """The Railway layout with loopback addresses, local binaries and a temporary root."""
+    deployed = Layout()
+    return Layout(
+        host=LOOPBACK,
+        ports={
+            "prometheus": _port(config.addresses.prometheus_url),
+            "blackbox-exporter": _port(config.addresses.blackbox_exporter),
+            "alertmanager": _port(config.addresses.alertmanager),
+            "grafana": free_port(),
+        },
+        binaries={**deployed.binaries, **{name: tools[TOOLS[name]] for name in RUN_HERE}},
+        root=str(root),
+    )
+
+
+def busybox_path(busybox: str, folder: Path) -> str:
+    """A PATH of busybox applets only: the entrypoint runs with what the images' busybox has."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([busybox, "--install", "-s", str(folder)], check=True)
+    return str(folder)
+
+
+def start_server(
+    server: Server,
+    secrets: Mapping[ServerSecret, str],
+    busybox: str,
+    path: str,
+    log: Path,
+) -> subprocess.Popen[bytes]:
+    """Run `server`'s deployed start command, as the container would: busybox's sh, the
+    server's variables and its secret variables, nothing else."""
+    argv = shlex.split(server.start_command)
+    assert argv[0] == "/bin/sh"
+    env = {"PATH": path, **server.variables, **secret_values(server, secrets)}
+    with log.open("wb") as out:
+        return subprocess.Popen([busybox, "sh", *argv[1:]], env=env, stdout=out, stderr=out)
+
+
+def ready_url(server: Server, layout: Layout) -> str:
+    return f"http://{layout.listen(server.name)}{server.health_path}"
+
+
 @contextlib.contextmanager
-def loopback_stack(workdir: Path, tools: dict[str, str]) -> Iterator[Loopback]:
-    """tools: paths of prometheus, prometheus-alertmanager, prometheus-blackbox-exporter."""
+def loopback_stack(
+    workdir: Path,
+    tools: dict[str, str],
+    *,
+    rollback_url: str | None = None,
+    webhook_token: str | None = None,
+) -> Iterator[Loopback]:
+    """tools: paths of busybox, prometheus, prometheus-alertmanager, prometheus-blackbox-exporter.
+    Alertmanager's rollback webhook goes to `rollback_url` (default: the receiver's /rollback)
+    with `webhook_token` (default: E2E_SECRETS')."""
     apps: dict[str, App] = {service: App() for service in SERVICES}
     receiver = Receiver()
     defaults = MonitoringConfig()
     mailbox = Mailbox(defaults.receivers.smtp_username, E2E_SECRETS["smtp_password"])
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        secrets_dir = workdir / "secrets"
-        secrets_dir.mkdir(parents=True)
-        config = MonitoringConfig.model_validate(
-            loopback_config(defaults, receiver.url, secrets_dir, mailbox.smarthost)
-        )
-        values: dict[str, str] = {**E2E_SECRETS, "slack_api_url": f"{receiver.url}/slack"}
-        for secret, path in secret_files(config).items():
-            Path(path).write_text(values[secret])
+        overrides = loopback_config(defaults, receiver.url, workdir / "secrets", mailbox.smarthost)
+        if rollback_url:
+            overrides["receivers"]["rollbackWebhookUrl"] = rollback_url
+        config = MonitoringConfig.model_validate(overrides)
+        secrets: dict[ServerSecret, str] = {
+            **E2E_SECRETS,  # type: ignore[dict-item]
+            "slack_api_url": f"{receiver.url}/slack",
+            "rollback_webhook_token": webhook_token or E2E_SECRETS["rollback_webhook_token"],
+        }
         target = Target(
             environment="staging",
             frontend_url=apps["frontend"].url,
             backend_url=apps["backend"].url,
             worker_url=apps["worker"].url,
         )
-        tree = workdir / "monitoring"
-        for relative, content in render(config, target).items():
-            (tree / relative).parent.mkdir(parents=True, exist_ok=True)
-            (tree / relative).write_text(content)
+        layout = loopback_layout(config, tools, workdir / "root")
+        running = servers(config, render(config, target), grafana_url=GRAFANA_URL, layout=layout)
+        path = busybox_path(tools["busybox"], workdir / "busybox")
         logs = workdir / "logs"
         logs.mkdir()
-        blackbox = config.addresses.blackbox_exporter
-        alertmanager = config.addresses.alertmanager
-        prometheus_url = config.addresses.prometheus_url
-        commands = {
-            "blackbox": (
-                [
-                    tools["prometheus-blackbox-exporter"],
-                    f"--config.file={tree / 'blackbox/blackbox.yml'}",
-                    f"--web.listen-address={blackbox}",
-                ],
-                f"http://{blackbox}/-/healthy",
-            ),
-            "alertmanager": (
-                [
-                    tools["prometheus-alertmanager"],
-                    f"--config.file={tree / 'alertmanager/alertmanager.yml'}",
-                    f"--storage.path={workdir / 'alertmanager-data'}",
-                    f"--web.listen-address={alertmanager}",
-                    "--cluster.listen-address=",
-                ],
-                f"http://{alertmanager}/-/ready",
-            ),
-            "prometheus": (
-                [
-                    tools["prometheus"],
-                    f"--config.file={tree / 'prometheus/prometheus.yml'}",
-                    f"--storage.tsdb.path={workdir / 'prometheus-data'}",
-                    f"--web.listen-address={prometheus_url.removeprefix('http://')}",
-                ],
-                f"{prometheus_url}/-/ready",
-            ),
-        }
-        for name, (argv, ready_url) in commands.items():
-            with (logs / f"{name}.log").open("wb") as log:
-                process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        started: dict[ServerName, subprocess.Popen[bytes]] = {}
+        # Prometheus last: its first evaluations then reach a ready Alertmanager.
+        for name in ("blackbox-exporter", "alertmanager", "prometheus"):
+            server = running[name]
+            process = start_server(server, secrets, tools["busybox"], path, logs / f"{name}.log")
             processes.append(process)
-            _wait_ready(ready_url, process)
-        yield Loopback(config, apps, receiver, mailbox, prometheus_url)
+            started[name] = process
+            _wait_ready(ready_url(server, layout), process)
+        yield Loopback(
+            config, apps, receiver, mailbox, config.addresses.prometheus_url, started, secrets
+        )
     finally:
         for process in reversed(processes):
             _stop(process)

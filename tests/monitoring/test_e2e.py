@@ -1,11 +1,15 @@
 """End to end on loopback: a backend that turns unhealthy triggers an immediate rollback through
-the real Prometheus, blackbox exporter and Alertmanager, and its recovery resolves the alert."""
+the real Prometheus, blackbox exporter and Alertmanager, started by the deployed entrypoint and
+start commands, and its recovery resolves the alert."""
 
+import os
+import stat
 import time
 from pathlib import Path
 
 import pytest
 
+from monitoring import secret_files
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import (
     E2E_SECRETS,
@@ -15,7 +19,7 @@ from tests.monitoring.loopback import (
     wait_until_probed_healthy,
 )
 
-TOOLS = ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")
+TOOLS = ("busybox", "prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")
 TIMEOUT = 30.0
 
 
@@ -27,6 +31,17 @@ def _health(note: Notification, status: str, service: str) -> bool:
 def test_unhealthy_backend_triggers_immediate_rollback_then_resolves(tmp_path: Path) -> None:
     tools = {name: require_tool(name) for name in TOOLS}
     with loopback_stack(tmp_path, tools) as stack:
+        # The entrypoint wrote each secret to the file Alertmanager reads, for its eyes only,
+        # and none is left in the servers' environments or on their command lines.
+        for name, path in secret_files(stack.config).items():
+            assert Path(path).read_text() == stack.secrets[name]
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        for process in stack.processes.values():
+            seen = Path(f"/proc/{process.pid}/environ").read_bytes()
+            seen += Path(f"/proc/{process.pid}/cmdline").read_bytes()
+            for value in stack.secrets.values():
+                assert value.encode() not in seen
+            assert b"AUTONOMICA_" not in seen
         wait_until_probed_healthy(stack)
         turned_unhealthy = time.monotonic()
         stack.apps["backend"].healthy = False

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
+from monitoring.images import IMAGES
 from policy import rules
 from policy.rules import Resource
 
@@ -104,6 +107,22 @@ groups:
     labels: {environment: production}
     annotations: {description: no summary here}
 """
+
+
+def server(
+    name: str, *, stack: str = "production", protect: bool = True, **service: Any
+) -> Resource:
+    """A Railway command for a monitoring server, as the stack declares it."""
+    body = {
+        "name": name,
+        "source": {"image": IMAGES[name]},
+        "settings": {"startCommand": "/bin/sh -c 'eval \"$AUTONOMICA_ENTRYPOINT\"' x /bin/x"},
+        "domains": [],
+        "serviceDomain": False,
+    } | service
+    spec = json.dumps({"projectId": "p", "environment": stack, "service": body})
+    found = resource(rules.COMMAND, command(stdin=spec), stack=stack, name=name)
+    return dataclasses.replace(found, protect=protect)
 
 
 def stash(path: str, content: str) -> dict[str, Any]:
@@ -313,6 +332,40 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                 resource(rules.COMMAND, {k: v for k, v in command().items() if k != "logging"}),
                 "default",
             ),
+        ],
+    ),
+    "images-pinned-by-digest": (
+        [server("prometheus"), server("grafana"), resource(rules.COMMAND, command())],
+        [
+            (server("prometheus", source={"image": "prom/prometheus:v2.53.0"}), "not pinned"),
+            (server("grafana", source={"image": "grafana/grafana-oss:latest"}), "digest"),
+        ],
+    ),
+    "monitoring-private": (
+        [
+            server("prometheus"),
+            server("grafana", domains=["grafana.autonomica.app"]),
+            server(
+                "prometheus",
+                domains=["prometheus.autonomica.app"],
+                settings={"startCommand": "x /bin/prometheus --web.config.file=/etc/web.yml"},
+            ),
+        ],
+        [
+            (server("prometheus", domains=["prometheus.autonomica.app"]), "public domain"),
+            (server("alertmanager", serviceDomain=True), "no authentication"),
+            (server("alertmanager", stack="staging", serviceDomain=True), "private network"),
+        ],
+    ),
+    "production-monitoring-protected": (
+        [
+            server("alertmanager"),
+            server("alertmanager", stack="staging", protect=False),
+            resource(rules.COMMAND, command()),  # a secret or unreadable stdin: not judged
+        ],
+        [
+            (server("prometheus", protect=False), "not protected"),
+            (server("grafana", protect=False), "protect=True"),
         ],
     ),
     "alert-rules-labelled": (

@@ -43,12 +43,16 @@ def crossguard(sdk: ModuleType) -> ModuleType:
 def _args(
     sdk: ModuleType, resource: Mapping[str, Any], inputs: Mapping[str, Any], config: Any = None
 ) -> Any:
+    timeouts = sdk.PolicyCustomTimeouts(0, 0, 0)
+    options = sdk.PolicyResourceOptions(
+        bool(resource.get("protect")), [], None, [], timeouts, [], resource.get("parent")
+    )
     return sdk.ResourceValidationArgs(
         resource["type"],
         proxy.unknown_checking_proxy(dict(inputs)),
         resource["urn"],
         resource["name"],
-        None,
+        options,
         None,
         config,
     )
@@ -126,6 +130,18 @@ def test_weakened_stack_reported_with_urn(
         "::github-environment: production environment 'production' waits 0 minutes"
         in mandatory[0][2]
     )
+
+
+def test_an_unprotected_production_monitoring_server_is_reported(
+    crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn
+) -> None:
+    plan = run_stack("production")
+    for resource in plan.resources:
+        if resource["name"] == "alertmanager" and resource["custom"]:
+            resource["protect"] = False  # as `pulumi state unprotect` or an edited program would
+    mandatory = [r for r in serve(crossguard, sdk, plan) if r[1] == "mandatory"]
+    assert [r[0] for r in mandatory] == ["production-monitoring-protected"]
+    assert "monitoring server alertmanager is not protected" in mandatory[0][2]
 
 
 def test_pack_config_reaches_the_rule(

@@ -178,3 +178,37 @@ def test_cli_exit_codes(
     assert policycheck.main([str(good), "--policy-config", str(bad_config)]) == 2
     assert "minWaitTimer" in capsys.readouterr().err
     assert policycheck.main([str(tmp_path / "missing.json")]) == 2
+
+
+def _server(plan: dict[str, Any], name: str) -> dict[str, Any]:
+    (command,) = [
+        r for r in plan["resources"] if r["type"] == "command:local:Command" and r["name"] == name
+    ]
+    return command
+
+
+def _edit_spec(command: dict[str, Any], **service: Any) -> None:
+    spec = json.loads(command["inputs"]["stdin"])
+    spec["service"].update(service)
+    command["inputs"]["stdin"] = json.dumps(spec)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "rule"),
+    [
+        ("prometheus", lambda c: c.update(protect=False), "production-monitoring-protected"),
+        ("alertmanager", lambda c: _edit_spec(c, serviceDomain=True), "monitoring-private"),
+        (
+            "grafana",
+            lambda c: _edit_spec(c, source={"image": "grafana/grafana-oss:12.1.1"}),
+            "images-pinned-by-digest",
+        ),
+    ],
+)
+def test_a_weakened_monitoring_server_fails_the_offline_check(
+    run_stack: SynthFn, name: str, change: Callable[[dict[str, Any]], None], rule: str
+) -> None:
+    plan = run_stack("production").to_json()
+    change(_server(plan, name))
+    mandatory = [v for v in policycheck.check(plan) if v.level == "mandatory"]
+    assert [(v.rule, v.resource.name) for v in mandatory] == [(rule, name)]

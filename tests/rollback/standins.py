@@ -9,7 +9,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -170,12 +170,18 @@ class GitHubStandIn(StandIn):
 
 
 @contextlib.contextmanager
-def serve(service: Service) -> Iterator[str]:
-    """The service under uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+def serve(service: Service, wrap: Callable[[Any], Any] | None = None) -> Iterator[str]:
+    """The service under uvicorn on 127.0.0.1 in a thread; yields its base URL. `wrap`, if
+    given, wraps the ASGI app (a benchmark's clock)."""
     port = free_port()
+    app = create_app(service)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(service), host=LOOPBACK, port=port, log_level="warning", access_log=False
+            wrap(app) if wrap else app,
+            host=LOOPBACK,
+            port=port,
+            log_level="warning",
+            access_log=False,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

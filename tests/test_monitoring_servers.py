@@ -1,0 +1,211 @@
+"""The stack runs its monitoring servers on Railway: what `pulumi up` declares for each of them,
+and that it is what the end-to-end tests start on loopback."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import components.monitoring
+from components.config import ConfigError, StackConfig, raw_project_config, validate
+from monitoring.images import IMAGES
+from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
+from tests.conftest import ROOT, SynthFn, stack_config
+from tests.monitoring.loopback import loopback_layout
+from tools import mockrun, synth
+
+COMMAND = "command:local:Command"
+CANARY = "canary-monitoring-server-9f3a"
+MONITORING_SECRETS = (
+    "slackApiUrl",
+    "pagerdutyRoutingKey",
+    "smtpPassword",
+    "rollbackWebhookToken",
+    "grafanaAdminPassword",
+)
+VOLUMES = {
+    "prometheus": [{"mountPath": "/prometheus"}],
+    "blackbox-exporter": None,
+    "alertmanager": [{"mountPath": "/alertmanager"}],
+    "grafana": [{"mountPath": "/var/lib/grafana"}],
+}
+
+
+def commands(plan: mockrun.Plan) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in plan.of_type(COMMAND)}
+
+
+def spec_of(command: dict[str, Any]) -> dict[str, Any]:
+    service: dict[str, Any] = json.loads(command["inputs"]["stdin"])["service"]
+    return service
+
+
+def test_each_stack_runs_four_private_servers_and_a_public_grafana(
+    run_stack: SynthFn, stack: str
+) -> None:
+    plan = run_stack(stack)
+    found = commands(plan)
+    grafana = plan.outputs["urls"]["grafana"]
+    for name in SERVERS:
+        command = found[name]
+        service = spec_of(command)
+        assert service["source"] == {"image": IMAGES[name]}
+        assert service["domains"] == (
+            [grafana.removeprefix("https://")] if name == "grafana" else []
+        )
+        assert service["serviceDomain"] is False
+        assert service.get("volumes") == VOLUMES[name]
+        assert service["variables"]["RAILWAY_RUN_UID"] == "0"
+        assert service["settings"]["startCommand"].startswith(START)
+        assert command["protect"] is command["retainOnDelete"] is (stack == "production")
+        output = plan.outputs["monitoring"]["services"][name]
+        assert output["serviceId"] == f"{name}-service-id"
+        port = service["variables"]["PORT"]
+        private = f"http://{name}.railway.internal:{port}"
+        assert output["url"] == (grafana if name == "grafana" else private)
+    grafana_env = spec_of(found["grafana"])["variables"]
+    assert grafana_env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert grafana_env["GF_SERVER_ROOT_URL"] == grafana
+    assert spec_of(found["alertmanager"])["secretVariables"] == [
+        "PAGERDUTY_ROUTING_KEY",
+        "ROLLBACK_WEBHOOK_TOKEN",
+        "SLACK_API_URL",
+        "SMTP_PASSWORD",
+    ]
+
+
+def test_the_files_that_run_are_the_rendered_files(run_stack: SynthFn) -> None:
+    plan = run_stack("production")
+    rendered = synth.monitoring_files(plan)
+    found = commands(plan)
+    served: dict[str, str] = {}
+    for name in SERVERS:
+        variables = spec_of(found[name])["variables"]
+        assert variables["AUTONOMICA_ENTRYPOINT"] == ENTRYPOINT
+        for line in variables["AUTONOMICA_FILES"].splitlines():
+            kind, variable, path = line.split()
+            if kind == "file":
+                served[path] = variables[variable] + "\n"  # the entrypoint adds the newline
+    assert served["/etc/prometheus/rules/alerts.yml"] == rendered["prometheus/rules/alerts.yml"]
+    assert served["/etc/alertmanager/alertmanager.yml"] == rendered["alertmanager/alertmanager.yml"]
+    # Every rendered file runs somewhere: in a monitoring server, or the rollback service's config.
+    running = set(served.values()) | {spec_of(found["rollback"])["variables"]["ROLLBACK_CONFIG"]}
+    assert set(rendered.values()) <= running
+
+
+def _relocated(tested: Server, layout: Layout, deployed: Layout) -> list[str]:
+    """The tested argv with the loopback layout's values put back to the deployed ones."""
+    name = tested.name
+    argv = [deployed.binaries[name], *tested.argv[1:]]
+    argv = [a.replace(layout.listen(name), deployed.listen(name)) for a in argv]
+    return [a.replace(f"={layout.root}/", "=/") for a in argv]
+
+
+def test_the_deployed_start_commands_are_the_ones_the_end_to_end_test_runs(
+    run_stack: SynthFn, tmp_path: Path
+) -> None:
+    plan = run_stack("staging")
+    found = commands(plan)
+    config = load_stack("staging")
+    settings = components.monitoring.settings(config)
+    files = components.monitoring.render(config)
+    tools = {"prometheus": "/t/prom", "prometheus-alertmanager": "/t/am"}
+    tools["prometheus-blackbox-exporter"] = "/t/bb"
+    layout = loopback_layout(settings, tools, tmp_path)
+    tested = servers(settings, files, grafana_url=config.urls.grafana, layout=layout)
+    for name in SERVERS:
+        deployed = shlex.split(spec_of(found[name])["settings"]["startCommand"])
+        entry, argv = deployed[:4], deployed[4:]
+        assert entry == shlex.split(START)
+        assert argv == _relocated(tested[name], layout, Layout())
+        variables = spec_of(found[name])["variables"]
+        for line in variables["AUTONOMICA_FILES"].splitlines():
+            assert line.split()[1] in variables or line.startswith("secret ")
+
+
+def load_stack(stack: str) -> StackConfig:
+    flat, _ = synth.pulumi_config(stack_config(stack))
+    return validate(raw_project_config(flat), stack, frozenset({"secrets"}))
+
+
+def test_a_threshold_change_changes_only_the_servers_that_read_it(run_stack: SynthFn) -> None:
+    def stricter(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:monitoring"] = {
+            "triggers": {"performance": {"errorRate": 0.02}}
+        }
+
+    before, after = commands(run_stack("production")), commands(run_stack("production", stricter))
+    changed = {name for name in before if before[name]["inputs"] != after[name]["inputs"]}
+    # alerts.yml (Prometheus) and rollback-config.yml (the rollback service) hold the threshold.
+    assert changed == {"prometheus", "rollback"}
+
+
+def test_monitoring_secrets_reach_railway_and_nothing_else(
+    run_stack: SynthFn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets = {key: f"{CANARY}-{key}" for key in MONITORING_SECRETS}
+    plan = run_stack("production", secrets=secrets)
+    synth.write(plan, tmp_path)
+    print(synth.summary(plan, tmp_path))
+    shown = capsys.readouterr()
+    written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    for everywhere in (written, shown.out, shown.err, json.dumps(plan.to_json())):
+        assert CANARY not in everywhere
+    found = commands(plan)
+    alertmanager = plan.plaintext[found["alertmanager"]["urn"]]["environment"]
+    assert alertmanager["AUTONOMICA_SECRET_SMTP_PASSWORD"] == secrets["smtpPassword"]
+    grafana = plan.plaintext[found["grafana"]["urn"]]["environment"]
+    assert grafana == {"AUTONOMICA_SECRET_GRAFANA_ADMIN_PASSWORD": secrets["grafanaAdminPassword"]}
+    assert "environment" not in found["prometheus"]["inputs"]  # it holds no secret
+
+
+def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix() -> None:
+    config = stack_config("production")
+    config["autonomica-pipeline:monitoring"] = {
+        "servers": {"retention": "-1d", "images": {"prometheus": "prom/prometheus:latest"}}
+    }
+    config["autonomica-pipeline:urls"]["grafana"] = "http://grafana.autonomica.app"
+    flat, secret_keys = synth.pulumi_config(config)
+    monitor = mockrun.RecordingMonitor(mockrun.Mocks())
+    with pytest.raises(ConfigError) as caught:
+        mockrun.run(
+            lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+            stack="production",
+            config=flat,
+            secret_keys=secret_keys,
+            monitor=monitor,
+        )
+    assert monitor.registrations == []
+    message = str(caught.value)
+    for path in (
+        "monitoring.servers.retention",
+        "monitoring.servers.images.prometheus",
+        "urls.grafana",
+    ):
+        assert f"autonomica-pipeline:{path}:" in message
+        assert f"fix: pulumi config set --path '{path}' VALUE --stack production" in message
+    assert "pinned by version and digest" in message
+
+
+def test_addresses_are_derived_while_railway_runs_the_servers(run_stack: SynthFn) -> None:
+    def typed(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:monitoring"] = {"addresses": {"alertmanager": "am:9093"}}
+
+    with pytest.raises(ConfigError, match=r"monitoring\.addresses is derived"):
+        run_stack("staging", typed)
+
+    def hosted(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:monitoring"] = {
+            "servers": {"hosting": "external"},
+            "addresses": {"prometheusUrl": "https://prometheus.example.com"},
+        }
+
+    plan = run_stack("staging", hosted)
+    assert not set(SERVERS) & set(commands(plan))
+    datasource = synth.monitoring_files(plan)["grafana/provisioning/datasources/prometheus.yml"]
+    assert "url: https://prometheus.example.com" in datasource
