@@ -10,13 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import components.monitoring
 from components.config import ConfigError, StackConfig, raw_project_config, validate
+from components.railway import converge
+from components.railway.client import RailwayClient
+from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
 from tests.conftest import ROOT, SynthFn, stack_config
 from tests.monitoring.loopback import loopback_layout
+from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
+from tests.railway.standin import PROJECT_ID, RailwayStandIn
 from tools import mockrun, synth
 
 COMMAND = "command:local:Command"
@@ -209,3 +215,50 @@ def test_addresses_are_derived_while_railway_runs_the_servers(run_stack: SynthFn
     assert not set(SERVERS) & set(commands(plan))
     datasource = synth.monitoring_files(plan)["grafana/provisioning/datasources/prometheus.yml"]
     assert "url: https://prometheus.example.com" in datasource
+
+
+@pytest.mark.e2e
+def test_each_server_converges_once_and_a_second_apply_changes_nothing(
+    run_stack: SynthFn,
+    standin: RailwayStandIn,  # noqa: F811
+    client: RailwayClient,  # noqa: F811
+) -> None:
+    plan = run_stack("production")
+    standin.add_environment("production")
+    for name in SERVERS:
+        command = commands(plan)[name]
+        spec = Spec.model_validate_json(command["inputs"]["stdin"])
+        environment = plan.plaintext[command["urn"]].get("environment") or {}
+        service = spec.service.with_secrets(environment)
+        spec = spec.model_copy(update={"project_id": PROJECT_ID, "service": service})
+        state = converge.apply(client, spec, None, lambda _line: None)
+        assert state.volumes == tuple(
+            VolumeRef(id=v.id, mount_path=m["mountPath"])
+            for v, m in zip(state.volumes, VOLUMES[name] or [], strict=True)
+        )
+        standin.mutations.clear()
+        standin.queries.clear()
+        again = converge.apply(client, spec, state, lambda _line: None)
+        assert standin.mutations == [], name
+        assert len(standin.queries) <= 3
+        assert again == state
+
+
+def test_grafana_provisions_the_dashboards_from_where_they_are_written(run_stack: SynthFn) -> None:
+    plan = run_stack("staging")
+    files = synth.monitoring_files(plan)
+    provider = yaml.safe_load(files["grafana/provisioning/dashboards/autonomica.yml"])["providers"]
+    [dashboards] = provider
+    assert (dashboards["folder"], dashboards["folderUid"]) == ("Autonomica", "autonomica")
+    grafana = spec_of(commands(plan)["grafana"])["variables"]
+    written = [line.split()[2] for line in grafana["AUTONOMICA_FILES"].splitlines()]
+    board_files = [p for p in written if p.endswith(".json")]
+    assert board_files and all(
+        Path(p).parent == Path(dashboards["options"]["path"]) for p in board_files
+    )
+    datasource = yaml.safe_load(files["grafana/provisioning/datasources/prometheus.yml"])
+    assert datasource["datasources"][0]["url"] == "http://prometheus.railway.internal:9090"
+    uids = [json.loads(files[p])["uid"] for p in sorted(files) if p.endswith(".json")]
+    assert uids == [
+        f"autonomica-{n}-staging" for n in ("application", "business", "infrastructure")
+    ]
