@@ -247,9 +247,9 @@ class _Apply:
         service_id = obs.service_id or self._create_service()
         self.ids["serviceId"] = service_id
         instance = {} if fresh else obs.instance
-        managed = self._variables(fresh)
         wanted = desired_config(spec, {} if fresh else obs.config)
         self._settings(wanted, {} if fresh else obs.config, obs.staged_changes)
+        managed = self._variables(fresh)
         volumes = self._volumes(
             [v for v in obs.volumes if v["environmentId"] == env_id],
             instance.get("latestDeployment"),

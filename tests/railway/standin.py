@@ -53,8 +53,8 @@ _DEFAULT_REGION = "us-west2"
 
 @dataclass
 class Rollout:
-    """The statuses a deployment goes through, one per `deployment` read (the last one stays),
-    and its logs."""
+    """The statuses a deployment shows, the next one at each `deployment` read (the last one
+    stays), and its logs."""
 
     statuses: tuple[str, ...] = ("SUCCESS",)
     build_log: tuple[str, ...] = ()
@@ -72,8 +72,8 @@ class Answer:
 
 @dataclass
 class Fault:
-    """kind: 429 | 500 | slow | drop | drop_after | hang_after | answer. `field` limits it to requests
-    whose top-level field has that name (None: any request). Fires `times` times."""
+    """kind: 429 | 500 | slow | drop | drop_after | hang_after | answer. `field` limits it to
+    requests whose top-level field has that name (None: any request). Fires `times` times."""
 
     kind: str
     field: str | None = None
@@ -182,13 +182,8 @@ class RailwayStandIn:
         body = json.loads(request.rfile.read(length) or b"{}")
         with self.lock:
             self.requests += 1
-        scope: str | None = None
-        if request.headers.get("Authorization") == f"Bearer {ACCOUNT_TOKEN}":
-            self.auth_headers.append("Authorization")
-        elif request.headers.get("Project-Access-Token") == PROJECT_TOKEN:
-            self.auth_headers.append("Project-Access-Token")
-            scope = self._token_environment_id()
-        else:
+        authorized, scope = self._authorize(request)
+        if not authorized:
             self._send(request, 401, {"errors": [{"message": "Not Authorized"}]})
             return
         try:
@@ -206,10 +201,7 @@ class RailwayStandIn:
             self._send(request, 200, {"data": None, "errors": [{"message": "Not Authorized"}]})
             return
         fault = self._take_fault(fields)
-        if fault is not None and fault.answer is not None:
-            self._send_raw(request, fault.answer)
-            return
-        if fault is not None and fault.kind in ("429", "500", "slow", "drop"):
+        if fault is not None and fault.kind in ("429", "500", "slow", "drop", "answer"):
             self._pre_fault(request, fault)
             if fault.kind != "slow":
                 return
@@ -234,6 +226,16 @@ class RailwayStandIn:
         if result.errors:
             payload["errors"] = [{"message": e.message} for e in result.errors]
         self._send(request, 200, payload)
+
+    def _authorize(self, request: BaseHTTPRequestHandler) -> tuple[bool, str | None]:
+        """Whether the token is known, and the environment it is limited to (a project token)."""
+        if request.headers.get("Authorization") == f"Bearer {ACCOUNT_TOKEN}":
+            self.auth_headers.append("Authorization")
+            return True, None
+        if request.headers.get("Project-Access-Token") == PROJECT_TOKEN:
+            self.auth_headers.append("Project-Access-Token")
+            return True, self._token_environment_id()
+        return False, None
 
     def _token_environment_id(self) -> str | None:
         with self.lock:
@@ -282,6 +284,8 @@ class RailwayStandIn:
             self._send(request, 500, {"errors": [{"message": "internal error"}]})
         elif fault.kind == "slow":
             time.sleep(fault.delay)
+        elif fault.answer is not None:
+            self._send_raw(request, fault.answer)
         else:
             _drop(request)
 
@@ -403,9 +407,9 @@ class RailwayStandIn:
         """One `deployment` read: the next status of its rollout."""
         deployment = self.world.deployments[deployment_id]
         statuses = deployment["rollout"].statuses
-        if deployment["status"] in statuses:
-            deployment["reads"] += 1
+        if deployment["status"] in statuses:  # not removed or rolled over meanwhile
             deployment["status"] = statuses[min(deployment["reads"], len(statuses) - 1)]
+            deployment["reads"] += 1
             self._settle(deployment_id)
         return deployment
 

@@ -156,7 +156,8 @@ def test_image_source_and_domain_changes(standin: RailwayStandIn, client: Railwa
     )
 
     key = (first.environment_id, first.service_id)
-    assert standin.instance(*key)["source"] == {"repo": None, "image": "ghcr.io/autonomica/worker:1"}
+    image = "ghcr.io/autonomica/worker:1"
+    assert standin.instance(*key)["source"] == {"repo": None, "image": image}
     assert "branch" not in standin.service_config(*key)["source"]  # no deploys from a branch
     assert standin.world.custom_domains == {}
     assert standin.world.service_domains == {}
@@ -222,3 +223,43 @@ def test_rollback_without_history_says_why(standin: RailwayStandIn, client: Rail
     run_apply(client, make_spec())
     with pytest.raises(RailwayError, match="no earlier successful deployment"):
         converge.rollback(client, PROJECT_ID, "staging", "backend")
+
+
+PROMETHEUS_YML = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: backend\n"
+
+
+def test_an_image_service_converges_and_a_rerun_changes_nothing(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    # As the monitoring services will be: an image pinned by digest, no public domain, a volume,
+    # a start command and a config file in a variable.
+    standin.add_environment("staging")
+    image = "prom/prometheus@sha256:" + "a" * 64
+    spec = make_spec(
+        name="prometheus",
+        source={"image": image},
+        variables={"PROMETHEUS_YML": PROMETHEUS_YML},
+        settings={"startCommand": "/bin/prometheus --config.file=/etc/prometheus.yml"},
+        domains=[],
+        serviceDomain=False,
+        volumes=[{"mountPath": "/prometheus"}],
+    )
+
+    first = run_apply(client, spec)
+
+    key = (first.environment_id, first.service_id)
+    instance = standin.instance(*key)
+    assert instance["source"] == {"repo": None, "image": image}
+    assert instance["startCommand"] == "/bin/prometheus --config.file=/etc/prometheus.yml"
+    assert standin.service_config(*key)["source"] == {"image": image}  # no branch to deploy from
+    assert standin.world.variables[key] == {"PROMETHEUS_YML": PROMETHEUS_YML}
+    assert [v["mountPath"] for v in standin.world.volume_instances.values()] == ["/prometheus"]
+    assert standin.world.custom_domains == {} and standin.world.service_domains == {}
+    assert first.url is None
+    assert standin.mutations.count("serviceInstanceDeployV2") == 1
+    standin.mutations.clear()
+    standin.queries.clear()
+
+    assert run_apply(client, spec, first) == first
+    assert standin.mutations == []
+    assert len(standin.queries) <= 3

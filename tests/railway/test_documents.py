@@ -22,7 +22,7 @@ def test_every_document_constant_is_listed() -> None:
 
 
 def test_requests_that_carry_values_are_documents() -> None:
-    assert documents.CARRY_VALUES <= set(documents.ALL.values())
+    assert set(documents.ALL.values()) >= documents.CARRY_VALUES
 
 
 @pytest.mark.e2e
