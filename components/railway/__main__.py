@@ -89,7 +89,8 @@ def _client(env: Mapping[str, str], secrets: Sequence[str] = ()) -> RailwayClien
 
 def _pace(env: Mapping[str, str]) -> converge.Pace:
     try:
-        return converge.Pace(interval=max(0.0, float(env.get("RAILWAY_POLL_SECONDS", "5"))))
+        # At least 0.1 s: a deployment that takes minutes must not be asked about in a loop.
+        return converge.Pace(interval=max(0.1, float(env.get("RAILWAY_POLL_SECONDS", "5"))))
     except ValueError:
         raise UsageError("RAILWAY_POLL_SECONDS must be a number") from None
 

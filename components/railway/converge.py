@@ -225,13 +225,8 @@ class _Apply:
     def __init__(
         self, client: RailwayClient, spec: Spec, previous: State | None, log: Log, pace: Pace
     ) -> None:
-        self.client, self.spec, self.previous, self.log, self.pace = (
-            client,
-            spec,
-            previous,
-            log,
-            pace,
-        )
+        self.client, self.spec, self.previous = client, spec, previous
+        self.log, self.pace = log, pace
         self.ids = {"projectId": spec.project_id}
         self.needs_deploy = False
         self.timeout = spec.service.deploy_timeout or DEPLOY_TIMEOUT

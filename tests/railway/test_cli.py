@@ -67,14 +67,19 @@ def assert_no_canary(*texts: str) -> None:
         assert CANARY not in text
 
 
+def secret_stdin() -> str:
+    """The spec with DATABASE_URL as a secret variable: its value comes from the environment."""
+    body = make_spec().model_dump(by_alias=True)
+    body["service"]["variables"] = {"LOG_LEVEL": "info"}
+    body["service"]["secretVariables"] = ["DATABASE_URL"]
+    return json.dumps(body)
+
+
 def test_secret_variables_come_from_the_environment_never_from_stdin(
     standin: RailwayStandIn,
 ) -> None:
     standin.add_environment("staging")
-    body = make_spec().model_dump(by_alias=True)
-    body["service"]["variables"] = {"LOG_LEVEL": "info"}
-    body["service"]["secretVariables"] = ["DATABASE_URL"]
-    stdin = json.dumps(body)
+    stdin = secret_stdin()
     assert CANARY not in stdin
 
     missing = cli(standin, "apply", stdin=stdin)

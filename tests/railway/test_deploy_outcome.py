@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +10,7 @@ from components.railway import converge
 from components.railway.client import Auth, RailwayClient
 from components.railway.spec import Spec, State
 from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn, Rollout
-from tests.railway.test_cli import cli
+from tests.railway.test_cli import cli, secret_stdin
 from tests.railway.test_converge import CANARY, make_spec
 
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
@@ -128,15 +127,12 @@ def test_cli_exits_1_with_the_deployment_and_its_log_and_prints_no_state(
     standin: RailwayStandIn,
 ) -> None:
     standin.add_environment("staging")
-    body = make_spec().model_dump(by_alias=True)
-    body["service"]["variables"] = {"LOG_LEVEL": "info"}
-    body["service"]["secretVariables"] = ["DATABASE_URL"]
     standin.rollouts.append(Rollout(("FAILED",), build_log=(f"echo {CANARY}", "npm ERR! missing")))
 
     result = cli(
         standin,
         "apply",
-        stdin=json.dumps(body),
+        stdin=secret_stdin(),
         AUTONOMICA_SECRET_DATABASE_URL=CANARY,
         RAILWAY_POLL_SECONDS="0",
     )
