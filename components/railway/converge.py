@@ -305,10 +305,18 @@ class _Apply:
 
     def _await(self, deployment_id: str) -> None:
         where = f"deployment {deployment_id} of {self.spec.service.name} in {self.spec.environment}"
-        last, ended = self._wait_for(
-            lambda: self.client.query(docs.DEPLOYMENT_STATUS, {"id": deployment_id})["deployment"],
-            lambda d: d["status"] in (*_RUNNING, *_ENDED),
-        )
+        seen: list[str] = []
+
+        def fetch() -> dict[str, Any]:
+            found: dict[str, Any] = self.client.query(
+                docs.DEPLOYMENT_STATUS, {"id": deployment_id}
+            )["deployment"]
+            if found["status"] not in seen[-1:]:  # progress: one line per status
+                seen.append(found["status"])
+                self.log(f"{where}: {found['status']}")
+            return found
+
+        last, ended = self._wait_for(fetch, lambda d: d["status"] in (*_RUNNING, *_ENDED))
         status = last["status"]
         if not ended:
             raise DeployFailed(
@@ -323,7 +331,6 @@ class _Apply:
                 + (f"; last lines of its {what} log:" if tail else ""),
                 tail,
             )
-        self.log(f"{where} is {status}")
 
     def _log_tail(self, deployment_id: str, status: str) -> tuple[str, tuple[str, ...]]:
         """The end of the build log (a failed build) or deploy log (a crash), masked."""

@@ -62,7 +62,13 @@ def test_apply_waits_until_the_deployment_runs(
 
     assert standin.world.deployments[str(state.deployment_id)]["status"] == "SUCCESS"
     assert clock.sleeps == [5, 5, 5]  # asked four times: three answers in progress
-    assert any(f"deployment {state.deployment_id}" in line and "SUCCESS" in line for line in lines)
+    progress = [line for line in lines if line.startswith(f"deployment {state.deployment_id}")]
+    assert [line.rsplit(": ", 1)[-1] for line in progress] == [
+        "QUEUED",
+        "BUILDING",
+        "DEPLOYING",
+        "SUCCESS",
+    ]
 
 
 @pytest.mark.parametrize(
