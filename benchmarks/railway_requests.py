@@ -2,9 +2,12 @@
 
     .venv/bin/python -m benchmarks.railway_requests
 
-Scenarios: a fresh service, a no-op (same spec again), one changed variable. Goal: a no-op sends
-0 mutations and at most 3 queries per service. Needs Railway's schema (../shared/railway or
-$RAILWAY_SCHEMA) because the stand-in validates every document against it.
+Scenarios, in one project with a staging and a production environment: a fresh service, a no-op
+(same spec again) with an account token and with a project token, one changed variable, one
+changed setting, and an image service (fresh, then a no-op). Each apply waits for its
+deployment, which the stand-in reports as running at the first look. Goal: a no-op sends 0
+mutations and at most 3 queries per service, whatever the token. Needs Railway's schema
+(../shared/railway or $RAILWAY_SCHEMA) because the stand-in validates every document against it.
 """
 
 from __future__ import annotations
@@ -14,10 +17,25 @@ import time
 
 from components.railway import converge
 from components.railway.client import Auth, RailwayClient
-from components.railway.spec import State
+from components.railway.spec import Spec, State
 from tests.railway.conftest import schema_path
-from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn, load_schema
-from tests.railway.test_converge import CANARY, make_spec
+from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_TOKEN, RailwayStandIn, load_schema
+from tests.railway.test_converge import CANARY, PROMETHEUS_YML, make_spec
+
+ACCOUNT = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
+PROJECT = Auth("project", "Project-Access-Token", PROJECT_TOKEN)
+
+
+def image_spec() -> Spec:
+    return make_spec(
+        name="prometheus",
+        source={"image": "prom/prometheus@sha256:" + "a" * 64},
+        variables={"PROMETHEUS_YML": PROMETHEUS_YML},
+        settings={"startCommand": "/bin/prometheus --config.file=/etc/prometheus.yml"},
+        domains=[],
+        serviceDomain=False,
+        volumes=[{"mountPath": "/prometheus"}],
+    )
 
 
 def main() -> int:
@@ -27,30 +45,35 @@ def main() -> int:
         return 2
     standin = RailwayStandIn(load_schema(path)).start()
     standin.add_environment("staging")
-    auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
+    standin.add_environment("production")
     changed = {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}
-    scenarios = [
-        ("fresh service", make_spec(), False),
-        ("no-op", make_spec(), True),
-        ("one changed variable", make_spec(variables=changed), True),
+    backend = [
+        ("fresh service", make_spec(), ACCOUNT),
+        ("no-op, account token", make_spec(), ACCOUNT),
+        ("no-op, project token", make_spec(), PROJECT),
+        ("one changed variable", make_spec(variables=changed), ACCOUNT),
+        ("one changed setting", make_spec(variables=changed, settings={"numReplicas": 3}), ACCOUNT),
     ]
-    previous: State | None = None
-    print(f"{'scenario':<22} {'requests':>8} {'queries':>8} {'mutations':>9} {'ms':>7}  mutations")
+    image = [
+        ("image service, fresh", image_spec(), ACCOUNT),
+        ("image service, no-op", image_spec(), PROJECT),
+    ]
+    print(f"{'scenario':<24} {'requests':>8} {'queries':>8} {'mutations':>9} {'ms':>7}  mutations")
     try:
-        for label, spec, with_previous in scenarios:
-            with RailwayClient(standin.url, auth) as client:
-                start = time.perf_counter()
-                previous = converge.apply(
-                    client, spec, previous if with_previous else None, lambda _: None
-                )
-                elapsed = (time.perf_counter() - start) * 1000
-                sent = client.counters
-                names = ",".join(standin.mutations) or "-"
-                print(
-                    f"{label:<22} {sent.requests:>8} {sent.queries:>8} {sent.mutations:>9} "
-                    f"{elapsed:>7.1f}  {names}"
-                )
-                standin.mutations.clear()
+        for scenarios in (backend, image):
+            previous: State | None = None
+            for label, spec, auth in scenarios:
+                with RailwayClient(standin.url, auth) as client:
+                    start = time.perf_counter()
+                    previous = converge.apply(client, spec, previous, lambda _: None)
+                    elapsed = (time.perf_counter() - start) * 1000
+                    sent = client.counters
+                    names = ",".join(standin.mutations) or "-"
+                    print(
+                        f"{label:<24} {sent.requests:>8} {sent.queries:>8} {sent.mutations:>9} "
+                        f"{elapsed:>7.1f}  {names}"
+                    )
+                    standin.mutations.clear()
     finally:
         standin.stop()
     return 0

@@ -6,7 +6,9 @@
     python -m components.railway rollback --service NAME [--project ID] [--environment NAME]
 
 Token and endpoint come from the environment only: RAILWAY_API_TOKEN or RAILWAY_TOKEN, and
-RAILWAY_API_URL. Exit status: 0 done, 1 Railway or token problem, 2 bad spec or usage.
+RAILWAY_API_URL; RAILWAY_POLL_SECONDS is how often apply asks how its deployment goes (5).
+Exit status: 0 done, 1 Railway or token problem or a deployment that did not run, 2 bad spec or
+usage. Nothing printed ever holds a variable value or the token.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from pydantic import ValidationError
@@ -25,7 +29,6 @@ from components.railway.client import (
     DEFAULT_URL,
     RailwayClient,
     RailwayError,
-    Redactor,
     auth_from_env,
 )
 from components.railway.spec import Spec, State
@@ -80,8 +83,16 @@ def _client(env: Mapping[str, str], secrets: Sequence[str] = ()) -> RailwayClien
         auth_from_env(env),
         timeout=timeout,
         max_attempts=max(1, attempts),
-        redact=Redactor(secrets),
+        secrets=secrets,
     )
+
+
+def _pace(env: Mapping[str, str]) -> converge.Pace:
+    try:
+        # At least 0.1 s: a deployment that takes minutes must not be asked about in a loop.
+        return converge.Pace(interval=max(0.1, float(env.get("RAILWAY_POLL_SECONDS", "5"))))
+    except ValueError:
+        raise UsageError("RAILWAY_POLL_SECONDS must be a number") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,8 +119,9 @@ def run(
         if args.command == "apply":
             spec, secrets = _read_spec(stdin, env)
             previous = _previous_state(env)
+            pace = _pace(env)
             with _client(env, secrets) as client:
-                state = converge.apply(client, spec, previous, log)
+                state = converge.apply(client, spec, previous, log, pace)
             print(state.model_dump_json(by_alias=True), file=stdout)
         elif args.command == "delete":
             state_or_none = _previous_state(env)
@@ -131,8 +143,21 @@ def run(
     except UsageError as error:
         log(str(error))
         return 2
+    except converge.DeployFailed as error:
+        log(str(error))
+        for line in error.tail:
+            log(f"| {line}")
+        return 1
     except RailwayError as error:
         log(str(error))
+        return 1
+    except Exception as error:  # one line, never a traceback: it may show data
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        log(
+            f"unexpected {type(error).__name__} at {Path(frame.filename).name}:{frame.lineno} "
+            "(an answer of a shape apply does not know?); nothing more is shown, since it may "
+            "hold a value: run again, or report it"
+        )
         return 1
     return 0
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import email.utils
+import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote, quote_plus
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
+
+from components.railway import documents as docs
 
 DEFAULT_URL = "https://backboard.railway.com/graphql/v2"
 
@@ -38,6 +43,10 @@ class Auth:
     kind: Literal["account", "project"]
     header: str
     value: str
+
+    @property
+    def token(self) -> str:
+        return self.value.removeprefix("Bearer ")
 
     def hint(self) -> str:
         if self.kind == "project":
@@ -75,15 +84,76 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class Redactor:
-    """Replaces known secret values in any text that may reach a terminal or a log."""
+    """Masks every run of text that shares WINDOW or more characters with a secret (the token,
+    secret variable values), as written, JSON-escaped or URL-encoded: a truncated or escaped
+    echo is caught too. A secret shorter than WINDOW is masked where it appears whole."""
+
+    WINDOW = 8
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        forms = {form for secret in secrets if secret for form in _written_forms(secret)}
+        size = self.WINDOW
+        self._short = sorted((f for f in forms if len(f) < size), key=len, reverse=True)
+        self._windows = {f[i : i + size] for f in forms for i in range(len(f) - size + 1)}
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[secret]")
-        return text
+        size = self.WINDOW
+        hidden = [False] * len(text)
+        for start in range(len(text) - size + 1):
+            if text[start : start + size] in self._windows:
+                hidden[start : start + size] = [True] * size
+        for secret in self._short:
+            start = text.find(secret)
+            while start >= 0:
+                hidden[start : start + len(secret)] = [True] * len(secret)
+                start = text.find(secret, start + 1)
+        out, previous = [], False
+        for char, hide in zip(text, hidden, strict=True):
+            if not hide:
+                out.append(char)
+            elif not previous:
+                out.append("[secret]")
+            previous = hide
+        return "".join(out)
+
+
+def _written_forms(secret: str) -> tuple[str, ...]:
+    return (secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """The first non-blank line of `text`, without control characters (no terminal escapes),
+    at most `limit` characters."""
+    lines = [_CONTROL.sub(" ", line).strip() for line in text.splitlines()]
+    first = next((line for line in lines if line), "")
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def describe_errors(errors: object, redact: Redactor, *, withhold: bool) -> str:
+    """One line for a GraphQL `errors` member of any shape (a list of objects, an object, a
+    string, objects without a message or with a message that is not a string...). A message is
+    shown only as a string, on one line, redacted; `withhold` shows no message at all."""
+    items = errors if isinstance(errors, list) else [errors]
+    first = items[0] if items else None
+    message = first if isinstance(first, str) else None
+    code = None
+    if isinstance(first, dict):
+        message = first.get("message") if isinstance(first.get("message"), str) else None
+        extensions = first.get("extensions")
+        found = extensions.get("code") if isinstance(extensions, dict) else None
+        if isinstance(found, str) and _CODE.match(found) and redact(found) == found:
+            code = found
+    if withhold:
+        text = "message not shown: the request carried variable values"
+    else:
+        text = one_line(redact(message)) if message else ""
+        text = text or "no message"
+    more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
+    return f"{text}{f' [{code}]' if code else ''}{more}"
 
 
 @dataclass
@@ -104,7 +174,7 @@ class RailwayClient:
         backoff: float = 1.0,
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
-        redact: Redactor | None = None,
+        secrets: Iterable[str] = (),
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._auth = auth
@@ -114,8 +184,14 @@ class RailwayClient:
         self._jitter = wait_exponential_jitter(initial=backoff, max=max_backoff, jitter=backoff)
         self._max_backoff = max_backoff
         self._sleep = sleep
-        self._redact = redact or Redactor()
+        # The token and the secret values never reach a message, whatever Railway echoes.
+        self.redact = Redactor([auth.token, *secrets])
         self.counters = Counters()
+
+    @property
+    def project_token(self) -> bool:
+        """A project token reads and changes one environment only."""
+        return self._auth.kind == "project"
 
     def close(self) -> None:
         self._http.close()
@@ -191,9 +267,10 @@ class RailwayClient:
             raise TransientError(
                 f"connection lost: {type(error).__name__}", processed=True
             ) from None
-        return self._handle(response, _operation_name(document))
+        return self._handle(response, document)
 
-    def _handle(self, response: httpx.Response, operation: str) -> dict[str, Any]:
+    def _handle(self, response: httpx.Response, document: str) -> dict[str, Any]:
+        operation = _operation_name(document)
         status = response.status_code
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -204,21 +281,26 @@ class RailwayClient:
             raise RailwayError(f"Railway refused the token (HTTP {status}): {self._auth.hint()}")
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
+            # An HTML error page or a proxy's text: never shown, it may echo the request.
+            kind = one_line(response.headers.get("Content-Type", ""), 60) or "no content type"
             raise RailwayError(
-                f"Railway answered {operation} with HTTP {status} and no JSON; "
+                f"Railway answered {operation} with HTTP {status} and no JSON ({kind}); "
                 "check RAILWAY_API_URL points at the GraphQL endpoint"
             ) from None
         errors = body.get("errors") if isinstance(body, dict) else None
         if errors:
-            message = self._redact(str(errors[0].get("message", errors[0])).splitlines()[0])
-            if "not authorized" in message.lower() or "unauthorized" in message.lower():
-                raise RailwayError(f"Railway refused {operation}: {message}; {self._auth.hint()}")
-            raise RailwayError(f"Railway rejected {operation}: {message}")
+            text = describe_errors(errors, self.redact, withhold=document in docs.CARRY_VALUES)
+            if any(word in text.lower() for word in _REFUSED):
+                raise RailwayError(f"Railway refused {operation}: {text}; {self._auth.hint()}")
+            raise RailwayError(f"Railway rejected {operation}: {text}")
         if status >= 400 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise RailwayError(f"Railway answered {operation} with HTTP {status} and no data")
         data: dict[str, Any] = body["data"]
         return data
+
+
+_REFUSED = ("not authorized", "unauthorized", "unauthenticated", "forbidden")
 
 
 def _operation_name(document: str) -> str:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from components.railway import documents as docs
-from components.railway.client import AmbiguousError, RailwayClient, RailwayError
+from components.railway.client import AmbiguousError, RailwayClient, RailwayError, one_line
 from components.railway.spec import (
+    DEPLOY_TIMEOUT,
     DomainRef,
-    ImageSource,
     RepoSource,
     Spec,
     State,
@@ -22,16 +23,39 @@ from components.railway.spec import (
 Log = Callable[[str], None]
 T = TypeVar("T")
 
-_SETTING_FIELDS = {
+# Settings under `deploy` in Railway's environment config; region and replicas go together in
+# `deploy.multiRegionConfig` (Railway's CLI, `railway scale`).
+_DEPLOY_FIELDS = {
     "healthcheck_path": "healthcheckPath",
     "healthcheck_timeout": "healthcheckTimeout",
     "start_command": "startCommand",
-    "num_replicas": "numReplicas",
-    "region": "region",
     "restart_policy_type": "restartPolicyType",
 }
 _ROLLBACK_TARGETS = ("SUCCESS", "REMOVED", "SLEEPING")
 _VOLUME_GONE = ("DELETING", "DELETED")
+_RUNNING = ("SUCCESS", "SLEEPING")
+_FAILED = ("FAILED", "CRASHED")
+# Nothing runs from these, or it stopped: apply deploys again. Any other status is in progress.
+_ENDED = (*_FAILED, "REMOVED", "REMOVING", "SKIPPED")
+_LOG_LINES = 20
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How apply waits for Railway: the poll interval, and the clock and sleep (fakes in tests)."""
+
+    interval: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+class DeployFailed(RailwayError):
+    """A deployment that ended without running, or did not end in time; `tail` is the end of
+    its build or deploy log (secret values and the token masked)."""
+
+    def __init__(self, message: str, tail: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.tail = tail
 
 
 @dataclass(frozen=True)
@@ -41,15 +65,30 @@ class Observed:
     environment_id: str | None
     service_id: str | None
     instance: dict[str, Any]  # empty when the service has no instance in the environment
-    trigger: dict[str, Any] | None
-    deployed_elsewhere: tuple[str, ...]  # other environments running this service
-    # Volume instances attached to the service, in every environment; each also carries
-    # "environment" (the environment's name).
+    config: dict[str, Any]  # the service's entry in the environment's config
+    # Other environments running this service; None when the token cannot see them.
+    deployed_elsewhere: tuple[str, ...] | None
+    # Volume instances attached to the service, in every environment the token sees; each also
+    # carries "environment" (the environment's name).
     volumes: tuple[dict[str, Any], ...] = ()
+    staged_changes: int = 0  # changes a person staged in the environment and did not deploy
 
 
 def _nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
     return [edge["node"] for edge in connection["edges"]]
+
+
+def _scoped_environment(client: RailwayClient, project_id: str, environment: str) -> dict[str, Any]:
+    """The one environment a project token may read, checked against the spec."""
+    token = client.query(docs.OBSERVE_TOKEN_ENVIRONMENT, {})["projectToken"]
+    scoped: dict[str, Any] = token["environment"]
+    if token["projectId"] != project_id or scoped["name"] != environment:
+        raise RailwayError(
+            f"RAILWAY_TOKEN is a project token of environment {scoped['name']} of project "
+            f"{token['projectId']}, not of {environment} of project {project_id}: use that "
+            "environment's project token, or an account token in RAILWAY_API_TOKEN"
+        )
+    return scoped
 
 
 def observe(
@@ -60,19 +99,32 @@ def observe(
     service_name: str | None = None,
     service_id: str | None = None,
 ) -> Observed:
-    project = client.query(docs.OBSERVE, {"projectId": project_id})["project"]
-    if any(project[k]["pageInfo"]["hasNextPage"] for k in ("services", "environments")):
-        raise RailwayError(
-            f"project {project_id} has more than 500 services or 100 environments; not supported"
-        )
-    services = _nodes(project["services"])
+    if client.project_token:
+        environments = [_scoped_environment(client, project_id, environment)]
+        services = [
+            {"id": i["serviceId"], "name": i["serviceName"]}
+            for i in _nodes(environments[0]["serviceInstances"])
+        ]
+    else:
+        project = client.query(docs.OBSERVE, {"projectId": project_id})["project"]
+        if any(project[k]["pageInfo"]["hasNextPage"] for k in ("services", "environments")):
+            raise RailwayError(
+                f"project {project_id} has more than 500 services or 100 environments; "
+                "not supported"
+            )
+        environments = _nodes(project["environments"])
+        services = _nodes(project["services"])
     found = [s for s in services if s["id"] == service_id or s["name"] == service_name]
     sid = found[0]["id"] if found else None
-    env_id, instance, trigger, elsewhere, volumes = None, {}, None, [], []
-    for env in _nodes(project["environments"]):
-        if env["volumeInstances"]["pageInfo"]["hasNextPage"]:
+    env_id, staged = None, 0
+    instance: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    elsewhere: list[str] = []
+    volumes: list[dict[str, Any]] = []
+    for env in environments:
+        if any(env[k]["pageInfo"]["hasNextPage"] for k in ("serviceInstances", "volumeInstances")):
             raise RailwayError(
-                f"environment {env['name']} has more than 500 volumes; not supported"
+                f"environment {env['name']} has more than 500 services or volumes; not supported"
             )
         volumes += [
             {**v, "environment": env["name"]}
@@ -83,11 +135,20 @@ def observe(
         if env["name"] == environment:
             env_id = env["id"]
             instance = instances[0] if instances else {}
-            triggers = [t for t in _nodes(env["deploymentTriggers"]) if t["serviceId"] == sid]
-            trigger = triggers[0] if triggers else None
+            services_config = (env.get("config") or {}).get("services") or {}
+            config = (services_config.get(sid) if sid else None) or {}
+            staged = env.get("unmergedChangesCount") or 0
         elif any(i["latestDeployment"] for i in instances):
             elsewhere.append(env["name"])
-    return Observed(env_id, sid, instance, trigger, tuple(elsewhere), tuple(volumes))
+    return Observed(
+        env_id,
+        sid,
+        instance,
+        config,
+        None if client.project_token else tuple(elsewhere),
+        tuple(volumes),
+        staged,
+    )
 
 
 def _time(value: str) -> datetime:
@@ -106,39 +167,69 @@ def _create(create: Callable[[], T], lookup: Callable[[], T | None], what: str) 
     raise RailwayError(f"could not create {what}: Railway kept failing; run apply again")
 
 
-def _desired_instance(spec: Spec) -> dict[str, Any]:
-    settings = spec.service.settings
-    wanted: dict[str, Any] = {
-        wire: getattr(settings, field)
-        for field, wire in _SETTING_FIELDS.items()
-        if getattr(settings, field) is not None
-    }
+def _nulls(current: object) -> dict[str, None]:
+    """Null for every key of `current`: in a patch, null removes the key."""
+    return dict.fromkeys(current) if isinstance(current, dict) else {}
+
+
+def desired_config(spec: Spec, current: dict[str, Any]) -> dict[str, Any]:
+    """The service's entry of an environment patch that gives it the spec's source and settings.
+    `current` is its entry now: what the spec's source replaces (a repo's branch for an image,
+    other regions) is set to null."""
+    have_source = current.get("source") or {}
+    have_deploy = current.get("deploy") or {}
     source = spec.service.source
     if isinstance(source, RepoSource):
-        wanted["source"] = {"repo": source.repo}
+        drop = {k: None for k in ("image",) if have_source.get(k) is not None}
+        wanted_source: dict[str, Any] = {**drop, "repo": source.repo, "branch": source.branch}
         if source.root_directory is not None:
-            wanted["rootDirectory"] = source.root_directory
+            wanted_source["rootDirectory"] = source.root_directory
     else:
-        wanted["source"] = {"image": source.image}
-    return wanted
+        drop = {k: None for k in ("repo", "branch") if have_source.get(k) is not None}
+        wanted_source = {**drop, "image": source.image}
+    settings = spec.service.settings
+    deploy: dict[str, Any] = {
+        wire: getattr(settings, field)
+        for field, wire in _DEPLOY_FIELDS.items()
+        if getattr(settings, field) is not None
+    }
+    if settings.region is not None:
+        deploy["multiRegionConfig"] = {
+            **_nulls(have_deploy.get("multiRegionConfig")),
+            settings.region: {"numReplicas": settings.num_replicas or 1},
+        }
+    elif settings.num_replicas is not None:
+        deploy["numReplicas"] = settings.num_replicas
+    return {"source": wanted_source, **({"deploy": deploy} if deploy else {})}
 
 
-def _instance_differs(wanted: dict[str, Any], instance: dict[str, Any]) -> bool:
-    for key, value in wanted.items():
-        if key == "source":
-            have = instance.get("source") or {}
-            if any(have.get(k) != v for k, v in value.items()):
-                return True
-        elif instance.get(key) != value:
-            return True
-    return False
+def _contains(have: object, want: object) -> bool:
+    """Whether `have` already says all that `want` says (a null in `want`: absent in `have`)."""
+    if isinstance(want, dict):
+        found = have if isinstance(have, dict) else {}
+        return all(_contains(found.get(key), value) for key, value in want.items())
+    return have == want
+
+
+def _contradicts(have: object, want: object) -> bool:
+    """Whether `have` states a value that `want` sets otherwise. What `have` leaves out does not
+    count: Railway's record of a deployment may say less than the spec."""
+    if isinstance(want, dict):
+        if not isinstance(have, dict):
+            return False
+        return any(_contradicts(have.get(key), value) for key, value in want.items())
+    return want is not None and have is not None and have != want
 
 
 class _Apply:
-    def __init__(self, client: RailwayClient, spec: Spec, previous: State | None, log: Log) -> None:
-        self.client, self.spec, self.previous, self.log = client, spec, previous, log
+    def __init__(
+        self, client: RailwayClient, spec: Spec, previous: State | None, log: Log, pace: Pace
+    ) -> None:
+        self.client, self.spec, self.previous = client, spec, previous
+        self.log, self.pace = log, pace
         self.ids = {"projectId": spec.project_id}
         self.needs_deploy = False
+        self.timeout = spec.service.deploy_timeout or DEPLOY_TIMEOUT
 
     def run(self) -> State:
         spec = self.spec
@@ -151,24 +242,15 @@ class _Apply:
         service_id = obs.service_id or self._create_service()
         self.ids["serviceId"] = service_id
         instance = {} if fresh else obs.instance
+        wanted = desired_config(spec, {} if fresh else obs.config)
+        self._settings(wanted, {} if fresh else obs.config, obs.staged_changes)
         managed = self._variables(fresh)
-        self._instance(instance)
         volumes = self._volumes(
             [v for v in obs.volumes if v["environmentId"] == env_id],
             instance.get("latestDeployment"),
         )
-        self._trigger(obs.trigger)
         custom, service_domain = self._domains(instance)
-        deployment = instance.get("latestDeployment") or None
-        if deployment and not self.needs_deploy:
-            self.needs_deploy = self._predates_variables(deployment["id"])
-        if self.needs_deploy or deployment is None:
-            deployment_id = self.client.mutate(docs.DEPLOY, self._instance_ids())[
-                "serviceInstanceDeployV2"
-            ]
-            self.log(f"deployed {spec.service.name} to {spec.environment}: {deployment_id}")
-        else:
-            deployment_id = deployment["id"]
+        deployment_id = self._deployment(instance.get("latestDeployment") or None, wanted)
         wanted_domains = spec.service.domains
         return State(
             project_id=spec.project_id,
@@ -183,6 +265,91 @@ class _Apply:
             deployment_id=deployment_id,
             url=public_url(wanted_domains, service_domain.domain if service_domain else None),
         )
+
+    def _deployment(self, latest: dict[str, Any] | None, wanted: dict[str, Any]) -> str:
+        """Deploy when something changed or nothing runs; wait for the deployment either way
+        until it runs, fails or the spec's timeout passes."""
+        status = latest["status"] if latest else None
+        if latest and status in _RUNNING and not self.needs_deploy:
+            self.needs_deploy = self._predates(latest["id"], wanted)
+        if self.needs_deploy or latest is None or status in _ENDED:
+            deployment_id: str = self.client.mutate(docs.DEPLOY, self._instance_ids())[
+                "serviceInstanceDeployV2"
+            ]
+            self.log(
+                f"deploying {self.spec.service.name} to {self.spec.environment}: {deployment_id}"
+            )
+        else:
+            deployment_id = latest["id"]
+            if status in _RUNNING:
+                return deployment_id
+            self.log(f"waiting for deployment {deployment_id} ({status}), started before this run")
+        self._await(deployment_id)
+        return deployment_id
+
+    def _wait_for(
+        self, fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool]
+    ) -> tuple[dict[str, Any], bool]:
+        """Poll `fetch` until `done`, at most the spec's timeout; the last answer and whether
+        it was done."""
+        pace = self.pace
+        deadline = pace.clock() + self.timeout
+        while True:
+            found = fetch()
+            if done(found):
+                return found, True
+            left = deadline - pace.clock()
+            if left <= 0:
+                return found, False
+            pace.sleep(min(pace.interval, left))
+
+    def _await(self, deployment_id: str) -> None:
+        where = f"deployment {deployment_id} of {self.spec.service.name} in {self.spec.environment}"
+        seen: list[str] = []
+
+        def fetch() -> dict[str, Any]:
+            found: dict[str, Any] = self.client.query(
+                docs.DEPLOYMENT_STATUS, {"id": deployment_id}
+            )["deployment"]
+            if found["status"] not in seen[-1:]:  # progress: one line per status
+                seen.append(found["status"])
+                self.log(f"{where}: {found['status']}")
+            return found
+
+        last, ended = self._wait_for(fetch, lambda d: d["status"] in (*_RUNNING, *_ENDED))
+        status = last["status"]
+        if not ended:
+            raise DeployFailed(
+                f"{where} is still {status} after {self.timeout} s "
+                "(service.deployTimeout); run apply again to go on waiting, it does not deploy "
+                "twice"
+            )
+        if status not in _RUNNING:
+            what, tail = self._log_tail(deployment_id, status)
+            raise DeployFailed(
+                f"{where} ended {status}; fix the cause and run apply again, it deploys again"
+                + (f"; last lines of its {what} log:" if tail else ""),
+                tail,
+            )
+
+    def _log_tail(self, deployment_id: str, status: str) -> tuple[str, tuple[str, ...]]:
+        """The end of the build log (a failed build) or deploy log (a crash), masked."""
+        try:
+            logs = self.client.query(docs.DEPLOYMENT_LOGS, {"id": deployment_id, "limit": 500})
+        except RailwayError as error:
+            return "", (f"(its logs could not be read: {error})",)
+        order = ["deploy", "build"] if status == "CRASHED" else ["build", "deploy"]
+        fields = {"build": "buildLogs", "deploy": "deploymentLogs"}
+        for what in order:
+            lines = [
+                one_line(self.client.redact(entry["message"]), 300)
+                for entry in logs.get(fields[what]) or []
+                if isinstance(entry, dict) and isinstance(entry.get("message"), str)
+            ]
+            lines = [line for line in lines if line]
+            if lines:
+                return what, tuple(lines[-_LOG_LINES:])
+        return "", ()
 
     def _instance_ids(self) -> dict[str, str]:
         return {"serviceId": self.ids["serviceId"], "environmentId": self.ids["environmentId"]}
@@ -254,38 +421,74 @@ class _Apply:
                 self.needs_deploy = True
         return tuple(sorted(wanted))
 
-    def _predates_variables(self, deployment_id: str) -> bool:
-        """Whether the service's variables changed after `deployment_id` started, by a run that
-        stopped before its deploy. Asked only when this run changed no variable, so the service
-        has the wanted values and none of the dropped names. Values with references are skipped:
-        a snapshot may hold them rendered. A safety net: when Railway will not say, apply goes
-        on without it."""
+    def _predates(self, deployment_id: str, wanted: dict[str, Any]) -> bool:
+        """Whether the service's variables or settings changed after `deployment_id` started,
+        by a run that stopped before its deploy. Asked only when this run changed nothing, so
+        the service has the wanted values and none of the dropped names. Values with
+        references are skipped: a snapshot may hold them rendered. A safety net: when Railway
+        will not say, apply goes on without it."""
         try:
-            found = self.client.query(docs.RUNNING_VARIABLES, {"deploymentId": deployment_id})
+            found = self.client.query(docs.RUNNING_DEPLOYMENT, {"deploymentId": deployment_id})
         except RailwayError as error:
-            self.log(f"cannot read the running deployment's variables, not compared: {error}")
+            self.log(f"cannot read what the running deployment started with, not compared: {error}")
             return False
-        running = (found.get("deploymentSnapshot") or {}).get("variables")
-        if running is None:
-            return False
-        wanted = self.spec.service.variables
-        dropped = set(self.previous.variables) - set(wanted) if self.previous else set()
-        changed = any(
-            running.get(name) != value for name, value in wanted.items() if "${{" not in value
-        )
-        deleted = any(name in running for name in dropped)
-        if changed or deleted:
-            self.log("the running deployment predates the service's variables: redeploying")
-        return changed or deleted
-
-    def _instance(self, instance: dict[str, Any]) -> None:
-        wanted = _desired_instance(self.spec)
-        if _instance_differs(wanted, instance):
-            self.client.mutate(
-                docs.SERVICE_INSTANCE_UPDATE, {**self._instance_ids(), "input": wanted}
+        running = (found.get("deploymentSnapshot") or {}).get("variables") or {}
+        manifest = ((found.get("deployment") or {}).get("meta") or {}).get("serviceManifest")
+        wanted_variables = self.spec.service.variables
+        dropped = set(self.previous.variables) - set(wanted_variables) if self.previous else set()
+        variables = any(
+            name in running and running[name] != value
+            for name, value in wanted_variables.items()
+            if "${{" not in value
+        ) or any(name in running for name in dropped)
+        settings = _contradicts(manifest, wanted)
+        if variables or settings:
+            self.log(
+                "the running deployment predates the service's variables or settings: redeploying"
             )
-            self.log(f"updated settings of {self.spec.service.name} in {self.spec.environment}")
-            self.needs_deploy = True
+        return variables or settings
+
+    def _settings(self, wanted: dict[str, Any], current: dict[str, Any], staged: int) -> None:
+        """Commit the service's source and settings as one patch of this environment only."""
+        if _contains(current, wanted):
+            return
+        env = self.spec.environment
+        if staged:
+            raise RailwayError(
+                f"environment {env} has {staged} staged change(s) in Railway that nobody "
+                "deployed: deploy or discard them in Railway's dashboard, then run apply again "
+                "(apply commits the settings of one service and leaves no one's changes half done)"
+            )
+        patch = {"services": {self.ids["serviceId"]: wanted}}
+        committed: str = self.client.mutate(
+            docs.ENVIRONMENT_PATCH_COMMIT,
+            {
+                "environmentId": self.ids["environmentId"],
+                "patch": patch,
+                "commitMessage": f"autonomica: {self.spec.service.name} settings",
+            },
+        )["environmentPatchCommit"]
+        patch_id = committed.rsplit("/", 1)[-1]
+        last, ended = self._wait_for(
+            lambda: self.client.query(docs.ENVIRONMENT_PATCH, {"id": patch_id})["environmentPatch"],
+            lambda p: p["status"] == "COMMITTED" or bool(p.get("lastAppliedError")),
+        )
+        if last.get("lastAppliedError") or not ended:
+            error = last.get("lastAppliedError")
+            reason = (
+                one_line(self.client.redact(error))
+                if isinstance(error, str)
+                else f"still {last['status']} after {self.timeout} s"
+            )
+            raise RailwayError(
+                f"Railway did not apply the settings of {self.spec.service.name} in {env} "
+                f"({reason}); "
+                "check them in Railway's dashboard and run apply again"
+            )
+        source = self.spec.service.source
+        what = f"{source.repo}@{source.branch}" if isinstance(source, RepoSource) else source.image
+        self.log(f"committed the settings of {self.spec.service.name} in {env} ({what})")
+        self.needs_deploy = True
 
     def _volumes(
         self, have: list[dict[str, Any]], deployment: dict[str, Any] | None
@@ -356,37 +559,6 @@ class _Apply:
         self.needs_deploy = True
         return VolumeRef(id=volume_id, mount_path=path)
 
-    def _trigger(self, trigger: dict[str, Any] | None) -> None:
-        source = self.spec.service.source
-        if isinstance(source, ImageSource):
-            if trigger is not None:
-                self.client.mutate(docs.TRIGGER_DELETE, {"id": trigger["id"]})
-                self.needs_deploy = True
-            return
-        wanted = {"branch": source.branch, "repository": source.repo}
-        if trigger is None:
-            data = {**self.ids, **wanted, "provider": "github"}
-            if source.root_directory is not None:
-                data["rootDirectory"] = source.root_directory
-            _create(
-                lambda: self.client.mutate(docs.TRIGGER_CREATE, {"input": data}, idempotent=False),
-                lambda: (
-                    observe(
-                        self.client,
-                        self.spec.project_id,
-                        self.spec.environment,
-                        service_id=self.ids["serviceId"],
-                    ).trigger
-                ),
-                f"deployment trigger of {self.spec.service.name}",
-            )
-        elif any(trigger.get(k) != v for k, v in wanted.items()):
-            self.client.mutate(docs.TRIGGER_UPDATE, {"id": trigger["id"], "input": wanted})
-        else:
-            return
-        self.log(f"{self.spec.environment} deploys {source.repo}@{source.branch}")
-        self.needs_deploy = True
-
     def _domains(self, instance: dict[str, Any]) -> tuple[tuple[DomainRef, ...], DomainRef | None]:
         domains = instance.get("domains") or {"customDomains": [], "serviceDomains": []}
         have = {
@@ -445,9 +617,12 @@ class _Apply:
         return ref
 
 
-def apply(client: RailwayClient, spec: Spec, previous: State | None, log: Log) -> State:
-    """Converge Railway to `spec`. `previous` is the state the last apply printed, if any."""
-    return _Apply(client, spec, previous, log).run()
+def apply(
+    client: RailwayClient, spec: Spec, previous: State | None, log: Log, pace: Pace | None = None
+) -> State:
+    """Converge Railway to `spec` and wait for its deployment to run (DeployFailed if it does
+    not). `previous` is the state the last apply printed, if any."""
+    return _Apply(client, spec, previous, log, pace or Pace()).run()
 
 
 def delete(client: RailwayClient, state: State, log: Log) -> None:
@@ -457,7 +632,7 @@ def delete(client: RailwayClient, state: State, log: Log) -> None:
     if obs.service_id is None:
         log(f"service {state.service} is already gone")
         return
-    if not obs.deployed_elsewhere:
+    if obs.deployed_elsewhere == ():
         _detach_volumes(client, obs.volumes, state.service, log)
         client.mutate(
             docs.SERVICE_DELETE, {"id": obs.service_id, "environmentId": state.environment_id}
@@ -485,10 +660,13 @@ def delete(client: RailwayClient, state: State, log: Log) -> None:
     latest = obs.instance.get("latestDeployment")
     if latest and latest["status"] not in ("REMOVED", "REMOVING"):
         client.mutate(docs.DEPLOYMENT_REMOVE, {"id": latest["id"]})
-    log(
-        f"removed {state.service} from {state.environment}; kept the service because "
+    why = (
         f"{', '.join(obs.deployed_elsewhere)} still runs it"
+        if obs.deployed_elsewhere
+        else "a project token cannot see whether another environment runs it (delete it with "
+        "an account token in RAILWAY_API_TOKEN, or in Railway's dashboard, if none does)"
     )
+    log(f"removed {state.service} from {state.environment}; kept the service because {why}")
     for volume in obs.volumes:
         if volume["environmentId"] == state.environment_id:
             log(

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-_INSTANCE_FIELDS = """
-  id serviceId healthcheckPath healthcheckTimeout startCommand numReplicas region
-  restartPolicyType rootDirectory
-  source { repo image }
-  latestDeployment { id status createdAt }
-  domains { customDomains { id domain } serviceDomains { id domain } }
+# What apply and delete compare against in one environment, except variable values. `config` is
+# the environment's serialized config (source, branch, deploy settings), the same shape as the
+# patch apply commits; it is read, never logged. Volume.volumeInstances is deprecated, so volumes
+# are read per environment.
+_ENVIRONMENT = """
+fragment EnvironmentView on Environment {
+  id name unmergedChangesCount
+  config(decryptVariables: false)
+  serviceInstances(first: 500) {
+    pageInfo { hasNextPage }
+    edges { node {
+      id serviceId serviceName
+      source { repo image }
+      latestDeployment { id status createdAt }
+      domains { customDomains { id domain } serviceDomains { id domain } }
+    } }
+  }
+  volumeInstances(first: 500) {
+    pageInfo { hasNextPage }
+    edges { node { id volumeId serviceId environmentId mountPath state createdAt } }
+  }
+}
 """
 
-# One query gives everything apply and delete compare against, except variable values.
-# Volume instances are read per environment: Volume.volumeInstances is deprecated.
+# An account or workspace token reads every environment: delete must know whether another
+# environment runs the service before `serviceDelete`, which removes it from all of them.
 OBSERVE = f"""
 query Observe($projectId: String!) {{
   project(id: $projectId) {{
@@ -19,21 +35,18 @@ query Observe($projectId: String!) {{
     services(first: 500) {{ pageInfo {{ hasNextPage }} edges {{ node {{ id name }} }} }}
     environments(first: 100) {{
       pageInfo {{ hasNextPage }}
-      edges {{ node {{
-        id name
-        serviceInstances(first: 500) {{ edges {{ node {{ {_INSTANCE_FIELDS} }} }} }}
-        deploymentTriggers(first: 500) {{
-          edges {{ node {{ id serviceId branch repository }} }}
-        }}
-        volumeInstances(first: 500) {{
-          pageInfo {{ hasNextPage }}
-          edges {{ node {{ id volumeId serviceId environmentId mountPath state createdAt }} }}
-        }}
-      }} }}
+      edges {{ node {{ ...EnvironmentView }} }}
     }}
   }}
 }}
-"""
+{_ENVIRONMENT}"""
+
+# A project token may read only its own environment: the token says which (`projectToken`).
+OBSERVE_TOKEN_ENVIRONMENT = f"""
+query ObserveTokenEnvironment {{
+  projectToken {{ projectId environmentId environment {{ ...EnvironmentView }} }}
+}}
+{_ENVIRONMENT}"""
 
 VARIABLES = """
 query Variables($projectId: String!, $environmentId: String!, $serviceId: String!) {
@@ -43,11 +56,13 @@ query Variables($projectId: String!, $environmentId: String!, $serviceId: String
 }
 """
 
-# The variables a deployment started with: a run killed between its variable upsert and its
-# deploy leaves them different from the service's, and the rerun deploys.
-RUNNING_VARIABLES = """
-query RunningVariables($deploymentId: String!) {
+# The variables and settings a deployment started with: a run killed between its variable
+# upsert or settings commit and its deploy leaves them different from the service's, and the
+# rerun deploys. `meta.serviceManifest` is the config the deployment was built from.
+RUNNING_DEPLOYMENT = """
+query RunningDeployment($deploymentId: String!) {
   deploymentSnapshot(deploymentId: $deploymentId) { variables }
+  deployment(id: $deploymentId) { id meta }
 }
 """
 
@@ -83,32 +98,6 @@ mutation ServiceCreate($input: ServiceCreateInput!) {
 SERVICE_DELETE = """
 mutation ServiceDelete($id: String!, $environmentId: String) {
   serviceDelete(id: $id, environmentId: $environmentId)
-}
-"""
-
-SERVICE_INSTANCE_UPDATE = """
-mutation ServiceInstanceUpdate(
-  $serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!
-) {
-  serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input)
-}
-"""
-
-TRIGGER_CREATE = """
-mutation DeploymentTriggerCreate($input: DeploymentTriggerCreateInput!) {
-  deploymentTriggerCreate(input: $input) { id }
-}
-"""
-
-TRIGGER_UPDATE = """
-mutation DeploymentTriggerUpdate($id: String!, $input: DeploymentTriggerUpdateInput!) {
-  deploymentTriggerUpdate(id: $id, input: $input) { id }
-}
-"""
-
-TRIGGER_DELETE = """
-mutation DeploymentTriggerDelete($id: String!) {
-  deploymentTriggerDelete(id: $id)
 }
 """
 
@@ -164,9 +153,41 @@ mutation VolumeInstanceUpdate(
 }
 """
 
+# Instance settings and source of one environment. serviceInstanceUpdate with an environment id
+# changes every environment that is not a fork (its schema description); a committed patch
+# changes only `environmentId`.
+ENVIRONMENT_PATCH_COMMIT = """
+mutation EnvironmentPatchCommit(
+  $environmentId: String!, $patch: EnvironmentConfig!, $commitMessage: String
+) {
+  environmentPatchCommit(
+    environmentId: $environmentId, patch: $patch, commitMessage: $commitMessage
+  )
+}
+"""
+
+ENVIRONMENT_PATCH = """
+query EnvironmentPatch($id: String!) {
+  environmentPatch(id: $id) { id status lastAppliedError }
+}
+"""
+
 DEPLOY = """
 mutation ServiceInstanceDeploy($serviceId: String!, $environmentId: String!) {
   serviceInstanceDeployV2(serviceId: $serviceId, environmentId: $environmentId)
+}
+"""
+
+DEPLOYMENT_STATUS = """
+query DeploymentStatus($id: String!) {
+  deployment(id: $id) { id status }
+}
+"""
+
+DEPLOYMENT_LOGS = """
+query DeploymentLogs($id: String!, $limit: Int!) {
+  buildLogs(deploymentId: $id, limit: $limit) { message }
+  deploymentLogs(deploymentId: $id, limit: $limit) { message }
 }
 """
 
@@ -181,6 +202,10 @@ mutation DeploymentRollback($id: String!) {
   deploymentRollback(id: $id)
 }
 """
+
+# Requests whose variables or answer hold variable values: an error answering one of them is
+# never shown as Railway wrote it, since it may quote a value.
+CARRY_VALUES = frozenset({VARIABLES, RUNNING_DEPLOYMENT, VARIABLES_UPSERT})
 
 ALL: dict[str, str] = {
     name: value

@@ -89,6 +89,9 @@ def _one_per_path(volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
 SECRET_ENV_PREFIX = "AUTONOMICA_SECRET_"
 
 
+DEPLOY_TIMEOUT = 900
+
+
 class Service(Model):
     name: Name
     source: RepoSource | ImageSource
@@ -102,6 +105,11 @@ class Service(Model):
     # Railway attaches at most one volume to a service and refuses replicas with a volume.
     volumes: Annotated[tuple[Volume, ...], AfterValidator(_one_per_path)] = Field(
         default=(), max_length=1, description="Persistent volumes of this environment's instance"
+    )
+    # None, not a number, by default: left out, the rendered stdin stays as it was.
+    deploy_timeout: Annotated[int, Field(ge=1, le=7200)] | None = Field(
+        default=None,
+        description=f"Seconds apply waits for a deployment to end (default {DEPLOY_TIMEOUT})",
     )
 
     @model_validator(mode="after")

@@ -3,12 +3,17 @@
 It validates every document against Railway's real schema, executes it with graphql-core over an
 in-memory model of the mutations the converge tool uses, counts requests and mutations, and
 injects faults on request (429 + Retry-After, 5xx, slow answers, dropped connections, a hang
-after a chosen mutation has been applied).
+after a chosen mutation has been applied, answers of any shape). Where the schema documents a
+semantic, it applies it: `serviceInstanceUpdate` with an environment id changes the instance in
+every environment (none is a fork here); a committed environment patch changes one. A project
+token reads and changes only its own environment. Deployments go through the statuses a
+`Rollout` lists, one step per `deployment` read, with the logs it gives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import json
 import socket
@@ -34,27 +39,48 @@ PROJECT_ID = "proj-1"
 ACCOUNT_TOKEN = "account-token-for-tests"
 PROJECT_TOKEN = "project-token-for-tests"
 
-_SETTING_DEFAULTS: dict[str, Any] = {
-    "healthcheckPath": None,
-    "healthcheckTimeout": None,
-    "startCommand": None,
-    "numReplicas": 1,
-    "region": "us-west2",
-    "restartPolicyType": "ON_FAILURE",
-    "rootDirectory": None,
+# ServiceInstanceUpdateInput fields and where they live in an environment's config.
+_INSTANCE_INPUT = {
+    "healthcheckPath": ("deploy", "healthcheckPath"),
+    "healthcheckTimeout": ("deploy", "healthcheckTimeout"),
+    "startCommand": ("deploy", "startCommand"),
+    "numReplicas": ("deploy", "numReplicas"),
+    "restartPolicyType": ("deploy", "restartPolicyType"),
+    "rootDirectory": ("source", "rootDirectory"),
 }
+_DEFAULT_REGION = "us-west2"
+
+
+@dataclass
+class Rollout:
+    """The statuses a deployment shows, the next one at each `deployment` read (the last one
+    stays), and its logs."""
+
+    statuses: tuple[str, ...] = ("SUCCESS",)
+    build_log: tuple[str, ...] = ()
+    deploy_log: tuple[str, ...] = ()
+
+
+@dataclass
+class Answer:
+    """A raw HTTP answer, sent instead of executing the request (error shapes of every kind)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
 
 
 @dataclass
 class Fault:
-    """kind: 429 | 500 | slow | drop | drop_after | hang_after. `field` limits it to requests
-    whose top-level field has that name (None: any request). Fires `times` times."""
+    """kind: 429 | 500 | slow | drop | drop_after | hang_after | answer. `field` limits it to
+    requests whose top-level field has that name (None: any request). Fires `times` times."""
 
     kind: str
     field: str | None = None
     times: int = 1
     retry_after: str | None = "1"
     delay: float = 1.0
+    answer: Answer | None = None  # kind "answer": sent as it is
 
 
 @dataclass
@@ -62,8 +88,11 @@ class World:
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     instances: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Each environment's config: {"services": {service id: {"source": ..., "deploy": ...}}}
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    patches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    staged: dict[str, int] = field(default_factory=dict)  # unmergedChangesCount per environment
     variables: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    triggers: dict[str, dict[str, Any]] = field(default_factory=dict)
     custom_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
     service_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -88,6 +117,8 @@ class RailwayStandIn:
         self.queries: list[str] = []
         self.rejected: list[str] = []
         self.auth_headers: list[str] = []
+        self.token_environment = "staging"  # the environment PROJECT_TOKEN belongs to
+        self.rollouts: list[Rollout] = []  # for the next deployments; then immediate SUCCESS
         self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -132,7 +163,18 @@ class RailwayStandIn:
         with self.lock:
             env_id = self._new_id("env")
             self.world.environments[env_id] = {"id": env_id, "name": name}
+            self.world.configs[env_id] = {"services": {}}
             return env_id
+
+    def service_config(self, env_id: str, service_id: str) -> dict[str, Any]:
+        """The service's entry in the environment's config (what the dashboard shows)."""
+        services: dict[str, Any] = self.world.configs.get(env_id, {}).get("services", {})
+        return dict(services.get(service_id, {}))
+
+    def instance(self, env_id: str, service_id: str) -> dict[str, Any]:
+        """The service instance as the API shows it, settings included."""
+        with self.lock:
+            return self._instance_view((env_id, service_id))
 
     # --- HTTP ------------------------------------------------------------------------------
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
@@ -140,11 +182,8 @@ class RailwayStandIn:
         body = json.loads(request.rfile.read(length) or b"{}")
         with self.lock:
             self.requests += 1
-        if request.headers.get("Authorization") == f"Bearer {ACCOUNT_TOKEN}":
-            self.auth_headers.append("Authorization")
-        elif request.headers.get("Project-Access-Token") == PROJECT_TOKEN:
-            self.auth_headers.append("Project-Access-Token")
-        else:
+        authorized, scope = self._authorize(request)
+        if not authorized:
             self._send(request, 401, {"errors": [{"message": "Not Authorized"}]})
             return
         try:
@@ -158,8 +197,11 @@ class RailwayStandIn:
             return
         operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
         fields = [s.name.value for s in operation.selection_set.selections]  # type: ignore[attr-defined]
+        if scope is not None and not self._within(scope, fields, body.get("variables") or {}):
+            self._send(request, 200, {"data": None, "errors": [{"message": "Not Authorized"}]})
+            return
         fault = self._take_fault(fields)
-        if fault is not None and fault.kind in ("429", "500", "slow", "drop"):
+        if fault is not None and fault.kind in ("429", "500", "slow", "drop", "answer"):
             self._pre_fault(request, fault)
             if fault.kind != "slow":
                 return
@@ -167,13 +209,13 @@ class RailwayStandIn:
             result = execute(
                 self.schema,
                 document,
-                root_value=self._root(),
+                root_value=self._root(scope),
                 variable_values=body.get("variables") or {},
             )
             if operation.operation.value == "mutation" and not result.errors:
                 self.mutations.extend(fields)
-            elif not result.errors:
-                self.queries.extend(fields)
+            elif not result.errors:  # one entry per request, named as the document names it
+                self.queries.append(operation.name.value if operation.name else fields[0])
         if fault is not None and fault.kind in ("drop_after", "hang_after"):
             if fault.kind == "hang_after":
                 self.applied.set()
@@ -184,6 +226,47 @@ class RailwayStandIn:
         if result.errors:
             payload["errors"] = [{"message": e.message} for e in result.errors]
         self._send(request, 200, payload)
+
+    def _authorize(self, request: BaseHTTPRequestHandler) -> tuple[bool, str | None]:
+        """Whether the token is known, and the environment it is limited to (a project token)."""
+        if request.headers.get("Authorization") == f"Bearer {ACCOUNT_TOKEN}":
+            self.auth_headers.append("Authorization")
+            return True, None
+        if request.headers.get("Project-Access-Token") == PROJECT_TOKEN:
+            self.auth_headers.append("Project-Access-Token")
+            return True, self._token_environment_id()
+        return False, None
+
+    def _token_environment_id(self) -> str | None:
+        with self.lock:
+            found = [
+                e["id"]
+                for e in self.world.environments.values()
+                if e["name"] == self.token_environment
+            ]
+        return found[0] if found else None
+
+    def _within(self, scope: str, fields: list[str], variables: dict[str, Any]) -> bool:
+        """A project token reads and changes only its environment: not the project's other
+        environments, not another environment's instances, no new environment."""
+        if "environmentCreate" in fields:
+            return False
+        with self.lock:
+            others = [e for e in self.world.environments if e != scope]
+        if "project" in fields and others:
+            return False
+        return all(value == scope for value in _environment_ids(variables))
+
+    @staticmethod
+    def _send_raw(request: BaseHTTPRequestHandler, answer: Answer) -> None:
+        try:
+            request.send_response(answer.status)
+            request.send_header("Content-Type", answer.content_type)
+            request.send_header("Content-Length", str(len(answer.body)))
+            request.end_headers()
+            request.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _take_fault(self, fields: list[str]) -> Fault | None:
         with self.lock:
@@ -201,6 +284,8 @@ class RailwayStandIn:
             self._send(request, 500, {"errors": [{"message": "internal error"}]})
         elif fault.kind == "slow":
             time.sleep(fault.delay)
+        elif fault.answer is not None:
+            self._send_raw(request, fault.answer)
         else:
             _drop(request)
 
@@ -238,10 +323,7 @@ class RailwayStandIn:
         return self._clock.isoformat()
 
     def _instance(self, env_id: str, service_id: str) -> dict[str, Any]:
-        return self.world.instances.setdefault(
-            (env_id, service_id),
-            {"id": self._new_id("si"), "source": None, **_SETTING_DEFAULTS},
-        )
+        return self.world.instances.setdefault((env_id, service_id), {"id": self._new_id("si")})
 
     def _latest(self, env_id: str, service_id: str) -> dict[str, Any] | None:
         found = [
@@ -254,12 +336,31 @@ class RailwayStandIn:
     def _instance_view(self, key: tuple[str, str]) -> dict[str, Any]:
         env_id, service_id = key
         latest = self._latest(env_id, service_id)
+        config = self.service_config(env_id, service_id)
+        source = config.get("source") or {}
+        deploy = config.get("deploy") or {}
+        regions = deploy.get("multiRegionConfig") or {}
+        placed = {r: c["numReplicas"] for r, c in regions.items() if c}
         return {
             **self.world.instances[key],
             "serviceId": service_id,
+            "serviceName": self.world.services[service_id]["name"],
+            "source": {"repo": source.get("repo"), "image": source.get("image")}
+            if source.get("repo") or source.get("image")
+            else None,
+            "rootDirectory": source.get("rootDirectory"),
+            "healthcheckPath": deploy.get("healthcheckPath"),
+            "healthcheckTimeout": deploy.get("healthcheckTimeout"),
+            "startCommand": deploy.get("startCommand"),
+            "restartPolicyType": deploy.get("restartPolicyType", "ON_FAILURE"),
+            "numReplicas": sum(placed.values()) if placed else deploy.get("numReplicas", 1),
+            "region": next(iter(placed), _DEFAULT_REGION),
             "latestDeployment": latest and {k: latest[k] for k in ("id", "status", "createdAt")},
             "domains": self._domains(env_id, service_id),
         }
+
+    def _patch(self, env_id: str, patch: dict[str, Any]) -> None:
+        self.world.configs[env_id] = _merged(self.world.configs.get(env_id, {}), patch)
 
     def _domains(self, env_id: str, service_id: str) -> dict[str, list[dict[str, Any]]]:
         def pick(table: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -283,28 +384,50 @@ class RailwayStandIn:
         return found[0] if found else None
 
     def _deploy(self, env_id: str, service_id: str, rollback_of: str | None = None) -> str:
-        for deployment in self.world.deployments.values():
-            if (
-                deployment["environmentId"] == env_id
-                and deployment["serviceId"] == service_id
-                and deployment["status"] == "SUCCESS"
-            ):
-                deployment["status"] = "REMOVED"
+        rollout = self.rollouts.pop(0) if self.rollouts else Rollout()
         deployment_id = self._new_id("dep")
         self.world.deployments[deployment_id] = {
             "id": deployment_id,
             "environmentId": env_id,
             "serviceId": service_id,
-            "status": "SUCCESS",
+            "status": rollout.statuses[0],
             "createdAt": self._now(),
             "canRollback": True,
             "variables": dict(self.world.variables.get((env_id, service_id), {})),
             "mounts": [v["mountPath"] for v in [self._volume_of(env_id, service_id)] if v],
+            "meta": {"serviceManifest": self.service_config(env_id, service_id)},
             "rollbackOf": rollback_of,
+            "rollout": rollout,
+            "reads": 0,
         }
+        self._settle(deployment_id)
         return deployment_id
 
-    def _root(self) -> dict[str, Any]:
+    def _advance(self, deployment_id: str) -> dict[str, Any]:
+        """One `deployment` read: the next status of its rollout."""
+        deployment = self.world.deployments[deployment_id]
+        statuses = deployment["rollout"].statuses
+        if deployment["status"] in statuses:  # not removed or rolled over meanwhile
+            deployment["status"] = statuses[min(deployment["reads"], len(statuses) - 1)]
+            deployment["reads"] += 1
+            self._settle(deployment_id)
+        return deployment
+
+    def _settle(self, deployment_id: str) -> None:
+        """Once a deployment runs, the one it replaces is removed (a failed one replaces none)."""
+        new = self.world.deployments[deployment_id]
+        if new["status"] != "SUCCESS":
+            return
+        for old in self.world.deployments.values():
+            if (
+                old is not new
+                and old["environmentId"] == new["environmentId"]
+                and old["serviceId"] == new["serviceId"]
+                and old["status"] == "SUCCESS"
+            ):
+                old["status"] = "REMOVED"
+
+    def _root(self, scope: str | None) -> dict[str, Any]:
         w = self.world
 
         def connection(nodes: list[dict[str, Any]]) -> Any:
@@ -315,13 +438,22 @@ class RailwayStandIn:
 
         def env_view(env: dict[str, Any]) -> dict[str, Any]:
             keys = [k for k in w.instances if k[0] == env["id"]]
-            triggers = [t for t in w.triggers.values() if t["environmentId"] == env["id"]]
             volumes = [v for v in w.volume_instances.values() if v["environmentId"] == env["id"]]
             return {
                 **env,
+                "config": copy.deepcopy(w.configs.get(env["id"], {})),
+                "unmergedChangesCount": w.staged.get(env["id"], 0),
                 "serviceInstances": connection([self._instance_view(k) for k in keys]),
-                "deploymentTriggers": connection(triggers),
                 "volumeInstances": connection(volumes),
+            }
+
+        def project_token(_info: Any) -> dict[str, Any]:
+            if scope is None:
+                raise GraphQLError("Project Token not found")
+            return {
+                "projectId": PROJECT_ID,
+                "environmentId": scope,
+                "environment": env_view(w.environments[scope]),
             }
 
         def project(_info: Any, id: str) -> dict[str, Any]:
@@ -335,6 +467,29 @@ class RailwayStandIn:
 
         def variables(_info: Any, environmentId: str, serviceId: str, **_: Any) -> dict[str, str]:
             return dict(w.variables.get((environmentId, serviceId), {}))
+
+        def deployment(_info: Any, id: str) -> Any:
+            if id not in w.deployments:
+                raise GraphQLError("Deployment not found")
+            return self._advance(id)
+
+        def logs(kind: str) -> Any:
+            def resolver(_info: Any, deploymentId: str, limit: int = 100, **_: Any) -> Any:
+                lines = getattr(w.deployments[deploymentId]["rollout"], kind)
+                return [{"message": line} for line in lines[-limit:]]
+
+            return resolver
+
+        def patch_commit(_info: Any, environmentId: str, patch: Any, **_: Any) -> str:
+            self._patch(environmentId, patch or {})
+            patch_id = self._new_id("patch")
+            w.patches[patch_id] = {"id": patch_id, "status": "COMMITTED", "lastAppliedError": None}
+            return patch_id
+
+        def environment_patch(_info: Any, id: str) -> Any:
+            if id not in w.patches:
+                raise GraphQLError("Environment patch not found")
+            return w.patches[id]
 
         def deployment_snapshot(_info: Any, deploymentId: str) -> Any:
             deployment = w.deployments.get(deploymentId)
@@ -355,6 +510,7 @@ class RailwayStandIn:
         def environment_create(_info: Any, input: dict[str, Any]) -> Any:
             env_id = self._new_id("env")
             w.environments[env_id] = {"id": env_id, "name": input["name"]}
+            w.configs[env_id] = {"services": {}}
             return w.environments[env_id]
 
         def service_create(_info: Any, input: dict[str, Any]) -> Any:
@@ -370,9 +526,10 @@ class RailwayStandIn:
             for table in (w.instances, w.variables):
                 for key in [k for k in table if k[1] == id]:
                     del table[key]  # type: ignore[attr-defined]
+            for config in w.configs.values():
+                config.get("services", {}).pop(id, None)
             # Assume the worst of Railway: a volume still attached goes with the service.
             for rows in (
-                w.triggers,
                 w.custom_domains,
                 w.service_domains,
                 w.deployments,
@@ -388,24 +545,20 @@ class RailwayStandIn:
             input: dict[str, Any],
             environmentId: str | None = None,
         ) -> bool:
-            if serviceId not in w.services or environmentId is None:
+            if serviceId not in w.services:
                 raise GraphQLError("Service instance not found")
-            instance = self._instance(environmentId, serviceId)
+            # The schema: "If the environment is a fork, the service will only be updated in
+            # it. Otherwise it will updated in all environments that are not forks". None is.
+            settings: dict[str, Any] = {}
             for key, value in input.items():
-                instance[key] = value
+                where = _INSTANCE_INPUT.get(key) or ("source", key)
+                if key == "source":
+                    settings.setdefault("source", {}).update(value or {})
+                else:
+                    settings.setdefault(where[0], {})[where[1]] = value
+            for env_id in w.environments:
+                self._patch(env_id, {"services": {serviceId: settings}})
             return True
-
-        def trigger_create(_info: Any, input: dict[str, Any]) -> Any:
-            trigger_id = self._new_id("trg")
-            w.triggers[trigger_id] = {"id": trigger_id, **input}
-            return w.triggers[trigger_id]
-
-        def trigger_update(_info: Any, id: str, input: dict[str, Any]) -> Any:
-            w.triggers[id].update({k: v for k, v in input.items() if v is not None})
-            return w.triggers[id]
-
-        def trigger_delete(_info: Any, id: str) -> bool:
-            return w.triggers.pop(id, None) is not None
 
         def variables_upsert(_info: Any, input: dict[str, Any]) -> bool:
             key = (input["environmentId"], input["serviceId"])
@@ -520,9 +673,12 @@ class RailwayStandIn:
             "serviceCreate": service_create,
             "serviceDelete": service_delete,
             "serviceInstanceUpdate": instance_update,
-            "deploymentTriggerCreate": trigger_create,
-            "deploymentTriggerUpdate": trigger_update,
-            "deploymentTriggerDelete": trigger_delete,
+            "environmentPatchCommit": patch_commit,
+            "environmentPatch": environment_patch,
+            "projectToken": project_token,
+            "deployment": deployment,
+            "buildLogs": logs("build_log"),
+            "deploymentLogs": logs("deploy_log"),
             "variableCollectionUpsert": variables_upsert,
             "variableDelete": variable_delete,
             "customDomainCreate": custom_domain_create,
@@ -535,6 +691,29 @@ class RailwayStandIn:
             "deploymentRemove": deployment_remove,
             "deploymentRollback": deployment_rollback,
         }
+
+
+def _merged(config: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`patch` merged into `config`: a null removes the key (Railway's patches)."""
+    merged = dict(config)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            merged[key] = _merged(merged.get(key) or {}, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _environment_ids(value: Any) -> list[Any]:
+    """Every `environmentId` in a request's variables, at any depth."""
+    if isinstance(value, dict):
+        found = [v for k, v in value.items() if k == "environmentId"]
+        return found + [i for v in value.values() for i in _environment_ids(v)]
+    if isinstance(value, list):
+        return [i for v in value for i in _environment_ids(v)]
+    return []
 
 
 def _drop(request: BaseHTTPRequestHandler) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.railway.conftest import PROJECT_ROOT
-from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_TOKEN, Fault, RailwayStandIn
+from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_TOKEN, Answer, Fault, RailwayStandIn
 from tests.railway.test_converge import CANARY, make_spec
 
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
@@ -67,14 +67,19 @@ def assert_no_canary(*texts: str) -> None:
         assert CANARY not in text
 
 
+def secret_stdin() -> str:
+    """The spec with DATABASE_URL as a secret variable: its value comes from the environment."""
+    body = make_spec().model_dump(by_alias=True)
+    body["service"]["variables"] = {"LOG_LEVEL": "info"}
+    body["service"]["secretVariables"] = ["DATABASE_URL"]
+    return json.dumps(body)
+
+
 def test_secret_variables_come_from_the_environment_never_from_stdin(
     standin: RailwayStandIn,
 ) -> None:
     standin.add_environment("staging")
-    body = make_spec().model_dump(by_alias=True)
-    body["service"]["variables"] = {"LOG_LEVEL": "info"}
-    body["service"]["secretVariables"] = ["DATABASE_URL"]
-    stdin = json.dumps(body)
+    stdin = secret_stdin()
     assert CANARY not in stdin
 
     missing = cli(standin, "apply", stdin=stdin)
@@ -244,3 +249,41 @@ def test_cli_path_does_not_import_pulumi() -> None:
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, check=False, capture_output=True
     )
     assert result.returncode == 0, "the CLI imports pulumi: it runs on every `pulumi up`"
+
+
+def test_an_answer_of_a_shape_apply_does_not_know_is_one_line_without_values(
+    standin: RailwayStandIn,
+) -> None:
+    standin.add_environment("staging")
+    odd = json.dumps({"data": {"project": {"id": CANARY, "secret": PROJECT_TOKEN}}}).encode()
+    standin.faults.append(Fault("answer", field="project", answer=Answer(200, odd)))
+
+    result = cli(standin, "apply", stdin=SPEC)
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "unexpected KeyError" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_no_canary(result.stdout, result.stderr)
+    assert PROJECT_TOKEN not in result.stderr
+    assert standin.mutations == []
+
+
+def test_settings_committed_by_a_killed_run_are_deployed_by_the_rerun(
+    standin: RailwayStandIn,
+) -> None:
+    standin.add_environment("staging")
+    first = cli(standin, "apply", stdin=SPEC)
+    assert first.returncode == 0, first.stderr
+    update = make_spec(settings={"numReplicas": 1, "startCommand": "serve --fast"})
+    spec = update.model_dump_json(by_alias=True)
+    kill_after(standin, "environmentPatchCommit", spec, PULUMI_COMMAND_STDOUT=first.stdout)
+    assert len(standin.world.deployments) == 1  # the settings changed; nothing deployed them
+    standin.mutations.clear()
+
+    rerun = cli(standin, "apply", stdin=spec, PULUMI_COMMAND_STDOUT=first.stdout)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert standin.mutations == ["serviceInstanceDeployV2"]
+    latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
+    assert latest["meta"]["serviceManifest"]["deploy"]["startCommand"] == "serve --fast"

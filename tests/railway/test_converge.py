@@ -48,13 +48,14 @@ def test_fresh_apply_creates_everything_and_deploys_once(
     assert [s["name"] for s in w.services.values()] == ["backend"]
     key = (state.environment_id, state.service_id)
     assert w.variables[key] == {"DATABASE_URL": CANARY, "LOG_LEVEL": "info"}
-    instance = w.instances[key]
+    instance = standin.instance(*key)
     assert instance["healthcheckPath"] == "/health"
     assert instance["numReplicas"] == 2
     assert instance["rootDirectory"] == "backend"
-    assert instance["source"] == {"repo": "autonomica/app"}
-    assert [t["branch"] for t in w.triggers.values()] == ["develop"]
+    assert instance["source"] == {"repo": "autonomica/app", "image": None}
+    assert standin.service_config(*key)["source"]["branch"] == "develop"
     assert standin.mutations.count("serviceInstanceDeployV2") == 1
+    assert "serviceInstanceUpdate" not in standin.mutations  # it would change every environment
     assert len(w.deployments) == 1
     assert state.url == "https://staging-api.autonomica.app"
     assert state.variables == ("DATABASE_URL", "LOG_LEVEL")
@@ -96,7 +97,7 @@ def test_apply_goes_on_when_railway_will_not_give_the_running_variables(
 
     assert standin.mutations == []
     assert second == first
-    assert any("running deployment's variables, not compared" in line for line in lines)
+    assert any("running deployment started with, not compared" in line for line in lines)
 
 
 def test_changed_variable_is_upserted_without_deploy_then_deployed_once(
@@ -139,9 +140,9 @@ def test_setting_and_branch_changes_are_applied(
     run_apply(client, make_spec(source=source, settings={"numReplicas": 3}), first)
 
     key = (first.environment_id, first.service_id)
-    assert standin.world.instances[key]["numReplicas"] == 3
-    assert [t["branch"] for t in standin.world.triggers.values()] == ["main"]
-    assert standin.mutations.count("serviceInstanceDeployV2") == 1
+    assert standin.instance(*key)["numReplicas"] == 3
+    assert standin.service_config(*key)["source"]["branch"] == "main"
+    assert standin.mutations == ["environmentPatchCommit", "serviceInstanceDeployV2"]
 
 
 def test_image_source_and_domain_changes(standin: RailwayStandIn, client: RailwayClient) -> None:
@@ -155,8 +156,9 @@ def test_image_source_and_domain_changes(standin: RailwayStandIn, client: Railwa
     )
 
     key = (first.environment_id, first.service_id)
-    assert standin.world.instances[key]["source"] == {"image": "ghcr.io/autonomica/worker:1"}
-    assert standin.world.triggers == {}
+    image = "ghcr.io/autonomica/worker:1"
+    assert standin.instance(*key)["source"] == {"repo": None, "image": image}
+    assert "branch" not in standin.service_config(*key)["source"]  # no deploys from a branch
     assert standin.world.custom_domains == {}
     assert standin.world.service_domains == {}
     assert second.url is None
@@ -221,3 +223,43 @@ def test_rollback_without_history_says_why(standin: RailwayStandIn, client: Rail
     run_apply(client, make_spec())
     with pytest.raises(RailwayError, match="no earlier successful deployment"):
         converge.rollback(client, PROJECT_ID, "staging", "backend")
+
+
+PROMETHEUS_YML = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: backend\n"
+
+
+def test_an_image_service_converges_and_a_rerun_changes_nothing(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    # As the monitoring services will be: an image pinned by digest, no public domain, a volume,
+    # a start command and a config file in a variable.
+    standin.add_environment("staging")
+    image = "prom/prometheus@sha256:" + "a" * 64
+    spec = make_spec(
+        name="prometheus",
+        source={"image": image},
+        variables={"PROMETHEUS_YML": PROMETHEUS_YML},
+        settings={"startCommand": "/bin/prometheus --config.file=/etc/prometheus.yml"},
+        domains=[],
+        serviceDomain=False,
+        volumes=[{"mountPath": "/prometheus"}],
+    )
+
+    first = run_apply(client, spec)
+
+    key = (first.environment_id, first.service_id)
+    instance = standin.instance(*key)
+    assert instance["source"] == {"repo": None, "image": image}
+    assert instance["startCommand"] == "/bin/prometheus --config.file=/etc/prometheus.yml"
+    assert standin.service_config(*key)["source"] == {"image": image}  # no branch to deploy from
+    assert standin.world.variables[key] == {"PROMETHEUS_YML": PROMETHEUS_YML}
+    assert [v["mountPath"] for v in standin.world.volume_instances.values()] == ["/prometheus"]
+    assert standin.world.custom_domains == {} and standin.world.service_domains == {}
+    assert first.url is None
+    assert standin.mutations.count("serviceInstanceDeployV2") == 1
+    standin.mutations.clear()
+    standin.queries.clear()
+
+    assert run_apply(client, spec, first) == first
+    assert standin.mutations == []
+    assert len(standin.queries) <= 3

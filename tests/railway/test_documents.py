@@ -17,8 +17,12 @@ def test_document_is_valid_against_railways_schema(schema: GraphQLSchema, name: 
 
 
 def test_every_document_constant_is_listed() -> None:
-    constants = [n for n in vars(documents) if n.isupper() and n not in ("ALL",)]
+    constants = [n for n, v in vars(documents).items() if n.isupper() and isinstance(v, str)]
     assert sorted(n for n in constants if not n.startswith("_")) == sorted(documents.ALL)
+
+
+def test_requests_that_carry_values_are_documents() -> None:
+    assert set(documents.ALL.values()) >= documents.CARRY_VALUES
 
 
 @pytest.mark.e2e
