@@ -23,10 +23,16 @@ from monitoring.servers import Layout
 from rollback.deploy import PORT as ROLLBACK_PORT
 from rollback.deploy import WEBHOOK_PATH
 
+RUNBOOKS = "docs/monitoring.md"  # in this repository, where every alert has its section
+
 
 def settings(config: StackConfig) -> monitoring.MonitoringConfig:
     """The stack's MonitoringConfig with what the stack itself decides filled in."""
     given = config.monitoring
+    if "runbook_base_url" not in given.model_fields_set:
+        pipeline = config.rollback  # this repository, which holds the runbooks
+        runbooks = f"https://github.com/{pipeline.repository}/blob/{pipeline.branch}/{RUNBOOKS}"
+        given = given.model_copy(update={"runbook_base_url": runbooks})
     if given.servers.hosting == "external":
         webhook = f"{config.urls.rollback}{WEBHOOK_PATH}"
         return given.model_copy(
@@ -67,6 +73,8 @@ def target(config: StackConfig) -> monitoring.Target:
         metrics_addresses=(
             {name: private_address(name, port) for name in ("backend", "worker")} if private else {}
         ),
+        rollback_url=config.urls.rollback,
+        rollback_address=private_address("rollback", ROLLBACK_PORT) if private else None,
     )
 
 

@@ -41,7 +41,7 @@ def render(config: MonitoringConfig, target: Target) -> dict[str, str]:
         "prometheus/rules/recording.yml": dump(recording_file(config)),
         "prometheus/rules/alerts.yml": dump(alerts_file(config, target)),
         BLACKBOX_CONFIG: dump(blackbox_config(config)),
-        ALERTMANAGER_CONFIG: dump(alertmanager_config(config)),
+        ALERTMANAGER_CONFIG: dump(alertmanager_config(config, target)),
         "alertmanager/templates/autonomica.tmpl": templates(),
         "grafana/provisioning/datasources/prometheus.yml": dump(datasource_provisioning(config)),
         "grafana/provisioning/dashboards/autonomica.yml": dump(dashboard_provisioning(config)),

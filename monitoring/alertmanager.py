@@ -1,13 +1,14 @@
 """alertmanager.yml and its notification templates.
 
 Routing, in order, every route with `continue: true` so an alert reaches each channel it needs:
-rollback-labelled -> rollback webhook; critical -> PagerDuty; critical or warning -> email;
-everything -> Slack. A strategy's notification channels therefore follow from its severity.
+rollback-labelled -> rollback webhook; critical -> PagerDuty (where the stack pages: production
+unless `receivers.pagerduty` says otherwise); critical or warning -> email; everything -> Slack.
+A strategy's notification channels therefore follow from its severity.
 """
 
 from typing import Any
 
-from monitoring.config import MonitoringConfig
+from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
 from monitoring.rules import HEALTH_ALERT, INHIBITED_BY_HEALTH
 
@@ -19,8 +20,14 @@ TEMPLATE_FILE = "templates/autonomica.tmpl"  # relative to alertmanager.yml
 GROUP_BY = ("alertname", "service", "severity")
 
 
-def _routes(config: MonitoringConfig) -> list[dict[str, Any]]:
+def _routes(config: MonitoringConfig, pages: bool) -> list[dict[str, Any]]:
     routing = config.routing
+    pagerduty = {
+        "receiver": PAGERDUTY,
+        "matchers": ['severity="critical"'],
+        "group_wait": format_duration(routing.critical_group_wait),
+        "continue": True,
+    }
     return [
         {
             "receiver": ROLLBACK,
@@ -28,12 +35,7 @@ def _routes(config: MonitoringConfig) -> list[dict[str, Any]]:
             "group_wait": format_duration(routing.rollback_group_wait),
             "continue": True,
         },
-        {
-            "receiver": PAGERDUTY,
-            "matchers": ['severity="critical"'],
-            "group_wait": format_duration(routing.critical_group_wait),
-            "continue": True,
-        },
+        *([pagerduty] if pages else []),
         {"receiver": EMAIL, "matchers": ['severity=~"critical|warning"'], "continue": True},
         # Catch-all: every alert also reaches Slack (a matching child route disables the
         # parent's receiver, so the default receiver alone would miss routed alerts).
@@ -41,10 +43,10 @@ def _routes(config: MonitoringConfig) -> list[dict[str, Any]]:
     ]
 
 
-def _receivers(config: MonitoringConfig) -> list[dict[str, Any]]:
+def _receivers(config: MonitoringConfig, pages: bool) -> list[dict[str, Any]]:
     receivers = config.receivers
     secrets = config.secret_files
-    return [
+    found = [
         {
             "name": SLACK,
             "slack_configs": [
@@ -99,10 +101,12 @@ def _receivers(config: MonitoringConfig) -> list[dict[str, Any]]:
             ],
         },
     ]
+    return [r for r in found if pages or r["name"] != PAGERDUTY]
 
 
-def alertmanager_config(config: MonitoringConfig) -> dict[str, Any]:
+def alertmanager_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
     routing = config.routing
+    pages = target.pages(config.receivers)
     return {
         "global": {"resolve_timeout": format_duration(routing.resolve_timeout)},
         "templates": [TEMPLATE_FILE],
@@ -112,7 +116,7 @@ def alertmanager_config(config: MonitoringConfig) -> dict[str, Any]:
             "group_wait": format_duration(routing.group_wait),
             "group_interval": format_duration(routing.group_interval),
             "repeat_interval": format_duration(routing.repeat_interval),
-            "routes": _routes(config),
+            "routes": _routes(config, pages),
         },
         "inhibit_rules": [
             {
@@ -121,7 +125,7 @@ def alertmanager_config(config: MonitoringConfig) -> dict[str, Any]:
                 "equal": ["service", "environment"],
             }
         ],
-        "receivers": _receivers(config),
+        "receivers": _receivers(config, pages),
     }
 
 

@@ -90,7 +90,19 @@ def _pinned_image(ref: str) -> str:
     return ref
 
 
+def _page_without_credentials(url: str) -> str:
+    """A page people open from an alert: never a user, password or query (tokens) in it."""
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(
+            "must be a plain page URL, without user:password@, ?query or #fragment: every "
+            "alert carries it to Slack, email and PagerDuty"
+        )
+    return _https_or_loopback(url)
+
+
 SecureUrl = Annotated[str, AfterValidator(_https_or_loopback)]
+PageUrl = Annotated[str, AfterValidator(_page_without_credentials)]
 InternalUrl = Annotated[str, AfterValidator(_https_or_private)]
 ImageRef = Annotated[str, AfterValidator(_pinned_image)]
 PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
@@ -238,6 +250,9 @@ class Routing(ConfigModel):
 
 
 class Receivers(ConfigModel):
+    pagerduty: bool | None = Field(
+        None, description="page PagerDuty for critical alerts; default: production only"
+    )
     slack_channel: str = Field("#alerts-critical", pattern=r"^#[a-z0-9_-]{1,80}$")
     email_to: tuple[Email, ...] = Field(("oncall@autonomica.app",), min_length=1)
     email_from: Email = "alertmanager@autonomica.app"
@@ -316,8 +331,10 @@ class MonitoringConfig(ConfigModel):
     absent_for: PositiveDuration = Field(
         timedelta(minutes=5), description="how long a job may vanish before it alerts"
     )
-    runbook_base_url: SecureUrl = (
-        "https://github.com/autonomica/autonomica-pipeline/blob/main/docs/monitoring.md"
+    runbook_base_url: PageUrl = Field(
+        "https://github.com/autonomica/autonomica-pipeline/blob/main/docs/monitoring.md",
+        description="the page with a `Runbook: <alert>` section per alert; the stack derives it "
+        "from its own repository (rollback.repository, rollback.branch)",
     )
     services: Services = Services()
     triggers: Triggers = Triggers()
@@ -383,6 +400,10 @@ class Target(ConfigModel):
     backend_url: SecureUrl
     worker_url: SecureUrl
     grafana_url: SecureUrl | None = None
+    rollback_url: SecureUrl | None = None
+    rollback_address: HostPort | None = Field(
+        None, description="host:port of the rollback service on the private network"
+    )
     metrics_addresses: dict[ServiceName, HostPort] = Field(
         default_factory=dict,
         description="host:port on a private network where Prometheus scrapes a service over "
@@ -392,3 +413,15 @@ class Target(ConfigModel):
     def url_of(self, service: ServiceName) -> str:
         url: str = getattr(self, f"{service}_url")
         return url
+
+    def pages(self, receivers: Receivers) -> bool:
+        """Whether critical alerts page PagerDuty here: production, unless the stack says."""
+        return (
+            self.environment == "production" if receivers.pagerduty is None else receivers.pagerduty
+        )
+
+    def rollback_origin(self) -> str | None:
+        """Where Prometheus reaches the rollback service: privately if it can, else publicly."""
+        if self.rollback_address:
+            return f"http://{self.rollback_address}"
+        return self.rollback_url

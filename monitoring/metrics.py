@@ -11,6 +11,12 @@ from monitoring.config import ServiceName
 PROBE_JOB = "health-probe"
 PROBE_MODULE = "http_2xx"
 
+# The rollback service, watched like the apps: its /metrics and its /health.
+ROLLBACK = "rollback"  # its scrape job, and its `service` label on alerts
+ROLLBACK_PROBE_JOB = "rollback-health"
+ROLLBACK_ACTIONS = "rollback_actions_total"  # labels action, service, outcome
+ROLLBACK_DECISIONS = "rollback_decisions_total"  # labels strategy, decision
+
 # Application (prometheus-fastapi-instrumentator). Status codes are grouped: status="5xx".
 REQUESTS = "http_requests_total"
 LATENCY = "http_request_duration_highr_seconds"  # label-free, many buckets (see config)

@@ -43,18 +43,50 @@ def _probe_job(config: MonitoringConfig, target: Target) -> dict[str, Any]:
             }
             for s in SERVICES
         ],
-        "relabel_configs": [
-            {"source_labels": ["__address__"], "target_label": "__param_target"},
-            {"source_labels": ["__param_target"], "target_label": "instance"},
-            {"target_label": "__address__", "replacement": config.addresses.blackbox_exporter},
-        ],
+        "relabel_configs": _probe_relabel(config),
     }
+
+
+def _rollback_jobs(config: MonitoringConfig, origin: str) -> list[dict[str, Any]]:
+    """The rollback service's /metrics, and its /health through the blackbox exporter."""
+    scheme, address = _scheme_and_address(origin)
+    interval = format_duration(config.probe_interval)
+    return [
+        {
+            "job_name": m.ROLLBACK,
+            "scheme": scheme,
+            "metrics_path": "/metrics",
+            "static_configs": [{"targets": [address], "labels": {"service": m.ROLLBACK}}],
+        },
+        {
+            "job_name": m.ROLLBACK_PROBE_JOB,
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "metrics_path": "/probe",
+            "params": {"module": [m.PROBE_MODULE]},
+            "static_configs": [
+                {"targets": [f"{origin}/health"], "labels": {"service": m.ROLLBACK}}
+            ],
+            "relabel_configs": _probe_relabel(config),
+        },
+    ]
+
+
+def _probe_relabel(config: MonitoringConfig) -> list[dict[str, Any]]:
+    return [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": config.addresses.blackbox_exporter},
+    ]
 
 
 def prometheus_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
     scrape_configs = [_scrape_job(config, target, s) for s in SERVICES]
     if config.triggers.health_check.enabled:
         scrape_configs.append(_probe_job(config, target))
+    origin = target.rollback_origin()
+    if origin:
+        scrape_configs += _rollback_jobs(config, origin)
     return {
         "global": {
             "scrape_interval": format_duration(config.scrape_interval),

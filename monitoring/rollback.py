@@ -58,7 +58,11 @@ def rollback_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
             name: {
                 "timeout": format_duration(config.strategies.of(name).timeout),
                 "actions": list(config.strategies.of(name).actions),
-                "notifications": list(config.strategies.of(name).notifications),
+                "notifications": [
+                    channel
+                    for channel in config.strategies.of(name).notifications
+                    if channel != "pagerduty" or target.pages(config.receivers)
+                ],
             }
             for name in names
         },

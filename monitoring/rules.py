@@ -28,7 +28,12 @@ AlertKind = Literal[
     "cpu",
     "memory",
     "disk",
+    "rollback_down",
+    "rollback_absent",
+    "rollback_failing",
 ]
+# Alerts are about a service of the stack: an app, or the rollback service that watches them.
+AlertService = ServiceName | Literal["rollback"]
 
 # A service that is down silences these alerts of its own (alertmanager inhibit rule).
 INHIBITED_BY_HEALTH = ("HighLatencyP95", "HighLatencyP99", "HighErrorRate", "ThroughputDrop")
@@ -40,7 +45,7 @@ class AlertRule:
     name: str
     kind: AlertKind
     group: str
-    service: ServiceName
+    service: AlertService
     expr: str
     for_: timedelta
     severity: Severity
@@ -348,6 +353,53 @@ def _infrastructure_alerts(config: MonitoringConfig) -> list[AlertRule]:
     return rules
 
 
+def _rollback_service_alerts(config: MonitoringConfig, target: Target) -> list[AlertRule]:
+    """Who watches the watcher. None of these carries `rollback_strategy`, so none is routed to
+    the rollback service: they page people (critical) or tell them (warning) directly."""
+    origin = target.rollback_origin()
+    if origin is None:
+        return []
+    common: dict[str, Any] = {"group": "rollback-service", "service": m.ROLLBACK, "strategy": None}
+    window = format_duration(config.absent_for)
+    return [
+        AlertRule(
+            name="RollbackServiceDown",
+            kind="rollback_down",
+            expr=f'probe_success{{job="{m.ROLLBACK_PROBE_JOB}"}} == 0',
+            for_=config.health_for,
+            severity="critical",
+            summary="rollback service down: no automated rollback",
+            description=f"{config.triggers.health_check.consecutive_failures} consecutive "
+            f"probes of {origin}/health failed: a failing deployment would not be rolled back "
+            "automatically. Roll back by hand until it is back.",
+            **common,
+        ),
+        AlertRule(
+            name="RollbackServiceAbsent",
+            kind="rollback_absent",
+            expr=f'absent(up{{job="{m.ROLLBACK}"}})',
+            for_=config.absent_for,
+            severity="warning",
+            summary="rollback service is not watched",
+            description="Prometheus has no target for the rollback service: its failures "
+            "would go unnoticed.",
+            **common,
+        ),
+        AlertRule(
+            name="RollbackActionsFailing",
+            kind="rollback_failing",
+            expr=f'sum(increase({m.ROLLBACK_ACTIONS}{{outcome="failed"}}[{window}])) > 0',
+            for_=timedelta(0),
+            severity="critical",
+            summary="rollback service failed to act",
+            description=f"A rollback or freeze action failed within {window} after its "
+            "retries: the service it was for may still run the bad deployment. Roll it back "
+            "by hand.",
+            **common,
+        ),
+    ]
+
+
 def alert_rules(config: MonitoringConfig, target: Target) -> list[AlertRule]:
     return [
         *_health_alerts(config, target),
@@ -355,6 +407,7 @@ def alert_rules(config: MonitoringConfig, target: Target) -> list[AlertRule]:
         *_business_alerts(config),
         *_availability_alerts(config),
         *_infrastructure_alerts(config),
+        *_rollback_service_alerts(config, target),
     ]
 
 

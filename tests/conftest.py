@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.config import StackConfig, raw_project_config, validate
 from tools import mockrun, synth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,12 @@ def skip_or_fail(reason: str) -> None:
 
 def stack_config(stack: str) -> dict[str, Any]:
     return synth.read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+
+
+def validated_stack(stack: str) -> StackConfig:
+    """The committed stack file, validated as the program does (placeholder secrets)."""
+    flat, _ = synth.pulumi_config(stack_config(stack))
+    return validate(raw_project_config(flat), stack, frozenset({"secrets"}))
 
 
 SynthFn = Callable[..., mockrun.Plan]

@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 import components.monitoring
-from components.config import ConfigError, StackConfig, raw_project_config, validate
+from components.config import ConfigError
 from components.railway import converge
 from components.railway.client import RailwayClient
 from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
-from tests.conftest import ROOT, SynthFn, stack_config
+from tests.conftest import ROOT, SynthFn, stack_config, validated_stack
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
 from tests.railway.standin import PROJECT_ID, RailwayStandIn
@@ -117,7 +117,7 @@ def test_the_deployed_start_commands_are_the_ones_the_end_to_end_test_runs(
 ) -> None:
     plan = run_stack("staging")
     found = commands(plan)
-    config = load_stack("staging")
+    config = validated_stack("staging")
     settings = components.monitoring.settings(config)
     files = components.monitoring.render(config)
     tools = {"prometheus": "/t/prom", "prometheus-alertmanager": "/t/am"}
@@ -132,11 +132,6 @@ def test_the_deployed_start_commands_are_the_ones_the_end_to_end_test_runs(
         variables = spec_of(found[name])["variables"]
         for line in variables["AUTONOMICA_FILES"].splitlines():
             assert line.split()[1] in variables or line.startswith("secret ")
-
-
-def load_stack(stack: str) -> StackConfig:
-    flat, _ = synth.pulumi_config(stack_config(stack))
-    return validate(raw_project_config(flat), stack, frozenset({"secrets"}))
 
 
 def test_a_threshold_change_changes_only_the_servers_that_read_it(run_stack: SynthFn) -> None:

@@ -6,22 +6,13 @@ from pathlib import Path
 
 import pytest
 
+import components.monitoring
 from monitoring import MonitoringConfig, Target, render
-from tests.conftest import STACKS, skip_or_fail, stack_config
+from tests.conftest import STACKS, skip_or_fail, validated_stack
 
-
-def _target(stack: str) -> Target:
-    urls = stack_config(stack)["autonomica-pipeline:urls"]
-    return Target(
-        environment=stack,
-        frontend_url=urls["frontend"],
-        backend_url=urls["api"],
-        worker_url=urls["worker"],
-    )
-
-
-# The committed stacks' own URLs: what promtool and amtool check is what `pulumi up` ships.
-STACK_TARGETS = {stack: _target(stack) for stack in STACKS}
+# The committed stacks' own targets (URLs, private addresses, the rollback service), as the
+# program derives them: what promtool and amtool check is what `pulumi up` ships.
+STACK_TARGETS = {stack: components.monitoring.target(validated_stack(stack)) for stack in STACKS}
 
 
 def require_tool(name: str) -> str:

@@ -234,6 +234,7 @@ def loopback_config(
         "triggers": {"healthCheck": {"probeTimeout": "500ms"}},
         "routing": {"groupWait": "1s", "groupInterval": "1s", "repeatInterval": "1h"},
         "receivers": {
+            "pagerduty": True,  # staging pages nobody unless told to: here it is, to test paging
             "pagerdutyUrl": f"{receiver_url}/pagerduty",
             "rollbackWebhookUrl": f"{receiver_url}/rollback",
             "smtpSmarthost": smarthost or f"{LOOPBACK}:{free_port()}",

@@ -331,6 +331,49 @@ def _infra(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Ca
     ]  # fmt: skip
 
 
+def _rollback_down(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
+    n = config.triggers.health_check.consecutive_failures
+    p = config.probe_interval
+    labels = {"job": m.ROLLBACK_PROBE_JOB, "service": m.ROLLBACK, "instance": "rollback/health"}
+    series = "probe_success" + _labels(**labels)
+    boundary = [Check((n - 1) * p, fires=True)]
+    if n > 1:
+        boundary.insert(0, Check((n - 2) * p, fires=False))
+    return [
+        Case(rule, "fails on the Nth consecutive failed probe", p, {series: [0.0] * (n + 2)},
+             tuple(boundary), labels, config.evaluation_interval),
+        Case(rule, "healthy never fires", p, {series: [1.0] * (n + 2)},
+             (Check((n + 1) * p, False),), labels, config.evaluation_interval),
+    ]  # fmt: skip
+
+
+def _rollback_absent(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
+    at = config.absent_for + MINUTE
+    steps = _steps(at, MINUTE)
+    apps = _other_jobs_up("", steps)
+    own = {"up" + _labels(job=m.ROLLBACK, service=m.ROLLBACK): [1.0] * steps}
+    return [
+        Case(rule, "vanished job fires", MINUTE, apps, (Check(at, True),), {"job": m.ROLLBACK}),
+        Case(rule, "present job is quiet", MINUTE, {**apps, **own}, (Check(at, False),)),
+    ]
+
+
+def _rollback_failing(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
+    at = 3 * MINUTE
+    steps = _steps(at, MINUTE)
+    sel = {"job": m.ROLLBACK, "service": m.ROLLBACK, "action": "rollback"}
+
+    def counter(outcome: str, add_at: int) -> dict[str, Sequence[float]]:
+        values = [0.0 if i < add_at else 1.0 for i in range(steps + 1)]
+        return {m.ROLLBACK_ACTIONS + _labels(**sel, outcome=outcome): values}
+
+    return [
+        Case(rule, "a failed action fires", MINUTE, counter("failed", 2), (Check(at, True),)),
+        Case(rule, "succeeded actions are quiet", MINUTE, counter("succeeded", 2),
+             (Check(at, False),)),
+    ]  # fmt: skip
+
+
 GENERATORS: dict[str, Callable[[AlertRule, MonitoringConfig, Target], list[Case]]] = {
     "health": _health,
     "latency_p95": _latency,
@@ -344,6 +387,9 @@ GENERATORS: dict[str, Callable[[AlertRule, MonitoringConfig, Target], list[Case]
     "cpu": _infra,
     "memory": _infra,
     "disk": _infra,
+    "rollback_down": _rollback_down,
+    "rollback_absent": _rollback_absent,
+    "rollback_failing": _rollback_failing,
 }
 
 

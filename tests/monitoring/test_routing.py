@@ -4,11 +4,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from monitoring import MonitoringConfig
+from monitoring import MonitoringConfig, Target, render
 from monitoring.alertmanager import EMAIL, PAGERDUTY, ROLLBACK, SLACK
 from monitoring.config import SEVERITY_CHANNELS, StrategyName
-from tests.monitoring.conftest import require_tool
+from tests.monitoring.conftest import STACK_TARGETS, require_tool, write_tree
 
 CHANNEL_RECEIVER = {"pagerduty": PAGERDUTY, "email": EMAIL, "slack": SLACK}
 
@@ -23,6 +24,11 @@ CASES = {
     ),
     "rollback gradual": ({"severity": "info", "rollback_strategy": "gradual"}, [ROLLBACK, SLACK]),
 }
+
+
+def _paged(receivers: list[str], target: Target) -> list[str]:
+    """Staging pages nobody unless its stack file says so: no PagerDuty there."""
+    return [r for r in receivers if r != PAGERDUTY or target.pages(MonitoringConfig().receivers)]
 
 
 def _routes_test(tree: Path, labels: dict[str, str], receivers: list[str]) -> None:
@@ -43,9 +49,11 @@ def _routes_test(tree: Path, labels: dict[str, str], receivers: list[str]) -> No
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_alert_reaches_exactly_its_receivers(rendered_tree: Path, case: str) -> None:
+def test_alert_reaches_exactly_its_receivers(
+    rendered_tree: Path, stack_target: Target, case: str
+) -> None:
     labels, receivers = CASES[case]
-    _routes_test(rendered_tree, labels, receivers)
+    _routes_test(rendered_tree, labels, _paged(receivers, stack_target))
 
 
 def test_routing_rejects_a_wrong_receiver_list(rendered_tree: Path) -> None:
@@ -56,7 +64,7 @@ def test_routing_rejects_a_wrong_receiver_list(rendered_tree: Path) -> None:
 
 @pytest.mark.parametrize("strategy", ["immediate", "fast", "gradual"])
 def test_rollback_alerts_notify_the_channels_of_their_strategy(
-    rendered_tree: Path, strategy: StrategyName
+    rendered_tree: Path, stack_target: Target, strategy: StrategyName
 ) -> None:
     config = MonitoringConfig().strategies.of(strategy)
     channels = SEVERITY_CHANNELS[config.severity]
@@ -65,5 +73,26 @@ def test_rollback_alerts_notify_the_channels_of_their_strategy(
         CHANNEL_RECEIVER[c] for c in ("pagerduty", "email", "slack") if c in channels
     ]
     _routes_test(
-        rendered_tree, {"severity": config.severity, "rollback_strategy": strategy}, receivers
+        rendered_tree,
+        {"severity": config.severity, "rollback_strategy": strategy},
+        _paged(receivers, stack_target),
     )
+
+
+@pytest.mark.parametrize(("setting", "pages"), [(None, False), (True, True), (False, False)])
+def test_staging_pages_pagerduty_only_when_its_stack_file_says_so(
+    tmp_path: Path, setting: bool | None, pages: bool
+) -> None:
+    config = MonitoringConfig.model_validate({"receivers": {"pagerduty": setting}})
+    files = render(config, STACK_TARGETS["staging"])
+    tree = write_tree(files, tmp_path)
+    critical = [PAGERDUTY, EMAIL, SLACK] if pages else [EMAIL, SLACK]
+    _routes_test(tree, {"severity": "critical"}, critical)
+    assert ("pagerduty_configs" in files["alertmanager/alertmanager.yml"]) is pages
+    immediate = yaml.safe_load(files["rollback-config.yml"])["strategies"]["immediate"]
+    assert ("pagerduty" in immediate["notifications"]) is pages
+
+
+def test_production_pages_pagerduty(tmp_path: Path) -> None:
+    tree = write_tree(render(MonitoringConfig(), STACK_TARGETS["production"]), tmp_path)
+    _routes_test(tree, {"severity": "critical"}, [PAGERDUTY, EMAIL, SLACK])
