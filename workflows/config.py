@@ -13,7 +13,9 @@ Name = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,254}$")]
 # Kept shell-, URL- and YAML-safe on purpose: these are written into workflow files.
 EnvironmentName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")]
 Branch = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:[./][A-Za-z0-9_-]+)*$")]
-Folder = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9._-]+)*$")]
+Folder = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
+]
 Repository = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")]
 PythonPackage = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 # ci.yml's jobs before the gate job that the rulesets require.

@@ -25,10 +25,10 @@ a rollback must work while deploys are frozen. It does not freeze deploys itself
 ROLLBACK = """\
 ROLLBACK_WEBHOOK_TOKEN="$(openssl rand -hex 24)"
 export ROLLBACK_WEBHOOK_TOKEN
-if [ "$SERVICE" = all ]; then
+if [ "$REQUESTED_SERVICE" = all ]; then
   services="{services}"
 else
-  services="$SERVICE"
+  services="$REQUESTED_SERVICE"
 fi
 failed=""
 for service in $services; do
@@ -46,7 +46,7 @@ fi
 
 SUMMARY = """\
 {
-  echo "## Rollback of $SERVICE in $ENVIRONMENT"
+  echo "## Rollback of $REQUESTED_SERVICE in $ENVIRONMENT"
   echo
   echo "Requested by @$ACTOR. Reason:"
   echo
@@ -70,7 +70,7 @@ def rollback_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -
             "Record who asked and why",
             SUMMARY,
             env={
-                "SERVICE": "${{ inputs.service }}",
+                "REQUESTED_SERVICE": "${{ inputs.service }}",
                 "REASON": "${{ inputs.reason }}",
                 "ACTOR": "${{ github.actor }}",
                 "ENVIRONMENT": environment.github_environment,
@@ -90,7 +90,7 @@ def rollback_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -
             "Roll back",
             ROLLBACK.replace("{services}", " ".join(SERVICES)),
             env={
-                "SERVICE": "${{ inputs.service }}",
+                "REQUESTED_SERVICE": "${{ inputs.service }}",
                 "USER": "${{ github.actor }}",  # the audit log's `by`
                 "ROLLBACK_CONFIG_FILE": policy,
                 "ROLLBACK_AUDIT_LOG": AUDIT_LOG,
