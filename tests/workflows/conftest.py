@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from tests.conftest import STACKS, skip_or_fail, stack_config
+from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures of the stand-ins)
+from tests.rollback.conftest import github, railway, vercel  # noqa: F401
 from workflows import Declared, WorkflowsConfig, render
 from workflows.consistency import DeclaredEnvironment
 
@@ -32,13 +34,13 @@ DECLARED_VARIABLES = frozenset(
 
 def environment_of(stack: str) -> dict[str, Any]:
     raw = stack_config(stack)
-    github = raw["autonomica-pipeline:github"]
-    vercel = raw["autonomica-pipeline:vercel"]
-    shared_staging = vercel.get("layout") == "shared" and stack == "staging"
+    repository = raw["autonomica-pipeline:github"]
+    layout = raw["autonomica-pipeline:vercel"].get("layout")
+    shared_staging = layout == "shared" and stack == "staging"
     return {
         "name": stack,
-        "githubEnvironment": github["environment"],
-        "branch": github["branch"],
+        "githubEnvironment": repository["environment"],
+        "branch": repository["branch"],
         "vercelTarget": "preview" if shared_staging else "production",
         "smokeTest": stack == "staging",
     }
@@ -47,14 +49,14 @@ def environment_of(stack: str) -> dict[str, Any]:
 def stack_workflows_config(*stacks: str) -> WorkflowsConfig:
     """The workflows config a stack file gives (the first stack's shared values)."""
     raw = stack_config(stacks[0])
-    vercel = raw["autonomica-pipeline:vercel"]
+    frontend = raw["autonomica-pipeline:vercel"]
     return WorkflowsConfig.model_validate(
         {
             "environments": [environment_of(stack) for stack in stacks],
             "pipelineRepository": raw["autonomica-pipeline:rollback"]["repository"],
-            "frontendRoot": vercel.get("rootDirectory", "autonomica-frontend"),
+            "frontendRoot": frontend.get("rootDirectory", "autonomica-frontend"),
             "backendRoot": raw["autonomica-pipeline:railway"]["backendRootDirectory"],
-            "nodeVersion": vercel.get("nodeVersion", "22.x"),
+            "nodeVersion": frontend.get("nodeVersion", "22.x"),
             "requiredCheck": raw["autonomica-pipeline:github"]["requiredChecks"][0],
         }
     )

@@ -6,6 +6,7 @@ folder record what they were called with."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -26,6 +27,7 @@ class StepResult:
 
 @dataclass
 class JobRun:
+    contexts: dict[str, str]  # with the steps' outputs
     steps: list[StepResult] = field(default_factory=list)
 
     @property
@@ -59,16 +61,18 @@ def run_job(
     *,
     bin_dir: Path,
     temp: Path,
+    runner_env: dict[str, str] | None = None,
     timeout: float = 60,
 ) -> JobRun:
-    result = JobRun()
+    """`runner_env`: what the runner itself sets (GITHUB_REPOSITORY, ...), and test overrides."""
+    result = JobRun({**contexts, "runner.temp": str(temp)})
+    contexts = result.contexts
     github_path = temp / "github_path"
     github_path.touch()
-    contexts = {**contexts, "runner.temp": str(temp)}
     for index, step in enumerate(job["steps"]):
         if "run" not in step:
             continue
-        outputs = temp / f"output-{index}"
+        outputs = temp / f"output-{step.get('id', index)}"
         outputs.touch()
         extra = [line for line in github_path.read_text().splitlines() if line]
         env = {
@@ -79,6 +83,7 @@ def run_job(
             "GITHUB_OUTPUT": str(outputs),
             "GITHUB_STEP_SUMMARY": str(temp / "summary.md"),
             "CI": "true",
+            **(runner_env or {}),
             **{name: fill(str(v), contexts) for name, v in step.get("env", {}).items()},
         }
         done = subprocess.run(
@@ -93,7 +98,7 @@ def run_job(
         result.steps.append(StepResult(step["name"], done.returncode, done.stdout, done.stderr))
         for line in outputs.read_text().splitlines():
             key, _, value = line.partition("=")
-            if "id" in step:
+            if "id" in step:  # `steps.<id>.outputs.<key>` for the steps after it
                 contexts[f"steps.{step['id']}.outputs.{key}"] = value
         if done.returncode != 0:
             break
@@ -120,3 +125,25 @@ def fake_cli(bin_dir: Path, name: str, body: str) -> Path:
 def calls(bin_dir: Path, name: str) -> list[str]:
     log = bin_dir / f"{name}.calls"
     return log.read_text().splitlines() if log.exists() else []
+
+
+def fake_railway(bin_dir: Path, statuses: list[str], deployment: str = "dep-1") -> None:
+    """`railway up` answers the deployment id; each `railway deployment list` the next status
+    (the last one again once they run out)."""
+    answers = bin_dir / "answers"
+    answers.mkdir(parents=True)
+    (answers / "up.json").write_text(json.dumps({"deploymentId": deployment, "logsUrl": "x"}))
+    for number, status in enumerate(statuses, 1):
+        listed = [{"id": "older", "status": "SUCCESS"}, {"id": deployment, "status": status}]
+        (answers / f"list-{number}.json").write_text(json.dumps(listed))
+    fake_cli(
+        bin_dir,
+        "railway",
+        f"""\
+case "$1" in
+  up) cat "{answers}/up.json" ;;
+  deployment)
+    n=$(( $(cat "{answers}/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "{answers}/count"
+    cat "{answers}/list-$(( n < {len(statuses)} ? n : {len(statuses)} )).json" ;;
+esac""",
+    )

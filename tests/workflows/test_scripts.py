@@ -4,7 +4,6 @@ gate job's own step."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 import time
@@ -15,7 +14,7 @@ import pytest
 
 from tests.monitoring.loopback import HttpStandIn, Quiet, free_port
 from tests.workflows.conftest import CONFIGS, load
-from tests.workflows.runner import calls, fake_cli
+from tests.workflows.runner import calls, fake_railway
 from workflows import SCRIPTS, render
 
 CANARY = "railway-token-canary-7f3a91"
@@ -161,28 +160,6 @@ def test_bad_settings_or_no_url_are_refused(env: dict[str, str]) -> None:
 
 
 # --- Railway: deploy, then wait for the deployment --------------------------------------------
-
-
-def fake_railway(bin_dir: Path, statuses: list[str], deployment: str = "dep-1") -> None:
-    """`railway up` answers the deployment id; each `railway deployment list` the next status
-    (the last one again once they run out)."""
-    answers = bin_dir / "answers"
-    answers.mkdir(parents=True)
-    (answers / "up.json").write_text(json.dumps({"deploymentId": deployment, "logsUrl": "x"}))
-    for number, status in enumerate(statuses, 1):
-        listed = [{"id": "older", "status": "SUCCESS"}, {"id": deployment, "status": status}]
-        (answers / f"list-{number}.json").write_text(json.dumps(listed))
-    fake_cli(
-        bin_dir,
-        "railway",
-        f"""\
-case "$1" in
-  up) cat "{answers}/up.json" ;;
-  deployment)
-    n=$(( $(cat "{answers}/count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "{answers}/count"
-    cat "{answers}/list-$(( n < {len(statuses)} ? n : {len(statuses)} )).json" ;;
-esac""",
-    )
 
 
 def railway_deploy(
