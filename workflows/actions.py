@@ -1,8 +1,8 @@
 """The actions the rendered workflows use, each pinned to the full commit SHA of a release.
 
-checkout and setup-python are the pins of this repository's own workflows; setup-node v5.0.0
-was cross-checked in several unrelated public repositories that pin the same SHA with the same
-version comment (README "Application workflows" says how). The YAML writer puts the version in a
+checkout, setup-python and upload-artifact are the pins of this repository's own workflows;
+setup-node v5.0.0 was cross-checked in several unrelated public repositories that pin the same
+SHA with the same version comment (docs/app-workflows.md). The YAML writer puts the version in a
 comment after each `uses:`."""
 
 from typing import Any
