@@ -68,7 +68,7 @@ def _smoke(config: WorkflowsConfig) -> list[dict[str, Any]]:
         f"locust -f {LOCUSTFILE} --headless --users {smoke.users} --spawn-rate {smoke.users} "
         f"--run-time {smoke.duration_seconds}s --only-summary"
     )
-    urls = " ".join(f"{var(variable)}{path}" for _env, variable, path in endpoints(config))
+    urls = " ".join(f"{var(name)}{health}" for _env, name, health in endpoints(config))
     return [
         uses("actions/setup-python", python_version=config.python_version),
         run("Install Locust", f"python -m pip install --quiet {config.tools.pins('locust')}"),

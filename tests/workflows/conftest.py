@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import STACKS, skip_or_fail, stack_config
+from tests.conftest import STACKS, stack_config
 from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures of the stand-ins)
 from tests.rollback.conftest import github, railway, vercel  # noqa: F401
 from workflows import Declared, WorkflowsConfig, render
@@ -103,13 +101,3 @@ def load(text: str) -> dict[str, Any]:
     data: dict[Any, Any] = yaml.safe_load(text)
     data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
     return data
-
-
-def tool(name: str) -> str:
-    """An external tool: from the project's virtualenv first, then PATH. Missing: skipped, or
-    a failure under CI=true."""
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if not found:
-        skip_or_fail(f"{name} not found (pip install {name}, or apt-get install {name})")
-    assert found is not None
-    return found

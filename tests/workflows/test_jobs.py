@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -235,17 +235,35 @@ def audit(temp: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
-def test_rollback_of_all_runs_the_rollback_service_code_once_per_service(
+@pytest.fixture
+def dispatch(
     pipeline_checkout: Path,
     tmp_path: Path,
     railway: RailwayStandIn,
     vercel: VercelStandIn,
     github: GitHubStandIn,
+) -> Callable[[str], tuple[Any, Path]]:
+    """Runs the rollback job for one `service` input; returns the run and its runner.temp."""
+    runs = iter(range(100))
+
+    def run(service: str) -> tuple[Any, Path]:
+        temp = tmp_path / f"run-{next(runs)}"
+        job = run_rollback(
+            pipeline_checkout, temp, service, railway=railway, vercel=vercel, github=github
+        )
+        return job, temp
+
+    return run
+
+
+def test_rollback_of_all_runs_the_rollback_service_code_once_per_service(
+    dispatch: Callable[[str], tuple[Any, Path]],
+    pipeline_checkout: Path,
+    railway: RailwayStandIn,
+    vercel: VercelStandIn,
+    github: GitHubStandIn,
 ) -> None:
-    temp = tmp_path / "runner-temp"
-    job = run_rollback(
-        pipeline_checkout, temp, "all", railway=railway, vercel=vercel, github=github
-    )
+    job, temp = dispatch("all")
     assert job.failed is None, job.output
     assert len(railway.world.rollbacks) == 2  # backend and worker: deploymentRollback
     assert vercel.promotions() == ["dpl_2"]  # the frontend's previous production deployment
@@ -260,27 +278,14 @@ def test_rollback_of_all_runs_the_rollback_service_code_once_per_service(
 
 
 def test_rollback_of_one_service_touches_only_it_and_a_failure_fails_the_run(
-    pipeline_checkout: Path,
-    tmp_path: Path,
-    railway: RailwayStandIn,
-    vercel: VercelStandIn,
-    github: GitHubStandIn,
+    dispatch: Callable[[str], tuple[Any, Path]], railway: RailwayStandIn, vercel: VercelStandIn
 ) -> None:
-    job = run_rollback(
-        pipeline_checkout,
-        tmp_path / "one",
-        "backend",
-        railway=railway,
-        vercel=vercel,
-        github=github,
-    )
+    job, _ = dispatch("backend")
     assert job.failed is None, job.output
     assert len(railway.world.rollbacks) == 1 and vercel.calls == []
 
     vercel.fail_next, vercel.fail_status = 1_000, 403
-    job = run_rollback(
-        pipeline_checkout, tmp_path / "all", "all", railway=railway, vercel=vercel, github=github
-    )
+    job, _ = dispatch("all")
     assert job.failed is not None and job.failed.name == "Roll back"
     assert "::error title=Rollback failed:: frontend" in job.failed.stdout
     assert len(railway.world.rollbacks) == 3  # backend and worker still rolled back

@@ -3,12 +3,12 @@ the one silenced audit is justified on its line), shellcheck on every script and
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
 
-from tests.workflows.conftest import load, tool, workflow_files
+from tests.conftest import tool, workflow_schema_check, zizmor_findings
+from tests.workflows.conftest import load, workflow_files
 
 SILENCED = re.compile(r"# zizmor: ignore\[([^\]]+)\] (\S.*)$")
 
@@ -16,33 +16,12 @@ SILENCED = re.compile(r"# zizmor: ignore\[([^\]]+)\] (\S.*)$")
 def test_workflows_match_the_github_actions_schema(tree: Path) -> None:
     files = workflow_files(tree)
     assert len(files) >= 3
-    result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = workflow_schema_check(files)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_zizmor_finds_nothing(tree: Path) -> None:
-    result = subprocess.run(
-        [
-            tool("zizmor"),
-            "--offline",
-            "--persona",
-            "auditor",
-            "--format",
-            "json",
-            *map(str, workflow_files(tree)),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    findings = json.loads(result.stdout)
+def test_zizmor_finds_nothing_even_as_an_auditor(tree: Path) -> None:
+    findings = zizmor_findings(workflow_files(tree), "--persona", "auditor")
     assert [f"{f['ident']}: {f['desc']}" for f in findings] == []
 
 
