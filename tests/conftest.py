@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
-from collections.abc import Callable, Mapping
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,39 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: a missing prerequisite fails the run)")
     pytest.skip(reason)
+
+
+def tool(name: str) -> str:
+    """An external tool: from the project's virtualenv first, then PATH."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if not found:
+        skip_or_fail(f"{name} not installed (pip install {name}, or apt-get install {name})")
+    assert found is not None
+    return found
+
+
+def workflow_schema_check(files: Iterable[Path]) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with the GitHub workflow schema it ships."""
+    return subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def zizmor_findings(files: Iterable[Path], *options: str) -> list[dict[str, Any]]:
+    """zizmor's findings, offline (no GitHub API), as JSON objects."""
+    result = subprocess.run(
+        [tool("zizmor"), "--offline", "--format", "json", *options, *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    findings: list[dict[str, Any]] = json.loads(result.stdout)
+    return findings
 
 
 def stack_config(stack: str) -> dict[str, Any]:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import skip_or_fail
+from tests.conftest import skip_or_fail, workflow_schema_check, zizmor_findings
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -38,43 +36,19 @@ def load(name: str) -> dict[str, Any]:
     return data
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if not found:
-        skip_or_fail(f"{name} not installed (it is in the project's venv: pip install {name})")
-    assert found is not None
-    return found
-
-
 def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
     return [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith(f"{action}@")]
 
 
 def test_workflows_match_the_github_actions_schema() -> None:
-    files = workflow_files()
-    result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = workflow_schema_check(workflow_files())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_zizmor_finds_nothing_of_medium_or_high_severity() -> None:
-    files = workflow_files()
-    result = subprocess.run(
-        [tool("zizmor"), "--offline", "--format", "json", *map(str, files)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    findings = json.loads(result.stdout)
     serious = [
         f"{f['ident']}: {f['desc']}"
-        for f in findings
+        for f in zizmor_findings(workflow_files())
         if f["determinations"]["severity"] in {"Medium", "High"}
     ]
     assert serious == []

@@ -1,0 +1,189 @@
+"""usage() reports what the rendered workflows read; check() finds every disagreement with what
+the GitHub component declares: one test per kind of problem, and the real defaults pass."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.workflows.conftest import CONFIGS, DECLARED_SECRETS, DECLARED_VARIABLES, declared_for
+from workflows import WorkflowsConfig, check, render, usage
+from workflows.consistency import Declared, DeclaredEnvironment
+
+DEPLOY = ".github/workflows/deploy-production.yml"
+
+
+def edit(files: dict[str, str], path: str, change: Any) -> dict[str, str]:
+    """The files with one workflow's YAML changed by `change(workflow)`."""
+    workflow = yaml.safe_load(files[path])
+    change(workflow)
+    return {**files, path: yaml.safe_dump(workflow, sort_keys=False)}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_the_real_defaults_are_consistent(name: str) -> None:
+    config = CONFIGS[name]
+    assert check(render(config), declared_for(config)) == []
+
+
+def test_usage_reports_the_ci_checks_and_what_each_workflow_reads() -> None:
+    report = usage(render(CONFIGS["both"]))
+    assert report.ci_checks == ("frontend", "backend", "security", "test-and-quality")
+    assert report.secrets[".github/workflows/ci.yml"] == ()
+    assert report.variables[".github/workflows/ci.yml"] == ()
+    assert report.secrets[DEPLOY] == ("RAILWAY_TOKEN", "VERCEL_TOKEN")
+    assert report.variables[DEPLOY] == (
+        "API_URL",
+        "DEPLOY_FREEZE",
+        "FRONTEND_URL",
+        "VERCEL_ORG_ID",
+        "VERCEL_PROJECT_ID",
+        "WORKER_URL",
+    )
+    assert report.environments[DEPLOY] == ("production",)
+    assert report.environments[".github/workflows/rollback-staging.yml"] == ("staging",)
+    # The rollback reads no freeze: it must work while deploys are frozen.
+    assert "DEPLOY_FREEZE" not in report.variables[".github/workflows/rollback-production.yml"]
+    everything = {n for names in report.variables.values() for n in names}
+    assert everything <= DECLARED_VARIABLES and "ENVIRONMENT" not in everything
+
+
+def test_a_required_check_that_is_not_a_ci_job() -> None:
+    config = CONFIGS["production"]
+    declared = replace(declared_for(config), required_checks=("test-and-quality", "e2e"))
+    (problem,) = check(render(config), declared)
+    assert problem.key == "github.requiredChecks[1]"
+    assert "'e2e' is not a job of the rendered CI" in problem.message
+    assert "require 'test-and-quality'" in problem.fix
+
+
+def test_a_secret_the_environment_does_not_declare() -> None:
+    config = CONFIGS["production"]
+    declared = declared_for(config)
+    declared = replace(
+        declared,
+        environments={
+            "production": DeclaredEnvironment(frozenset({"VERCEL_TOKEN"}), DECLARED_VARIABLES)
+        },
+    )
+    problems = check(render(config), declared)
+    assert problems and all("secrets.RAILWAY_TOKEN" in p.message for p in problems)
+    keys = {p.key for p in problems}
+    assert f"{DEPLOY}: jobs.deploy.steps[4].env.RAILWAY_TOKEN" in keys  # the backend deploy
+    assert any(k.startswith(".github/workflows/rollback-production.yml: ") for k in keys)
+    assert "declare the secret RAILWAY_TOKEN in 'production'" in problems[0].fix
+
+
+def test_a_variable_the_environment_does_not_declare() -> None:
+    config = CONFIGS["staging"].model_copy(
+        update={
+            "variables": CONFIGS["staging"].variables.model_copy(update={"api_url": "BACKEND_URL"})
+        }
+    )
+    problems = check(render(config), declared_for(config))
+    assert problems
+    assert all(
+        "reads vars.BACKEND_URL, which the environment 'staging' does not declare" in p.message
+        for p in problems
+    )
+    assert ".github/workflows/deploy-staging.yml: jobs.deploy.steps[8].env.API_URL" in {
+        p.key for p in problems
+    }
+
+
+def test_a_secret_read_outside_any_environment() -> None:
+    config = CONFIGS["staging"]
+
+    def leak(workflow: dict[str, Any]) -> None:
+        workflow["jobs"]["backend"]["steps"][0]["env"] = {"TOKEN": "${{ secrets.RAILWAY_TOKEN }}"}
+
+    files = edit(render(config), ".github/workflows/ci.yml", leak)
+    (problem,) = check(files, declared_for(config))
+    assert problem.key == ".github/workflows/ci.yml: jobs.backend.steps[0].env.TOKEN"
+    assert "outside any GitHub environment" in problem.message
+
+
+def test_an_environment_that_is_not_declared() -> None:
+    config = CONFIGS["both"]
+    declared = declared_for(config)
+    declared = replace(declared, environments={"staging": declared.environments["staging"]})
+    problems = check(render(config), declared)
+    environment = [p for p in problems if p.key.endswith(".environment")]
+    assert {p.key for p in environment} == {
+        f"{DEPLOY}: jobs.deploy.environment",
+        ".github/workflows/rollback-production.yml: jobs.rollback.environment",
+    }
+    assert "'production', which is not declared (declared: staging)" in environment[0].message
+    # and what those jobs read is reported too, since nothing is declared for them
+    assert any("secrets.RAILWAY_TOKEN" in p.message for p in problems)
+
+
+def _move(steps: list[dict[str, Any]], name: str, to: int) -> None:
+    step = next(s for s in steps if s.get("name") == name)
+    steps.remove(step)
+    steps.insert(to, step)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda job: _move(job["steps"], "Deploy freeze gate", 6),
+            "deploys before any freeze gate",
+        ),
+        (lambda job: job["steps"].pop(1), "deploys before any freeze gate"),
+        (lambda job: job["steps"][1].update({"if": "false"}), "may be skipped or ignored"),
+        (
+            lambda job: job["steps"][1].update({"continue-on-error": True}),
+            "may be skipped or ignored",
+        ),
+        (
+            lambda job: job["steps"][1]["env"].update(DEPLOY_FREEZE="false"),
+            "does not read vars.DEPLOY_FREEZE",
+        ),
+        (lambda job: job.pop("environment"), "deploys outside a GitHub environment"),
+    ],
+)
+def test_the_freeze_gate_must_run_before_every_step_that_deploys(change: Any, message: str) -> None:
+    config = CONFIGS["production"]
+    files = edit(render(config), DEPLOY, lambda workflow: change(workflow["jobs"]["deploy"]))
+    problems = [p for p in check(files, declared_for(config)) if message in p.message]
+    assert len(problems) == 1, check(files, declared_for(config))
+    assert problems[0].key.startswith(f"{DEPLOY}: jobs.deploy")
+    assert "freeze-gate.sh" in problems[0].fix or "environment" in problems[0].fix
+
+
+def test_a_deploy_step_added_to_another_job_needs_its_own_gate() -> None:
+    config = CONFIGS["production"]
+
+    def sneak(workflow: dict[str, Any]) -> None:
+        workflow["jobs"]["hotfix"] = {
+            "runs-on": "ubuntu-24.04",
+            "environment": "production",
+            "steps": [{"run": "railway up --service backend --environment production --detach"}],
+        }
+
+    (problem,) = check(edit(render(config), DEPLOY, sneak), declared_for(config))
+    assert problem.key == f"{DEPLOY}: jobs.hotfix.steps[0]"
+    assert problem.message == "deploys before any freeze gate has run"
+
+
+def test_a_renamed_freeze_variable_is_caught() -> None:
+    config = CONFIGS["production"]
+    declared = replace(declared_for(config), freeze_variable="DEPLOYS_FROZEN")
+    problems = check(render(config), declared)
+    assert [p.message for p in problems] == [
+        "the freeze gate before it does not read vars.DEPLOYS_FROZEN"
+    ]
+
+
+def test_every_problem_prints_its_key_and_fix() -> None:
+    config = WorkflowsConfig.model_validate(CONFIGS["staging"].model_dump(by_alias=True))
+    problems = check(render(config), Declared(required_checks=("lint",)))
+    text = "\n".join(map(str, problems))
+    assert "github.requiredChecks[0]: 'lint' is not a job" in text
+    assert text.count("\n    fix: ") == len(problems) >= 3
+    assert DECLARED_SECRETS  # the declared names come from the component, not from render

@@ -1,0 +1,291 @@
+"""The rendered deploy and rollback jobs, their `run:` steps executed in order as a runner would
+(tests/workflows/runner.py): fake Railway/Vercel CLIs and loopback health endpoints for the
+deploy; for the rollback, the real `python -m rollback` against the Railway and Vercel stand-ins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, stack_config
+from tests.monitoring.loopback import App
+from tests.railway.standin import PROJECT_ID, PROJECT_TOKEN, RailwayStandIn
+from tests.rollback.standins import VERCEL_PROJECT, VERCEL_TOKEN, GitHubStandIn, VercelStandIn
+from tests.workflows.conftest import CONFIGS, load, write_tree
+from tests.workflows.runner import calls, fake_cli, fake_railway, run_job
+from workflows import WorkflowsConfig, render
+from workflows.config import HealthCheck
+
+RAILWAY_CANARY = "railway-token-canary-52c1e0"
+VERCEL_CANARY = "vercel-token-canary-0b9d44"
+
+
+def deploy_job(config: WorkflowsConfig, stack: str) -> dict[str, Any]:
+    """The deploy job up to its health checks (the Locust smoke needs Locust: see the docs)."""
+    job = load(render(config)[f".github/workflows/deploy-{stack}.yml"])["jobs"]["deploy"]
+    names = [step.get("name") for step in job["steps"]]
+    return {**job, "steps": job["steps"][: names.index("Health checks") + 1]}
+
+
+@pytest.fixture
+def apps() -> Iterator[dict[str, App]]:
+    started = {service: App() for service in ("frontend", "backend", "worker")}
+    yield started
+    for app in started.values():
+        app.close()
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Path:
+    """bin/ holds a fake npm whose `npm ci --prefix DIR` installs the fake railway and vercel
+    (from tools/) into DIR/node_modules/.bin, as the lockfile install does."""
+    tools = tmp_path / "tools"
+    fake_railway(tools, ["DEPLOYING", "SUCCESS"])
+    fake_cli(tools, "vercel", 'if [ "$1" = deploy ]; then echo https://autonomica-x.vercel.app; fi')
+    fake_cli(
+        tmp_path / "bin",
+        "npm",
+        'mkdir -p "$3/node_modules/.bin"\n'
+        f'cp "{tools}/railway" "{tools}/vercel" "$3/node_modules/.bin/"',
+    )
+    return tmp_path
+
+
+def run_deploy(
+    cli: Path, config: WorkflowsConfig, stack: str, apps: dict[str, App], freeze: str
+) -> Any:
+    checkout = write_tree(render(config), cli / "app")
+    contexts = {
+        "vars.FRONTEND_URL": apps["frontend"].url,
+        "vars.API_URL": apps["backend"].url,
+        "vars.WORKER_URL": apps["worker"].url,
+        "vars.VERCEL_ORG_ID": "team_autonomica",
+        "vars.VERCEL_PROJECT_ID": "prj_frontend",
+        "vars.DEPLOY_FREEZE": freeze,
+        "secrets.RAILWAY_TOKEN": RAILWAY_CANARY,
+        "secrets.VERCEL_TOKEN": VERCEL_CANARY,
+    }
+    # The Railway script's own pause between two status checks, kept short here.
+    fast = {"RAILWAY_DEPLOY_INTERVAL": "1"}
+    return run_job(
+        deploy_job(config, stack),
+        checkout,
+        contexts,
+        bin_dir=cli / "bin",
+        temp=cli / "runner-temp",
+        runner_env=fast,
+    )
+
+
+def mkdirs(*paths: Path) -> None:
+    for path in paths:
+        path.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_deploy_ships_backend_worker_frontend_then_checks_health(
+    cli: Path, apps: dict[str, App], stack: str
+) -> None:
+    mkdirs(cli / "runner-temp")
+    job = run_deploy(cli, CONFIGS["both"], stack, apps, freeze="false")
+    assert job.failed is None, job.output
+    tools = cli / "tools"
+    railway = calls(tools, "railway")
+    assert [c.split(" --environment")[0] for c in railway if c.startswith("up")] == [
+        "up --service backend",
+        "up --service worker",
+    ]
+    assert all(f"--environment {stack} " in c for c in railway)
+    assert calls(tools, "vercel") == [
+        "pull --yes --environment=production",
+        "build --prod",
+        "deploy --prebuilt --prod",
+    ]
+    assert "All 3 health checks passed." in job.output
+    # Tokens reach each CLI through its environment: never an argument, never the log.
+    assert f"RAILWAY_TOKEN={RAILWAY_CANARY}" in (tools / "railway.env").read_text()
+    assert f"VERCEL_TOKEN={VERCEL_CANARY}" in (tools / "vercel.env").read_text()
+    everything = job.output + "".join(calls(tools, "railway") + calls(tools, "vercel"))
+    assert RAILWAY_CANARY not in everything and VERCEL_CANARY not in everything
+
+
+def test_a_preview_target_deploys_without_prod(cli: Path, apps: dict[str, App]) -> None:
+    mkdirs(cli / "runner-temp")
+    data = CONFIGS["staging"].model_dump(by_alias=True)
+    data["environments"][0]["vercelTarget"] = "preview"
+    job = run_deploy(cli, WorkflowsConfig.model_validate(data), "staging", apps, freeze="")
+    assert job.failed is None, job.output
+    assert calls(cli / "tools", "vercel") == [
+        "pull --yes --environment=preview",
+        "build",
+        "deploy --prebuilt",
+    ]
+
+
+@pytest.mark.parametrize("freeze", ["true", "TRUE"])
+def test_a_frozen_environment_stops_before_anything_is_installed_or_deployed(
+    cli: Path, apps: dict[str, App], freeze: str
+) -> None:
+    mkdirs(cli / "runner-temp")
+    job = run_deploy(cli, CONFIGS["production"], "production", apps, freeze=freeze)
+    assert job.failed is not None and job.failed.name == "Deploy freeze gate"
+    assert [s.name for s in job.steps] == ["Deploy freeze gate"]
+    assert "Deploys to production are frozen" in job.failed.stdout
+    for cli_name in ("npm", "railway", "vercel"):
+        assert calls(cli / "bin", cli_name) == calls(cli / "tools", cli_name) == []
+
+
+def test_an_unhealthy_service_after_the_deploy_fails_the_job(
+    cli: Path, apps: dict[str, App]
+) -> None:
+    mkdirs(cli / "runner-temp")
+    config = CONFIGS["production"].model_copy(
+        update={"health_check": HealthCheck(tries=2, interval_seconds=1, timeout_seconds=2)}
+    )
+    apps["worker"].healthy = False
+    job = run_deploy(cli, config, "production", apps, freeze="false")
+    assert job.failed is not None and job.failed.name == "Health checks"
+    assert f"{apps['worker'].url}/health did not answer 2xx after 2 tries" in job.failed.stdout
+    assert len(calls(cli / "tools", "vercel")) == 3  # it deployed first, then found out
+
+
+# --- the rollback workflow --------------------------------------------------------------------
+
+
+@pytest.fixture
+def pipeline_checkout(tmp_path: Path) -> Path:
+    """This repository as the rollback job checks it out: every top-level entry, linked."""
+    checkout = tmp_path / "pipeline"
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in {".git", "build"}:
+            (checkout / entry.name).symlink_to(entry)
+    return checkout
+
+
+def rollback_job() -> dict[str, Any]:
+    return load(render(CONFIGS["staging"])[".github/workflows/rollback-staging.yml"])["jobs"][
+        "rollback"
+    ]
+
+
+def run_rollback(
+    checkout: Path,
+    temp: Path,
+    service: str,
+    *,
+    railway: RailwayStandIn,
+    vercel: VercelStandIn,
+    github: GitHubStandIn,
+) -> Any:
+    job = rollback_job()
+    names = [step.get("name") for step in job["steps"]]
+    contexts = {
+        "inputs.service": service,
+        "inputs.reason": "health_check_failure: 5xx after the 14:02 deploy",
+        "github.actor": "jairodriguez",
+        "github.token": "ghs-runner-token-for-tests",
+        "secrets.RAILWAY_TOKEN": PROJECT_TOKEN,
+        "secrets.VERCEL_TOKEN": VERCEL_TOKEN,
+        "vars.VERCEL_PROJECT_ID": VERCEL_PROJECT,
+        "vars.VERCEL_ORG_ID": "team_autonomica",
+    }
+    # What the runner sets itself, and the platforms' endpoints pointed at the stand-ins.
+    runner_env = {
+        "GITHUB_REPOSITORY": "autonomica/app",
+        "GITHUB_API_URL": github.url,
+        "RAILWAY_API_URL": railway.url,
+        "VERCEL_API_URL": vercel.url,
+    }
+    mkdirs(temp)
+    policy_step = names.index("Render the stack's rollback policy (offline synth, no credentials)")
+    first = run_job(
+        {"steps": job["steps"][: policy_step + 1]},
+        checkout,
+        contexts,
+        bin_dir=temp / "bin",
+        temp=temp,
+        runner_env=runner_env,
+        timeout=300,
+    )
+    assert first.failed is None, first.output
+    # The synth read the stack's Railway project; the stand-in knows only its own project.
+    stack_project = stack_config("staging")["autonomica-pipeline:railway"]["projectId"]
+    assert first.contexts["steps.policy.outputs.railway_project_id"] == stack_project
+    contexts = {**first.contexts, "steps.policy.outputs.railway_project_id": PROJECT_ID}
+    return run_job(
+        {"steps": job["steps"][policy_step + 1 :]},
+        checkout,
+        contexts,
+        bin_dir=temp / "bin",
+        temp=temp,
+        runner_env=runner_env,
+        timeout=120,
+    )
+
+
+def audit(temp: Path) -> list[dict[str, Any]]:
+    lines = (temp / "rollback-audit.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def dispatch(
+    pipeline_checkout: Path,
+    tmp_path: Path,
+    railway: RailwayStandIn,
+    vercel: VercelStandIn,
+    github: GitHubStandIn,
+) -> Callable[[str], tuple[Any, Path]]:
+    """Runs the rollback job for one `service` input; returns the run and its runner.temp."""
+    runs = iter(range(100))
+
+    def run(service: str) -> tuple[Any, Path]:
+        temp = tmp_path / f"run-{next(runs)}"
+        job = run_rollback(
+            pipeline_checkout, temp, service, railway=railway, vercel=vercel, github=github
+        )
+        return job, temp
+
+    return run
+
+
+def test_rollback_of_all_runs_the_rollback_service_code_once_per_service(
+    dispatch: Callable[[str], tuple[Any, Path]],
+    pipeline_checkout: Path,
+    railway: RailwayStandIn,
+    vercel: VercelStandIn,
+    github: GitHubStandIn,
+) -> None:
+    job, temp = dispatch("all")
+    assert job.failed is None, job.output
+    assert len(railway.world.rollbacks) == 2  # backend and worker: deploymentRollback
+    assert vercel.promotions() == ["dpl_2"]  # the frontend's previous production deployment
+    actions = [r for r in audit(temp) if r["event"] == "manual"]
+    assert sorted(r["service"] for r in actions) == ["backend", "frontend", "worker"]
+    assert {r["by"] for r in actions} == {"jairodriguez"}
+    summary = (temp / "summary.md").read_text()
+    assert "Rollback of all in staging" in summary and "5xx after the 14:02 deploy" in summary
+    assert github.calls == []  # a rollback by hand never touches the freeze
+    assert PROJECT_TOKEN not in job.output and VERCEL_TOKEN not in job.output
+    assert os.path.isdir(pipeline_checkout / "build" / "staging")
+
+
+def test_rollback_of_one_service_touches_only_it_and_a_failure_fails_the_run(
+    dispatch: Callable[[str], tuple[Any, Path]], railway: RailwayStandIn, vercel: VercelStandIn
+) -> None:
+    job, _ = dispatch("backend")
+    assert job.failed is None, job.output
+    assert len(railway.world.rollbacks) == 1 and vercel.calls == []
+
+    vercel.fail_next, vercel.fail_status = 1_000, 403
+    job, _ = dispatch("all")
+    assert job.failed is not None and job.failed.name == "Roll back"
+    assert "::error title=Rollback failed:: frontend" in job.failed.stdout
+    assert len(railway.world.rollbacks) == 3  # backend and worker still rolled back

@@ -1,0 +1,195 @@
+"""render(): deterministic files, the required check is a CI job, and the safety properties of
+every workflow (pinned actions, least privilege, timeouts, one deploy at a time, the freeze
+gate first, no expression inside a script)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.conftest import ROOT
+from tests.workflows.conftest import CONFIGS, load
+from workflows import WorkflowsConfig, render, usage
+from workflows.actions import PINS
+
+PINNED = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
+
+
+def workflows_of(config: WorkflowsConfig) -> dict[str, dict[str, Any]]:
+    return {
+        path: load(text)
+        for path, text in render(config).items()
+        if path.startswith(".github/workflows/")
+    }
+
+
+def test_render_is_byte_identical_for_the_same_config_even_in_another_process() -> None:
+    config = CONFIGS["both"]
+    again = WorkflowsConfig.model_validate(config.model_dump(by_alias=True))
+    assert render(config) == render(again)
+    script = (
+        "import json, sys; from workflows import WorkflowsConfig, render; "
+        "print(json.dumps(render(WorkflowsConfig.model_validate_json(sys.argv[1]))))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", script, config.model_dump_json(by_alias=True)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert json.loads(other.stdout) == render(config)
+
+
+def test_the_application_repository_gets_ci_a_deploy_and_a_rollback_per_stack_and_scripts() -> None:
+    assert sorted(render(CONFIGS["both"])) == [
+        ".github/deploy-tools/package-lock.json",
+        ".github/deploy-tools/package.json",
+        ".github/scripts/freeze-gate.sh",
+        ".github/scripts/health-check.sh",
+        ".github/scripts/railway-deploy.sh",
+        ".github/smoke/locustfile.py",
+        ".github/workflows/ci.yml",
+        ".github/workflows/deploy-production.yml",
+        ".github/workflows/deploy-staging.yml",
+        ".github/workflows/rollback-production.yml",
+        ".github/workflows/rollback-staging.yml",
+    ]
+    # A stack renders its own deploy and rollback, and the same shared files.
+    staging, production = render(CONFIGS["staging"]), render(CONFIGS["production"])
+    shared = set(staging) & set(production)
+    assert {p for p in staging if "production" in p} == set()
+    assert all(staging[p] == production[p] for p in shared)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_required_check_is_a_job_of_the_rendered_ci(name: str) -> None:
+    config = CONFIGS[name]
+    assert config.required_check == "test-and-quality"  # the stacks' requiredChecks
+    assert config.required_check in usage(render(config)).ci_checks
+
+
+def test_a_renamed_required_check_names_the_gate_job_that_needs_every_other_job() -> None:
+    config = CONFIGS["staging"].model_copy(update={"required_check": "CI / quality gate (all)"})
+    ci = workflows_of(config)[".github/workflows/ci.yml"]
+    assert usage(render(config)).ci_checks[-1] == "CI / quality gate (all)"
+    gate = next(job for job in ci["jobs"].values() if job["name"] == config.required_check)
+    assert set(gate["needs"]) == {"frontend", "backend", "security"}
+    assert gate["if"] == "${{ always() }}"  # runs, and fails, when a needed job failed
+
+
+def test_ci_runs_the_checks_of_the_issue_with_the_coverage_gate() -> None:
+    config = CONFIGS["production"].model_copy(update={"coverage_gate": 85})
+    ci = workflows_of(config)[".github/workflows/ci.yml"]
+    scripts = {
+        name: "\n".join(step.get("run", "") for step in job["steps"])
+        for name, job in ci["jobs"].items()
+    }
+    for command in ("npm ci", "eslint", "prettier --check", "tsc --noEmit", "jest --ci --coverage",
+                    "next build"):  # fmt: skip
+        assert command in scripts["frontend"]
+    for command in ("ruff check", "ruff format --check", "mypy", "--cov-fail-under=85"):
+        assert command in scripts["backend"]
+    for command in ("bandit", "pip-audit", "npm audit --audit-level=high"):
+        assert command in scripts["security"]
+    assert set(ci["on"]) == {"pull_request", "workflow_call"}
+    assert ci["jobs"]["frontend"]["defaults"]["run"]["working-directory"] == "autonomica-frontend"
+    assert ci["jobs"]["backend"]["defaults"]["run"]["working-directory"] == "autonomica-api"
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_action_is_pinned_to_a_release_sha_with_its_version_in_a_comment(name: str) -> None:
+    for path, text in render(CONFIGS[name]).items():
+        for line in text.splitlines():
+            if "uses:" in line and "./.github/workflows/" not in line:
+                match = PINNED.match(line)
+                assert match, f"{path}: {line.strip()}"
+                assert PINS[match.group(1)] == (match.group(2), match.group(3))
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_least_privilege_timeouts_and_no_expression_inside_a_script(name: str) -> None:
+    for path, workflow in workflows_of(CONFIGS[name]).items():
+        assert workflow["permissions"] == {"contents": "read"}, path
+        for job_id, job in workflow["jobs"].items():
+            assert set(job["permissions"]) <= {"contents"}, f"{path}: {job_id}"
+            assert job["permissions"].get("contents", "read") == "read"
+            if "uses" in job:  # a reusable workflow's caller; ci.yml's jobs have timeouts
+                continue
+            assert 0 < job["timeout-minutes"] <= 60, f"{path}: {job_id}"
+            for step in job["steps"]:
+                assert "${{" not in step.get("run", ""), f"{path}: {job_id}: {step['name']}"
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_a_push_to_the_stack_branch_runs_ci_then_deploys_once_at_a_time(stack: str) -> None:
+    config = CONFIGS["both"]
+    environment = next(e for e in config.environments if e.name == stack)
+    deploy = workflows_of(config)[f".github/workflows/deploy-{stack}.yml"]
+    assert deploy["on"]["push"] == {"branches": [environment.branch]}
+    assert deploy["jobs"]["ci"]["uses"] == "./.github/workflows/ci.yml"
+    job = deploy["jobs"]["deploy"]
+    assert job["needs"] == "ci"
+    assert job["environment"]["name"] == environment.github_environment
+    assert job["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
+    names = [step.get("name", step.get("uses", "")) for step in job["steps"]]
+    assert names[1] == "Deploy freeze gate"  # right after the checkout that brings the script
+    assert ("Smoke test (Locust, headless)" in names) == (stack == "staging")
+    assert names.index("Health checks") > names.index("Deploy the frontend (Vercel, production)")
+
+
+def test_the_rollback_workflow_offers_each_service_and_a_reason_and_runs_the_pipeline_code() -> (
+    None
+):
+    config = CONFIGS["production"]
+    rollback = workflows_of(config)[".github/workflows/rollback-production.yml"]
+    inputs = rollback["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["service"]["options"] == ["all", "frontend", "backend", "worker"]
+    assert inputs["reason"]["type"] == "string" and inputs["reason"]["required"] is True
+    job = rollback["jobs"]["rollback"]
+    assert job["environment"] == "production"
+    assert job["concurrency"]["cancel-in-progress"] is False
+    checkout = job["steps"][1]["with"]
+    assert (checkout["repository"], checkout["ref"]) == ("jairodriguez/autonomica-pipeline", "main")
+    script = next(s["run"] for s in job["steps"] if s.get("name") == "Roll back")
+    assert '.venv/bin/python -m rollback rollback --service "$service"' in script
+    assert not any("freeze-gate" in s.get("run", "") for s in job["steps"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"healthCheck": {"tries": 0}}, "greater than or equal to 1"),
+        ({"healthCheck": {"intervalSeconds": 600}}, "less than or equal to 120"),
+        ({"smokeTest": {"users": 500}}, "less than or equal to 50"),
+        ({"smokeTest": {"durationSeconds": 1}}, "greater than or equal to 5"),
+        ({"coverageGate": 101}, "less than or equal to 100"),
+        ({"nodeVersion": "18.x"}, "'20.x' or '22.x'"),
+        ({"requiredCheck": "backend"}, "is the name of a CI job that it gates"),
+        ({"secrets": {"railwayToken": "railway token"}}, "should match pattern"),
+        ({"frontendRoot": "../elsewhere"}, "should match pattern"),
+        ({"backendRoot": "app/../../etc"}, "should match pattern"),
+        ({"typo": 1}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_config_is_refused_with_its_key(change: dict[str, Any], message: str) -> None:
+    data = CONFIGS["staging"].model_dump(by_alias=True) | change
+    with pytest.raises(ValidationError, match=message):
+        WorkflowsConfig.model_validate(data)
+
+
+def test_two_environments_cannot_share_a_branch() -> None:
+    data = CONFIGS["both"].model_dump(by_alias=True)
+    data["environments"][1]["branch"] = data["environments"][0]["branch"]
+    with pytest.raises(ValidationError, match=r"branch \['develop'\] used more than once"):
+        WorkflowsConfig.model_validate(data)

@@ -1,0 +1,238 @@
+"""What the rendered workflows read and use (`usage`), and every place where that disagrees with
+what the GitHub component declares (`check`). Both read the rendered YAML, not the config, so
+they judge what the application repository will actually run."""
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from workflows.ci import PATH as CI_PATH
+
+WORKFLOWS = ".github/workflows/"
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+REFERENCE = re.compile(r"\b(secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)")
+# A step that ships code: our Railway script, Railway's or Vercel's CLI deploying.
+DEPLOYS = re.compile(
+    r"railway-deploy\.sh|\brailway\s+(?:up|redeploy)\b|\bvercel\s+(?:deploy|--prod)\b"
+)
+FREEZE_GATE = re.compile(r"\bfreeze-gate\.sh\b")
+# GitHub provides this one to every run; nothing declares it.
+AUTOMATIC_SECRETS = frozenset({"GITHUB_TOKEN"})
+
+
+@dataclass(frozen=True)
+class Reference:
+    kind: str  # "secrets" or "vars"
+    name: str
+    workflow: str  # path in the application repository
+    key: str  # where in the workflow, e.g. jobs.deploy.steps[5].env.RAILWAY_TOKEN
+    environment: str | None  # the GitHub environment of the job that reads it
+
+
+@dataclass(frozen=True)
+class Usage:
+    ci_checks: tuple[str, ...]  # the status checks ci.yml reports: its jobs' names
+    secrets: dict[str, tuple[str, ...]]  # workflow -> names of the secrets it reads
+    variables: dict[str, tuple[str, ...]]  # workflow -> names of the variables it reads
+    environments: dict[str, tuple[str, ...]]  # workflow -> GitHub environments its jobs use
+
+
+@dataclass(frozen=True)
+class DeclaredEnvironment:
+    secrets: frozenset[str] = frozenset()
+    variables: frozenset[str] = frozenset()  # include what is set at run time (DEPLOY_FREEZE)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the GitHub component (and the rollback service) provide to the workflows."""
+
+    required_checks: tuple[str, ...]
+    environments: Mapping[str, DeclaredEnvironment] = field(default_factory=dict)
+    freeze_variable: str = "DEPLOY_FREEZE"  # the rollback service's ROLLBACK_FREEZE_VARIABLE
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str  # workflow path and key path, or the stack config key
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}\n    fix: {self.fix}"
+
+
+def _workflows(files: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    return {
+        path: yaml.safe_load(text)
+        for path, text in sorted(files.items())
+        if path.startswith(WORKFLOWS) and path.endswith((".yml", ".yaml"))
+    }
+
+
+def _strings(node: Any, key: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for name, value in node.items():
+            yield from _strings(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{key}[{index}]")
+    elif isinstance(node, str):
+        yield key, node
+
+
+def _environment(job: dict[str, Any]) -> str | None:
+    environment = job.get("environment")
+    if isinstance(environment, dict):
+        environment = environment.get("name")
+    return environment if isinstance(environment, str) else None
+
+
+def _references(path: str, workflow: dict[str, Any]) -> list[Reference]:
+    found = []
+    for job_id, job in workflow.get("jobs", {}).items():
+        environment = _environment(job)
+        for key, text in _strings(job, f"jobs.{job_id}"):
+            for expression in EXPRESSION.findall(text):
+                for kind, name in REFERENCE.findall(expression):
+                    found.append(Reference(kind, name, path, key, environment))
+    return found
+
+
+def _names(references: list[Reference], kind: str) -> tuple[str, ...]:
+    return tuple(sorted({r.name for r in references if r.kind == kind}))
+
+
+def usage(files: Mapping[str, str]) -> Usage:
+    workflows = _workflows(files)
+    ci_jobs = workflows.get(CI_PATH, {}).get("jobs", {})
+    refs = {path: _references(path, workflow) for path, workflow in workflows.items()}
+    return Usage(
+        ci_checks=tuple(job.get("name", job_id) for job_id, job in ci_jobs.items()),
+        secrets={path: _names(found, "secrets") for path, found in refs.items()},
+        variables={path: _names(found, "vars") for path, found in refs.items()},
+        environments={
+            path: tuple(
+                sorted({e for job in w.get("jobs", {}).values() if (e := _environment(job))})
+            )
+            for path, w in workflows.items()
+        },
+    )
+
+
+def _check_required(files: Mapping[str, str], declared: Declared) -> Iterator[Problem]:
+    checks = usage(files).ci_checks
+    for index, name in enumerate(declared.required_checks):
+        if name not in checks:
+            gate = checks[-1] if checks else "the CI gate job"
+            yield Problem(
+                f"github.requiredChecks[{index}]",
+                f"{name!r} is not a job of the rendered CI ({CI_PATH}: {', '.join(checks)}): "
+                "the ruleset would wait for a check that never reports",
+                f"require {gate!r} (it fails when any CI job failed), or set the workflows' "
+                f"requiredCheck to {name!r}",
+            )
+
+
+def check(files: Mapping[str, str], declared: Declared) -> list[Problem]:
+    """Every disagreement between the rendered files and what is declared, each with its key
+    path and a fix. Empty when they agree."""
+    problems = list(_check_required(files, declared))
+    for path, workflow in _workflows(files).items():
+        problems += _check_jobs(path, workflow, declared)
+        problems += _check_references(path, workflow, declared)
+    return problems
+
+
+def _check_jobs(path: str, workflow: dict[str, Any], declared: Declared) -> list[Problem]:
+    problems = []
+    for job_id, job in workflow.get("jobs", {}).items():
+        environment = _environment(job)
+        if environment is not None and environment not in declared.environments:
+            problems.append(
+                Problem(
+                    f"{path}: jobs.{job_id}.environment",
+                    f"uses the GitHub environment {environment!r}, which is not declared "
+                    f"(declared: {', '.join(sorted(declared.environments)) or 'none'})",
+                    "declare it (the stack's github.environment), or set the workflows' "
+                    "environments[].githubEnvironment to a declared one",
+                )
+            )
+        problems += _check_freeze_gate(path, job_id, job, declared)
+    return problems
+
+
+def _check_freeze_gate(
+    path: str, job_id: str, job: dict[str, Any], declared: Declared
+) -> list[Problem]:
+    steps = job.get("steps", [])
+    runs = [str(step.get("run", "")) for step in steps]
+    deploying = [i for i, script in enumerate(runs) if DEPLOYS.search(script)]
+    if not deploying:
+        return []
+    first = deploying[0]
+    where = f"{path}: jobs.{job_id}.steps[{first}]"
+    fix = (
+        "run `bash .github/scripts/freeze-gate.sh` with DEPLOY_FREEZE: "
+        f"${{{{ vars.{declared.freeze_variable} }}}} as a step before every step that deploys, "
+        "with no `if:` or `continue-on-error`"
+    )
+    gates = [i for i, script in enumerate(runs) if FREEZE_GATE.search(script)]
+    if not gates or gates[0] > first:
+        return [Problem(where, "deploys before any freeze gate has run", fix)]
+    gate = steps[gates[0]]
+    expected = f"${{{{ vars.{declared.freeze_variable} }}}}"
+    if gate.get("env", {}).get("DEPLOY_FREEZE") != expected:
+        return [
+            Problem(
+                where,
+                f"the freeze gate before it does not read vars.{declared.freeze_variable}",
+                fix,
+            )
+        ]
+    if "if" in gate or gate.get("continue-on-error"):
+        return [Problem(where, "the freeze gate before it may be skipped or ignored", fix)]
+    if _environment(job) is None:
+        return [
+            Problem(
+                f"{path}: jobs.{job_id}",
+                "deploys outside a GitHub environment: no reviewers, no wait timer, and "
+                "environment variables such as the freeze are empty",
+                "give the job an `environment:`",
+            )
+        ]
+    return []
+
+
+def _check_references(path: str, workflow: dict[str, Any], declared: Declared) -> list[Problem]:
+    problems = []
+    for ref in _references(path, workflow):
+        if ref.kind == "secrets" and ref.name in AUTOMATIC_SECRETS:
+            continue
+        what = "secret" if ref.kind == "secrets" else "variable"
+        if ref.environment is None:
+            problems.append(
+                Problem(
+                    f"{path}: {ref.key}",
+                    f"reads {ref.kind}.{ref.name} outside any GitHub environment; the component "
+                    f"declares only environment {what}s",
+                    "read it in a job that has an `environment:`, or stop reading it",
+                )
+            )
+            continue
+        holds = declared.environments.get(ref.environment, DeclaredEnvironment())
+        names = holds.secrets if ref.kind == "secrets" else holds.variables
+        if ref.name not in names:
+            problems.append(
+                Problem(
+                    f"{path}: {ref.key}",
+                    f"reads {ref.kind}.{ref.name}, which the environment {ref.environment!r} "
+                    f"does not declare (it declares: {', '.join(sorted(names)) or 'none'})",
+                    f"declare the {what} {ref.name} in {ref.environment!r}, or set the "
+                    f"workflows' {ref.kind} names to declared ones",
+                )
+            )
+    return problems

@@ -1,0 +1,173 @@
+"""deploy-<stack>.yml: a push to the stack's branch runs CI, then one deploy job in the GitHub
+environment (its reviewers, wait timer and branch policy hold), one at a time per environment:
+the freeze gate, Railway's backend and worker, the Vercel frontend, health checks, and for
+staging a short Locust smoke."""
+
+from typing import Any
+
+from workflows.actions import checkout, job, run, secret, uses, var
+from workflows.ci import PATH as CI_PATH
+from workflows.config import DeployEnvironment, WorkflowsConfig
+
+FREEZE_GATE = ".github/scripts/freeze-gate.sh"
+HEALTH_CHECK = ".github/scripts/health-check.sh"
+RAILWAY_DEPLOY = ".github/scripts/railway-deploy.sh"
+LOCUSTFILE = ".github/smoke/locustfile.py"
+DEPLOY_TOOLS = ".github/deploy-tools"
+# The Railway services of a stack (components/railway/stack.py names them so).
+RAILWAY_SERVICES = ("backend", "worker")
+
+HEADER = """\
+Deploys {branch} to the {environment} environment. The deploy job runs in the GitHub environment
+`{github_environment}`, so its required reviewers, wait timer and branch policy apply, and it stops
+before deploying anything while vars.{freeze} is 'true'.
+Railway's CLI: `railway up --service NAME --environment ENV --detach --json` starts a deployment
+and prints its id without waiting; `railway deployment list --json` shows its status
+(https://docs.railway.com/cli/deploying, https://docs.railway.com/cli/deployment). The CLI reads
+the project token from RAILWAY_TOKEN. The Vercel CLI reads VERCEL_TOKEN, VERCEL_ORG_ID and
+VERCEL_PROJECT_ID from the environment, so no token is ever on a command line."""
+
+
+def path(environment: DeployEnvironment) -> str:
+    return f".github/workflows/deploy-{environment.name}.yml"
+
+
+def endpoints(config: WorkflowsConfig) -> list[tuple[str, str, str]]:
+    """The spec's health endpoints: (step env name, GitHub variable with the origin, path)."""
+    names, services = config.variables, config.services
+    return [
+        ("FRONTEND_URL", names.frontend_url, services.frontend.health_path),
+        ("API_URL", names.api_url, services.backend.health_path),
+        ("WORKER_URL", names.worker_url, services.worker.health_path),
+    ]
+
+
+def _vercel(config: WorkflowsConfig, environment: DeployEnvironment) -> list[dict[str, Any]]:
+    env = {
+        "VERCEL_TOKEN": secret(config.secrets.vercel_token),
+        "VERCEL_ORG_ID": var(config.variables.vercel_org_id),
+        "VERCEL_PROJECT_ID": var(config.variables.vercel_project_id),
+        "VERCEL_TELEMETRY_DISABLED": "1",
+    }
+    target = environment.vercel_target
+    prod = " --prod" if target == "production" else ""
+    return [
+        # Run from the repository root: `vercel build` builds the project's root directory.
+        run(
+            f"Build the frontend (Vercel, {target})",
+            f"vercel pull --yes --environment={target}\nvercel build{prod}\n",
+            env=env,
+        ),
+        run(f"Deploy the frontend (Vercel, {target})", f"vercel deploy --prebuilt{prod}", env=env),
+    ]
+
+
+def _smoke(config: WorkflowsConfig) -> list[dict[str, Any]]:
+    smoke = config.smoke_test
+    command = (
+        f"locust -f {LOCUSTFILE} --headless --users {smoke.users} --spawn-rate {smoke.users} "
+        f"--run-time {smoke.duration_seconds}s --only-summary"
+    )
+    urls = " ".join(f"{var(name)}{health}" for _env, name, health in endpoints(config))
+    return [
+        uses("actions/setup-python", python_version=config.python_version),
+        run("Install Locust", f"python -m pip install --quiet {config.tools.pins('locust')}"),
+        run(
+            "Smoke test (Locust, headless)",
+            command,
+            env={"SMOKE_URLS": urls, "SMOKE_MAX_FAILURE_RATIO": str(smoke.max_failure_ratio)},
+        ),
+    ]
+
+
+def _deploy_job(config: WorkflowsConfig, environment: DeployEnvironment) -> dict[str, Any]:
+    check = config.health_check
+    railway_env = {"RAILWAY_TOKEN": secret(config.secrets.railway_token)}
+    steps = [
+        checkout(),
+        run(
+            "Deploy freeze gate",
+            f"bash {FREEZE_GATE}",
+            env={
+                "DEPLOY_FREEZE": var(config.variables.deploy_freeze),
+                "DEPLOY_ENVIRONMENT": environment.github_environment,
+            },
+        ),
+        uses("actions/setup-node", node_version=config.node_version, package_manager_cache=False),
+        # Outside the checkout, so that `railway up` never uploads them.
+        run(
+            "Install the Railway and Vercel CLIs from their lockfile",
+            f"""\
+tools="$RUNNER_TEMP/deploy-tools"
+mkdir -p "$tools"
+cp {DEPLOY_TOOLS}/package.json {DEPLOY_TOOLS}/package-lock.json "$tools/"
+npm ci --prefix "$tools" --no-audit --no-fund
+echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
+""",
+        ),
+        *(
+            run(
+                f"Deploy the {service} (Railway)",
+                f"bash {RAILWAY_DEPLOY} {service} {environment.name}",
+                env=railway_env,
+            )
+            for service in RAILWAY_SERVICES
+        ),
+        *_vercel(config, environment),
+        run(
+            "Health checks",
+            f"bash {HEALTH_CHECK} "
+            + " ".join(f'"${env}{path}"' for env, _, path in endpoints(config)),
+            env={
+                **{env: var(variable) for env, variable, _ in endpoints(config)},
+                "HEALTH_CHECK_TRIES": str(check.tries),
+                "HEALTH_CHECK_INTERVAL": str(check.interval_seconds),
+                "HEALTH_CHECK_TIMEOUT": str(check.timeout_seconds),
+            },
+        ),
+    ]
+    if environment.smoke_test:
+        steps += _smoke(config)
+    return job(
+        f"deploy ({environment.name})",
+        60,
+        steps,
+        needs="ci",
+        environment={
+            "name": environment.github_environment,
+            "url": var(config.variables.frontend_url),
+        },
+        # Never cancel a deploy half way; a newer push waits for this one.
+        concurrency={"group": f"deploy-{environment.name}", "cancel-in-progress": False},
+    )
+
+
+def deploy_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -> dict[str, Any]:
+    return {
+        "name": f"deploy ({environment.name})",
+        "on": {"push": {"branches": [environment.branch]}, "workflow_dispatch": None},
+        "permissions": {"contents": "read"},
+        "jobs": {
+            # A reusable workflow's caller job takes no timeout: ci.yml's jobs each have one.
+            "ci": {"name": "ci", "uses": f"./{CI_PATH}", "permissions": {"contents": "read"}},
+            "deploy": _deploy_job(config, environment),
+        },
+    }
+
+
+# zizmor's self-repository audit asks for `$/...`: that form is still behind a runner feature flag
+# (actions/runner#4457, a draft); `./` is the documented way to call a reusable workflow of the
+# same repository at the same commit.
+NOTES = {
+    f"uses: ./{CI_PATH}": "zizmor: ignore[self-repository] ./ is GitHub's documented same-commit "
+    "form; $/ is not released",
+}
+
+
+def header(config: WorkflowsConfig, environment: DeployEnvironment) -> str:
+    return HEADER.format(
+        branch=environment.branch,
+        environment=environment.name,
+        github_environment=environment.github_environment,
+        freeze=config.variables.deploy_freeze,
+    )

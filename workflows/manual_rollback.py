@@ -1,0 +1,155 @@
+"""rollback-<stack>.yml: the spec's rollback workflow (workflow_dispatch: which service, and why),
+acting through the rollback service's own code: it checks out the pipeline repository, renders
+the stack's rollback-config.yml with the offline synth, and runs
+`python -m rollback rollback --service NAME` once per service."""
+
+from typing import Any
+
+from workflows.actions import checkout, job, run, secret, uses, var
+from workflows.config import DeployEnvironment, WorkflowsConfig
+
+SERVICES = ("frontend", "backend", "worker")
+PIPELINE_PYTHON = "3.11"  # what the pipeline repository's own workflows run
+AUDIT_LOG = "${{ runner.temp }}/rollback-audit.jsonl"
+
+HEADER = """\
+Manual rollback of the {environment} environment, through the same code as the automated
+rollback service (`python -m rollback rollback --service NAME` from {repository}): Railway's
+deploymentRollback for the backend and worker (`railway rollback` does not exist), the previous
+production deployment promoted for the Vercel frontend. The job runs in the GitHub environment
+`{github_environment}` (its tokens, reviewers and wait timer), and not behind the deploy freeze:
+a rollback must work while deploys are frozen. It does not freeze deploys itself."""
+
+# `python -m rollback` insists on a webhook token (its settings are the service's), which a
+# manual rollback never uses: each run makes a throwaway one.
+ROLLBACK = """\
+ROLLBACK_WEBHOOK_TOKEN="$(openssl rand -hex 24)"
+export ROLLBACK_WEBHOOK_TOKEN
+if [ "$REQUESTED_SERVICE" = all ]; then
+  services="{services}"
+else
+  services="$REQUESTED_SERVICE"
+fi
+failed=""
+for service in $services; do
+  if .venv/bin/python -m rollback rollback --service "$service"; then
+    echo "::notice title=Rolled back::$service"
+  else
+    failed="$failed $service"
+  fi
+done
+if [ -n "$failed" ]; then
+  echo "::error title=Rollback failed::$failed (the audit log artifact has each attempt)"
+  exit 1
+fi
+"""
+
+SUMMARY = """\
+{
+  echo "## Rollback of $REQUESTED_SERVICE in $ENVIRONMENT"
+  echo
+  echo "Requested by @$ACTOR. Reason:"
+  echo
+  printf '> %s\\n' "$REASON"
+} >> "$GITHUB_STEP_SUMMARY"
+"""
+
+
+def path(environment: DeployEnvironment) -> str:
+    return f".github/workflows/rollback-{environment.name}.yml"
+
+
+def rollback_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -> dict[str, Any]:
+    stack = environment.name
+    policy = f"build/{stack}/monitoring/rollback-config.yml"
+    project_id = (
+        'import json, sys; print(json.load(open(sys.argv[1]))["outputs"]["railway"]["projectId"])'
+    )
+    steps = [
+        run(
+            "Record who asked and why",
+            SUMMARY,
+            env={
+                "REQUESTED_SERVICE": "${{ inputs.service }}",
+                "REASON": "${{ inputs.reason }}",
+                "ACTOR": "${{ github.actor }}",
+                "ENVIRONMENT": environment.github_environment,
+            },
+        ),
+        checkout(repository=config.pipeline_repository, ref=config.pipeline_ref),
+        uses("actions/setup-python", python_version=PIPELINE_PYTHON),
+        run("Install the pipeline's dependencies", "bash tools/venv"),
+        run(
+            "Render the stack's rollback policy (offline synth, no credentials)",
+            f".venv/bin/python -m tools.synth --stack {stack} --out build/{stack}\n"
+            f"project_id=\"$(.venv/bin/python -c '{project_id}' build/{stack}/plan.json)\"\n"
+            'echo "railway_project_id=$project_id" >> "$GITHUB_OUTPUT"\n',
+            id="policy",
+        ),
+        run(
+            "Roll back",
+            ROLLBACK.replace("{services}", " ".join(SERVICES)),
+            env={
+                "REQUESTED_SERVICE": "${{ inputs.service }}",
+                "USER": "${{ github.actor }}",  # the audit log's `by`
+                "ROLLBACK_CONFIG_FILE": policy,
+                "ROLLBACK_AUDIT_LOG": AUDIT_LOG,
+                "RAILWAY_PROJECT_ID": "${{ steps.policy.outputs.railway_project_id }}",
+                "RAILWAY_TOKEN": secret(config.secrets.railway_token),
+                "VERCEL_TOKEN": secret(config.secrets.vercel_token),
+                "VERCEL_PROJECT_ID": var(config.variables.vercel_project_id),
+                "VERCEL_TEAM_ID": var(config.variables.vercel_org_id),
+                # LiveActions needs a GitHub token; a rollback by hand never writes to GitHub.
+                "GITHUB_TOKEN": "${{ github.token }}",
+            },
+        ),
+        {
+            "name": "Keep the audit log",
+            "if": "${{ always() }}",
+            **uses(
+                "actions/upload-artifact",
+                name=f"rollback-audit-{stack}",
+                path=AUDIT_LOG,
+                if_no_files_found="warn",
+                retention_days=90,
+            ),
+        },
+    ]
+    return {
+        "name": f"rollback ({stack})",
+        "on": {
+            "workflow_dispatch": {
+                "inputs": {
+                    "service": {
+                        "description": "Service to roll back",
+                        "required": True,
+                        "type": "choice",
+                        "options": ["all", *SERVICES],
+                    },
+                    "reason": {
+                        "description": "Why (a trigger such as health_check_failure, or words)",
+                        "required": True,
+                        "type": "string",
+                    },
+                }
+            }
+        },
+        "permissions": {"contents": "read"},
+        "jobs": {
+            "rollback": job(
+                f"rollback ({stack})",
+                30,
+                steps,
+                environment=environment.github_environment,
+                concurrency={"group": f"rollback-{stack}", "cancel-in-progress": False},
+            )
+        },
+    }
+
+
+def header(config: WorkflowsConfig, environment: DeployEnvironment) -> str:
+    return HEADER.format(
+        environment=environment.name,
+        repository=config.pipeline_repository,
+        github_environment=environment.github_environment,
+    )

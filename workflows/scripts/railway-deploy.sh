@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Deploy one Railway service from the checked-out repository and wait until Railway reports the
+# new deployment SUCCESS (the service's own health check passed), so that the health checks
+# after it test the new code, not the old.
+#   bash railway-deploy.sh SERVICE ENVIRONMENT
+#   RAILWAY_TOKEN             the environment's project token; the CLI reads it from here, so it
+#                             never appears on a command line
+#   RAILWAY_DEPLOY_TRIES      status checks before giving up (default 90)
+#   RAILWAY_DEPLOY_INTERVAL   seconds between two checks (default 10)
+# Railway's CLI (docs.railway.com/cli/deploying, /cli/deployment): `railway up --detach --json`
+# uploads the current directory (the service's root directory setting picks its folder, as for
+# a deploy from GitHub) and prints {"deploymentId": ...} without waiting; `railway deployment
+# list --json` lists the service's deployments with their status (SUCCESS, FAILED, CRASHED,
+# BUILDING, DEPLOYING, ...; Railway's schema has the full enum).
+set -euo pipefail
+
+if [ "$#" -ne 2 ]; then
+  echo "usage: railway-deploy.sh SERVICE ENVIRONMENT" >&2
+  exit 2
+fi
+service="$1"
+environment="$2"
+tries="${RAILWAY_DEPLOY_TRIES:-90}"
+interval="${RAILWAY_DEPLOY_INTERVAL:-10}"
+if [ -z "${RAILWAY_TOKEN:-}" ]; then
+  echo "::error title=RAILWAY_TOKEN is not set::Add the project token of Railway's $environment environment as the secret RAILWAY_TOKEN of this GitHub environment."
+  exit 1
+fi
+
+started="$(railway up --service "$service" --environment "$environment" --detach --json \
+  --message "GitHub Actions ${GITHUB_REPOSITORY:-}@${GITHUB_SHA:-}")"
+deployment="$(printf '%s\n' "$started" | jq -rR 'fromjson? | objects | .deploymentId // empty' | tail -n 1)"
+if [ -z "$deployment" ]; then
+  echo "::error title=Railway did not start a deployment of $service::railway up printed no deploymentId"
+  exit 1
+fi
+echo "Railway deployment $deployment of $service in $environment started."
+
+for try in $(seq 1 "$tries"); do
+  status="$(railway deployment list --service "$service" --environment "$environment" --limit 20 --json |
+    jq -r --arg id "$deployment" '.[] | select(.id == $id) | .status')"
+  case "$status" in
+    SUCCESS | SLEEPING)
+      echo "Railway deployment $deployment of $service is live ($status)."
+      exit 0
+      ;;
+    FAILED | CRASHED | REMOVED | REMOVING | SKIPPED)
+      echo "::error title=Railway deployment of $service failed::deployment $deployment is $status (railway logs --build $deployment shows why)"
+      exit 1
+      ;;
+  esac
+  echo "deployment $deployment of $service: ${status:-not listed yet} (check $try/$tries)"
+  if [ "$try" -lt "$tries" ]; then
+    sleep "$interval"
+  fi
+done
+echo "::error title=Railway deployment of $service timed out::deployment $deployment was not SUCCESS after $tries checks"
+exit 1
