@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import pulumi
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     StrictBool,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from monitoring.config import ConfigModel, MonitoringConfig
@@ -87,6 +88,26 @@ class GitHubConfig(ConfigModel):
     required_checks: list[CheckName] = Field(min_length=1)
     required_approving_reviews: int = Field(1, ge=0, le=10)
     enforce_admins: bool = True
+    workflows: Literal["managed", "rendered"] = Field(
+        "rendered",
+        description="managed: `pulumi up` commits the app repository's workflows to the branch; "
+        "rendered: `python -m tools.app_workflows` writes them for a team that commits by hand",
+    )
+    committer_app_id: int | None = Field(
+        None,
+        ge=1,
+        description="the GitHub App whose installation token commits the managed workflows; "
+        "the branch rulesets let it push",
+    )
+
+    @model_validator(mode="after")
+    def _managed_workflows_have_a_committer(self) -> Self:
+        if self.workflows == "managed" and self.committer_app_id is None:
+            raise ValueError(
+                "github.workflows managed needs github.committerAppId: the branch rulesets "
+                "refuse a direct commit from anyone they do not let bypass them"
+            )
+        return self
 
     @property
     def owner(self) -> str:
@@ -157,7 +178,14 @@ class RollbackConfig(ConfigModel):
 class Secrets(ConfigModel):
     """Values that only ever travel as `pulumi.Output.secret` (README lists how to set each)."""
 
-    railway_token: SecretStr = Field(min_length=1)
+    railway_token: SecretStr = Field(
+        min_length=1, description="account or workspace token: the rollback service's"
+    )
+    railway_deploy_token: SecretStr = Field(
+        min_length=1,
+        description="project token of this stack's Railway environment: `railway up` in the "
+        "deploy workflow (GitHub secret RAILWAY_TOKEN)",
+    )
     vercel_token: SecretStr = Field(min_length=1)
     database_url: SecretStr = Field(min_length=1)
     redis_url: SecretStr = Field(min_length=1)

@@ -1,7 +1,9 @@
-"""The stack's GitHub deployment environment, its secrets and variables, its branch ruleset."""
+"""The stack's GitHub deployment environment, its secrets and variables, its branch ruleset, and
+the application repository's workflows committed on the branch (when the stack manages them)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import pulumi
@@ -13,11 +15,32 @@ from components.config import GitHubConfig, TeamReviewer, UserReviewer
 ADMIN_ROLE_ID = 5
 
 
+def _bypass_actors(config: GitHubConfig) -> list[github.RepositoryRulesetBypassActorArgs]:
+    actors = []
+    if not config.enforce_admins:
+        actors.append(
+            github.RepositoryRulesetBypassActorArgs(
+                actor_type="RepositoryRole", actor_id=ADMIN_ROLE_ID, bypass_mode="always"
+            )
+        )
+    if config.workflows == "managed":
+        # The app that commits the workflows pushes straight to the branch: no pull request
+        # and no check can come first for the commit that brings the checks themselves.
+        actors.append(
+            github.RepositoryRulesetBypassActorArgs(
+                actor_type="Integration", actor_id=config.committer_app_id, bypass_mode="always"
+            )
+        )
+    return actors
+
+
 class GitHubEnvironment(pulumi.ComponentResource):
     """One GitHub deployment environment with its protection rules, secrets and variables.
 
     `secrets` and `variables` map names to values that may be Outputs of other components;
-    every secret value must already be an `Output.secret`.
+    every secret value must already be an `Output.secret`. `files` (path -> content) are
+    committed on the branch by the GitHub App `config.committer_app_id`, which the ruleset lets
+    push them.
     """
 
     environment: pulumi.Output[str]
@@ -30,6 +53,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
         *,
         secrets: Mapping[str, pulumi.Input[str]],
         variables: Mapping[str, pulumi.Input[str]],
+        files: Mapping[str, str],
         protect: bool,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -115,15 +139,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
                 )
             ),
             # No bypass actor means the rules bind admins too ("enforce admins").
-            bypass_actors=(
-                None
-                if config.enforce_admins
-                else [
-                    github.RepositoryRulesetBypassActorArgs(
-                        actor_type="RepositoryRole", actor_id=ADMIN_ROLE_ID, bypass_mode="always"
-                    )
-                ]
-            ),
+            bypass_actors=_bypass_actors(config) or None,
             rules=github.RepositoryRulesetRulesArgs(
                 deletion=True,
                 non_fast_forward=True,
@@ -144,6 +160,18 @@ class GitHubEnvironment(pulumi.ComponentResource):
             ),
             opts=child,
         )
+
+        for path, content in sorted(files.items()):
+            github.RepositoryFile(
+                f"{name}-file-{re.sub(r'[^a-z0-9]+', '-', path.lower()).strip('-')}",
+                repository=config.name,
+                branch=config.branch,
+                file=path,
+                content=content,
+                commit_message=f"autonomica-pipeline: {path} from the {config.environment} stack",
+                overwrite_on_create=True,  # a file committed by hand before is taken over
+                opts=child,
+            )
 
         self.environment = env.environment
         self.reviewer_ids = pulumi.Output.all(users=user_ids, teams=team_ids)

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pulumi
 from pydantic import SecretStr
 
-from components.config import StackConfig
+from components import app_repository
+from components.config import ConfigError, StackConfig
 from components.github import GitHubEnvironment
 from components.monitoring import MonitoringFiles
 from components.outputs import StackOutputs
@@ -35,6 +36,13 @@ class Pipeline(pulumi.ComponentResource):
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        inconsistent = app_repository.problems(config)
+        if inconsistent:  # before any resource, the Pipeline itself included
+            count = len(inconsistent) // 2
+            raise ConfigError(
+                f"Stack '{config.environment}' has {count} configuration problem(s):\n"
+                + "\n".join(inconsistent)
+            )
         super().__init__("autonomica:index:Pipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         gh = config.github
@@ -44,7 +52,6 @@ class Pipeline(pulumi.ComponentResource):
             project_id=railway.project_id,
             environment=config.environment,
             repository=gh.repository,
-            branch=gh.branch,
             api_url=config.urls.api,
             worker_url=config.urls.worker,
             database_url=secret(config.secrets.database_url),
@@ -139,21 +146,25 @@ class Pipeline(pulumi.ComponentResource):
             child,
         )
 
+        # The names the workflows read (components.app_repository; a test holds them together).
+        environment_secrets: dict[str, pulumi.Input[str]] = {
+            "RAILWAY_TOKEN": secret(config.secrets.railway_deploy_token),
+            "VERCEL_TOKEN": secret(config.secrets.vercel_token),
+        }
+        environment_variables: dict[str, pulumi.Input[str]] = {
+            "ENVIRONMENT": config.environment,
+            "FRONTEND_URL": config.urls.frontend,
+            "API_URL": api_url,
+            "WORKER_URL": config.urls.worker,
+            "VERCEL_PROJECT_ID": self.frontend.project_id,
+            "VERCEL_ORG_ID": self.frontend.team_id,
+        }
         self.github = GitHubEnvironment(
             "github",
             gh,
-            secrets={
-                "RAILWAY_TOKEN": secret(config.secrets.railway_token),
-                "VERCEL_TOKEN": secret(config.secrets.vercel_token),
-            },
-            variables={
-                "ENVIRONMENT": config.environment,
-                "FRONTEND_URL": config.urls.frontend,
-                "API_URL": api_url,
-                "WORKER_URL": config.urls.worker,
-                "VERCEL_PROJECT_ID": self.frontend.project_id,
-                "VERCEL_ORG_ID": self.frontend.team_id,
-            },
+            secrets=environment_secrets,
+            variables=environment_variables,
+            files=app_repository.files(config) if gh.workflows == "managed" else {},
             protect=config.is_production,
             opts=child,
         )

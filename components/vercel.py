@@ -14,6 +14,9 @@ from components.config import VercelConfig
 ALL_BRANCHES = ("production", "preview")
 
 
+IGNORE_PRODUCTION_PUSHES = '[ "$VERCEL_ENV" = production ]'
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where a stack's variables and domain land in Vercel."""
@@ -80,6 +83,10 @@ class VercelFrontend(pulumi.ComponentResource):
                 git_repository=vercel.ProjectGitRepositoryArgs(
                     type="github", repo=repository, production_branch=branch
                 ),
+                # Vercel's Ignored Build Step: exit 0 skips a git-triggered build. Production
+                # is deployed only by the deploy workflow (`vercel deploy --prebuilt --prod`),
+                # behind the environment's reviewers, wait timer and freeze; previews still build.
+                ignore_command=IGNORE_PRODUCTION_PUSHES,
                 vercel_authentication=vercel.ProjectVercelAuthenticationArgs(
                     deployment_type="standard_protection_new"
                 ),

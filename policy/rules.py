@@ -187,7 +187,9 @@ def _ruleset_problems(inputs: Mapping[str, Any], settings: ProtectionSettings) -
     yield from _check_problems([c.get("context") for c in checks], settings)
     reviews = (rules.get("pullRequest") or {}).get("requiredApprovingReviewCount", 0)
     yield from _review_problems(reviews, settings)
-    if inputs.get("bypassActors"):
+    # A GitHub App may push: the one that commits the managed workflows (advisory rule below).
+    people = [a for a in inputs.get("bypassActors") or [] if a.get("actorType") != "Integration"]
+    if people:
         yield "admins and other bypass actors are not bound: remove bypassActors (enforceAdmins)"
 
 
@@ -440,6 +442,18 @@ def self_review_allowed(resource: Resource, _: NoSettings) -> Iterator[str]:
         )
 
 
+def committer_app_bypass(resource: Resource, _: NoSettings) -> Iterator[str]:
+    if not resource.in_production:
+        return
+    for actor in resource.inputs.get("bypassActors") or []:
+        if actor.get("actorType") == "Integration":
+            yield (
+                f"the GitHub App {actor.get('actorId')} may push to the production branch without "
+                "pull request or checks: keep it the app that commits the managed workflows "
+                "(github.committerAppId), installed on this repository only"
+            )
+
+
 def admins_bypass_environment(resource: Resource, _: NoSettings) -> Iterator[str]:
     # GitHub's default when the input is absent is to let admins bypass.
     if resource.in_production and resource.inputs.get("canAdminsBypass", True) is not False:
@@ -527,6 +541,13 @@ RULES: tuple[Rule, ...] = (
         "advisory",
         (GITHUB_ENVIRONMENT,),
         self_review_allowed,
+    ),
+    Rule(
+        "production-committer-bypass",
+        "A GitHub App may push to the production branch: the workflows' committer.",
+        "advisory",
+        (GITHUB_RULESET,),
+        committer_app_bypass,
     ),
     Rule(
         "production-admin-bypass",

@@ -116,9 +116,12 @@ def test_branch_ruleset_requires_checks_and_reviews(run_stack: SynthFn, stack: s
 
 
 def test_admins_are_bound_in_production_only(run_stack: SynthFn) -> None:
-    assert "bypassActors" not in run_stack("production").one(RULESET)["inputs"]
+    # Only the app that commits the managed workflows may push to production's branch.
+    committer = {"actorType": "Integration", "actorId": 1234567, "bypassMode": "always"}
+    assert run_stack("production").one(RULESET)["inputs"]["bypassActors"] == [committer]
     assert run_stack("staging").one(RULESET)["inputs"]["bypassActors"] == [
-        {"actorType": "RepositoryRole", "actorId": 5, "bypassMode": "always"}
+        {"actorType": "RepositoryRole", "actorId": 5, "bypassMode": "always"},
+        committer,
     ]
 
 
@@ -128,7 +131,8 @@ def test_production_resources_are_protected(
 ) -> None:
     plan = run_stack(stack_name)
     github_resources = [r for r in plan.resources if r["type"].startswith("github:")]
-    assert len(github_resources) == 11
+    files = plan.of_type("github:index/repositoryFile:RepositoryFile")
+    assert len(github_resources) == 11 + len(files) and files  # and the committed workflows
     assert all(r["protect"] is protected for r in github_resources)
 
 

@@ -3,6 +3,7 @@
     python -m components.railway apply      < spec.json   # prints the state JSON
         (the value of each of the spec's `secretVariables` comes from AUTONOMICA_SECRET_<NAME>)
     python -m components.railway delete        # reads the state from PULUMI_COMMAND_STDOUT
+    python -m components.railway check      < spec.json   # read only: drift, exit 3
     python -m components.railway rollback --service NAME [--project ID] [--environment NAME]
 
 Token and endpoint come from the environment only: RAILWAY_API_TOKEN or RAILWAY_TOKEN, and
@@ -31,7 +32,7 @@ from components.railway.client import (
     RailwayError,
     auth_from_env,
 )
-from components.railway.spec import Spec, State
+from components.railway.spec import SECRET_ENV_PREFIX, Spec, State
 
 
 class UsageError(Exception):
@@ -58,6 +59,21 @@ def _read_spec(stdin: TextIO, env: Mapping[str, str]) -> tuple[Spec, list[str]]:
         raise UsageError(str(error)) from None
     secrets = [service.variables[name] for name in spec.service.secret_variables]
     return spec.model_copy(update={"service": service}), secrets
+
+
+def _spec_to_check(stdin: TextIO, env: Mapping[str, str]) -> tuple[Spec, frozenset[str]]:
+    """The spec with the secret values `env` has; the names of those it has not."""
+    try:
+        spec = Spec.model_validate_json(stdin.read())
+    except ValidationError as error:
+        raise UsageError(_validation_message("spec on stdin", error)) from None
+    names = spec.service.secret_variables
+    unknown = frozenset(n for n in names if f"{SECRET_ENV_PREFIX}{n}" not in env)
+    values = {n: env.get(f"{SECRET_ENV_PREFIX}{n}", "") for n in names}
+    service = spec.service.model_copy(
+        update={"variables": {**spec.service.variables, **values}, "secret_variables": ()}
+    )
+    return spec.model_copy(update={"service": service}), unknown
 
 
 def _previous_state(env: Mapping[str, str]) -> State | None:
@@ -100,11 +116,39 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("apply", help="converge to the JSON spec on stdin, print the state")
     commands.add_parser("delete", help="remove what the state in PULUMI_COMMAND_STDOUT names")
+    commands.add_parser(
+        "check",
+        help="read only: how Railway differs from the spec on stdin (exit 3 on drift); secret "
+        "variables without AUTONOMICA_SECRET_<NAME> are checked for presence only",
+    )
     back = commands.add_parser("rollback", help="roll back to the previous successful deployment")
     back.add_argument("--service", required=True)
     back.add_argument("--project", default=os.environ.get("RAILWAY_PROJECT_ID"))
     back.add_argument("--environment", default=os.environ.get("RAILWAY_ENVIRONMENT"))
     return parser
+
+
+def _check(env: Mapping[str, str], stdin: TextIO, stdout: TextIO, log: converge.Log) -> int:
+    spec, unknown = _spec_to_check(stdin, env)
+    # Only names are printed; the values are redacted from any error all the same.
+    with _client(env, list(spec.service.variables.values())) as client:
+        drift = converge.check(client, spec, unknown)
+    for line in drift:
+        print(line, file=stdout)
+    if drift:
+        return 3
+    log(f"{spec.service.name} in {spec.environment} is as the spec says")
+    return 0
+
+
+def _delete(env: Mapping[str, str], log: converge.Log) -> int:
+    state = _previous_state(env)
+    if state is None:
+        log("no state in PULUMI_COMMAND_STDOUT: nothing to delete")
+        return 0
+    with _client(env) as client:
+        converge.delete(client, state, log)
+    return 0
 
 
 def run(
@@ -116,6 +160,10 @@ def run(
         print(f"railway: {line}", file=stderr)
 
     try:
+        if args.command == "check":
+            return _check(env, stdin, stdout, log)
+        if args.command == "delete":
+            return _delete(env, log)
         if args.command == "apply":
             spec, secrets = _read_spec(stdin, env)
             previous = _previous_state(env)
@@ -123,13 +171,6 @@ def run(
             with _client(env, secrets) as client:
                 state = converge.apply(client, spec, previous, log, pace)
             print(state.model_dump_json(by_alias=True), file=stdout)
-        elif args.command == "delete":
-            state_or_none = _previous_state(env)
-            if state_or_none is None:
-                log("no state in PULUMI_COMMAND_STDOUT: nothing to delete")
-                return 0
-            with _client(env) as client:
-                converge.delete(client, state_or_none, log)
         else:
             if not args.project or not args.environment:
                 raise UsageError(

@@ -10,7 +10,14 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 
-from components.railway.spec import SECRET_ENV_PREFIX, ImageSource, RepoSource, Settings, Spec
+from components.railway.spec import (
+    SECRET_ENV_PREFIX,
+    ImageSource,
+    RepoSource,
+    Settings,
+    Spec,
+    WorkflowSource,
+)
 
 # Relative to the project directory, where pulumi-command runs commands; Pulumi.yaml's
 # virtualenv is `.venv`. An absolute interpreter path would differ on every machine.
@@ -24,7 +31,7 @@ class RailwayServiceArgs:
     project_id: str
     environment: str
     service: str
-    source: RepoSource | ImageSource
+    source: RepoSource | ImageSource | WorkflowSource
     settings: Settings = field(default_factory=Settings)
     domains: Sequence[str] = ()
     service_domain: bool = False

@@ -17,6 +17,7 @@ from components.railway.spec import (
     Spec,
     State,
     VolumeRef,
+    WorkflowSource,
     public_url,
 )
 
@@ -184,6 +185,10 @@ def desired_config(spec: Spec, current: dict[str, Any]) -> dict[str, Any]:
         wanted_source: dict[str, Any] = {**drop, "repo": source.repo, "branch": source.branch}
         if source.root_directory is not None:
             wanted_source["rootDirectory"] = source.root_directory
+    elif isinstance(source, WorkflowSource):
+        wanted_source = {k: None for k in ("repo", "branch", "image") if have_source.get(k)}
+        if source.root_directory is not None:
+            wanted_source["rootDirectory"] = source.root_directory
     else:
         drop = {k: None for k in ("repo", "branch") if have_source.get(k) is not None}
         wanted_source = {**drop, "image": source.image}
@@ -229,6 +234,7 @@ class _Apply:
         self.log, self.pace = log, pace
         self.ids = {"projectId": spec.project_id}
         self.needs_deploy = False
+        self.new_source = False
         self.timeout = spec.service.deploy_timeout or DEPLOY_TIMEOUT
 
     def run(self) -> State:
@@ -243,7 +249,9 @@ class _Apply:
         self.ids["serviceId"] = service_id
         instance = {} if fresh else obs.instance
         wanted = desired_config(spec, {} if fresh else obs.config)
-        self._settings(wanted, {} if fresh else obs.config, obs.staged_changes)
+        current = {} if fresh else obs.config
+        self.new_source = fresh or not _contains(current.get("source"), wanted["source"])
+        self._settings(wanted, current, obs.staged_changes)
         managed = self._variables(fresh)
         volumes = self._volumes(
             [v for v in obs.volumes if v["environmentId"] == env_id],
@@ -266,19 +274,30 @@ class _Apply:
             url=public_url(wanted_domains, service_domain.domain if service_domain else None),
         )
 
-    def _deployment(self, latest: dict[str, Any] | None, wanted: dict[str, Any]) -> str:
+    def _deployment(self, latest: dict[str, Any] | None, wanted: dict[str, Any]) -> str | None:
         """Deploy when something changed or nothing runs; wait for the deployment either way
-        until it runs, fails or the spec's timeout passes."""
+        until it runs, fails or the spec's timeout passes. A running service keeps its code:
+        it is redeployed, so the next `pulumi up` never puts branch HEAD over a rollback."""
         status = latest["status"] if latest else None
+        name, env = self.spec.service.name, self.spec.environment
         if latest and status in _RUNNING and not self.needs_deploy:
             self.needs_deploy = self._predates(latest["id"], wanted)
         if self.needs_deploy or latest is None or status in _ENDED:
-            deployment_id: str = self.client.mutate(docs.DEPLOY, self._instance_ids())[
-                "serviceInstanceDeployV2"
-            ]
-            self.log(
-                f"deploying {self.spec.service.name} to {self.spec.environment}: {deployment_id}"
-            )
+            keep = latest is not None and status in _RUNNING and not self.new_source
+            if keep or (latest is not None and self._from_workflow):
+                assert latest is not None
+                deployment_id: str = self.client.mutate(docs.REDEPLOY, {"id": latest["id"]})[
+                    "deploymentRedeploy"
+                ]["id"]
+                self.log(f"redeploying the code {name} runs in {env}: {deployment_id}")
+            elif self._from_workflow:
+                self.log(f"{name} in {env} has no code yet: its deploy workflow ships it")
+                return None
+            else:
+                deployment_id = self.client.mutate(docs.DEPLOY, self._instance_ids())[
+                    "serviceInstanceDeployV2"
+                ]
+                self.log(f"deploying {name} to {env}: {deployment_id}")
         else:
             deployment_id = latest["id"]
             if status in _RUNNING:
@@ -286,6 +305,10 @@ class _Apply:
             self.log(f"waiting for deployment {deployment_id} ({status}), started before this run")
         self._await(deployment_id)
         return deployment_id
+
+    @property
+    def _from_workflow(self) -> bool:
+        return isinstance(self.spec.service.source, WorkflowSource)
 
     def _wait_for(
         self, fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool]
@@ -486,7 +509,12 @@ class _Apply:
                 "check them in Railway's dashboard and run apply again"
             )
         source = self.spec.service.source
-        what = f"{source.repo}@{source.branch}" if isinstance(source, RepoSource) else source.image
+        if isinstance(source, RepoSource):
+            what = f"{source.repo}@{source.branch}"
+        elif isinstance(source, WorkflowSource):
+            what = f"deployed by {source.deployed_by}"
+        else:
+            what = source.image
         self.log(f"committed the settings of {self.spec.service.name} in {env} ({what})")
         self.needs_deploy = True
 
@@ -615,6 +643,41 @@ class _Apply:
         ref = _create(create, lookup, "service domain")
         self.log(f"added domain {ref.domain}")
         return ref
+
+
+def check(client: RailwayClient, spec: Spec, unknown: frozenset[str] = frozenset()) -> list[str]:
+    """How Railway differs from `spec`, read only (no mutation): one line per difference,
+    naming what differs, never a value. Empty when Railway is as the spec says. Variables in
+    `unknown` (secrets whose values the caller does not have) are checked for presence only."""
+    name, env = spec.service.name, spec.environment
+    obs = observe(client, spec.project_id, env, service_name=name)
+    if obs.environment_id is None or obs.service_id is None:
+        return [f"{name}: no service in environment {env}: `pulumi up` creates it"]
+    found = []
+    wanted = desired_config(spec, obs.config)
+    for key, value in wanted.items():
+        if not _contains(obs.config.get(key), value):
+            found.append(f"{name}: its {key} settings differ from the spec")
+    ids = {"projectId": spec.project_id, "environmentId": obs.environment_id}
+    have = client.query(docs.VARIABLES, {**ids, "serviceId": obs.service_id})["variables"] or {}
+    for variable, value in sorted(spec.service.variables.items()):
+        if variable not in have:
+            found.append(f"{name}: variable {variable} is missing")
+        elif have[variable] != value and variable not in unknown:
+            found.append(f"{name}: variable {variable} differs from the spec")
+    domains = obs.instance.get("domains") or {"customDomains": [], "serviceDomains": []}
+    present = {d["domain"] for d in domains["customDomains"]}
+    found += [f"{name}: domain {d} is missing" for d in spec.service.domains if d not in present]
+    mounted = {v["mountPath"] for v in obs.volumes if v["environmentId"] == obs.environment_id}
+    found += [
+        f"{name}: no volume at {v.mount_path}"
+        for v in spec.service.volumes
+        if v.mount_path not in mounted
+    ]
+    latest = obs.instance.get("latestDeployment")
+    if latest and latest["status"] in _FAILED:
+        found.append(f"{name}: its latest deployment {latest['id']} is {latest['status']}")
+    return found
 
 
 def apply(

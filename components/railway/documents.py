@@ -197,6 +197,14 @@ mutation DeploymentRemove($id: String!) {
 }
 """
 
+# The same code again, with the service's current variables and settings: what apply does to a
+# running service, so a rollback (or what the deploy workflow shipped) is never replaced by HEAD.
+REDEPLOY = """
+mutation DeploymentRedeploy($id: String!) {
+  deploymentRedeploy(id: $id) { id }
+}
+"""
+
 DEPLOYMENT_ROLLBACK = """
 mutation DeploymentRollback($id: String!) {
   deploymentRollback(id: $id)

@@ -63,6 +63,16 @@ class ImageSource(Model):
     image: NonEmpty = Field(description="Docker image, e.g. ghcr.io/org/app:tag")
 
 
+class WorkflowSource(Model):
+    """Code arrives only from a deploy workflow (`railway up`), behind its gates: the service is
+    connected to no repository or image, so no push deploys it around them."""
+
+    deployed_by: NonEmpty = Field(description="the workflow that deploys it, for people")
+    root_directory: str | None = Field(
+        default=None, description="Folder of the service in what the workflow uploads"
+    )
+
+
 class Settings(Model):
     """Instance settings for the environment. A field left out (null) is left as Railway has it."""
 
@@ -94,7 +104,7 @@ DEPLOY_TIMEOUT = 900
 
 class Service(Model):
     name: Name
-    source: RepoSource | ImageSource
+    source: RepoSource | ImageSource | WorkflowSource
     variables: dict[VariableName, str] = Field(default_factory=dict)
     secret_variables: tuple[VariableName, ...] = Field(
         default=(), description=f"Names whose values apply reads from {SECRET_ENV_PREFIX}<NAME>"

@@ -10,7 +10,7 @@ import pulumi
 
 import rollback.deploy
 from components.railway.component import RailwayServiceArgs
-from components.railway.spec import ImageSource, RepoSource, Settings
+from components.railway.spec import ImageSource, RepoSource, Settings, WorkflowSource
 from monitoring.images import ServerName
 from monitoring.servers import Server, ServerSecret
 
@@ -24,7 +24,6 @@ def stack_services(
     project_id: str,
     environment: str,
     repository: str,
-    branch: str,
     api_url: str,
     worker_url: str,
     database_url: pulumi.Input[str],
@@ -36,7 +35,9 @@ def stack_services(
 ) -> dict[str, RailwayServiceArgs]:
     """`api_url`/`worker_url` are the stack's https origins; their hosts become custom domains.
     The Railway environment is named after the stack's environment. Each listens on `port`
-    (PORT), where Prometheus scrapes it on the private network."""
+    (PORT), where Prometheus scrapes it on the private network. Their code comes only from the
+    application repository's deploy workflow (`railway up`), behind its reviewers, wait timer
+    and freeze gate: no push deploys them around it."""
     secrets = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     hosts = {
         "backend": urlsplit(api_url).hostname or "",
@@ -48,7 +49,10 @@ def stack_services(
             project_id=project_id,
             environment=environment,
             service=name,
-            source=RepoSource(repo=repository, branch=branch, root_directory=roots[name]),
+            source=WorkflowSource(
+                deployed_by=f"{repository}: .github/workflows/deploy-{environment}.yml",
+                root_directory=roots[name],
+            ),
             settings=HEALTH,
             domains=[hosts[name]] if hosts[name] else [],
             variables={"ENVIRONMENT": environment, "PORT": str(port)},

@@ -142,7 +142,7 @@ def test_jobs_that_touch_state_require_the_backend_secret_first() -> None:
             assert "exit 1" in guard["run"]
             for step in steps_using(job, "pulumi/actions"):
                 assert step["with"]["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}"
-    assert checked == 3  # preview (matrix), staging, production
+    assert checked == 4  # preview (matrix), staging, production, drift (matrix)
 
 
 @pytest.mark.parametrize("backend", ["", "s3://state-bucket/autonomica-pipeline"])

@@ -200,6 +200,11 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     "production-branch-protection": (
         [
             resource(rules.GITHUB_RULESET, ruleset()),
+            # The app that commits the managed workflows: reported by an advisory rule instead.
+            resource(
+                rules.GITHUB_RULESET,
+                ruleset(bypassActors=[{"actorId": 7, "actorType": "Integration"}]),
+            ),
             resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection()),
             resource(
                 rules.GITHUB_RULESET,
@@ -409,6 +414,25 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             (
                 resource(rules.GITHUB_ENVIRONMENT, environment(preventSelfReview=False)),
                 "preventSelfReview",
+            )
+        ],
+    ),
+    "production-committer-bypass": (
+        [
+            resource(rules.GITHUB_RULESET, ruleset()),
+            resource(
+                rules.GITHUB_RULESET,
+                ruleset(bypassActors=[{"actorType": "Integration", "actorId": 7}]),
+                stack="staging",
+            ),
+        ],
+        [
+            (
+                resource(
+                    rules.GITHUB_RULESET,
+                    ruleset(bypassActors=[{"actorType": "Integration", "actorId": 7}]),
+                ),
+                "GitHub App 7",
             )
         ],
     ),

@@ -16,6 +16,10 @@ from tests.conftest import SynthFn
 from tools import policycheck
 
 GITHUB = "autonomica-pipeline:github"
+RULESET_URN = (
+    "urn:pulumi:production::autonomica-pipeline::autonomica:github:Environment"
+    "$github:index/repositoryRuleset:RepositoryRuleset::github-branch-ruleset"
+)
 ENVIRONMENT_URN = (
     "urn:pulumi:production::autonomica-pipeline::autonomica:github:Environment"
     "$github:index/repositoryEnvironment:RepositoryEnvironment::github-environment"
@@ -40,8 +44,10 @@ def test_production_flags_self_review_for_a_human() -> None:
     from tools import synth
 
     violations = policycheck.check(synth.synthesize("production").to_json())
-    assert [(v.rule, v.level, v.resource.urn) for v in violations] == [
-        ("production-self-review", "advisory", ENVIRONMENT_URN)
+    found = sorted((v.rule, v.level, v.resource.urn) for v in violations)
+    assert found == [
+        ("production-committer-bypass", "advisory", RULESET_URN),
+        ("production-self-review", "advisory", ENVIRONMENT_URN),
     ]
 
 

@@ -99,6 +99,10 @@ class World:
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     volume_instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     rollbacks: list[str] = field(default_factory=list)
+    # The commit a deployment from the branch gets: what a push moved the branch to. Each
+    # deployment records its `code`; a rollback and a redeploy keep the code they copy.
+    heads: dict[str, str] = field(default_factory=dict)  # service id -> commit
+    redeploys: list[str] = field(default_factory=list)
 
 
 def load_schema(path: Path) -> GraphQLSchema:
@@ -383,7 +387,13 @@ class RailwayStandIn:
         ]
         return found[0] if found else None
 
-    def _deploy(self, env_id: str, service_id: str, rollback_of: str | None = None) -> str:
+    def _deploy(
+        self,
+        env_id: str,
+        service_id: str,
+        rollback_of: str | None = None,
+        code: str | None = None,
+    ) -> str:
         rollout = self.rollouts.pop(0) if self.rollouts else Rollout()
         deployment_id = self._new_id("dep")
         self.world.deployments[deployment_id] = {
@@ -397,6 +407,7 @@ class RailwayStandIn:
             "mounts": [v["mountPath"] for v in [self._volume_of(env_id, service_id)] if v],
             "meta": {"serviceManifest": self.service_config(env_id, service_id)},
             "rollbackOf": rollback_of,
+            "code": code or self.world.heads.get(service_id, "head"),
             "rollout": rollout,
             "reads": 0,
         }
@@ -660,8 +671,18 @@ class RailwayStandIn:
             w.rollbacks.append(id)
             # Railway restores the image and the custom variables (docs: deployment actions).
             w.variables[(target["environmentId"], target["serviceId"])] = dict(target["variables"])
-            self._deploy(target["environmentId"], target["serviceId"], rollback_of=id)
+            self._deploy(
+                target["environmentId"], target["serviceId"], rollback_of=id, code=target["code"]
+            )
             return True
+
+        def deployment_redeploy(_info: Any, id: str, **_: Any) -> dict[str, Any]:
+            if id not in w.deployments:
+                raise GraphQLError("Deployment not found")
+            old = w.deployments[id]
+            w.redeploys.append(id)
+            new = self._deploy(old["environmentId"], old["serviceId"], code=old["code"])
+            return w.deployments[new]
 
         return {
             "project": project,
@@ -690,6 +711,7 @@ class RailwayStandIn:
             "serviceInstanceDeployV2": deploy,
             "deploymentRemove": deployment_remove,
             "deploymentRollback": deployment_rollback,
+            "deploymentRedeploy": deployment_redeploy,
         }
 
 

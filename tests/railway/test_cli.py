@@ -188,7 +188,7 @@ def test_update_killed_before_its_deploy_is_deployed_by_the_rerun(
     rerun = cli(standin, "apply", stdin=update, PULUMI_COMMAND_STDOUT=first.stdout)
 
     assert rerun.returncode == 0, rerun.stderr
-    assert standin.mutations == ["serviceInstanceDeployV2"]
+    assert standin.mutations == ["deploymentRedeploy"]
     assert "predates the service's variables" in rerun.stderr
     latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
     assert latest["variables"] == variables
@@ -284,6 +284,48 @@ def test_settings_committed_by_a_killed_run_are_deployed_by_the_rerun(
     rerun = cli(standin, "apply", stdin=spec, PULUMI_COMMAND_STDOUT=first.stdout)
 
     assert rerun.returncode == 0, rerun.stderr
-    assert standin.mutations == ["serviceInstanceDeployV2"]
+    assert standin.mutations == ["deploymentRedeploy"]
     latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
     assert latest["meta"]["serviceManifest"]["deploy"]["startCommand"] == "serve --fast"
+
+
+def test_check_reports_drift_read_only_and_names_no_value(standin: RailwayStandIn) -> None:
+    env_id = standin.add_environment("staging")
+    assert cli(standin, "apply", stdin=SPEC).returncode == 0
+    standin.mutations.clear()
+
+    clean = cli(standin, "check", stdin=SPEC)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert clean.stdout == ""
+
+    # Someone changes things by hand in Railway's dashboard.
+    (key,) = [k for k in standin.world.variables if k[0] == env_id]
+    standin.world.variables[key]["LOG_LEVEL"] = "trace"
+    del standin.world.variables[key]["DATABASE_URL"]
+    standin.world.configs[env_id]["services"][key[1]]["deploy"]["numReplicas"] = 9
+    drifted = cli(standin, "check", stdin=SPEC)
+
+    assert drifted.returncode == 3
+    assert drifted.stdout.splitlines() == [
+        "backend: its deploy settings differ from the spec",
+        "backend: variable DATABASE_URL is missing",
+        "backend: variable LOG_LEVEL differs from the spec",
+    ]
+    assert standin.mutations == []  # read only
+    assert_no_canary(drifted.stdout, drifted.stderr)
+    assert "trace" not in drifted.stdout + drifted.stderr
+
+
+def test_check_without_a_secrets_value_checks_its_presence_only(standin: RailwayStandIn) -> None:
+    standin.add_environment("staging")
+    body = make_spec().model_dump(by_alias=True)
+    body["service"]["variables"] = {"LOG_LEVEL": "info"}
+    body["service"]["secretVariables"] = ["DATABASE_URL"]
+    spec = json.dumps(body)
+    assert cli(standin, "apply", stdin=spec, AUTONOMICA_SECRET_DATABASE_URL=CANARY).returncode == 0
+
+    assert cli(standin, "check", stdin=spec).returncode == 0  # present: no value to compare
+    wrong = cli(standin, "check", stdin=spec, AUTONOMICA_SECRET_DATABASE_URL="rotated-elsewhere")
+    assert wrong.returncode == 3
+    assert wrong.stdout.strip() == "backend: variable DATABASE_URL differs from the spec"
+    assert_no_canary(wrong.stdout, wrong.stderr)

@@ -182,9 +182,9 @@ def test_each_stack_declares_backend_and_worker(
         assert command["retainOnDelete"] is (stack == "production")
         assert command["protect"] is (stack == "production")
         spec = json.loads(command["inputs"]["stdin"])
+        # Connected to no branch: only the deploy workflow (behind its gates) ships code.
         assert spec["service"]["source"] == {
-            "repo": "jairodriguez/autonomica",
-            "branch": branch,
+            "deployedBy": f"jairodriguez/autonomica: .github/workflows/deploy-{stack}.yml",
             "rootDirectory": "autonomica-api",
         }
         assert spec["service"]["settings"]["healthcheckPath"] == "/health"

@@ -14,6 +14,7 @@ from tests.railway.standin import PROJECT_ID, Fault, RailwayStandIn
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
 
 CANARY = "canary-value-7f3a9c"
+SOURCE = {"repo": "autonomica/app", "branch": "develop", "rootDirectory": "backend"}
 
 
 def make_spec(**service: Any) -> Spec:
@@ -109,7 +110,7 @@ def test_changed_variable_is_upserted_without_deploy_then_deployed_once(
 
     run_apply(client, make_spec(variables={"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}), first)
 
-    assert standin.mutations == ["variableCollectionUpsert", "serviceInstanceDeployV2"]
+    assert standin.mutations == ["variableCollectionUpsert", "deploymentRedeploy"]
     assert standin.world.variables[(first.environment_id, first.service_id)]["LOG_LEVEL"] == "debug"
     assert len(standin.world.deployments) == 2
 
@@ -126,7 +127,7 @@ def test_variable_removed_from_spec_is_deleted_and_unmanaged_ones_kept(
 
     assert standin.world.variables[key] == {"DATABASE_URL": CANARY, "SET_BY_HAND": "x"}
     assert second.variables == ("DATABASE_URL",)
-    assert standin.mutations[-2:] == ["variableDelete", "serviceInstanceDeployV2"]
+    assert standin.mutations[-2:] == ["variableDelete", "deploymentRedeploy"]
 
 
 def test_setting_and_branch_changes_are_applied(
@@ -263,3 +264,61 @@ def test_an_image_service_converges_and_a_rerun_changes_nothing(
     assert run_apply(client, spec, first) == first
     assert standin.mutations == []
     assert len(standin.queries) <= 3
+
+
+def _running_code(standin: RailwayStandIn, state: State) -> str:
+    found = [
+        d
+        for d in standin.world.deployments.values()
+        if d["serviceId"] == state.service_id and d["environmentId"] == state.environment_id
+    ]
+    latest: dict[str, Any] = max(found, key=lambda d: d["createdAt"])
+    assert latest["status"] == "SUCCESS"
+    return str(latest["code"])
+
+
+def test_a_changed_variable_never_puts_branch_head_over_a_rollback(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    state = run_apply(client, make_spec())  # deploys the branch: commit "head"
+    service = state.service_id
+    standin.world.heads[service] = "bad"
+    moved = run_apply(client, make_spec(source={**SOURCE, "branch": "release"}), state)
+    assert _running_code(standin, moved) == "bad"
+    converge.rollback(client, PROJECT_ID, "staging", "backend")  # the rollback service's act
+    assert _running_code(standin, moved) == "head"
+    standin.mutations.clear()
+
+    debug = {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}
+    changed = make_spec(source={**SOURCE, "branch": "release"}, variables=debug)
+    after = run_apply(client, changed, moved)
+
+    assert standin.mutations == ["variableCollectionUpsert", "deploymentRedeploy"]
+    assert _running_code(standin, after) == "head"  # still the rolled-back code, new variables
+
+
+def test_a_workflow_deployed_service_is_never_deployed_by_apply_and_connects_no_source(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    env_id = standin.add_environment("staging")
+    spec = make_spec(source={"deployedBy": ".github/workflows/deploy-staging.yml"})
+    lines: list[str] = []
+    state = converge.apply(client, spec, None, lines.append)
+    assert state.deployment_id is None
+    assert "serviceInstanceDeployV2" not in standin.mutations
+    assert any("its deploy workflow ships it" in line for line in lines)
+    source = standin.service_config(env_id, state.service_id).get("source") or {}
+    assert not {"repo", "branch", "image"} & {k for k, v in source.items() if v}
+    standin.mutations.clear()
+    assert run_apply(client, spec, state) == state
+    assert standin.mutations == []
+
+    # The workflow's `railway up` shipped code; a later variable change redeploys that code.
+    standin.world.heads[state.service_id] = "shipped"
+    standin._deploy(env_id, state.service_id)
+    debug = {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}
+    changed = make_spec(source=spec.service.source, variables=debug)
+    after = run_apply(client, changed, state)
+    assert standin.mutations[-1] == "deploymentRedeploy"
+    assert _running_code(standin, after) == "shipped"

@@ -1,0 +1,131 @@
+"""The application repository's workflows as the stack declares them, and the gates that make
+them the only path to production: Railway and Vercel deploy nothing on a push by themselves."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import app_repository
+from components.config import ConfigError
+from components.vercel import IGNORE_PRODUCTION_PUSHES
+from tests.conftest import ROOT, SynthFn, stack_config, validated_stack
+from tools import mockrun, synth
+
+FILE = "github:index/repositoryFile:RepositoryFile"
+RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
+BRANCH = {"staging": "develop", "production": "main"}
+
+
+def test_managed_workflows_are_committed_on_the_stacks_branch(
+    run_stack: SynthFn, stack: str
+) -> None:
+    plan = run_stack(stack)
+    committed = {r["inputs"]["file"]: r for r in plan.of_type(FILE)}
+    rendered = app_repository.files(validated_stack(stack))
+    assert sorted(committed) == sorted(rendered)
+    assert f".github/workflows/deploy-{stack}.yml" in committed
+    for path, resource in committed.items():
+        assert resource["inputs"]["content"] == rendered[path]
+        assert resource["inputs"]["branch"] == BRANCH[stack]
+        assert resource["inputs"]["repository"] == "autonomica"
+        assert resource["protect"] is (stack == "production")
+    [ruleset] = plan.of_type(RULESET)
+    committer = {"actorType": "Integration", "actorId": 1234567, "bypassMode": "always"}
+    assert committer in ruleset["inputs"]["bypassActors"]
+
+
+def test_rendered_workflows_commit_nothing_and_let_no_app_push(run_stack: SynthFn) -> None:
+    def rendered(config: dict[str, Any]) -> None:
+        github = config["autonomica-pipeline:github"]
+        github["workflows"] = "rendered"
+        del github["committerAppId"]
+
+    plan = run_stack("production", rendered)
+    assert plan.of_type(FILE) == []
+    [ruleset] = plan.of_type(RULESET)
+    assert "bypassActors" not in ruleset["inputs"]  # production binds everyone
+
+
+def test_the_environment_declares_what_the_workflows_read(run_stack: SynthFn, stack: str) -> None:
+    plan = run_stack(stack)
+    secrets = {r["inputs"]["secretName"] for r in plan.of_type(
+        "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret")}  # fmt: skip
+    variables = {r["inputs"]["variableName"] for r in plan.of_type(
+        "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable")}  # fmt: skip
+    assert secrets == set(app_repository.SECRETS)
+    assert variables == set(app_repository.VARIABLES)
+    assert app_repository.problems(validated_stack(stack)) == []
+
+
+def test_no_push_deploys_around_the_workflow(run_stack: SynthFn, stack: str) -> None:
+    plan = run_stack(stack)
+    for command in plan.of_type("command:local:Command"):
+        if command["name"] in ("backend", "worker"):
+            source = json.loads(command["inputs"]["stdin"])["service"]["source"]
+            assert set(source) == {"deployedBy", "rootDirectory"}  # no repo, no branch
+    [project] = plan.of_type("vercel:index/project:Project")
+    assert project["inputs"]["ignoreCommand"] == IGNORE_PRODUCTION_PUSHES
+
+
+@pytest.mark.parametrize(
+    ("vercel_env", "builds"), [("production", False), ("preview", True), ("development", True)]
+)
+def test_vercel_builds_no_production_push_but_still_previews(vercel_env: str, builds: bool) -> None:
+    """Vercel's Ignored Build Step: exit 0 skips the build, 1 builds."""
+    done = subprocess.run(
+        ["sh", "-c", IGNORE_PRODUCTION_PUSHES], env={"VERCEL_ENV": vercel_env}, check=False
+    )
+    assert (done.returncode != 0) is builds
+
+
+def _fails_before_any_resource(config: dict[str, Any], stack: str) -> str:
+    flat, secret_keys = synth.pulumi_config(config)
+    monitor = mockrun.RecordingMonitor(mockrun.Mocks())
+    with pytest.raises(ConfigError) as caught:
+        mockrun.run(
+            lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+            stack=stack,
+            config=flat,
+            secret_keys=secret_keys,
+            monitor=monitor,
+        )
+    assert monitor.registrations == []
+    return str(caught.value)
+
+
+def test_managed_workflows_without_a_committer_fail_before_any_resource() -> None:
+    config = stack_config("production")
+    del config["autonomica-pipeline:github"]["committerAppId"]
+    message = _fails_before_any_resource(config, "production")
+    assert "github.workflows managed needs github.committerAppId" in message
+
+
+def test_a_required_check_the_ci_never_reports_fails_before_any_resource() -> None:
+    config = stack_config("staging")
+    config["autonomica-pipeline:github"]["requiredChecks"] = ["test-and-quality", "e2e"]
+    message = _fails_before_any_resource(config, "staging")
+    assert (
+        "autonomica-pipeline:github.requiredChecks[1]: 'e2e' is not a job of the rendered CI"
+        in (message)
+    )
+    assert "fix: " in message
+
+
+def test_the_cli_writes_the_files_for_a_team_that_commits_them(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.app_workflows", "--stack", "staging", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    written = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    assert written == set(app_repository.files(validated_stack("staging")))

@@ -1,0 +1,49 @@
+"""Write the application repository's workflows of a stack, for a team that commits them by hand
+(`github.workflows: rendered`) or wants to read them.
+
+    python -m tools.app_workflows --stack staging [--out build/staging/app-repository]
+
+The files are the ones `pulumi up` commits with `github.workflows: managed`. A bad stack file, or
+workflows that disagree with what the stack declares, exit 2 with the config message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from components import app_repository
+from components.config import ConfigError, raw_project_config, validate
+from tools.synth import ROOT, StackFileError, pulumi_config, read_stack_file
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.app_workflows", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--out", type=Path, help="default: build/STACK/app-repository")
+    args = parser.parse_args(argv)
+    out = args.out or ROOT / "build" / args.stack / "app-repository"
+    try:
+        flat, _ = pulumi_config(read_stack_file(ROOT / f"Pulumi.{args.stack}.yaml"))
+        # Secrets are placeholders here: no workflow file holds a secret, only names.
+        config = validate(raw_project_config(flat), args.stack, frozenset({"secrets"}))
+        problems = app_repository.problems(config)
+        if problems:
+            raise ConfigError("\n".join(problems))
+    except (ConfigError, StackFileError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    for path, content in app_repository.files(config).items():
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
