@@ -2,23 +2,38 @@
 
 Panel ids are written down next to each panel, never derived from list positions, so adding a
 panel never renumbers the others. PromQL uses fixed windows, no Grafana macros, so promtool can
-parse every query as written.
+parse every query as written. A panel that shows what an alert compares draws that alert's
+threshold (from the same rules, so the line is where the alert fires, per stack).
 """
 
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
+from grafana_foundation_sdk.models.common import (
+    GraphTresholdsStyleMode,
+    LegendDisplayMode,
+    LegendPlacement,
+    SortOrder,
+    TooltipDisplayMode,
+)
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    GridPos,
+    Threshold,
+    ThresholdsMode,
+)
 
 from monitoring import metrics as m
 from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
-from monitoring.rules import QUANTILES, recording_names
+from monitoring.rules import QUANTILES, alert_rules, recording_names
 
-DASHBOARDS = ("application", "infrastructure", "business")
+DASHBOARDS = ("application", "infrastructure", "business", "rollback")
+# Threshold colours in order: the first line orange, any further one red.
+_COLOURS = ("orange", "red")
 _WIDTH = 12
 _HEIGHT = 8
 
@@ -36,10 +51,13 @@ class PanelSpec:
     unit: str
     queries: tuple[Query, ...]
     kind: Literal["timeseries", "stat"] = "timeseries"
+    alerts: tuple[str, ...] = ()  # whose thresholds it draws
+    description: str = ""
 
 
 def _application(config: MonitoringConfig) -> list[PanelSpec]:
     names = recording_names(config)
+    offset = format_duration(config.triggers.performance.comparison_offset)
     return [
         PanelSpec(
             1,
@@ -49,9 +67,26 @@ def _application(config: MonitoringConfig) -> list[PanelSpec]:
                 Query(names.latency_quantile(q), f"{{{{service}}}} p{round(q * 100)}")
                 for q in QUANTILES
             ),
+            alerts=("HighLatencyP95", "HighLatencyP99"),
+            description="Lines: the p95 and p99 limits of the fast-rollback alerts.",
         ),
-        PanelSpec(2, "Error rate (5xx)", "percentunit", (Query(names.error_ratio, "{{service}}"),)),
+        PanelSpec(
+            2,
+            "Error rate (5xx)",
+            "percentunit",
+            (Query(names.error_ratio, "{{service}}"),),
+            alerts=("HighErrorRate",),
+            description="Line: the error share above which a fast rollback starts.",
+        ),
         PanelSpec(3, "Throughput", "reqps", (Query(names.requests, "{{service}}"),)),
+        PanelSpec(
+            5,
+            f"Throughput drop against {offset} earlier",
+            "percentunit",
+            (Query(f"1 - {names.requests} / ({names.requests} offset {offset})", "{{service}}"),),
+            alerts=("ThroughputDrop",),
+            description="Line: the drop above which a fast rollback starts.",
+        ),
         PanelSpec(
             4,
             "Availability (health probes, 24h)",
@@ -80,18 +115,21 @@ def _infrastructure(config: MonitoringConfig) -> list[PanelSpec]:
                     f"max by (service) (rate({m.CPU_SECONDS}[{window}])) / {cores}", "{{service}}"
                 ),
             ),
+            alerts=("HighCpuUsage",),
         ),
         PanelSpec(
             12,
             "Memory (resident)",
             "bytes",
             (Query(f"max by (service) ({m.RESIDENT_MEMORY})", "{{service}}"),),
+            alerts=("HighMemoryUsage",),
         ),
         PanelSpec(
             13,
             "Disk usage",
             "percentunit",
             (Query(f"max by (service) (1 - {m.FS_AVAILABLE} / {m.FS_SIZE})", "{{service}}"),),
+            alerts=("HighDiskUsage",),
         ),
         PanelSpec(
             14,
@@ -108,6 +146,7 @@ def _infrastructure(config: MonitoringConfig) -> list[PanelSpec]:
 def _business(config: MonitoringConfig) -> list[PanelSpec]:
     names = recording_names(config)
     window = format_duration(config.triggers.business.window)
+    offset = format_duration(config.triggers.business.comparison_offset)
     return [
         PanelSpec(
             21,
@@ -145,6 +184,19 @@ def _business(config: MonitoringConfig) -> list[PanelSpec]:
             24, "Conversion rate", "percentunit", (Query(names.conversion_ratio, "conversion"),)
         ),
         PanelSpec(
+            26,
+            f"Conversion drop against {offset} earlier",
+            "percentunit",
+            (
+                Query(
+                    f"1 - {names.conversion_ratio} / ({names.conversion_ratio} offset {offset})",
+                    "{{service}}",
+                ),
+            ),
+            alerts=("ConversionRateDrop",),
+            description="Line: the drop above which a gradual rollback starts.",
+        ),
+        PanelSpec(
             25,
             "User satisfaction (mean feedback score, 1-5)",
             "short",
@@ -159,20 +211,90 @@ def _business(config: MonitoringConfig) -> list[PanelSpec]:
     ]
 
 
+def _rollback(config: MonitoringConfig) -> list[PanelSpec]:
+    """What the rollback service decided and did: the first place to look in an incident."""
+    return [
+        PanelSpec(
+            31,
+            "Rollback decisions (per hour)",
+            "short",
+            (
+                Query(
+                    f"sum by (strategy, decision) (increase({m.ROLLBACK_DECISIONS}[1h]))",
+                    "{{strategy}} {{decision}}",
+                ),
+            ),
+        ),
+        PanelSpec(
+            32,
+            "Rollback and freeze actions (per hour)",
+            "short",
+            (
+                Query(
+                    f"sum by (action, service, outcome) (increase({m.ROLLBACK_ACTIONS}[1h]))",
+                    "{{action}} {{service}} {{outcome}}",
+                ),
+            ),
+            description="A failed action pages (RollbackActionsFailing): roll back by hand.",
+        ),
+        PanelSpec(
+            33,
+            "Deploy freezes set (24h)",
+            "short",
+            (
+                Query(
+                    f'sum(increase({m.ROLLBACK_ACTIONS}{{action="freeze", '
+                    f'outcome="succeeded"}}[1d]))',
+                    "freezes",
+                ),
+            ),
+            kind="stat",
+            description="A freeze holds until a person lifts it: python -m rollback unfreeze.",
+        ),
+        PanelSpec(
+            34,
+            "Rollback service health",
+            "percentunit",
+            (Query(f'min(probe_success{{job="{m.ROLLBACK_PROBE_JOB}"}})', "up"),),
+            kind="stat",
+        ),
+    ]
+
+
 def panel_specs(config: MonitoringConfig, name: str) -> list[PanelSpec]:
     builders = {
         "application": _application,
         "infrastructure": _infrastructure,
         "business": _business,
+        "rollback": _rollback,
     }
     return builders[name](config)
 
 
-def _panel(spec: PanelSpec, position: int, datasource: DataSourceRef) -> Any:
+def _thresholds(values: list[float]) -> Any:
+    steps = [Threshold(value=None, color="green")] + [
+        Threshold(value=v, color=_COLOURS[min(i, len(_COLOURS) - 1)])
+        for i, v in enumerate(sorted(set(values)))
+    ]
+    return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps)
+
+
+def _panel(spec: PanelSpec, position: int, datasource: DataSourceRef, limits: list[float]) -> Any:
     builder: Any = stat.Panel() if spec.kind == "stat" else timeseries.Panel()
     grid = GridPos(h=_HEIGHT, w=_WIDTH, x=(position % 2) * _WIDTH, y=(position // 2) * _HEIGHT)
     builder = builder.id(spec.id).title(spec.title).unit(spec.unit)
     builder = builder.datasource(datasource).grid_pos(grid)
+    if spec.description:
+        builder = builder.description(spec.description)
+    if spec.kind == "timeseries":
+        legend = common.VizLegendOptions().display_mode(LegendDisplayMode.TABLE)
+        builder = builder.legend(legend.placement(LegendPlacement.BOTTOM).show_legend(True))
+        tooltip = common.VizTooltipOptions().mode(TooltipDisplayMode.MULTI)
+        builder = builder.tooltip(tooltip.sort(SortOrder.DESCENDING))
+    if limits:
+        builder = builder.thresholds(_thresholds(limits))
+        style = common.GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED)
+        builder = builder.thresholds_style(style)
     for ref, query in zip("ABCDEFGH", spec.queries, strict=False):
         target = prometheus.Dataquery().expr(query.expr).legend_format(query.legend)
         builder = builder.with_target(target.ref_id(ref).datasource(datasource))
@@ -190,8 +312,10 @@ def dashboard_json(config: MonitoringConfig, target: Target, name: str) -> str:
         .timezone("utc")
         .readonly()
     )
+    rules = alert_rules(config, target)
     for position, spec in enumerate(panel_specs(config, name)):
-        board = board.with_panel(_panel(spec, position, datasource))
+        limits = [r.threshold for r in rules if r.name in spec.alerts and r.threshold is not None]
+        board = board.with_panel(_panel(spec, position, datasource, limits))
     return json.dumps(board.build(), cls=JSONEncoder, sort_keys=True, indent=2) + "\n"
 
 

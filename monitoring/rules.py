@@ -52,6 +52,8 @@ class AlertRule:
     strategy: StrategyName | None
     summary: str
     description: str
+    # The limit the alert compares, as its dashboard panel shows it (a threshold line there).
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def _performance_alerts(config: MonitoringConfig) -> list[AlertRule]:
                     severity=severity,
                     strategy="fast",
                     summary=f"{service} p{round(quantile * 100)} latency above {limit:g}s",
+                    threshold=limit,
                     description=f"p{round(quantile * 100)} response time of {service} over "
                     f"{window} has been above {limit:g}s for {perf.consecutive_violations} "
                     "consecutive evaluation windows.",
@@ -200,6 +203,7 @@ def _performance_alerts(config: MonitoringConfig) -> list[AlertRule]:
                 severity=severity,
                 strategy="fast",
                 summary=f"{service} 5xx error rate above {perf.error_rate:.0%}",
+                threshold=perf.error_rate,
                 description=f"More than {perf.error_rate:.0%} of {service} requests over "
                 f"{window} answered 5xx.",
             )
@@ -217,6 +221,7 @@ def _performance_alerts(config: MonitoringConfig) -> list[AlertRule]:
                 severity=severity,
                 strategy="fast",
                 summary=f"{service} throughput dropped more than {perf.throughput_drop:.0%}",
+                threshold=perf.throughput_drop,
                 description=f"{service} serves over {perf.throughput_drop:.0%} fewer requests "
                 f"per second than {offset} earlier.",
             )
@@ -248,6 +253,7 @@ def _business_alerts(config: MonitoringConfig) -> list[AlertRule]:
             severity=config.strategies.gradual.severity,
             strategy="gradual",
             summary=f"conversion rate dropped more than {business.conversion_drop:.0%}",
+            threshold=business.conversion_drop,
             description=f"The share of sessions that convert over "
             f"{format_duration(business.window)} is more than "
             f"{business.conversion_drop:.0%} below the same window {offset} earlier.",
@@ -326,6 +332,7 @@ def _infrastructure_alerts(config: MonitoringConfig) -> list[AlertRule]:
                 expr=f"max by (service) (rate({m.CPU_SECONDS}{sel}[{window}])) "
                 f"> {_num(infra.cpu_usage * infra.cpu_limit_cores)}",
                 summary=f"{service} CPU above {infra.cpu_usage:.0%}",
+                threshold=infra.cpu_usage,
                 description=f"{service} uses more than {infra.cpu_usage:.0%} of its "
                 f"{infra.cpu_limit_cores:g} CPU core(s).",
                 **common,
@@ -336,6 +343,7 @@ def _infrastructure_alerts(config: MonitoringConfig) -> list[AlertRule]:
                 expr=f"max by (service) ({m.RESIDENT_MEMORY}{sel}) "
                 f"> {_num(infra.memory_usage * infra.memory_limit_bytes)}",
                 summary=f"{service} memory above {infra.memory_usage:.0%}",
+                threshold=infra.memory_usage * infra.memory_limit_bytes,
                 description=f"{service} resident memory is above {infra.memory_usage:.0%} of "
                 f"its {infra.memory_limit_bytes} byte limit.",
                 **common,
@@ -346,6 +354,7 @@ def _infrastructure_alerts(config: MonitoringConfig) -> list[AlertRule]:
                 expr=f"max by (service) (1 - {m.FS_AVAILABLE}{sel} / {m.FS_SIZE}{sel}) "
                 f"> {_num(infra.disk_usage)}",
                 summary=f"{service} disk above {infra.disk_usage:.0%}",
+                threshold=infra.disk_usage,
                 description=f"A filesystem of {service} is more than {infra.disk_usage:.0%} full.",
                 **common,
             ),

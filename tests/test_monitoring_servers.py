@@ -142,8 +142,9 @@ def test_a_threshold_change_changes_only_the_servers_that_read_it(run_stack: Syn
 
     before, after = commands(run_stack("production")), commands(run_stack("production", stricter))
     changed = {name for name in before if before[name]["inputs"] != after[name]["inputs"]}
-    # alerts.yml (Prometheus) and rollback-config.yml (the rollback service) hold the threshold.
-    assert changed == {"prometheus", "rollback"}
+    # alerts.yml (Prometheus), rollback-config.yml (the rollback service) and the application
+    # dashboard's threshold line (Grafana) hold it; Alertmanager, the exporter, the apps do not.
+    assert changed == {"prometheus", "rollback", "grafana"}
 
 
 def test_monitoring_secrets_reach_railway_and_nothing_else(
@@ -255,5 +256,5 @@ def test_grafana_provisions_the_dashboards_from_where_they_are_written(run_stack
     assert datasource["datasources"][0]["url"] == "http://prometheus.railway.internal:9090"
     uids = [json.loads(files[p])["uid"] for p in sorted(files) if p.endswith(".json")]
     assert uids == [
-        f"autonomica-{n}-staging" for n in ("application", "business", "infrastructure")
+        f"autonomica-{n}-staging" for n in ("application", "business", "infrastructure", "rollback")
     ]

@@ -7,11 +7,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from monitoring import MonitoringConfig, Target, render, secret_files
 from monitoring.grafana import DASHBOARDS
+from monitoring.rules import alert_rules
 from tests.monitoring.conftest import STACK_TARGETS, require_tool
+from tests.monitoring.test_alert_rules import CUSTOM
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -153,6 +156,42 @@ def test_dashboards_use_the_provisioned_datasource_and_stable_ids() -> None:
         (2, "Error rate (5xx)"),
         (3, "Throughput"),
     ]
+
+
+def _threshold_lines(board: dict[str, object]) -> set[float]:
+    return {
+        step["value"]
+        for panel in board["panels"]  # type: ignore[attr-defined]
+        for step in panel["fieldConfig"]["defaults"].get("thresholds", {}).get("steps", [])
+        if step["value"] is not None
+    }
+
+
+@pytest.mark.parametrize("config_name", ["spec", "custom"])
+def test_every_alert_threshold_is_a_line_on_a_dashboard(
+    stack_target: Target, config_name: str
+) -> None:
+    config = MonitoringConfig() if config_name == "spec" else CUSTOM
+    files = render(config, stack_target)
+    lines = {
+        name: _threshold_lines(json.loads(files[f"grafana/dashboards/{name}.json"]))
+        for name in DASHBOARDS
+    }
+    drawn = set().union(*lines.values())
+    limits = {r.name: r.threshold for r in alert_rules(config, stack_target) if r.threshold}
+    assert {"HighLatencyP95", "HighErrorRate", "ThroughputDrop", "HighDiskUsage"} <= set(limits)
+    for alert, limit in limits.items():
+        assert limit in drawn, f"{alert}: no dashboard draws its threshold {limit}"
+    assert lines["rollback"] == set()  # state, not thresholds: decisions, actions, freezes
+
+
+def test_timeseries_panels_have_a_legend_table_and_a_shared_tooltip(stack_target: Target) -> None:
+    for board in _dashboards(stack_target).values():
+        for panel in board["panels"]:  # type: ignore[attr-defined]
+            if panel["type"] == "timeseries":
+                assert panel["options"]["legend"]["displayMode"] == "table"
+                assert panel["options"]["tooltip"]["mode"] == "multi"
+                assert panel["fieldConfig"]["defaults"]["unit"]
 
 
 def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
