@@ -36,7 +36,11 @@ TARGET = Target(
 
 def rollback_yaml(**strategies: Any) -> str:
     """rollback-config.yml as `monitoring.render` writes it; `strategies` overrides (camelCase)."""
-    config = MonitoringConfig.model_validate({"strategies": strategies} if strategies else {})
+    # Staging pages nobody unless its stack says so; these tests exercise paging too.
+    pages = {"receivers": {"pagerduty": True}}
+    config = MonitoringConfig.model_validate(
+        {**pages, "strategies": strategies} if strategies else pages
+    )
     return render(config, TARGET)["rollback-config.yml"]
 
 
