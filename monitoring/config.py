@@ -45,13 +45,16 @@ HIGHR_BUCKETS = (
 
 def _https_or_loopback(url: str) -> str:
     """https anywhere; plain http only on a loopback host (the end-to-end test's servers)."""
+    if not url.isascii():
+        raise ValueError("must be ASCII (an international domain in its xn-- form)")
     parts = urlsplit(url)
+    _ = parts.port  # ValueError when outside 0..65535
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return url.rstrip("/")
     if parts.scheme == "http" and _is_loopback(host):
         return url.rstrip("/")
-    raise ValueError(f"{url!r} must be an https URL (http is allowed only for 127.0.0.1/::1)")
+    raise ValueError("must be an https URL (http is allowed only for 127.0.0.1/::1)")
 
 
 def _is_loopback(host: str) -> bool:
@@ -78,7 +81,9 @@ def _https_or_private(url: str) -> str:
     return _https_or_loopback(url)
 
 
-IMAGE_REF = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*:v?\d+\.\d+\.\d+@sha256:[0-9a-f]{64}")
+IMAGE_REF = re.compile(
+    r"[a-z0-9]+(?:[._/-][a-z0-9]+)*:v?[0-9]+\.[0-9]+\.[0-9]+@sha256:[0-9a-f]{64}"
+)
 
 
 def _pinned_image(ref: str) -> str:
@@ -97,8 +102,19 @@ PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
 NonNegativeDuration = Annotated[Duration, Field(ge=timedelta(0))]
 UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")]
 AbsolutePath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]+$")]
-HostPort = Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$")]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+def _port_in_range(address: str) -> str:
+    if not 0 < int(address.rpartition(":")[2]) <= 65535:
+        raise ValueError("has a port outside 1..65535")
+    return address
+
+
+HostPort = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"), AfterValidator(_port_in_range)
+]
+# ASCII only, so that a look-alike letter cannot send the mail to another domain.
+Email = Annotated[str, Field(pattern=r"^[!-?A-~]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,63}$")]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
