@@ -442,3 +442,16 @@ def test_a_port_out_of_range_fails_before_any_resource(key: str, edit: Any) -> N
     assert f"{PROJECT}:{key}: " in message
     assert "port outside 1..65535" in message
     assert "Traceback" not in message
+
+
+def test_a_decimal_set_with_the_cli_is_read_as_its_number_but_a_boolean_is_no_number() -> None:
+    """`pulumi config set --path KEY 0.02` stores the text "0.02" (only integers become numbers)."""
+    config = raw("production") | {
+        "monitoring": {"triggers": {"performance": {"errorRate": "0.02"}}}
+    }
+    parsed = validate(config, "production", {"secrets"})
+    assert parsed.monitoring.triggers.performance.error_rate == 0.02
+    config["monitoring"]["triggers"]["performance"]["errorRate"] = True
+    assert "performance.errorRate: Input should be a valid number (got true)" in problems(
+        config, "production"
+    )
