@@ -7,14 +7,17 @@ message listing every problem, its key path, what is allowed and the command tha
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import pulumi
 from pydantic import (
     AfterValidator,
+    BaseModel,
     Field,
     SecretStr,
     StrictBool,
@@ -22,18 +25,25 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
+from components import stackfile
 from monitoring.config import ConfigModel, MonitoringConfig
+from policy.secret_values import is_secret_name, secret_kind
 
 PROJECT = "autonomica-pipeline"
+ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml and the stack files live
 
 
 Environment = Literal["staging", "production"]
 
 
 def _https_url(value: str) -> str:
-    if not re.fullmatch(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?", value):
+    origin = re.fullmatch(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:([0-9]{1,5}))?", value)
+    if not origin:
         raise ValueError("must be an https:// origin without a path, e.g. https://autonomica.app")
+    if origin[3] is not None and not 0 < int(origin[3]) <= 65535:
+        raise ValueError("has a port outside 1..65535")
     return value
 
 
@@ -47,6 +57,8 @@ def _branch(value: str) -> str:
         or "//" in value
         or "@{" in value
         or re.search(r"[\s~^:?*\[\\\x00-\x1f\x7f]", value)
+        # git accepts any Unicode, but a look-alike (a Cyrillic a in main) is another branch.
+        or not value.isascii()
     )
     if bad:
         raise ValueError("must be a valid git branch name, e.g. main or develop")
@@ -63,8 +75,47 @@ EnvironmentName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,25
 RepositoryName = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 ]
-CheckName = Annotated[str, Field(min_length=1, max_length=255)]
-EnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,254}$")]
+# Printable ASCII: a look-alike letter would name another check than the CI job's.
+CheckName = Annotated[str, Field(pattern=r"^[ -~]{1,255}$")]
+
+# What the stack sets on the frontend itself (components/pipeline.py), and the names Vercel
+# reserves (vercel.com/docs/environment-variables/reserved-environment-variables).
+FRONTEND_VARIABLES = frozenset({"NODE_ENV", "NEXT_PUBLIC_ENVIRONMENT", "NEXT_PUBLIC_API_URL"})
+VERCEL_RESERVED = frozenset(
+    {
+        "AWS_SECRET_KEY",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "NOW_REGION",
+        "TZ",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+# Next.js inlines every NEXT_PUBLIC_ variable into the JavaScript it sends to browsers.
+BROWSER_PREFIX = "NEXT_PUBLIC_"
+
+
+def _server_only(name: str) -> str:
+    if name.startswith(BROWSER_PREFIX):
+        raise ValueError(
+            f"{BROWSER_PREFIX}* variables are inlined into the browser bundle, where anyone can "
+            "read them: a secret needs a name without that prefix"
+        )
+    if name in FRONTEND_VARIABLES:
+        raise ValueError("the stack sets this variable itself")
+    if name in VERCEL_RESERVED:
+        raise ValueError("Vercel reserves this name")
+    return name
+
+
+SecretEnvName = Annotated[
+    str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,254}$"), AfterValidator(_server_only)
+]
 
 
 class UserReviewer(ConfigModel):
@@ -201,7 +252,7 @@ class Secrets(ConfigModel):
     grafana_admin_password: SecretStr = Field(
         min_length=12, description="Grafana's `admin` password (set when its database is created)"
     )
-    frontend_env: dict[EnvName, SecretStr] = Field(
+    frontend_env: dict[SecretEnvName, SecretStr] = Field(
         default_factory=dict, description="extra sensitive variables of the Vercel frontend"
     )
 
@@ -241,6 +292,8 @@ class StackConfig(ConfigModel):
 
 
 SECRET_KEYS = ("secrets",)
+MAX_SHOWN = 60  # characters of a value an error message shows
+MAX_PROBLEMS = 30  # problems listed; the count says how many more
 
 
 def required_secrets() -> list[str]:
@@ -257,58 +310,129 @@ class ConfigError(pulumi.RunError):
     """A stack file that cannot be deployed. Pulumi prints a RunError without a traceback."""
 
 
+def _clip(text: str, width: int = MAX_SHOWN) -> str:
+    return text if len(text) <= width else f"{text[: width - 1]}…"
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     """A pydantic error location as `pulumi config --path` spells it: github.reviewers[0].user."""
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        path += f"[{part}]" if isinstance(part, int) else f".{_clip(str(part))}"
     return path.lstrip(".")
 
 
 def _fix(path: str, error_type: str, stack: str) -> str:
+    if error_type == "extra_forbidden" or path.endswith("[key]"):
+        return f"pulumi config rm --path '{path.removesuffix('.[key]')}' --stack {stack}"
     if path.startswith("secrets"):
         return (
             f"pulumi config set --secret --path '{path}' --stack {stack}  (value read from stdin)"
         )
-    if error_type == "extra_forbidden":
-        return f"pulumi config rm --path '{path}' --stack {stack}"
     return f"pulumi config set --path '{path}' VALUE --stack {stack}"
 
 
-def format_errors(error: ValidationError, stack: str) -> str:
-    lines = [f"Stack '{stack}' has {error.error_count()} configuration problem(s):"]
+def _might_be_secret(path: str, value: Any) -> bool:
+    name = re.split(r"[.\[]", path)[-1]
+    return (
+        path.startswith("secrets")
+        or is_secret_name(name)
+        or (isinstance(value, str) and secret_kind(value) is not None)
+    )
+
+
+def _got(item: ErrorDetails, path: str) -> str:
+    """What the user wrote, short; nothing for an unknown key or a value that may be a secret."""
+    value = item["input"]
+    if item["type"] in ("missing", "extra_forbidden") or _might_be_secret(path, value):
+        return ""
+    if isinstance(value, dict):
+        return f" (got a mapping of {len(value)} key(s))"
+    if isinstance(value, list):
+        return f" (got a list of {len(value)} item(s))"
+    if isinstance(value, str):
+        return f" (got {_clip(json.dumps(value[: MAX_SHOWN + 1]))})"
+    return f" (got {_clip(json.dumps(value, default=str))})"
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model at `loc`'s parent knows, for "did you mean" (none inside a list)."""
+    model: type[BaseModel] = StackConfig
+    for part in loc[:-1]:
+        fields = {f.alias: f for f in model.model_fields.values()}
+        annotation = fields[part].annotation if part in fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [str(f.alias) for f in model.model_fields.values()]
+
+
+def _hint(loc: tuple[int | str, ...], error_type: str) -> str:
+    if error_type != "extra_forbidden":
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
+    return f" (did you mean {'.'.join(map(str, (*loc[:-1], close[0])))}?)" if close else ""
+
+
+def _is_model_name(part: str) -> bool:
+    return part[:1].isupper() and any(c.islower() for c in part)
+
+
+def _validation_problems(error: ValidationError, stack: str) -> list[tuple[str, str, str]]:
+    problems = []
     for item in error.errors(include_url=False):
-        loc = tuple(item["loc"])
         # Union members show up as extra loc parts (e.g. "UserReviewer"); drop them from the path.
-        loc = tuple(part for part in loc if not (isinstance(part, str) and part[:1].isupper()))
-        shown = (
-            ""
-            if loc[:1] == ("secrets",) or item["type"] == "missing"
-            else (f" (got {json.dumps(item['input'], default=str)})")
-        )
+        # (Keys are camelCase, and variable names have no lowercase letter.)
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and _is_model_name(p)))
         path = _path(loc)
-        lines.append(f"  - {PROJECT}:{path}: {item['msg']}{shown}")
-        lines.append(f"      fix: {_fix(path, item['type'], stack)}")
+        message = _clip(item["msg"], 300) + _hint(loc, item["type"]) + _got(item, path)
+        problems.append((path, message, _fix(path, item["type"], stack)))
+    return problems
+
+
+def _plain_problem(path: str, stack: str) -> tuple[str, str, str]:
+    path = _clip(path, 200)
+    return (
+        path,
+        "stored in plain text; every value under secrets must be encrypted "
+        "(rotate it if the file was ever committed)",
+        f"pulumi config set --secret --path '{path}' --stack {stack}  (value read from stdin)",
+    )
+
+
+def format_problems(problems: Collection[tuple[str, str, str]], stack: str) -> str:
+    """One message: every (key path, problem, fix), the same line once, at most MAX_PROBLEMS."""
+    unique = list(dict.fromkeys(problems))
+    lines = [f"Stack '{stack}' has {len(unique)} configuration problem(s):"]
+    for path, message, fix in unique[:MAX_PROBLEMS]:
+        lines += [f"  - {PROJECT}:{path}: {message}", f"      fix: {fix}"]
+    if len(unique) > MAX_PROBLEMS:
+        lines.append(f"  ... and {len(unique) - MAX_PROBLEMS} more")
     return "\n".join(lines)
 
 
-def validate(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[str]) -> StackConfig:
-    """Validate the project's raw config values (keys without the namespace)."""
+def validate(
+    raw: Mapping[str, Any],
+    stack: str,
+    secret_keys: Collection[str],
+    stored_in_plain: Collection[str] = (),
+) -> StackConfig:
+    """Validate the project's raw config values (keys without the namespace).
+
+    `secret_keys`: the keys the engine marks secret; `stored_in_plain`: `--path`s of secrets the
+    stack file stores in plain text (the engine marks `secrets` secret when any value in it is).
+    """
+    plain = list(stored_in_plain)
+    if "secrets" in raw and "secrets" not in secret_keys:
+        plain += stackfile.unencrypted(raw["secrets"], "secrets")  # the engine decrypted them
+    problems = [_plain_problem(path, stack) for path in plain]
     try:
-        config = StackConfig.model_validate(raw)
+        # Strict, as JSON: `waitTimer: true` or `dryRun: "yes"` is a mistake, not a 1 or a True.
+        config = StackConfig.model_validate_json(json.dumps(raw), strict=True)
     except ValidationError as error:
-        raise ConfigError(format_errors(error, stack)) from None
-    stored_in_plain = [key for key in SECRET_KEYS if key in raw and key not in secret_keys]
-    if stored_in_plain:
-        fixes = "\n".join(
-            f"      fix: pulumi config set --secret --path '{path}' --stack {stack}"
-            for path in secret_paths()
-        )
-        raise ConfigError(
-            f"Stack '{stack}' has 1 configuration problem(s):\n"
-            f"  - {PROJECT}:secrets: stored in plain text; every value under it must be a secret\n"
-            f"{fixes}"
-        )
+        problems = _validation_problems(error, stack) + problems
+    if problems:
+        raise ConfigError(format_problems(problems, stack))
     return config
 
 
@@ -321,9 +445,47 @@ def raw_project_config(values: Mapping[str, str]) -> dict[str, Any]:
             continue
         try:
             raw[key] = json.loads(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raw[key] = value
     return raw
+
+
+def validate_values(
+    values: Mapping[str, str],
+    secret_keys: Collection[str],
+    stack: str,
+    stack_file: Mapping[str, Any] | None = None,
+) -> StackConfig:
+    """Validate the flat config map the engine hands a program (`namespace:key` -> string,
+    objects as JSON; `secret_keys` namespaced too).
+
+    The engine tells the program only whether a key holds *some* encrypted value (Pulumi marks
+    an object secure when any value in it is), so one encrypted secret would vouch for plain
+    ones beside it; `stack_file`, the stack file's `config` mapping, tells which are which.
+    """
+    secret = {k.partition(":")[2] for k in secret_keys if k.startswith(f"{PROJECT}:")}
+    plain = [] if stack_file is None else stored_in_plain(stack_file)
+    return validate(raw_project_config(values), stack, secret, plain)
+
+
+def stored_in_plain(stack_file: Mapping[str, Any]) -> list[str]:
+    """The `--path`s of the values under `secrets` that a stack file's config stores unencrypted."""
+    return stackfile.unencrypted(stack_file.get(f"{PROJECT}:secrets"), "secrets")
+
+
+def _deployed_stack_file(stack: str) -> dict[str, Any] | None:
+    """Under `pulumi up`, the stack file beside Pulumi.yaml, read as strictly as the synth reads
+    it. Under the mock runtime there is none: its caller (tools.synth) checks its own."""
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import get_monitor
+
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    if isinstance(get_monitor(), MockMonitor) or not path.is_file():
+        return None
+    try:
+        return stackfile.read(path)
+    except stackfile.StackFileError as error:
+        raise ConfigError(f"Stack '{stack}': {error}") from None
 
 
 def load() -> StackConfig:
@@ -331,9 +493,6 @@ def load() -> StackConfig:
     from pulumi.runtime import config as runtime_config
 
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    secret_keys = frozenset(
-        key.partition(":")[2]
-        for key in values
-        if key.startswith(f"{PROJECT}:") and runtime_config.is_config_secret(key)
-    )
-    return validate(raw_project_config(values), pulumi.get_stack(), secret_keys)
+    secret_keys = [key for key in values if runtime_config.is_config_secret(key)]
+    stack = pulumi.get_stack()
+    return validate_values(values, secret_keys, stack, _deployed_stack_file(stack))

@@ -2,12 +2,13 @@
 so `MonitoringConfig()` is the spec. Cross-field rules live in one validator per model."""
 
 import ipaddress
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from monitoring.durations import Duration
@@ -45,13 +46,16 @@ HIGHR_BUCKETS = (
 
 def _https_or_loopback(url: str) -> str:
     """https anywhere; plain http only on a loopback host (the end-to-end test's servers)."""
+    if not url.isascii():
+        raise ValueError("must be ASCII (an international domain in its xn-- form)")
     parts = urlsplit(url)
+    _ = parts.port  # ValueError when outside 0..65535
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return url.rstrip("/")
     if parts.scheme == "http" and _is_loopback(host):
         return url.rstrip("/")
-    raise ValueError(f"{url!r} must be an https URL (http is allowed only for 127.0.0.1/::1)")
+    raise ValueError("must be an https URL (http is allowed only for 127.0.0.1/::1)")
 
 
 def _is_loopback(host: str) -> bool:
@@ -78,7 +82,9 @@ def _https_or_private(url: str) -> str:
     return _https_or_loopback(url)
 
 
-IMAGE_REF = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*:v?\d+\.\d+\.\d+@sha256:[0-9a-f]{64}")
+IMAGE_REF = re.compile(
+    r"[a-z0-9]+(?:[._/-][a-z0-9]+)*:v?[0-9]+\.[0-9]+\.[0-9]+@sha256:[0-9a-f]{64}"
+)
 
 
 def _pinned_image(ref: str) -> str:
@@ -109,9 +115,35 @@ PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
 NonNegativeDuration = Annotated[Duration, Field(ge=timedelta(0))]
 UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")]
 AbsolutePath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]+$")]
-HostPort = Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$")]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+def _port_in_range(address: str) -> str:
+    if not 0 < int(address.rpartition(":")[2]) <= 65535:
+        raise ValueError("has a port outside 1..65535")
+    return address
+
+
+HostPort = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"), AfterValidator(_port_in_range)
+]
+# ASCII only, so that a look-alike letter cannot send the mail to another domain.
+Email = Annotated[str, Field(pattern=r"^[!-?A-~]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,63}$")]
+
+
+def _decimal_text(value: object) -> object:
+    """`pulumi config set --path` stores a decimal as text ("0.02"): read it as its number."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value
+
+
+# A number, also when written as text; never a boolean (the stack config is validated strictly).
+Decimal = Annotated[float, BeforeValidator(_decimal_text)]
+Fraction = Annotated[Decimal, Field(gt=0, lt=1)]
 
 
 class ConfigModel(BaseModel):
@@ -165,10 +197,10 @@ class PerformanceTrigger(ConfigModel):
     evaluation_window: PositiveDuration = timedelta(minutes=5)
     consecutive_violations: int = Field(2, ge=1, le=10)
     comparison_offset: PositiveDuration = timedelta(hours=1)
-    min_request_rate: float = Field(
+    min_request_rate: Decimal = Field(
         0.1, gt=0, description="req/s below which ratios and quantiles are not judged"
     )
-    latency_buckets: tuple[Annotated[float, Field(gt=0)], ...] = HIGHR_BUCKETS
+    latency_buckets: tuple[Annotated[Decimal, Field(gt=0)], ...] = HIGHR_BUCKETS
 
     @model_validator(mode="after")
     def _thresholds_are_bucket_bounds(self) -> Self:
@@ -187,7 +219,7 @@ class BusinessTrigger(ConfigModel):
     conversion_drop: Fraction = 0.3
     window: PositiveDuration = timedelta(hours=1)
     comparison_offset: PositiveDuration = timedelta(days=1)
-    min_session_rate: float = Field(0.01, gt=0, description="sessions/s below which not judged")
+    min_session_rate: Decimal = Field(0.01, gt=0, description="sessions/s below which not judged")
     sustained_for: PositiveDuration = timedelta(minutes=15)
     service: ServiceName = Field("backend", description="the service exporting business metrics")
 
@@ -316,7 +348,7 @@ class Servers(ConfigModel):
 
 class Infrastructure(ConfigModel):
     cpu_usage: Fraction = 0.9
-    cpu_limit_cores: float = Field(1.0, gt=0, le=64)
+    cpu_limit_cores: Decimal = Field(1.0, gt=0, le=64)
     memory_usage: Fraction = 0.9
     memory_limit_bytes: int = Field(512 * 1024 * 1024, gt=0)
     disk_usage: Fraction = 0.9

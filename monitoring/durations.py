@@ -7,7 +7,11 @@ from typing import Annotated
 from pydantic import BeforeValidator, PlainSerializer
 
 _UNITS_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+# ASCII digits only (\d would take any script's), and few of them: int() of a long string is slow.
+_AMOUNT = "([0-9]{1,12})"
+_DURATION = re.compile(
+    f"^(?:{_AMOUNT}d)?(?:{_AMOUNT}h)?(?:{_AMOUNT}m)?(?:{_AMOUNT}s)?(?:{_AMOUNT}ms)?$"
+)
 
 
 def parse_duration(value: object) -> object:
@@ -16,13 +20,16 @@ def parse_duration(value: object) -> object:
         return value
     match = _DURATION.fullmatch(value)
     if not value or match is None:
-        raise ValueError(f"{value!r} is not a duration like '15s', '2m' or '1h30m'")
+        raise ValueError("is not a duration like '15s', '2m' or '1h30m'")
     millis = sum(
         int(amount) * factor
         for amount, factor in zip(match.groups(), _UNITS_MS.values(), strict=True)
         if amount
     )
-    return timedelta(milliseconds=millis)
+    try:
+        return timedelta(milliseconds=millis)
+    except OverflowError:
+        raise ValueError("is longer than any duration can be") from None
 
 
 def format_duration(value: timedelta) -> str:

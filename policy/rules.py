@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,6 +94,41 @@ class ProtectionSettings(BranchSettings):
     min_approving_reviews: int = Field(1, ge=1, le=10)
 
 
+class RollbackSettings(BranchSettings):
+    pipeline_repository: str = Field(
+        "jairodriguez/autonomica-pipeline",
+        min_length=3,
+        description="owner/name of the repository production's rollback service is built from",
+    )
+    required_triggers: tuple[str, ...] = Field(
+        ("health_check", "performance", "business"),
+        description="rollback triggers production keeps enabled (rollback-config.yml names)",
+    )
+    required_actions: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "immediate": ("rollback_all_services", "freeze_deployments"),
+            "fast": ("rollback_affected_service",),
+            "gradual": ("rollback_if_needed",),
+        },
+        description="actions each rollback strategy keeps in production",
+    )
+
+
+class HostSettings(Settings):
+    trusted_hosts: tuple[str, ...] = Field(
+        (
+            "autonomica.app",  # the stack's own domain (urls.*, the SMTP smarthost)
+            "railway.internal",  # Railway's private network, within the stack's environment
+            "events.pagerduty.com",
+            "hooks.slack.com",
+            "api.github.com",
+            "api.vercel.com",
+            "backboard.railway.com",
+        ),
+        description="hosts, and the hosts below them, that may receive a credential",
+    )
+
+
 Check = Callable[[Resource, Any], Iterable[str]]
 StackCheck = Callable[[Sequence[Resource], Any], Iterable[tuple[Resource, str]]]
 
@@ -173,6 +209,15 @@ def deploys_only_from_branch(resource: Resource, settings: BranchSettings) -> It
         yield (
             f"production deploys from '{shown}', only '{branch}' is allowed: "
             f"set github.branch to {branch}"
+        )
+
+
+def admins_bypass_environment(resource: Resource, _: NoSettings) -> Iterator[str]:
+    # GitHub's default when the input is absent is to let admins bypass.
+    if resource.in_production and resource.inputs.get("canAdminsBypass", True) is not False:
+        yield (
+            "repository admins can deploy to production without the required review: set "
+            "github.canAdminsBypass to false"
         )
 
 
@@ -391,6 +436,154 @@ def monitoring_protected(resource: Resource, _: NoSettings) -> Iterator[str]:
         )
 
 
+# --- Production's automated rollback --------------------------------------------------------
+
+ROLLBACK_SERVICE = "rollback"
+# How the rollback service reads a boolean (pydantic): anything else, or nothing, is not "false".
+_FALSE = frozenset({"false", "0", "off", "f", "n", "no"})
+
+
+def rollback_armed(resource: Resource, settings: RollbackSettings) -> Iterator[str]:
+    service = _railway_service(resource) or {}
+    if service.get("name") != ROLLBACK_SERVICE or not resource.in_production:
+        return
+    variables = service.get("variables") or {}
+    dry_run = variables.get("ROLLBACK_DRY_RUN")
+    if dry_run is not None and str(dry_run).lower() not in _FALSE:
+        yield (
+            f"production's rollback service runs dry (ROLLBACK_DRY_RUN={dry_run}): it decides and "
+            "reports but never rolls back; set rollback.dryRun to false"
+        )
+    source = service.get("source") or {}
+    if source.get("repo") != settings.pipeline_repository:
+        yield (
+            f"production's rollback service is built from {source.get('repo') or 'an image'}, "
+            f"not {settings.pipeline_repository}: that code would hold production's tokens; "
+            f"set rollback.repository to {settings.pipeline_repository}"
+        )
+    elif source.get("branch") != settings.production_branch:
+        yield (
+            f"production's rollback service is built from branch {source.get('branch')}, which "
+            f"skips the review {settings.production_branch} gets; set rollback.branch to "
+            f"{settings.production_branch}"
+        )
+    yield from _rollback_policy(variables.get("ROLLBACK_CONFIG"), settings)
+
+
+def _rollback_policy(text: Any, settings: RollbackSettings) -> Iterator[str]:
+    try:
+        policy = yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError:
+        policy = None
+    if not isinstance(policy, dict):
+        yield "production's rollback service has no readable ROLLBACK_CONFIG to check"
+        return
+    triggers = policy.get("triggers") or {}
+    for name in settings.required_triggers:
+        if (triggers.get(name) or {}).get("enabled") is not True:
+            yield (
+                f"production's {name} rollback trigger is disabled: set "
+                f"monitoring.triggers.{to_camel(name)}.enabled to true"
+            )
+    strategies = policy.get("strategies") or {}
+    for name, needed in settings.required_actions.items():
+        actions = (strategies.get(name) or {}).get("actions") or []
+        missing = [action for action in needed if action not in actions]
+        if missing:
+            yield (
+                f"production's {name} strategy no longer does {', '.join(missing)} (its actions: "
+                f"{', '.join(map(str, actions)) or 'none'}): restore "
+                f"monitoring.strategies.{name}.actions"
+            )
+
+
+# --- Credentials go only to trusted hosts ---------------------------------------------------
+
+ALERTMANAGER_FILE = "alertmanager/alertmanager.yml"
+# Alertmanager receiver configs: the field that names where it connects, what it sends there,
+# and the stack key that sets it.
+_RECEIVER_DESTINATIONS = (
+    ("webhook_configs", "url", "the rollback webhook token", "urls.rollback"),
+    ("pagerduty_configs", "url", "the PagerDuty routing key", "monitoring.receivers.pagerdutyUrl"),
+    ("email_configs", "smarthost", "the SMTP login", "monitoring.receivers.smtpSmarthost"),
+)
+# The rollback service's variables that name where it sends a credential.
+_ROLLBACK_DESTINATIONS = {
+    "SMTP_HOST": ("the SMTP login", "monitoring.receivers.smtpSmarthost"),
+    "PAGERDUTY_URL": ("the PagerDuty routing key", "monitoring.receivers.pagerdutyUrl"),
+    "RAILWAY_API_URL": ("the Railway token", "RAILWAY_API_URL (set by the program)"),
+    "VERCEL_API_URL": ("the Vercel token", "VERCEL_API_URL (set by the program)"),
+    "GITHUB_API_URL": ("the GitHub token", "GITHUB_API_URL (set by the program)"),
+}
+
+
+def _host(address: str) -> str:
+    """The host of a URL, a host:port or a bare host."""
+    try:
+        host = urlsplit(address if "://" in address else f"//{address}").hostname
+    except ValueError:
+        return address
+    return (host or address).rstrip(".").lower()
+
+
+def _trusted(host: str, settings: HostSettings) -> bool:
+    return any(host == h or host.endswith(f".{h}") for h in settings.trusted_hosts)
+
+
+def _alertmanager_destinations(text: str) -> Iterator[tuple[str, str, str]]:
+    """(address, what goes there, stack key) for every credential alertmanager.yml sends."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return
+    receivers = document.get("receivers") if isinstance(document, dict) else None
+    for receiver in receivers if isinstance(receivers, list) else []:
+        for configs, field, what, key in _RECEIVER_DESTINATIONS:
+            for config in (receiver or {}).get(configs) or []:
+                if isinstance(config.get(field), str):
+                    yield config[field], what, key
+                proxy = (config.get("http_config") or {}).get("proxy_url")
+                if isinstance(proxy, str):
+                    yield proxy, f"{what} (through a proxy)", "the program"
+
+
+def _files_of(resource: Resource) -> Iterator[tuple[str, str]]:
+    """(path, content) of the monitoring files a Stash or a monitoring server's spec holds."""
+    stash = resource.inputs.get("input")
+    if resource.type == STASH and isinstance(stash, Mapping):
+        if isinstance(stash.get("content"), str):
+            yield str(stash.get("path")), stash["content"]
+        return
+    variables = (_railway_service(resource) or {}).get("variables") or {}
+    for line in str(variables.get("AUTONOMICA_FILES") or "").splitlines():
+        kind, _, rest = line.partition(" ")
+        variable, _, path = rest.partition(" ")
+        if kind == "file" and isinstance(variables.get(variable), str):
+            yield path.lstrip("/"), variables[variable]
+
+
+def credentials_to_trusted_hosts(resource: Resource, settings: HostSettings) -> Iterator[str]:
+    found: list[tuple[str, str, str]] = []
+    for path, content in _files_of(resource):
+        if path.endswith(ALERTMANAGER_FILE):
+            found += _alertmanager_destinations(content)
+    service = _railway_service(resource) or {}
+    if service.get("name") == ROLLBACK_SERVICE:
+        variables = service.get("variables") or {}
+        found += [
+            (variables[name], what, key)
+            for name, (what, key) in _ROLLBACK_DESTINATIONS.items()
+            if isinstance(variables.get(name), str)
+        ]
+    for address, what, key in found:
+        host = _host(address)
+        if _known(address) and not _trusted(host, settings):
+            yield (
+                f"{what} would go to {host}, which is not a trusted host: set {key} to the "
+                "stack's own or the provider's host, or add the host to trustedHosts"
+            )
+
+
 # --- Alert rules ---------------------------------------------------------------------------
 
 
@@ -454,12 +647,6 @@ def committer_app_bypass(resource: Resource, _: NoSettings) -> Iterator[str]:
             )
 
 
-def admins_bypass_environment(resource: Resource, _: NoSettings) -> Iterator[str]:
-    # GitHub's default when the input is absent is to let admins bypass.
-    if resource.in_production and resource.inputs.get("canAdminsBypass", True) is not False:
-        yield "repository admins can deploy to production without the required review"
-
-
 RULES: tuple[Rule, ...] = (
     Rule(
         "production-environment-protection",
@@ -476,6 +663,13 @@ RULES: tuple[Rule, ...] = (
         (GITHUB_ENVIRONMENT, GITHUB_DEPLOYMENT_POLICY),
         deploys_only_from_branch,
         BranchSettings,
+    ),
+    Rule(
+        "production-admin-bypass",
+        "Repository admins cannot bypass the production environment's protection rules.",
+        "mandatory",
+        (GITHUB_ENVIRONMENT,),
+        admins_bypass_environment,
     ),
     Rule(
         "production-branch-protection",
@@ -529,6 +723,24 @@ RULES: tuple[Rule, ...] = (
         monitoring_protected,
     ),
     Rule(
+        "production-rollback-armed",
+        "Production's rollback service acts: not dry, every trigger on, each strategy rolls back, "
+        "built from the pipeline repository's production branch.",
+        "mandatory",
+        (COMMAND,),
+        rollback_armed,
+        RollbackSettings,
+    ),
+    Rule(
+        "credentials-to-trusted-hosts",
+        "The webhook token, the SMTP login, the PagerDuty key and the platform tokens go only to "
+        "trusted hosts.",
+        "mandatory",
+        (COMMAND, STASH),
+        credentials_to_trusted_hosts,
+        HostSettings,
+    ),
+    Rule(
         "alert-rules-labelled",
         "Every generated alert has severity and service labels and a summary annotation.",
         "mandatory",
@@ -548,13 +760,6 @@ RULES: tuple[Rule, ...] = (
         "advisory",
         (GITHUB_RULESET,),
         committer_app_bypass,
-    ),
-    Rule(
-        "production-admin-bypass",
-        "Repository admins can bypass the production environment's protection rules.",
-        "advisory",
-        (GITHUB_ENVIRONMENT,),
-        admins_bypass_environment,
     ),
 )
 

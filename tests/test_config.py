@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import json
 import runpy
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,14 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+import components.config as config_module
 from components.config import (
+    PROJECT,
     ConfigError,
     StackConfig,
     raw_project_config,
     required_secrets,
+    secret_paths,
     validate,
 )
-from tests.conftest import ROOT, STACKS, stack_config
+from tests.conftest import ROOT, STACKS, SynthFn, dump_yaml, stack_config
 from tools import mockrun, synth
 
 SECRETS = dict.fromkeys(required_secrets(), "a-placeholder-secret")
@@ -196,3 +203,255 @@ def test_bad_config_registers_no_resource() -> None:
             monitor=monitor,
         )
     assert monitor.registrations == []
+
+
+# --- Every value under `secrets` is encrypted, on every path ---------------------------------
+
+ENCRYPTED = {"secure": "v1:c2VjdXJlLWJ5LXB1bHVtaQ=="}
+CANARY = "canary-5d2e-hunter2-do-not-leak"
+
+
+def _with_secrets(stack: str, **values: Any) -> dict[str, Any]:
+    """The stack file's config with every required secret encrypted, but for `values`."""
+    config = stack_config(stack)
+    # A copy each: yaml.safe_dump writes an object met twice as an alias.
+    config[f"{PROJECT}:secrets"] = {name: dict(ENCRYPTED) for name in required_secrets()} | values
+    return config
+
+
+def _gate(config: dict[str, Any], stack: str, tmp_path: Path) -> tuple[int, str]:
+    """The CI gate (`python -m tools.synth --stack-file`): exit code and stderr."""
+    stack_file = dump_yaml(config, tmp_path / f"Pulumi.{stack}.yaml")
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+        code = synth.main(
+            ["--stack", stack, "--stack-file", str(stack_file), "--out", str(tmp_path)]
+        )
+    return code, errors.getvalue()
+
+
+def test_the_gate_refuses_a_plain_secret_beside_encrypted_ones(tmp_path: Path) -> None:
+    config = _with_secrets("staging", databaseUrl=f"postgres://app:{CANARY}@db")
+    code, message = _gate(config, "staging", tmp_path)
+    assert code == 2
+    assert f"{PROJECT}:secrets.databaseUrl: stored in plain text" in message
+    assert "fix: pulumi config set --secret --path 'secrets.databaseUrl' --stack staging" in message
+    assert "secrets.redisUrl" not in message  # encrypted: not a problem
+    assert CANARY not in message
+
+
+def test_the_gate_lists_every_plain_secret_with_the_rest(tmp_path: Path) -> None:
+    config = stack_config("production")
+    config[f"{PROJECT}:secrets"] = dict.fromkeys(required_secrets(), CANARY) | {
+        "frontendEnv": {"SENTRY_AUTH_TOKEN": CANARY}
+    }
+    config[f"{PROJECT}:github"]["waitTimer"] = -1
+    code, message = _gate(config, "production", tmp_path)
+    assert code == 2
+    for path in [*secret_paths(), "secrets.frontendEnv.SENTRY_AUTH_TOKEN"]:
+        assert f"{PROJECT}:{path}: stored in plain text" in message
+    assert f"{PROJECT}:github.waitTimer" in message  # every problem, in one message
+    assert CANARY not in message
+
+
+def test_a_secrets_object_encrypted_whole_passes_the_gate(tmp_path: Path) -> None:
+    # `pulumi config set --secret secrets '{...}'` encrypts the object as one value.
+    config = stack_config("staging") | {f"{PROJECT}:secrets": ENCRYPTED}
+    assert _gate(config, "staging", tmp_path) == (0, "")
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """Run `load()` as under `pulumi up`: the CLI's environment, no mock runtime, the stack
+    file beside Pulumi.yaml (here in tmp_path)."""
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime import settings
+
+    monkeypatch.setattr(config_module, "ROOT", tmp_path)
+
+    def start(stack: str, stack_file: dict[str, Any] | None, values: dict[str, Any]) -> Any:
+        """`values`: the config decrypted; secret keys as the CLI marks them in its file."""
+        if stack_file is not None:
+            dump_yaml(stack_file, tmp_path / f"Pulumi.{stack}.yaml")
+        flat, _ = synth.pulumi_config(values)
+        _, secret_keys = synth.pulumi_config(values if stack_file is None else stack_file)
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps(flat))
+        monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
+        settings.reset_options(project=PROJECT, stack=stack)
+        # What the language host's exec script does before it runs the program.
+        runtime_config.set_all_config(
+            runtime_config.get_config_env(), runtime_config.get_config_secret_keys_env()
+        )
+        return config_module.load()
+
+    yield start
+    settings.reset_options()
+    runtime_config.set_all_config({}, [])
+
+
+def _decrypted(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the CLI hands it to the program: every secure value decrypted."""
+    secrets = config[f"{PROJECT}:secrets"]
+    plain = {k: "decrypted-value-of-16+" if v == ENCRYPTED else v for k, v in secrets.items()}
+    return config | {f"{PROJECT}:secrets": plain}
+
+
+def test_pulumi_up_refuses_a_plain_secret_beside_an_encrypted_one(engine: Any) -> None:
+    stack_file = _with_secrets("staging", redisUrl=CANARY)
+    values = _decrypted(stack_file)
+    with pytest.raises(ConfigError) as caught:
+        engine("staging", stack_file, values)
+    message = str(caught.value)
+    assert f"{PROJECT}:secrets.redisUrl: stored in plain text" in message
+    assert "pulumi config set --secret --path 'secrets.redisUrl' --stack staging" in message
+    assert "secrets.databaseUrl" not in message
+    assert CANARY not in message
+
+
+def test_pulumi_up_passes_when_every_secret_is_encrypted(engine: Any) -> None:
+    stack_file = _with_secrets("staging")
+    assert engine("staging", stack_file, _decrypted(stack_file)).environment == "staging"
+
+
+def test_pulumi_up_without_the_stack_file_refuses_a_plain_secrets_key(engine: Any) -> None:
+    """Config from elsewhere (`--config-file`): the CLI's secret keys are all there is to go on."""
+    values = stack_config("staging") | {
+        f"{PROJECT}:secrets": dict.fromkeys(required_secrets(), CANARY + "-16chars")
+    }
+    with pytest.raises(ConfigError) as caught:
+        engine("staging", None, values)
+    message = str(caught.value)
+    for path in secret_paths():
+        assert f"{PROJECT}:{path}: stored in plain text" in message
+    assert CANARY not in message
+
+
+# --- Errors never echo what might be a secret, and echo little ------------------------------
+
+
+def test_a_secret_under_a_misspelled_key_is_named_never_shown() -> None:
+    config = raw("staging") | {"secret": {"databaseUrl": f"postgres://u:{CANARY}@db"}}
+    config["github"] = config["github"] | {"token": CANARY}
+    message = problems(config)
+    assert f"{PROJECT}:secret: Extra inputs are not permitted (did you mean secrets?)" in message
+    assert "fix: pulumi config rm --path 'secret' --stack staging" in message
+    assert f"{PROJECT}:github.token: Extra inputs are not permitted" in message
+    assert CANARY not in message
+
+
+def test_a_secret_looking_value_under_a_known_key_is_not_shown() -> None:
+    token = "ghp_" + "Zk3qP9vX2mL8wR4tY7nB" * 2
+    config = raw("staging")
+    config["github"] = config["github"] | {"repository": token}
+    message = problems(config)
+    assert f"{PROJECT}:github.repository: String should match pattern" in message
+    assert token[:12] not in message
+
+
+def test_an_echoed_value_is_cut_short() -> None:
+    config = raw("staging")
+    config["github"] = config["github"] | {"environment": "x y" * 5000}
+    message = problems(config)
+    (line,) = [line for line in message.splitlines() if "- autonomica-pipeline:github" in line]
+    assert len(line) < 300
+    assert line.endswith("…)")
+
+
+def test_a_flood_of_problems_is_counted_not_listed() -> None:
+    config = raw("staging")
+    config["github"] = config["github"] | {"requiredChecks": list(range(100))}
+    message = problems(config)
+    assert message.startswith("Stack 'staging' has 100 configuration problem(s):")
+    assert message.count("Input should be a valid string") == 30
+    assert message.endswith("  ... and 70 more")
+
+
+# --- Frontend secrets and ports fail in validation, before any resource ---------------------
+
+
+def _registers_nothing(stack: str, edit: Any) -> str:
+    """The config error of a stack file changed by `edit`, checking no resource was registered."""
+    config = stack_config(stack)
+    edit(config)
+    flat, secret_keys = synth.pulumi_config(config)
+    monitor = mockrun.RecordingMonitor(mockrun.Mocks())
+    with pytest.raises(ConfigError) as caught:
+        mockrun.run(
+            lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+            stack=stack,
+            config=flat,
+            secret_keys=secret_keys,
+            monitor=monitor,
+        )
+    assert monitor.registrations == []
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("NEXT_PUBLIC_SENTRY_DSN", "inlined into the browser bundle"),
+        ("NEXT_PUBLIC_API_URL", "inlined into the browser bundle"),
+        ("NODE_ENV", "the stack sets this variable itself"),
+        ("TZ", "Vercel reserves this name"),
+    ],
+)
+def test_a_frontend_secret_with_a_dangerous_name_is_refused(name: str, why: str) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config[f"{PROJECT}:secrets"] = {"frontendEnv": {name: ENCRYPTED}}
+
+    message = _registers_nothing("production", edit)
+    assert f"{PROJECT}:secrets.frontendEnv.{name}.[key]: Value error, " in message
+    assert why in message
+    assert (
+        f"fix: pulumi config rm --path 'secrets.frontendEnv.{name}' --stack production" in message
+    )
+
+
+def test_every_variable_the_stack_sets_on_the_frontend_is_refused_as_a_secret(
+    run_stack: SynthFn,
+) -> None:
+    plan = run_stack("production")
+    public = [
+        r["inputs"]["key"]
+        for r in plan.of_type("vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable")
+        if r["inputs"]["sensitive"] is False
+    ]
+    assert "NODE_ENV" in public
+    for name in public:
+        config = raw("production")
+        config["secrets"] = config["secrets"] | {"frontendEnv": {name: "a-value"}}
+        assert f"secrets.frontendEnv.{name}.[key]" in problems(config, "production")
+
+
+@pytest.mark.parametrize(
+    ("key", "edit"),
+    [
+        ("urls.frontend", lambda c: c[f"{PROJECT}:urls"].update(frontend="https://a.app:99999")),
+        ("urls.grafana", lambda c: c[f"{PROJECT}:urls"].update(grafana="https://g.app:0")),
+        (
+            "monitoring.receivers.smtpSmarthost",
+            lambda c: c.update(
+                {f"{PROJECT}:monitoring": {"receivers": {"smtpSmarthost": "smtp.a.app:99999"}}}
+            ),
+        ),
+    ],
+)
+def test_a_port_out_of_range_fails_before_any_resource(key: str, edit: Any) -> None:
+    message = _registers_nothing("production", edit)
+    assert f"{PROJECT}:{key}: " in message
+    assert "port outside 1..65535" in message
+    assert "Traceback" not in message
+
+
+def test_a_decimal_set_with_the_cli_is_read_as_its_number_but_a_boolean_is_no_number() -> None:
+    """`pulumi config set --path KEY 0.02` stores the text "0.02" (only integers become numbers)."""
+    config = raw("production") | {
+        "monitoring": {"triggers": {"performance": {"errorRate": "0.02"}}}
+    }
+    parsed = validate(config, "production", {"secrets"})
+    assert parsed.monitoring.triggers.performance.error_rate == 0.02
+    config["monitoring"]["triggers"]["performance"]["errorRate"] = True
+    assert "performance.errorRate: Input should be a valid number (got true)" in problems(
+        config, "production"
+    )

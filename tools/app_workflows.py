@@ -16,7 +16,8 @@ from pathlib import Path
 
 from components import app_repository
 from components.config import ConfigError, raw_project_config, validate
-from tools.synth import ROOT, StackFileError, pulumi_config, read_stack_file
+from components.stackfile import StackFileError
+from tools.synth import ROOT, pulumi_config, read_stack_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:

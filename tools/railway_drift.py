@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components.config import ConfigError
+from components.stackfile import StackFileError
 from tools import synth
 
 COMMAND = "command:local:Command"
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         plan = synth.synthesize(args.stack)
-    except (ConfigError, synth.StackFileError) as error:
+    except (ConfigError, StackFileError) as error:
         print(error, file=sys.stderr)
         return 2
     lines: list[str] = []

@@ -20,9 +20,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from components.config import PROJECT, SECRET_KEYS, ConfigError, required_secrets
+from components.config import (
+    PROJECT,
+    SECRET_KEYS,
+    ConfigError,
+    required_secrets,
+    validate_values,
+)
+from components.stackfile import StackFileError, is_secure, read
 from tools import mockrun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,31 +35,14 @@ PLACEHOLDER = "offline-synth-placeholder"
 OUTPUT_WIDTH = 160  # characters of each output the summary shows; plan.json has them all
 
 
-class StackFileError(Exception):
-    pass
-
-
 def read_stack_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        known = sorted(p.name for p in ROOT.glob("Pulumi.*.yaml"))
-        raise StackFileError(f"{path} does not exist; stack files here: {', '.join(known)}")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise StackFileError(f"{path} is not valid YAML: {error}") from None
-    config = document.get("config", {}) if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise StackFileError(f"{path}: 'config' must be a mapping of keys to values")
-    return config
-
-
-def _is_secure(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
+    """The stack file's `config` mapping (components.stackfile reads it, strictly)."""
+    return read(path)
 
 
 def _placeholders(value: Any) -> tuple[Any, bool]:
     """The value with every `secure:` leaf replaced by a placeholder, and whether it had one."""
-    if _is_secure(value):
+    if is_secure(value):
         return PLACEHOLDER, True
     if isinstance(value, dict):
         found = False
@@ -75,7 +63,8 @@ def pulumi_config(
     """The flat config map and secret keys that `pulumi up` would hand the program.
 
     `secrets` (camelCase name -> value) are set as the CLI's `--secret --path secrets.NAME`
-    would; secrets still missing get a placeholder so the program runs on a fresh clone.
+    would; secrets still missing get a placeholder so the program runs on a fresh clone. As the
+    CLI does, a key is secret when any value in it is encrypted.
     """
     flat: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -86,12 +75,15 @@ def pulumi_config(
             secret_keys.append(key)
     for key in SECRET_KEYS:
         full_key = f"{PROJECT}:{key}"
-        present = json.loads(flat.get(full_key, "{}"))
+        present, _ = _placeholders(stack_config.get(full_key, {}))
+        if present == PLACEHOLDER:  # the whole object encrypted: nothing to read offline
+            present = {}
         if not isinstance(present, dict):
             continue  # the config validation reports a non-mapping with its key path
-        merged = {name: PLACEHOLDER for name in required_secrets()} | present | dict(secrets or {})
+        added = {name: PLACEHOLDER for name in required_secrets() if name not in present}
+        merged = added | present | dict(secrets or {})
         flat[full_key] = json.dumps(merged)
-        if full_key not in secret_keys:
+        if (added or secrets) and full_key not in secret_keys:
             secret_keys.append(full_key)
     return flat, secret_keys
 
@@ -101,6 +93,9 @@ def run_program(
 ) -> mockrun.Plan:
     """Run `__main__.py` for `stack` with a stack file's `config` mapping, as `pulumi up` would."""
     config, secret_keys = pulumi_config(stack_config, secrets)
+    # The program sees only which keys hold some encrypted value; this has the file, so every
+    # value under `secrets` is checked here first, as the program checks it under `pulumi up`.
+    validate_values(config, secret_keys, stack, stack_config)
 
     def program() -> None:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")

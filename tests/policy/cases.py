@@ -125,6 +125,58 @@ def server(
     return dataclasses.replace(found, protect=protect)
 
 
+ROLLBACK_POLICY = """
+triggers:
+  health_check: {enabled: true}
+  performance: {enabled: true}
+  business: {enabled: true}
+strategies:
+  immediate: {actions: [rollback_all_services, freeze_deployments]}
+  fast: {actions: [rollback_affected_service, investigate_cause]}
+  gradual: {actions: [reduce_traffic, monitor, rollback_if_needed]}
+"""
+
+
+def rollback(
+    *, stack: str = "production", source: dict[str, str] | None = None, **variables: str
+) -> Resource:
+    """The rollback service's Railway command, as the stack declares it."""
+    body = {
+        "name": "rollback",
+        "source": source or {"repo": "jairodriguez/autonomica-pipeline", "branch": "main"},
+        "variables": {
+            "ROLLBACK_DRY_RUN": "false",
+            "ROLLBACK_CONFIG": ROLLBACK_POLICY,
+            "SMTP_HOST": "smtp.autonomica.app",
+        }
+        | variables,
+    }
+    spec = json.dumps({"projectId": "p", "environment": stack, "service": body})
+    return resource(rules.COMMAND, command(stdin=spec), stack=stack, name="rollback")
+
+
+ALERTMANAGER = """
+receivers:
+- name: rollback-webhook
+  webhook_configs:
+  - url: http://rollback.railway.internal:8080/v1/alertmanager
+- name: pagerduty-critical
+  pagerduty_configs:
+  - url: https://events.pagerduty.com/v2/enqueue
+- name: email
+  email_configs:
+  - smarthost: smtp.autonomica.app:587
+"""
+
+
+def alertmanager(content: str = ALERTMANAGER) -> Resource:
+    """The Alertmanager server's command, which carries alertmanager.yml in a variable."""
+    files = "file AUTONOMICA_FILE_AM /etc/alertmanager/alertmanager.yml\n"
+    return server(
+        "alertmanager", variables={"AUTONOMICA_FILES": files, "AUTONOMICA_FILE_AM": content}
+    )
+
+
 def stash(path: str, content: str) -> dict[str, Any]:
     return {"input": {"path": path, "sha256": "0" * 64, "content": content}}
 
@@ -398,6 +450,96 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             (
                 resource(rules.STASH, stash("prometheus/rules/alerts.yml", "[secret]")),
                 "cannot be read",
+            ),
+        ],
+    ),
+    "production-rollback-armed": (
+        [
+            rollback(),
+            rollback(ROLLBACK_DRY_RUN="true", stack="staging"),  # staging decides, never acts
+            server("prometheus"),  # not the rollback service
+            resource(rules.COMMAND, command()),  # a stdin that cannot be read: not judged
+        ],
+        [
+            (rollback(ROLLBACK_DRY_RUN="true"), "set rollback.dryRun to false"),
+            (rollback(ROLLBACK_DRY_RUN="1"), "runs dry (ROLLBACK_DRY_RUN=1)"),
+            (
+                rollback(source={"repo": "mallory/autonomica-pipeline", "branch": "main"}),
+                "set rollback.repository to jairodriguez/autonomica-pipeline",
+            ),
+            (
+                rollback(source={"repo": "jairodriguez/autonomica-pipeline", "branch": "wip"}),
+                "set rollback.branch to main",
+            ),
+            (
+                rollback(ROLLBACK_CONFIG=ROLLBACK_POLICY.replace("business: {enabled: true}", "")),
+                "set monitoring.triggers.business.enabled to true",
+            ),
+            (
+                rollback(
+                    ROLLBACK_CONFIG=ROLLBACK_POLICY.replace(
+                        "health_check: {enabled: true}", "health_check: {enabled: false}"
+                    )
+                ),
+                "monitoring.triggers.healthCheck.enabled",
+            ),
+            (
+                rollback(
+                    ROLLBACK_CONFIG=ROLLBACK_POLICY.replace(
+                        "[rollback_all_services, freeze_deployments]", "[investigate_cause]"
+                    )
+                ),
+                "immediate strategy no longer does rollback_all_services, freeze_deployments "
+                "(its actions: investigate_cause): restore monitoring.strategies.immediate.actions",
+            ),
+            (rollback(ROLLBACK_CONFIG="[not, a, policy"), "no readable ROLLBACK_CONFIG"),
+        ],
+    ),
+    "credentials-to-trusted-hosts": (
+        [
+            rollback(),
+            alertmanager(),
+            resource(rules.STASH, stash("alertmanager/alertmanager.yml", ALERTMANAGER)),
+            # Staging's credentials are guarded too, with the same hosts.
+            rollback(stack="staging"),
+            resource(rules.STASH, stash("prometheus/prometheus.yml", "global: {}")),
+        ],
+        [
+            (
+                alertmanager(
+                    ALERTMANAGER.replace("events.pagerduty.com", "pagerduty.evil.example")
+                ),
+                "the PagerDuty routing key would go to pagerduty.evil.example, which is not a "
+                "trusted host: set monitoring.receivers.pagerdutyUrl",
+            ),
+            (
+                resource(
+                    rules.STASH,
+                    stash(
+                        "alertmanager/alertmanager.yml",
+                        ALERTMANAGER.replace("rollback.railway.internal", "hooks.evil.example"),
+                    ),
+                ),
+                "the rollback webhook token would go to hooks.evil.example",
+            ),
+            (
+                # A look-alike of the stack's own domain is another domain.
+                alertmanager(
+                    ALERTMANAGER.replace("smtp.autonomica.app", "smtp.autonomica.app.evil")
+                ),
+                "the SMTP login would go to smtp.autonomica.app.evil",
+            ),
+            (rollback(SMTP_HOST="mail.evil.example"), "set monitoring.receivers.smtpSmarthost"),
+            (rollback(GITHUB_API_URL="https://api.github.evil"), "the GitHub token would go to"),
+            (
+                alertmanager(
+                    ALERTMANAGER.replace(
+                        "  - url: https://events.pagerduty.com/v2/enqueue",
+                        "  - url: https://events.pagerduty.com/v2/enqueue\n"
+                        "    http_config: {proxy_url: 'http://proxy.evil.example:3128'}",
+                    )
+                ),
+                "the PagerDuty routing key (through a proxy) would go to proxy.evil.example",
             ),
         ],
     ),

@@ -17,6 +17,7 @@ import pytest
 
 from policy import rules
 from tests.conftest import ROOT, SynthFn, skip_or_fail
+from tests.policy.weakenings import WEAKENINGS
 from tools import mockrun
 
 try:
@@ -134,6 +135,18 @@ def test_weakened_stack_reported_with_urn(
         "::github-environment: production environment 'production' waits 0 minutes"
         in mandatory[0][2]
     )
+
+
+@pytest.mark.parametrize("weakening", sorted(WEAKENINGS))
+def test_each_weakened_production_stack_fails_the_pack(
+    crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn, weakening: str
+) -> None:
+    edit, rule, resource_name, message = WEAKENINGS[weakening]
+    reported = serve(crossguard, sdk, run_stack("production", edit))
+    assert any(
+        (name, level) == (rule, "mandatory") and f"::{resource_name}: " in text and message in text
+        for name, level, text in reported
+    ), reported
 
 
 def test_an_unprotected_production_monitoring_server_is_reported(

@@ -7,7 +7,14 @@ import pytest
 
 from policy import rules
 from policy.secret_values import secret_kind
-from tests.policy.cases import CASES, branch_protection, environment, resource, ruleset
+from tests.policy.cases import (
+    CASES,
+    branch_protection,
+    environment,
+    resource,
+    rollback,
+    ruleset,
+)
 
 RULES = {rule.name: rule for rule in rules.RULES}
 
@@ -149,3 +156,22 @@ def test_secret_looking_values(value: str) -> None:
 )
 def test_public_values(value: str) -> None:
     assert secret_kind(value) is None
+
+
+def test_trusted_hosts_come_from_the_pack_config() -> None:
+    rule = RULES["credentials-to-trusted-hosts"]
+    provider = rollback(SMTP_HOST="smtp.sendgrid.net")
+    (violation,) = rules.check_resource(rule, provider)
+    assert "the SMTP login would go to smtp.sendgrid.net" in violation.message
+    trusted = [*rules.HostSettings().trusted_hosts, "sendgrid.net"]
+    assert rules.check_resource(rule, provider, {"trustedHosts": trusted}) == []
+    assert "railway.internal" in rules.config_schema(rule)["trustedHosts"]["default"]
+
+
+def test_the_rollback_repository_comes_from_the_pack_config() -> None:
+    rule = RULES["production-rollback-armed"]
+    fork = rollback(source={"repo": "autonomica/autonomica-pipeline", "branch": "main"})
+    moved = {"pipelineRepository": "autonomica/autonomica-pipeline"}
+    assert rules.check_resource(rule, fork, moved) == []
+    (violation,) = rules.check_resource(rule, fork)
+    assert "built from autonomica/autonomica-pipeline" in violation.message

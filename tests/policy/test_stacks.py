@@ -13,9 +13,9 @@ import pytest
 import components.monitoring
 import components.pipeline
 from tests.conftest import SynthFn
+from tests.policy.weakenings import WEAKENINGS, github
 from tools import policycheck
 
-GITHUB = "autonomica-pipeline:github"
 RULESET_URN = (
     "urn:pulumi:production::autonomica-pipeline::autonomica:github:Environment"
     "$github:index/repositoryRuleset:RepositoryRuleset::github-branch-ruleset"
@@ -51,73 +51,23 @@ def test_production_flags_self_review_for_a_human() -> None:
     ]
 
 
-def _github(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-    def apply(config: dict[str, Any]) -> None:
-        edit(config[GITHUB])
-
-    return apply
-
-
-WEAKENINGS = {
-    "no-reviewer": (
-        _github(lambda gh: gh.update(reviewers=[])),
-        "production-environment-protection",
-        "github-environment",
-        "no required reviewer",
-    ),
-    "wait-timer-0": (
-        _github(lambda gh: gh.update(waitTimer=0)),
-        "production-environment-protection",
-        "github-environment",
-        "waits 0 minutes",
-    ),
-    "protected-branches": (
-        _github(lambda gh: gh.update(deploymentBranchPolicy="protected")),
-        "production-deploys-only-from-main",
-        "github-environment",
-        "custom branch policies",
-    ),
-    "deploys-from-develop": (
-        _github(lambda gh: gh.update(branch="develop")),
-        "production-deploys-only-from-main",
-        "github-branch-policy",
-        "'develop'",
-    ),
-    "admins-not-bound": (
-        _github(lambda gh: gh.update(enforceAdmins=False)),
-        "production-branch-protection",
-        "github-branch-ruleset",
-        "bypass",
-    ),
-    "no-approving-review": (
-        _github(lambda gh: gh.update(requiredApprovingReviews=0)),
-        "production-branch-protection",
-        "github-branch-ruleset",
-        "0 approving reviews",
-    ),
-    "other-ci-check": (
-        _github(lambda gh: gh.update(requiredChecks=["lint"])),
-        "production-branch-protection",
-        "github-branch-ruleset",
-        "missing: test-and-quality",
-    ),
-}
-
-
 @pytest.mark.parametrize("weakening", sorted(WEAKENINGS))
 def test_weakened_production_stack_fails(run_stack: SynthFn, weakening: str) -> None:
     edit, rule, resource_name, message = WEAKENINGS[weakening]
     failed, report = offline(run_stack("production", edit))
     assert failed
-    line = f"[mandatory]  {rule}  "
-    assert line in report
-    block = report[report.index(line) :].split("\n        - ")[0]
-    assert f": {resource_name})" in block, block
-    assert message in block, block
+    # Each reported violation is a block: level, rule, (type: name), description, message, urn.
+    blocks = report.split("\n        - ")[1:]
+    assert any(
+        block.startswith(f"[mandatory]  {rule}  ")
+        and f": {resource_name})" in block
+        and message in block
+        for block in blocks
+    ), report
 
 
 def test_staging_may_skip_review_and_wait(run_stack: SynthFn) -> None:
-    plan = run_stack("staging", _github(lambda gh: gh.update(reviewers=[], waitTimer=0)))
+    plan = run_stack("staging", github(lambda gh: gh.update(reviewers=[], waitTimer=0)))
     failed, report = offline(plan)
     assert not failed, report
 
@@ -168,7 +118,7 @@ def test_cli_exit_codes(
     good.write_text(json.dumps(run_stack("production").to_json()))
     weak = tmp_path / "weak.json"
     weak.write_text(
-        json.dumps(run_stack("production", _github(lambda gh: gh.update(waitTimer=1))).to_json())
+        json.dumps(run_stack("production", github(lambda gh: gh.update(waitTimer=1))).to_json())
     )
     stricter = tmp_path / "config.json"
     stricter.write_text(json.dumps({"production-environment-protection": {"minWaitTimer": 10}}))

@@ -1,0 +1,138 @@
+"""Production stack files weakened in each guarded way: the stack-file edit, the rule that must
+fail, the resource it names and words of its message (the key to change)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+PROJECT = "autonomica-pipeline"
+GITHUB = f"{PROJECT}:github"
+Edit = Callable[[dict[str, Any]], None]
+
+
+def github(edit: Edit) -> Edit:
+    def apply(config: dict[str, Any]) -> None:
+        edit(config[GITHUB])
+
+    return apply
+
+
+def _set(key: str, **values: Any) -> Edit:
+    return lambda config: config[f"{PROJECT}:{key}"].update(values)
+
+
+def _monitoring(**values: Any) -> Edit:
+    return lambda config: config.update({f"{PROJECT}:monitoring": values})
+
+
+def _webhook_elsewhere(config: dict[str, Any]) -> None:
+    config[f"{PROJECT}:monitoring"] = {"servers": {"hosting": "external"}}
+    config[f"{PROJECT}:urls"]["rollback"] = "https://rollback.evil.example"
+
+
+NOTIFY_ONLY = {"timeout": "30s", "actions": ["investigate_cause"]}
+
+WEAKENINGS = {
+    "no-reviewer": (
+        github(lambda gh: gh.update(reviewers=[])),
+        "production-environment-protection",
+        "github-environment",
+        "no required reviewer",
+    ),
+    "wait-timer-0": (
+        github(lambda gh: gh.update(waitTimer=0)),
+        "production-environment-protection",
+        "github-environment",
+        "waits 0 minutes",
+    ),
+    "protected-branches": (
+        github(lambda gh: gh.update(deploymentBranchPolicy="protected")),
+        "production-deploys-only-from-main",
+        "github-environment",
+        "custom branch policies",
+    ),
+    "deploys-from-develop": (
+        github(lambda gh: gh.update(branch="develop")),
+        "production-deploys-only-from-main",
+        "github-branch-policy",
+        "'develop'",
+    ),
+    "admins-not-bound": (
+        github(lambda gh: gh.update(enforceAdmins=False)),
+        "production-branch-protection",
+        "github-branch-ruleset",
+        "bypass",
+    ),
+    "no-approving-review": (
+        github(lambda gh: gh.update(requiredApprovingReviews=0)),
+        "production-branch-protection",
+        "github-branch-ruleset",
+        "0 approving reviews",
+    ),
+    "other-ci-check": (
+        github(lambda gh: gh.update(requiredChecks=["lint"])),
+        "production-branch-protection",
+        "github-branch-ruleset",
+        "missing: test-and-quality",
+    ),
+    "rollback-dry-run": (
+        _set("rollback", dryRun=True),
+        "production-rollback-armed",
+        "rollback",
+        "set rollback.dryRun to false",
+    ),
+    "rollback-from-a-fork": (
+        _set("rollback", repository="mallory/autonomica-pipeline"),
+        "production-rollback-armed",
+        "rollback",
+        "set rollback.repository",
+    ),
+    "health-trigger-off": (
+        _monitoring(triggers={"healthCheck": {"enabled": False}}),
+        "production-rollback-armed",
+        "rollback",
+        "set monitoring.triggers.healthCheck.enabled to true",
+    ),
+    "business-trigger-off": (
+        _monitoring(triggers={"business": {"enabled": False}}),
+        "production-rollback-armed",
+        "rollback",
+        "set monitoring.triggers.business.enabled to true",
+    ),
+    "immediate-only-notifies": (
+        _monitoring(
+            strategies={
+                "immediate": NOTIFY_ONLY | {"notifications": ["pagerduty", "slack", "email"]}
+            }
+        ),
+        "production-rollback-armed",
+        "rollback",
+        "restore monitoring.strategies.immediate.actions",
+    ),
+    "admins-bypass": (
+        github(lambda gh: gh.update(canAdminsBypass=True)),
+        "production-admin-bypass",
+        "github-environment",
+        "set github.canAdminsBypass to false",
+    ),
+    "pagerduty-key-elsewhere": (
+        _monitoring(receivers={"pagerdutyUrl": "https://events.pagerduty.com.evil.example/v2"}),
+        "credentials-to-trusted-hosts",
+        "alertmanager",
+        "routing key would go to events.pagerduty.com.evil.example, which is not a trusted host: "
+        "set monitoring.receivers.pagerdutyUrl",
+    ),
+    "smtp-login-elsewhere": (
+        _monitoring(receivers={"smtpSmarthost": "smtp.evil.example:587"}),
+        "credentials-to-trusted-hosts",
+        "rollback",
+        "the SMTP login would go to smtp.evil.example",
+    ),
+    "webhook-token-elsewhere": (
+        _webhook_elsewhere,
+        "credentials-to-trusted-hosts",
+        "monitoring-alertmanager/alertmanager.yml",
+        "the rollback webhook token would go to rollback.evil.example",
+    ),
+}
