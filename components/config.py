@@ -22,9 +22,11 @@ from pydantic import (
     SecretStr,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
 from components import stackfile
@@ -150,6 +152,13 @@ class GitHubConfig(ConfigModel):
         description="the GitHub App whose installation token commits the managed workflows; "
         "the branch rulesets let it push",
     )
+    merge_bypass: list[Login] = Field(
+        default_factory=list,
+        max_length=10,
+        validate_default=True,
+        description="maintainers who may merge their own pull request without an approving "
+        "review (the review ruleset's bypass, pull-request mode); the CI checks still bind them",
+    )
 
     @model_validator(mode="after")
     def _managed_workflows_have_a_committer(self) -> Self:
@@ -159,6 +168,25 @@ class GitHubConfig(ConfigModel):
                 "refuse a direct commit from anyone they do not let bypass them"
             )
         return self
+
+    @field_validator("merge_bypass")
+    @classmethod
+    def _someone_can_merge(cls, bypass: list[str], info: ValidationInfo) -> list[str]:
+        """GitHub never counts the author's own approval: with N approvals required, no bypass
+        and no team, a pull request needs N reviewers besides its author."""
+        reviewers = info.data.get("reviewers") or []
+        users = {r.user for r in reviewers if isinstance(r, UserReviewer)}
+        has_team = any(isinstance(r, TeamReviewer) for r in reviewers)
+        needed = info.data.get("required_approving_reviews", 0)
+        blocked = needed and info.data.get("enforce_admins") and not has_team and not bypass
+        if blocked and len(users) <= needed:
+            raise ValueError(
+                f"no one could merge into {info.data.get('branch')}: {needed} approval(s), no "
+                f"bypass, {len(users)} reviewer(s), and GitHub never counts an author's own "
+                "approval. Name here who may merge their own pull requests (the checks still "
+                "bind them), or add reviewers, or lower requiredApprovingReviews"
+            )
+        return bypass
 
     @property
     def owner(self) -> str:
@@ -384,6 +412,11 @@ def _validation_problems(error: ValidationError, stack: str) -> list[tuple[str, 
         # Union members show up as extra loc parts (e.g. "UserReviewer"); drop them from the path.
         # (Keys are camelCase, and variable names have no lowercase letter.)
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and _is_model_name(p)))
+        # A default that fails validation is located by its field name: say it as the file does.
+        loc = tuple(
+            to_camel(p) if isinstance(p, str) and re.fullmatch(r"[a-z]+(_[a-z0-9]+)+", p) else p
+            for p in loc
+        )
         path = _path(loc)
         message = _clip(item["msg"], 300) + _hint(loc, item["type"]) + _got(item, path)
         problems.append((path, message, _fix(path, item["type"], stack)))

@@ -127,27 +127,27 @@ class GitHubEnvironment(pulumi.ComponentResource):
                 value=value,
                 opts=on_env,
             )
+        # Two rulesets on the branch: the CI checks (and no deleting or force-pushing) bind
+        # everyone but the committer app; the review rule may also let named maintainers merge
+        # their own pull requests (`pull_request` mode: never a direct push, checks still apply).
+        branch_ref = github.RepositoryRulesetConditionsArgs(
+            ref_name=github.RepositoryRulesetConditionsRefNameArgs(
+                includes=[f"refs/heads/{config.branch}"], excludes=[]
+            )
+        )
+        bypass = _bypass_actors(config)
         github.RepositoryRuleset(
             f"{name}-branch-ruleset",
             repository=config.name,
             name=f"deploy-{config.environment}",
             target="branch",
             enforcement="active",
-            conditions=github.RepositoryRulesetConditionsArgs(
-                ref_name=github.RepositoryRulesetConditionsRefNameArgs(
-                    includes=[f"refs/heads/{config.branch}"], excludes=[]
-                )
-            ),
+            conditions=branch_ref,
             # No bypass actor means the rules bind admins too ("enforce admins").
-            bypass_actors=_bypass_actors(config) or None,
+            bypass_actors=bypass or None,
             rules=github.RepositoryRulesetRulesArgs(
                 deletion=True,
                 non_fast_forward=True,
-                pull_request=github.RepositoryRulesetRulesPullRequestArgs(
-                    required_approving_review_count=config.required_approving_reviews,
-                    dismiss_stale_reviews_on_push=True,
-                    required_review_thread_resolution=True,
-                ),
                 required_status_checks=github.RepositoryRulesetRulesRequiredStatusChecksArgs(
                     required_checks=[
                         github.RepositoryRulesetRulesRequiredStatusChecksRequiredCheckArgs(
@@ -156,6 +156,38 @@ class GitHubEnvironment(pulumi.ComponentResource):
                         for check in config.required_checks
                     ],
                     strict_required_status_checks_policy=True,
+                ),
+            ),
+            opts=child,
+        )
+        maintainers = [
+            github.get_user_output(username=login, opts=pulumi.InvokeOptions(provider=provider))
+            for login in config.merge_bypass
+        ]
+        github.RepositoryRuleset(
+            f"{name}-review-ruleset",
+            repository=config.name,
+            name=f"review-{config.environment}",
+            target="branch",
+            enforcement="active",
+            conditions=branch_ref,
+            bypass_actors=[
+                *bypass,
+                *(
+                    github.RepositoryRulesetBypassActorArgs(
+                        actor_type="User",
+                        actor_id=user.id.apply(int),
+                        bypass_mode="pull_request",
+                    )
+                    for user in maintainers
+                ),
+            ]
+            or None,
+            rules=github.RepositoryRulesetRulesArgs(
+                pull_request=github.RepositoryRulesetRulesPullRequestArgs(
+                    required_approving_review_count=config.required_approving_reviews,
+                    dismiss_stale_reviews_on_push=True,
+                    required_review_thread_resolution=True,
                 ),
             ),
             opts=child,

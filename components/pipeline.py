@@ -135,6 +135,7 @@ class Pipeline(pulumi.ComponentResource):
                     "GITHUB_ENVIRONMENT": gh.environment,
                     "SLACK_WEBHOOK_URL": secret(config.secrets.slack_api_url),
                     "PAGERDUTY_ROUTING_KEY": secret(config.secrets.pagerduty_routing_key),
+                    "PAGERDUTY_URL": receivers.pagerduty_url,
                     "SMTP_HOST": smtp_host,
                     "SMTP_PORT": smtp_port,
                     "SMTP_USERNAME": receivers.smtp_username,

@@ -224,17 +224,36 @@ def admins_bypass_environment(resource: Resource, _: NoSettings) -> Iterator[str
 # --- GitHub: the production branch's protection ---------------------------------------------
 
 
-def _ruleset_problems(inputs: Mapping[str, Any], settings: ProtectionSettings) -> Iterator[str]:
+def _ruleset_checks(inputs: Mapping[str, Any]) -> list[str | None]:
+    rules = inputs.get("rules") or {}
+    return [
+        c.get("context")
+        for c in (rules.get("requiredStatusChecks") or {}).get("requiredChecks") or []
+    ]
+
+
+def _ruleset_reviews(inputs: Mapping[str, Any]) -> Any:
+    return ((inputs.get("rules") or {}).get("pullRequest") or {}).get(
+        "requiredApprovingReviewCount", 0
+    )
+
+
+def _allowed_bypass(actor: Mapping[str, Any], inputs: Mapping[str, Any]) -> bool:
+    """The committer app (advisory rule below) may push; a named maintainer may merge their own
+    pull request past the review rule, on a ruleset that requires no check (checks bind them)."""
+    if actor.get("actorType") == "Integration":
+        return True
+    in_pull_requests = (
+        actor.get("actorType") == "User" and actor.get("bypassMode") == "pull_request"
+    )
+    return in_pull_requests and not _ruleset_checks(inputs)
+
+
+def _ruleset_problems(inputs: Mapping[str, Any]) -> Iterator[str]:
+    """One ruleset alone; what all of the branch's rulesets require together is the stack rule's."""
     if inputs.get("enforcement") != "active":
         yield f"the ruleset is not enforced (enforcement: {inputs.get('enforcement')})"
-    rules = inputs.get("rules") or {}
-    checks = (rules.get("requiredStatusChecks") or {}).get("requiredChecks") or []
-    yield from _check_problems([c.get("context") for c in checks], settings)
-    reviews = (rules.get("pullRequest") or {}).get("requiredApprovingReviewCount", 0)
-    yield from _review_problems(reviews, settings)
-    # A GitHub App may push: the one that commits the managed workflows (advisory rule below).
-    people = [a for a in inputs.get("bypassActors") or [] if a.get("actorType") != "Integration"]
-    if people:
+    if any(not _allowed_bypass(a, inputs) for a in inputs.get("bypassActors") or []):
         yield "admins and other bypass actors are not bound: remove bypassActors (enforceAdmins)"
 
 
@@ -274,7 +293,7 @@ def branch_protection(resource: Resource, settings: ProtectionSettings) -> Itera
     if resource.type == GITHUB_RULESET:
         if resource.inputs.get("target", "branch") != "branch":
             return
-        problems = list(_ruleset_problems(resource.inputs, settings))
+        problems = list(_ruleset_problems(resource.inputs))
     else:
         problems = list(_branch_protection_problems(resource.inputs, settings))
     for problem in problems:
@@ -290,25 +309,47 @@ def _protected_refs(resource: Resource) -> list[str]:
 
 
 def production_branch_protected(
-    resources: Sequence[Resource], settings: BranchSettings
+    resources: Sequence[Resource], settings: ProtectionSettings
 ) -> Iterator[tuple[Resource, str]]:
+    """The production branch is covered, and its rulesets together require the CI checks and
+    the approving reviews (one ruleset may hold the checks, another the review rule)."""
     environments = [r for r in resources if r.type == GITHUB_ENVIRONMENT and r.in_production]
-    protections = [
+    ref = f"refs/heads/{settings.production_branch}"
+    covering = [
         r
         for r in resources
-        if r.type in (GITHUB_RULESET, GITHUB_BRANCH_PROTECTION) and r.in_production
+        if r.type in (GITHUB_RULESET, GITHUB_BRANCH_PROTECTION)
+        and r.in_production
+        and ref in _protected_refs(r)
     ]
-    ref = f"refs/heads/{settings.production_branch}"
-    if any(ref in _protected_refs(r) for r in protections):
+    if not covering:
+        for environment in environments:
+            yield (
+                environment,
+                (
+                    f"no ruleset or branch protection in this stack covers '{ref}', "
+                    f"the branch production deploys from"
+                ),
+            )
         return
-    for environment in environments:
-        yield (
-            environment,
-            (
-                f"no ruleset or branch protection in this stack covers '{ref}', "
-                f"the branch production deploys from"
-            ),
-        )
+    rulesets = sorted(
+        (
+            r
+            for r in covering
+            if r.type == GITHUB_RULESET and r.inputs.get("target", "branch") == "branch"
+        ),
+        key=lambda r: r.name,
+    )
+    if not rulesets:
+        return  # classic branch protection holds its checks and reviews: the resource rule
+    checks = [c for r in rulesets for c in _ruleset_checks(r.inputs)]
+    reviews = [_ruleset_reviews(r.inputs) for r in rulesets]
+    known = [int(n) for n in reviews if _known(n)]
+    problems = list(_check_problems(checks, settings))
+    if len(known) == len(reviews):
+        problems += _review_problems(max(known, default=0), settings)
+    for problem in problems:
+        yield rulesets[0], f"the rulesets on '{ref}' together: {problem}"
 
 
 # --- Secrets in non-secret channels ---------------------------------------------------------
@@ -635,10 +676,16 @@ def self_review_allowed(resource: Resource, _: NoSettings) -> Iterator[str]:
         )
 
 
-def committer_app_bypass(resource: Resource, _: NoSettings) -> Iterator[str]:
+def branch_bypass(resource: Resource, _: NoSettings) -> Iterator[str]:
     if not resource.in_production:
         return
     for actor in resource.inputs.get("bypassActors") or []:
+        if actor.get("actorType") == "User" and actor.get("bypassMode") == "pull_request":
+            yield (
+                f"GitHub user {actor.get('actorId')} may merge their own pull requests into the "
+                "production branch without an approving review (github.mergeBypass); the CI "
+                "checks still bind them: worth a look once there are two maintainers"
+            )
         if actor.get("actorType") == "Integration":
             yield (
                 f"the GitHub App {actor.get('actorId')} may push to the production branch without "
@@ -755,21 +802,23 @@ RULES: tuple[Rule, ...] = (
         self_review_allowed,
     ),
     Rule(
-        "production-committer-bypass",
-        "A GitHub App may push to the production branch: the workflows' committer.",
+        "production-branch-bypass",
+        "A GitHub App may push to the production branch (the workflows' committer), or a named "
+        "maintainer may merge their own pull requests without an approval.",
         "advisory",
         (GITHUB_RULESET,),
-        committer_app_bypass,
+        branch_bypass,
     ),
 )
 
 STACK_RULES: tuple[StackRule, ...] = (
     StackRule(
         "production-branch-protected",
-        "A ruleset or branch protection in the production stack covers the production branch.",
+        "Rulesets or branch protection in the production stack cover the production branch and "
+        "together require the CI checks and approving reviews.",
         "mandatory",
         production_branch_protected,
-        BranchSettings,
+        ProtectionSettings,
     ),
 )
 

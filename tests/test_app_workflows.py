@@ -36,9 +36,9 @@ def test_managed_workflows_are_committed_on_the_stacks_branch(
         assert resource["inputs"]["branch"] == BRANCH[stack]
         assert resource["inputs"]["repository"] == "autonomica"
         assert resource["protect"] is (stack == "production")
-    [ruleset] = plan.of_type(RULESET)
     committer = {"actorType": "Integration", "actorId": 1234567, "bypassMode": "always"}
-    assert committer in ruleset["inputs"]["bypassActors"]
+    for ruleset in plan.of_type(RULESET):  # the checks and the review rule both let it push
+        assert committer in ruleset["inputs"]["bypassActors"]
 
 
 def test_rendered_workflows_commit_nothing_and_let_no_app_push(run_stack: SynthFn) -> None:
@@ -49,8 +49,10 @@ def test_rendered_workflows_commit_nothing_and_let_no_app_push(run_stack: SynthF
 
     plan = run_stack("production", rendered)
     assert plan.of_type(FILE) == []
-    [ruleset] = plan.of_type(RULESET)
-    assert "bypassActors" not in ruleset["inputs"]  # production binds everyone
+    rulesets = {r["inputs"]["name"]: r["inputs"] for r in plan.of_type(RULESET)}
+    assert "bypassActors" not in rulesets["deploy-production"]  # the checks bind everyone
+    [maintainer] = rulesets["review-production"]["bypassActors"]  # merges of own PRs only
+    assert (maintainer["actorType"], maintainer["bypassMode"]) == ("User", "pull_request")
 
 
 def test_the_environment_declares_what_the_workflows_read(run_stack: SynthFn, stack: str) -> None:

@@ -455,3 +455,22 @@ def test_a_decimal_set_with_the_cli_is_read_as_its_number_but_a_boolean_is_no_nu
     assert "performance.errorRate: Input should be a valid number (got true)" in problems(
         config, "production"
     )
+
+
+def test_a_branch_no_one_can_merge_into_is_refused_with_the_ways_out() -> None:
+    """One reviewer, one approval required, no bypass: GitHub never counts the author's own
+    approval, so that reviewer's own pull requests could never merge."""
+    config = raw("production")
+    config["github"] = {k: v for k, v in config["github"].items() if k != "mergeBypass"}
+    message = problems(config, "production")
+    assert "autonomica-pipeline:github.mergeBypass: Value error, no one could merge into main" in (
+        message
+    )
+    assert "pulumi config set --path 'github.mergeBypass' VALUE --stack production" in message
+    for enough in (
+        {"mergeBypass": ["jairodriguez"]},
+        {"reviewers": [{"user": "jairodriguez"}, {"user": "second-maintainer"}]},
+        {"reviewers": [{"team": "platform"}]},
+        {"requiredApprovingReviews": 0},
+    ):
+        validate({**config, "github": {**config["github"], **enough}}, "production", {"secrets"})

@@ -102,27 +102,40 @@ def test_variables_carry_the_stack_urls(run_stack: SynthFn, stack: str) -> None:
     assert variables["FRONTEND_URL"] == EXPECTED[stack]["frontend"]
 
 
-def test_branch_ruleset_requires_checks_and_reviews(run_stack: SynthFn, stack: str) -> None:
-    ruleset = run_stack(stack).one(RULESET)["inputs"]
-    assert ruleset["conditions"]["refName"]["includes"] == [
-        f"refs/heads/{EXPECTED[stack]['branch']}"
-    ]
-    assert ruleset["enforcement"] == "active"
-    rules = ruleset["rules"]
-    assert rules["requiredStatusChecks"]["requiredChecks"] == [{"context": "test-and-quality"}]
-    assert rules["pullRequest"]["requiredApprovingReviewCount"] == 1
-    assert rules["deletion"] is True
-    assert rules["nonFastForward"] is True
+def rulesets(plan: Any) -> dict[str, dict[str, Any]]:
+    return {r["inputs"]["name"].split("-")[0]: r["inputs"] for r in plan.of_type(RULESET)}
+
+
+def test_branch_rulesets_require_checks_and_reviews(run_stack: SynthFn, stack: str) -> None:
+    found = rulesets(run_stack(stack))
+    assert sorted(found) == ["deploy", "review"]
+    for ruleset in found.values():
+        assert ruleset["conditions"]["refName"]["includes"] == [
+            f"refs/heads/{EXPECTED[stack]['branch']}"
+        ]
+        assert ruleset["enforcement"] == "active"
+    checks, review = found["deploy"]["rules"], found["review"]["rules"]
+    assert checks["requiredStatusChecks"]["requiredChecks"] == [{"context": "test-and-quality"}]
+    assert checks["deletion"] is True and checks["nonFastForward"] is True
+    assert "pullRequest" not in checks
+    assert review["pullRequest"]["requiredApprovingReviewCount"] == 1
+    assert "requiredStatusChecks" not in review
 
 
 def test_admins_are_bound_in_production_only(run_stack: SynthFn) -> None:
     # Only the app that commits the managed workflows may push to production's branch.
     committer = {"actorType": "Integration", "actorId": 1234567, "bypassMode": "always"}
-    assert run_stack("production").one(RULESET)["inputs"]["bypassActors"] == [committer]
-    assert run_stack("staging").one(RULESET)["inputs"]["bypassActors"] == [
-        {"actorType": "RepositoryRole", "actorId": 5, "bypassMode": "always"},
-        committer,
-    ]
+    production = rulesets(run_stack("production"))
+    assert production["deploy"]["bypassActors"] == [committer]  # the checks bind everyone else
+    maintainer = {
+        "actorType": "User",
+        "actorId": mockrun.mock_id("user", "jairodriguez"),
+        "bypassMode": "pull_request",
+    }
+    assert production["review"]["bypassActors"] == [committer, maintainer]
+    admin = {"actorType": "RepositoryRole", "actorId": 5, "bypassMode": "always"}
+    for ruleset in rulesets(run_stack("staging")).values():
+        assert ruleset["bypassActors"] == [admin, committer]
 
 
 @pytest.mark.parametrize(("stack_name", "protected"), [("staging", False), ("production", True)])
@@ -132,7 +145,7 @@ def test_production_resources_are_protected(
     plan = run_stack(stack_name)
     github_resources = [r for r in plan.resources if r["type"].startswith("github:")]
     files = plan.of_type("github:index/repositoryFile:RepositoryFile")
-    assert len(github_resources) == 11 + len(files) and files  # and the committed workflows
+    assert len(github_resources) == 12 + len(files) and files  # and the committed workflows
     assert all(r["protect"] is protected for r in github_resources)
 
 

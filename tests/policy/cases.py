@@ -263,6 +263,16 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                 ruleset(bypassActors=[{"actorId": 5, "actorType": "RepositoryRole"}]),
                 stack="staging",
             ),
+            # A named maintainer past the review rule only: no check on this ruleset to skip.
+            resource(
+                rules.GITHUB_RULESET,
+                ruleset(
+                    rules={"pullRequest": {"requiredApprovingReviewCount": 1}},
+                    bypassActors=[
+                        {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
+                    ],
+                ),
+            ),
         ],
         [
             (
@@ -275,18 +285,24 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             (
                 resource(
                     rules.GITHUB_RULESET,
-                    ruleset(rules={"pullRequest": {"requiredApprovingReviewCount": 1}}),
+                    # A maintainer's merge bypass on the ruleset that holds the checks skips them.
+                    ruleset(
+                        bypassActors=[
+                            {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
+                        ]
+                    ),
                 ),
-                "no CI check",
+                "bypass",
             ),
             (
                 resource(
                     rules.GITHUB_RULESET,
                     ruleset(
-                        rules={"requiredStatusChecks": {"requiredChecks": [{"context": "lint"}]}}
+                        rules={"pullRequest": {"requiredApprovingReviewCount": 1}},
+                        bypassActors=[{"actorId": 9, "actorType": "User", "bypassMode": "always"}],
                     ),
                 ),
-                "test-and-quality",
+                "bypass",
             ),
             (resource(rules.GITHUB_RULESET, ruleset(enforcement="evaluate")), "not enforced"),
             (
@@ -559,7 +575,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             )
         ],
     ),
-    "production-committer-bypass": (
+    "production-branch-bypass": (
         [
             resource(rules.GITHUB_RULESET, ruleset()),
             resource(
@@ -575,7 +591,18 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                     ruleset(bypassActors=[{"actorType": "Integration", "actorId": 7}]),
                 ),
                 "GitHub App 7",
-            )
+            ),
+            (
+                resource(
+                    rules.GITHUB_RULESET,
+                    ruleset(
+                        bypassActors=[
+                            {"actorType": "User", "actorId": 9, "bypassMode": "pull_request"}
+                        ]
+                    ),
+                ),
+                "merge their own pull requests",
+            ),
         ],
     ),
     "production-admin-bypass": (

@@ -118,7 +118,7 @@ def test_real_stacks_report_no_mandatory_violation(
     reported = serve(crossguard, sdk, run_stack(stack))
     assert [r for r in reported if r[1] == "mandatory"] == []
     expected = (
-        [("production-committer-bypass", "advisory"), ("production-self-review", "advisory")]
+        [("production-branch-bypass", "advisory")] * 3 + [("production-self-review", "advisory")]
         if stack == "production"
         else []
     )

@@ -77,10 +77,12 @@ def test_config_schema_carries_the_defaults() -> None:
 
 
 def test_required_checks_follow_the_config() -> None:
-    rule = RULES["production-branch-protection"]
-    protected = resource(rules.GITHUB_RULESET, ruleset())
-    (violation,) = rules.check_resource(
-        rule, protected, {"requiredChecks": ["test-and-quality", "e2e"]}
+    stack = [
+        resource(rules.GITHUB_ENVIRONMENT, environment()),
+        resource(rules.GITHUB_RULESET, ruleset()),
+    ]
+    (violation,) = rules.check_stack(
+        rules.STACK_RULES[0], stack, {"requiredChecks": ["test-and-quality", "e2e"]}
     )
     assert "missing: e2e" in violation.message
 
@@ -175,3 +177,35 @@ def test_the_rollback_repository_comes_from_the_pack_config() -> None:
     assert rules.check_resource(rule, fork, moved) == []
     (violation,) = rules.check_resource(rule, fork)
     assert "built from autonomica/autonomica-pipeline" in violation.message
+
+
+CHECKS = {"requiredStatusChecks": {"requiredChecks": [{"context": "test-and-quality"}]}}
+REVIEWS = {"pullRequest": {"requiredApprovingReviewCount": 1}}
+
+
+@pytest.mark.parametrize(
+    ("split", "expected"),
+    [
+        ([CHECKS, REVIEWS], None),  # checks in one ruleset, reviews in the other
+        ([{**CHECKS, **REVIEWS}], None),
+        ([REVIEWS], "no CI check"),
+        (
+            [{"requiredStatusChecks": {"requiredChecks": [{"context": "lint"}]}}, REVIEWS],
+            "test-and",
+        ),
+        ([CHECKS], "0 approving reviews"),
+    ],
+)
+def test_the_branchs_rulesets_together_require_checks_and_reviews(
+    split: list[dict[str, object]], expected: str | None
+) -> None:
+    stack = [resource(rules.GITHUB_ENVIRONMENT, environment())] + [
+        resource(rules.GITHUB_RULESET, ruleset(rules=r), name=f"ruleset-{i}")
+        for i, r in enumerate(split)
+    ]
+    found = rules.check_stack(STACK_RULE, stack)
+    if expected is None:
+        assert found == []
+    else:
+        assert any(expected in v.message for v in found), [v.message for v in found]
+        assert all(v.resource == stack[1] for v in found)

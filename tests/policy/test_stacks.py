@@ -45,8 +45,11 @@ def test_production_flags_self_review_for_a_human() -> None:
 
     violations = policycheck.check(synth.synthesize("production").to_json())
     found = sorted((v.rule, v.level, v.resource.urn) for v in violations)
+    review = RULESET_URN.replace("github-branch-ruleset", "github-review-ruleset")
     assert found == [
-        ("production-committer-bypass", "advisory", RULESET_URN),
+        ("production-branch-bypass", "advisory", RULESET_URN),  # the committer app
+        ("production-branch-bypass", "advisory", review),  # the committer app
+        ("production-branch-bypass", "advisory", review),  # the maintainer's merges
         ("production-self-review", "advisory", ENVIRONMENT_URN),
     ]
 

@@ -66,13 +66,13 @@ WEAKENINGS = {
     ),
     "no-approving-review": (
         github(lambda gh: gh.update(requiredApprovingReviews=0)),
-        "production-branch-protection",
+        "production-branch-protected",
         "github-branch-ruleset",
         "0 approving reviews",
     ),
     "other-ci-check": (
         github(lambda gh: gh.update(requiredChecks=["lint"])),
-        "production-branch-protection",
+        "production-branch-protected",
         "github-branch-ruleset",
         "missing: test-and-quality",
     ),
