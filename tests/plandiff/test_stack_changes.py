@@ -90,7 +90,7 @@ def section(markdown: str, name: str) -> str:
 
 
 def test_a_flag_flip_shows_false_to_true_on_its_variable(bases: dict[str, Snapshot]) -> None:
-    diff, markdown = stacks.diff("production", bases["production"], flag_on)
+    _, markdown = stacks.diff("production", bases["production"], flag_on)
     block = section(markdown, "frontend-env-next_public_feature_ai_assistance")
     assert '- `value`: `"false"` → `"true"`' in block
     assert "applies an environment-variable change only to new deployments" in markdown
@@ -157,7 +157,7 @@ def test_a_monitoring_change_shows_once_and_its_holders_say_so(
 
 
 def test_policy_violations_come_first_per_stack(bases: dict[str, Snapshot]) -> None:
-    diff, markdown = stacks.diff("production", bases["production"], no_wait)
+    _, markdown = stacks.diff("production", bases["production"], no_wait)
     policy = markdown.index("#### Policy")
     assert policy < markdown.index("#### Resources")
     assert "❌ **1 mandatory violation** (1 new in this change):" in markdown
