@@ -44,8 +44,8 @@ def set_key(config: dict[str, Any], path: str, value: Any) -> None:
     node[rest[-1]] = value
 
 
-def diff(stack: str, base: Snapshot, edit: Edit) -> tuple[StackDiff, str]:
+def diff(stack: str, base: Snapshot, edit: Edit, policy: bool = True) -> tuple[StackDiff, str]:
     """The diff of `base` and the stack file as `edit` leaves it, and its rendered comment."""
     head = snapshot(stack, edited(stack, edit))
-    diffs = diff_sides({stack: base}, {stack: head})
+    diffs = diff_sides({stack: base}, {stack: head}, policy)
     return diffs[0], render(diffs)

@@ -455,7 +455,9 @@ def diff_policy(base: Plan | None, head: Plan | None) -> tuple[Finding, ...]:
     )
 
 
-def diff_snapshots(stack: str, base: Snapshot | None, head: Snapshot | None) -> StackDiff:
+def diff_snapshots(
+    stack: str, base: Snapshot | None, head: Snapshot | None, policy: bool = True
+) -> StackDiff:
     present = head or base
     assert present is not None
     empty = empty_snapshot(stack, present.plan.project)
@@ -471,14 +473,19 @@ def diff_snapshots(stack: str, base: Snapshot | None, head: Snapshot | None) -> 
         files=files,
         outputs=fold_files(diff_values(old.plan.outputs, new.plan.outputs), *index),
         secrets=diff_secrets(old.plan.secretVersions, new.plan.secretVersions),
-        policy=diff_policy(base.plan if base else None, head.plan if head else None),
+        policy=diff_policy(base.plan if base else None, head.plan if head else None)
+        if policy
+        else (),
         labels={**old.plan.lookups, **new.plan.lookups},
     )
 
 
-def diff_sides(base: Mapping[str, Snapshot], head: Mapping[str, Snapshot]) -> tuple[StackDiff, ...]:
-    """One StackDiff per stack found on either side, by stack name."""
+def diff_sides(
+    base: Mapping[str, Snapshot], head: Mapping[str, Snapshot], policy: bool = True
+) -> tuple[StackDiff, ...]:
+    """One StackDiff per stack found on either side, by stack name; `policy`: also run the
+    policy pack's rules over both plans."""
     return tuple(
-        diff_snapshots(stack, base.get(stack), head.get(stack))
+        diff_snapshots(stack, base.get(stack), head.get(stack), policy)
         for stack in sorted(base.keys() | head.keys())
     )
