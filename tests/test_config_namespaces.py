@@ -25,27 +25,38 @@ def fails(stack: str, edit: Any) -> tuple[str, list[dict[str, Any]]]:
     return str(caught.value), monitor.registrations
 
 
-def test_a_namespace_typo_is_an_error_with_the_fix_before_anything_registers() -> None:
-    def typo(config: dict[str, Any]) -> None:
-        config["autonomica-pipline:monitoring"] = {"scrapeInterval": "30s"}
+@pytest.mark.parametrize(
+    ("stack", "key", "expected"),
+    [
+        (
+            "production",
+            "autonomica-pipline:monitoring",
+            [
+                "autonomica-pipline:monitoring: unknown namespace 'autonomica-pipline'",
+                "fix: rename it to autonomica-pipeline:monitoring in Pulumi.production.yaml, or "
+                "pulumi config rm 'autonomica-pipline:monitoring' --stack production",
+            ],
+        ),
+        (
+            "staging",
+            "monitoring",
+            [
+                "  - monitoring: has no namespace, so nothing reads this key",
+                "rename it to autonomica-pipeline:monitoring in Pulumi.staging.yaml",
+            ],
+        ),
+    ],
+)
+def test_a_key_nothing_reads_is_an_error_with_the_fix_before_anything_registers(
+    stack: str, key: str, expected: list[str]
+) -> None:
+    def add(config: dict[str, Any]) -> None:
+        config[key] = {"scrapeInterval": "30s"}
 
-    message, registered = fails("production", typo)
+    message, registered = fails(stack, add)
     assert registered == []
-    assert "autonomica-pipline:monitoring: unknown namespace 'autonomica-pipline'" in message
-    assert (
-        "fix: rename it to autonomica-pipeline:monitoring in Pulumi.production.yaml, or "
-        "pulumi config rm 'autonomica-pipline:monitoring' --stack production"
-    ) in message
-
-
-def test_a_key_without_namespace_is_an_error() -> None:
-    def bare(config: dict[str, Any]) -> None:
-        config["monitoring"] = {"scrapeInterval": "30s"}
-
-    message, registered = fails("staging", bare)
-    assert registered == []
-    assert "  - monitoring: has no namespace, so nothing reads this key" in message
-    assert "rename it to autonomica-pipeline:monitoring in Pulumi.staging.yaml" in message
+    for line in expected:
+        assert line in message
 
 
 def test_every_unknown_key_is_listed_at_once_with_provider_keys_checked() -> None:

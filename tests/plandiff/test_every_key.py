@@ -39,13 +39,16 @@ HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
     "monitoring.strategies.gradual.notifications": (["slack", "email"], {}),
     # Set only where the monitoring runs outside Railway (the Railway addresses are derived).
     "monitoring.addresses.alertmanager": (
-        "alertmanager.example.net:9093", {"monitoring.servers.hosting": "external"}
+        "alertmanager.example.net:9093",
+        {"monitoring.servers.hosting": "external"},
     ),
     "monitoring.addresses.blackboxExporter": (
-        "blackbox.example.net:9115", {"monitoring.servers.hosting": "external"}
+        "blackbox.example.net:9115",
+        {"monitoring.servers.hosting": "external"},
     ),
     "monitoring.addresses.prometheusUrl": (
-        "https://prometheus.example.net", {"monitoring.servers.hosting": "external"}
+        "https://prometheus.example.net",
+        {"monitoring.servers.hosting": "external"},
     ),
 }
 # Keys the config refuses whatever their value: each must be an error, never silently ignored.
@@ -136,9 +139,7 @@ def accepted(config: dict[str, Any]) -> bool:
     return True
 
 
-def change_for(
-    stack: str, path: str, base: StackConfig
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def change_for(stack: str, path: str, base: StackConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (base, head) stack files for a valid change of `path`."""
     annotation, owner = KEYS[path]
     if annotation is SecretStr or path.startswith("secrets."):

@@ -96,7 +96,7 @@ def test_a_flag_flip_shows_false_to_true_on_its_variable(bases: dict[str, Snapsh
     assert "applies an environment-variable change only to new deployments" in markdown
     assert "vercel redeploy" in markdown
     assert "[!CAUTION]" not in markdown  # a protected variable changed in place
-    assert '- `featureFlags.aiAssistance`: `false` → `true`' in markdown
+    assert "- `featureFlags.aiAssistance`: `false` → `true`" in markdown
 
 
 def test_every_public_vercel_variable_shows_its_value(bases: dict[str, Snapshot]) -> None:
