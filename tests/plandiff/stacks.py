@@ -13,6 +13,8 @@ from tools import synth
 from tools.plandiff import StackDiff, diff_sides, render
 from tools.plandiff.plan import Plan, Snapshot
 
+__all__ = ["Plan", "Snapshot", "diff", "edited", "set_key", "snapshot"]
+
 Edit = Callable[[dict[str, Any]], None]
 
 

@@ -179,3 +179,34 @@ def test_a_secret_set_anew_shows_without_its_value(bases: dict[str, Snapshot]) -
     _, markdown = stacks.diff("staging", bases["staging"], database_secret)
     assert "- `autonomica-pipeline:secrets.databaseUrl`: [secret] changed (added)" in markdown
     assert "AAAAbmV3Y2lwaGVy" not in markdown
+
+
+def test_canary_secrets_stay_out_of_the_comment() -> None:
+    """Every secret a canary, on both sides of a change that touches every secret's consumer."""
+    from components.config import required_secrets
+    from tools import synth
+    from tools.plandiff import diff_sides, render
+
+    canary = "canary-plandiff-7d1e-do-not-leak"
+    secrets: dict[str, Any] = {name: f"{canary}-{name}" for name in required_secrets()}
+    secrets["frontendEnv"] = {"SENTRY_AUTH_TOKEN": f"{canary}-sentry"}
+
+    def side(edit: Any, secrets: dict[str, Any]) -> Snapshot:
+        plan = synth.run_program("production", stacks.edited("production", edit), secrets)
+        files = synth.monitoring_files(plan)
+        return Snapshot(
+            stacks.Plan.model_validate(plan.to_json()),
+            {f"monitoring/{p}": c.encode() for p, c in files.items()},
+        )
+
+    def everything(config: dict[str, Any]) -> None:
+        flag_on(config)
+        error_threshold(config)
+        other_railway_project(config)
+
+    more = {**secrets, "frontendEnv": {"SENTRY_AUTH_TOKEN": f"{canary}-sentry", "NEW": canary}}
+    base, head = side(None, secrets), side(everything, more)
+    markdown = render(diff_sides({"production": base}, {"production": head}))
+    assert "- `value`: [secret] changed (added)" in markdown  # the new sensitive variable
+    assert "🟠 replace" in markdown and '`"false"` → `"true"`' in markdown
+    assert canary not in markdown
