@@ -446,10 +446,10 @@ def diff_policy(base: Plan | None, head: Plan | None) -> tuple[Finding, ...]:
     def key(v: Violation) -> tuple[str, str, str]:
         return (v.rule, v.resource.urn, v.message)
 
-    before = {key(v) for v in _violations(base)} if base else set()
     found = sorted(
         _violations(head), key=lambda v: (v.level != "mandatory", v.rule, v.resource.urn)
     )
+    before = {key(v) for v in _violations(base)} if base and found else set()
     return tuple(
         Finding(v.level, v.rule, v.resource.type, v.resource.name, v.message, key(v) not in before)
         for v in found
