@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Collection, Mapping
+import sys
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -521,11 +522,60 @@ def _deployed_stack_file(stack: str) -> dict[str, Any] | None:
         raise ConfigError(f"Stack '{stack}': {error}") from None
 
 
+def _provider_keys() -> dict[str, frozenset[str] | None]:
+    """Namespace -> config keys of each installed provider SDK (its `pulumi-plugin.json` names
+    the namespace, its generated `config/vars.py` reads the keys); None: any key."""
+    found: dict[str, frozenset[str] | None] = {"pulumi": None}
+    for entry in sys.path:
+        for plugin in Path(entry or ".").glob("*/pulumi-plugin.json"):
+            meta = json.loads(plugin.read_text())
+            if not (meta.get("resource") and meta.get("name")):
+                continue
+            variables = plugin.parent / "config" / "vars.py"
+            keys = re.findall(r"__config__\.get\w*\('([^']+)'", variables.read_text()) \
+                if variables.is_file() else None  # fmt: skip
+            found.setdefault(meta["name"], None if keys is None else frozenset(keys))
+    return found
+
+
+def check_namespaces(keys: Iterable[str], stack: str) -> None:
+    """Refuse config keys that nothing reads, before any resource is registered: a namespace
+    typo (`autonomica-pipline:monitoring`), a key without a namespace, or a key its provider
+    does not have. Such a key would otherwise pass and change nothing."""
+    providers = _provider_keys()
+    problems: list[tuple[str, str, str]] = []  # key, what is wrong, the key it probably means
+    for full_key in sorted(keys):
+        namespace, colon, key = full_key.partition(":")
+        known = providers.get(namespace)
+        if namespace == PROJECT or (namespace in providers and known is None):
+            continue
+        if not colon:
+            problems.append((full_key, "has no namespace", f"{PROJECT}:{full_key}"))
+        elif known is None:
+            close = difflib.get_close_matches(namespace, [PROJECT, *providers], n=1)
+            guess = f"{(close or [PROJECT])[0]}:{key}"
+            problems.append((full_key, f"unknown namespace '{namespace}'", guess))
+        elif key.split(".")[0] not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            guess = f"{namespace}:{close[0]}" if close else ""
+            keys_read = ", ".join(sorted(known))
+            problems.append((full_key, f"the {namespace} provider reads only {keys_read}", guess))
+    if not problems:
+        return
+    lines = [f"Stack '{stack}' has {len(problems)} configuration problem(s):"]
+    for full_key, problem, guess in problems:
+        lines.append(f"  - {full_key}: {problem}, so nothing reads this key")
+        rename = f"rename it to {guess} in Pulumi.{stack}.yaml, or " if guess else ""
+        lines.append(f"      fix: {rename}pulumi config rm '{full_key}' --stack {stack}")
+    raise ConfigError("\n".join(lines))
+
+
 def load() -> StackConfig:
     """Read and validate the running stack's config (under `pulumi up` or the mock runtime)."""
     from pulumi.runtime import config as runtime_config
 
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    secret_keys = [key for key in values if runtime_config.is_config_secret(key)]
     stack = pulumi.get_stack()
+    check_namespaces(values, stack)
+    secret_keys = [key for key in values if runtime_config.is_config_secret(key)]
     return validate_values(values, secret_keys, stack, _deployed_stack_file(stack))

@@ -13,7 +13,7 @@ from pydantic.alias_generators import to_camel
 
 from monitoring.images import ServerName
 
-SchemaVersion = Literal["1.5.0"]  # the default of StackOutputs.schema_version too
+SchemaVersion = Literal["1.6.0"]  # the default of StackOutputs.schema_version too
 SCHEMA_VERSION: str = get_args(SchemaVersion)[0]
 
 
@@ -94,7 +94,7 @@ class StackOutputs(Output):
     """Everything a stack exports. Each top-level field is one `pulumi stack output` key."""
 
     schema_version: SchemaVersion = Field(
-        "1.5.0", description="version of this contract (semantic versioning)"
+        "1.6.0", description="version of this contract (semantic versioning)"
     )
     environment: Literal["staging", "production"]
     urls: UrlsOutput
@@ -104,4 +104,8 @@ class StackOutputs(Output):
     monitoring: MonitoringOutput = Field(description="since 1.3.0")
     rollback: RailwayServiceOutput = Field(
         description="since 1.4.0: the rollback service Alertmanager's rollback receiver calls"
+    )
+    feature_flags: dict[str, bool] = Field(
+        description="since 1.6.0: this environment's feature flags, by their stack-file name "
+        "(newDashboard); the frontend reads each as NEXT_PUBLIC_FEATURE_<NAME> ('true'/'false')"
     )

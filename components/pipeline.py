@@ -207,6 +207,7 @@ class Pipeline(pulumi.ComponentResource):
                     },
                 },
                 rollback={"service_id": resolved["rollback_id"], "url": config.urls.rollback},
+                feature_flags=config.feature_flags.model_dump(by_alias=True),
                 monitoring={
                     "files": self.monitoring.hashes,
                     "secret_files": self.monitoring.secret_files,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from components.outputs import StackOutputs
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SynthFn
 from tools import schemas
 
 
@@ -24,3 +25,13 @@ def test_schema_version_is_pinned_in_the_schema() -> None:
         == StackOutputs.model_fields["schema_version"].default
     )
     assert (ROOT / "schemas" / "stack-outputs.schema.json").is_file()
+
+
+def test_outputs_carry_the_feature_flags_of_the_environment(run_stack: SynthFn) -> None:
+    def flip(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:featureFlags"]["aiAssistance"] = True
+
+    flags = {"newDashboard": True, "advancedAnalytics": False, "aiAssistance": False}
+    assert run_stack("production").outputs["featureFlags"] == flags
+    assert run_stack("production", flip).outputs["featureFlags"] == flags | {"aiAssistance": True}
+    assert run_stack("staging").outputs["featureFlags"] == dict.fromkeys(flags, True)

@@ -33,7 +33,7 @@ def variables(plan: Any) -> dict[str, dict[str, Any]]:
 
 
 def values(plan: Any) -> dict[str, str]:
-    """Variable values as Vercel receives them (the provider marks every `value` secret)."""
+    """Variable values as Vercel receives them."""
     return {
         plan.plaintext[r["urn"]]["key"]: plan.plaintext[r["urn"]]["value"]
         for r in plan.of_type(VARIABLE)
@@ -70,7 +70,8 @@ def test_every_variable_has_explicit_sensitive_and_targets(run_stack: SynthFn, s
     }
     assert values(plan) == expected
     for inputs in found.values():
-        assert inputs["value"] == "[secret]"  # even public values: the provider marks them secret
+        # The provider marks every `value` secret; the plan shows what the program passed.
+        assert inputs["value"] == expected[inputs["key"]]
         assert inputs["sensitive"] is False
         assert inputs["targets"] == TARGETS[stack]
         assert "gitBranch" not in inputs
@@ -154,3 +155,24 @@ def test_flag_typos_and_non_booleans_fail_with_key_path(
         run_stack("production", edit)
     for line in expected:
         assert line in str(caught.value)
+
+
+def test_a_sensitive_variable_stays_masked_even_when_given_a_plain_value() -> None:
+    """`sensitive: true` keeps the inputs the provider declares secret masked, whatever the
+    program passed; a plain value the program passed to a non-sensitive one shows."""
+    import pulumiverse_vercel as vercel
+
+    from tools import mockrun
+
+    def program() -> None:
+        for key, sensitive in (("SENTRY_AUTH_TOKEN", True), ("NEXT_PUBLIC_FLAG", False)):
+            vercel.ProjectEnvironmentVariable(
+                key.lower(), project_id="p", key=key, value=f"{CANARY}-{key}", sensitive=sensitive,
+                targets=["production"],
+            )  # fmt: skip
+
+    plan = mockrun.run(program, stack="staging", config={})
+    shown = {r["inputs"]["key"]: r["inputs"]["value"] for r in plan.of_type(VARIABLE)}
+    public = f"{CANARY}-NEXT_PUBLIC_FLAG"
+    assert shown == {"SENTRY_AUTH_TOKEN": "[secret]", "NEXT_PUBLIC_FLAG": public}
+    assert f"{CANARY}-SENTRY_AUTH_TOKEN" not in str(plan.to_json())

@@ -2,6 +2,13 @@
 
 The tests and `tools.synth` share this. Each `run` gets a fresh runtime. Secret values are
 recorded as the string "[secret]": the harness never holds a plaintext secret in what it returns.
+
+What is secret is what the program made secret. Provider SDKs wrap every input their schema calls
+secret in `Output.secret`, whatever the program passed (pulumiverse-vercel does it to every
+environment variable's `value`), which would hide a public feature flag from every reviewer. While
+the program runs here, that wrap is left out, so a plain value the program passed shows as it is,
+and a value the program made secret, or derived from a secret, stays "[secret]". A resource that
+says `sensitive: true` keeps every input its provider declares secret masked, whatever it holds.
 """
 
 from __future__ import annotations
@@ -9,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +61,14 @@ def _plain(value: Any, reveal: bool = False) -> Any:
 
 
 class Mocks(pulumi.runtime.Mocks):
-    """Provider behaviour offline: resources echo their inputs, lookups return stable fake ids."""
+    """Provider behaviour offline: resources echo their inputs, lookups return stable fake ids.
+
+    `labels` names each id a lookup handed out (`"user jairodriguez"`), so a diff can show the
+    login or slug a reviewer knows instead of a placeholder number.
+    """
+
+    def __init__(self) -> None:
+        self.labels: dict[str, str] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -73,11 +89,16 @@ class Mocks(pulumi.runtime.Mocks):
     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "github:index/getUser:getUser":
             login = args.args["username"]
-            return {"id": str(mock_id("user", login)), "login": login}, []
+            return {"id": self._id("user", login), "login": login}, []
         if args.token == "github:index/getTeam:getTeam":
             slug = args.args["slug"]
-            return {"id": str(mock_id("team", slug)), "slug": slug}, []
+            return {"id": self._id("team", slug), "slug": slug}, []
         return {}, []
+
+    def _id(self, kind: str, name: str) -> str:
+        id_ = str(mock_id(kind, name))
+        self.labels[id_] = f"{kind} {name}"
+        return id_
 
 
 class RecordingMonitor(mocks.MockMonitor):
@@ -95,6 +116,10 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def _record(self, urn: str, request: Any, properties: Any, custom: bool) -> None:
         wire = json_format.MessageToDict(properties)
+        inputs = _plain(wire)
+        if inputs.get("sensitive") is True:
+            declared = getattr(request, "additionalSecretOutputs", ())
+            inputs.update({name: SECRET for name in declared if name in inputs})
         self.registrations.append(
             {
                 "urn": urn,
@@ -105,7 +130,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 "protect": bool(getattr(request, "protect", False)),
                 "deleteBeforeReplace": bool(getattr(request, "deleteBeforeReplace", False)),
                 "retainOnDelete": bool(getattr(request, "retainOnDelete", False)),
-                "inputs": _plain(wire),
+                "replaceOnChanges": sorted(getattr(request, "replaceOnChanges", ())),
+                "inputs": inputs,
             }
         )
         self.plaintext[urn] = _plain(wire, reveal=True)
@@ -122,12 +148,36 @@ class RecordingMonitor(mocks.MockMonitor):
         return response
 
 
+@contextmanager
+def program_secrecy() -> Iterator[None]:
+    """Leave out the `Output.secret` that provider SDKs wrap around inputs their schema calls
+    secret (see the module's docstring). Generated SDKs do it in `_internal_init`."""
+    original = vars(pulumi.Output)["secret"]
+
+    def secret(val: Any) -> pulumi.Output[Any]:
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "_internal_init" and isinstance(
+            caller.f_locals.get("__self__"), pulumi.Resource
+        ):
+            return pulumi.Output.from_input(val)
+        return original.__func__(val)  # type: ignore[no-any-return]
+
+    pulumi.Output.secret = staticmethod(secret)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        pulumi.Output.secret = original  # type: ignore[method-assign]
+
+
 @dataclass
 class Plan:
     stack: str
     resources: list[dict[str, Any]]
     outputs: dict[str, Any] = field(default_factory=dict)
     project: str = PROJECT
+    lookups: dict[str, str] = field(default_factory=dict)  # id -> "user login" / "team slug"
+    # config key path -> fingerprint of its ciphertext in the stack file, never of a value
+    secret_versions: dict[str, str] = field(default_factory=dict)
     plaintext: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
@@ -145,6 +195,8 @@ class Plan:
             "stack": self.stack,
             "resources": sorted(self.resources, key=lambda r: str(r["urn"])),
             "outputs": self.outputs,
+            "lookups": dict(sorted(self.lookups.items())),
+            "secretVersions": dict(sorted(self.secret_versions.items())),
         }
 
 
@@ -178,6 +230,7 @@ def run(
     asyncio.set_event_loop(loop)
     settings.reset_options()
     monitor = monitor or RecordingMonitor(Mocks())
+    labels = monitor.mocks.labels if isinstance(monitor.mocks, Mocks) else {}
     pulumi.runtime.set_mocks(
         monitor.mocks,
         project=PROJECT,
@@ -188,12 +241,17 @@ def run(
     )
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     try:
-        _sync_await(run_pulumi_func(program))
+        with program_secrecy():
+            _sync_await(run_pulumi_func(program))
         root = settings.get_root_resource()
         outputs = _sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))
     finally:
         loop.close()
         asyncio.set_event_loop(None)
     return Plan(
-        stack=stack, resources=monitor.registrations, outputs=outputs, plaintext=monitor.plaintext
+        stack=stack,
+        resources=monitor.registrations,
+        outputs=outputs,
+        lookups=dict(labels),
+        plaintext=monitor.plaintext,
     )

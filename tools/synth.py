@@ -4,13 +4,16 @@
 
 Writes DIR/plan.json (every secret as "[secret]") and prints a summary like `pulumi preview`.
 Secure values cannot be decrypted offline, so they, and secrets missing from the stack file,
-become secret placeholders. A bad stack file exits 2 with the config message on stderr.
+become secret placeholders. `secretVersions` in the plan names each secure value by a fingerprint
+of its ciphertext (public in the stack file), so a secret set anew shows as changed in a diff.
+A bad stack file exits 2 with the config message on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import runpy
 import shutil
@@ -57,6 +60,22 @@ def _placeholders(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+def secret_versions(value: Any, path: str) -> dict[str, str]:
+    """`path` -> fingerprint of the ciphertext, for every `secure:` leaf under `value`."""
+    if is_secure(value):
+        return {path: hashlib.sha256(str(value["secure"]).encode()).hexdigest()[:16]}
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = ((f"[{index}]", item) for index, item in enumerate(value))
+    else:
+        return {}
+    found: dict[str, str] = {}
+    for key, item in items:
+        found |= secret_versions(item, f"{path}{key}" if key.startswith("[") else f"{path}.{key}")
+    return found
+
+
 def pulumi_config(
     stack_config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
 ) -> tuple[dict[str, str], list[str]]:
@@ -100,12 +119,10 @@ def run_program(
     def program() -> None:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    return mockrun.run(
-        program,
-        stack=stack,
-        config=config,
-        secret_keys=secret_keys,
-    )
+    plan = mockrun.run(program, stack=stack, config=config, secret_keys=secret_keys)
+    for key, value in stack_config.items():
+        plan.secret_versions |= secret_versions(value, key)
+    return plan
 
 
 def synthesize(stack: str, stack_file: Path | None = None) -> mockrun.Plan:

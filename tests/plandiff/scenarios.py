@@ -6,6 +6,7 @@ A side is {stack: Stack}; `write_side` lays it out as `tools.synth --out` does.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,22 +155,46 @@ def make_stack(env: str) -> Stack:
                 "create": ".venv/bin/python -m components.railway apply",
                 "update": ".venv/bin/python -m components.railway apply",
                 "delete": ".venv/bin/python -m components.railway delete",
-                "stdin": SECRET,
+                "stdin": json.dumps(
+                    {
+                        "environment": env,
+                        "service": {
+                            "name": "backend",
+                            "source": {"repo": "autonomica/api", "branch": branch},
+                            "variables": {"PORT": "8000", "ROLLBACK_DRY_RUN": "false"},
+                            "secretVariables": ["DATABASE_URL"],
+                        },
+                    }
+                ),
+                "environment": {"AUTONOMICA_SECRET_DATABASE_URL": SECRET},
                 "triggers": ["autonomica", env, "backend"],
                 "logging": "none",
             },
         ),
     ]
+    resources[-1]["replaceOnChanges"] = ["triggers[*]"]
     outputs = {
         "schemaVersion": 1,
         "apiUrl": f"https://{domain}",
         "environment": env,
+        "monitoring": {"files": {}},
     }
-    files = {
-        "monitoring/rules/backend.yml": RULES.replace("{env}", env),
-        "monitoring/alertmanager.yml": ALERTMANAGER,
-    }
-    return Stack(env, resources, outputs, files)
+    stack = Stack(env, resources, outputs, {"monitoring/alertmanager.yml": ALERTMANAGER})
+    set_file(stack, "rules/backend.yml", RULES.replace("{env}", env))
+    return stack
+
+
+def set_file(stack: Stack, path: str, text: str) -> None:
+    """A rendered monitoring file, everywhere the synth puts it: the file, a Stash, the output."""
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    stack.files[f"monitoring/{path}"] = text
+    stack.outputs["monitoring"]["files"][path] = sha
+    name = f"monitoring-{path}"
+    stash = {"input": {"path": path, "content": text, "sha256": sha}}
+    if any(r["name"] == name for r in stack.resources):
+        stack.find(name)["inputs"] = stash
+    else:
+        stack.resources.append(resource(stack.name, "pulumi:index:Stash", name, stash))
 
 
 def base_side() -> dict[str, Stack]:
@@ -234,8 +259,26 @@ def secret_change() -> Case:
     old, new = base["staging"], head["staging"]
     old.find("staging-api-url")["inputs"]["sentryDsn"] = CANARY
     new.find("staging-api-url")["inputs"]["sentryDsn"] = SECRET
-    new.find("staging-backend")["inputs"]["environment"] = {"WEBHOOK_SECRET": SECRET}
+    backend = new.find("staging-backend")["inputs"]
+    backend["environment"]["AUTONOMICA_SECRET_REDIS_URL"] = SECRET
+    spec = json.loads(backend["stdin"])
+    spec["service"]["secretVariables"].append("REDIS_URL")
+    backend["stdin"] = json.dumps(spec)
     new.find("staging-railway-token")["inputs"].pop("value")
+    return base, head
+
+
+def replace_and_unprotect() -> Case:
+    """A Command's trigger changes (Pulumi replaces it) and an environment loses `protect`;
+    a plain setting in a command's stdin shows per key."""
+    base, head = base_side(), base_side()
+    production = head["production"]
+    backend = production.find("production-backend")["inputs"]
+    backend["triggers"][0] = "autonomica-2"
+    spec = json.loads(backend["stdin"])
+    spec["service"]["variables"]["ROLLBACK_DRY_RUN"] = "true"
+    backend["stdin"] = json.dumps(spec)
+    production.find("production")["protect"] = False
     return base, head
 
 
@@ -243,9 +286,8 @@ def threshold_change() -> Case:
     base, head = base_side(), base_side()
     production = head["production"]
     rules = production.files["monitoring/rules/backend.yml"]
-    production.files["monitoring/rules/backend.yml"] = (
-        rules.replace("> 0.05", "> 0.02").replace("for: 5m", "for: 2m").replace("5%", "2%")
-    )
+    changed = rules.replace("> 0.05", "> 0.02").replace("for: 5m", "for: 2m").replace("5%", "2%")
+    set_file(production, "rules/backend.yml", changed)
     return base, head
 
 
@@ -291,6 +333,7 @@ CASES = {
     "deleted_protected": deleted_protected,
     "secret_change": secret_change,
     "threshold_change": threshold_change,
+    "replace_and_unprotect": replace_and_unprotect,
     "large_change_cut": large_change,
 }
 

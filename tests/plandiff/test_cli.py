@@ -62,7 +62,7 @@ def test_a_stack_only_in_head_is_all_creates(tmp_path: Path) -> None:
     del base["production"]
     result = plandiff(*sides((base, head), tmp_path))
     assert result.returncode == 2
-    assert "| `production` (new stack) | 6 | 0 | 0 |" in result.stdout
+    assert "| `production` (new stack) | 7 | 0 | 0 |" in result.stdout
 
 
 def test_missing_directory_is_an_error_without_traceback(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def test_no_change_says_so_without_warnings(tmp_path: Path) -> None:
     markdown = report(scenarios.no_change, tmp_path)
     assert "**No changes.**" in markdown
     assert "[!CAUTION]" not in markdown
-    assert "<details>" not in markdown
+    assert "#### Resources" not in markdown
 
 
 def test_added_resource_lists_its_inputs(tmp_path: Path) -> None:
@@ -62,24 +62,44 @@ def test_deleting_a_protected_resource_is_a_loud_warning_in_the_summary(tmp_path
     assert "<b>delete</b>" in details
 
 
-def test_protected_update_is_flagged_even_without_a_delete(tmp_path: Path) -> None:
+def test_protected_update_in_place_is_marked_but_raises_no_caution(tmp_path: Path) -> None:
     base, head = scenarios.base_side(), scenarios.base_side()
     head["production"].find("production")["inputs"]["waitTimer"] = 30
     markdown = report(lambda: (base, head), tmp_path)
-    assert "1 protected resource will change" in markdown
+    assert "[!CAUTION]" not in markdown
+    assert "<b>update</b> <code>github:index/repositoryEnvironment:RepositoryEnvironment</code> " \
+        "<code>production</code> 🔒 protected" in markdown  # fmt: skip
     assert "- `waitTimer`: `0` → `30`" in markdown
+
+
+def test_replacement_and_protection_removed_raise_the_caution_box(tmp_path: Path) -> None:
+    markdown = report(scenarios.replace_and_unprotect, tmp_path)
+    summary, _, details = markdown.partition("### ")
+    assert "> [!CAUTION]" in summary
+    assert "1 resource will be replaced and 1 resource will lose `protect`" in summary
+    assert "🟠 replace `command:local:Command` `production-backend`" in summary
+    assert "(🔓 protection removed)" in summary
+    assert '- `triggers[0]`: `"autonomica"` → `"autonomica-2"`' in details
 
 
 def test_secret_changes_show_no_value(tmp_path: Path) -> None:
     markdown = report(scenarios.secret_change, tmp_path)
     assert scenarios.CANARY not in markdown
     assert "- `sentryDsn`: [secret] changed (now secret)" in markdown
-    assert "- `environment.WEBHOOK_SECRET`: [secret] changed (added)" in markdown
+    assert "- `REDIS_URL` (secret variable): [secret] changed (added)" in markdown
+    assert '- `stdin.service.secretVariables[1]`: added `"REDIS_URL"`' in markdown
     assert "- `value`: [secret] changed (removed)" in markdown
 
 
-def test_threshold_change_shows_as_a_unified_diff(tmp_path: Path) -> None:
+def test_threshold_change_shows_as_a_unified_diff_once(tmp_path: Path) -> None:
     markdown = report(scenarios.threshold_change, tmp_path)
+    assert markdown.count("> 0.02") == 1  # not again in the stash's content or a variable
+    assert (
+        "- monitoring file `monitoring/rules/backend.yml` changed (`input.content`, "
+        "`input.sha256`): see Monitoring files"
+    ) in markdown
+    assert '- monitoring file `monitoring/rules/backend.yml` changed (`monitoring.files["rules/' \
+        'backend.yml"]`)' in markdown  # fmt: skip
     assert "--- a/monitoring/rules/backend.yml" in markdown
     assert '-            / sum(rate(http_requests_total{job="backend"}[5m])) > 0.05' in markdown
     assert '+            / sum(rate(http_requests_total{job="backend"}[5m])) > 0.02' in markdown

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import Enum
+from functools import cache
 from typing import Literal
 
 from pydantic import JsonValue
 
-from tools.plandiff.plan import RESOURCE_OPTIONS, SECRET, Resource, Snapshot, empty_snapshot
+from policy.rules import Level, Violation
+from tools import policycheck
+from tools.plandiff.plan import (
+    RESOURCE_OPTIONS,
+    SECRET,
+    Plan,
+    Resource,
+    Snapshot,
+    empty_snapshot,
+)
 
 Action = Literal["create", "update", "delete"]
-PropertyKind = Literal["added", "removed", "changed", "secret"]
+# "file": the value is a monitoring file whose diff the report shows once, under its path.
+PropertyKind = Literal["added", "removed", "changed", "secret", "file"]
 
 
 class _Missing(Enum):
@@ -28,7 +41,8 @@ Value = JsonValue | _Missing
 
 @dataclass(frozen=True, slots=True)
 class PropertyChange:
-    """One leaf that differs. For kind "secret" neither value is kept, only `note`."""
+    """One leaf that differs. For kind "secret" neither value is kept, only `note`; for kind
+    "file", `path` lists the properties that hold the file and `note` is its path."""
 
     path: str
     kind: PropertyKind
@@ -47,10 +61,17 @@ class ResourceChange:
     retained: bool  # retainOnDelete=true in the base: a delete leaves the real resource alone
     options: tuple[tuple[str, bool, bool], ...]  # changed resource options: (name, old, new)
     properties: tuple[PropertyChange, ...]
+    replaced: bool = False  # an update of a property in the resource's replaceOnChanges
+
+    @property
+    def unprotected(self) -> bool:
+        return ("protect", True, False) in self.options
 
     @property
     def needs_attention(self) -> bool:
-        return self.action == "delete" or (self.action == "update" and self.protected)
+        """What the CAUTION box lists: a delete, a replacement or protection removed. An
+        in-place update of a protected resource is marked in its block, not in the box."""
+        return self.action == "delete" or self.replaced or self.unprotected
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +83,18 @@ class FileChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Finding:
+    """A policy violation in the head, and whether the base had it too."""
+
+    level: Level
+    rule: str
+    type: str
+    name: str
+    message: str
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StackDiff:
     stack: str
     presence: Literal["both", "new", "removed"]
@@ -69,13 +102,19 @@ class StackDiff:
     unchanged: int
     files: tuple[FileChange, ...]
     outputs: tuple[PropertyChange, ...]
+    secrets: tuple[PropertyChange, ...] = ()  # secure values of the stack file set anew
+    policy: tuple[Finding, ...] = ()  # mandatory first
+    labels: Mapping[str, str] = dataclass_field(default_factory=dict)  # id -> "team platform"
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.resources if change.action == action)
 
     @property
     def changed(self) -> bool:
-        return bool(self.resources or self.files or self.outputs) or self.presence != "both"
+        return (
+            bool(self.resources or self.files or self.outputs or self.secrets)
+            or self.presence != "both"
+        )
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
@@ -148,7 +187,21 @@ def _leaf_change(old: Value, new: Value, path: str) -> PropertyChange:
     return PropertyChange(path, "changed", old=old, new=new)
 
 
+def _structured(value: Value) -> Value:
+    """A string that holds a JSON object or array (a command's stdin spec) as parsed JSON, so it
+    is diffed key by key rather than as one long string."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(parsed, dict | list):
+            return parsed
+    return value
+
+
 def _diff(old: Value, new: Value, path: str, out: list[PropertyChange]) -> None:
+    old, new = _structured(old), _structured(new)
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(old.keys() | new.keys()):
             a, b = old.get(key, MISSING), new.get(key, MISSING)
@@ -179,13 +232,85 @@ def diff_values(old: Value, new: Value) -> tuple[PropertyChange, ...]:
     return tuple(out)
 
 
+@cache
+def _replace_pattern(pattern: str) -> re.Pattern[str]:
+    """A replaceOnChanges path (`triggers[*]`, `spec.*`) as a regex over our property paths;
+    a change below the path counts too."""
+    regex = re.escape(pattern).replace(r"\[\*\]", r"\[\d+\]").replace(r"\*", r"[^.\[]+")
+    return re.compile(rf"{regex}(?:[.\[].*)?")
+
+
+def _replaces(properties: Sequence[PropertyChange], patterns: Sequence[str]) -> bool:
+    return any(
+        _replace_pattern(pattern).fullmatch(part)
+        for change in properties
+        for part in change.path.split(", ")
+        for pattern in patterns
+    )
+
+
+# Text (content, content without its last newline, sha256) -> path, of each changed file.
+FileIndex = Mapping[str, str]
+
+
+def file_index(files: Mapping[str, bytes], changed: Sequence[FileChange]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for change in changed:
+        content = files.get(change.path)
+        if content is None or change.binary:
+            continue
+        text = content.decode("utf-8")
+        index[hashlib.sha256(content).hexdigest()] = change.path
+        index[text.removesuffix("\n")] = change.path
+        index[text] = change.path
+    return index
+
+
+def _file_of(change: PropertyChange, base: FileIndex, head: FileIndex) -> str | None:
+    old = base.get(change.old) if isinstance(change.old, str) else None
+    new = head.get(change.new) if isinstance(change.new, str) else None
+    if change.kind == "changed":
+        return old if old == new else None
+    return {"added": new, "removed": old}.get(change.kind)
+
+
+def fold_files(
+    changes: Sequence[PropertyChange], base: FileIndex, head: FileIndex
+) -> tuple[PropertyChange, ...]:
+    """Values that are a changed monitoring file (its content, or its hash) become one "file"
+    change per file: the report shows the file's diff once, under Monitoring files."""
+    if not base and not head:
+        return tuple(changes)
+    folded: list[PropertyChange] = []
+    holders: dict[str, list[str]] = {}
+    for change in changes:
+        path = _file_of(change, base, head)
+        if path is None:
+            folded.append(change)
+        elif path in holders:
+            holders[path].append(change.path)
+        else:
+            holders[path] = [change.path]
+            folded.append(PropertyChange(path, "file", note=path))
+    return tuple(
+        PropertyChange(", ".join(holders[c.note]), "file", note=c.note) if c.kind == "file" else c
+        for c in folded
+    )
+
+
 def _resource_change(
-    action: Action, base: Resource | None, head: Resource | None
+    action: Action,
+    base: Resource | None,
+    head: Resource | None,
+    files: tuple[FileIndex, FileIndex] = ({}, {}),
 ) -> ResourceChange:
     present = head or base
     assert present is not None
     old_options = (base or present).options()
     new_options = (head or present).options()
+    properties = fold_files(
+        diff_values(base.inputs if base else {}, head.inputs if head else {}), *files
+    )
     return ResourceChange(
         urn=present.urn,
         type=present.type,
@@ -198,23 +323,29 @@ def _resource_change(
             for name in RESOURCE_OPTIONS
             if old_options[name] != new_options[name]
         ),
-        properties=diff_values(base.inputs if base else {}, head.inputs if head else {}),
+        properties=properties,
+        replaced=action == "update"
+        and _replaces(properties, (base or present).replaceOnChanges + present.replaceOnChanges),
     )
 
 
 def _attention_order(change: ResourceChange) -> int:
     if change.action == "delete":
         return 0
+    if change.needs_attention:
+        return 1
     if change.action == "update":
-        return 1 if change.protected else 2
-    return 3
+        return 2 if change.protected else 3
+    return 4
 
 
 def diff_resources(
-    base: tuple[Resource, ...], head: tuple[Resource, ...]
+    base: tuple[Resource, ...],
+    head: tuple[Resource, ...],
+    files: tuple[FileIndex, FileIndex] = ({}, {}),
 ) -> tuple[tuple[ResourceChange, ...], int]:
-    """Changed resources (deletes first, then protected updates, updates, creates) and the
-    number of unchanged ones."""
+    """Changed resources (deletes first, then replacements and protection removed, protected
+    updates, updates, creates) and the number of unchanged ones."""
     base_by_urn = {r.urn: r for r in base}
     head_urns = {r.urn for r in head}
     changes: list[ResourceChange] = []
@@ -222,12 +353,14 @@ def diff_resources(
     for resource in head:
         old = base_by_urn.get(resource.urn)
         if old is None:
-            changes.append(_resource_change("create", None, resource))
+            changes.append(_resource_change("create", None, resource, files))
         elif old.options() != resource.options() or not same(old.inputs, resource.inputs):
-            changes.append(_resource_change("update", old, resource))
+            changes.append(_resource_change("update", old, resource, files))
         else:
             unchanged += 1
-    changes.extend(_resource_change("delete", r, None) for r in base if r.urn not in head_urns)
+    changes.extend(
+        _resource_change("delete", r, None, files) for r in base if r.urn not in head_urns
+    )
     return tuple(sorted(changes, key=_attention_order)), unchanged
 
 
@@ -287,25 +420,73 @@ def diff_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple[Fi
     return tuple(changes)
 
 
-def diff_snapshots(stack: str, base: Snapshot | None, head: Snapshot | None) -> StackDiff:
+def diff_secrets(base: Mapping[str, str], head: Mapping[str, str]) -> tuple[PropertyChange, ...]:
+    """Secure values of the stack file whose ciphertext changed: added, set anew or removed."""
+    return tuple(
+        PropertyChange(
+            key,
+            "secret",
+            note="added" if key not in base else "removed" if key not in head else "set anew",
+        )
+        for key in sorted(base.keys() | head.keys())
+        if base.get(key) != head.get(key)
+    )
+
+
+def _violations(plan: Plan) -> list[Violation]:
+    # Each resource's fields as they are (vars), without the cost of a model dump.
+    return policycheck.check({"resources": [vars(r) for r in plan.resources]})
+
+
+def diff_policy(base: Plan | None, head: Plan | None) -> tuple[Finding, ...]:
+    """The head's policy violations, mandatory first; `new` when the base did not have them."""
+    if head is None:
+        return ()
+
+    def key(v: Violation) -> tuple[str, str, str]:
+        return (v.rule, v.resource.urn, v.message)
+
+    found = sorted(
+        _violations(head), key=lambda v: (v.level != "mandatory", v.rule, v.resource.urn)
+    )
+    before = {key(v) for v in _violations(base)} if base and found else set()
+    return tuple(
+        Finding(v.level, v.rule, v.resource.type, v.resource.name, v.message, key(v) not in before)
+        for v in found
+    )
+
+
+def diff_snapshots(
+    stack: str, base: Snapshot | None, head: Snapshot | None, policy: bool = True
+) -> StackDiff:
     present = head or base
     assert present is not None
     empty = empty_snapshot(stack, present.plan.project)
     old, new = base or empty, head or empty
-    resources, unchanged = diff_resources(old.plan.resources, new.plan.resources)
+    files = diff_files(old.files, new.files)
+    index = (file_index(old.files, files), file_index(new.files, files))
+    resources, unchanged = diff_resources(old.plan.resources, new.plan.resources, index)
     return StackDiff(
         stack=stack,
         presence="both" if base and head else "new" if head else "removed",
         resources=resources,
         unchanged=unchanged,
-        files=diff_files(old.files, new.files),
-        outputs=diff_values(old.plan.outputs, new.plan.outputs),
+        files=files,
+        outputs=fold_files(diff_values(old.plan.outputs, new.plan.outputs), *index),
+        secrets=diff_secrets(old.plan.secretVersions, new.plan.secretVersions),
+        policy=diff_policy(base.plan if base else None, head.plan if head else None)
+        if policy
+        else (),
+        labels={**old.plan.lookups, **new.plan.lookups},
     )
 
 
-def diff_sides(base: Mapping[str, Snapshot], head: Mapping[str, Snapshot]) -> tuple[StackDiff, ...]:
-    """One StackDiff per stack found on either side, by stack name."""
+def diff_sides(
+    base: Mapping[str, Snapshot], head: Mapping[str, Snapshot], policy: bool = True
+) -> tuple[StackDiff, ...]:
+    """One StackDiff per stack found on either side, by stack name; `policy`: also run the
+    policy pack's rules over both plans."""
     return tuple(
-        diff_snapshots(stack, base.get(stack), head.get(stack))
+        diff_snapshots(stack, base.get(stack), head.get(stack), policy)
         for stack in sorted(base.keys() | head.keys())
     )

@@ -33,6 +33,8 @@ class Resource(BaseModel):
     protect: bool = False
     retainOnDelete: bool = False
     deleteBeforeReplace: bool = False
+    # Property paths whose change replaces the resource (the SDK's replace_on_changes).
+    replaceOnChanges: tuple[str, ...] = ()
     inputs: dict[str, JsonValue]
 
     def options(self) -> dict[str, bool]:
@@ -47,6 +49,10 @@ class Plan(BaseModel):
     stack: StackName
     resources: tuple[Resource, ...]
     outputs: dict[str, JsonValue]
+    # id a lookup returned -> what a person calls it ("team platform"); older synths have none.
+    lookups: dict[str, str] = {}
+    # config key path -> fingerprint of its ciphertext in the stack file.
+    secretVersions: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _urns_are_unique(self) -> Plan:

@@ -1,0 +1,225 @@
+"""Every key of a stack file reaches the plan diff when changed (issue 19).
+
+The keys come from the config models (`components.config.StackConfig`), never from a list kept by
+hand: a key added to a model is tried here the day it is added. For each key the test tries
+changes derived from its current value, keeps the first one the config accepts, synthesizes the
+production stack with it and checks that the comment shows a readable change (for a secret:
+that it changed). A key for which no derived change is valid needs an entry in HINTS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from components.config import StackConfig, raw_project_config
+from monitoring.durations import format_duration, parse_duration
+from tests.conftest import STACKS
+from tests.plandiff import stacks
+from tools import synth
+from tools.plandiff.plan import Snapshot
+
+STACK = "production"
+# Keys that change only another stack: production's Vercel project is the same in either layout.
+# Production already pages (its default): staging shows what turning paging on changes.
+STACK_OF = {"vercel.layout": "staging", "monitoring.receivers.pagerduty": "staging"}
+
+# Keys the generic changes cannot reach on their own: key -> (value, other keys it needs).
+HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "railway.retainOnDelete": (False, {}),  # production's default (null) already retains
+    # Routable channel sets only: {slack}, {email, slack}, {pagerduty, email, slack}.
+    "monitoring.strategies.immediate.notifications": (["slack", "email"], {}),
+    "monitoring.strategies.fast.notifications": (["slack"], {}),
+    "monitoring.strategies.gradual.notifications": (["slack", "email"], {}),
+    # Set only where the monitoring runs outside Railway (the Railway addresses are derived).
+    "monitoring.addresses.alertmanager": (
+        "alertmanager.example.net:9093",
+        {"monitoring.servers.hosting": "external"},
+    ),
+    "monitoring.addresses.blackboxExporter": (
+        "blackbox.example.net:9115",
+        {"monitoring.servers.hosting": "external"},
+    ),
+    "monitoring.addresses.prometheusUrl": (
+        "https://prometheus.example.net",
+        {"monitoring.servers.hosting": "external"},
+    ),
+}
+# Keys the config refuses whatever their value: each must be an error, never silently ignored.
+REFUSED = {"monitoring.receivers.rollbackWebhookUrl"}
+# Keys that describe something outside the stack and only check other keys: they deploy
+# nothing, so the test checks that they still change nothing (remove one when it does).
+CHECKS_ONLY = {
+    # The app's histogram buckets: latency thresholds must be bucket bounds.
+    "monitoring.triggers.performance.latencyBuckets",
+}
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return annotation if is_model else None
+
+
+def keys(
+    model: type[BaseModel] = StackConfig, prefix: str = ""
+) -> Iterator[tuple[str, tuple[Any, type[BaseModel]]]]:
+    """camelCase key path -> (annotation, the model that holds it) of every leaf."""
+    for field in model.model_fields.values():
+        path = f"{prefix}{field.alias}"
+        nested = _model_of(field.annotation)
+        if nested is not None:
+            yield from keys(nested, f"{path}.")
+        else:
+            yield path, (field.annotation, model)
+
+
+KEYS = dict(keys())
+
+
+def current(config: StackConfig, path: str) -> Any:
+    node: Any = config.model_dump(mode="json", by_alias=True)
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def _strings(value: str) -> Iterator[str]:
+    if value.startswith("#"):
+        yield f"#{value[1:]}x"
+    yield f"{value}x"
+    yield f"x{value}"
+    if "://" in value:
+        scheme, _, rest = value.partition("://")
+        yield f"{scheme}://x{rest}"
+    if re.fullmatch(r"[0-9a-f-]+", value[-1]):
+        yield value[:-1] + ("0" if value[-1] != "0" else "1")
+
+
+def candidates(value: Any, annotation: Any) -> Iterator[Any]:
+    """Changes of `value` to try, most telling first."""
+    choices = [a for a in typing.get_args(annotation) if isinstance(a, str)]
+    if typing.get_origin(annotation) is typing.Literal:
+        yield from (c for c in choices if c != value)
+    if isinstance(value, bool) or value is None:
+        yield from ([not value] if isinstance(value, bool) else [True, False])
+    elif isinstance(value, int):
+        yield from (value + 1, value - 1)
+    elif isinstance(value, float):
+        yield from (round(value * 0.8, 6), round(value * 1.2, 6))
+    elif isinstance(value, str):
+        try:
+            duration = parse_duration(value)
+        except ValueError:
+            duration = None
+        if isinstance(duration, timedelta):
+            yield from (format_duration(duration * 2), format_duration(duration / 2))
+            yield format_duration(duration + timedelta(seconds=10))
+        yield from _strings(value)
+    elif isinstance(value, list):
+        if value:
+            yield value[:-1]
+            yield from ([*value[:-1], changed] for changed in candidates(value[-1], None))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from ({**value, key: changed} for changed in candidates(item, None))
+
+
+def accepted(config: dict[str, Any]) -> bool:
+    flat, _ = synth.pulumi_config(config)
+    try:
+        StackConfig.model_validate(raw_project_config(flat))
+    except ValidationError:
+        return False
+    return True
+
+
+def change_for(stack: str, path: str, base: StackConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (base, head) stack files for a valid change of `path`."""
+    annotation, owner = KEYS[path]
+    if annotation is SecretStr or path.startswith("secrets."):
+        head = stacks.edited(stack)
+        name = path.removeprefix("secrets.")
+        secret = {"NEW_TOKEN": {"secure": "v1:Zm9v"}} if name == "frontendEnv" else {
+            "secure": "v1:Zm9v"
+        }  # fmt: skip
+        stacks.set_key(head, "secrets", {name: secret})
+        return stacks.edited(stack), head
+    value, context = HINTS.get(path, (None, {}))
+    base_file = stacks.edited(stack)
+    for key, setting in context.items():
+        stacks.set_key(base_file, key, setting)
+    was = current(base, path)
+    tries = [value] if path in HINTS else list(candidates(was, annotation))
+    parent, _, leaf = path.rpartition(".")
+    # A model with required fields (a strategy, a service's endpoints) is set whole.
+    whole = bool(parent) and any(f.is_required() for f in owner.model_fields.values())
+    for tried in tries:
+        if tried == was:
+            continue
+        head = json.loads(json.dumps(base_file))
+        if whole:
+            stacks.set_key(head, parent, {**current(base, parent), leaf: tried})
+        else:
+            stacks.set_key(head, path, tried)
+        if accepted(head):
+            return base_file, head
+    raise AssertionError(f"no valid change found for {path} (tried {tries}): add it to HINTS")
+
+
+@pytest.fixture(scope="module")
+def base_configs() -> dict[str, StackConfig]:
+    flat = {stack: synth.pulumi_config(stacks.edited(stack))[0] for stack in STACKS}
+    return {s: StackConfig.model_validate(raw_project_config(f)) for s, f in flat.items()}
+
+
+@pytest.fixture(scope="module")
+def base_snapshots() -> dict[str, Snapshot]:
+    return {stack: stacks.snapshot(stack, stacks.edited(stack)) for stack in STACKS}
+
+
+def test_the_key_list_comes_from_the_models() -> None:
+    assert len(KEYS) > 100
+    assert {"rollback.dryRun", "railway.backendRootDirectory", "featureFlags.aiAssistance"} <= set(
+        KEYS
+    )
+    named = set(HINTS) | REFUSED | CHECKS_ONLY | set(STACK_OF)
+    assert named <= set(KEYS), "a list here names a key the models no longer have"
+
+
+@pytest.mark.parametrize("path", sorted(set(KEYS) - REFUSED))
+def test_a_changed_key_shows_in_the_diff(
+    path: str, base_configs: dict[str, StackConfig], base_snapshots: dict[str, Snapshot]
+) -> None:
+    stack = STACK_OF.get(path, STACK)
+    base_file, head_file = change_for(stack, path, base_configs[stack])
+    base = base_snapshots[stack] if base_file == stacks.edited(stack) else None
+    base = base or stacks.snapshot(stack, base_file)
+    diff, markdown = stacks.diff(stack, base, lambda c: c.update(head_file), policy=False)
+    if path in CHECKS_ONLY:
+        assert not diff.changed, f"{path} now changes the stack: remove it from CHECKS_ONLY"
+        return
+    assert diff.changed, f"{path}: the diff shows no change"
+    if path.startswith("secrets."):
+        assert "[secret] changed" in markdown
+        return
+    readable = (
+        diff.files
+        or any(r.options for r in diff.resources)
+        or any(p.kind != "secret" for r in diff.resources for p in r.properties)
+        or any(p.kind != "secret" for p in diff.outputs)
+    )
+    assert readable, f"{path}: the change shows only as [secret]"
+
+
+@pytest.mark.parametrize("path", sorted(REFUSED))
+def test_a_derived_key_is_refused_not_ignored(path: str) -> None:
+    config = stacks.edited(STACK)
+    stacks.set_key(config, path, "https://elsewhere.example.net/hook")
+    assert not accepted(config)

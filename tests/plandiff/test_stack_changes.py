@@ -1,0 +1,214 @@
+"""One change at a time in a real stack file, as a reviewer tries it: what the comment shows.
+
+Golden files: tests/plandiff/golden/stack/<case>.md (UPDATE_GOLDEN=1 rewrites them; read the
+diff before committing).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import STACKS
+from tests.plandiff import stacks
+from tools.plandiff.plan import Snapshot
+
+GOLDEN = Path(__file__).parent / "golden" / "stack"
+
+
+@pytest.fixture(scope="module")
+def bases() -> dict[str, Snapshot]:
+    return {stack: stacks.snapshot(stack, stacks.edited(stack)) for stack in STACKS}
+
+
+def flag_on(config: dict[str, Any]) -> None:
+    config["autonomica-pipeline:featureFlags"]["aiAssistance"] = True
+
+
+def rollback_acts_not(config: dict[str, Any]) -> None:
+    config["autonomica-pipeline:rollback"]["dryRun"] = True
+
+
+def backend_root(config: dict[str, Any]) -> None:
+    config["autonomica-pipeline:railway"]["backendRootDirectory"] = "services/api"
+
+
+def team_reviewer(config: dict[str, Any]) -> None:
+    config["autonomica-pipeline:github"]["reviewers"].append({"team": "platform"})
+
+
+def error_threshold(config: dict[str, Any]) -> None:
+    stacks.set_key(config, "monitoring.triggers.performance.errorRate", 0.02)
+
+
+def no_wait(config: dict[str, Any]) -> None:
+    config["autonomica-pipeline:github"]["waitTimer"] = 0
+
+
+def other_railway_project(config: dict[str, Any]) -> None:
+    config["autonomica-pipeline:railway"]["projectId"] = "0b5e7c1d-2f3a-4d6e-8a9b-1c2d3e4f5a6b"
+
+
+def database_secret(config: dict[str, Any]) -> None:
+    stacks.set_key(config, "secrets", {"databaseUrl": {"secure": "v1:AAAAbmV3Y2lwaGVy"}})
+
+
+CASES = {
+    "production_feature_flag": ("production", flag_on),
+    "production_rollback_dry_run": ("production", rollback_acts_not),
+    "production_backend_root_directory": ("production", backend_root),
+    "production_team_reviewer": ("production", team_reviewer),
+    "production_error_threshold": ("production", error_threshold),
+    "production_wait_timer_policy": ("production", no_wait),
+    "production_railway_project_replaces": ("production", other_railway_project),
+    "staging_secret_set": ("staging", database_secret),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_report_matches_golden_file(case: str, bases: dict[str, Snapshot]) -> None:
+    stack, edit = CASES[case]
+    _, markdown = stacks.diff(stack, bases[stack], edit)
+    golden = GOLDEN / f"{case}.md"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(markdown, encoding="utf-8")
+    assert golden.exists(), f"{golden} missing: run UPDATE_GOLDEN=1 pytest tests/plandiff"
+    assert markdown == golden.read_text(encoding="utf-8"), (
+        f"report differs from {golden.name}; if the change is intended, regenerate with "
+        "UPDATE_GOLDEN=1 and review the golden diff"
+    )
+
+
+def section(markdown: str, name: str) -> str:
+    """The <details> block of the resource `name`."""
+    start = markdown.index(f"<code>{name}</code>")
+    return markdown[start : markdown.index("</details>", start)]
+
+
+def test_a_flag_flip_shows_false_to_true_on_its_variable(bases: dict[str, Snapshot]) -> None:
+    _, markdown = stacks.diff("production", bases["production"], flag_on)
+    block = section(markdown, "frontend-env-next_public_feature_ai_assistance")
+    assert '- `value`: `"false"` → `"true"`' in block
+    assert "applies an environment-variable change only to new deployments" in markdown
+    assert "vercel redeploy" in markdown
+    assert "[!CAUTION]" not in markdown  # a protected variable changed in place
+    assert "- `featureFlags.aiAssistance`: `false` → `true`" in markdown
+
+
+def test_every_public_vercel_variable_shows_its_value(bases: dict[str, Snapshot]) -> None:
+    """The provider marks every variable's value secret; a public one shows in clear."""
+    for stack, base in bases.items():
+        public = [
+            r.inputs
+            for r in base.plan.resources
+            if r.type == "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+            and r.inputs["sensitive"] is False
+        ]
+        assert len(public) == 6, stack
+        assert all(inputs["value"] != "[secret]" for inputs in public), stack
+
+
+def test_the_api_url_change_shows_on_next_public_api_url(bases: dict[str, Snapshot]) -> None:
+    def api(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:urls"]["api"] = "https://api2.autonomica.app"
+
+    _, markdown = stacks.diff("production", bases["production"], api)
+    block = section(markdown, "frontend-env-next_public_api_url")
+    assert '- `value`: `"https://api.autonomica.app"` → `"https://api2.autonomica.app"`' in block
+
+
+def test_settings_in_a_command_stdin_show_per_key(bases: dict[str, Snapshot]) -> None:
+    _, markdown = stacks.diff("production", bases["production"], rollback_acts_not)
+    block = section(markdown, "rollback")
+    assert '- `stdin.service.variables.ROLLBACK_DRY_RUN`: `"false"` → `"true"`' in block
+    _, markdown = stacks.diff("production", bases["production"], backend_root)
+    block = section(markdown, "backend")
+    assert '- `stdin.service.source.rootDirectory`: `"autonomica-api"` → `"services/api"`' in block
+
+
+def test_an_added_team_reviewer_shows_its_slug(bases: dict[str, Snapshot]) -> None:
+    _, markdown = stacks.diff("production", bases["production"], team_reviewer)
+    assert "- `reviewers[0].teams[0]`: added `team platform`" in markdown
+    assert "- `github.reviewers.teams[0]`: added `team platform`" in markdown
+
+
+def test_a_monitoring_change_shows_once_and_its_holders_say_so(
+    bases: dict[str, Snapshot],
+) -> None:
+    diff, markdown = stacks.diff("production", bases["production"], error_threshold)
+    assert [f.path for f in diff.files] == [
+        "monitoring/grafana/dashboards/application.json",  # its threshold line
+        "monitoring/prometheus/rules/alerts.yml",
+        "monitoring/rollback-config.yml",  # the rollback service's copy of the thresholds
+    ]
+    diff_lines = {line for f in diff.files for line in f.diff}
+    changed = [line for line in markdown.splitlines() if line.startswith("+") and "0.02" in line]
+    assert changed and all(line in diff_lines for line in changed)
+    assert len(changed) == len(set(changed))  # each changed line once
+    note = "monitoring file `monitoring/prometheus/rules/alerts.yml` changed"
+    assert note in section(markdown, "prometheus")  # the server's file variable
+    assert note in section(markdown, "monitoring-prometheus/rules/alerts.yml")  # the stash
+    assert markdown.count(note) == 3  # and the hash in the outputs
+    rollback = "monitoring file `monitoring/rollback-config.yml` changed"
+    assert rollback in section(markdown, "rollback")  # ROLLBACK_CONFIG
+
+
+def test_policy_violations_come_first_per_stack(bases: dict[str, Snapshot]) -> None:
+    _, markdown = stacks.diff("production", bases["production"], no_wait)
+    policy = markdown.index("#### Policy")
+    assert policy < markdown.index("#### Resources")
+    assert "❌ **1 mandatory violation** (1 new in this change):" in markdown
+    assert "- 🆕 `[mandatory]` `production-environment-protection`" in markdown
+    # self-review, the committer app on both rulesets, the maintainer's merges: folded
+    assert "<details><summary>⚠️ 4 advisories</summary>" in markdown
+    assert "| `production` | 0 | 1 | 0 |" in markdown and "| ❌ 1 |" in markdown
+
+
+def test_a_changed_trigger_is_a_replacement_in_the_caution_box(
+    bases: dict[str, Snapshot],
+) -> None:
+    _, markdown = stacks.diff("production", bases["production"], other_railway_project)
+    caution = markdown[markdown.index("> [!CAUTION]") : markdown.index("### ")]
+    assert "7 resources will be replaced" in caution
+    assert "🟠 replace `command:local:Command` `backend`" in caution
+
+
+def test_a_secret_set_anew_shows_without_its_value(bases: dict[str, Snapshot]) -> None:
+    _, markdown = stacks.diff("staging", bases["staging"], database_secret)
+    assert "- `autonomica-pipeline:secrets.databaseUrl`: [secret] changed (added)" in markdown
+    assert "AAAAbmV3Y2lwaGVy" not in markdown
+
+
+def test_canary_secrets_stay_out_of_the_comment() -> None:
+    """Every secret a canary, on both sides of a change that touches every secret's consumer."""
+    from components.config import required_secrets
+    from tools import synth
+    from tools.plandiff import diff_sides, render
+
+    canary = "canary-plandiff-7d1e-do-not-leak"
+    secrets: dict[str, Any] = {name: f"{canary}-{name}" for name in required_secrets()}
+    secrets["frontendEnv"] = {"SENTRY_AUTH_TOKEN": f"{canary}-sentry"}
+
+    def side(edit: Any, secrets: dict[str, Any]) -> Snapshot:
+        plan = synth.run_program("production", stacks.edited("production", edit), secrets)
+        files = synth.monitoring_files(plan)
+        return Snapshot(
+            stacks.Plan.model_validate(plan.to_json()),
+            {f"monitoring/{p}": c.encode() for p, c in files.items()},
+        )
+
+    def everything(config: dict[str, Any]) -> None:
+        flag_on(config)
+        error_threshold(config)
+        other_railway_project(config)
+
+    more = {**secrets, "frontendEnv": {"SENTRY_AUTH_TOKEN": f"{canary}-sentry", "NEW": canary}}
+    base, head = side(None, secrets), side(everything, more)
+    markdown = render(diff_sides({"production": base}, {"production": head}))
+    assert "- `value`: [secret] changed (added)" in markdown  # the new sensitive variable
+    assert "🟠 replace" in markdown and '`"false"` → `"true"`' in markdown
+    assert canary not in markdown

@@ -1,0 +1,83 @@
+"""Config keys that nothing reads are errors before any resource is registered (issue 19.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError, check_namespaces
+from tests.conftest import SynthFn
+from tools import mockrun, synth
+
+
+def fails(stack: str, edit: Any) -> tuple[str, list[dict[str, Any]]]:
+    """The config message and what was registered before it."""
+    config = synth.read_stack_file(synth.ROOT / f"Pulumi.{stack}.yaml")
+    edit(config)
+    monitor = mockrun.RecordingMonitor(mockrun.Mocks())
+    flat, secret_keys = synth.pulumi_config(config)
+    with pytest.raises(ConfigError) as caught:
+        mockrun.run(
+            lambda: synth.runpy.run_path(str(synth.ROOT / "__main__.py"), run_name="__main__"),
+            stack=stack, config=flat, secret_keys=secret_keys, monitor=monitor,
+        )  # fmt: skip
+    return str(caught.value), monitor.registrations
+
+
+@pytest.mark.parametrize(
+    ("stack", "key", "expected"),
+    [
+        (
+            "production",
+            "autonomica-pipline:monitoring",
+            [
+                "autonomica-pipline:monitoring: unknown namespace 'autonomica-pipline'",
+                "fix: rename it to autonomica-pipeline:monitoring in Pulumi.production.yaml, or "
+                "pulumi config rm 'autonomica-pipline:monitoring' --stack production",
+            ],
+        ),
+        (
+            "staging",
+            "monitoring",
+            [
+                "  - monitoring: has no namespace, so nothing reads this key",
+                "rename it to autonomica-pipeline:monitoring in Pulumi.staging.yaml",
+            ],
+        ),
+    ],
+)
+def test_a_key_nothing_reads_is_an_error_with_the_fix_before_anything_registers(
+    stack: str, key: str, expected: list[str]
+) -> None:
+    def add(config: dict[str, Any]) -> None:
+        config[key] = {"scrapeInterval": "30s"}
+
+    message, registered = fails(stack, add)
+    assert registered == []
+    for line in expected:
+        assert line in message
+
+
+def test_every_unknown_key_is_listed_at_once_with_provider_keys_checked() -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_namespaces(
+            ["github:tokn", "vercel:team", "githb:owner", "autonomica-pipeline:x", "pulumi:tags"],
+            "production",
+        )
+    message = str(caught.value)
+    assert message.startswith("Stack 'production' has 2 configuration problem(s):")
+    assert "github:tokn: the github provider reads only " in message
+    assert "rename it to github:token in Pulumi.production.yaml" in message
+    assert "githb:owner: unknown namespace 'githb'" in message
+    assert "rename it to github:owner" in message
+
+
+def test_known_provider_keys_pass(run_stack: SynthFn) -> None:
+    def providers(config: dict[str, Any]) -> None:
+        config["github:owner"] = "jairodriguez"
+        config["vercel:team"] = "autonomica"
+        config["command:anything"] = "x"
+        config["pulumi:tags"] = {"team": "platform"}
+
+    assert run_stack("staging", providers).resources
