@@ -1,8 +1,9 @@
 """The audit log: one JSON object per line, appended and flushed per decision and per action.
 
 Every record has `time` (UTC, ISO 8601), `epoch`, `event` and `groupKey`; events:
-received, unauthorized, invalid, resolved, ignored, duplicate, admitted, locked, cancelled,
-action (with `action`, `service`, `outcome`, `attempts`, `detail`), notification, finished.
+unauthorized, invalid, resolved, ignored, duplicate, admitted, waiting, preempted, cancelled,
+watched, action (with `action`, `service`, `outcome`, `attempts`, `detail`), notification,
+finished. A record that changes a group carries its `state` (see `ledger`).
 """
 
 from __future__ import annotations

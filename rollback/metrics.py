@@ -18,13 +18,13 @@ class Metrics:
         )
         self.decisions = Counter(
             "rollback_decisions",
-            "Decisions on alert groups (act, duplicate, resolved, ignored, cancelled)",
+            "Decisions on alert groups (act, waiting, duplicate, resolved, ignored, cancelled)",
             ["strategy", "decision"],
             registry=r,
         )
         self.actions = Counter(
             "rollback_actions",
-            "Rollback and freeze actions by outcome (succeeded, failed, dry_run, locked)",
+            "Rollback and freeze actions by outcome (succeeded, failed, dry_run, waiting)",
             ["action", "service", "outcome"],
             registry=r,
         )

@@ -24,7 +24,7 @@ class Service:
     notifier: Notifier
     metrics: Metrics
     audit: AuditLog
-    restored: int  # alert groups still in cooldown after replaying the audit log
+    restored: int  # alert groups the audit log still had something to remember of
 
     def close(self) -> None:
         self.executor.close()
@@ -69,7 +69,9 @@ def build_service(
         ledger=ledger,
         metrics=metrics,
         senders=notifier.senders,
+        now=now,
     )
+    metrics.in_progress.set_function(ledger.busy)
     audit.write(
         "started",
         groupKey=None,
@@ -77,4 +79,5 @@ def build_service(
         restoredGroups=restored,
         channels=sorted(notifier.senders),
     )
+    executor.resume_all()
     return Service(settings, policy, executor, notifier, metrics, audit, restored)

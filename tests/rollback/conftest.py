@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from monitoring import MonitoringConfig, Target, render
-from rollback.executor import Options
+from rollback.executor import Actions, Options
 from rollback.service import Service, build_service
 from rollback.settings import Settings
 from tests.monitoring.loopback import Mailbox, Receiver
@@ -19,6 +19,7 @@ from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures, re-
 from tests.railway.standin import RailwayStandIn
 from tests.rollback.standins import (
     GitHubStandIn,
+    RecordingActions,
     VercelStandIn,
     deploy_twice,
     platform_env,
@@ -77,6 +78,45 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 ServiceFactory = Callable[..., Service]
+# Platform settings that RecordingActions stands in for: never sent anywhere.
+RECORDED_PLATFORMS = {
+    "RAILWAY_PROJECT_ID": "p",
+    "RAILWAY_API_TOKEN": "t",
+    "VERCEL_TOKEN": "t",
+    "VERCEL_PROJECT_ID": "p",
+    "GITHUB_TOKEN": "t",
+    "GITHUB_REPOSITORY": "autonomica/app",
+}
+
+
+def _factory(
+    tmp_path: Path, receiver: Receiver, platforms: dict[str, str], actions: Actions | None
+) -> Iterator[ServiceFactory]:
+    services: list[Service] = []
+
+    def factory(yaml: str | None = None, options: Options | None = None, **env: str) -> Service:
+        config = tmp_path / "rollback-config.yml"
+        config.write_text(yaml or rollback_yaml())
+        base = {
+            "ROLLBACK_CONFIG_FILE": str(config),
+            "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+            "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+            "ROLLBACK_GRADUAL_WATCH": "300ms",
+            **platforms,
+            "SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
+            "PAGERDUTY_ROUTING_KEY": "pd-routing-key-for-tests",
+            "PAGERDUTY_URL": f"{receiver.url}/pagerduty",
+        }
+        settings = Settings.from_env({**base, **env})
+        service = build_service(
+            settings, actions=actions, options=options or fast_retries(settings)
+        )
+        services.append(service)
+        return service
+
+    yield factory
+    for service in services:
+        service.close()
 
 
 @pytest.fixture
@@ -89,29 +129,21 @@ def make_service(
 ) -> Iterator[ServiceFactory]:
     """build_service with every platform and channel pointed at the stand-ins.
     Keyword arguments override environment variables; `yaml` replaces the config."""
-    services: list[Service] = []
+    yield from _factory(tmp_path, receiver, platform_env(railway.url, vercel, github), None)
 
-    def factory(yaml: str | None = None, options: Options | None = None, **env: str) -> Service:
-        config = tmp_path / "rollback-config.yml"
-        config.write_text(yaml or rollback_yaml())
-        base = {
-            "ROLLBACK_CONFIG_FILE": str(config),
-            "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
-            "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
-            "ROLLBACK_GRADUAL_WATCH": "300ms",
-            **platform_env(railway.url, vercel, github),
-            "SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
-            "PAGERDUTY_ROUTING_KEY": "pd-routing-key-for-tests",
-            "PAGERDUTY_URL": f"{receiver.url}/pagerduty",
-        }
-        settings = Settings.from_env({**base, **env})
-        service = build_service(settings, options=options or fast_retries(settings))
-        services.append(service)
-        return service
 
-    yield factory
-    for service in services:
-        service.close()
+@pytest.fixture
+def platforms() -> RecordingActions:
+    return RecordingActions()
+
+
+@pytest.fixture
+def make_recorded(
+    tmp_path: Path, receiver: Receiver, platforms: RecordingActions
+) -> Iterator[ServiceFactory]:
+    """Like make_service, with the platforms in memory (`platforms`), shared by every service
+    the factory builds: a second one is the first restarted."""
+    yield from _factory(tmp_path, receiver, RECORDED_PLATFORMS, platforms)
 
 
 def fast_retries(settings: Settings) -> Options:

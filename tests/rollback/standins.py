@@ -20,6 +20,7 @@ import uvicorn
 from components.railway import converge
 from components.railway.client import Auth, RailwayClient
 from rollback.app import create_app
+from rollback.http import PermanentError
 from rollback.service import Service
 from tests.monitoring.loopback import LOOPBACK, HttpStandIn, Inbox, Quiet, free_port
 from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
@@ -290,3 +291,42 @@ def deploy_twice(standin: RailwayStandIn) -> RailwayStandIn:
                 )
                 state = converge.apply(client, spec, state, lambda _line: None)
     return standin
+
+
+class RecordingActions:
+    """Stands in for the platforms in memory: each service serves `<service>-v<n>`, a rollback
+    goes one version back (unless the service already moved away from `before`, as the real
+    clients check). `hold` makes a service's rollback wait until the event is set; the next
+    rollback of a service in `fail` fails for good."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.versions = {"frontend": 3, "backend": 3, "worker": 3}
+        self.hold: dict[str, threading.Event] = {}
+        self.fail: set[str] = set()
+        self._lock = threading.Lock()
+
+    def current(self, service: str, timeout: float) -> str | None:
+        return f"{service}-v{self.versions[service]}"
+
+    def rollback(self, service: str, before: str | None, timeout: float) -> str:
+        if service in self.hold:
+            self.hold[service].wait(timeout=30)
+        with self._lock:
+            if service in self.fail:
+                self.fail.discard(service)
+                raise PermanentError(f"{service}: injected failure")
+            if before is not None and before != self.current(service, timeout):
+                return f"{service} already at {self.current(service, timeout)} (was {before})"
+            self.calls.append(("rollback", service))
+            self.versions[service] -= 1
+            return f"rolled {service} back to v{self.versions[service]}"
+
+    def freeze(self, timeout: float) -> str:
+        with self._lock:
+            self.calls.append(("freeze", "all"))
+        return "frozen"
+
+    def rolled_back(self) -> list[str]:
+        with self._lock:
+            return [service for action, service in self.calls if action == "rollback"]
