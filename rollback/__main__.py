@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
+from rollback.audit import AuditLog, AuditPathError
 from rollback.http import PermanentError, TransientError
 from rollback.platforms import LiveActions
 from rollback.policy import SERVICES
@@ -47,8 +48,13 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
         from rollback.app import create_app
         from rollback.service import build_service
 
+        try:
+            service = build_service(settings)
+        except AuditPathError as error:
+            print(f"rollback: {error}", file=sys.stderr)
+            return 2
         uvicorn.run(
-            create_app(build_service(settings)),
+            create_app(service),
             host=args.host,
             port=args.port,
             log_level="info",
@@ -59,9 +65,12 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
         print("rollback: ROLLBACK_DRY_RUN is set: nothing to do by hand", file=sys.stderr)
         return 2
     actions = LiveActions(settings, policy_of(settings))
-    from rollback.audit import AuditLog
-
     audit = AuditLog(settings.audit_log, time.time, dry_run=False)
+    try:
+        audit.open()
+    except AuditPathError as error:
+        print(f"rollback: {error}", file=sys.stderr)
+        return 2
     timeout = settings.request_timeout.total_seconds()
     user = env.get("USER", "?")
     try:

@@ -1,5 +1,7 @@
 """Alertmanager's webhook payload (version 4). Unknown fields are ignored: Alertmanager may add
-some in a later release, and that must not make a rollback fail."""
+some in a later release, and that must not make a rollback fail. Bounded: the body's size is
+limited by the app, the number of alerts here, JSON nesting by pydantic's parser (deeper than
+its recursion limit is invalid JSON)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,16 @@ class Alert(_Model):
     fingerprint: str = ""
 
 
+MAX_ALERTS = 1_000  # far above a real group (one alertname, service and severity)
+
+
 class Webhook(_Model):
     version: Literal["4"]
     group_key: str = Field(alias="groupKey", min_length=1)
     status: Literal["firing", "resolved"]
     receiver: str = ""
     group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
-    alerts: tuple[Alert, ...]
+    alerts: tuple[Alert, ...] = Field(max_length=MAX_ALERTS)
 
     @property
     def firing(self) -> tuple[Alert, ...]:

@@ -27,6 +27,7 @@ from rollback.http import PermanentError, TransientError
 from rollback.ledger import Acting, Duplicate, GroupState, Ledger, Step
 from rollback.metrics import Metrics
 from rollback.notify import Message, Sender
+from rollback.outbox import Outbox
 from rollback.plan import Plan, Skip, decide
 from rollback.policy import Channel, Policy, ServiceName
 
@@ -40,6 +41,11 @@ class Actions(Protocol):
 
 
 _Task = tuple[str, str, Callable[[float], str]]  # (action, service, one attempt)
+MAX_RESUMES = 3  # a plan cut short by this many restarts is given up, not tried again
+
+
+def _given_up(_timeout: float) -> str:
+    raise PermanentError(f"cut short by {MAX_RESUMES} restarts of the service; not tried again")
 
 
 @dataclass
@@ -49,6 +55,8 @@ class Options:
     request_timeout: float
     retry_initial: float = 0.2  # first backoff between attempts of a step
     retry_max: float = 5.0
+    notify_limit: int = 10  # messages per channel and window (outbox)
+    notify_window: float = 60.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
@@ -71,6 +79,13 @@ class Executor:
     _watches: dict[str, threading.Timer] = field(default_factory=dict)
     _wakes: dict[ServiceName, tuple[float, threading.Timer]] = field(default_factory=dict)
     _running: set[str] = field(default_factory=set)
+    _outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        o = self.options
+        self._outbox = Outbox(
+            self.senders, limit=o.notify_limit, window=o.notify_window, on_result=self._notified
+        )
 
     # --- request path: fast, no I/O but the audit lines -----------------------------------
     def handle(self, webhook: Webhook, arrived: float) -> str:
@@ -105,7 +120,7 @@ class Executor:
                 )  # fmt: skip
                 for service in result.news:
                     self.metrics.actions.labels("rollback", service, "waiting").inc()
-                self._tell(plan, messages.waiting(self._env, state, result.news, self._dry))
+                self._notify(plan, messages.waiting(self._env, state, result.news, self._dry))
             self.metrics.decisions.labels(plan.strategy, "waiting").inc()
             return "waiting"
         self._admitted(result, arrived)
@@ -136,7 +151,7 @@ class Executor:
             self._taken_over(watch, services, plan)
         announce = messages.announce(self._env, state, acting.took_over, self._dry)
         if active.watch_until is not None:
-            self._tell(plan, announce)
+            self._notify(plan, announce)
             self._watch(plan.group_key, active.watch_until - self.now())
         else:
             self._start(plan.group_key, arrived, announce)
@@ -153,7 +168,7 @@ class Executor:
             detail=f"taken over by the {by.describe()}", byGroupKey=by.group_key,
             state=watch.record(),
         )  # fmt: skip
-        self._tell(watch.plan, messages.taken_over(self._env, watch, services, by, self._dry))
+        self._notify(watch.plan, messages.taken_over(self._env, watch, services, by, self._dry))
 
     def _skip(self, skip: Skip) -> None:
         self.metrics.decisions.labels("", skip.decision).inc()
@@ -172,7 +187,7 @@ class Executor:
             rollback=list(freed), detail="resolved while watched: no rollback", **extra,
         )  # fmt: skip
         self.metrics.decisions.labels(state.plan.strategy, "cancelled").inc()
-        self._tell(state.plan, messages.resolved_while_watched(self._env, state.plan, self._dry))
+        self._notify(state.plan, messages.resolved_while_watched(self._env, state.plan, self._dry))
         self._wake(freed)
 
     # --- watches, runs and wake-ups --------------------------------------------------------
@@ -225,6 +240,13 @@ class Executor:
     def resume_all(self) -> None:
         """At start: every plan the audit log shows unfinished, and the wake-ups for locks."""
         for state in self.ledger.active():
+            if state.active is not None and state.active.watch_until is None:
+                resumed = self.ledger.resumed(state.key)
+                self.audit.write(
+                    "resumed", groupKey=state.key, strategy=state.plan.strategy,
+                    detail="unfinished when the service stopped: carrying on",
+                    state=resumed.record(),
+                )  # fmt: skip
             self._resume(state.key)
         for service, ends in self.ledger.lock_ends().items():
             self._wake_at(service, ends)
@@ -272,9 +294,13 @@ class Executor:
             if announce:
                 self._notify(plan, announce)
             deadline = arrived + plan.timeout.total_seconds()
-            steps: list[_Task] = [("rollback", s, self._rollback_step(s)) for s in active.services]
+            steps: list[_Task] = [
+                ("rollback", s, self._rollback_step(key, s, active.before)) for s in active.services
+            ]
             if active.freeze:
                 steps.append(("freeze", "all", self._freeze_step()))
+            if active.resumes > MAX_RESUMES:  # it may be what stops the service: give up
+                steps = [(a, s, _given_up) for a, s, _ in steps]
             threads = [
                 threading.Thread(target=self._step, args=(plan, t, arrived, deadline), daemon=True)
                 for t in steps
@@ -300,17 +326,31 @@ class Executor:
             self._wake(finished.services)
             if state.waiting:  # what it waited for may have gone while it acted
                 self.consider(state.plan, self.options.clock(), resent=False)
+        except Exception as error:  # a bug: the plan stays unfinished, a re-send carries on
+            self.audit.write(
+                "interrupted", groupKey=key,
+                detail=f"unexpected {type(error).__name__}; a re-send of the group carries on",
+            )  # fmt: skip
         finally:
             with self._lock:
                 self._running.discard(key)
 
-    def _rollback_step(self, service: str) -> Callable[[float], str]:
-        before: list[str | None] = []
+    def _rollback_step(
+        self, key: str, service: ServiceName, known: dict[ServiceName, str | None]
+    ) -> Callable[[float], str]:
+        """What served when the plan started is written down before the first rollback call:
+        a retry, or the same plan resumed after a restart, never goes further back."""
+        before: list[str | None] = [known[service]] if service in known else []
 
         def step(timeout: float) -> str:
             assert self.actions is not None
-            if not before:  # what served when we started: a later attempt must not go further
+            if not before:
                 before.append(self.actions.current(service, timeout))
+                state = self.ledger.record_before(key, service, before[0])
+                self.audit.write(
+                    "attempt", groupKey=key, action="rollback", service=service,
+                    before=before[0], state=state.record(),
+                )  # fmt: skip
             return self.actions.rollback(service, before[0], timeout)
 
         return step
@@ -382,25 +422,21 @@ class Executor:
     def _dry(self) -> bool:
         return self.options.dry_run
 
-    def _tell(self, plan: Plan, text: str) -> None:
-        self._background(self._notify, plan, text)
-
     def _notify(self, plan: Plan, text: str) -> None:
+        """Queue `text` on the strategy's channels (the outbox sends it within its cap)."""
+        problem = self.audit.problem()
+        if problem is not None:
+            text += f"\nWARNING: {problem}"
         message = Message(plan.group_key, plan.strategy, text)
         for channel in self.policy.strategies.of(plan.strategy).notifications:
-            sender = self.senders.get(channel)
-            outcome, detail = "sent", ""
-            if sender is None:
-                outcome, detail = "not_configured", f"no settings for {channel}"
-            else:
-                try:
-                    sender(message)
-                except Exception as error:  # a channel failing must not stop the others
-                    outcome, detail = "failed", _describe(error)
+            self._outbox.post(channel, message)
+
+    def _notified(self, channel: Channel, batch: list[Message], outcome: str, detail: str) -> None:
+        for message in batch:
             self.metrics.notifications.labels(channel, outcome).inc()
             self.audit.write(
-                "notification", groupKey=plan.group_key, channel=channel, outcome=outcome,
-                detail=detail, text=text,
+                "notification", groupKey=message.group_key, channel=channel, outcome=outcome,
+                detail=detail, text=message.text,
             )  # fmt: skip
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -413,7 +449,8 @@ class Executor:
             with self._lock:
                 wakes = [s for s, (due, _) in self._wakes.items() if due < deadline]
                 busy = self._futures or self._watches or self._running
-                if not busy and not (wakes and self.ledger.waiting_for(wakes)):
+                waking = wakes and self.ledger.waiting_for(wakes)
+                if not busy and not waking and self._outbox.idle():
                     return True
             time.sleep(0.01)
         return False
@@ -426,13 +463,8 @@ class Executor:
         for timer in timers:
             timer.cancel()
         self._pool.shutdown(wait=True)
+        self._outbox.close()
 
 
 def _reasons(state: GroupState) -> dict[str, dict[str, Any]]:
     return {s: r.model_dump(mode="json") for s, r in state.waiting.items()}
-
-
-def _describe(error: Exception) -> str:
-    """Type and HTTP status only: an exception message may carry a webhook URL or a key."""
-    status = getattr(getattr(error, "response", None), "status_code", None)
-    return type(error).__name__ + (f" (HTTP {status})" if status else "")

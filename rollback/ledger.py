@@ -62,7 +62,9 @@ class Active(_State):
     freeze: bool
     watch_until: float | None  # epoch; None when acting
     admitted: float
+    before: dict[ServiceName, str | None] = Field(default_factory=dict)  # what served then
     steps: dict[str, Step] = Field(default_factory=dict)  # "rollback frontend", "freeze all"
+    resumes: int = 0  # restarts that cut it short
 
 
 class GroupState(_State):
@@ -207,6 +209,20 @@ class Ledger:
             if group is None or group.active is None or group.active.watch_until is None:
                 return None
             group.active.watch_until = None
+            return group.model_copy(deep=True)
+
+    def record_before(self, key: str, service: ServiceName, before: str | None) -> GroupState:
+        with self._lock:
+            group = self._groups[key]
+            assert group.active is not None
+            group.active.before[service] = before
+            return group.model_copy(deep=True)
+
+    def resumed(self, key: str) -> GroupState:
+        with self._lock:
+            group = self._groups[key]
+            assert group.active is not None
+            group.active.resumes += 1
             return group.model_copy(deep=True)
 
     def record_step(self, key: str, name: str, step: Step) -> GroupState:

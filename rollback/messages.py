@@ -100,4 +100,6 @@ def report(environment: str, plan: Plan, finished: Active, dry_run: bool) -> str
         f"{'FAILED' if step.outcome == 'failed' else 'ok'} {name}: {step.detail}"
         for name, step in sorted(finished.steps.items())
     )
+    if finished.resumes:
+        lines.append(f"(carried on after {finished.resumes} restart(s) of the rollback service)")
     return "\n".join(lines)

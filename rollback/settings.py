@@ -21,10 +21,13 @@ ENV: dict[str, str] = {
     "webhook_token": "ROLLBACK_WEBHOOK_TOKEN",
     "dry_run": "ROLLBACK_DRY_RUN",
     "audit_log": "ROLLBACK_AUDIT_LOG",
+    "audit_max_bytes": "ROLLBACK_AUDIT_MAX_BYTES",
     "cooldown": "ROLLBACK_COOLDOWN",
     "lockout": "ROLLBACK_SERVICE_LOCKOUT",
     "gradual_watch": "ROLLBACK_GRADUAL_WATCH",
     "request_timeout": "ROLLBACK_REQUEST_TIMEOUT",
+    "notify_limit": "ROLLBACK_NOTIFY_LIMIT",
+    "notify_window": "ROLLBACK_NOTIFY_WINDOW",
     "railway_project_id": "RAILWAY_PROJECT_ID",
     "railway_api_url": "RAILWAY_API_URL",
     "railway_api_token": "RAILWAY_API_TOKEN",
@@ -77,10 +80,15 @@ class Settings(BaseModel):
     webhook_token: SecretStr = Field(min_length=16)
     dry_run: bool = False
     audit_log: Path = Path("/data/rollback-audit.jsonl")
+    # Each of the two files (the log and <log>.1) stays below this.
+    audit_max_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)
     cooldown: Positive = timedelta(hours=24)
     lockout: Positive = timedelta(hours=24)
     gradual_watch: Positive = timedelta(minutes=5)
     request_timeout: Positive = timedelta(seconds=10)
+    # At most this many messages per channel in any window; more go out as one digest.
+    notify_limit: int = Field(10, ge=1, le=1000)
+    notify_window: Positive = timedelta(minutes=1)
     railway_project_id: Optional = None
     railway_api_url: str = "https://backboard.railway.com/graphql/v2"
     railway_api_token: SecretStr | None = None

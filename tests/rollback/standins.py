@@ -41,13 +41,34 @@ class Call:
 
 
 @dataclass
+class Hold:
+    """Holds the first call matching `method` and `pattern` until `release` is set: before it is
+    answered, or with `after`, once it is answered (and applied) but before the answer goes."""
+
+    method: str
+    pattern: str
+    after: bool = False
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, call: Call) -> bool:
+        return _is(call, self.method, self.pattern)
+
+    def wait(self) -> None:
+        self.reached.set()
+        self.release.wait(timeout=60)
+
+
+@dataclass
 class StandIn(HttpStandIn):
-    """Base: records calls; `fail_next` answers that many calls with `fail_status`."""
+    """Base: records calls; `fail_next` answers that many calls with `fail_status`; `hold`
+    holds one call (see Hold)."""
 
     token: str
     inbox: Inbox[Call] = field(default_factory=Inbox)
     fail_next: int = 0
     fail_status: int = 500
+    hold: Hold | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -69,6 +90,12 @@ class StandIn(HttpStandIn):
                     json.loads(raw) if raw else None,
                     time.monotonic(),
                 )
+                with standin.lock:
+                    hold, standin.hold = standin.hold, None
+                    if hold is not None and not hold.matches(call):
+                        hold, standin.hold = None, hold
+                if hold is not None and not hold.after:
+                    hold.wait()
                 if self.headers.get("Authorization") != f"Bearer {standin.token}":
                     status, payload = 401, {"error": "unauthorized"}
                 else:
@@ -80,12 +107,15 @@ class StandIn(HttpStandIn):
                     else:
                         status, payload = standin.answer(call)
                 standin.inbox.add(call)
+                if hold is not None and hold.after:
+                    hold.wait()
                 data = json.dumps(payload).encode() if payload is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # caller killed
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
 
             do_GET = do_POST = do_PATCH = _any
 
