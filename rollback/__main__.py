@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from rollback.audit import AuditLog, AuditPathError
 from rollback.http import PermanentError, TransientError
+from rollback.logs import UVICORN_LOGGING
 from rollback.platforms import LiveActions
 from rollback.policy import SERVICES
 from rollback.service import policy_of
@@ -57,7 +58,7 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
             create_app(service),
             host=args.host,
             port=args.port,
-            log_level="info",
+            log_config=UVICORN_LOGGING,
             access_log=False,
         )
         return 0

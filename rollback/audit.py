@@ -8,9 +8,10 @@ notification, finished, started, manual, snapshot. A record that changes a group
 
 Bounded: past `max_bytes` the file is renamed to `<path>.1` (replacing the older one) and the
 new file starts with a `snapshot` of the ledger, so the ledger is rebuilt from these two files.
-A write never raises: a full or failing disk must not stop a rollback. A record that cannot be
-written is held in memory (at most `HELD` records) and written before the next one; meanwhile
-`problem()` says what is wrong, for /health and for every notification.
+Each record also goes to stdout as a JSON line (without `state`), for `railway logs`; the file
+is the durable record. A write never raises: a full or failing disk must not stop a rollback.
+A record that cannot be written is held in memory (at most `HELD` records) and written before
+the next one; meanwhile `problem()` says what is wrong, for /health and every notification.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rollback.logs import emit
 
 HELD = 1_000  # records kept in memory while the disk fails
 RESERVE = 4 * 1024 * 1024  # less free space than this on the volume: /health fails
@@ -65,7 +68,14 @@ class AuditLog:
                 pass
         except OSError as error:
             if error.errno not in FULL:
-                reason = error.strerror or type(error).__name__
+                blocked = next(
+                    (p for p in self.path.parents if p.exists() and not p.is_dir()), None
+                )
+                reason = (
+                    f"{blocked} is a file, not a folder"
+                    if blocked
+                    else error.strerror or type(error).__name__
+                )
                 raise AuditPathError(
                     f"ROLLBACK_AUDIT_LOG={self.path}: cannot write there ({reason})\n"
                     "  fix: point ROLLBACK_AUDIT_LOG at a file in a writable folder "
@@ -83,7 +93,8 @@ class AuditLog:
             **fields,
         }
         line = json.dumps(record, default=str)
-        with self._lock:
+        with self._lock:  # stdout first: `railway logs` has it even when the disk fails
+            emit({k: v for k, v in record.items() if k != "state"})
             lines = [*self._held, line]
             try:
                 self._append(lines)

@@ -4,6 +4,7 @@ loop, retried within the strategy's timeout and reported when it still fails, dr
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -197,8 +198,12 @@ def test_health_and_metrics(make_service: ServiceFactory) -> None:
     assert 'rollback_reaction_seconds_count{strategy="fast"} 1.0' in metrics
 
 
-def test_missing_platform_settings_are_listed_without_values() -> None:
-    env = {"ROLLBACK_CONFIG": rollback_yaml(), "ROLLBACK_WEBHOOK_TOKEN": TOKEN}
+def test_missing_platform_settings_are_listed_without_values(tmp_path: Path) -> None:
+    env = {
+        "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+        "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+    }
     with pytest.raises(SettingsError) as error:
         Settings.from_env(env)
     message = str(error.value)
@@ -206,11 +211,3 @@ def test_missing_platform_settings_are_listed_without_values() -> None:
         assert name in message
     assert TOKEN not in message
     assert Settings.from_env({**env, "ROLLBACK_DRY_RUN": "true"}).dry_run
-
-
-def test_a_short_webhook_token_is_refused_without_echoing_it() -> None:
-    env = {"ROLLBACK_CONFIG": rollback_yaml(), "ROLLBACK_WEBHOOK_TOKEN": "short-secret",
-           "ROLLBACK_DRY_RUN": "true"}  # fmt: skip
-    with pytest.raises(SettingsError, match="ROLLBACK_WEBHOOK_TOKEN") as error:
-        Settings.from_env(env)
-    assert "short-secret" not in str(error.value)
