@@ -310,6 +310,9 @@ class Executor:
                 thread.start()
             for thread in threads:
                 thread.join()
+            done = self.ledger.state(key)
+            assert done is not None and done.active is not None
+            report = messages.report(self._env, plan, done.active, self._dry)
             with self._lock:  # at once: a plan admitted right after this must start
                 state, finished = self.ledger.finish(key)
                 self._running.discard(key)
@@ -319,10 +322,10 @@ class Executor:
                 outcome="failed" if failed else "succeeded",
                 elapsedSeconds=round(self.options.clock() - arrived, 3), state=state.record(),
             )  # fmt: skip
+            self._notify(plan, report)
             for service, ends in self.ledger.lock_ends().items():
                 if service in finished.services:
                     self._wake_at(service, ends)
-            self._notify(plan, messages.report(self._env, plan, finished, self._dry))
             self._wake(finished.services)
             if state.waiting:  # what it waited for may have gone while it acted
                 self.consider(state.plan, self.options.clock(), resent=False)

@@ -69,6 +69,7 @@ class Active(_State):
 
 class GroupState(_State):
     key: str
+    version: int = 0  # one more at each change: records may reach the log out of order
     plan: Plan
     since: float | None = None  # first action in this cooldown
     handled: tuple[ServiceName, ...] = ()
@@ -79,6 +80,12 @@ class GroupState(_State):
 
     def record(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def _changed(group: GroupState) -> GroupState:
+    """A change to `group` (held under the ledger's lock): its next version, as recorded."""
+    group.version += 1
+    return group.model_copy(deep=True)
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,10 @@ class Ledger:
             group = self._groups.get(plan.group_key)
             expired = group is not None and group.since is not None and group.active is None
             if group is None or (expired and now - (group.since or now) >= self._cooldown):
-                rolled_back = group.rolled_back if group else {}
-                group = GroupState(key=plan.group_key, plan=plan, rolled_back=rolled_back)
+                old = group or GroupState(key=plan.group_key, plan=plan)
+                group = GroupState(
+                    key=plan.group_key, plan=plan, rolled_back=old.rolled_back, version=old.version
+                )
             group.plan = plan
             if group.active is not None:
                 return Duplicate(group.since, busy=True)
@@ -140,7 +149,7 @@ class Ledger:
                 group.waiting = refused
                 if not refused:
                     return Duplicate(group.since, busy=False)
-                return Waiting(group.model_copy(deep=True), news)
+                return Waiting(_changed(group), news)
             doer = "watching" if plan.watch is not None and take else "rolling_back"
             took_over = tuple(
                 (self._take_over(self._groups[key], services, plan, doer), tuple(services))
@@ -156,7 +165,7 @@ class Ledger:
             group.active = Active(
                 services=tuple(take), freeze=freeze, watch_until=watch_until, admitted=now
             )
-            return Acting(group.model_copy(deep=True), took_over)
+            return Acting(_changed(group), took_over)
 
     def _blocker(
         self, service: ServiceName, plan: Plan, now: float
@@ -199,7 +208,7 @@ class Ledger:
             watch.waiting[service] = Reason(kind=kind, group_key=plan.group_key, by=plan.describe())
         if not watch.active.services and not watch.active.freeze:
             watch.active = None  # called off: nothing of it is left to do
-        return watch.model_copy(deep=True)
+        return _changed(watch)
 
     # --- what happens next -----------------------------------------------------------------
     def watch_over(self, key: str) -> GroupState | None:
@@ -209,28 +218,28 @@ class Ledger:
             if group is None or group.active is None or group.active.watch_until is None:
                 return None
             group.active.watch_until = None
-            return group.model_copy(deep=True)
+            return _changed(group)
 
     def record_before(self, key: str, service: ServiceName, before: str | None) -> GroupState:
         with self._lock:
             group = self._groups[key]
             assert group.active is not None
             group.active.before[service] = before
-            return group.model_copy(deep=True)
+            return _changed(group)
 
     def resumed(self, key: str) -> GroupState:
         with self._lock:
             group = self._groups[key]
             assert group.active is not None
             group.active.resumes += 1
-            return group.model_copy(deep=True)
+            return _changed(group)
 
     def record_step(self, key: str, name: str, step: Step) -> GroupState:
         with self._lock:
             group = self._groups[key]
             assert group.active is not None
             group.active.steps[name] = step
-            return group.model_copy(deep=True)
+            return _changed(group)
 
     def finish(self, key: str) -> tuple[GroupState, Active]:
         """The plan is done (whatever each step's outcome): locks for what happened."""
@@ -244,7 +253,7 @@ class Ledger:
                 if step is not None and step.outcome in LOCKING:
                     group.rolled_back[service] = now
             group.active = None
-            return group.model_copy(deep=True), finished
+            return _changed(group), finished
 
     def resolve(self, key: str) -> tuple[GroupState | None, tuple[ServiceName, ...]]:
         """The group resolved: it waits for nothing; a watch is called off (its services
@@ -263,7 +272,7 @@ class Ledger:
             elif not group.waiting:
                 return None, ()
             group.waiting = {}
-            return group.model_copy(deep=True), freed
+            return _changed(group), freed
 
     # --- queries ---------------------------------------------------------------------------
     def state(self, key: str) -> GroupState | None:
@@ -319,7 +328,9 @@ class Ledger:
             group = GroupState.model_validate(state)
         except ValidationError:
             return  # a record this version cannot read is no reason to refuse to start
-        self._groups[group.key] = group
+        known = self._groups.get(group.key)
+        if known is None or known.version <= group.version:
+            self._groups[group.key] = group
 
     def _prune(self, now: float, *, force: bool = False) -> None:
         """Forget groups with nothing left to remember (at most once a minute)."""

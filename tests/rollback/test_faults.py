@@ -1,26 +1,42 @@
 """Faults: a full volume, an audit write that fails once, the service killed (SIGKILL) between
-the decision and the call or between the call and its outcome. Each ends with the right
-rollback done once and people told the truth."""
+the decision and the call or between the call and its outcome, or at every start, a bug in the
+middle of a plan, records of one group written out of order. Each ends with the right rollback
+done once and people told the truth."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from rollback import messages
+from rollback.alerts import Webhook
 from rollback.executor import MAX_RESUMES
+from rollback.ledger import Acting, Ledger
+from rollback.plan import Plan, decide
+from rollback.policy import load_policy
 from tests.monitoring.loopback import Notification, Receiver
-from tests.rollback.conftest import TOKEN, WAIT, ServiceFactory, service_env
+from tests.rollback.conftest import (
+    TOKEN,
+    WAIT,
+    ServiceFactory,
+    audit_events,
+    rollback_yaml,
+    service_env,
+)
 from tests.rollback.process import ServiceProcess
 from tests.rollback.standins import (
     Client,
     GitHubStandIn,
     Hold,
+    RecordingActions,
     VercelStandIn,
     bearer,
     platform_env,
@@ -160,3 +176,56 @@ def test_a_plan_cut_short_at_every_start_is_given_up(
         report = receiver.wait_for(lambda n: "FAILED" in text_of(n), WAIT)
     assert f"cut short by {MAX_RESUMES} restarts of the service" in text_of(report)
     assert vercel.promotions() == []
+
+
+def test_a_plan_interrupted_by_a_bug_is_carried_on_by_the_next_resend(
+    make_recorded: ServiceFactory,
+    platforms: RecordingActions,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug after the steps (here: writing the report fails once) leaves the plan unfinished;
+    Alertmanager's next re-send carries it on: nothing is done twice, and the report goes."""
+    report = messages.report
+    calls: list[int] = []
+
+    def broken_once(*args: Any) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return report(*args)
+
+    monkeypatch.setattr(messages, "report", broken_once)
+    service = make_recorded()
+    with Client(service, TOKEN) as client:
+        assert client.send(FRONTEND).json()["decision"] == "accepted"
+        assert service.executor.wait_idle(WAIT)
+        [interrupted] = audit_events(service, "interrupted")
+        assert client.send(FRONTEND).json()["decision"] == "duplicate"  # and it carries on
+        assert service.executor.wait_idle(WAIT)
+    assert interrupted["detail"].startswith("unexpected RuntimeError")
+    assert platforms.rolled_back() == ["frontend"]  # once
+    done = receiver.wait_for(lambda n: "done" in text_of(n), WAIT)
+    assert "ok rollback frontend: rolled frontend back to v2" in text_of(done)
+    assert [r["outcome"] for r in audit_events(service, "finished")] == ["succeeded"]
+
+
+def test_a_restart_keeps_the_newest_state_of_a_group_whatever_the_order_of_its_records() -> None:
+    """Two threads may write records about one group in either order (a take-over racing the
+    watch's own timer): the ledger keeps the newest state, not the last line."""
+    day = timedelta(hours=24)
+    plan = decide(Webhook.model_validate(FRONTEND), load_policy(rollback_yaml()), day)
+    assert isinstance(plan, Plan)
+    first = Ledger(day, day, time.time)
+    admitted = first.admit(plan)
+    assert isinstance(admitted, Acting)
+    finished, _ = first.finish(plan.group_key)
+    second = Ledger(day, day, time.time)
+    second.restore(
+        [
+            {"event": "finished", "state": finished.record()},
+            {"event": "admitted", "state": admitted.state.record()},  # older, written later
+        ]
+    )
+    restored = second.state(plan.group_key)
+    assert restored is not None and restored.active is None  # finished, not running again
