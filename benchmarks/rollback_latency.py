@@ -9,6 +9,8 @@ figure includes its watch (set to 0.5 s here; 5 min by default).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -90,7 +92,9 @@ def main() -> None:
     print(f"{'strategy':<10} {'median':>9} {'p95':>9} {'max':>9} {'timeout':>8}  (n={args.trials})")
     with tempfile.TemporaryDirectory() as tmp:
         for name in CASES:
-            samples = sorted(trial(name, schema, Path(tmp)) for _ in range(args.trials))
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+                # the service's own JSON lines on stdout: not part of the table
+                samples = sorted(trial(name, schema, Path(tmp)) for _ in range(args.trials))
             p95 = samples[max(0, round(0.95 * len(samples)) - 1)]
             timeout = strategies.of(name).timeout.total_seconds()  # type: ignore[arg-type]
             print(

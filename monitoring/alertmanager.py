@@ -18,6 +18,9 @@ EMAIL = "email"
 ROLLBACK = "rollback-webhook"
 TEMPLATE_FILE = "templates/autonomica.tmpl"  # relative to alertmanager.yml
 GROUP_BY = ("alertname", "service", "severity")
+# Alerts per webhook: far above a real group (one alertname, service and severity); the rollback
+# service refuses more (rollback.alerts), Alertmanager sends no more.
+MAX_ALERTS = 1000
 
 
 def _routes(config: MonitoringConfig, pages: bool) -> list[dict[str, Any]]:
@@ -91,6 +94,7 @@ def _receivers(config: MonitoringConfig, pages: bool) -> list[dict[str, Any]]:
                 {
                     "url": receivers.rollback_webhook_url,
                     "send_resolved": True,
+                    "max_alerts": MAX_ALERTS,
                     "http_config": {
                         "authorization": {
                             "type": "Bearer",

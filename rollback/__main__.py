@@ -10,13 +10,16 @@ Settings come from the environment (see rollback/settings.py); exit 2 on bad set
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
 
+from rollback.audit import AuditLog, AuditPathError
 from rollback.http import PermanentError, TransientError
+from rollback.logs import UVICORN_LOGGING
 from rollback.platforms import LiveActions
 from rollback.policy import SERVICES
 from rollback.service import policy_of
@@ -61,18 +64,30 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
         from rollback.app import create_app
         from rollback.service import build_service
 
-        config = uvicorn.Config(
-            create_app(build_service(settings)), log_level="info", access_log=False
+        try:
+            service = build_service(settings)
+        except AuditPathError as error:
+            print(f"rollback: {error}", file=sys.stderr)
+            return 2
+        config = uvicorn.Config(create_app(service), log_config=UVICORN_LOGGING, access_log=False)
+        sock = listen(args.host, args.port)
+        # uvicorn names the address only when it binds itself; say it the same way (JSON).
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        logging.getLogger("uvicorn.error").info(
+            "listening on http://%s:%d", host, sock.getsockname()[1]
         )
-        uvicorn.Server(config).run(sockets=[listen(args.host, args.port)])
+        uvicorn.Server(config).run(sockets=[sock])
         return 0
     if settings.dry_run:
         print("rollback: ROLLBACK_DRY_RUN is set: nothing to do by hand", file=sys.stderr)
         return 2
     actions = LiveActions(settings, policy_of(settings))
-    from rollback.audit import AuditLog
-
     audit = AuditLog(settings.audit_log, time.time, dry_run=False)
+    try:
+        audit.open()
+    except AuditPathError as error:
+        print(f"rollback: {error}", file=sys.stderr)
+        return 2
     timeout = settings.request_timeout.total_seconds()
     user = env.get("USER", "?")
     try:

@@ -1,11 +1,15 @@
 """Alertmanager's webhook payload (version 4). Unknown fields are ignored: Alertmanager may add
-some in a later release, and that must not make a rollback fail."""
+some in a later release, and that must not make a rollback fail. Bounded: the body's size is
+limited by the app, the number of alerts here, JSON nesting by pydantic's parser (deeper than
+its recursion limit is invalid JSON)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from monitoring.alertmanager import MAX_ALERTS  # Alertmanager sends at most these
 
 
 class _Model(BaseModel):
@@ -25,7 +29,7 @@ class Webhook(_Model):
     status: Literal["firing", "resolved"]
     receiver: str = ""
     group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
-    alerts: tuple[Alert, ...]
+    alerts: tuple[Alert, ...] = Field(max_length=MAX_ALERTS)
 
     @property
     def firing(self) -> tuple[Alert, ...]:

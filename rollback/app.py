@@ -1,4 +1,8 @@
-"""The ASGI app: POST /v1/alertmanager (Bearer token), GET /health, GET /metrics."""
+"""The ASGI app: POST /v1/alertmanager (Bearer token), GET /health, GET /metrics.
+
+A refused request costs no disk: a 401 or 413 is counted in `rollback_webhooks_total` and
+logged at most once a minute. The token is checked before the body is read, and the body is
+read only up to `MAX_BODY` as it streams in."""
 
 from __future__ import annotations
 
@@ -15,9 +19,25 @@ from starlette.routing import Route
 
 from rollback.alerts import Webhook
 from rollback.deploy import HEALTH_PATH, WEBHOOK_PATH
+from rollback.logs import Throttle
 from rollback.service import Service
 
 MAX_BODY = 1024 * 1024  # Alertmanager groups are small; refuse anything absurd
+REFUSED_LOG_EVERY = 60.0  # seconds between two log lines about refused requests
+
+
+async def bounded_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be longer than `limit`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_app(service: Service) -> Starlette:
@@ -25,18 +45,24 @@ def create_app(service: Service) -> Starlette:
     clock = service.executor.options.clock
     metrics = service.metrics
     audit = service.audit
+    refused = {
+        reason: Throttle(f"refused_{reason}", REFUSED_LOG_EVERY, clock)
+        for reason in ("unauthorized", "too_large")
+    }
+
+    def refuse(request: Request, reason: str, status: int) -> Response:
+        metrics.webhooks.labels(reason).inc()
+        refused[reason].note(client=_client(request), status=status)
+        return JSONResponse({"error": reason.replace("_", " ")}, status_code=status)
 
     async def webhook(request: Request) -> Response:
         arrived = clock()
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, expected):
-            metrics.webhooks.labels("unauthorized").inc()
-            audit.write("unauthorized", groupKey=None, client=_client(request))
-            return JSONResponse({"error": "unauthorized"}, status_code=401)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            metrics.webhooks.labels("invalid").inc()
-            return JSONResponse({"error": "payload too large"}, status_code=413)
+            return refuse(request, "unauthorized", 401)
+        body = await bounded_body(request, MAX_BODY)
+        if body is None:
+            return refuse(request, "too_large", 413)
         try:
             payload = Webhook.model_validate_json(body)
         except ValidationError as error:
@@ -52,13 +78,15 @@ def create_app(service: Service) -> Starlette:
         return JSONResponse({"decision": decision, "dryRun": service.settings.dry_run})
 
     async def health(_: Request) -> Response:
-        return JSONResponse(
-            {
-                "status": "ok",
-                "environment": service.policy.environment,
-                "dryRun": service.settings.dry_run,
-            }
-        )
+        body: dict[str, object] = {
+            "status": "ok",
+            "environment": service.policy.environment,
+            "dryRun": service.settings.dry_run,
+        }
+        problem = audit.problem()
+        if problem is None:
+            return JSONResponse(body)
+        return JSONResponse({**body, "status": "failing", "problems": [problem]}, 503)
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rollback.settings import ENV, SECRETS
+from rollback.settings import ENV, SECRETS, VOLUME
 
 
 class ServiceSpec(BaseModel):
@@ -70,5 +70,5 @@ def service_spec(
         required_variables=required,
         secret_variables=tuple(v for v in (*required, *optional) if v in SECRETS),
         optional_variables=optional,
-        volume_mount="/data",
+        volume_mount=str(VOLUME),
     )

@@ -18,19 +18,19 @@ class Metrics:
         )
         self.decisions = Counter(
             "rollback_decisions",
-            "Decisions on alert groups (act, duplicate, resolved, ignored, cancelled)",
+            "Decisions on alert groups (act, waiting, duplicate, resolved, ignored, cancelled)",
             ["strategy", "decision"],
             registry=r,
         )
         self.actions = Counter(
             "rollback_actions",
-            "Rollback and freeze actions by outcome (succeeded, failed, dry_run, locked)",
+            "Rollback and freeze actions by outcome (succeeded, failed, dry_run, waiting)",
             ["action", "service", "outcome"],
             registry=r,
         )
         self.notifications = Counter(
             "rollback_notifications",
-            "Notifications by channel and outcome (sent, failed, not_configured)",
+            "Notifications by channel and outcome (sent, digest, failed, not_configured)",
             ["channel", "outcome"],
             registry=r,
         )
@@ -39,6 +39,11 @@ class Metrics:
             "From webhook arrival to the first call of a rollback action",
             ["strategy"],
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
+            registry=r,
+        )
+        self.audit_failures = Counter(
+            "rollback_audit_write_failures",
+            "Audit log writes that failed (the record is held in memory and retried)",
             registry=r,
         )
         self.in_progress = Gauge(

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pydantic import BaseModel, ConfigDict
+
+from monitoring.durations import Duration
 from rollback.alerts import Webhook
 from rollback.policy import SERVICES, STRATEGIES, Policy, ServiceName, StrategyName
 
@@ -25,16 +28,25 @@ NOTES = {
 }
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(BaseModel):
+    """What the group's firing alerts ask for; the ledger decides how much of it is done now.
+    Stored in the audit log (durations as "5m"), so a restart knows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     group_key: str
     strategy: StrategyName
-    timeout: timedelta
+    timeout: Duration
     alerts: tuple[tuple[str, str], ...]  # (alertname, service) of the firing alerts acted on
     rollback: tuple[ServiceName, ...]
     freeze: bool
-    watch: timedelta | None  # gradual: roll back only if not resolved within this time
+    watch: Duration | None  # gradual: roll back only if not resolved within this time
     notes: tuple[str, ...]
+
+    def describe(self) -> str:
+        """ "fast rollback for HighErrorRate/backend": how people are told which alert it is."""
+        alerts = ", ".join(f"{name}/{service}" for name, service in self.alerts)
+        return f"{self.strategy} rollback for {alerts}"
 
 
 @dataclass(frozen=True)

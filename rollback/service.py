@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rollback.audit import AuditLog
 from rollback.executor import Actions, Executor, Options
@@ -24,7 +25,7 @@ class Service:
     notifier: Notifier
     metrics: Metrics
     audit: AuditLog
-    restored: int  # alert groups still in cooldown after replaying the audit log
+    restored: int  # alert groups the audit log still had something to remember of
 
     def close(self) -> None:
         self.executor.close()
@@ -38,6 +39,18 @@ def policy_of(settings: Settings) -> Policy:
     return read_policy(settings.config_file)
 
 
+def options_of(settings: Settings, **overrides: Any) -> Options:
+    """The executor's options from the settings; `overrides` replace some (tests)."""
+    given: dict[str, Any] = {
+        "dry_run": settings.dry_run,
+        "gradual_watch": settings.gradual_watch,
+        "request_timeout": settings.request_timeout.total_seconds(),
+        "notify_limit": settings.notify_limit,
+        "notify_window": settings.notify_window.total_seconds(),
+    }
+    return Options(**{**given, **overrides})
+
+
 def build_service(
     settings: Settings,
     *,
@@ -48,9 +61,17 @@ def build_service(
     """`actions` replaces the live platforms (tests); ignored in dry_run, which never acts."""
     policy = policy_of(settings)
     metrics = Metrics()
-    audit = AuditLog(settings.audit_log, now, dry_run=settings.dry_run)
+    audit = AuditLog(
+        settings.audit_log,
+        now,
+        dry_run=settings.dry_run,
+        max_bytes=settings.audit_max_bytes,
+        on_failure=metrics.audit_failures.inc,
+    )
+    audit.open()
     ledger = Ledger(settings.cooldown, settings.lockout, now)
     restored = ledger.restore(audit.records())
+    audit.snapshot = ledger.snapshot
     notifier = Notifier(settings, policy.environment)
     if settings.dry_run:
         actions = None
@@ -58,18 +79,15 @@ def build_service(
         actions = LiveActions(settings, policy)
     executor = Executor(
         policy=policy,
-        options=options
-        or Options(
-            dry_run=settings.dry_run,
-            gradual_watch=settings.gradual_watch,
-            request_timeout=settings.request_timeout.total_seconds(),
-        ),
+        options=options or options_of(settings),
         actions=actions,
         audit=audit,
         ledger=ledger,
         metrics=metrics,
         senders=notifier.senders,
+        now=now,
     )
+    metrics.in_progress.set_function(ledger.busy)
     audit.write(
         "started",
         groupKey=None,
@@ -77,4 +95,5 @@ def build_service(
         restoredGroups=restored,
         channels=sorted(notifier.senders),
     )
+    executor.resume_all()
     return Service(settings, policy, executor, notifier, metrics, audit, restored)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from monitoring.durations import Duration
 
@@ -21,10 +22,13 @@ ENV: dict[str, str] = {
     "webhook_token": "ROLLBACK_WEBHOOK_TOKEN",
     "dry_run": "ROLLBACK_DRY_RUN",
     "audit_log": "ROLLBACK_AUDIT_LOG",
+    "audit_max_bytes": "ROLLBACK_AUDIT_MAX_BYTES",
     "cooldown": "ROLLBACK_COOLDOWN",
     "lockout": "ROLLBACK_SERVICE_LOCKOUT",
     "gradual_watch": "ROLLBACK_GRADUAL_WATCH",
     "request_timeout": "ROLLBACK_REQUEST_TIMEOUT",
+    "notify_limit": "ROLLBACK_NOTIFY_LIMIT",
+    "notify_window": "ROLLBACK_NOTIFY_WINDOW",
     "railway_project_id": "RAILWAY_PROJECT_ID",
     "railway_api_url": "RAILWAY_API_URL",
     "railway_api_token": "RAILWAY_API_TOKEN",
@@ -62,6 +66,8 @@ SECRETS = frozenset(
     }
 )
 Optional = Annotated[str | None, Field(min_length=1)]
+VOLUME = Path("/data")  # where Railway mounts the service's volume (rollback.deploy)
+AUDIT_FILE = "rollback-audit.jsonl"
 
 
 class SettingsError(Exception):
@@ -76,11 +82,16 @@ class Settings(BaseModel):
     config_yaml: str | None = None
     webhook_token: SecretStr = Field(min_length=16)
     dry_run: bool = False
-    audit_log: Path = Path("/data/rollback-audit.jsonl")
+    audit_log: Path  # from_env: on the volume unless ROLLBACK_AUDIT_LOG says where
+    # Each of the two files (the log and <log>.1) stays below this.
+    audit_max_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)
     cooldown: Positive = timedelta(hours=24)
     lockout: Positive = timedelta(hours=24)
     gradual_watch: Positive = timedelta(minutes=5)
     request_timeout: Positive = timedelta(seconds=10)
+    # At most this many messages per channel in any window; more go out as one digest.
+    notify_limit: int = Field(10, ge=1, le=1000)
+    notify_window: Positive = timedelta(minutes=1)
     railway_project_id: Optional = None
     railway_api_url: str = "https://backboard.railway.com/graphql/v2"
     railway_api_token: SecretStr | None = None
@@ -105,43 +116,92 @@ class Settings(BaseModel):
     smtp_to: Optional = None
     smtp_starttls: bool = True
 
-    @model_validator(mode="after")
-    def _one_config(self) -> Self:
-        if (self.config_file is None) == (self.config_yaml is None):
-            raise ValueError("set exactly one of ROLLBACK_CONFIG_FILE and ROLLBACK_CONFIG")
-        return self
-
-    @model_validator(mode="after")
-    def _platforms_when_acting(self) -> Self:
-        """Outside dry_run, every platform must be reachable: a rollback must not discover at
-        3 a.m. that it has no token."""
-        if self.dry_run:
-            return self
-        needed = {
-            "RAILWAY_PROJECT_ID": self.railway_project_id,
-            "RAILWAY_API_TOKEN or RAILWAY_TOKEN": self.railway_api_token or self.railway_token,
-            "VERCEL_TOKEN": self.vercel_token,
-            "VERCEL_PROJECT_ID": self.vercel_project_id,
-            "GITHUB_TOKEN": self.github_token,
-            "GITHUB_REPOSITORY": self.github_repository,
-        }
-        missing = [name for name, value in needed.items() if not value]
-        if missing:
-            raise ValueError(
-                f"missing {', '.join(missing)} (or set ROLLBACK_DRY_RUN=true to only decide)"
-            )
-        return self
-
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str], *, volume: Path = VOLUME) -> Settings:
+        """The settings, or one SettingsError listing every problem with its fix. Without
+        ROLLBACK_AUDIT_LOG the log goes on `volume` (Railway's), which must then exist."""
         data = {field: env[name] for field, name in ENV.items() if env.get(name)}
+        problems: list[tuple[str, str]] = []
+        if "audit_log" not in data:
+            if volume.is_dir():
+                data["audit_log"] = str(volume / AUDIT_FILE)
+            else:
+                problems.append(("ROLLBACK_AUDIT_LOG", f"not set, and {volume} does not exist"))
+        if ("config_file" in data) == ("config_yaml" in data):
+            given = "both are set" if "config_file" in data else "neither is set"
+            problems.append(
+                ("ROLLBACK_CONFIG", f"set exactly one of it and ROLLBACK_CONFIG_FILE: {given}")
+            )
+        if not _dry_run(data.get("dry_run")):
+            problems += [
+                (name, "missing: needed to act (outside dry run)")
+                for name, fields in ACTING.items()
+                if not any(data.get(f) for f in fields)
+            ]
         try:
-            return cls.model_validate(data)
+            settings = cls.model_validate(data)
         except ValidationError as error:
             # include_input=False: a bad token must not end up in the service's logs.
-            problems = [
-                f"{ENV.get(str(e['loc'][0]), str(e['loc'][0])) if e['loc'] else '(settings)'}: "
-                f"{e['msg']}"
+            ours = {name for name, _ in problems}
+            fields = [
+                (name, _what(e))
                 for e in error.errors(include_input=False, include_url=False)
+                if (name := ENV.get(str(e["loc"][0]), "(settings)") if e["loc"] else "(settings)")
+                not in ours
             ]
-            raise SettingsError("invalid rollback settings: " + "; ".join(problems)) from None
+            problems = [*fields, *problems]
+        if problems:
+            raise SettingsError(
+                f"{len(problems)} problem(s) with the rollback settings (environment "
+                "variables); nothing was started:\n"
+                + "\n".join(
+                    f"  - {name}: {what}\n      fix: {_fix(name)}" for name, what in problems
+                )
+            )
+        return settings
+
+
+# Outside dry run every platform must be reachable: a rollback must not discover at 3 a.m. that
+# it has no token. Name (as told) -> the fields any one of which is enough.
+ACTING = {
+    "RAILWAY_PROJECT_ID": ("railway_project_id",),
+    "RAILWAY_API_TOKEN or RAILWAY_TOKEN": ("railway_api_token", "railway_token"),
+    "VERCEL_TOKEN": ("vercel_token",),
+    "VERCEL_PROJECT_ID": ("vercel_project_id",),
+    "GITHUB_TOKEN": ("github_token",),
+    "GITHUB_REPOSITORY": ("github_repository",),
+}
+FIXES = {
+    "ROLLBACK_WEBHOOK_TOKEN": "set it to the token in Alertmanager's rollback-webhook-token file "
+    "(16 characters or more)",
+    "ROLLBACK_CONFIG": "set ROLLBACK_CONFIG_FILE to the stack's rendered rollback-config.yml "
+    "(`python -m tools.synth --stack staging` writes build/staging/monitoring/"
+    "rollback-config.yml), or ROLLBACK_CONFIG to its content",
+    "ROLLBACK_AUDIT_LOG": f"set it to a file on a volume that survives restarts ({VOLUME}/"
+    f"{AUDIT_FILE} on Railway; on a workstation, e.g. build/{AUDIT_FILE})",
+    "GITHUB_REPOSITORY": "set it to owner/name of the app repository, or ROLLBACK_DRY_RUN=true "
+    "to only decide",
+}
+
+
+def _fix(name: str) -> str:
+    if name in FIXES:
+        return FIXES[name]
+    if name in ACTING:
+        return f"set {name}, or ROLLBACK_DRY_RUN=true to only decide"
+    return f"set {name} to a valid value (docs/rollback.md lists the settings)"
+
+
+def _what(error: ErrorDetails) -> str:
+    if error["type"] == "missing":
+        return "missing"
+    if error["type"] == "too_short":  # pydantic's text would tell a secret's length
+        return f"shorter than {error.get('ctx', {}).get('min_length')} characters"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _dry_run(value: str | None) -> bool:
+    try:
+        return value is not None and TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        return False  # reported as a problem of its own

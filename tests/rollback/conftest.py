@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 
 from monitoring import MonitoringConfig, Target, render
-from rollback.executor import Options
-from rollback.service import Service, build_service
+from rollback.executor import Actions, Options
+from rollback.service import Service, build_service, options_of
 from rollback.settings import Settings
 from tests.monitoring.loopback import Mailbox, Receiver
 from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures, re-exported)
 from tests.railway.standin import RailwayStandIn
 from tests.rollback.standins import (
     GitHubStandIn,
+    RecordingActions,
     VercelStandIn,
     deploy_twice,
     platform_env,
@@ -81,6 +82,53 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 ServiceFactory = Callable[..., Service]
+# Platform settings that RecordingActions stands in for: never sent anywhere.
+RECORDED_PLATFORMS = {
+    "RAILWAY_PROJECT_ID": "p",
+    "RAILWAY_API_TOKEN": "t",
+    "VERCEL_TOKEN": "t",
+    "VERCEL_PROJECT_ID": "p",
+    "GITHUB_TOKEN": "t",
+    "GITHUB_REPOSITORY": "autonomica/app",
+}
+
+
+def service_env(
+    tmp_path: Path, receiver: Receiver, platforms: dict[str, str], yaml: str | None = None
+) -> dict[str, str]:
+    """The service's settings for a test: its config and audit log in `tmp_path`, Slack and
+    PagerDuty at `receiver`."""
+    config = tmp_path / "rollback-config.yml"
+    config.write_text(yaml or rollback_yaml())
+    return {
+        "ROLLBACK_CONFIG_FILE": str(config),
+        "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+        "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+        "ROLLBACK_GRADUAL_WATCH": "300ms",
+        **platforms,
+        "SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
+        "PAGERDUTY_ROUTING_KEY": "pd-routing-key-for-tests",
+        "PAGERDUTY_URL": f"{receiver.url}/pagerduty",
+    }
+
+
+def _factory(
+    tmp_path: Path, receiver: Receiver, platforms: dict[str, str], actions: Actions | None
+) -> Iterator[ServiceFactory]:
+    services: list[Service] = []
+
+    def factory(yaml: str | None = None, options: Options | None = None, **env: str) -> Service:
+        base = service_env(tmp_path, receiver, platforms, yaml)
+        settings = Settings.from_env({**base, **env})
+        service = build_service(
+            settings, actions=actions, options=options or fast_retries(settings)
+        )
+        services.append(service)
+        return service
+
+    yield factory
+    for service in services:
+        service.close()
 
 
 @pytest.fixture
@@ -93,40 +141,26 @@ def make_service(
 ) -> Iterator[ServiceFactory]:
     """build_service with every platform and channel pointed at the stand-ins.
     Keyword arguments override environment variables; `yaml` replaces the config."""
-    services: list[Service] = []
+    yield from _factory(tmp_path, receiver, platform_env(railway.url, vercel, github), None)
 
-    def factory(yaml: str | None = None, options: Options | None = None, **env: str) -> Service:
-        config = tmp_path / "rollback-config.yml"
-        config.write_text(yaml or rollback_yaml())
-        base = {
-            "ROLLBACK_CONFIG_FILE": str(config),
-            "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
-            "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
-            "ROLLBACK_GRADUAL_WATCH": "300ms",
-            **platform_env(railway.url, vercel, github),
-            "SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
-            "PAGERDUTY_ROUTING_KEY": "pd-routing-key-for-tests",
-            "PAGERDUTY_URL": f"{receiver.url}/pagerduty",
-        }
-        settings = Settings.from_env({**base, **env})
-        service = build_service(settings, options=options or fast_retries(settings))
-        services.append(service)
-        return service
 
-    yield factory
-    for service in services:
-        service.close()
+@pytest.fixture
+def platforms() -> RecordingActions:
+    return RecordingActions()
+
+
+@pytest.fixture
+def make_recorded(
+    tmp_path: Path, receiver: Receiver, platforms: RecordingActions
+) -> Iterator[ServiceFactory]:
+    """Like make_service, with the platforms in memory (`platforms`), shared by every service
+    the factory builds: a second one is the first restarted."""
+    yield from _factory(tmp_path, receiver, RECORDED_PLATFORMS, platforms)
 
 
 def fast_retries(settings: Settings) -> Options:
-    """Default options, with short backoffs so retry tests stay quick."""
-    return Options(
-        dry_run=settings.dry_run,
-        gradual_watch=settings.gradual_watch,
-        request_timeout=2.0,
-        retry_initial=0.05,
-        retry_max=0.3,
-    )
+    """The settings' options, with short backoffs so retry tests stay quick."""
+    return options_of(settings, request_timeout=2.0, retry_initial=0.05, retry_max=0.3)
 
 
 def audit_events(service: Service, event: str) -> list[dict[str, Any]]:

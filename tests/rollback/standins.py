@@ -20,6 +20,7 @@ import uvicorn
 from components.railway import converge
 from components.railway.client import Auth, RailwayClient
 from rollback.app import create_app
+from rollback.http import PermanentError
 from rollback.service import Service
 from tests.monitoring.loopback import LOOPBACK, HttpStandIn, Inbox, Quiet, free_port
 from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
@@ -40,13 +41,34 @@ class Call:
 
 
 @dataclass
+class Hold:
+    """Holds the first call matching `method` and `pattern` until `release` is set: before it is
+    answered, or with `after`, once it is answered (and applied) but before the answer goes."""
+
+    method: str
+    pattern: str
+    after: bool = False
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, call: Call) -> bool:
+        return _is(call, self.method, self.pattern)
+
+    def wait(self) -> None:
+        self.reached.set()
+        self.release.wait(timeout=60)
+
+
+@dataclass
 class StandIn(HttpStandIn):
-    """Base: records calls; `fail_next` answers that many calls with `fail_status`."""
+    """Base: records calls; `fail_next` answers that many calls with `fail_status`; `hold`
+    holds one call (see Hold)."""
 
     token: str
     inbox: Inbox[Call] = field(default_factory=Inbox)
     fail_next: int = 0
     fail_status: int = 500
+    hold: Hold | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -68,6 +90,12 @@ class StandIn(HttpStandIn):
                     json.loads(raw) if raw else None,
                     time.monotonic(),
                 )
+                with standin.lock:
+                    hold, standin.hold = standin.hold, None
+                    if hold is not None and not hold.matches(call):
+                        hold, standin.hold = None, hold
+                if hold is not None and not hold.after:
+                    hold.wait()
                 if self.headers.get("Authorization") != f"Bearer {standin.token}":
                     status, payload = 401, {"error": "unauthorized"}
                 else:
@@ -79,12 +107,15 @@ class StandIn(HttpStandIn):
                     else:
                         status, payload = standin.answer(call)
                 standin.inbox.add(call)
+                if hold is not None and hold.after:
+                    hold.wait()
                 data = json.dumps(payload).encode() if payload is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # caller killed
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
 
             do_GET = do_POST = do_PATCH = _any
 
@@ -296,3 +327,42 @@ def deploy_twice(standin: RailwayStandIn) -> RailwayStandIn:
                 )
                 state = converge.apply(client, spec, state, lambda _line: None)
     return standin
+
+
+class RecordingActions:
+    """Stands in for the platforms in memory: each service serves `<service>-v<n>`, a rollback
+    goes one version back (unless the service already moved away from `before`, as the real
+    clients check). `hold` makes a service's rollback wait until the event is set; the next
+    rollback of a service in `fail` fails for good."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.versions = {"frontend": 3, "backend": 3, "worker": 3}
+        self.hold: dict[str, threading.Event] = {}
+        self.fail: set[str] = set()
+        self._lock = threading.Lock()
+
+    def current(self, service: str, timeout: float) -> str | None:
+        return f"{service}-v{self.versions[service]}"
+
+    def rollback(self, service: str, before: str | None, timeout: float) -> str:
+        if service in self.hold:
+            self.hold[service].wait(timeout=30)
+        with self._lock:
+            if service in self.fail:
+                self.fail.discard(service)
+                raise PermanentError(f"{service}: injected failure")
+            if before is not None and before != self.current(service, timeout):
+                return f"{service} already at {self.current(service, timeout)} (was {before})"
+            self.calls.append(("rollback", service))
+            self.versions[service] -= 1
+            return f"rolled {service} back to v{self.versions[service]}"
+
+    def freeze(self, timeout: float) -> str:
+        with self._lock:
+            self.calls.append(("freeze", "all"))
+        return "frozen"
+
+    def rolled_back(self) -> list[str]:
+        with self._lock:
+            return [service for action, service in self.calls if action == "rollback"]

@@ -4,6 +4,7 @@ loop, retried within the strategy's timeout and reported when it still fails, dr
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -50,10 +51,11 @@ def test_a_bad_token_gets_401_and_no_action(
     with Client(service, TOKEN) as client:
         answer = client.send(webhook("g1"), token=token)
         assert service.executor.wait_idle(WAIT)
+        metrics = client.http.get("/metrics").text
     assert answer.status_code == 401
     assert railway.world.rollbacks == [] and vercel.calls == []
-    assert audit_events(service, "unauthorized")
-    assert not audit_events(service, "admitted")
+    assert [r["event"] for r in service.audit.records()] == ["started"]  # costs no disk
+    assert 'rollback_webhooks_total{outcome="unauthorized"} 1.0' in metrics
 
 
 def test_an_invalid_payload_gets_400_and_no_action(
@@ -154,7 +156,7 @@ def test_a_rolled_back_service_is_not_rolled_back_again_by_another_alert(
         client.send(webhook("g1", **FAST_BACKEND))
         assert service.executor.wait_idle(WAIT)
         other = {**FAST_BACKEND, "alertname": "HighLatencyP95"}
-        assert client.send(webhook("g2", **other)).json()["decision"] == "accepted"
+        assert client.send(webhook("g2", **other)).json()["decision"] == "waiting"
         assert service.executor.wait_idle(WAIT)
     assert len(railway.world.rollbacks) == 1
     receiver.wait_for(lambda n: "NOT rolling back backend again" in n.body.get("text", ""), WAIT)
@@ -196,8 +198,12 @@ def test_health_and_metrics(make_service: ServiceFactory) -> None:
     assert 'rollback_reaction_seconds_count{strategy="fast"} 1.0' in metrics
 
 
-def test_missing_platform_settings_are_listed_without_values() -> None:
-    env = {"ROLLBACK_CONFIG": rollback_yaml(), "ROLLBACK_WEBHOOK_TOKEN": TOKEN}
+def test_missing_platform_settings_are_listed_without_values(tmp_path: Path) -> None:
+    env = {
+        "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+        "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+    }
     with pytest.raises(SettingsError) as error:
         Settings.from_env(env)
     message = str(error.value)
@@ -205,11 +211,3 @@ def test_missing_platform_settings_are_listed_without_values() -> None:
         assert name in message
     assert TOKEN not in message
     assert Settings.from_env({**env, "ROLLBACK_DRY_RUN": "true"}).dry_run
-
-
-def test_a_short_webhook_token_is_refused_without_echoing_it() -> None:
-    env = {"ROLLBACK_CONFIG": rollback_yaml(), "ROLLBACK_WEBHOOK_TOKEN": "short-secret",
-           "ROLLBACK_DRY_RUN": "true"}  # fmt: skip
-    with pytest.raises(SettingsError, match="ROLLBACK_WEBHOOK_TOKEN") as error:
-        Settings.from_env(env)
-    assert "short-secret" not in str(error.value)
