@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from tests.rollback.standins import RecordingActions, bearer, serve, webhook
 pytestmark = pytest.mark.e2e  # the service on 127.0.0.1
 
 WEBHOOKS = 1_000
-WINDOW = 10.0
 CONCURRENCY = 16
 
 
@@ -91,13 +89,10 @@ def test_alert_storm_acts_once_per_firing_group(tmp_path: Path) -> None:
     service = build_service(settings, actions=actions)
     payloads, still_firing, firing, resolved_only = storm(seed=8)
     with serve(service) as url:
-        started = time.monotonic()
         statuses = asyncio.run(send_all(url, payloads))
-        elapsed = time.monotonic() - started
         statuses += asyncio.run(send_all(url, still_firing))
         assert service.executor.wait_idle(WAIT)
     assert len(statuses) == WEBHOOKS + len(firing) and set(statuses) == {200}
-    assert elapsed < WINDOW, f"{WEBHOOKS} webhooks took {elapsed:.1f}s"
     acted = [r["groupKey"] for r in audit_events(service, "action")]
     assert sorted(acted) == sorted(firing)  # one action per firing group, none for the rest
     assert len(actions.calls) == len(firing)
