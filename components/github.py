@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_github as github
@@ -130,22 +131,31 @@ class GitHubEnvironment(pulumi.ComponentResource):
         # Two rulesets on the branch: the CI checks (and no deleting or force-pushing) bind
         # everyone but the committer app; the review rule may also let named maintainers merge
         # their own pull requests (`pull_request` mode: never a direct push, checks still apply).
-        branch_ref = github.RepositoryRulesetConditionsArgs(
-            ref_name=github.RepositoryRulesetConditionsRefNameArgs(
-                includes=[f"refs/heads/{config.branch}"], excludes=[]
-            )
-        )
         bypass = _bypass_actors(config)
-        github.RepositoryRuleset(
-            f"{name}-branch-ruleset",
-            repository=config.name,
-            name=f"deploy-{config.environment}",
-            target="branch",
-            enforcement="active",
-            conditions=branch_ref,
-            # No bypass actor means the rules bind admins too ("enforce admins").
-            bypass_actors=bypass or None,
-            rules=github.RepositoryRulesetRulesArgs(
+
+        def ruleset(
+            kind: str, rules: github.RepositoryRulesetRulesArgs, bypass_actors: list[Any]
+        ) -> None:
+            github.RepositoryRuleset(
+                f"{name}-{'branch' if kind == 'deploy' else kind}-ruleset",
+                repository=config.name,
+                name=f"{kind}-{config.environment}",
+                target="branch",
+                enforcement="active",
+                conditions=github.RepositoryRulesetConditionsArgs(
+                    ref_name=github.RepositoryRulesetConditionsRefNameArgs(
+                        includes=[f"refs/heads/{config.branch}"], excludes=[]
+                    )
+                ),
+                # No bypass actor means the rules bind admins too ("enforce admins").
+                bypass_actors=bypass_actors or None,
+                rules=rules,
+                opts=child,
+            )
+
+        ruleset(
+            "deploy",
+            github.RepositoryRulesetRulesArgs(
                 deletion=True,
                 non_fast_forward=True,
                 required_status_checks=github.RepositoryRulesetRulesRequiredStatusChecksArgs(
@@ -158,39 +168,30 @@ class GitHubEnvironment(pulumi.ComponentResource):
                     strict_required_status_checks_policy=True,
                 ),
             ),
-            opts=child,
+            bypass,
         )
         maintainers = [
             github.get_user_output(username=login, opts=pulumi.InvokeOptions(provider=provider))
             for login in config.merge_bypass
         ]
-        github.RepositoryRuleset(
-            f"{name}-review-ruleset",
-            repository=config.name,
-            name=f"review-{config.environment}",
-            target="branch",
-            enforcement="active",
-            conditions=branch_ref,
-            bypass_actors=[
-                *bypass,
-                *(
-                    github.RepositoryRulesetBypassActorArgs(
-                        actor_type="User",
-                        actor_id=user.id.apply(int),
-                        bypass_mode="pull_request",
-                    )
-                    for user in maintainers
-                ),
-            ]
-            or None,
-            rules=github.RepositoryRulesetRulesArgs(
+        ruleset(
+            "review",
+            github.RepositoryRulesetRulesArgs(
                 pull_request=github.RepositoryRulesetRulesPullRequestArgs(
                     required_approving_review_count=config.required_approving_reviews,
                     dismiss_stale_reviews_on_push=True,
                     required_review_thread_resolution=True,
                 ),
             ),
-            opts=child,
+            [
+                *bypass,
+                *(
+                    github.RepositoryRulesetBypassActorArgs(
+                        actor_type="User", actor_id=user.id.apply(int), bypass_mode="pull_request"
+                    )
+                    for user in maintainers
+                ),
+            ],
         )
 
         for path, content in sorted(files.items()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import StackConfig, raw_project_config, validate
+from components.config import ConfigError, StackConfig, raw_project_config, validate
 from tools import mockrun, synth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,25 @@ def zizmor_findings(files: Iterable[Path], *options: str) -> list[dict[str, Any]
 
 def stack_config(stack: str) -> dict[str, Any]:
     return synth.read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+
+
+def config_error(stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
+    """The config error of the committed stack file changed by `edit`, as the program raises it
+    under the mock runtime, checking that no resource was registered before it."""
+    config = copy.deepcopy(stack_config(stack))
+    edit(config)
+    flat, secret_keys = synth.pulumi_config(config)
+    monitor = mockrun.RecordingMonitor(mockrun.Mocks())
+    with pytest.raises(ConfigError) as caught:
+        mockrun.run(
+            lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+            stack=stack,
+            config=flat,
+            secret_keys=secret_keys,
+            monitor=monitor,
+        )
+    assert monitor.registrations == []
+    return str(caught.value)
 
 
 def validated_stack(stack: str) -> StackConfig:

@@ -4,7 +4,6 @@ them the only path to production: Railway and Vercel deploy nothing on a push by
 from __future__ import annotations
 
 import json
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +12,8 @@ from typing import Any
 import pytest
 
 from components import app_repository
-from components.config import ConfigError
 from components.vercel import IGNORE_PRODUCTION_PUSHES
-from tests.conftest import ROOT, SynthFn, stack_config, validated_stack
-from tools import mockrun, synth
+from tests.conftest import ROOT, SynthFn, config_error, validated_stack
 
 FILE = "github:index/repositoryFile:RepositoryFile"
 RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
@@ -87,32 +84,18 @@ def test_vercel_builds_no_production_push_but_still_previews(vercel_env: str, bu
     assert (done.returncode != 0) is builds
 
 
-def _fails_before_any_resource(config: dict[str, Any], stack: str) -> str:
-    flat, secret_keys = synth.pulumi_config(config)
-    monitor = mockrun.RecordingMonitor(mockrun.Mocks())
-    with pytest.raises(ConfigError) as caught:
-        mockrun.run(
-            lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
-            stack=stack,
-            config=flat,
-            secret_keys=secret_keys,
-            monitor=monitor,
-        )
-    assert monitor.registrations == []
-    return str(caught.value)
-
-
 def test_managed_workflows_without_a_committer_fail_before_any_resource() -> None:
-    config = stack_config("production")
-    del config["autonomica-pipeline:github"]["committerAppId"]
-    message = _fails_before_any_resource(config, "production")
+    message = config_error(
+        "production", lambda config: config["autonomica-pipeline:github"].pop("committerAppId")
+    )
     assert "github.workflows managed needs github.committerAppId" in message
 
 
 def test_a_required_check_the_ci_never_reports_fails_before_any_resource() -> None:
-    config = stack_config("staging")
-    config["autonomica-pipeline:github"]["requiredChecks"] = ["test-and-quality", "e2e"]
-    message = _fails_before_any_resource(config, "staging")
+    def e2e(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:github"]["requiredChecks"] = ["test-and-quality", "e2e"]
+
+    message = config_error("staging", e2e)
     assert (
         "autonomica-pipeline:github.requiredChecks[1]: 'e2e' is not a job of the rendered CI"
         in (message)

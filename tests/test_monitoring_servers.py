@@ -4,7 +4,6 @@ and that it is what the end-to-end tests start on loopback."""
 from __future__ import annotations
 
 import json
-import runpy
 import shlex
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from components.railway.client import RailwayClient
 from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
-from tests.conftest import ROOT, SynthFn, stack_config, validated_stack
+from tests.conftest import SynthFn, config_error, validated_stack
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
 from tests.railway.standin import PROJECT_ID, RailwayStandIn
@@ -167,23 +166,13 @@ def test_monitoring_secrets_reach_railway_and_nothing_else(
 
 
 def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix() -> None:
-    config = stack_config("production")
-    config["autonomica-pipeline:monitoring"] = {
-        "servers": {"retention": "-1d", "images": {"prometheus": "prom/prometheus:latest"}}
-    }
-    config["autonomica-pipeline:urls"]["grafana"] = "http://grafana.autonomica.app"
-    flat, secret_keys = synth.pulumi_config(config)
-    monitor = mockrun.RecordingMonitor(mockrun.Mocks())
-    with pytest.raises(ConfigError) as caught:
-        mockrun.run(
-            lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
-            stack="production",
-            config=flat,
-            secret_keys=secret_keys,
-            monitor=monitor,
-        )
-    assert monitor.registrations == []
-    message = str(caught.value)
+    def malformed(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:monitoring"] = {
+            "servers": {"retention": "-1d", "images": {"prometheus": "prom/prometheus:latest"}}
+        }
+        config["autonomica-pipeline:urls"]["grafana"] = "http://grafana.autonomica.app"
+
+    message = config_error("production", malformed)
     for path in (
         "monitoring.servers.retention",
         "monitoring.servers.images.prometheus",
