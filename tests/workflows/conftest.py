@@ -8,56 +8,27 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import STACKS, stack_config
+from components import app_repository
+from tests.conftest import STACKS, validated_stack
+from tests.monitoring.conftest import write_tree
 from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures of the stand-ins)
 from tests.rollback.conftest import github, railway, vercel  # noqa: F401
 from workflows import Declared, WorkflowsConfig, render
 from workflows.consistency import DeclaredEnvironment
 
-# What components/github.py declares per environment (pipeline.py's secrets and variables),
+# What the GitHub component declares per environment (one list: components/app_repository.py),
 # plus the freeze variable that the rollback service sets.
-DECLARED_SECRETS = frozenset({"RAILWAY_TOKEN", "VERCEL_TOKEN"})
-DECLARED_VARIABLES = frozenset(
-    {
-        "ENVIRONMENT",
-        "FRONTEND_URL",
-        "API_URL",
-        "WORKER_URL",
-        "VERCEL_PROJECT_ID",
-        "VERCEL_ORG_ID",
-        "DEPLOY_FREEZE",
-    }
-)
-
-
-def environment_of(stack: str) -> dict[str, Any]:
-    raw = stack_config(stack)
-    repository = raw["autonomica-pipeline:github"]
-    layout = raw["autonomica-pipeline:vercel"].get("layout")
-    shared_staging = layout == "shared" and stack == "staging"
-    return {
-        "name": stack,
-        "githubEnvironment": repository["environment"],
-        "branch": repository["branch"],
-        "vercelTarget": "preview" if shared_staging else "production",
-        "smokeTest": stack == "staging",
-    }
+DECLARED_SECRETS = frozenset(app_repository.SECRETS)
+DECLARED_VARIABLES = frozenset({*app_repository.VARIABLES, app_repository.FREEZE})
 
 
 def stack_workflows_config(*stacks: str) -> WorkflowsConfig:
-    """The workflows config a stack file gives (the first stack's shared values)."""
-    raw = stack_config(stacks[0])
-    frontend = raw["autonomica-pipeline:vercel"]
-    return WorkflowsConfig.model_validate(
-        {
-            "environments": [environment_of(stack) for stack in stacks],
-            "pipelineRepository": raw["autonomica-pipeline:rollback"]["repository"],
-            "frontendRoot": frontend.get("rootDirectory", "autonomica-frontend"),
-            "backendRoot": raw["autonomica-pipeline:railway"]["backendRootDirectory"],
-            "nodeVersion": frontend.get("nodeVersion", "22.x"),
-            "requiredCheck": raw["autonomica-pipeline:github"]["requiredChecks"][0],
-        }
-    )
+    """The workflows config the program derives from a stack file; for several stacks, the
+    first one's with every stack's environment."""
+    configs = [app_repository.workflows_config(validated_stack(stack)) for stack in stacks]
+    environments = [e.model_dump(by_alias=True) for c in configs for e in c.environments]
+    first = configs[0].model_dump(by_alias=True)
+    return WorkflowsConfig.model_validate({**first, "environments": environments})
 
 
 def declared_for(config: WorkflowsConfig) -> Declared:
@@ -77,14 +48,6 @@ CONFIGS = {
 @pytest.fixture(params=sorted(CONFIGS))
 def config(request: pytest.FixtureRequest) -> WorkflowsConfig:
     return CONFIGS[request.param]
-
-
-def write_tree(files: dict[str, str], root: Path) -> Path:
-    for relative, content in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-    return root
 
 
 @pytest.fixture
