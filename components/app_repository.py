@@ -5,6 +5,8 @@ together). `problems` is the consistency check the program runs before any resou
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from components.config import PROJECT, StackConfig
 from workflows import Declared, WorkflowsConfig, check, render
 from workflows.consistency import DeclaredEnvironment
@@ -52,8 +54,9 @@ def files(config: StackConfig) -> dict[str, str]:
     return render(workflows_config(config))
 
 
-def problems(config: StackConfig) -> list[str]:
-    """Every way the workflows and what the stack declares disagree, as config errors."""
+def problems(config: StackConfig, rendered: Mapping[str, str]) -> list[str]:
+    """Every way the `rendered` workflows and what the stack declares disagree, as config
+    errors."""
     declared = Declared(
         required_checks=tuple(config.github.required_checks),
         environments={
@@ -63,7 +66,7 @@ def problems(config: StackConfig) -> list[str]:
         },
         freeze_variable=FREEZE,
     )
-    found = check(files(config), declared)
+    found = check(rendered, declared)
     stack = config.environment
     lines = []
     for problem in found:

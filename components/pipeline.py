@@ -36,7 +36,8 @@ class Pipeline(pulumi.ComponentResource):
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        inconsistent = app_repository.problems(config)
+        workflows = app_repository.files(config)
+        inconsistent = app_repository.problems(config, workflows)
         if inconsistent:  # before any resource, the Pipeline itself included
             count = len(inconsistent) // 2
             raise ConfigError(
@@ -165,7 +166,7 @@ class Pipeline(pulumi.ComponentResource):
             gh,
             secrets=environment_secrets,
             variables=environment_variables,
-            files=app_repository.files(config) if gh.workflows == "managed" else {},
+            files=workflows if gh.workflows == "managed" else {},
             protect=config.is_production,
             opts=child,
         )

@@ -60,7 +60,8 @@ def test_the_environment_declares_what_the_workflows_read(run_stack: SynthFn, st
         "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable")}  # fmt: skip
     assert secrets == set(app_repository.SECRETS)
     assert variables == set(app_repository.VARIABLES)
-    assert app_repository.problems(validated_stack(stack)) == []
+    config = validated_stack(stack)
+    assert app_repository.problems(config, app_repository.files(config)) == []
 
 
 def test_no_push_deploys_around_the_workflow(run_stack: SynthFn, stack: str) -> None:

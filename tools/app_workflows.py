@@ -32,13 +32,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         flat, _ = pulumi_config(read_stack_file(ROOT / f"Pulumi.{args.stack}.yaml"))
         # Secrets are placeholders here: no workflow file holds a secret, only names.
         config = validate(raw_project_config(flat), args.stack, frozenset({"secrets"}))
-        problems = app_repository.problems(config)
+        files = app_repository.files(config)
+        problems = app_repository.problems(config, files)
         if problems:
             raise ConfigError("\n".join(problems))
     except (ConfigError, StackFileError) as error:
         print(error, file=sys.stderr)
         return 2
-    for path, content in app_repository.files(config).items():
+    for path, content in files.items():
         target = out / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
