@@ -167,20 +167,21 @@ def test_run_killed_after_service_create_then_rerun_ends_in_the_same_state(
 
 
 @pytest.mark.parametrize(
-    ("mutation", "variables"),
+    "variables",
     [
-        ("variableCollectionUpsert", {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}),
-        ("variableDelete", {"DATABASE_URL": CANARY}),
+        {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"},  # a changed value
+        {"DATABASE_URL": CANARY},  # a variable removed
+        {"DATABASE_URL": CANARY, "LOG_LEVEL": "info", "FEATURE": "on"},  # one added
     ],
 )
 def test_update_killed_before_its_deploy_is_deployed_by_the_rerun(
-    standin: RailwayStandIn, mutation: str, variables: dict[str, str]
+    standin: RailwayStandIn, variables: dict[str, str]
 ) -> None:
     standin.add_environment("staging")
     first = cli(standin, "apply", stdin=SPEC)
     assert first.returncode == 0, first.stderr
     update = make_spec(variables=variables).model_dump_json(by_alias=True)
-    kill_after(standin, mutation, update, PULUMI_COMMAND_STDOUT=first.stdout)
+    kill_after(standin, "environmentPatchCommitStaged", update, PULUMI_COMMAND_STDOUT=first.stdout)
     assert len(standin.world.deployments) == 1  # the variables changed; nothing deployed them
     standin.mutations.clear()
 
@@ -188,7 +189,7 @@ def test_update_killed_before_its_deploy_is_deployed_by_the_rerun(
     rerun = cli(standin, "apply", stdin=update, PULUMI_COMMAND_STDOUT=first.stdout)
 
     assert rerun.returncode == 0, rerun.stderr
-    assert standin.mutations == ["deploymentRedeploy"]
+    assert standin.mutations == ["serviceInstanceDeployV2"]
     assert "predates the service's variables" in rerun.stderr
     latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
     assert latest["variables"] == variables
@@ -277,14 +278,14 @@ def test_settings_committed_by_a_killed_run_are_deployed_by_the_rerun(
     assert first.returncode == 0, first.stderr
     update = make_spec(settings={"numReplicas": 1, "startCommand": "serve --fast"})
     spec = update.model_dump_json(by_alias=True)
-    kill_after(standin, "environmentPatchCommit", spec, PULUMI_COMMAND_STDOUT=first.stdout)
+    kill_after(standin, "environmentPatchCommitStaged", spec, PULUMI_COMMAND_STDOUT=first.stdout)
     assert len(standin.world.deployments) == 1  # the settings changed; nothing deployed them
     standin.mutations.clear()
 
     rerun = cli(standin, "apply", stdin=spec, PULUMI_COMMAND_STDOUT=first.stdout)
 
     assert rerun.returncode == 0, rerun.stderr
-    assert standin.mutations == ["deploymentRedeploy"]
+    assert standin.mutations == ["serviceInstanceDeployV2"]
     latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
     assert latest["meta"]["serviceManifest"]["deploy"]["startCommand"] == "serve --fast"
 

@@ -76,15 +76,15 @@ def test_timeout_then_success(standin: RailwayStandIn, client: RailwayClient) ->
     assert_one_healthy_service(standin, state)
 
 
-def test_dropped_connection_on_variables_is_retried(
+def test_dropped_connection_on_the_settings_and_variables_is_retried(
     standin: RailwayStandIn, client: RailwayClient
 ) -> None:
     standin.add_environment("staging")
-    standin.faults.append(Fault("drop", field="variableCollectionUpsert"))
+    standin.faults.append(Fault("drop", field="environmentStageChanges"))
 
     state = apply(client)
 
-    assert standin.mutations.count("variableCollectionUpsert") == 1
+    assert standin.mutations.count("environmentStageChanges") == 1
     assert_one_healthy_service(standin, state)
 
 
