@@ -49,9 +49,10 @@ query ObserveTokenEnvironment {{
 {_ENVIRONMENT}"""
 
 # The service's variables (values as written, references unrendered) and the deployments that
-# run it now: Railway keeps one running deployment per service (docs.railway.com/deployments/
-# reference, "Singleton deploys"), filtered by status so that the answer's order does not matter.
-# `meta` (schema: `scalar DeploymentMeta`, untyped) carries the commit a repo deployment built.
+# run it now: Railway keeps one running deployment per service ("Singleton deploys",
+# https://docs.railway.com/reference/deployments), filtered by status so that the answer's order
+# does not matter. `meta` (`scalar DeploymentMeta`, untyped, schema.graphql:667) carries the
+# commit a repository deployment built.
 SERVICE_STATE = """
 query ServiceState($projectId: String!, $environmentId: String!, $serviceId: String!) {
   variables(
@@ -152,11 +153,13 @@ mutation VolumeInstanceUpdate(
 }
 """
 
-# Source, settings and variables of one service in one environment, as one patch: staged, then
-# committed without deploying (skipDeploys: "Skip deploys for services affected by this patch",
-# the schema's environmentPatchCommitStaged), so that apply deploys once, with everything in
-# place. environmentPatchCommit has no skipDeploys and deploys what it changes; and
-# serviceInstanceUpdate with an environment id changes every environment that is not a fork.
+# Source, settings and variables of one service in one environment, as one patch: staged
+# (schema.graphql:1616), then committed without deploying (environmentPatchCommitStaged,
+# skipDeploys: "Skip deploys for services affected by this patch", schema.graphql:1604-1609), so
+# that apply deploys once, with everything in place. environmentPatchCommit (schema.graphql:1601)
+# has no skipDeploys and deploys what it changes ("Any services that are affected will be
+# redeployed", railwayapp/docs content/docs/deployments/staged-changes.md); serviceInstanceUpdate
+# with an environment id changes every environment that is not a fork (schema.graphql:1886).
 # Railway's CLI sends the same two documents (railwayapp/cli src/gql/mutations/strings/
 # EnvironmentStageChanges.graphql, EnvironmentPatchCommitStaged.graphql).
 ENVIRONMENT_STAGE_CHANGES = """

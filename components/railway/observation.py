@@ -11,16 +11,18 @@ from components.railway import documents as docs
 from components.railway.client import RailwayClient, RailwayError
 from components.railway.spec import DomainRef
 
-# Deployment statuses (Railway's schema, enum DeploymentStatus). Railway keeps one running
-# deployment per service; a new one replaces it only once it runs (docs.railway.com/deployments/
-# reference, "Singleton deploys"), so a FAILED latest deployment leaves the one before running.
+# Deployment statuses: Railway's schema, enum DeploymentStatus (schema.graphql:683). Railway
+# keeps one running deployment per service, and a new one replaces it once it is online
+# ("Singleton deploys", https://docs.railway.com/reference/deployments), so a FAILED latest
+# deployment leaves the one before it running.
 RUNNING = ("SUCCESS", "SLEEPING")
 ENDED = ("FAILED", "CRASHED", "REMOVED", "REMOVING", "SKIPPED")  # nothing runs from these
-# Waiting for someone: a person's approval (NEEDS_APPROVAL; deploymentApprove, "Approves a
-# deployment") or the repository's CI ("deployments will be moved to a WAITING state while your
-# workflows are running", docs.railway.com/deployments/github-autodeploys); QUEUED: Railway's
-# queue ("New deployments will be queued rather than immediately processed" while builds are
-# paused, docs.railway.com/deployments/reference). Apply reports these at once.
+# Waiting for someone, reported at once: a person's approval (NEEDS_APPROVAL; the schema's
+# deploymentApprove, "Approves a deployment", schema.graphql:1545), the repository's CI
+# ("deployments will be moved to a WAITING state while your workflows are running", railwayapp/
+# docs content/docs/deployments/github-autodeploys.md), Railway's queue ("New deployments will
+# be queued rather than immediately processed" while builds are paused, content/docs/
+# deployments/reference.md).
 WAITING = ("NEEDS_APPROVAL", "WAITING", "QUEUED")
 _VOLUME_GONE = ("DELETING", "DELETED")
 
@@ -33,7 +35,7 @@ class Deployment:
     status: str
     created_at: datetime
     # The commit a repository deployment built: `meta.commitHash`. DeploymentMeta is an untyped
-    # scalar in Railway's schema and the key is not documented: None when Railway does not say.
+    # scalar (schema.graphql:667) and the key is not documented: None when Railway does not say.
     commit: str | None = None
 
     @classmethod

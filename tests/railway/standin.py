@@ -476,14 +476,15 @@ class RailwayStandIn:
         )
 
     def _commit(self, env_id: str, patch: dict[str, Any], *, deploys: bool) -> None:
-        """Apply a committed patch to one environment. Staged changes: "Clicking Deploy will
-        deploy all of the changes at once. Any services that are affected will be redeployed"
-        (docs.railway.com/deployments/staged-changes); `deploys` is False only for
+        """Apply a committed patch to one environment. "Clicking Deploy will deploy all of the
+        changes at once. Any services that are affected will be redeployed" (railwayapp/docs
+        content/docs/deployments/staged-changes.md); `deploys` is False only for
         environmentPatchCommitStaged(skipDeploys: true), "Skip deploys for services affected by
-        this patch" (schema). "isCreated: true is required for new service instances"
-        (railwayapp/railway-skills skills/reference/environment-config.md): the entry of an
-        instance that does not exist, without it, is ignored, silently (the hardest reading).
-        A variable set to null is deleted (the same file, "Set to null to delete a variable")."""
+        this patch" (schema.graphql:1608). "isCreated: true is required for new service
+        instances" (railwayapp/railway-skills skills/reference/environment-config.md): the entry
+        of an instance that does not exist, without it, is ignored, silently (the hardest
+        reading). A variable set to null is deleted (the same file, "Set to `null` to delete a
+        variable")."""
         w = self.world
         for service_id, entry in (patch.get("services") or {}).items():
             if service_id not in w.services:
@@ -599,7 +600,8 @@ class RailwayStandIn:
 
         def patch_commit(_info: Any, environmentId: str, patch: Any = None, **_: Any) -> str:
             # "Commit the provided patch to the environment": no skipDeploys in its signature
-            # (schema), so it deploys what it changes, as the staged-changes guide's Deploy does.
+            # (schema.graphql:1601), so it deploys what it changes, as the staged-changes
+            # guide's Deploy does.
             self._commit(environmentId, patch or {}, deploys=True)
             return self._new_id("patch")
 
@@ -607,7 +609,7 @@ class RailwayStandIn:
             _info: Any, environmentId: str, input: Any, merge: bool | None = None
         ) -> dict[str, Any]:
             # "Sets the staged patch for a single environment"; merge: "Merge the input patch
-            # into the existing staged patch" (schema).
+            # into the existing staged patch" (schema.graphql:1615-1621).
             current = w.staged_patches.get(environmentId, {}) if merge else {}
             w.staged_patches[environmentId] = _merged(current, input, keep_nulls=True)
             return {"id": self._new_id("patch"), "status": "STAGED"}
@@ -619,7 +621,8 @@ class RailwayStandIn:
             if not patch:  # railwayapp/railway-skills skills/environment-apply/SKILL.md
                 raise GraphQLError("No patch to apply")
             self._commit(environmentId, patch, deploys=not skipDeploys)
-            # Returns a workflow id (railwayapp/cli src/controllers/staged_changes.rs).
+            # Returns a workflow id, which Railway's CLI waits for with workflowStatus
+            # (railwayapp/cli src/controllers/staged_changes.rs, deploy_staged_changes).
             workflow_id = self._new_id("workflow")
             statuses = self.workflow_statuses.pop(0) if self.workflow_statuses else ("Complete",)
             w.workflows[workflow_id] = {"statuses": statuses, "reads": 0}
@@ -666,9 +669,10 @@ class RailwayStandIn:
             return w.environments[env_id]
 
         def service_create(_info: Any, input: dict[str, Any]) -> Any:
-            # The schema: created "in all environments that are not forks"; each of those
-            # instances is new, and a new instance needs `isCreated` in the patch that configures
-            # it (railway-skills skills/service-create/SKILL.md, "Step 2"): until then, none.
+            # Created "in all environments that are not forks" (schema.graphql:3929); each of
+            # those instances is new, and a new instance needs `isCreated` in the patch that
+            # configures it (railwayapp/railway-skills skills/service-create/SKILL.md, "Step 2"):
+            # until then, the environment has none here.
             service_id = self._new_id("svc")
             w.services[service_id] = {"id": service_id, "name": input["name"]}
             return w.services[service_id]
@@ -718,7 +722,7 @@ class RailwayStandIn:
             current = {} if input.get("replace") else w.variables.get(key, {})
             w.variables[key] = {**current, **input["variables"]}
             # VariableCollectionUpsertInput.skipDeploys: "Skip deploys for affected services"
-            # (schema): without it, the service deploys.
+            # (schema.graphql:4808): without it, the service deploys.
             if not input.get("skipDeploys"):
                 self._deploy_changed(*key)
             return True
@@ -726,8 +730,8 @@ class RailwayStandIn:
         def variable_delete(_info: Any, input: dict[str, Any]) -> bool:
             key = (input["environmentId"], input["serviceId"])
             w.variables.get(key, {}).pop(input["name"], None)
-            # VariableDeleteInput has no skipDeploys (schema), unlike the upserts: undocumented,
-            # so it deploys here, the reading hardest on the converge.
+            # VariableDeleteInput has no skipDeploys (schema.graphql:4813), unlike the upserts:
+            # undocumented, so it deploys here, the reading hardest on the converge.
             self._deploy_changed(*key)
             return True
 
@@ -808,7 +812,7 @@ class RailwayStandIn:
         def deploy(
             _info: Any, serviceId: str, environmentId: str, commitSha: str | None = None
         ) -> str:
-            # "Deploy a service instance. Returns a deployment ID" (schema), with commitSha.
+            # "Deploy a service instance. Returns a deployment ID" (schema.graphql:1876-1877).
             return self.deploy_source(environmentId, serviceId, commitSha)
 
         def deployment_remove(_info: Any, id: str) -> bool:
