@@ -139,25 +139,39 @@ class Executor:
                 self._remove(step)
 
     def _deploy(self, step: Deploy | Redeploy | Await) -> None:
+        """Start (or wait for) the one deployment of this run. One whose outcome is unknown is
+        looked up (a deployment newer than the one apply saw), never started twice."""
         match step:
             case Deploy():
-                self.log(step.reason)
                 variables = {**self._ids(), "commitSha": step.commit}
-                found = self.client.mutate(docs.DEPLOY, variables)["serviceInstanceDeployV2"]
+                found = self._start(step.reason, docs.DEPLOY, variables)
             case Redeploy():
-                self.log(step.reason)
-                redeployed = self.client.mutate(docs.REDEPLOY, {"id": step.deployment_id})
-                found = redeployed["deploymentRedeploy"]["id"]
+                found = self._start(step.reason, docs.REDEPLOY, {"id": step.deployment_id})
             case Await():
                 found = step.deployment.id
                 self.log(
                     f"waiting for deployment {found} ({step.deployment.status}), started before "
                     "this run"
                 )
-        if not isinstance(step, Await):
-            self.log(f"deployment of {self.service} to {self.environment}: {found}")
         self.done.deployment_id = found
         self._await(found)
+
+    def _start(self, reason: str, document: str, variables: dict[str, Any]) -> str:
+        self.log(reason)
+        before = self.seen.latest.id if self.seen.latest else None
+
+        def start() -> str:
+            data = self.client.mutate(document, variables, idempotent=False)
+            found = data.get("serviceInstanceDeployV2") or data["deploymentRedeploy"]["id"]
+            return str(found)
+
+        def lookup() -> str | None:
+            latest = self._observe().latest
+            return latest.id if latest and latest.id != before else None
+
+        deployment_id = _create(start, lookup, f"a deployment of {self.service}")
+        self.log(f"deployment of {self.service} to {self.environment}: {deployment_id}")
+        return deployment_id
 
     def _remove(
         self,
@@ -280,32 +294,52 @@ class Executor:
 
     # --- config ------------------------------------------------------------------------------
     def _commit(self, step: CommitConfig) -> None:
-        """Stage the service's entry and commit it without deploying; wait until it applies."""
+        """Stage the service's entry and commit it without deploying; wait until it applies.
+        A commit whose outcome is unknown is looked up (is anything still staged?), never sent
+        twice."""
         env_id = self._ids()["environmentId"]
         patch = {"services": {self._ids()["serviceId"]: dict(step.entry)}}
         self.client.mutate(
             docs.ENVIRONMENT_STAGE_CHANGES, {"environmentId": env_id, "input": patch}
         )
-        workflow: str = self.client.mutate(
-            docs.ENVIRONMENT_PATCH_COMMIT_STAGED,
-            {"environmentId": env_id, "commitMessage": f"autonomica: {self.service}"},
-        )["environmentPatchCommitStaged"]
+
+        def commit() -> str:
+            workflow: str = self.client.mutate(
+                docs.ENVIRONMENT_PATCH_COMMIT_STAGED,
+                {"environmentId": env_id, "commitMessage": f"autonomica: {self.service}"},
+                idempotent=False,
+            )["environmentPatchCommitStaged"]
+            return workflow
+
+        def staged() -> dict[str, Any]:
+            found: dict[str, Any] = self.client.query(
+                docs.ENVIRONMENT_STAGED_CHANGES, {"environmentId": env_id}
+            )["environmentStagedChanges"]
+            return found
+
+        def committed() -> str | None:  # "": committed, its workflow unknown
+            found = staged()
+            return None if found["status"] == "STAGED" and found["id"] != "<empty>" else ""
+
+        workflow = _create(commit, committed, f"the settings of {self.service}")
         polls = [0]
 
         def fetch() -> dict[str, Any]:
             polls[0] += 1
-            found: dict[str, Any] = self.client.query(
-                docs.WORKFLOW_STATUS, {"workflowId": workflow}
-            )["workflowStatus"]
-            if found["status"] == "NotFound" and polls[0] > _NOT_FOUND_POLLS:
-                staged = self.client.query(
-                    docs.ENVIRONMENT_STAGED_CHANGES, {"environmentId": env_id}
-                )["environmentStagedChanges"]
-                if staged["status"] == "COMMITTED" or staged["id"] == "<empty>":
-                    return {"status": "Complete"}
-                if staged.get("lastAppliedError"):
-                    return {"status": "Error", "error": staged["lastAppliedError"]}
-            return found
+            if workflow:
+                found: dict[str, Any] = self.client.query(
+                    docs.WORKFLOW_STATUS, {"workflowId": workflow}
+                )["workflowStatus"]
+                if found["status"] != "NotFound" or polls[0] <= _NOT_FOUND_POLLS:
+                    return found
+            # Railway's CLI, when the workflow is not found: the staged patch says. It has no
+            # FAILED status: a failed apply goes back to STAGED with lastAppliedError.
+            patch = staged()
+            if patch["status"] == "COMMITTED" or patch["id"] == "<empty>":
+                return {"status": "Complete"}
+            if patch.get("lastAppliedError"):
+                return {"status": "Error", "error": patch["lastAppliedError"]}
+            return {"status": patch["status"]}
 
         last, _ = self._wait_for(fetch, lambda w: w["status"] in ("Complete", "Error"))
         if last["status"] != "Complete":

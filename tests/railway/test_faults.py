@@ -101,6 +101,21 @@ def test_unknown_outcome_of_service_create_never_duplicates(
     assert_one_healthy_service(standin, state)
 
 
+@pytest.mark.parametrize("kind", ["drop_after", "500"])
+@pytest.mark.parametrize("mutation", ["environmentPatchCommitStaged", "serviceInstanceDeployV2"])
+def test_unknown_outcome_of_a_commit_or_a_deploy_is_looked_up_never_sent_twice(
+    standin: RailwayStandIn, client: RailwayClient, kind: str, mutation: str
+) -> None:
+    # drop_after: Railway did it and the answer was lost; 500: it did not.
+    standin.add_environment("staging")
+    standin.faults.append(Fault(kind, field=mutation))
+
+    state = apply(client)
+
+    assert_one_healthy_service(standin, state)  # one deployment, with every variable
+    assert standin.mutations.count(mutation) == 1
+
+
 def test_lost_answer_of_domain_create_never_duplicates(
     standin: RailwayStandIn, client: RailwayClient
 ) -> None:
