@@ -531,7 +531,9 @@ class RailwayStandIn:
         return deployment
 
     def _settle(self, deployment_id: str) -> None:
-        """Once a deployment runs, the one it replaces is removed (a failed one replaces none)."""
+        """Once a deployment runs, the one it replaces is removed; a failed one replaces none
+        ("Railway maintains only one deploy per service", the old one removed once the new one
+        is online: "Singleton deploys", https://docs.railway.com/reference/deployments)."""
         new = self.world.deployments[deployment_id]
         if new["status"] != "SUCCESS":
             return
@@ -704,8 +706,8 @@ class RailwayStandIn:
         ) -> bool:
             if serviceId not in w.services:
                 raise GraphQLError("Service instance not found")
-            # The schema: "If the environment is a fork, the service will only be updated in
-            # it. Otherwise it will updated in all environments that are not forks". None is.
+            # "If the environment is a fork, the service will only be updated in it. Otherwise it
+            # will updated in all environments that are not forks" (schema.graphql:1887-1890).
             settings: dict[str, Any] = {}
             for key, value in input.items():
                 where = _INSTANCE_INPUT.get(key) or ("source", key)

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from tests.railway.conftest import PROJECT_ROOT
-from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_TOKEN, Answer, Fault, RailwayStandIn
+from tests.railway.standin import (
+    ACCOUNT_TOKEN,
+    PROJECT_TOKEN,
+    Answer,
+    Fault,
+    RailwayStandIn,
+    Rollout,
+)
 from tests.railway.test_converge import CANARY, make_spec
 
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
@@ -330,3 +337,50 @@ def test_check_without_a_secrets_value_checks_its_presence_only(standin: Railway
     assert wrong.returncode == 3
     assert wrong.stdout.strip() == "backend: variable DATABASE_URL differs from the spec"
     assert_no_canary(wrong.stdout, wrong.stderr)
+
+
+def test_a_deployment_waiting_for_approval_stops_apply_at_once_in_one_line(
+    standin: RailwayStandIn,
+) -> None:
+    env_id = standin.add_environment("staging")
+    first = cli(standin, "apply", stdin=SPEC)
+    assert first.returncode == 0, first.stderr
+    standin.rollouts.append(Rollout(("NEEDS_APPROVAL",)))
+    waiting = standin.deploy_source(env_id, json.loads(first.stdout)["serviceId"])
+    standin.mutations.clear()
+    update = make_spec(variables={"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"})
+
+    result = cli(
+        standin,
+        "apply",
+        stdin=update.model_dump_json(by_alias=True),
+        PULUMI_COMMAND_STDOUT=first.stdout,
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""  # no state: Pulumi keeps the last one, the next run tries again
+    assert result.stderr.count("\n") == 1
+    assert f"deployment {waiting} of backend in staging is NEEDS_APPROVAL" in result.stderr
+    assert standin.mutations == []
+    assert_no_canary(result.stderr)
+
+
+def test_check_reports_a_running_deployment_that_predates_the_variables(
+    standin: RailwayStandIn,
+) -> None:
+    env_id = standin.add_environment("staging")
+    assert cli(standin, "apply", stdin=SPEC).returncode == 0
+    standin.mutations.clear()
+    # A run set LOG_LEVEL and was killed before its deploy: Railway has the spec's variables,
+    # the running deployment does not.
+    (key,) = [k for k in standin.world.variables if k[0] == env_id]
+    standin.world.variables[key]["LOG_LEVEL"] = "debug"
+    spec = make_spec(variables={"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"})
+
+    drifted = cli(standin, "check", stdin=spec.model_dump_json(by_alias=True))
+
+    assert drifted.returncode == 3
+    [line] = drifted.stdout.splitlines()
+    assert line.startswith("backend: what runs is not what the spec says")
+    assert standin.mutations == []
+    assert_no_canary(drifted.stdout, drifted.stderr)
