@@ -70,7 +70,7 @@ def _state(spec: Spec, seen: Observation, done: Done) -> State:
         v.mount_path: VolumeRef(id=v.volume_id, mount_path=v.mount_path) for v in seen.volumes_here
     }
     volumes = {**here, **done.volumes}
-    current = None if done.service_domain_removed else next(iter(seen.service_domains), None)
+    current = next(iter(seen.service_domains), None)
     service_domain = (done.service_domain or current) if service.service_domain else None
     assert done.environment_id is not None and done.service_id is not None
     return State(

@@ -69,7 +69,6 @@ class Done:
     volumes: dict[str, VolumeRef] = field(default_factory=dict)  # by mount path
     custom_domains: dict[str, DomainRef] = field(default_factory=dict)  # by domain
     service_domain: DomainRef | None = None
-    service_domain_removed: bool = False
     deployment_id: str | None = None  # the deployment this run started or waited for
 
 
@@ -203,7 +202,6 @@ class Executor:
                 self.log(f"removed domain {step.ref.domain}")
             case RemoveServiceDomain():
                 self.client.mutate(docs.SERVICE_DOMAIN_DELETE, {"id": step.ref.id})
-                self.done.service_domain_removed = True
                 self.log(f"removed domain {step.ref.domain}")
             case RemoveDeployment():
                 self.client.mutate(docs.DEPLOYMENT_REMOVE, {"id": step.deployment_id})
