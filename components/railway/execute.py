@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from components.railway import documents as docs
-from components.railway.client import AmbiguousError, RailwayClient, RailwayError, one_line
+from components.railway.client import (
+    AmbiguousError,
+    RailwayClient,
+    RailwayError,
+    RailwayRejected,
+    one_line,
+)
 from components.railway.observation import ENDED, RUNNING, Log, Observation, observe
 from components.railway.plan import (
     AddCustomDomain,
@@ -72,18 +78,6 @@ class Done:
     deployment_id: str | None = None  # the deployment this run started or waited for
 
 
-def _create(create: Callable[[], T], lookup: Callable[[], T | None], what: str) -> T:
-    """Create once; when the outcome is unknown (5xx, timeout, dropped connection), look first."""
-    for _ in range(3):
-        try:
-            return create()
-        except AmbiguousError:
-            found = lookup()
-            if found is not None:
-                return found
-    raise RailwayError(f"could not create {what}: Railway kept failing; run apply again")
-
-
 class Executor:
     def __init__(
         self,
@@ -102,6 +96,19 @@ class Executor:
     @property
     def environment(self) -> str:
         return self.seen.environment
+
+    def _create(self, create: Callable[[], T], lookup: Callable[[], T | None], what: str) -> T:
+        """Create once. When the outcome is unknown (5xx, timeout, dropped connection), wait one
+        poll interval (Railway may still be at it) and look before sending it again."""
+        for _ in range(3):
+            try:
+                return create()
+            except AmbiguousError:
+                self.pace.sleep(self.pace.interval)
+                found = lookup()
+                if found is not None:
+                    return found
+        raise RailwayError(f"could not create {what}: Railway kept failing; run apply again")
 
     def _ids(self) -> dict[str, str]:
         assert self.done.environment_id is not None and self.done.service_id is not None
@@ -168,7 +175,7 @@ class Executor:
             latest = self._observe().latest
             return latest.id if latest and latest.id != before else None
 
-        deployment_id = _create(start, lookup, f"a deployment of {self.service}")
+        deployment_id = self._create(start, lookup, f"a deployment of {self.service}")
         self.log(f"deployment of {self.service} to {self.environment}: {deployment_id}")
         return deployment_id
 
@@ -301,12 +308,21 @@ class Executor:
             docs.ENVIRONMENT_STAGE_CHANGES, {"environmentId": env_id, "input": patch}
         )
 
+        sent = [0]
+
         def commit() -> str:
-            workflow: str = self.client.mutate(
-                docs.ENVIRONMENT_PATCH_COMMIT_STAGED,
-                {"environmentId": env_id, "commitMessage": f"autonomica: {self.service}"},
-                idempotent=False,
-            )["environmentPatchCommitStaged"]
+            sent[0] += 1
+            try:
+                workflow: str = self.client.mutate(
+                    docs.ENVIRONMENT_PATCH_COMMIT_STAGED,
+                    {"environmentId": env_id, "commitMessage": f"autonomica: {self.service}"},
+                    idempotent=False,
+                )["environmentPatchCommitStaged"]
+            except RailwayRejected:
+                # Sent again after a lost answer: the first may have committed it meanwhile.
+                if sent[0] > 1 and committed() == "":
+                    return ""
+                raise
             return workflow
 
         def staged() -> dict[str, Any]:
@@ -319,7 +335,7 @@ class Executor:
             found = staged()
             return None if found["status"] == "STAGED" and found["id"] != "<empty>" else ""
 
-        workflow = _create(commit, committed, f"the settings of {self.service}")
+        workflow = self._create(commit, committed, f"the settings of {self.service}")
         polls = [0]
 
         def fetch() -> dict[str, Any]:
@@ -385,7 +401,7 @@ class Executor:
             env_id: str = data["environmentCreate"]["id"]
             return env_id
 
-        env_id = _create(create, lambda: self._observe().environment_id, f"environment {name}")
+        env_id = self._create(create, lambda: self._observe().environment_id, f"environment {name}")
         self.log(f"created environment {name}: {env_id}")
         return env_id
 
@@ -398,7 +414,7 @@ class Executor:
             service_id: str = data["serviceCreate"]["id"]
             return service_id
 
-        service_id = _create(create, lambda: self._observe().service_id, f"service {name}")
+        service_id = self._create(create, lambda: self._observe().service_id, f"service {name}")
         self.log(f"created service {name}: {service_id}")
         return service_id
 
@@ -424,7 +440,7 @@ class Executor:
             ]
             return found[0] if found else None
 
-        volume_id = _create(create, lookup, f"volume at {step.mount_path}")
+        volume_id = self._create(create, lookup, f"volume at {step.mount_path}")
         self.log(f"created volume {volume_id} at {step.mount_path}")
         return VolumeRef(id=volume_id, mount_path=step.mount_path)
 
@@ -461,7 +477,7 @@ class Executor:
             found = [d for d in self._domains_now()["customDomains"] if d["domain"] == name]
             return DomainRef(**found[0]) if found else None
 
-        ref = _create(create, lookup, f"domain {name}")
+        ref = self._create(create, lookup, f"domain {name}")
         self.log(f"added domain {name}")
         return ref
 
@@ -476,6 +492,6 @@ class Executor:
             found = self._domains_now()["serviceDomains"]
             return DomainRef(**found[0]) if found else None
 
-        ref = _create(create, lookup, "service domain")
+        ref = self._create(create, lookup, "service domain")
         self.log(f"added domain {ref.domain}")
         return ref

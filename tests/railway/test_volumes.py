@@ -36,7 +36,7 @@ class Lines(list[str]):
 
 
 def run_apply(client: RailwayClient, spec: Spec, previous: State | None = None) -> State:
-    return converge.apply(client, spec, previous, Lines())
+    return converge.apply(client, spec, previous, Lines(), converge.Pace(interval=0.01))
 
 
 def instances(standin: RailwayStandIn) -> list[dict[str, Any]]:
