@@ -384,3 +384,21 @@ def test_check_reports_a_running_deployment_that_predates_the_variables(
     assert line.startswith("backend: what runs is not what the spec says")
     assert standin.mutations == []
     assert_no_canary(drifted.stdout, drifted.stderr)
+
+
+def test_a_state_printed_by_schema_version_1_reads_and_a_no_op_prints_version_2(
+    standin: RailwayStandIn,
+) -> None:
+    standin.add_environment("staging")
+    first = cli(standin, "apply", stdin=SPEC)
+    assert first.returncode == 0, first.stderr
+    old = json.loads(first.stdout)
+    old["schemaVersion"] = 1
+    del old["applied"]  # what an apply before version 2 printed
+    standin.mutations.clear()
+
+    again = cli(standin, "apply", stdin=SPEC, PULUMI_COMMAND_STDOUT=json.dumps(old))
+
+    assert again.returncode == 0, again.stderr
+    assert standin.mutations == []  # an unknown `applied` never deploys by itself
+    assert json.loads(again.stdout) == json.loads(first.stdout)
