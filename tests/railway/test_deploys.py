@@ -75,13 +75,15 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
     debug = {**faster, "variables": {**VARIABLES, "LOG_LEVEL": "debug"}}
     fewer = {**faster, "variables": {"DATABASE_URL": CANARY}}
     volume = {**fewer, "volumes": [{"mountPath": "/data"}]}
+    moved = {**fewer, "volumes": [{"mountPath": "/var/lib/data"}]}
     steps = [
         ("create", 1, spec_of()),
         ("settings change", 1, spec_of(**faster)),
         ("variable change", 1, spec_of(**debug)),
         ("variable removal", 1, spec_of(**fewer)),
         ("volume added", 1, spec_of(**volume)),
-        ("domain change", 0, spec_of(**volume, domains=["staging-api2.autonomica.app"])),
+        ("volume moved", 1, spec_of(**moved)),
+        ("domain change", 0, spec_of(**moved, domains=["staging-api2.autonomica.app"])),
     ]
     with RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client:
         apply = Applies(standin, client)
