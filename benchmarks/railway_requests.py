@@ -1,19 +1,23 @@
-"""Requests and mutations per `apply` against the Railway stand-in on 127.0.0.1.
+"""Requests, mutations and deployments per `apply` against the Railway stand-in on 127.0.0.1.
 
     .venv/bin/python -m benchmarks.railway_requests
 
-Scenarios, in one project with a staging and a production environment: a fresh service, a no-op
-(same spec again) with an account token and with a project token, one changed variable, one
-changed setting, and an image service (fresh, then a no-op). Each apply waits for its
-deployment, which the stand-in reports as running at the first look. Goal: a no-op sends 0
-mutations and at most 3 queries per service, whatever the token. Needs Railway's schema
-(../shared/railway or $RAILWAY_SCHEMA) because the stand-in validates every document against it.
+One project with a staging and a production environment; each `pulumi up` applies the next
+spec with the state the one before printed. A repository service (created, then one change at a
+time, each followed by a no-op, with an account token and with a project token), an image
+service and a service its deploy workflow ships. The stand-in deploys as Railway documents it (a
+committed patch deploys what it changes unless committed staged with skipDeploys, a redeploy
+keeps the copied deployment's settings) and reports each deployment running at the first look;
+a real build adds one status query per RAILWAY_POLL_SECONDS. The floor: a no-op sends 0
+mutations; a change makes 1 deployment, or none where nothing needs restarting (a domain) or
+where Railway cannot put it into the running code (a workflow service's settings). Needs
+Railway's schema (../shared/railway or $RAILWAY_SCHEMA): the stand-in validates every document.
 """
 
 from __future__ import annotations
 
 import sys
-import time
+from dataclasses import dataclass
 
 from components.railway import converge
 from components.railway.client import Auth, RailwayClient
@@ -24,18 +28,124 @@ from tests.railway.test_converge import CANARY, PROMETHEUS_YML, make_spec
 
 ACCOUNT = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
 PROJECT = Auth("project", "Project-Access-Token", PROJECT_TOKEN)
+ONE = {"healthcheckPath": "/health", "numReplicas": 1}
+NO_OP = None
 
 
-def image_spec() -> Spec:
-    return make_spec(
-        name="prometheus",
-        source={"image": "prom/prometheus@sha256:" + "a" * 64},
-        variables={"PROMETHEUS_YML": PROMETHEUS_YML},
-        settings={"startCommand": "/bin/prometheus --config.file=/etc/prometheus.yml"},
-        domains=[],
-        serviceDomain=False,
-        volumes=[{"mountPath": "/prometheus"}],
-    )
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    spec: Spec
+    auth: Auth
+    floor: int | None  # the deployments a change needs; NO_OP: a no-op, 0 mutations
+
+    def met(self, mutations: int, deployments: int) -> bool:
+        return mutations == 0 if self.floor is NO_OP else deployments <= self.floor
+
+    @property
+    def goal(self) -> str:
+        if self.floor is NO_OP:
+            return "0 mutations"
+        return f"{self.floor} deployment{'s' if self.floor != 1 else ''}"
+
+
+def backend() -> list[Scenario]:
+    faster = {"settings": {**ONE, "startCommand": "serve --fast"}}
+    debug = {**faster, "variables": {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}}
+    fewer = {**faster, "variables": {"DATABASE_URL": CANARY}}
+    volume = {**fewer, "volumes": [{"mountPath": "/data"}]}
+    domain = {**volume, "domains": ["staging-api2.autonomica.app"]}
+    changes = [
+        ("one changed setting", faster, 1),
+        ("one changed variable", debug, 1),
+        ("one variable removed", fewer, 1),
+        ("a volume added", volume, 1),
+        ("a domain changed", domain, 0),
+    ]
+    first = make_spec(settings=ONE)
+    found = [
+        Scenario("fresh service", first, ACCOUNT, 1),
+        Scenario("no-op, account token", first, ACCOUNT, NO_OP),
+        Scenario("no-op, project token", first, PROJECT, NO_OP),
+    ]
+    for label, change, floor in changes:
+        spec = make_spec(**change)
+        found += [
+            Scenario(label, spec, ACCOUNT, floor),
+            Scenario("no-op", spec, PROJECT, NO_OP),
+        ]
+    return found
+
+
+def image() -> list[Scenario]:
+    body = {
+        "name": "prometheus",
+        "source": {"image": "prom/prometheus@sha256:" + "a" * 64},
+        "variables": {"PROMETHEUS_YML": PROMETHEUS_YML},
+        "settings": {"startCommand": "/bin/prometheus --config.file=/etc/prometheus.yml"},
+        "domains": [],
+        "serviceDomain": False,
+        "volumes": [{"mountPath": "/prometheus"}],
+    }
+    changed = {**body, "settings": {"startCommand": "/bin/prometheus --web.enable-lifecycle"}}
+    return [
+        Scenario("image service, fresh", make_spec(**body), ACCOUNT, 1),
+        Scenario("image service, no-op", make_spec(**body), PROJECT, NO_OP),
+        Scenario("image service, one setting", make_spec(**changed), ACCOUNT, 1),
+    ]
+
+
+def workflow() -> list[Scenario]:
+    source = {"deployedBy": ".github/workflows/deploy-staging.yml"}
+    debug = {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}
+    faster = {**ONE, "startCommand": "serve --fast"}
+    return [
+        Scenario(
+            "workflow service, fresh",
+            make_spec(name="worker", source=source),
+            ACCOUNT,
+            0,
+        ),
+        Scenario(
+            "workflow service, one variable",
+            make_spec(name="worker", source=source, variables=debug),
+            ACCOUNT,
+            1,
+        ),
+        Scenario(
+            "workflow service, one setting",
+            make_spec(name="worker", source=source, variables=debug, settings=faster),
+            ACCOUNT,
+            0,
+        ),
+        Scenario(
+            "workflow service, no-op",
+            make_spec(name="worker", source=source, variables=debug, settings=faster),
+            PROJECT,
+            NO_OP,
+        ),
+    ]
+
+
+def run(standin: RailwayStandIn, scenarios: list[Scenario]) -> list[str]:
+    rows = []
+    previous: State | None = None
+    for scenario in scenarios:
+        before = len(standin.world.deployments)
+        standin.mutations.clear()
+        with RailwayClient(standin.url, scenario.auth) as client:
+            previous = converge.apply(client, scenario.spec, previous, lambda _line: None)
+            sent = client.counters
+        made = len(standin.world.deployments) - before
+        if scenario.label == "workflow service, fresh":  # its deploy workflow ships the code
+            standin.upload(previous.environment_id, previous.service_id, "shipped")
+        names = ", ".join(standin.mutations) or "-"
+        met = scenario.met(sent.mutations, made)
+        rows.append(
+            f"| {scenario.label} | {sent.requests} | {sent.queries} | {sent.mutations} | {made} "
+            f"| {scenario.goal} | {'yes' if met else 'NO'} | {names} |"
+        )
+    return rows
 
 
 def main() -> int:
@@ -46,34 +156,14 @@ def main() -> int:
     standin = RailwayStandIn(load_schema(path)).start()
     standin.add_environment("staging")
     standin.add_environment("production")
-    changed = {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}
-    backend = [
-        ("fresh service", make_spec(), ACCOUNT),
-        ("no-op, account token", make_spec(), ACCOUNT),
-        ("no-op, project token", make_spec(), PROJECT),
-        ("one changed variable", make_spec(variables=changed), ACCOUNT),
-        ("one changed setting", make_spec(variables=changed, settings={"numReplicas": 3}), ACCOUNT),
-    ]
-    image = [
-        ("image service, fresh", image_spec(), ACCOUNT),
-        ("image service, no-op", image_spec(), PROJECT),
-    ]
-    print(f"{'scenario':<24} {'requests':>8} {'queries':>8} {'mutations':>9} {'ms':>7}  mutations")
+    print(
+        "| scenario | requests | queries | mutations | deployments | floor | met | mutations sent |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     try:
-        for scenarios in (backend, image):
-            previous: State | None = None
-            for label, spec, auth in scenarios:
-                with RailwayClient(standin.url, auth) as client:
-                    start = time.perf_counter()
-                    previous = converge.apply(client, spec, previous, lambda _: None)
-                    elapsed = (time.perf_counter() - start) * 1000
-                    sent = client.counters
-                    names = ",".join(standin.mutations) or "-"
-                    print(
-                        f"{label:<24} {sent.requests:>8} {sent.queries:>8} {sent.mutations:>9} "
-                        f"{elapsed:>7.1f}  {names}"
-                    )
-                    standin.mutations.clear()
+        for scenarios in (backend(), image(), workflow()):
+            for row in run(standin, scenarios):
+                print(row)
     finally:
         standin.stop()
     return 0

@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 from components.railway import converge
-from components.railway.client import AmbiguousError, RailwayClient, RailwayError, auth_from_env
+from components.railway.client import (
+    RailwayClient,
+    RailwayError,
+    RailwayUnavailable,
+    auth_from_env,
+)
 from rollback.http import PermanentError, TransientError
 
 
@@ -32,9 +37,7 @@ class RailwayRollback:
                 )
             except RailwayError as error:
                 raise _classified(error) from None
-        latest = observed.instance.get("latestDeployment") or {}
-        current = latest.get("id")
-        return current if isinstance(current, str) else None
+        return observed.latest.id if observed.latest else None
 
     def rollback(self, service: str, before: str | None, timeout: float) -> str:
         current = self.current(service, timeout)
@@ -49,7 +52,8 @@ class RailwayRollback:
 
 
 def _classified(error: RailwayError) -> Exception:
-    text = str(error)
-    if isinstance(error, AmbiguousError) or "still failing" in text or "HTTP 5" in text:
-        return TransientError(f"Railway: {text}")
-    return PermanentError(f"Railway: {text}")
+    # By type, never by text: RailwayUnavailable (5xx, 429, timeouts, an unknown outcome) may
+    # pass; anything else Railway said will not.
+    if isinstance(error, RailwayUnavailable):
+        return TransientError(f"Railway: {error}")
+    return PermanentError(f"Railway: {error}")

@@ -21,10 +21,31 @@ DEFAULT_URL = "https://backboard.railway.com/graphql/v2"
 
 
 class RailwayError(Exception):
-    """An error to show the user as one line that says what to fix."""
+    """An error to show the user as one line that says what to fix. Callers sort errors by
+    these types, never by their text."""
 
 
-class TransientError(Exception):
+class TokenRefused(RailwayError):
+    """Railway refused the token (HTTP 401/403 or a refusal in a GraphQL error): retrying with
+    the same token cannot help."""
+
+
+class RailwayRejected(RailwayError):
+    """Railway answered, and refused the request or gave no data: retrying the same request
+    will not help."""
+
+
+class RailwayUnavailable(RailwayError):
+    """Railway kept failing (5xx, 429, timeouts, dropped connections) through every attempt:
+    worth trying again later."""
+
+
+class AmbiguousError(RailwayUnavailable):
+    """A non-idempotent mutation failed in a way that may or may not have applied it: look
+    before trying again."""
+
+
+class _Retry(Exception):
     """A failure worth retrying. `processed` is False only when Railway surely did nothing."""
 
     def __init__(self, reason: str, *, processed: bool, retry_after: float | None = None) -> None:
@@ -32,10 +53,6 @@ class TransientError(Exception):
         self.reason = reason
         self.processed = processed
         self.retry_after = retry_after
-
-
-class AmbiguousError(RailwayError):
-    """A non-idempotent mutation failed in a way that may or may not have applied it."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +231,7 @@ class RailwayClient:
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, TransientError) and error.retry_after is not None:
+        if isinstance(error, _Retry) and error.retry_after is not None:
             return min(error.retry_after, self._max_backoff * 2)
         return float(self._jitter(state))
 
@@ -222,7 +239,7 @@ class RailwayClient:
         self, document: str, variables: Mapping[str, Any], *, mutation: bool, idempotent: bool
     ) -> dict[str, Any]:
         def retryable(error: BaseException) -> bool:
-            return isinstance(error, TransientError) and (idempotent or not error.processed)
+            return isinstance(error, _Retry) and (idempotent or not error.processed)
 
         retrying = Retrying(
             stop=stop_after_attempt(self._max_attempts),
@@ -234,10 +251,10 @@ class RailwayClient:
         operation = _operation_name(document)
         try:
             result: dict[str, Any] = retrying(self._send_once, document, variables, mutation)
-        except TransientError as error:
+        except _Retry as error:
             if not idempotent and error.processed:
                 raise AmbiguousError(f"{operation}: {error.reason}") from None
-            raise RailwayError(
+            raise RailwayUnavailable(
                 f"Railway API still failing after {self._max_attempts} attempts of {operation} "
                 f"({error.reason}); retry later and check https://status.railway.com"
             ) from None
@@ -258,15 +275,11 @@ class RailwayClient:
                 headers={self._auth.header: self._auth.value, "Content-Type": "application/json"},
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            raise TransientError(
-                f"cannot connect: {type(error).__name__}", processed=False
-            ) from None
+            raise _Retry(f"cannot connect: {type(error).__name__}", processed=False) from None
         except httpx.TimeoutException as error:
-            raise TransientError(f"timed out: {type(error).__name__}", processed=True) from None
+            raise _Retry(f"timed out: {type(error).__name__}", processed=True) from None
         except httpx.TransportError as error:
-            raise TransientError(
-                f"connection lost: {type(error).__name__}", processed=True
-            ) from None
+            raise _Retry(f"connection lost: {type(error).__name__}", processed=True) from None
         return self._handle(response, document)
 
     def _handle(self, response: httpx.Response, document: str) -> dict[str, Any]:
@@ -274,28 +287,30 @@ class RailwayClient:
         status = response.status_code
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise TransientError("HTTP 429 rate limited", processed=False, retry_after=retry_after)
+            raise _Retry("HTTP 429 rate limited", processed=False, retry_after=retry_after)
         if status >= 500:
-            raise TransientError(f"HTTP {status}", processed=True)
+            raise _Retry(f"HTTP {status}", processed=True)
         if status in (401, 403):
-            raise RailwayError(f"Railway refused the token (HTTP {status}): {self._auth.hint()}")
+            raise TokenRefused(f"Railway refused the token (HTTP {status}): {self._auth.hint()}")
         try:
             body = response.json()
         except (ValueError, RecursionError):
             # An HTML error page or a proxy's text: never shown, it may echo the request.
             kind = one_line(response.headers.get("Content-Type", ""), 60) or "no content type"
-            raise RailwayError(
+            raise RailwayRejected(
                 f"Railway answered {operation} with HTTP {status} and no JSON ({kind}); "
                 "check RAILWAY_API_URL points at the GraphQL endpoint"
             ) from None
         errors = body.get("errors") if isinstance(body, dict) else None
         if errors:
             text = describe_errors(errors, self.redact, withhold=document in docs.CARRY_VALUES)
+            # Railway says "Not Authorized" in a GraphQL error (HTTP 200) to a token that may
+            # not see what it asked for: the one place its words decide the type.
             if any(word in text.lower() for word in _REFUSED):
-                raise RailwayError(f"Railway refused {operation}: {text}; {self._auth.hint()}")
-            raise RailwayError(f"Railway rejected {operation}: {text}")
+                raise TokenRefused(f"Railway refused {operation}: {text}; {self._auth.hint()}")
+            raise RailwayRejected(f"Railway rejected {operation}: {text}")
         if status >= 400 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise RailwayError(f"Railway answered {operation} with HTTP {status} and no data")
+            raise RailwayRejected(f"Railway answered {operation} with HTTP {status} and no data")
         data: dict[str, Any] = body["data"]
         return data
 

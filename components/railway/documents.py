@@ -48,21 +48,33 @@ query ObserveTokenEnvironment {{
 }}
 {_ENVIRONMENT}"""
 
-VARIABLES = """
-query Variables($projectId: String!, $environmentId: String!, $serviceId: String!) {
+# The service's variables (values as written, references unrendered) and the deployments that
+# run it now: Railway keeps one running deployment per service ("Singleton deploys",
+# https://docs.railway.com/reference/deployments), filtered by status so that the answer's order
+# does not matter. `meta` (`scalar DeploymentMeta`, untyped, schema.graphql:667) carries the
+# commit a repository deployment built.
+SERVICE_STATE = """
+query ServiceState($projectId: String!, $environmentId: String!, $serviceId: String!) {
   variables(
     projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId, unrendered: true
   )
+  deployments(
+    input: {
+      projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId,
+      status: {in: [SUCCESS, SLEEPING]}
+    },
+    first: 10
+  ) {
+    edges { node { id status createdAt meta } }
+  }
 }
 """
 
-# The variables and settings a deployment started with: a run killed between its variable
-# upsert or settings commit and its deploy leaves them different from the service's, and the
-# rerun deploys. `meta.serviceManifest` is the config the deployment was built from.
+# The variables the running deployment started with: a run killed between committing variables
+# and its deploy leaves them different from the service's, and the rerun deploys.
 RUNNING_DEPLOYMENT = """
 query RunningDeployment($deploymentId: String!) {
   deploymentSnapshot(deploymentId: $deploymentId) { variables }
-  deployment(id: $deploymentId) { id meta }
 }
 """
 
@@ -98,18 +110,6 @@ mutation ServiceCreate($input: ServiceCreateInput!) {
 SERVICE_DELETE = """
 mutation ServiceDelete($id: String!, $environmentId: String) {
   serviceDelete(id: $id, environmentId: $environmentId)
-}
-"""
-
-VARIABLES_UPSERT = """
-mutation VariableCollectionUpsert($input: VariableCollectionUpsertInput!) {
-  variableCollectionUpsert(input: $input)
-}
-"""
-
-VARIABLE_DELETE = """
-mutation VariableDelete($input: VariableDeleteInput!) {
-  variableDelete(input: $input)
 }
 """
 
@@ -153,28 +153,52 @@ mutation VolumeInstanceUpdate(
 }
 """
 
-# Instance settings and source of one environment. serviceInstanceUpdate with an environment id
-# changes every environment that is not a fork (its schema description); a committed patch
-# changes only `environmentId`.
-ENVIRONMENT_PATCH_COMMIT = """
-mutation EnvironmentPatchCommit(
-  $environmentId: String!, $patch: EnvironmentConfig!, $commitMessage: String
-) {
-  environmentPatchCommit(
-    environmentId: $environmentId, patch: $patch, commitMessage: $commitMessage
+# Source, settings and variables of one service in one environment, as one patch: staged
+# (schema.graphql:1616), then committed without deploying (environmentPatchCommitStaged,
+# skipDeploys: "Skip deploys for services affected by this patch", schema.graphql:1604-1609), so
+# that apply deploys once, with everything in place. environmentPatchCommit (schema.graphql:1601)
+# has no skipDeploys and deploys what it changes ("Any services that are affected will be
+# redeployed", railwayapp/docs content/docs/deployments/staged-changes.md); serviceInstanceUpdate
+# with an environment id changes every environment that is not a fork (schema.graphql:1886).
+# Railway's CLI sends the same two documents (railwayapp/cli src/gql/mutations/strings/
+# EnvironmentStageChanges.graphql, EnvironmentPatchCommitStaged.graphql).
+ENVIRONMENT_STAGE_CHANGES = """
+mutation EnvironmentStageChanges($environmentId: String!, $input: EnvironmentConfig!) {
+  environmentStageChanges(environmentId: $environmentId, input: $input, merge: true) { id }
+}
+"""
+
+ENVIRONMENT_PATCH_COMMIT_STAGED = """
+mutation EnvironmentPatchCommitStaged($environmentId: String!, $commitMessage: String) {
+  environmentPatchCommitStaged(
+    environmentId: $environmentId, commitMessage: $commitMessage, skipDeploys: true
   )
 }
 """
 
-ENVIRONMENT_PATCH = """
-query EnvironmentPatch($id: String!) {
-  environmentPatch(id: $id) { id status lastAppliedError }
+# environmentPatchCommitStaged returns a workflow id; Railway's CLI waits for it with this query
+# (railwayapp/cli src/gql/queries/strings/WorkflowStatus.graphql, src/controllers/
+# staged_changes.rs wait_for_commit_workflow) and, while it is not found, reads the staged patch.
+WORKFLOW_STATUS = """
+query WorkflowStatus($workflowId: String!) {
+  workflowStatus(workflowId: $workflowId) { status error }
 }
 """
 
+ENVIRONMENT_STAGED_CHANGES = """
+query EnvironmentStagedChanges($environmentId: String!) {
+  environmentStagedChanges(environmentId: $environmentId) { id status lastAppliedError }
+}
+"""
+
+# A build of the service's source with its current settings and variables: at `commitSha` (the
+# commit that runs now, so that a settings change never puts branch HEAD over a rollback), or,
+# without it, the source's latest (a new branch, an image).
 DEPLOY = """
-mutation ServiceInstanceDeploy($serviceId: String!, $environmentId: String!) {
-  serviceInstanceDeployV2(serviceId: $serviceId, environmentId: $environmentId)
+mutation ServiceInstanceDeploy($serviceId: String!, $environmentId: String!, $commitSha: String) {
+  serviceInstanceDeployV2(
+    serviceId: $serviceId, environmentId: $environmentId, commitSha: $commitSha
+  )
 }
 """
 
@@ -197,8 +221,10 @@ mutation DeploymentRemove($id: String!) {
 }
 """
 
-# The same code again, with the service's current variables and settings: what apply does to a
-# running service, so a rollback (or what the deploy workflow shipped) is never replaced by HEAD.
+# "The exact same code and build/deploy configuration" as the deployment it copies (docs.railway
+# .com/guides/deployment-actions), with the service's variables of today ("Applying environment
+# variable changes", docs.railway.com/cli/redeploy): for a service whose code only its deploy
+# workflow ships, the one way to start its running code again with new variables.
 REDEPLOY = """
 mutation DeploymentRedeploy($id: String!) {
   deploymentRedeploy(id: $id) { id }
@@ -213,7 +239,7 @@ mutation DeploymentRollback($id: String!) {
 
 # Requests whose variables or answer hold variable values: an error answering one of them is
 # never shown as Railway wrote it, since it may quote a value.
-CARRY_VALUES = frozenset({VARIABLES, RUNNING_DEPLOYMENT, VARIABLES_UPSERT})
+CARRY_VALUES = frozenset({SERVICE_STATE, RUNNING_DEPLOYMENT, ENVIRONMENT_STAGE_CHANGES})
 
 ALL: dict[str, str] = {
     name: value

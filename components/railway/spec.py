@@ -160,9 +160,10 @@ class VolumeRef(Model):
 
 
 class State(Model):
-    """Printed by `apply`, stored by Pulumi as the command's stdout, read back by the next run."""
+    """Printed by `apply`, stored by Pulumi as the command's stdout, read back by the next run.
+    Version 2 adds `applied`; a version 1 state reads with `applied` unknown (None)."""
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     project_id: str
     environment_id: str
     environment: str
@@ -172,7 +173,13 @@ class State(Model):
     custom_domains: tuple[DomainRef, ...] = ()
     service_domain: DomainRef | None = None
     volumes: tuple[VolumeRef, ...] = Field(default=(), description="Volumes apply manages")
-    deployment_id: str | None = None
+    deployment_id: str | None = Field(
+        default=None, description="The deployment that runs (or that this apply started)"
+    )
+    applied: str | None = Field(
+        default=None,
+        description="Digest of the source and deploy settings the last finished apply committed",
+    )
     url: str | None = Field(
         default=None, description="https:// + first custom domain, else service domain"
     )

@@ -1,13 +1,21 @@
 """A Railway GraphQL stand-in on 127.0.0.1 for tests and the benchmark.
 
 It validates every document against Railway's real schema, executes it with graphql-core over an
-in-memory model of the mutations the converge tool uses, counts requests and mutations, and
-injects faults on request (429 + Retry-After, 5xx, slow answers, dropped connections, a hang
-after a chosen mutation has been applied, answers of any shape). Where the schema documents a
-semantic, it applies it: `serviceInstanceUpdate` with an environment id changes the instance in
-every environment (none is a fork here); a committed environment patch changes one. A project
-token reads and changes only its own environment. Deployments go through the statuses a
-`Rollout` lists, one step per `deployment` read, with the logs it gives.
+in-memory model, counts requests and mutations, and injects faults on request (429 +
+Retry-After, 5xx, slow answers, dropped connections, a hang after a chosen mutation has been
+applied, answers of any shape). It models Railway's documented behaviour, not what our client
+sends; each modelled behaviour names its source where it is implemented:
+- a committed environment patch deploys the services it changes, unless it was staged and
+  committed with skipDeploys; a new service instance needs `isCreated` in its patch;
+- a redeploy keeps the code and the build/deploy settings of the deployment it copies, with
+  the service's variables of today; serviceInstanceDeployV2 builds the source (at `commitSha`)
+  with the current settings and variables; a rollback restores the image and the variables;
+- variableCollectionUpsert deploys unless skipDeploys; serviceInstanceUpdate with an
+  environment id changes every environment (none is a fork here); a project token reads and
+  changes only its own environment;
+- a new running deployment replaces the one before; a failed one replaces nothing.
+Where Railway's material is silent it takes the reading hardest on the converge, and says so.
+Deployments go through the statuses a `Rollout` lists, one step per `deployment` read.
 """
 
 from __future__ import annotations
@@ -90,8 +98,9 @@ class World:
     instances: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Each environment's config: {"services": {service id: {"source": ..., "deploy": ...}}}
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    patches: dict[str, dict[str, Any]] = field(default_factory=dict)
-    staged: dict[str, int] = field(default_factory=dict)  # unmergedChangesCount per environment
+    staged: dict[str, int] = field(default_factory=dict)  # changes a person staged, per environment
+    staged_patches: dict[str, dict[str, Any]] = field(default_factory=dict)  # by the API
+    workflows: dict[str, dict[str, Any]] = field(default_factory=dict)  # a commit's workflow
     variables: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     custom_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
     service_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -123,6 +132,8 @@ class RailwayStandIn:
         self.auth_headers: list[str] = []
         self.token_environment = "staging"  # the environment PROJECT_TOKEN belongs to
         self.rollouts: list[Rollout] = []  # for the next deployments; then immediate SUCCESS
+        # For the next commits' workflows: the statuses workflowStatus answers, one per read.
+        self.workflow_statuses: list[tuple[str, ...]] = []
         self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -173,7 +184,7 @@ class RailwayStandIn:
     def service_config(self, env_id: str, service_id: str) -> dict[str, Any]:
         """The service's entry in the environment's config (what the dashboard shows)."""
         services: dict[str, Any] = self.world.configs.get(env_id, {}).get("services", {})
-        return dict(services.get(service_id, {}))
+        return copy.deepcopy(services.get(service_id, {}))
 
     def instance(self, env_id: str, service_id: str) -> dict[str, Any]:
         """The service instance as the API shows it, settings included."""
@@ -391,11 +402,17 @@ class RailwayStandIn:
         self,
         env_id: str,
         service_id: str,
+        *,
+        code: str,
+        manifest: dict[str, Any],
+        meta: dict[str, Any] | None = None,
+        variables: dict[str, str] | None = None,
         rollback_of: str | None = None,
-        code: str | None = None,
     ) -> str:
+        """A new deployment of `code` built with `manifest` (its build/deploy settings)."""
         rollout = self.rollouts.pop(0) if self.rollouts else Rollout()
         deployment_id = self._new_id("dep")
+        current = self.world.variables.get((env_id, service_id), {})
         self.world.deployments[deployment_id] = {
             "id": deployment_id,
             "environmentId": env_id,
@@ -403,16 +420,105 @@ class RailwayStandIn:
             "status": rollout.statuses[0],
             "createdAt": self._now(),
             "canRollback": True,
-            "variables": dict(self.world.variables.get((env_id, service_id), {})),
+            "variables": dict(current if variables is None else variables),
             "mounts": [v["mountPath"] for v in [self._volume_of(env_id, service_id)] if v],
-            "meta": {"serviceManifest": self.service_config(env_id, service_id)},
+            "meta": {**(meta or {}), "serviceManifest": copy.deepcopy(manifest)},
             "rollbackOf": rollback_of,
-            "code": code or self.world.heads.get(service_id, "head"),
+            "code": code,
             "rollout": rollout,
             "reads": 0,
         }
         self._settle(deployment_id)
         return deployment_id
+
+    def deploy_source(self, env_id: str, service_id: str, commit: str | None = None) -> str:
+        """A build of the instance's source with its current settings and variables: the
+        image, or the repository at `commit` (else the branch's head, `heads`). The commit goes
+        in `meta.commitHash` (DeploymentMeta is untyped in the schema; the key is what Railway
+        answers in practice, not documented)."""
+        config = self.service_config(env_id, service_id)
+        source = config.get("source") or {}
+        if source.get("image"):
+            code, meta = source["image"], {"image": source["image"]}
+        elif source.get("repo"):
+            code = commit or self.world.heads.get(service_id, "head")
+            meta = {"commitHash": code, "branch": source.get("branch")}
+        else:
+            # Undocumented for a service connected to no repository or image: refused here.
+            raise GraphQLError("Service instance has no source to deploy")
+        return self._deploy(env_id, service_id, code=code, manifest=config, meta=meta)
+
+    def upload(self, env_id: str, service_id: str, code: str) -> str:
+        """What a deploy workflow's `railway up` does: a build of the uploaded code with the
+        service's current settings ("When a new deployment is triggered, Railway will look for
+        any config files in your code and combine these values with the settings from the
+        dashboard", docs.railway.com/config-as-code/reference)."""
+        with self.lock:
+            config = self.service_config(env_id, service_id)
+            return self._deploy(env_id, service_id, code=code, manifest=config)
+
+    def _copy(self, deployment_id: str, *, restore: bool) -> str:
+        """A deployment with the code and the build/deploy settings of `deployment_id`: "the
+        exact same code and build/deploy configuration" (a redeploy, docs.railway.com/guides/
+        deployment-actions) with the service's variables of today ("Applying environment
+        variable changes", docs.railway.com/cli/redeploy); a rollback ("Both the Docker image
+        and custom variables are restored", same guide) also restores the variables."""
+        old = self.world.deployments[deployment_id]
+        key = (old["environmentId"], old["serviceId"])
+        if restore:
+            self.world.variables[key] = dict(old["variables"])
+        return self._deploy(
+            *key,
+            code=old["code"],
+            manifest=old["meta"]["serviceManifest"],
+            meta={k: v for k, v in old["meta"].items() if k != "serviceManifest"},
+            rollback_of=deployment_id if restore else None,
+        )
+
+    def _commit(self, env_id: str, patch: dict[str, Any], *, deploys: bool) -> None:
+        """Apply a committed patch to one environment. "Clicking Deploy will deploy all of the
+        changes at once. Any services that are affected will be redeployed" (railwayapp/docs
+        content/docs/deployments/staged-changes.md); `deploys` is False only for
+        environmentPatchCommitStaged(skipDeploys: true), "Skip deploys for services affected by
+        this patch" (schema.graphql:1608). "isCreated: true is required for new service
+        instances" (railwayapp/railway-skills skills/reference/environment-config.md): the entry
+        of an instance that does not exist, without it, is ignored, silently (the hardest
+        reading). A variable set to null is deleted (the same file, "Set to `null` to delete a
+        variable")."""
+        w = self.world
+        for service_id, entry in (patch.get("services") or {}).items():
+            if service_id not in w.services:
+                raise GraphQLError(f"Service {service_id} not found")
+            key = (env_id, service_id)
+            if key not in w.instances:
+                if not (entry or {}).get("isCreated"):
+                    continue
+                self._instance(*key)
+                w.configs.setdefault(env_id, {}).setdefault("services", {})[service_id] = {}
+            before = (self.service_config(*key), dict(w.variables.get(key, {})))
+            settings = {k: v for k, v in (entry or {}).items() if k in ("source", "deploy")}
+            self._patch(env_id, {"services": {service_id: settings}})
+            variables = w.variables.setdefault(key, {})
+            for name, value in ((entry or {}).get("variables") or {}).items():
+                if value is None:
+                    variables.pop(name, None)
+                else:
+                    variables[name] = value["value"]
+            changed = before != (self.service_config(*key), dict(variables))
+            if deploys and changed:
+                self._deploy_changed(*key)
+
+    def _deploy_changed(self, env_id: str, service_id: str) -> None:
+        """Railway deploying a service it changed: its source when it has one, else the code
+        its latest deployment runs, with the new settings."""
+        source = self.service_config(env_id, service_id).get("source") or {}
+        if source.get("repo") or source.get("image"):
+            self.deploy_source(env_id, service_id)
+            return
+        latest = self._latest(env_id, service_id)
+        if latest is not None:
+            config = self.service_config(env_id, service_id)
+            self._deploy(env_id, service_id, code=latest["code"], manifest=config)
 
     def _advance(self, deployment_id: str) -> dict[str, Any]:
         """One `deployment` read: the next status of its rollout."""
@@ -425,7 +531,9 @@ class RailwayStandIn:
         return deployment
 
     def _settle(self, deployment_id: str) -> None:
-        """Once a deployment runs, the one it replaces is removed (a failed one replaces none)."""
+        """Once a deployment runs, the one it replaces is removed; a failed one replaces none
+        ("Railway maintains only one deploy per service", the old one removed once the new one
+        is online: "Singleton deploys", https://docs.railway.com/reference/deployments)."""
         new = self.world.deployments[deployment_id]
         if new["status"] != "SUCCESS":
             return
@@ -453,7 +561,8 @@ class RailwayStandIn:
             return {
                 **env,
                 "config": copy.deepcopy(w.configs.get(env["id"], {})),
-                "unmergedChangesCount": w.staged.get(env["id"], 0),
+                "unmergedChangesCount": w.staged.get(env["id"], 0)
+                + (1 if w.staged_patches.get(env["id"]) else 0),
                 "serviceInstances": connection([self._instance_view(k) for k in keys]),
                 "volumeInstances": connection(volumes),
             }
@@ -491,16 +600,51 @@ class RailwayStandIn:
 
             return resolver
 
-        def patch_commit(_info: Any, environmentId: str, patch: Any, **_: Any) -> str:
-            self._patch(environmentId, patch or {})
-            patch_id = self._new_id("patch")
-            w.patches[patch_id] = {"id": patch_id, "status": "COMMITTED", "lastAppliedError": None}
-            return patch_id
+        def patch_commit(_info: Any, environmentId: str, patch: Any = None, **_: Any) -> str:
+            # "Commit the provided patch to the environment": no skipDeploys in its signature
+            # (schema.graphql:1601), so it deploys what it changes, as the staged-changes
+            # guide's Deploy does.
+            self._commit(environmentId, patch or {}, deploys=True)
+            return self._new_id("patch")
 
-        def environment_patch(_info: Any, id: str) -> Any:
-            if id not in w.patches:
-                raise GraphQLError("Environment patch not found")
-            return w.patches[id]
+        def stage_changes(
+            _info: Any, environmentId: str, input: Any, merge: bool | None = None
+        ) -> dict[str, Any]:
+            # "Sets the staged patch for a single environment"; merge: "Merge the input patch
+            # into the existing staged patch" (schema.graphql:1615-1621).
+            current = w.staged_patches.get(environmentId, {}) if merge else {}
+            w.staged_patches[environmentId] = _merged(current, input, keep_nulls=True)
+            return {"id": self._new_id("patch"), "status": "STAGED"}
+
+        def commit_staged(
+            _info: Any, environmentId: str, skipDeploys: bool | None = None, **_: Any
+        ) -> str:
+            patch = w.staged_patches.pop(environmentId, None)
+            if not patch:  # railwayapp/railway-skills skills/environment-apply/SKILL.md
+                raise GraphQLError("No patch to apply")
+            self._commit(environmentId, patch, deploys=not skipDeploys)
+            # Returns a workflow id, which Railway's CLI waits for with workflowStatus
+            # (railwayapp/cli src/controllers/staged_changes.rs, deploy_staged_changes).
+            workflow_id = self._new_id("workflow")
+            statuses = self.workflow_statuses.pop(0) if self.workflow_statuses else ("Complete",)
+            w.workflows[workflow_id] = {"statuses": statuses, "reads": 0}
+            return workflow_id
+
+        def workflow_status(_info: Any, workflowId: str) -> dict[str, Any]:
+            workflow = w.workflows.get(workflowId)
+            if workflow is None:
+                return {"status": "NotFound", "error": None}
+            statuses = workflow["statuses"]
+            status = statuses[min(workflow["reads"], len(statuses) - 1)]
+            workflow["reads"] += 1
+            return {"status": status, "error": "apply failed" if status == "Error" else None}
+
+        def staged_changes(_info: Any, environmentId: str) -> dict[str, Any]:
+            # "<empty>": the id Railway answers when nothing is staged (railwayapp/cli
+            # src/controllers/staged_changes.rs, EMPTY_PATCH_ID).
+            if w.staged_patches.get(environmentId):
+                return {"id": "staged", "status": "STAGED", "lastAppliedError": None}
+            return {"id": "<empty>", "status": "COMMITTED", "lastAppliedError": None}
 
         def deployment_snapshot(_info: Any, deploymentId: str) -> Any:
             deployment = w.deployments.get(deploymentId)
@@ -510,11 +654,13 @@ class RailwayStandIn:
             return self._domains(environmentId, serviceId)
 
         def deployments(_info: Any, input: dict[str, Any], **_: Any) -> Any:
+            wanted = (input.get("status") or {}).get("in")
             found = [
                 d
                 for d in w.deployments.values()
                 if d["environmentId"] == input["environmentId"]
                 and d["serviceId"] == input["serviceId"]
+                and (wanted is None or d["status"] in wanted)
             ]
             return {"edges": [{"node": d} for d in found]}
 
@@ -525,10 +671,12 @@ class RailwayStandIn:
             return w.environments[env_id]
 
         def service_create(_info: Any, input: dict[str, Any]) -> Any:
+            # Created "in all environments that are not forks" (schema.graphql:3929); each of
+            # those instances is new, and a new instance needs `isCreated` in the patch that
+            # configures it (railwayapp/railway-skills skills/service-create/SKILL.md, "Step 2"):
+            # until then, the environment has none here.
             service_id = self._new_id("svc")
             w.services[service_id] = {"id": service_id, "name": input["name"]}
-            for env_id in w.environments:  # like Railway: every environment that is not a fork
-                self._instance(env_id, service_id)
             return w.services[service_id]
 
         def service_delete(_info: Any, id: str, **_: Any) -> bool:
@@ -558,8 +706,8 @@ class RailwayStandIn:
         ) -> bool:
             if serviceId not in w.services:
                 raise GraphQLError("Service instance not found")
-            # The schema: "If the environment is a fork, the service will only be updated in
-            # it. Otherwise it will updated in all environments that are not forks". None is.
+            # "If the environment is a fork, the service will only be updated in it. Otherwise it
+            # will updated in all environments that are not forks" (schema.graphql:1887-1890).
             settings: dict[str, Any] = {}
             for key, value in input.items():
                 where = _INSTANCE_INPUT.get(key) or ("source", key)
@@ -575,14 +723,18 @@ class RailwayStandIn:
             key = (input["environmentId"], input["serviceId"])
             current = {} if input.get("replace") else w.variables.get(key, {})
             w.variables[key] = {**current, **input["variables"]}
+            # VariableCollectionUpsertInput.skipDeploys: "Skip deploys for affected services"
+            # (schema.graphql:4808): without it, the service deploys.
             if not input.get("skipDeploys"):
-                self._deploy(*key)
+                self._deploy_changed(*key)
             return True
 
         def variable_delete(_info: Any, input: dict[str, Any]) -> bool:
-            w.variables.get((input["environmentId"], input["serviceId"]), {}).pop(
-                input["name"], None
-            )
+            key = (input["environmentId"], input["serviceId"])
+            w.variables.get(key, {}).pop(input["name"], None)
+            # VariableDeleteInput has no skipDeploys (schema.graphql:4813), unlike the upserts:
+            # undocumented, so it deploys here, the reading hardest on the converge.
+            self._deploy_changed(*key)
             return True
 
         def custom_domain_create(_info: Any, input: dict[str, Any]) -> Any:
@@ -659,30 +811,26 @@ class RailwayStandIn:
 
             return resolver
 
-        def deploy(_info: Any, serviceId: str, environmentId: str, **_: Any) -> str:
-            return self._deploy(environmentId, serviceId)
+        def deploy(
+            _info: Any, serviceId: str, environmentId: str, commitSha: str | None = None
+        ) -> str:
+            # "Deploy a service instance. Returns a deployment ID" (schema.graphql:1876-1877).
+            return self.deploy_source(environmentId, serviceId, commitSha)
 
         def deployment_remove(_info: Any, id: str) -> bool:
             w.deployments[id]["status"] = "REMOVED"
             return True
 
         def deployment_rollback(_info: Any, id: str) -> bool:
-            target = w.deployments[id]
             w.rollbacks.append(id)
-            # Railway restores the image and the custom variables (docs: deployment actions).
-            w.variables[(target["environmentId"], target["serviceId"])] = dict(target["variables"])
-            self._deploy(
-                target["environmentId"], target["serviceId"], rollback_of=id, code=target["code"]
-            )
+            self._copy(id, restore=True)
             return True
 
         def deployment_redeploy(_info: Any, id: str, **_: Any) -> dict[str, Any]:
             if id not in w.deployments:
                 raise GraphQLError("Deployment not found")
-            old = w.deployments[id]
             w.redeploys.append(id)
-            new = self._deploy(old["environmentId"], old["serviceId"], code=old["code"])
-            return w.deployments[new]
+            return w.deployments[self._copy(id, restore=False)]
 
         return {
             "project": project,
@@ -695,7 +843,10 @@ class RailwayStandIn:
             "serviceDelete": service_delete,
             "serviceInstanceUpdate": instance_update,
             "environmentPatchCommit": patch_commit,
-            "environmentPatch": environment_patch,
+            "environmentStageChanges": stage_changes,
+            "environmentPatchCommitStaged": commit_staged,
+            "workflowStatus": workflow_status,
+            "environmentStagedChanges": staged_changes,
             "projectToken": project_token,
             "deployment": deployment,
             "buildLogs": logs("build_log"),
@@ -715,14 +866,17 @@ class RailwayStandIn:
         }
 
 
-def _merged(config: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """`patch` merged into `config`: a null removes the key (Railway's patches)."""
+def _merged(
+    config: dict[str, Any], patch: dict[str, Any], *, keep_nulls: bool = False
+) -> dict[str, Any]:
+    """`patch` merged into `config`: a null removes the key (Railway's patches), or, merging
+    two patches, stays a null that will remove it."""
     merged = dict(config)
     for key, value in patch.items():
-        if value is None:
+        if value is None and not keep_nulls:
             merged.pop(key, None)
         elif isinstance(value, dict):
-            merged[key] = _merged(merged.get(key) or {}, value)
+            merged[key] = _merged(merged.get(key) or {}, value, keep_nulls=keep_nulls)
         else:
             merged[key] = value
     return merged

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from tests.railway.conftest import PROJECT_ROOT
-from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_TOKEN, Answer, Fault, RailwayStandIn
+from tests.railway.standin import (
+    ACCOUNT_TOKEN,
+    PROJECT_TOKEN,
+    Answer,
+    Fault,
+    RailwayStandIn,
+    Rollout,
+)
 from tests.railway.test_converge import CANARY, make_spec
 
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
@@ -167,20 +174,21 @@ def test_run_killed_after_service_create_then_rerun_ends_in_the_same_state(
 
 
 @pytest.mark.parametrize(
-    ("mutation", "variables"),
+    "variables",
     [
-        ("variableCollectionUpsert", {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}),
-        ("variableDelete", {"DATABASE_URL": CANARY}),
+        {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"},  # a changed value
+        {"DATABASE_URL": CANARY},  # a variable removed
+        {"DATABASE_URL": CANARY, "LOG_LEVEL": "info", "FEATURE": "on"},  # one added
     ],
 )
 def test_update_killed_before_its_deploy_is_deployed_by_the_rerun(
-    standin: RailwayStandIn, mutation: str, variables: dict[str, str]
+    standin: RailwayStandIn, variables: dict[str, str]
 ) -> None:
     standin.add_environment("staging")
     first = cli(standin, "apply", stdin=SPEC)
     assert first.returncode == 0, first.stderr
     update = make_spec(variables=variables).model_dump_json(by_alias=True)
-    kill_after(standin, mutation, update, PULUMI_COMMAND_STDOUT=first.stdout)
+    kill_after(standin, "environmentPatchCommitStaged", update, PULUMI_COMMAND_STDOUT=first.stdout)
     assert len(standin.world.deployments) == 1  # the variables changed; nothing deployed them
     standin.mutations.clear()
 
@@ -188,7 +196,7 @@ def test_update_killed_before_its_deploy_is_deployed_by_the_rerun(
     rerun = cli(standin, "apply", stdin=update, PULUMI_COMMAND_STDOUT=first.stdout)
 
     assert rerun.returncode == 0, rerun.stderr
-    assert standin.mutations == ["deploymentRedeploy"]
+    assert standin.mutations == ["serviceInstanceDeployV2"]
     assert "predates the service's variables" in rerun.stderr
     latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
     assert latest["variables"] == variables
@@ -277,14 +285,14 @@ def test_settings_committed_by_a_killed_run_are_deployed_by_the_rerun(
     assert first.returncode == 0, first.stderr
     update = make_spec(settings={"numReplicas": 1, "startCommand": "serve --fast"})
     spec = update.model_dump_json(by_alias=True)
-    kill_after(standin, "environmentPatchCommit", spec, PULUMI_COMMAND_STDOUT=first.stdout)
+    kill_after(standin, "environmentPatchCommitStaged", spec, PULUMI_COMMAND_STDOUT=first.stdout)
     assert len(standin.world.deployments) == 1  # the settings changed; nothing deployed them
     standin.mutations.clear()
 
     rerun = cli(standin, "apply", stdin=spec, PULUMI_COMMAND_STDOUT=first.stdout)
 
     assert rerun.returncode == 0, rerun.stderr
-    assert standin.mutations == ["deploymentRedeploy"]
+    assert standin.mutations == ["serviceInstanceDeployV2"]
     latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
     assert latest["meta"]["serviceManifest"]["deploy"]["startCommand"] == "serve --fast"
 
@@ -329,3 +337,68 @@ def test_check_without_a_secrets_value_checks_its_presence_only(standin: Railway
     assert wrong.returncode == 3
     assert wrong.stdout.strip() == "backend: variable DATABASE_URL differs from the spec"
     assert_no_canary(wrong.stdout, wrong.stderr)
+
+
+def test_a_deployment_waiting_for_approval_stops_apply_at_once_in_one_line(
+    standin: RailwayStandIn,
+) -> None:
+    env_id = standin.add_environment("staging")
+    first = cli(standin, "apply", stdin=SPEC)
+    assert first.returncode == 0, first.stderr
+    standin.rollouts.append(Rollout(("NEEDS_APPROVAL",)))
+    waiting = standin.deploy_source(env_id, json.loads(first.stdout)["serviceId"])
+    standin.mutations.clear()
+    update = make_spec(variables={"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"})
+
+    result = cli(
+        standin,
+        "apply",
+        stdin=update.model_dump_json(by_alias=True),
+        PULUMI_COMMAND_STDOUT=first.stdout,
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""  # no state: Pulumi keeps the last one, the next run tries again
+    assert result.stderr.count("\n") == 1
+    assert f"deployment {waiting} of backend in staging is NEEDS_APPROVAL" in result.stderr
+    assert standin.mutations == []
+    assert_no_canary(result.stderr)
+
+
+def test_check_reports_a_running_deployment_that_predates_the_variables(
+    standin: RailwayStandIn,
+) -> None:
+    env_id = standin.add_environment("staging")
+    assert cli(standin, "apply", stdin=SPEC).returncode == 0
+    standin.mutations.clear()
+    # A run set LOG_LEVEL and was killed before its deploy: Railway has the spec's variables,
+    # the running deployment does not.
+    (key,) = [k for k in standin.world.variables if k[0] == env_id]
+    standin.world.variables[key]["LOG_LEVEL"] = "debug"
+    spec = make_spec(variables={"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"})
+
+    drifted = cli(standin, "check", stdin=spec.model_dump_json(by_alias=True))
+
+    assert drifted.returncode == 3
+    [line] = drifted.stdout.splitlines()
+    assert line.startswith("backend: what runs is not what the spec says")
+    assert standin.mutations == []
+    assert_no_canary(drifted.stdout, drifted.stderr)
+
+
+def test_a_state_printed_by_schema_version_1_reads_and_a_no_op_prints_version_2(
+    standin: RailwayStandIn,
+) -> None:
+    standin.add_environment("staging")
+    first = cli(standin, "apply", stdin=SPEC)
+    assert first.returncode == 0, first.stderr
+    old = json.loads(first.stdout)
+    old["schemaVersion"] = 1
+    del old["applied"]  # what an apply before version 2 printed
+    standin.mutations.clear()
+
+    again = cli(standin, "apply", stdin=SPEC, PULUMI_COMMAND_STDOUT=json.dumps(old))
+
+    assert again.returncode == 0, again.stderr
+    assert standin.mutations == []  # an unknown `applied` never deploys by itself
+    assert json.loads(again.stdout) == json.loads(first.stdout)

@@ -173,7 +173,7 @@ def test_an_error_answering_a_request_with_values_never_shows_its_message() -> N
     plain = "plain-value-of-a-config-file"  # not secret, yet a variable value
     answer = json_answer({"errors": [{"message": f"invalid value {plain}"}]})
     with failing_client(answer) as client, pytest.raises(RailwayError) as error:
-        client.mutate(docs.VARIABLES_UPSERT, {"input": {"variables": {"A": plain}}})
+        client.mutate(docs.ENVIRONMENT_STAGE_CHANGES, {"input": {"services": {"A": plain}}})
     assert plain not in str(error.value)
     assert "message not shown: the request carried variable values" in str(error.value)
 
@@ -212,7 +212,7 @@ _json = st.recursive(
 def test_no_error_shape_shows_a_secret_or_crashes(
     body: Any, status: int, carries_values: bool
 ) -> None:
-    document = docs.VARIABLES if carries_values else docs.DOMAINS
+    document = docs.SERVICE_STATE if carries_values else docs.DOMAINS
     with failing_client(json_answer(body, status)) as client:
         try:
             client.query(document, {})

@@ -15,6 +15,9 @@ pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
 
 CANARY = "canary-value-7f3a9c"
 SOURCE = {"repo": "autonomica/app", "branch": "develop", "rootDirectory": "backend"}
+# What apply sends for any change of settings or variables: one patch, staged and committed
+# without deploying, then one deployment.
+COMMIT = ["environmentStageChanges", "environmentPatchCommitStaged"]
 
 
 def make_spec(**service: Any) -> Spec:
@@ -101,7 +104,7 @@ def test_apply_goes_on_when_railway_will_not_give_the_running_variables(
     assert any("running deployment started with, not compared" in line for line in lines)
 
 
-def test_changed_variable_is_upserted_without_deploy_then_deployed_once(
+def test_changed_variable_is_committed_without_deploy_then_deployed_once(
     standin: RailwayStandIn, client: RailwayClient
 ) -> None:
     standin.add_environment("staging")
@@ -110,7 +113,7 @@ def test_changed_variable_is_upserted_without_deploy_then_deployed_once(
 
     run_apply(client, make_spec(variables={"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}), first)
 
-    assert standin.mutations == ["variableCollectionUpsert", "deploymentRedeploy"]
+    assert standin.mutations == [*COMMIT, "serviceInstanceDeployV2"]
     assert standin.world.variables[(first.environment_id, first.service_id)]["LOG_LEVEL"] == "debug"
     assert len(standin.world.deployments) == 2
 
@@ -127,7 +130,7 @@ def test_variable_removed_from_spec_is_deleted_and_unmanaged_ones_kept(
 
     assert standin.world.variables[key] == {"DATABASE_URL": CANARY, "SET_BY_HAND": "x"}
     assert second.variables == ("DATABASE_URL",)
-    assert standin.mutations[-2:] == ["variableDelete", "deploymentRedeploy"]
+    assert standin.mutations[-3:] == [*COMMIT, "serviceInstanceDeployV2"]
 
 
 def test_setting_and_branch_changes_are_applied(
@@ -143,7 +146,7 @@ def test_setting_and_branch_changes_are_applied(
     key = (first.environment_id, first.service_id)
     assert standin.instance(*key)["numReplicas"] == 3
     assert standin.service_config(*key)["source"]["branch"] == "main"
-    assert standin.mutations == ["environmentPatchCommit", "serviceInstanceDeployV2"]
+    assert standin.mutations == [*COMMIT, "serviceInstanceDeployV2"]
 
 
 def test_image_source_and_domain_changes(standin: RailwayStandIn, client: RailwayClient) -> None:
@@ -294,7 +297,7 @@ def test_a_changed_variable_never_puts_branch_head_over_a_rollback(
     changed = make_spec(source={**SOURCE, "branch": "release"}, variables=debug)
     after = run_apply(client, changed, moved)
 
-    assert standin.mutations == ["variableCollectionUpsert", "deploymentRedeploy"]
+    assert standin.mutations == [*COMMIT, "serviceInstanceDeployV2"]
     assert _running_code(standin, after) == "head"  # still the rolled-back code, new variables
 
 
@@ -307,7 +310,7 @@ def test_a_workflow_deployed_service_is_never_deployed_by_apply_and_connects_no_
     state = converge.apply(client, spec, None, lines.append)
     assert state.deployment_id is None
     assert "serviceInstanceDeployV2" not in standin.mutations
-    assert any("its deploy workflow ships it" in line for line in lines)
+    assert any("runs no code yet" in line for line in lines)
     source = standin.service_config(env_id, state.service_id).get("source") or {}
     assert not {"repo", "branch", "image"} & {k for k, v in source.items() if v}
     standin.mutations.clear()
@@ -315,8 +318,7 @@ def test_a_workflow_deployed_service_is_never_deployed_by_apply_and_connects_no_
     assert standin.mutations == []
 
     # The workflow's `railway up` shipped code; a later variable change redeploys that code.
-    standin.world.heads[state.service_id] = "shipped"
-    standin._deploy(env_id, state.service_id)
+    standin.upload(env_id, state.service_id, "shipped")
     debug = {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}
     changed = make_spec(source=spec.service.source, variables=debug)
     after = run_apply(client, changed, state)

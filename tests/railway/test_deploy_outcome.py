@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from components.railway import converge
-from components.railway.client import Auth, RailwayClient
+from components.railway.client import Auth, RailwayClient, RailwayError
 from components.railway.spec import Spec, State
 from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn, Rollout
 from tests.railway.test_cli import cli, secret_stdin
@@ -150,3 +150,28 @@ def test_cli_exits_1_with_the_deployment_and_its_log_and_prints_no_state(
     assert "railway: | npm ERR! missing" in result.stderr
     assert CANARY not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_apply_waits_for_railway_to_apply_its_commit_even_while_the_workflow_is_not_found(
+    standin: RailwayStandIn, client: RailwayClient, clock: Clock
+) -> None:
+    standin.add_environment("staging")
+    standin.workflow_statuses.append(("NotFound",) * 10)  # Railway never finds it: the patch says
+
+    state, _ = apply(client, clock, make_spec())
+
+    assert standin.world.deployments[str(state.deployment_id)]["status"] == "SUCCESS"
+    assert "EnvironmentStagedChanges" in standin.queries
+
+
+def test_a_commit_railway_fails_to_apply_stops_apply_before_any_deployment(
+    standin: RailwayStandIn, client: RailwayClient, clock: Clock
+) -> None:
+    standin.add_environment("staging")
+    standin.workflow_statuses.append(("Running", "Error"))
+
+    with pytest.raises(RailwayError, match="did not apply the settings of backend in staging"):
+        apply(client, clock, make_spec())
+
+    assert standin.world.deployments == {}
+    assert clock.sleeps == [5]

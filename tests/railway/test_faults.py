@@ -14,8 +14,12 @@ from tests.railway.test_converge import make_spec
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
 
 
+# Waits between looks (a lost answer: Railway may still be at it) are kept short here.
+QUICK = converge.Pace(interval=0.01)
+
+
 def apply(client: RailwayClient) -> State:
-    return converge.apply(client, make_spec(), None, lambda _line: None)
+    return converge.apply(client, make_spec(), None, lambda _line: None, QUICK)
 
 
 def assert_one_healthy_service(standin: RailwayStandIn, state: State) -> None:
@@ -76,15 +80,15 @@ def test_timeout_then_success(standin: RailwayStandIn, client: RailwayClient) ->
     assert_one_healthy_service(standin, state)
 
 
-def test_dropped_connection_on_variables_is_retried(
+def test_dropped_connection_on_the_settings_and_variables_is_retried(
     standin: RailwayStandIn, client: RailwayClient
 ) -> None:
     standin.add_environment("staging")
-    standin.faults.append(Fault("drop", field="variableCollectionUpsert"))
+    standin.faults.append(Fault("drop", field="environmentStageChanges"))
 
     state = apply(client)
 
-    assert standin.mutations.count("variableCollectionUpsert") == 1
+    assert standin.mutations.count("environmentStageChanges") == 1
     assert_one_healthy_service(standin, state)
 
 
@@ -95,6 +99,34 @@ def test_unknown_outcome_of_service_create_never_duplicates(
     # drop_after: Railway created the service but the answer was lost; 500: it did not.
     standin.add_environment("staging")
     standin.faults.append(Fault(kind, field="serviceCreate"))
+
+    state = apply(client)
+
+    assert_one_healthy_service(standin, state)
+
+
+@pytest.mark.parametrize("kind", ["drop_after", "500"])
+@pytest.mark.parametrize("mutation", ["environmentPatchCommitStaged", "serviceInstanceDeployV2"])
+def test_unknown_outcome_of_a_commit_or_a_deploy_is_looked_up_never_sent_twice(
+    standin: RailwayStandIn, client: RailwayClient, kind: str, mutation: str
+) -> None:
+    # drop_after: Railway did it and the answer was lost; 500: it did not.
+    standin.add_environment("staging")
+    standin.faults.append(Fault(kind, field=mutation))
+
+    state = apply(client)
+
+    assert_one_healthy_service(standin, state)  # one deployment, with every variable
+    assert standin.mutations.count(mutation) == 1
+
+
+def test_a_commit_railway_is_still_making_when_the_answer_times_out_is_not_made_twice(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    # The client gives up after 0.5 s, looks (nothing committed yet) and sends it again; the
+    # first then commits, and the second finds nothing left to commit.
+    standin.add_environment("staging")
+    standin.faults.append(Fault("slow", field="environmentPatchCommitStaged", delay=1.0))
 
     state = apply(client)
 

@@ -91,6 +91,7 @@ def test_the_standin_applies_service_instance_update_to_every_environment(
     # The control for the test above: the mutation apply no longer sends, given staging's id,
     # changes production too, as Railway's schema describes it.
     state = run_apply(client, make_spec())
+    run_apply(client, in_environment(make_spec(domains=["api.autonomica.app"]), "production"))
     update = """
     mutation ServiceInstanceUpdate(
       $serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!
@@ -145,7 +146,7 @@ def test_fresh_then_no_op_apply_with_either_token(
     assert standin.mutations == []
     assert len(standin.queries) <= 3
     observe = "ObserveTokenEnvironment" if token == "project" else "Observe"
-    assert standin.queries == [observe, "Variables", "RunningDeployment"]
+    assert standin.queries == [observe, "ServiceState", "RunningDeployment"]
     assert set(standin.auth_headers) == {TOKENS[token].header}
 
 

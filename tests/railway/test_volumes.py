@@ -36,7 +36,7 @@ class Lines(list[str]):
 
 
 def run_apply(client: RailwayClient, spec: Spec, previous: State | None = None) -> State:
-    return converge.apply(client, spec, previous, Lines())
+    return converge.apply(client, spec, previous, Lines(), converge.Pace(interval=0.01))
 
 
 def instances(standin: RailwayStandIn) -> list[dict[str, Any]]:
@@ -73,7 +73,7 @@ def test_second_apply_sends_no_mutation(standin: RailwayStandIn, client: Railway
 
 
 @pytest.mark.e2e
-def test_volume_added_to_a_running_service_is_mounted_by_one_redeploy(
+def test_volume_added_to_a_running_service_is_mounted_by_one_deployment(
     standin: RailwayStandIn, client: RailwayClient
 ) -> None:
     standin.add_environment("staging")
@@ -82,7 +82,7 @@ def test_volume_added_to_a_running_service_is_mounted_by_one_redeploy(
 
     second = run_apply(client, volume_spec(), first)
 
-    assert standin.mutations == ["volumeCreate", "deploymentRedeploy"]
+    assert standin.mutations == ["volumeCreate", "serviceInstanceDeployV2"]
     latest = standin.world.deployments[str(second.deployment_id)]
     assert latest["mounts"] == ["/data"]
 
@@ -101,7 +101,7 @@ def test_changed_mount_path_moves_the_same_volume_with_its_data(
     assert instance["volumeId"] == first.volumes[0].id  # no new, empty volume
     assert instance["mountPath"] == "/var/lib/rollback"
     assert instance["serviceId"] == first.service_id  # still attached
-    assert standin.mutations == ["volumeInstanceUpdate", "deploymentRedeploy"]
+    assert standin.mutations == ["volumeInstanceUpdate", "serviceInstanceDeployV2"]
     assert second.volumes == (VolumeRef(id=first.volumes[0].id, mount_path="/var/lib/rollback"),)
 
 
@@ -205,7 +205,7 @@ def test_run_killed_after_volume_create_then_rerun_makes_no_second_volume(
 
 
 @pytest.mark.e2e
-def test_killed_after_adding_a_volume_to_a_running_service_the_rerun_redeploys(
+def test_killed_after_adding_a_volume_to_a_running_service_the_rerun_deploys(
     standin: RailwayStandIn,
 ) -> None:
     standin.add_environment("staging")
@@ -220,7 +220,7 @@ def test_killed_after_adding_a_volume_to_a_running_service_the_rerun_redeploys(
     rerun = cli(standin, "apply", stdin=spec, PULUMI_COMMAND_STDOUT=first.stdout)
 
     assert rerun.returncode == 0, rerun.stderr
-    assert standin.mutations == ["deploymentRedeploy"]  # the volume is found, not remade
+    assert standin.mutations == ["serviceInstanceDeployV2"]  # the volume is found, not remade
     latest = standin.world.deployments[json.loads(rerun.stdout)["deploymentId"]]
     assert latest["mounts"] == ["/data"]
 
