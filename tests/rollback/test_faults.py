@@ -6,7 +6,6 @@ done once and people told the truth."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -18,8 +17,7 @@ import pytest
 
 from rollback import messages
 from rollback.alerts import Webhook
-from rollback.executor import MAX_RESUMES
-from rollback.ledger import Acting, Ledger
+from rollback.ledger import MAX_RESUMES, Book, Context, Finished, Fired, restore, step
 from rollback.plan import Plan, decide
 from rollback.policy import load_policy
 from tests.monitoring.loopback import Notification, Receiver
@@ -216,16 +214,16 @@ def test_a_restart_keeps_the_newest_state_of_a_group_whatever_the_order_of_its_r
     day = timedelta(hours=24)
     plan = decide(Webhook.model_validate(FRONTEND), load_policy(rollback_yaml()), day)
     assert isinstance(plan, Plan)
-    first = Ledger(day, day, time.time)
-    admitted = first.admit(plan)
-    assert isinstance(admitted, Acting)
-    finished, _ = first.finish(plan.group_key)
-    second = Ledger(day, day, time.time)
-    second.restore(
+    context = Context("staging", dry_run=False, lockout=day.total_seconds(), settle=600,
+                      freeze_retry=60, freeze_retry_max=1800)  # fmt: skip
+    admitted = step(Book(), Fired(plan, 0.0), 1_000.0, context)
+    running = admitted.book.groups[plan.group_key]
+    finished = step(admitted.book, Finished(plan.group_key, 1.0), 1_001.0, context)
+    done = finished.book.groups[plan.group_key]
+    restored = restore(
         [
-            {"event": "finished", "state": finished.record()},
-            {"event": "admitted", "state": admitted.state.record()},  # older, written later
+            {"event": "finished", "state": done.record()},
+            {"event": "admitted", "state": running.record()},  # older, written later
         ]
-    )
-    restored = second.state(plan.group_key)
-    assert restored is not None and restored.active is None  # finished, not running again
+    ).groups[plan.group_key]
+    assert restored.active is None and restored.phase == "acted"  # finished, not running again

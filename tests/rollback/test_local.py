@@ -147,14 +147,14 @@ def test_stdout_has_every_decision_as_json_and_no_secret(
 
 
 def test_settings_errors_list_every_problem_at_once_with_its_fix(tmp_path: Path) -> None:
-    env = {"ROLLBACK_WEBHOOK_TOKEN": "short-secret", "ROLLBACK_COOLDOWN": "soon"}
+    env = {"ROLLBACK_WEBHOOK_TOKEN": "short-secret", "ROLLBACK_SETTLE": "soon"}
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(env, volume=tmp_path / "no-volume")
     message = str(raised.value)
     named = re.findall(r"^  - (\S+(?: or \S+)?):", message, re.MULTILINE)
     assert named == [
         "ROLLBACK_WEBHOOK_TOKEN",  # too short
-        "ROLLBACK_COOLDOWN",  # not a duration
+        "ROLLBACK_SETTLE",  # not a duration
         "ROLLBACK_AUDIT_LOG",  # nowhere to go
         "ROLLBACK_CONFIG",  # neither given
         "RAILWAY_PROJECT_ID",  # and what acting needs
