@@ -123,8 +123,8 @@ def locked(refused: Mapping[ServiceName, Reason]) -> str:
 def memory_gap(started: float) -> str:
     return (
         f"firing since before the rollback service started ({clock(started)}), and its audit log "
-        "may lack records (the previous run did not stop cleanly: a full or failing volume, a "
-        "crash): it may have acted on this alert already, so it does not act again: act by hand"
+        "may lack records (the previous run did not stop cleanly, or the volume is full or "
+        "failing): it may have acted on this alert already, so it does not act again: act by hand"
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rollback import messages
 from rollback.audit import AuditLog
 from rollback.executor import Actions, Executor, Options, Scheduler, Timers
 from rollback.ledger import Context, Ledger, Memory, busy, restore, snapshot
@@ -62,8 +63,8 @@ def options_of(settings: Settings, **overrides: Any) -> Options:
 
 
 def whole(records: Iterable[Mapping[str, Any]]) -> bool:
-    """Whether the log holds every record of the runs before: none ran yet, or the last one
-    wrote `stopped` after all it held (records written by hand, `manual`, do not count)."""
+    """Whether the log holds every record of the runs before, as far as it can tell: none ran
+    yet, or the last one wrote `stopped` after all it held (`manual` records do not count)."""
     last = ""
     for record in records:
         if record.get("event") in ("started", "stopped"):
@@ -92,7 +93,19 @@ def build_service(
     )
     audit.open()
     records = list(audit.records())
-    memory = Memory(started=now(), whole=whole(records))
+    book = restore(records)
+    notifier = Notifier(settings, policy.environment)
+    audit.write(
+        "started",
+        groupKey=None,
+        environment=policy.environment,
+        restoredGroups=len(book.groups),
+        channels=sorted(notifier.senders),
+    )
+    # A volume that fails now may have failed before the last stop too: records may be lost.
+    memory = Memory(started=now(), whole=whole(records) and audit.problem() is None)
+    if not memory.whole:
+        audit.write("memory_gap", groupKey=None, detail=messages.memory_gap(memory.started))
     context = Context(
         environment=policy.environment,
         dry_run=settings.dry_run,
@@ -102,10 +115,9 @@ def build_service(
         freeze_retry_max=max(FREEZE_RETRY_MAX, settings.freeze_retry.total_seconds()),
         memory=memory,
     )
-    ledger = Ledger(context, now, restore(records))
+    ledger = Ledger(context, now, book)
     restored = len(ledger.book.groups)
     audit.snapshot = lambda: snapshot(ledger.book)
-    notifier = Notifier(settings, policy.environment)
     if settings.dry_run:
         actions = None
     elif actions is None:
@@ -121,13 +133,5 @@ def build_service(
         scheduler=scheduler or Timers(now),
     )
     metrics.in_progress.set_function(lambda: busy(ledger.book))
-    audit.write(
-        "started",
-        groupKey=None,
-        environment=policy.environment,
-        restoredGroups=restored,
-        memoryWhole=memory.whole,
-        channels=sorted(notifier.senders),
-    )
     executor.resume_all()
     return Service(settings, policy, executor, notifier, metrics, audit, restored, memory)

@@ -262,7 +262,10 @@ def webhook(
             {
                 "status": status,
                 "labels": labels,
-                "annotations": {"summary": "test"},
+                "annotations": {
+                    "summary": "test",
+                    "runbook_url": f"https://runbooks.example.test/#runbook-{alertname.lower()}",
+                },
                 "startsAt": starts_at,
                 "endsAt": "0001-01-01T00:00:00Z",
                 "generatorURL": "",
