@@ -430,6 +430,28 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             (server("alertmanager", stack="staging", serviceDomain=True), "private network"),
         ],
     ),
+    "monitoring-authenticated": (
+        [
+            server("blackbox-exporter"),
+            server(
+                "alertmanager",
+                settings={"startCommand": "sh x /bin/alertmanager --web.config.file=/etc/web.yml"},
+                variables={"AUTONOMICA_FILES": "secret ALERTMANAGER_WEB_CONFIG /etc/web.yml\n"},
+            ),
+        ],
+        [
+            (server("prometheus"), "read every metric"),
+            (server("alertmanager"), "silence alerts or post fake ones"),
+            (  # a web config that is not written from a secret: whose hash is it?
+                server(
+                    "alertmanager",
+                    settings={"startCommand": "sh x /bin/alertmanager --web.config.file=/w.yml"},
+                    variables={"AUTONOMICA_FILES": "file AUTONOMICA_FILE_W /w.yml\n"},
+                ),
+                "secrets.alertmanagerPassword",
+            ),
+        ],
+    ),
     "production-monitoring-protected": (
         [
             server("alertmanager"),
