@@ -609,6 +609,8 @@ def _alertmanager_destinations(text: str) -> Iterator[tuple[str, str, str]]:
     for receiver in receivers if isinstance(receivers, list) else []:
         for configs, field, what, key in _RECEIVER_DESTINATIONS:
             for config in (receiver or {}).get(configs) or []:
+                if configs == "webhook_configs" and not config.get("http_config"):
+                    continue  # a webhook that sends no credential (the Watchdog's heartbeat)
                 if isinstance(config.get(field), str):
                     yield config[field], what, key
                 proxy = (config.get("http_config") or {}).get("proxy_url")

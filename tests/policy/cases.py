@@ -160,6 +160,11 @@ receivers:
 - name: rollback-webhook
   webhook_configs:
   - url: http://rollback.railway.internal:8080/v1/alertmanager
+    http_config:
+      authorization: {type: Bearer, credentials_file: /etc/alertmanager/secrets/token}
+- name: watchdog
+  webhook_configs:
+  - url: https://hc-ping.com/a-heartbeat-check
 - name: pagerduty-critical
   pagerduty_configs:
   - url: https://events.pagerduty.com/v2/enqueue
