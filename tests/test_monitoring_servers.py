@@ -18,6 +18,7 @@ from components.railway.client import RailwayClient
 from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
+from monitoring.webauth import web_config
 from tests.conftest import SynthFn, config_error, validated_stack
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
@@ -32,6 +33,8 @@ MONITORING_SECRETS = (
     "smtpPassword",
     "rollbackWebhookToken",
     "grafanaAdminPassword",
+    "prometheusPassword",
+    "alertmanagerPassword",
 )
 VOLUMES = {
     "prometheus": [{"mountPath": "/prometheus"}],
@@ -67,6 +70,10 @@ def test_each_stack_runs_four_private_servers_and_a_public_grafana(
         assert service.get("volumes") == VOLUMES[name]
         assert service["variables"]["RAILWAY_RUN_UID"] == "0"
         assert service["settings"]["startCommand"].startswith(START)
+        # Railway's health check cannot log in: none where the server requires a login.
+        login = "--web.config.file=" in service["settings"]["startCommand"]
+        assert login is (name in ("prometheus", "alertmanager"))
+        assert ("healthcheckPath" in service["settings"]) is not login
         assert command["protect"] is command["retainOnDelete"] is (stack == "production")
         output = plan.outputs["monitoring"]["services"][name]
         assert output["serviceId"] == f"{name}-service-id"
@@ -77,6 +84,7 @@ def test_each_stack_runs_four_private_servers_and_a_public_grafana(
     assert grafana_env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert grafana_env["GF_SERVER_ROOT_URL"] == grafana
     assert spec_of(found["alertmanager"])["secretVariables"] == [
+        "ALERTMANAGER_WEB_CONFIG",
         "PAGERDUTY_ROUTING_KEY",
         "ROLLBACK_WEBHOOK_TOKEN",
         "SLACK_API_URL",
@@ -161,8 +169,20 @@ def test_monitoring_secrets_reach_railway_and_nothing_else(
     alertmanager = plan.plaintext[found["alertmanager"]["urn"]]["environment"]
     assert alertmanager["AUTONOMICA_SECRET_SMTP_PASSWORD"] == secrets["smtpPassword"]
     grafana = plan.plaintext[found["grafana"]["urn"]]["environment"]
-    assert grafana == {"AUTONOMICA_SECRET_GRAFANA_ADMIN_PASSWORD": secrets["grafanaAdminPassword"]}
-    assert "environment" not in found["prometheus"]["inputs"]  # it holds no secret
+    assert grafana == {
+        "AUTONOMICA_SECRET_GRAFANA_ADMIN_PASSWORD": secrets["grafanaAdminPassword"],
+        "AUTONOMICA_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
+    }
+    prometheus = plan.plaintext[found["prometheus"]["urn"]]["environment"]
+    assert prometheus == {
+        "AUTONOMICA_SECRET_ALERTMANAGER_PASSWORD": secrets["alertmanagerPassword"],
+        "AUTONOMICA_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
+        "AUTONOMICA_SECRET_PROMETHEUS_WEB_CONFIG": web_config(
+            "prometheus", secrets["prometheusPassword"]
+        ),
+    }
+    web = alertmanager["AUTONOMICA_SECRET_ALERTMANAGER_WEB_CONFIG"]
+    assert web == web_config("alertmanager", secrets["alertmanagerPassword"])
 
 
 def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix() -> None:
