@@ -21,6 +21,7 @@ from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from aiosmtpd.controller import Controller
@@ -251,11 +252,17 @@ def loopback_config(
         "evaluationInterval": "1s",
         "probeInterval": "1s",
         "triggers": {"healthCheck": {"probeTimeout": "500ms"}},
-        "routing": {"groupWait": "1s", "groupInterval": "1s", "repeatInterval": "1h"},
+        "routing": {
+            "groupWait": "1s",
+            "groupInterval": "1s",
+            "repeatInterval": "1h",
+            "watchdogInterval": "1s",
+        },
         "receivers": {
             "pagerduty": True,  # staging pages nobody unless told to: here it is, to test paging
             "pagerdutyUrl": f"{receiver_url}/pagerduty",
             "rollbackWebhookUrl": f"{receiver_url}/rollback",
+            "watchdogUrl": f"{receiver_url}/watchdog",
             "smtpSmarthost": smarthost or f"{LOOPBACK}:{free_port()}",
             "smtpRequireTls": False,
         },
@@ -317,6 +324,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def query(stack: Loopback, promql: str) -> list[dict[str, Any]]:
+    """Prometheus' answer to an instant query, logged in."""
+    response = httpx.get(
+        f"{stack.prometheus_url}/api/v1/query",
+        params={"query": promql},
+        timeout=2.0,
+        auth=stack.login("prometheus"),
+    )
+    response.raise_for_status()
+    result: list[dict[str, Any]] = response.json()["data"]["result"]
+    return result
 
 
 def wait_until_probed_healthy(stack: Loopback, timeout: float = 20.0) -> None:
@@ -409,7 +429,8 @@ def loopback_stack(
 ) -> Iterator[Loopback]:
     """tools: paths of busybox, prometheus, prometheus-alertmanager, prometheus-blackbox-exporter.
     Alertmanager's rollback webhook goes to `rollback_url` (default: the receiver's /rollback)
-    with `webhook_token` (default: E2E_SECRETS')."""
+    with `webhook_token` (default: E2E_SECRETS'); with `rollback_url`, Prometheus also scrapes
+    that service's /metrics and probes its /health, as on Railway."""
     apps: dict[str, App] = {service: App() for service in SERVICES}
     receiver = Receiver()
     defaults = MonitoringConfig()
@@ -432,6 +453,7 @@ def loopback_stack(
             frontend_url=apps["frontend"].url,
             backend_url=apps["backend"].url,
             worker_url=apps["worker"].url,
+            rollback_address=urlsplit(rollback_url).netloc if rollback_url else None,
         )
         layout = loopback_layout(config, tools, workdir / "root")
         running = servers(config, render(config, target), grafana_url=GRAFANA_URL, layout=layout)
