@@ -346,10 +346,10 @@ class _Work:
             if busy or plan.started is None or plan.started <= known.opened:
                 return self.again(known, plan, event.arrived)
             # every alert firing now began after the incident was opened: it fired anew
-        elif not self.ctx.memory.whole and (
+        if not self.ctx.memory.whole and (
             plan.started is None or plan.started < self.ctx.memory.started
         ):
-            return self.forgotten(plan)
+            return self.forgotten(plan, known)
         group = self.put(_fresh(plan, now, known))
         group.seen = now
         return self.admit(group, event.arrived, resent=True)
@@ -376,8 +376,9 @@ class _Work:
             self.resume(group)  # a plan cut short in this process goes on
         return decision
 
-    def forgotten(self, plan: Plan) -> str:
-        group = self.put(_fresh(plan, self.now, None))
+    def forgotten(self, plan: Plan, known: GroupState | None) -> str:
+        """An incident that began before this run, which the log may have lost: people act."""
+        group = self.put(_fresh(plan, self.now, known))
         group.seen = self.now
         return self.escalate(group, messages.memory_gap(self.ctx.memory.started))
 

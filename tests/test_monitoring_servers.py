@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 import components.monitoring
-from components.config import ConfigError
+from components.config import ConfigError, raw_project_config, validate
 from components.railway import converge
 from components.railway.client import RailwayClient
 from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
 from monitoring.webauth import web_config
-from tests.conftest import SynthFn, config_error, validated_stack
+from tests.conftest import SynthFn, config_error, stack_config, validated_stack
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
 from tests.railway.standin import PROJECT_ID, RailwayStandIn
@@ -143,9 +143,8 @@ def test_the_deployed_start_commands_are_the_ones_the_end_to_end_test_runs(
 
 def test_a_threshold_change_changes_only_the_servers_that_read_it(run_stack: SynthFn) -> None:
     def stricter(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = {
-            "triggers": {"performance": {"errorRate": 0.02}}
-        }
+        monitoring = config.setdefault("autonomica-pipeline:monitoring", {})
+        monitoring["triggers"] = {"performance": {"errorRate": 0.02}}
 
     before, after = commands(run_stack("production")), commands(run_stack("production", stricter))
     changed = {name for name in before if before[name]["inputs"] != after[name]["inputs"]}
@@ -267,3 +266,16 @@ def test_grafana_provisions_the_dashboards_from_where_they_are_written(run_stack
     assert uids == [
         f"autonomica-{n}-staging" for n in ("application", "business", "infrastructure", "rollback")
     ]
+
+
+@pytest.mark.parametrize("secret", ["rollbackWebhookToken", "alertmanagerPassword"])
+def test_a_secret_with_a_trailing_newline_is_refused_before_any_resource(secret: str) -> None:
+    """Alertmanager and Prometheus trim the secret files they read, the other side holds the
+    value exactly: a token or password ending in a newline would never match. Refused."""
+    value = f"{CANARY}-{secret}-long-enough\n"
+    flat, keys = synth.pulumi_config(stack_config("production"), {secret: value})
+    with pytest.raises(ConfigError) as raised:
+        validate(raw_project_config(flat), "production", frozenset(keys) | {"secrets"})
+    message = str(raised.value)
+    assert f"secrets.{secret}: Value error, starts or ends with whitespace" in message
+    assert CANARY not in message

@@ -22,7 +22,7 @@ from rollback.service import Service, build_service
 from rollback.settings import Settings
 from tests.monitoring.loopback import Receiver
 from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn
-from tests.rollback.conftest import TOKEN, WAIT, fast_retries, service_env
+from tests.rollback.conftest import TOKEN, WAIT, fast_retries, rollback_yaml, service_env
 from tests.rollback.fakeclock import FakeClock
 from tests.rollback.standins import Client, GitHubStandIn, VercelStandIn, platform_env, webhook
 
@@ -193,3 +193,36 @@ def test_a_restart_on_a_full_volume_never_rolls_back_twice(
     told = escalations(receiver)
     assert len(told) == 2  # once per run that could not know (the last one remembers)
     assert all("it may have acted on this alert already" in text for text in told)
+
+
+def test_a_failed_freeze_is_retried_with_backoff_until_it_is_set(
+    env: dict[str, str], github: GitHubStandIn, clock: FakeClock, receiver: Receiver
+) -> None:
+    """GitHub is down for a while: the immediate plan rolls back and reports the freeze NOT
+    set; the freeze is tried again, each time later, and set once GitHub answers."""
+    immediate = {"timeout": "1s", "actions": ["rollback_all_services", "freeze_deployments"],
+                 "notifications": ["pagerduty", "slack", "email"]}  # fmt: skip
+    Path(env["ROLLBACK_CONFIG_FILE"]).write_text(rollback_yaml(immediate=immediate))
+    github.fail_next = 10_000
+    settings = Settings.from_env(env)
+    service = build_service(
+        settings, now=clock.now, scheduler=clock, options=fast_retries(settings)
+    )
+    alert = webhook(GROUP.replace("HighErrorRate", "HealthCheckFailed"), starts_at=clock.iso(-60))
+    with Client(service, TOKEN) as client:
+        assert send(service, client, alert) == "accepted"
+        rounds = []
+        for wait in (60, 120, 240):  # the backoff doubles
+            clock.advance(wait - 1)
+            rounds.append(github.variables.get("staging", {}).get("DEPLOY_FREEZE"))
+            if wait == 240:
+                github.fail_next = 0  # GitHub answers again
+            clock.advance(1)
+        metrics = client.http.get("/metrics").text
+    service.close()
+    assert rounds == [None, None, None]
+    assert github.variables["staging"]["DEPLOY_FREEZE"] == "true"
+    texts = [n.body["text"] for n in receiver.received if n.path == "/slack"]
+    assert any("the deploy freeze is NOT set: retrying from" in t for t in texts)
+    assert any("deploy freeze set after" in t for t in texts)
+    assert 'rollback_actions_total{action="freeze",outcome="failed",service="all"} 3.0' in metrics

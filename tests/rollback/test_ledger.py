@@ -246,6 +246,21 @@ def test_a_memory_with_a_gap_acts_only_on_what_started_after_the_start() -> None
     assert sim.told("it may have acted on this alert already") == 1
 
 
+def test_a_memory_with_a_gap_also_escalates_a_known_group_that_fired_anew_before_the_start() -> (
+    None
+):
+    """The log knows an earlier incident of the group, resolved; the group fired again before
+    this run started, and what the last run did about that may be lost with its records."""
+    sim = Sim()
+    sim.fire(0, "errors")
+    sim.done(10, "errors")
+    sim.at(HOUR, Resolved("errors", "resolved"))
+    sim.ctx = context(memory=Memory(started=T0 + 3 * DAY, whole=False))
+    assert sim.fire(3 * DAY + 60, "errors", started=2 * DAY) == "escalated"
+    assert sim.fire(3 * DAY + 120, "errors", started=3 * DAY + 90) == "accepted"  # after it
+    assert sim.runs() == ["errors", "errors"]
+
+
 def test_a_failed_freeze_is_retried_with_backoff_until_it_is_set() -> None:
     sim = Sim()
     sim.fire(0, "health")

@@ -207,3 +207,19 @@ def test_an_audit_log_it_cannot_write_is_one_error_and_exit_2(tmp_path: Path) ->
     assert f"cannot write there ({blocker} is a file, not a folder)" in done.stderr
     assert "\n  fix: " in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_webhook_token_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    """Alertmanager trims the token file it reads: a token ending in a newline here would
+    refuse every webhook. Refused at start, never trimmed silently."""
+    env = {
+        "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_WEBHOOK_TOKEN": f"{TOKEN}\n",
+        "ROLLBACK_DRY_RUN": "true",
+        "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+    }
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    message = str(raised.value)
+    assert "ROLLBACK_WEBHOOK_TOKEN: starts or ends with whitespace" in message
+    assert TOKEN not in message
