@@ -281,9 +281,38 @@ class Secrets(ConfigModel):
     grafana_admin_password: SecretStr = Field(
         min_length=12, description="Grafana's `admin` password (set when its database is created)"
     )
+    prometheus_password: SecretStr = Field(
+        min_length=16,
+        max_length=72,
+        description="Prometheus' login (user `prometheus`): Grafana's datasource and its own "
+        "scrape use it (monitoring.webauth)",
+    )
+    alertmanager_password: SecretStr = Field(
+        min_length=16,
+        max_length=72,
+        description="Alertmanager's login (user `alertmanager`): Prometheus, amtool and people "
+        "use it",
+    )
     frontend_env: dict[SecretEnvName, SecretStr] = Field(
         default_factory=dict, description="extra sensitive variables of the Vercel frontend"
     )
+
+    @field_validator("*")
+    @classmethod
+    def _no_surrounding_whitespace(cls, value: Any) -> Any:
+        """The servers trim a secret they read from a file (Alertmanager's token, a
+        password_file) while the other side holds it exactly: a stray newline would make the
+        two differ. Refused, never trimmed, so every side holds the same bytes."""
+        secrets = value.values() if isinstance(value, dict) else [value]
+        for secret in secrets:
+            if isinstance(secret, SecretStr) and secret.get_secret_value() != (
+                secret.get_secret_value().strip()
+            ):
+                raise ValueError(
+                    "starts or ends with whitespace (a newline from a file or an echo?); set it "
+                    "again without"
+                )
+        return value
 
 
 class StackConfig(ConfigModel):

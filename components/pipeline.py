@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,12 +19,24 @@ from components.railway.component import RailwayService
 from components.railway.stack import monitoring_services, rollback_service, stack_services
 from components.vercel import VercelFrontend
 from monitoring.config import private_address
-from monitoring.servers import PUBLIC, servers
+from monitoring.servers import PUBLIC, ServerSecret, password_secret, servers, web_config_secret
+from monitoring.webauth import AUTHENTICATED, web_config
 
 
 def secret(value: SecretStr) -> pulumi.Output[str]:
     """A config secret as a Pulumi secret, without ever formatting it."""
     return pulumi.Output.secret(value.get_secret_value())
+
+
+def server_logins(config: StackConfig) -> dict[ServerSecret, pulumi.Output[str]]:
+    """Each authenticated server's password, and its web config (a hash derived from it, the
+    same at every run: monitoring.webauth), as Pulumi secrets."""
+    found: dict[ServerSecret, pulumi.Output[str]] = {}
+    for server in AUTHENTICATED:
+        password = secret(getattr(config.secrets, f"{server}_password"))
+        found[password_secret(server)] = password
+        found[web_config_secret(server)] = password.apply(functools.partial(web_config, server))
+    return found
 
 
 def _pick(key: str) -> Callable[[dict[str, Any]], Any]:
@@ -88,6 +101,7 @@ class Pipeline(pulumi.ComponentResource):
                         "smtp_password": secret(secrets.smtp_password),
                         "rollback_webhook_token": secret(secrets.rollback_webhook_token),
                         "grafana_admin_password": secret(secrets.grafana_admin_password),
+                        **server_logins(config),
                     },
                     public={name: str(urlsplit(grafana).hostname) for name in PUBLIC},
                     protect=config.is_production,

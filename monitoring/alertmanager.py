@@ -1,21 +1,24 @@
 """alertmanager.yml and its notification templates.
 
-Routing, in order, every route with `continue: true` so an alert reaches each channel it needs:
-rollback-labelled -> rollback webhook; critical -> PagerDuty (where the stack pages: production
-unless `receivers.pagerduty` says otherwise); critical or warning -> email; everything -> Slack.
-A strategy's notification channels therefore follow from its severity.
+Routing, in order: the always-firing Watchdog -> the heartbeat receiver, and nowhere else; then,
+every route with `continue: true` so an alert reaches each channel it needs: rollback-labelled
+-> rollback webhook (re-sent every `rollbackRepeatInterval` while it fires, so the rollback
+service can escalate); critical -> PagerDuty (where the stack pages: production unless
+`receivers.pagerduty` says otherwise); critical or warning -> email; everything -> Slack. A
+strategy's notification channels therefore follow from its severity.
 """
 
 from typing import Any
 
 from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
-from monitoring.rules import HEALTH_ALERT, INHIBITED_BY_HEALTH
+from monitoring.rules import HEALTH_ALERT, INHIBITED_BY_HEALTH, WATCHDOG_ALERT
 
 SLACK = "slack-critical"
 PAGERDUTY = "pagerduty-critical"
 EMAIL = "email"
 ROLLBACK = "rollback-webhook"
+WATCHDOG = "watchdog"  # the dead man's switch's heartbeat receiver
 TEMPLATE_FILE = "templates/autonomica.tmpl"  # relative to alertmanager.yml
 GROUP_BY = ("alertname", "service", "severity")
 # Alerts per webhook: far above a real group (one alertname, service and severity); the rollback
@@ -31,11 +34,20 @@ def _routes(config: MonitoringConfig, pages: bool) -> list[dict[str, Any]]:
         "group_wait": format_duration(routing.critical_group_wait),
         "continue": True,
     }
+    heartbeat = format_duration(routing.watchdog_interval)
     return [
+        {
+            "receiver": WATCHDOG,
+            "matchers": [f'alertname="{WATCHDOG_ALERT}"'],
+            "group_wait": "0s",
+            "group_interval": heartbeat,
+            "repeat_interval": heartbeat,
+        },
         {
             "receiver": ROLLBACK,
             "matchers": ['rollback_strategy=~"immediate|fast|gradual"'],
             "group_wait": format_duration(routing.rollback_group_wait),
+            "repeat_interval": format_duration(routing.rollback_repeat_interval),
             "continue": True,
         },
         *([pagerduty] if pages else []),
@@ -105,6 +117,11 @@ def _receivers(config: MonitoringConfig, pages: bool) -> list[dict[str, Any]]:
             ],
         },
     ]
+    # Without a heartbeat URL the Watchdog goes nowhere (a receiver without configs).
+    watchdog: dict[str, Any] = {"name": WATCHDOG}
+    if receivers.watchdog_url is not None:
+        watchdog["webhook_configs"] = [{"url": receivers.watchdog_url, "send_resolved": False}]
+    found.append(watchdog)
     return [r for r in found if pages or r["name"] != PAGERDUTY]
 
 

@@ -278,6 +278,15 @@ class Routing(ConfigModel):
     repeat_interval: PositiveDuration = timedelta(hours=4)
     critical_group_wait: NonNegativeDuration = timedelta(0)
     rollback_group_wait: NonNegativeDuration = timedelta(0)
+    rollback_repeat_interval: PositiveDuration = Field(
+        timedelta(minutes=15),
+        description="how often the rollback service hears that a group still fires: it "
+        "escalates to people at the first re-send after its settle time (ROLLBACK_SETTLE)",
+    )
+    watchdog_interval: PositiveDuration = Field(
+        timedelta(minutes=1),
+        description="how often Alertmanager pings the heartbeat receiver (receivers.watchdogUrl)",
+    )
     resolve_timeout: PositiveDuration = timedelta(minutes=5)
 
 
@@ -293,6 +302,12 @@ class Receivers(ConfigModel):
     smtp_require_tls: bool = True
     pagerduty_url: SecureUrl = "https://events.pagerduty.com/v2/enqueue"
     rollback_webhook_url: InternalUrl = "https://rollback.autonomica.app/v1/alertmanager"
+    watchdog_url: SecureUrl | None = Field(
+        None,
+        description="the dead man's switch: a heartbeat URL (a healthchecks.io-style check) "
+        "that Alertmanager posts the always-firing Watchdog alert to every watchdogInterval; "
+        "the service there alerts when the posts stop. None: the Watchdog goes nowhere",
+    )
 
 
 class SecretFiles(ConfigModel):

@@ -30,6 +30,8 @@ from monitoring import metrics as m
 from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
 from monitoring.rules import QUANTILES, alert_rules, recording_names
+from monitoring.servers import GRAFANA_PROMETHEUS_PASSWORD
+from monitoring.webauth import user_of
 
 DASHBOARDS = ("application", "infrastructure", "business", "rollback")
 # Threshold colours in order: the first line orange, any further one red.
@@ -320,21 +322,25 @@ def dashboard_json(config: MonitoringConfig, target: Target, name: str) -> str:
 
 
 def datasource_provisioning(config: MonitoringConfig) -> dict[str, Any]:
-    return {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "Prometheus",
-                "uid": config.grafana.datasource_uid,
-                "type": "prometheus",
-                "access": "proxy",
-                "url": config.addresses.prometheus_url,
-                "isDefault": True,
-                "editable": False,
-                "jsonData": {"timeInterval": format_duration(config.scrape_interval)},
-            }
-        ],
+    datasource: dict[str, Any] = {
+        "name": "Prometheus",
+        "uid": config.grafana.datasource_uid,
+        "type": "prometheus",
+        "access": "proxy",
+        "url": config.addresses.prometheus_url,
+        "isDefault": True,
+        "editable": False,
+        "jsonData": {"timeInterval": format_duration(config.scrape_interval)},
     }
+    if config.servers.hosting == "railway":  # the stack's Prometheus requires a login
+        # Grafana expands $__file{path} in provisioning files (grafana/grafana,
+        # pkg/services/provisioning/values/values.go: interpolateValue -> setting.ExpandVar).
+        datasource |= {
+            "basicAuth": True,
+            "basicAuthUser": user_of("prometheus"),
+            "secureJsonData": {"basicAuthPassword": f"$__file{{{GRAFANA_PROMETHEUS_PASSWORD}}}"},
+        }
+    return {"apiVersion": 1, "datasources": [datasource]}
 
 
 def dashboard_provisioning(config: MonitoringConfig) -> dict[str, Any]:

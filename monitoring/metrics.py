@@ -16,6 +16,13 @@ ROLLBACK = "rollback"  # its scrape job, and its `service` label on alerts
 ROLLBACK_PROBE_JOB = "rollback-health"
 ROLLBACK_ACTIONS = "rollback_actions_total"  # labels action, service, outcome
 ROLLBACK_DECISIONS = "rollback_decisions_total"  # labels strategy, decision
+ROLLBACK_WEBHOOKS = "rollback_webhooks_total"  # label outcome (accepted, unauthorized, ...)
+
+# The monitoring servers, watched by Prometheus too: each scrape job is named after its server.
+PROMETHEUS_JOB = "prometheus"
+ALERTMANAGER_JOB = "alertmanager"
+BLACKBOX_JOB = "blackbox-exporter"
+NOTIFICATIONS_FAILED = "alertmanager_notifications_failed_total"  # label integration
 
 # Application (prometheus-fastapi-instrumentator). Status codes are grouped: status="5xx".
 REQUESTS = "http_requests_total"

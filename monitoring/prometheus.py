@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from monitoring import metrics as m
 from monitoring.config import SERVICES, MonitoringConfig, ServiceName, Target
 from monitoring.durations import format_duration
+from monitoring.webauth import AuthServer, password_file, user_of
 
 # Relative to prometheus.yml, which is how Prometheus resolves them.
 RULE_FILES = ("rules/recording.yml", "rules/alerts.yml")
@@ -72,6 +73,28 @@ def _rollback_jobs(config: MonitoringConfig, origin: str) -> list[dict[str, Any]
     ]
 
 
+def _login(server: AuthServer) -> dict[str, str]:
+    return {"username": user_of(server), "password_file": password_file(server)}
+
+
+def _monitoring_jobs(config: MonitoringConfig) -> list[dict[str, Any]]:
+    """Who watches the watchers: Prometheus itself, Alertmanager, the blackbox exporter."""
+    _, prometheus = _scheme_and_address(config.addresses.prometheus_url)
+    jobs: list[tuple[str, str, AuthServer | None]] = [
+        (m.PROMETHEUS_JOB, prometheus, "prometheus"),
+        (m.ALERTMANAGER_JOB, config.addresses.alertmanager, "alertmanager"),
+        (m.BLACKBOX_JOB, config.addresses.blackbox_exporter, None),
+    ]
+    return [
+        {
+            "job_name": job,
+            **({"basic_auth": _login(login)} if login else {}),
+            "static_configs": [{"targets": [address], "labels": {"service": job}}],
+        }
+        for job, address, login in jobs
+    ]
+
+
 def _probe_relabel(config: MonitoringConfig) -> list[dict[str, Any]]:
     return [
         {"source_labels": ["__address__"], "target_label": "__param_target"},
@@ -87,6 +110,12 @@ def prometheus_config(config: MonitoringConfig, target: Target) -> dict[str, Any
     origin = target.rollback_origin()
     if origin:
         scrape_configs += _rollback_jobs(config, origin)
+    alertmanager: dict[str, Any] = {
+        "static_configs": [{"targets": [config.addresses.alertmanager]}]
+    }
+    if config.servers.hosting == "railway":  # the stack's own servers require a login
+        scrape_configs += _monitoring_jobs(config)
+        alertmanager["basic_auth"] = _login("alertmanager")
     return {
         "global": {
             "scrape_interval": format_duration(config.scrape_interval),
@@ -95,9 +124,7 @@ def prometheus_config(config: MonitoringConfig, target: Target) -> dict[str, Any
             "external_labels": {"environment": target.environment},
         },
         "rule_files": list(RULE_FILES),
-        "alerting": {
-            "alertmanagers": [{"static_configs": [{"targets": [config.addresses.alertmanager]}]}]
-        },
+        "alerting": {"alertmanagers": [alertmanager]},
         "scrape_configs": scrape_configs,
     }
 

@@ -31,13 +31,19 @@ AlertKind = Literal[
     "rollback_down",
     "rollback_absent",
     "rollback_failing",
+    "webhooks_refused",
+    "watchdog",
+    "server_down",
+    "notifications_failing",
 ]
-# Alerts are about a service of the stack: an app, or the rollback service that watches them.
-AlertService = ServiceName | Literal["rollback"]
+# Alerts are about a service of the stack: an app, the rollback service that watches them, or
+# a monitoring server.
+AlertService = ServiceName | Literal["rollback", "prometheus", "alertmanager", "blackbox-exporter"]
 
 # A service that is down silences these alerts of its own (alertmanager inhibit rule).
 INHIBITED_BY_HEALTH = ("HighLatencyP95", "HighLatencyP99", "HighErrorRate", "ThroughputDrop")
 HEALTH_ALERT = "HealthCheckFailed"
+WATCHDOG_ALERT = "Watchdog"  # always firing while the pipeline works: the dead man's switch
 
 
 @dataclass(frozen=True)
@@ -395,6 +401,19 @@ def _rollback_service_alerts(config: MonitoringConfig, target: Target) -> list[A
             **common,
         ),
         AlertRule(
+            name="RollbackWebhooksRefused",
+            kind="webhooks_refused",
+            expr=f'sum(increase({m.ROLLBACK_WEBHOOKS}{{job="{m.ROLLBACK}", '
+            f'outcome="unauthorized"}}[{window}])) > 0',
+            for_=timedelta(0),
+            severity="critical",
+            summary="rollback service refuses webhooks: no automated rollback",
+            description=f"The rollback service answered 401 to a webhook within {window}: "
+            "Alertmanager's token and the service's differ (a rotated secret, a stray newline), "
+            "or something else on the network posts to it. Alerts do not reach it meanwhile.",
+            **common,
+        ),
+        AlertRule(
             name="RollbackActionsFailing",
             kind="rollback_failing",
             expr=f'sum(increase({m.ROLLBACK_ACTIONS}{{outcome="failed"}}[{window}])) > 0',
@@ -409,6 +428,66 @@ def _rollback_service_alerts(config: MonitoringConfig, target: Target) -> list[A
     ]
 
 
+def _watcher_alerts(config: MonitoringConfig) -> list[AlertRule]:
+    """The monitoring servers the stack runs, watched by Prometheus; and the Watchdog, which
+    fires all the time so that its absence at a heartbeat receiver outside says that Prometheus,
+    Alertmanager or the way out is down (nothing inside can say so then)."""
+    if config.servers.hosting != "railway":
+        return []
+    window = format_duration(config.absent_for)
+    servers: tuple[tuple[AlertService, str], ...] = (
+        ("alertmanager", m.ALERTMANAGER_JOB),
+        ("blackbox-exporter", m.BLACKBOX_JOB),
+    )
+    return [
+        AlertRule(
+            name=WATCHDOG_ALERT,
+            kind="watchdog",
+            group="watchdog",
+            service="prometheus",
+            expr=f'up{{job="{m.PROMETHEUS_JOB}"}} == 1',
+            for_=timedelta(0),
+            severity="info",
+            strategy=None,
+            summary="the alerting pipeline works (this alert always fires)",
+            description="Prometheus evaluates its rules and scrapes itself with its login; "
+            "Alertmanager sends this to the heartbeat receiver every watchdogInterval. When "
+            "it stops arriving there, the heartbeat service alerts: monitoring is down.",
+        ),
+        *(
+            AlertRule(
+                name="MonitoringServerDown",
+                kind="server_down",
+                group="monitoring",
+                service=service,
+                expr=f'up{{job="{job}"}} == 0',
+                for_=config.health_for,
+                severity="critical",
+                strategy=None,
+                summary=f"{service} cannot be scraped: it is down or refuses Prometheus' login",
+                description=f"Prometheus' scrapes of {service} failed for "
+                f"{format_duration(config.health_for)}.",
+            )
+            for service, job in servers
+        ),
+        AlertRule(
+            name="AlertmanagerNotificationsFailing",
+            kind="notifications_failing",
+            group="monitoring",
+            service="alertmanager",
+            expr=f"sum by (integration) (increase({m.NOTIFICATIONS_FAILED}"
+            f'{{job="{m.ALERTMANAGER_JOB}"}}[{window}])) > 0',
+            for_=timedelta(0),
+            severity="critical",
+            strategy=None,
+            summary="Alertmanager fails to send notifications (see the integration label)",
+            description=f"Notifications through the integration this alert names failed within "
+            f"{window} (a wrong key or URL, a refused token, the receiver down): alerts do not "
+            "reach people or the rollback service that way.",
+        ),
+    ]
+
+
 def alert_rules(config: MonitoringConfig, target: Target) -> list[AlertRule]:
     return [
         *_health_alerts(config, target),
@@ -417,6 +496,7 @@ def alert_rules(config: MonitoringConfig, target: Target) -> list[AlertRule]:
         *_availability_alerts(config),
         *_infrastructure_alerts(config),
         *_rollback_service_alerts(config, target),
+        *_watcher_alerts(config),
     ]
 
 

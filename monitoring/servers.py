@@ -24,6 +24,7 @@ from monitoring.config import MonitoringConfig
 from monitoring.durations import format_duration
 from monitoring.images import ServerName
 from monitoring.secrets import SecretName, secret_files
+from monitoring.webauth import AUTHENTICATED, AuthServer, password_file
 
 SERVERS: tuple[ServerName, ...] = get_args(ServerName)
 # What the stack may expose on a public domain: Grafana only, behind its own login.
@@ -33,8 +34,26 @@ START = "/bin/sh -c 'eval \"$AUTONOMICA_ENTRYPOINT\"' autonomica-entrypoint"
 # A Linux process gets each environment string only up to 128 KiB (MAX_ARG_STRLEN).
 MAX_VARIABLE_BYTES = 128 * 1024 - 1
 
-GrafanaSecret = Literal["grafana_admin_password"]
-ServerSecret = SecretName | GrafanaSecret
+# Besides Alertmanager's: Grafana's login; each authenticated server's password (for its
+# clients) and web config (the hash of that password, monitoring.webauth).
+OwnSecret = Literal[
+    "grafana_admin_password",
+    "prometheus_password",
+    "alertmanager_password",
+    "prometheus_web_config",
+    "alertmanager_web_config",
+]
+ServerSecret = SecretName | OwnSecret
+# Where Grafana reads Prometheus' password: its datasource names it ($__file{...}).
+GRAFANA_PROMETHEUS_PASSWORD = "/run/secrets/prometheus-password"
+
+
+def password_secret(server: AuthServer) -> ServerSecret:
+    return "prometheus_password" if server == "prometheus" else "alertmanager_password"
+
+
+def web_config_secret(server: AuthServer) -> ServerSecret:
+    return "prometheus_web_config" if server == "prometheus" else "alertmanager_web_config"
 
 
 @dataclass(frozen=True)
@@ -78,11 +97,18 @@ class Server:
     image: str
     argv: tuple[str, ...]  # the server and its flags, after the entrypoint
     port: int
-    health_path: str
+    ready_path: str  # answers 200 once the server is ready (to a client that logs in)
     volume: str | None  # mount path of its data, kept across deploys
     files: tuple[File, ...]
     secrets: Mapping[str, ServerSecret]  # absolute path -> the stack secret written there
     environment: Mapping[str, str] = field(default_factory=dict)  # the server's own settings
+    login: AuthServer | None = None  # the server requires this user's login (webauth)
+
+    @property
+    def health_path(self) -> str | None:
+        """Railway's deploy health check, which cannot log in: none for a server that requires
+        a login (every path of it answers 401 without one)."""
+        return None if self.login else self.ready_path
 
     @property
     def start_command(self) -> str:
@@ -154,12 +180,21 @@ def servers(
                 f"--storage.tsdb.path={root}/prometheus",
                 f"--storage.tsdb.retention.time={format_duration(config.servers.retention)}",
                 f"--web.listen-address={at.listen('prometheus')}",
+                f"--web.config.file={root}/etc/prometheus/web.yml",
             ),
             port=at.ports["prometheus"],
-            health_path="/-/ready",
+            ready_path="/-/ready",
             volume=f"{root}/prometheus",
             files=_under(files, "prometheus", f"{root}/etc/prometheus"),
-            secrets={},
+            # Its own web config, and the passwords it logs in with (prometheus.yml names them).
+            secrets={
+                f"{root}/etc/prometheus/web.yml": "prometheus_web_config",
+                **{
+                    f"{root}/etc/prometheus/{password_file(s)}": password_secret(s)
+                    for s in AUTHENTICATED
+                },
+            },
+            login="prometheus",
         ),
         "blackbox-exporter": Server(
             name="blackbox-exporter",
@@ -170,7 +205,7 @@ def servers(
                 f"--web.listen-address={at.listen('blackbox-exporter')}",
             ),
             port=at.ports["blackbox-exporter"],
-            health_path="/-/healthy",
+            ready_path="/-/healthy",
             volume=None,
             files=_under(files, "blackbox", f"{root}/etc/blackbox_exporter"),
             secrets={},
@@ -184,26 +219,34 @@ def servers(
                 f"--storage.path={root}/alertmanager",
                 f"--web.listen-address={at.listen('alertmanager')}",
                 "--cluster.listen-address=",  # one instance: no gossip port
+                f"--web.config.file={root}/etc/alertmanager/web.yml",
             ),
             port=at.ports["alertmanager"],
-            health_path="/-/ready",
+            ready_path="/-/ready",
             volume=f"{root}/alertmanager",
             files=_under(files, "alertmanager", f"{root}/etc/alertmanager"),
             # Alertmanager reads each secret from the file its config names.
-            secrets={path: name for name, path in secret_files(config).items()},
+            secrets={
+                **{path: name for name, path in secret_files(config).items()},
+                f"{root}/etc/alertmanager/web.yml": "alertmanager_web_config",
+            },
+            login="alertmanager",
         ),
         "grafana": Server(
             name="grafana",
             image=images.grafana,
             argv=(at.binaries["grafana"],),
             port=at.ports["grafana"],
-            health_path="/api/health",
+            ready_path="/api/health",
             volume=f"{root}/var/lib/grafana",
             files=(
                 *_under(files, "grafana/provisioning", f"{root}/etc/grafana/provisioning"),
                 *_under(files, "grafana/dashboards", config.grafana.dashboards_path),
             ),
-            secrets={grafana_password: "grafana_admin_password"},
+            secrets={
+                grafana_password: "grafana_admin_password",
+                f"{root}{GRAFANA_PROMETHEUS_PASSWORD}": "prometheus_password",
+            },
             environment={
                 "GF_PATHS_PROVISIONING": f"{root}/etc/grafana/provisioning",
                 "GF_PATHS_DATA": f"{root}/var/lib/grafana",

@@ -7,6 +7,7 @@ imports pulumi or pulumi_policy: `policy.crossguard` and `tools.policycheck` ada
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from monitoring.config import IMAGE_REF
 from monitoring.servers import PUBLIC, SERVERS
+from monitoring.webauth import AUTHENTICATED
 from policy.secret_values import SECRET, UNKNOWN, findings, is_secret_name
 
 PACK_NAME = "autonomica-guardrails"
@@ -466,6 +468,32 @@ def monitoring_private(resource: Resource, _: NoSettings) -> Iterator[str]:
         )
 
 
+def monitoring_authenticated(resource: Resource, _: NoSettings) -> Iterator[str]:
+    """Prometheus and Alertmanager start with `--web.config.file` (basic auth), written from a
+    secret: Railway's private network reaches them from every service of the environment, the
+    public backend and worker included (monitoring.webauth)."""
+    service = _railway_service(resource) or {}
+    name = service.get("name")
+    if name not in AUTHENTICATED:
+        return
+    start = str((service.get("settings") or {}).get("startCommand") or "")
+    try:
+        words = shlex.split(start)
+    except ValueError:
+        words = start.split()
+    given = [w.partition("=")[2] for w in words if w.startswith("--web.config.file=")]
+    manifest = str((service.get("variables") or {}).get("AUTONOMICA_FILES") or "")
+    secret_paths = {p[2] for p in (line.split() for line in manifest.splitlines())
+                    if len(p) == 3 and p[0] == "secret"}  # fmt: skip
+    if not given or given[-1] not in secret_paths:
+        what = "silence alerts or post fake ones" if name == "alertmanager" else "read every metric"
+        yield (
+            f"{name} starts without authentication (--web.config.file written from a secret): "
+            f"any service on Railway's private network could {what}; deploy it with the stack's "
+            f"start command and set secrets.{name}Password"
+        )
+
+
 def monitoring_protected(resource: Resource, _: NoSettings) -> Iterator[str]:
     service = _railway_service(resource) or {}
     name = service.get("name")
@@ -581,6 +609,8 @@ def _alertmanager_destinations(text: str) -> Iterator[tuple[str, str, str]]:
     for receiver in receivers if isinstance(receivers, list) else []:
         for configs, field, what, key in _RECEIVER_DESTINATIONS:
             for config in (receiver or {}).get(configs) or []:
+                if configs == "webhook_configs" and not config.get("http_config"):
+                    continue  # a webhook that sends no credential (the Watchdog's heartbeat)
                 if isinstance(config.get(field), str):
                     yield config[field], what, key
                 proxy = (config.get("http_config") or {}).get("proxy_url")
@@ -761,6 +791,13 @@ RULES: tuple[Rule, ...] = (
         "mandatory",
         (COMMAND,),
         monitoring_private,
+    ),
+    Rule(
+        "monitoring-authenticated",
+        "Prometheus and Alertmanager require a login (basic auth from a secret web config).",
+        "mandatory",
+        (COMMAND,),
+        monitoring_authenticated,
     ),
     Rule(
         "production-monitoring-protected",

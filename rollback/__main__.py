@@ -93,7 +93,7 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
     try:
         if args.command == "rollback":
             before = actions.current(args.service, timeout)
-            detail = actions.rollback(args.service, before, timeout)
+            detail = actions.rollback(args.service, before, frozenset(), timeout)
             audit.write("manual", groupKey=None, action="rollback", service=args.service,
                         outcome="succeeded", detail=detail, by=user)  # fmt: skip
         else:

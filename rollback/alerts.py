@@ -5,6 +5,7 @@ its recursion limit is invalid JSON)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,8 @@ class Alert(_Model):
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
     fingerprint: str = ""
+    # When the alert began firing; Alertmanager re-sends it unchanged while it fires on.
+    starts_at: datetime | None = Field(None, alias="startsAt")
 
 
 class Webhook(_Model):

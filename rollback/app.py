@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from rollback.alerts import Webhook
 from rollback.deploy import HEALTH_PATH, WEBHOOK_PATH
+from rollback.ledger import Report
 from rollback.logs import Throttle
 from rollback.service import Service
 
@@ -45,13 +46,14 @@ def create_app(service: Service) -> Starlette:
     clock = service.executor.options.clock
     metrics = service.metrics
     audit = service.audit
+    emit = service.executor.emit
     refused = {
         reason: Throttle(f"refused_{reason}", REFUSED_LOG_EVERY, clock)
         for reason in ("unauthorized", "too_large")
     }
 
     def refuse(request: Request, reason: str, status: int) -> Response:
-        metrics.webhooks.labels(reason).inc()
+        emit(Report(None, None, counts=(("webhooks", (reason,)),)))
         refused[reason].note(client=_client(request), status=status)
         return JSONResponse({"error": reason.replace("_", " ")}, status_code=status)
 
@@ -66,14 +68,16 @@ def create_app(service: Service) -> Starlette:
         try:
             payload = Webhook.model_validate_json(body)
         except ValidationError as error:
-            metrics.webhooks.labels("invalid").inc()
             problems = [
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                 for e in error.errors(include_input=False, include_url=False)
             ][:5]
-            audit.write("invalid", groupKey=None, detail="; ".join(problems))
+            emit(
+                Report("invalid", None, {"detail": "; ".join(problems)},
+                       counts=(("webhooks", ("invalid",)),))
+            )  # fmt: skip
             return JSONResponse({"error": "invalid payload", "problems": problems}, 400)
-        metrics.webhooks.labels("accepted").inc()
+        emit(Report(None, None, counts=(("webhooks", ("accepted",)),)))
         decision = service.executor.handle(payload, arrived)
         return JSONResponse({"decision": decision, "dryRun": service.settings.dry_run})
 

@@ -1,10 +1,10 @@
-"""From a webhook to actions: decide (pure), admit (ledger), then act in the background within
-the strategy's timeout, writing every step to the audit log and the channels.
+"""From a webhook to actions: decide (pure), step the ledger (pure), then apply its effects:
+write each audit record with its metric counts and its message (`emit`, the one place that does
+all three), run plans in the background within the strategy's timeout, and schedule watches and
+freeze retries.
 
 The webhook answer never waits for a rollback: Alertmanager's call would time out and be
 re-sent. Steps of one plan run in parallel, so one slow platform does not eat the others' time.
-What waits for another group's claim or lock is looked at again as soon as that goes: when the
-other plan finishes, its watch is called off, or the lock ends (`_wake`).
 """
 
 from __future__ import annotations
@@ -20,28 +20,72 @@ from typing import Any, Literal, Protocol
 from tenacity import Retrying, retry_if_exception_type, stop_before_delay
 from tenacity.wait import wait_exponential_jitter
 
-from rollback import messages
 from rollback.alerts import Webhook
 from rollback.audit import AuditLog
 from rollback.http import PermanentError, TransientError
-from rollback.ledger import Acting, Duplicate, GroupState, Ledger, Step
+from rollback.ledger import (
+    MAX_RESUMES,
+    Attempting,
+    Effect,
+    Event,
+    Finished,
+    Fired,
+    FreezeTried,
+    Ledger,
+    Report,
+    Resolved,
+    Resumed,
+    RetryFreeze,
+    Run,
+    Step,
+    StepDone,
+    StopWatch,
+    Tell,
+    Watch,
+    WatchOver,
+    known_bad,
+)
 from rollback.metrics import Metrics
 from rollback.notify import Message, Sender
 from rollback.outbox import Outbox
 from rollback.plan import Plan, Skip, decide
 from rollback.policy import Channel, Policy, ServiceName
 
+__all__ = ["MAX_RESUMES", "Actions", "Executor", "Options", "Scheduler", "Timers"]
+
 
 class Actions(Protocol):
-    """The platforms. `timeout` bounds each request; errors are Transient or Permanent."""
+    """The platforms. `timeout` bounds each request; errors are Transient or Permanent.
+    `rollback` goes back from `before` (what served when the plan began) to the newest healthy
+    deployment older than it, never to one of `avoid` (releases rolled back before)."""
 
     def current(self, service: str, timeout: float) -> str | None: ...
-    def rollback(self, service: str, before: str | None, timeout: float) -> str: ...
+    def rollback(
+        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
+    ) -> str: ...
     def freeze(self, timeout: float) -> str: ...
 
 
+class Scheduler(Protocol):
+    """Calls `fn` at `epoch` (the ledger's clock); returns what cancels it."""
+
+    def call_at(self, epoch: float, fn: Callable[[], None]) -> Callable[[], None]: ...
+
+
+@dataclass
+class Timers:
+    """The real scheduler: a daemon timer per call."""
+
+    now: Callable[[], float] = time.time
+
+    def call_at(self, epoch: float, fn: Callable[[], None]) -> Callable[[], None]:
+        timer = threading.Timer(max(0.0, epoch - self.now()), fn)
+        timer.daemon = True
+        timer.start()
+        return timer.cancel
+
+
 _Task = tuple[str, str, Callable[[float], str]]  # (action, service, one attempt)
-MAX_RESUMES = 3  # a plan cut short by this many restarts is given up, not tried again
 
 
 def _given_up(_timeout: float) -> str:
@@ -70,14 +114,14 @@ class Executor:
     ledger: Ledger
     metrics: Metrics
     senders: dict[Channel, Sender]
-    now: Callable[[], float] = time.time  # the ledger's clock (epoch)
+    scheduler: Scheduler = field(default_factory=Timers)
     _pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="rollback")
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _futures: set[Future[None]] = field(default_factory=set)
-    _watches: dict[str, threading.Timer] = field(default_factory=dict)
-    _wakes: dict[ServiceName, tuple[float, threading.Timer]] = field(default_factory=dict)
+    _watches: dict[str, Callable[[], None]] = field(default_factory=dict)
+    _retries: dict[str, Callable[[], None]] = field(default_factory=dict)
     _running: set[str] = field(default_factory=set)
     _outbox: Outbox = field(init=False)
 
@@ -91,189 +135,104 @@ class Executor:
     def handle(self, webhook: Webhook, arrived: float) -> str:
         """Decide and schedule; returns the decision for the HTTP answer."""
         decision = decide(webhook, self.policy, self.options.gradual_watch)
-        if isinstance(decision, Skip):
-            self._skip(decision)
-            return decision.decision
-        return self.consider(decision, arrived)
+        if isinstance(decision, Plan):
+            return self.apply(Fired(decision, arrived))
+        if decision.decision == "resolved":
+            return self.apply(Resolved(decision.group_key, decision.reason))
+        self._skipped(decision)
+        return decision.decision
 
-    def consider(self, plan: Plan, arrived: float, *, resent: bool = True) -> str:
-        """What a firing group gets now: accepted, waiting (for another group) or duplicate.
-        `resent`: a webhook asks, rather than the end of what the group waited for."""
-        result = self.ledger.admit(plan)
-        if isinstance(result, Duplicate):
-            if not resent:
-                return "duplicate"
-            self.audit.write(
-                "duplicate", groupKey=plan.group_key, strategy=plan.strategy,
-                firstActedEpoch=round(result.since, 3) if result.since is not None else None,
-            )  # fmt: skip
-            self.metrics.decisions.labels(plan.strategy, "duplicate").inc()
-            if result.busy:
-                self._resume(plan.group_key)  # a plan cut short in this process goes on
-            return "duplicate"
-        if not isinstance(result, Acting):
-            state = result.state
-            if result.news:
-                self.audit.write(
-                    "waiting", groupKey=plan.group_key, strategy=plan.strategy,
-                    waiting=_reasons(state), state=state.record(),
-                )  # fmt: skip
-                for service in result.news:
-                    self.metrics.actions.labels("rollback", service, "waiting").inc()
-                self._notify(plan, messages.waiting(self._env, state, result.news, self._dry))
-            self.metrics.decisions.labels(plan.strategy, "waiting").inc()
-            return "waiting"
-        self._admitted(result, arrived)
-        return "accepted"
-
-    def _admitted(self, acting: Acting, arrived: float) -> None:
-        state = acting.state
-        plan, active = state.plan, state.active
-        assert active is not None
-        self.audit.write(
-            "admitted",
-            groupKey=plan.group_key,
-            strategy=plan.strategy,
-            alerts=[list(a) for a in plan.alerts],
-            rollback=list(active.services),
-            freeze=active.freeze,
-            waiting=_reasons(state),
-            tookOver={w.key: list(s) for w, s in acting.took_over},
-            watchSeconds=plan.watch.total_seconds() if plan.watch and active.watch_until else None,
-            timeoutSeconds=plan.timeout.total_seconds(),
-            notes=list(plan.notes),
-            state=state.record(),
-        )
-        self.metrics.decisions.labels(plan.strategy, "act").inc()
-        for service in state.waiting:
-            self.metrics.actions.labels("rollback", service, "waiting").inc()
-        for watch, services in acting.took_over:
-            self._taken_over(watch, services, plan)
-        announce = messages.announce(self._env, state, acting.took_over, self._dry)
-        if active.watch_until is not None:
-            self._notify(plan, announce)
-            self._watch(plan.group_key, active.watch_until - self.now())
-        else:
-            self._start(plan.group_key, arrived, announce)
-
-    def _taken_over(self, watch: GroupState, services: tuple[ServiceName, ...], by: Plan) -> None:
-        """A more urgent plan took `services` from `watch`, which has not acted yet."""
-        event = "preempted"
-        if watch.active is None:
-            event = "cancelled"
-            self._stop_watch(watch.key)
-            self.metrics.decisions.labels(watch.plan.strategy, "cancelled").inc()
-        self.audit.write(
-            event, groupKey=watch.key, strategy=watch.plan.strategy, rollback=list(services),
-            detail=f"taken over by the {by.describe()}", byGroupKey=by.group_key,
-            state=watch.record(),
+    def _skipped(self, skip: Skip) -> None:
+        self.emit(
+            Report(skip.decision, skip.group_key, {"detail": skip.reason},
+                   counts=(("decisions", ("", skip.decision)),))
         )  # fmt: skip
-        self._notify(watch.plan, messages.taken_over(self._env, watch, services, by, self._dry))
 
-    def _skip(self, skip: Skip) -> None:
-        self.metrics.decisions.labels("", skip.decision).inc()
-        if skip.decision != "resolved":
-            self.audit.write(skip.decision, groupKey=skip.group_key, detail=skip.reason)
-            return
-        state, freed = self.ledger.resolve(skip.group_key)
-        extra = {"state": state.record()} if state is not None else {}
-        if not freed:
-            self.audit.write("resolved", groupKey=skip.group_key, detail=skip.reason, **extra)
-            return
-        assert state is not None
-        self._stop_watch(skip.group_key)
-        self.audit.write(
-            "cancelled", groupKey=skip.group_key, strategy=state.plan.strategy,
-            rollback=list(freed), detail="resolved while watched: no rollback", **extra,
-        )  # fmt: skip
-        self.metrics.decisions.labels(state.plan.strategy, "cancelled").inc()
-        self._notify(state.plan, messages.resolved_while_watched(self._env, state.plan, self._dry))
-        self._wake(freed)
+    def apply(self, event: Event) -> str:
+        """One ledger step, then its effects, in order."""
+        outcome = self.ledger.apply(event)
+        self._effects(outcome.effects)
+        return outcome.decision
 
-    # --- watches, runs and wake-ups --------------------------------------------------------
-    def _watch(self, key: str, delay: float) -> None:
-        timer = threading.Timer(max(0.0, delay), self._watch_over, args=(key,))
-        timer.daemon = True
+    def _effects(self, effects: Iterable[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Report):
+                self.emit(effect)
+            elif isinstance(effect, Run):
+                arrived = effect.arrived if effect.arrived >= 0 else self.options.clock()
+                self._start(effect.key, arrived)
+            elif isinstance(effect, Watch):
+                self._schedule(self._watches, effect.key, effect.until, self._watch_over)
+            elif isinstance(effect, StopWatch):
+                self._cancel(self._watches, effect.key)
+            elif isinstance(effect, RetryFreeze):
+                self._schedule(self._retries, effect.key, effect.at, self._retry_freeze)
+
+    def emit(self, report: Report) -> None:
+        """The one place that writes an audit record, its metric counts and its message."""
+        if report.event is not None:
+            fields = dict(report.fields)
+            if report.state is not None:
+                fields["state"] = report.state.record()
+            self.audit.write(report.event, groupKey=report.key, **fields)
+        for metric, labels in report.counts:
+            getattr(self.metrics, metric).labels(*labels).inc()
+        if report.tell is not None:
+            self._notify(report.tell)
+
+    # --- watches, runs and retries ---------------------------------------------------------
+    def _schedule(
+        self, table: dict[str, Callable[[], None]], key: str, at: float,
+        then: Callable[[str], None],
+    ) -> None:  # fmt: skip
+        def fire() -> None:
+            with self._lock:
+                if table.get(key) is not cancel_box[0]:
+                    return  # cancelled or replaced
+            try:
+                then(key)
+            finally:
+                with self._lock:
+                    if table.get(key) is cancel_box[0]:
+                        del table[key]
+
+        cancel_box: list[Callable[[], None]] = []
         with self._lock:
-            self._watches[key] = timer
-        timer.start()
+            old = table.pop(key, None)
+            cancel = self.scheduler.call_at(at, fire)
+            cancel_box.append(cancel)
+            table[key] = cancel
+        if old is not None:
+            old()
 
-    def _stop_watch(self, key: str) -> None:
+    def _cancel(self, table: dict[str, Callable[[], None]], key: str) -> None:
         with self._lock:
-            timer = self._watches.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+            cancel = table.pop(key, None)
+        if cancel is not None:
+            cancel()
 
     def _watch_over(self, key: str) -> None:
-        state = self.ledger.watch_over(key)
-        if state is not None:
-            self.audit.write(
-                "watched", groupKey=key, strategy=state.plan.strategy,
-                detail="still firing after the watch: acting", state=state.record(),
-            )  # fmt: skip
-            self._start(key, self.options.clock(), None)
-        with self._lock:  # after _start: wait_idle never sees a gap between the two
-            if self._watches.get(key) is threading.current_thread():
-                del self._watches[key]
+        self.apply(WatchOver(key))
 
-    def _start(self, key: str, arrived: float, announce: str | None) -> None:
+    def _start(self, key: str, arrived: float) -> None:
         with self._lock:
             if key in self._running:
                 return
             self._running.add(key)
-        self._background(self._run, key, arrived, announce)
-
-    def _resume(self, key: str) -> None:
-        """Carry on with a group's plan that nothing in this process is watching or running
-        (after a restart): a watch for what is left of it, or the steps without an outcome."""
-        state = self.ledger.state(key)
-        if state is None or state.active is None:
-            return
-        with self._lock:
-            if key in self._running or key in self._watches:
-                return
-        if state.active.watch_until is not None:
-            self._watch(key, state.active.watch_until - self.now())
-        else:
-            self._start(key, self.options.clock(), None)
+        self._background(self._run, key, arrived)
 
     def resume_all(self) -> None:
-        """At start: every plan the audit log shows unfinished, and the wake-ups for locks."""
-        for state in self.ledger.active():
-            if state.active is not None and state.active.watch_until is None:
-                resumed = self.ledger.resumed(state.key)
-                self.audit.write(
-                    "resumed", groupKey=state.key, strategy=state.plan.strategy,
-                    detail="unfinished when the service stopped: carrying on",
-                    state=resumed.record(),
-                )  # fmt: skip
-            self._resume(state.key)
-        for service, ends in self.ledger.lock_ends().items():
-            self._wake_at(service, ends)
-
-    def _wake_at(self, service: ServiceName, epoch: float) -> None:
-        """Look at what waits for `service` when its lock ends."""
-        delay = epoch - self.now()
-        if delay <= 0:
-            return
-        timer = threading.Timer(delay, self._woken, args=(service,))
-        timer.daemon = True
-        with self._lock:
-            old = self._wakes.pop(service, None)
-            self._wakes[service] = (self.options.clock() + delay, timer)
-        if old is not None:
-            old[1].cancel()
-        timer.start()
-
-    def _woken(self, service: ServiceName) -> None:
-        self._wake((service,))
-        with self._lock:
-            if self._wakes.get(service, (0.0, None))[1] is threading.current_thread():
-                del self._wakes[service]
-
-    def _wake(self, services: Iterable[ServiceName]) -> None:
-        for plan in self.ledger.waiting_for(services):
-            self.consider(plan, self.options.clock(), resent=False)
+        """At start: every plan the audit log shows unfinished, watched, or retrying a freeze."""
+        for group in list(self.ledger.book.groups.values()):
+            if group.active is not None and group.active.watch_until is None:
+                self.apply(Resumed(group.key))
+                self._start(group.key, self.options.clock())
+            elif group.active is not None and group.active.watch_until is not None:
+                until = group.active.watch_until
+                self._schedule(self._watches, group.key, until, self._watch_over)
+            if group.freeze_retry is not None:
+                at = group.freeze_retry.next
+                self._schedule(self._retries, group.key, at, self._retry_freeze)
 
     def _background(self, fn: Callable[..., None], *args: Any) -> None:
         with self._lock:
@@ -286,16 +245,16 @@ class Executor:
             self._futures.discard(future)
 
     # --- background: act within the timeout ------------------------------------------------
-    def _run(self, key: str, arrived: float, announce: str | None) -> None:
+    def _run(self, key: str, arrived: float) -> None:
         try:
             state = self.ledger.state(key)
             assert state is not None and state.active is not None
             plan, active = state.plan, state.active
-            if announce:
-                self._notify(plan, announce)
             deadline = arrived + plan.timeout.total_seconds()
+            book = self.ledger.book
             steps: list[_Task] = [
-                ("rollback", s, self._rollback_step(key, s, active.before)) for s in active.services
+                ("rollback", s, self._rollback_step(key, s, active.before, known_bad(book, s)))
+                for s in active.services
             ]
             if active.freeze:
                 steps.append(("freeze", "all", self._freeze_step()))
@@ -310,25 +269,10 @@ class Executor:
                 thread.start()
             for thread in threads:
                 thread.join()
-            done = self.ledger.state(key)
-            assert done is not None and done.active is not None
-            report = messages.report(self._env, plan, done.active, self._dry)
             with self._lock:  # at once: a plan admitted right after this must start
-                state, finished = self.ledger.finish(key)
+                outcome = self.ledger.apply(Finished(key, self.options.clock() - arrived))
                 self._running.discard(key)
-            failed = any(s.outcome == "failed" for s in finished.steps.values())
-            self.audit.write(
-                "finished", groupKey=key, strategy=plan.strategy,
-                outcome="failed" if failed else "succeeded",
-                elapsedSeconds=round(self.options.clock() - arrived, 3), state=state.record(),
-            )  # fmt: skip
-            self._notify(plan, report)
-            for service, ends in self.ledger.lock_ends().items():
-                if service in finished.services:
-                    self._wake_at(service, ends)
-            self._wake(finished.services)
-            if state.waiting:  # what it waited for may have gone while it acted
-                self.consider(state.plan, self.options.clock(), resent=False)
+            self._effects(outcome.effects)
         except Exception as error:  # a bug: the plan stays unfinished, a re-send carries on
             self.audit.write(
                 "interrupted", groupKey=key,
@@ -339,7 +283,11 @@ class Executor:
                 self._running.discard(key)
 
     def _rollback_step(
-        self, key: str, service: ServiceName, known: dict[ServiceName, str | None]
+        self,
+        key: str,
+        service: ServiceName,
+        known: dict[ServiceName, str | None],
+        avoid: frozenset[str],
     ) -> Callable[[float], str]:
         """What served when the plan started is written down before the first rollback call:
         a retry, or the same plan resumed after a restart, never goes further back."""
@@ -349,12 +297,8 @@ class Executor:
             assert self.actions is not None
             if not before:
                 before.append(self.actions.current(service, timeout))
-                state = self.ledger.record_before(key, service, before[0])
-                self.audit.write(
-                    "attempt", groupKey=key, action="rollback", service=service,
-                    before=before[0], state=state.record(),
-                )  # fmt: skip
-            return self.actions.rollback(service, before[0], timeout)
+                self.apply(Attempting(key, service, before[0]))
+            return self.actions.rollback(service, before[0], avoid, timeout)
 
         return step
 
@@ -366,24 +310,28 @@ class Executor:
         return step
 
     def _step(self, plan: Plan, task: _Task, arrived: float, deadline: float) -> None:
-        action, service, step = task
-        clock = self.options.clock
+        action, service, attempt = task
+        self.metrics.reaction.labels(plan.strategy).observe(self.options.clock() - arrived)
+        result = self._attempts(action, service, attempt, deadline, plan.timeout.total_seconds())
+        self.apply(StepDone(plan.group_key, action, service, result))
+
+    def _attempts(
+        self, action: str, service: str, attempt: Callable[[float], str], deadline: float,
+        budget: float,
+    ) -> Step:  # fmt: skip
+        """`attempt` retried with backoff while it fails transiently and time is left."""
         if self.options.dry_run:
-            self.metrics.reaction.labels(plan.strategy).observe(clock() - arrived)
-            detail = f"dry run: would {action} {service}"
-            self._record(plan, action, service, Step(outcome="dry_run", attempts=0, detail=detail))
-            return
+            return Step(outcome="dry_run", attempts=0, detail=f"dry run: would {action} {service}")
+        clock = self.options.clock
         attempts = 0
 
-        def attempt() -> str:
+        def once() -> str:
             nonlocal attempts
             attempts += 1
-            if attempts == 1:
-                self.metrics.reaction.labels(plan.strategy).observe(clock() - arrived)
             remaining = deadline - clock()
             if remaining <= 0:
                 raise PermanentError("the strategy's timeout has passed")
-            return step(min(self.options.request_timeout, remaining))
+            return attempt(min(self.options.request_timeout, remaining))
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
@@ -398,76 +346,71 @@ class Executor:
         )
         outcome: Literal["succeeded", "failed"] = "failed"
         try:
-            detail, outcome = retrying(attempt), "succeeded"
+            detail, outcome = retrying(once), "succeeded"
         except (TransientError, PermanentError) as error:
-            timeout = plan.timeout.total_seconds()
-            detail = f"{error} (gave up after {attempts} attempt(s) within the {timeout:g}s "
+            detail = f"{error} (gave up after {attempts} attempt(s) within the {budget:g}s "
             detail += "timeout)"
         except Exception as error:  # a bug must be reported, not lose the audit record
             detail = f"unexpected {type(error).__name__}"
-        self._record(plan, action, service, Step(outcome=outcome, attempts=attempts, detail=detail))
+        return Step(outcome=outcome, attempts=attempts, detail=detail)
 
-    def _record(self, plan: Plan, action: str, service: str, step: Step) -> None:
-        state = self.ledger.record_step(plan.group_key, f"{action} {service}", step)
-        self.audit.write(
-            "action", groupKey=plan.group_key, strategy=plan.strategy, action=action,
-            service=service, outcome=step.outcome, attempts=step.attempts, detail=step.detail,
-            state=state.record(),
-        )  # fmt: skip
-        self.metrics.actions.labels(action, service, step.outcome).inc()
+    def _retry_freeze(self, key: str) -> None:
+        """One more round of the deploy freeze, within the freeze's strategy timeout."""
+        state = self.ledger.state(key)
+        if state is None or state.freeze_retry is None:
+            return
+        budget = state.plan.timeout.total_seconds()
+        result = self._attempts(
+            "freeze", "all", self._freeze_step(), self.options.clock() + budget, budget
+        )
+        self.apply(FreezeTried(key, result))
 
     # --- notifications ---------------------------------------------------------------------
-    @property
-    def _env(self) -> str:
-        return self.policy.environment
-
-    @property
-    def _dry(self) -> bool:
-        return self.options.dry_run
-
-    def _notify(self, plan: Plan, text: str) -> None:
-        """Queue `text` on the strategy's channels (the outbox sends it within its cap)."""
+    def _notify(self, tell: Tell) -> None:
+        """Queue the text on the strategy's channels (the outbox sends it within its cap); an
+        escalation also goes where the most urgent strategy goes (the pager, where it pages)."""
+        text = tell.text
         problem = self.audit.problem()
         if problem is not None:
             text += f"\nWARNING: {problem}"
-        message = Message(plan.group_key, plan.strategy, text)
-        for channel in self.policy.strategies.of(plan.strategy).notifications:
+        strategies = self.policy.strategies
+        channels = list(strategies.of(tell.plan.strategy).notifications)
+        if tell.page:
+            channels += [c for c in strategies.immediate.notifications if c not in channels]
+        message = Message(tell.plan.group_key, tell.plan.strategy, text, escalation=tell.page)
+        for channel in channels:
             self._outbox.post(channel, message)
 
     def _notified(self, channel: Channel, batch: list[Message], outcome: str, detail: str) -> None:
         for message in batch:
-            self.metrics.notifications.labels(channel, outcome).inc()
-            self.audit.write(
-                "notification", groupKey=message.group_key, channel=channel, outcome=outcome,
-                detail=detail, text=message.text,
+            self.emit(
+                Report(
+                    "notification", message.group_key,
+                    {"channel": channel, "outcome": outcome, "detail": detail,
+                     "text": message.text},
+                    counts=(("notifications", (channel, outcome)),),
+                )
             )  # fmt: skip
 
     # --- lifecycle -------------------------------------------------------------------------
     def wait_idle(self, timeout: float) -> bool:
-        """True when nothing runs or is watched, and no lock ends within `timeout` with
-        something waiting for it (tests and shutdown)."""
-        clock = self.options.clock
-        deadline = clock() + timeout
-        while clock() < deadline:
+        """True when nothing runs or is watched and every message is sent (tests and shutdown);
+        a freeze retry waiting for its time does not count."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             with self._lock:
-                wakes = [s for s, (due, _) in self._wakes.items() if due < deadline]
                 busy = self._futures or self._watches or self._running
-                waking = wakes and self.ledger.waiting_for(wakes)
-                if not busy and not waking and self._outbox.idle():
+                if not busy and self._outbox.idle():
                     return True
             time.sleep(0.01)
         return False
 
     def close(self) -> None:
         with self._lock:
-            timers = [*self._watches.values(), *(t for _, t in self._wakes.values())]
+            cancels = [*self._watches.values(), *self._retries.values()]
             self._watches.clear()
-            self._wakes.clear()
-        for timer in timers:
-            timer.cancel()
+            self._retries.clear()
+        for cancel in cancels:
+            cancel()
         self._pool.shutdown(wait=True)
         self._outbox.close()
-
-
-def _reasons(state: GroupState) -> dict[str, dict[str, Any]]:
-    return {s: r.model_dump(mode="json") for s, r in state.waiting.items()}

@@ -1,15 +1,19 @@
 """What people are told: pure functions from the ledger's states to the text of a message.
 A message says what is done, what is not and why, naming the other alert where one is the
-reason; it never claims a rollback that did not happen."""
+reason; it never claims a rollback that did not happen. `title` is the message's first line,
+"[staging] fast rollback for HighErrorRate/backend" (the ledger makes it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from rollback.ledger import Active, GroupState, Reason
 from rollback.plan import Plan
 from rollback.policy import ServiceName
+
+if TYPE_CHECKING:
+    from rollback.ledger import Active, FreezeRetry, GroupState, Reason, Step
 
 
 def title(environment: str, plan: Plan, dry_run: bool) -> str:
@@ -52,13 +56,10 @@ def _doing(plan: Plan, active: Active) -> list[str]:
 
 
 def announce(
-    environment: str,
-    state: GroupState,
-    took_over: Iterable[tuple[GroupState, tuple[ServiceName, ...]]],
-    dry_run: bool,
+    head: str, state: GroupState, took_over: Iterable[tuple[GroupState, list[ServiceName]]]
 ) -> str:
     assert state.active is not None
-    lines = [title(environment, state.plan, dry_run), *_doing(state.plan, state.active)]
+    lines = [head, *_doing(state.plan, state.active)]
     for watch, services in took_over:
         called_off = " (its watch is called off)" if watch.active is None else ""
         lines.append(
@@ -69,17 +70,11 @@ def announce(
     return "\n".join(lines)
 
 
-def waiting(
-    environment: str, state: GroupState, services: Iterable[ServiceName], dry_run: bool
-) -> str:
-    head = f"{title(environment, state.plan, dry_run)}: not acting now"
-    return "\n".join([head, *(why_not(s, state.waiting[s]) for s in services)])
+def waiting(head: str, state: GroupState, services: Iterable[ServiceName]) -> str:
+    return "\n".join([f"{head}: not acting now", *(why_not(s, state.waiting[s]) for s in services)])
 
 
-def taken_over(
-    environment: str, watch: GroupState, services: tuple[ServiceName, ...], by: Plan, dry_run: bool
-) -> str:
-    head = title(environment, watch.plan, dry_run)
+def taken_over(head: str, watch: GroupState, services: list[ServiceName], by: Plan) -> str:
     what = f"the watch of {', '.join(services)} is called off: the {by.describe()} takes it over"
     rest = (
         f"; still watching {', '.join(watch.active.services)}"
@@ -89,17 +84,52 @@ def taken_over(
     return f"{head}: {what}{rest}"
 
 
-def resolved_while_watched(environment: str, plan: Plan, dry_run: bool) -> str:
-    return f"{title(environment, plan, dry_run)}: resolved while watched, no rollback"
-
-
-def report(environment: str, plan: Plan, finished: Active, dry_run: bool) -> str:
-    failed = [s for s in finished.steps.values() if s.outcome == "failed"]
-    lines = [f"{title(environment, plan, dry_run)}: {'FAILED' if failed else 'done'}"]
-    lines.extend(
+def _steps(steps: Mapping[str, Step]) -> list[str]:
+    return [
         f"{'FAILED' if step.outcome == 'failed' else 'ok'} {name}: {step.detail}"
-        for name, step in sorted(finished.steps.items())
-    )
+        for name, step in sorted(steps.items())
+    ]
+
+
+def report(head: str, finished: Active, freeze_retry: FreezeRetry | None) -> str:
+    failed = any(s.outcome == "failed" for s in finished.steps.values())
+    lines = [f"{head}: {'FAILED' if failed else 'done'}", *_steps(finished.steps)]
+    if freeze_retry is not None:
+        lines.append(
+            f"the deploy freeze is NOT set: retrying from {clock(freeze_retry.next)}, waiting "
+            "longer each time, until it is set or the alert resolves; set DEPLOY_FREEZE by "
+            "hand meanwhile"
+        )
     if finished.resumes:
         lines.append(f"(carried on after {finished.resumes} restart(s) of the rollback service)")
+    return "\n".join(lines)
+
+
+def still_failing(group: GroupState) -> str:
+    """Why a group that acted is escalated when it fires on."""
+    rolled = [n.split(" ", 1)[1] for n, s in group.outcomes.items()
+              if n.startswith("rollback ") and s.outcome != "failed"]  # fmt: skip
+    at = clock(group.finished) if group.finished is not None else "earlier"
+    if rolled:
+        services = ", ".join(sorted(rolled))
+        return f"rolled back once ({services}, at {at}); still failing: act by hand"
+    return f"acted once at {at} without rolling anything back; still failing: act by hand"
+
+
+def locked(refused: Mapping[ServiceName, Reason]) -> str:
+    return "; ".join(why_not(s, r) for s, r in refused.items())
+
+
+def memory_gap(started: float) -> str:
+    return (
+        f"firing since before the rollback service started ({clock(started)}), and its audit log "
+        "may lack records (the previous run did not stop cleanly, or the volume is full or "
+        "failing): it may have acted on this alert already, so it does not act again: act by hand"
+    )
+
+
+def escalation(head: str, state: GroupState, why: str) -> str:
+    lines = [f"{head}: ESCALATED, people act now", why, *_steps(state.outcomes)]
+    lines += [f"Runbook: {url}" for url in state.plan.runbooks]
+    lines.append("The rollback service will not act on this alert again until it resolves.")
     return "\n".join(lines)

@@ -1,10 +1,18 @@
-"""The service's own Prometheus metrics, in a registry of its own (served on /metrics)."""
+"""The service's own Prometheus metrics, in a registry of its own (served on /metrics).
+
+A labelled counter has no series until its labels are first used, and Prometheus' `increase()`
+needs two samples: a failure counter that appears at 1 reads as no increase, and its alert never
+fires. So every failure series the policy can produce exists at 0 from the start (`zeros`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from rollback.policy import SERVICES, STRATEGIES, Policy
+
+WEBHOOK_OUTCOMES = ("accepted", "unauthorized", "too_large", "invalid")
 
 
 @dataclass
@@ -18,7 +26,8 @@ class Metrics:
         )
         self.decisions = Counter(
             "rollback_decisions",
-            "Decisions on alert groups (act, waiting, duplicate, resolved, ignored, cancelled)",
+            "Decisions on alert groups (act, waiting, duplicate, escalated, resolved, ignored, "
+            "cancelled)",
             ["strategy", "decision"],
             registry=r,
         )
@@ -49,3 +58,29 @@ class Metrics:
         self.in_progress = Gauge(
             "rollback_plans_in_progress", "Plans being executed or watched", registry=r
         )
+
+    def zeros(self, policy: Policy) -> None:
+        """Create at 0 every series an alert watches: each action on each service the policy
+        can act on, by outcome; each webhook outcome; each channel's failures."""
+        for action, service in acted_on(policy):
+            for outcome in ("succeeded", "failed"):
+                self.actions.labels(action, service, outcome)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhooks.labels(outcome)
+        for channel in {c for s in STRATEGIES for c in policy.strategies.of(s).notifications}:
+            for outcome in ("sent", "failed"):
+                self.notifications.labels(channel, outcome)
+
+
+def acted_on(policy: Policy) -> list[tuple[str, str]]:
+    """(action, service) pairs some strategy of `policy` can act on."""
+    found: set[tuple[str, str]] = set()
+    for name in STRATEGIES:
+        actions = set(policy.strategies.of(name).actions)
+        if "rollback_all_services" in actions:
+            found |= {("rollback", s) for s in SERVICES}
+        if actions & {"rollback_affected_service", "rollback_if_needed"}:
+            found |= {("rollback", a.service) for a in policy.alerts if a.strategy == name}
+        if "freeze_deployments" in actions:
+            found.add(("freeze", "all"))
+    return sorted(found)

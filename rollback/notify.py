@@ -26,6 +26,7 @@ class Message:
     strategy: str
     text: str
     resolve: bool = False  # PagerDuty: the incident this group opened can be resolved
+    escalation: bool = False  # PagerDuty: an incident of its own, not the group's first one
 
 
 Sender = Callable[[Message], None]
@@ -55,7 +56,8 @@ class Notifier:
 
     def _pagerduty(self, message: Message) -> None:
         assert self._settings.pagerduty_routing_key is not None
-        dedup = "rollback-" + hashlib.sha256(message.group_key.encode()).hexdigest()[:32]
+        key = message.group_key + (" escalated" if message.escalation else "")
+        dedup = "rollback-" + hashlib.sha256(key.encode()).hexdigest()[:32]
         body = {
             "routing_key": self._settings.pagerduty_routing_key.get_secret_value(),
             "event_action": "resolve" if message.resolve else "trigger",

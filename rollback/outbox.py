@@ -19,6 +19,7 @@ from rollback.policy import Channel
 
 _RANK: dict[str, int] = {str(name): rank for name, rank in URGENCY.items()}
 DIGEST_CHARS = 3_000  # beyond this a digest lists only the first line of each message
+DIGEST_MAX = 30_000  # and beyond this only a count (Slack cuts a message's text at 40,000)
 
 # (channel, the messages of one post, outcome sent|digest|failed, detail) -> audit and metrics
 Result = Callable[[Channel, list[Message], str, str], None]
@@ -126,14 +127,17 @@ def digest(batch: list[Message], limit: int, window: float) -> Message:
     lines, size = [head], len(head)
     for n, message in enumerate(batch):
         text = message.text if size + len(message.text) < DIGEST_CHARS else None
-        if text is None and size > 2 * DIGEST_CHARS:
+        if text is None and size > DIGEST_MAX:
             lines.append(f"... and {len(batch) - n} more")
             break
         text = text or message.text.splitlines()[0]
         lines.append(text)
         size += len(text)
     strategy = min((m.strategy for m in batch), key=lambda s: _RANK.get(s, len(_RANK)))
-    return Message(f"digest:{batch[0].group_key}", strategy, "\n\n".join(lines))
+    escalation = any(m.escalation for m in batch)
+    return Message(
+        f"digest:{batch[0].group_key}", strategy, "\n\n".join(lines), escalation=escalation
+    )
 
 
 def describe(error: Exception) -> str:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict
 
 from monitoring.durations import Duration
-from rollback.alerts import Webhook
+from rollback.alerts import Alert, Webhook
 from rollback.policy import SERVICES, STRATEGIES, Policy, ServiceName, StrategyName
 
 URGENCY: dict[StrategyName, int] = {"immediate": 0, "fast": 1, "gradual": 2}
@@ -42,6 +42,9 @@ class Plan(BaseModel):
     freeze: bool
     watch: Duration | None  # gradual: roll back only if not resolved within this time
     notes: tuple[str, ...]
+    runbooks: tuple[str, ...] = ()  # the alerts' runbook_url annotations, for escalations
+    # The earliest startsAt (epoch) of the alerts acted on; None when a sender gave none.
+    started: float | None = None
 
     def describe(self) -> str:
         """ "fast rollback for HighErrorRate/backend": how people are told which alert it is."""
@@ -101,7 +104,18 @@ def decide(webhook: Webhook, policy: Policy, gradual_watch: timedelta) -> Plan |
         freeze="freeze_deployments" in actions,
         watch=watch,
         notes=tuple(NOTES[a] for a in config.actions if a in NOTES),
+        runbooks=tuple(sorted({u for a in chosen if (u := a.annotations.get("runbook_url"))})),
+        started=_earliest(chosen),
     )
+
+
+def _earliest(alerts: list[Alert]) -> float | None:
+    """When the first of `alerts` began firing; unknown if any has no startsAt (the ledger then
+    takes the reading that never acts twice)."""
+    starts = [a.starts_at for a in alerts]
+    if not starts or any(s is None for s in starts):
+        return None
+    return min(s.timestamp() for s in starts if s is not None)
 
 
 def _strategy(value: str) -> StrategyName:

@@ -52,11 +52,13 @@ class LiveActions:
                 return vercel.current_production()
         return self._railway.current(service, timeout)
 
-    def rollback(self, service: str, before: str | None, timeout: float) -> str:
+    def rollback(
+        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
+    ) -> str:
         if service == FRONTEND:
             with self._vercel(timeout) as vercel:
-                return vercel.rollback(before)
-        return self._railway.rollback(service, before, timeout)
+                return vercel.rollback(before, avoid)
+        return self._railway.rollback(service, before, avoid, timeout)
 
     def freeze(self, timeout: float) -> str:
         return self.set_variable(self._settings.freeze_variable, "true", timeout)

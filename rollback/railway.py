@@ -1,5 +1,7 @@
-"""Railway services (backend, worker) roll back through the same code as
-`python -m components.railway rollback`: `converge.rollback` (Railway's `deploymentRollback`)."""
+"""Railway services (backend, worker) roll back with Railway's `deploymentRollback`, to the
+newest deployment that ran healthy *before the one that failed*, never to a release an earlier
+automated rollback replaced. ("The deployment before the current one" is wrong after a
+rollback: the current one is then the rollback's copy, and the one before it the bad release.)"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from components.railway.client import (
     RailwayUnavailable,
     auth_from_env,
 )
+from components.railway.observation import Observation, observe
 from rollback.http import PermanentError, TransientError
 
 
@@ -32,23 +35,36 @@ class RailwayRollback:
     def current(self, service: str, timeout: float) -> str | None:
         with self._client(timeout) as client:
             try:
-                observed = converge.observe(
-                    client, self._project, self._environment, service_name=service
+                return _current(self._observe(client, service))
+            except RailwayError as error:
+                raise _classified(error) from None
+
+    def rollback(
+        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
+    ) -> str:
+        with self._client(timeout) as client:
+            try:
+                current = _current(self._observe(client, service))
+                if before is not None and current != before:
+                    return f"{service} already at {current} (was {before})"
+                target = converge.rollback(
+                    client,
+                    self._project,
+                    self._environment,
+                    service,
+                    bad=before or current,
+                    avoid=avoid,
                 )
             except RailwayError as error:
                 raise _classified(error) from None
-        return observed.latest.id if observed.latest else None
+        return f"rolled {service} back to deployment {target} (from {before or current})"
 
-    def rollback(self, service: str, before: str | None, timeout: float) -> str:
-        current = self.current(service, timeout)
-        if before is not None and current != before:
-            return f"{service} already at {current} (was {before})"
-        with self._client(timeout) as client:
-            try:
-                target = converge.rollback(client, self._project, self._environment, service)
-            except RailwayError as error:
-                raise _classified(error) from None
-        return f"rolled {service} back to deployment {target}"
+    def _observe(self, client: RailwayClient, service: str) -> Observation:
+        return observe(client, self._project, self._environment, service_name=service)
+
+
+def _current(observed: Observation) -> str | None:
+    return observed.latest.id if observed.latest else None
 
 
 def _classified(error: RailwayError) -> Exception:

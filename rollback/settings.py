@@ -8,7 +8,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails
 
 from monitoring.durations import Duration
@@ -23,8 +31,9 @@ ENV: dict[str, str] = {
     "dry_run": "ROLLBACK_DRY_RUN",
     "audit_log": "ROLLBACK_AUDIT_LOG",
     "audit_max_bytes": "ROLLBACK_AUDIT_MAX_BYTES",
-    "cooldown": "ROLLBACK_COOLDOWN",
     "lockout": "ROLLBACK_SERVICE_LOCKOUT",
+    "settle": "ROLLBACK_SETTLE",
+    "freeze_retry": "ROLLBACK_FREEZE_RETRY",
     "gradual_watch": "ROLLBACK_GRADUAL_WATCH",
     "request_timeout": "ROLLBACK_REQUEST_TIMEOUT",
     "notify_limit": "ROLLBACK_NOTIFY_LIMIT",
@@ -70,6 +79,19 @@ VOLUME = Path("/data")  # where Railway mounts the service's volume (rollback.de
 AUDIT_FILE = "rollback-audit.jsonl"
 
 
+def _no_surrounding_space(secret: SecretStr) -> SecretStr:
+    """Alertmanager trims the token file it reads: a token with a leading or trailing space or
+    newline would never match what it sends. Refused rather than trimmed, so the two sides
+    always hold the same bytes."""
+    value = secret.get_secret_value()
+    if value != value.strip():
+        raise ValueError(
+            "starts or ends with whitespace (a newline from a file?); Alertmanager trims the "
+            "token it sends, so it would never match: set it without"
+        )
+    return secret
+
+
 class SettingsError(Exception):
     """Bad or missing settings: one message listing each variable, never its value."""
 
@@ -80,13 +102,18 @@ class Settings(BaseModel):
     # The rendered rollback-config.yml: a path, or its content (a Railway variable).
     config_file: Path | None = None
     config_yaml: str | None = None
-    webhook_token: SecretStr = Field(min_length=16)
+    webhook_token: Annotated[SecretStr, AfterValidator(_no_surrounding_space)] = Field(
+        min_length=16
+    )
     dry_run: bool = False
     audit_log: Path  # from_env: on the volume unless ROLLBACK_AUDIT_LOG says where
     # Each of the two files (the log and <log>.1) stays below this.
     audit_max_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)
-    cooldown: Positive = timedelta(hours=24)
     lockout: Positive = timedelta(hours=24)
+    # A group still firing this long after its plan finished is escalated to people.
+    settle: Positive = timedelta(minutes=10)
+    # A failed deploy freeze is tried again after this, then twice as long each time (30m cap).
+    freeze_retry: Positive = timedelta(minutes=1)
     gradual_watch: Positive = timedelta(minutes=5)
     request_timeout: Positive = timedelta(seconds=10)
     # At most this many messages per channel in any window; more go out as one digest.

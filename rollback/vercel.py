@@ -76,15 +76,18 @@ class VercelClient:
         if response.status_code >= 400:
             raise PermanentError(f"{what}: HTTP {response.status_code}")
 
-    def rollback(self, before: str | None) -> str:
-        """Promote the deployment before `before` (the one serving when the alert came).
-        If production already moved away from `before`, an earlier attempt landed: no-op."""
+    def rollback(self, before: str | None, avoid: frozenset[str] = frozenset()) -> str:
+        """Promote the newest READY production deployment older than `before` (the one serving
+        when the alert came), never one of `avoid` (rolled back from earlier). If production
+        already moved away from `before`, an earlier attempt landed: no-op."""
         current = self.current_production()
         if before is not None and current is not None and current != before:
             return f"production already at {current} (was {before})"
         deployments = self.production_deployments()
         ids = [d["uid"] for d in deployments]
-        older = deployments[ids.index(current) + 1 :] if current in ids else deployments[1:]
+        bad = before or current
+        older = deployments[ids.index(bad) + 1 :] if bad in ids else deployments[1:]
+        older = [d for d in older if d["uid"] not in avoid]
         if not older:
             raise PermanentError("no earlier READY production deployment of the frontend")
         target: str = older[0]["uid"]

@@ -12,13 +12,14 @@ import pytest
 import yaml
 
 import components.monitoring
-from components.config import ConfigError
+from components.config import ConfigError, raw_project_config, validate
 from components.railway import converge
 from components.railway.client import RailwayClient
 from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
-from tests.conftest import SynthFn, config_error, validated_stack
+from monitoring.webauth import web_config
+from tests.conftest import SynthFn, config_error, stack_config, validated_stack
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
 from tests.railway.standin import PROJECT_ID, RailwayStandIn
@@ -32,6 +33,8 @@ MONITORING_SECRETS = (
     "smtpPassword",
     "rollbackWebhookToken",
     "grafanaAdminPassword",
+    "prometheusPassword",
+    "alertmanagerPassword",
 )
 VOLUMES = {
     "prometheus": [{"mountPath": "/prometheus"}],
@@ -67,6 +70,10 @@ def test_each_stack_runs_four_private_servers_and_a_public_grafana(
         assert service.get("volumes") == VOLUMES[name]
         assert service["variables"]["RAILWAY_RUN_UID"] == "0"
         assert service["settings"]["startCommand"].startswith(START)
+        # Railway's health check cannot log in: none where the server requires a login.
+        login = "--web.config.file=" in service["settings"]["startCommand"]
+        assert login is (name in ("prometheus", "alertmanager"))
+        assert ("healthcheckPath" in service["settings"]) is not login
         assert command["protect"] is command["retainOnDelete"] is (stack == "production")
         output = plan.outputs["monitoring"]["services"][name]
         assert output["serviceId"] == f"{name}-service-id"
@@ -77,6 +84,7 @@ def test_each_stack_runs_four_private_servers_and_a_public_grafana(
     assert grafana_env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert grafana_env["GF_SERVER_ROOT_URL"] == grafana
     assert spec_of(found["alertmanager"])["secretVariables"] == [
+        "ALERTMANAGER_WEB_CONFIG",
         "PAGERDUTY_ROUTING_KEY",
         "ROLLBACK_WEBHOOK_TOKEN",
         "SLACK_API_URL",
@@ -135,9 +143,8 @@ def test_the_deployed_start_commands_are_the_ones_the_end_to_end_test_runs(
 
 def test_a_threshold_change_changes_only_the_servers_that_read_it(run_stack: SynthFn) -> None:
     def stricter(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = {
-            "triggers": {"performance": {"errorRate": 0.02}}
-        }
+        monitoring = config.setdefault("autonomica-pipeline:monitoring", {})
+        monitoring["triggers"] = {"performance": {"errorRate": 0.02}}
 
     before, after = commands(run_stack("production")), commands(run_stack("production", stricter))
     changed = {name for name in before if before[name]["inputs"] != after[name]["inputs"]}
@@ -161,8 +168,20 @@ def test_monitoring_secrets_reach_railway_and_nothing_else(
     alertmanager = plan.plaintext[found["alertmanager"]["urn"]]["environment"]
     assert alertmanager["AUTONOMICA_SECRET_SMTP_PASSWORD"] == secrets["smtpPassword"]
     grafana = plan.plaintext[found["grafana"]["urn"]]["environment"]
-    assert grafana == {"AUTONOMICA_SECRET_GRAFANA_ADMIN_PASSWORD": secrets["grafanaAdminPassword"]}
-    assert "environment" not in found["prometheus"]["inputs"]  # it holds no secret
+    assert grafana == {
+        "AUTONOMICA_SECRET_GRAFANA_ADMIN_PASSWORD": secrets["grafanaAdminPassword"],
+        "AUTONOMICA_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
+    }
+    prometheus = plan.plaintext[found["prometheus"]["urn"]]["environment"]
+    assert prometheus == {
+        "AUTONOMICA_SECRET_ALERTMANAGER_PASSWORD": secrets["alertmanagerPassword"],
+        "AUTONOMICA_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
+        "AUTONOMICA_SECRET_PROMETHEUS_WEB_CONFIG": web_config(
+            "prometheus", secrets["prometheusPassword"]
+        ),
+    }
+    web = alertmanager["AUTONOMICA_SECRET_ALERTMANAGER_WEB_CONFIG"]
+    assert web == web_config("alertmanager", secrets["alertmanagerPassword"])
 
 
 def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix() -> None:
@@ -247,3 +266,16 @@ def test_grafana_provisions_the_dashboards_from_where_they_are_written(run_stack
     assert uids == [
         f"autonomica-{n}-staging" for n in ("application", "business", "infrastructure", "rollback")
     ]
+
+
+@pytest.mark.parametrize("secret", ["rollbackWebhookToken", "alertmanagerPassword"])
+def test_a_secret_with_a_trailing_newline_is_refused_before_any_resource(secret: str) -> None:
+    """Alertmanager and Prometheus trim the secret files they read, the other side holds the
+    value exactly: a token or password ending in a newline would never match. Refused."""
+    value = f"{CANARY}-{secret}-long-enough\n"
+    flat, keys = synth.pulumi_config(stack_config("production"), {secret: value})
+    with pytest.raises(ConfigError) as raised:
+        validate(raw_project_config(flat), "production", frozenset(keys) | {"secrets"})
+    message = str(raised.value)
+    assert f"secrets.{secret}: Value error, starts or ends with whitespace" in message
+    assert CANARY not in message

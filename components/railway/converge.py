@@ -25,6 +25,7 @@ from components.railway.plan import (
     Rollback,
     plan,
     plan_delete,
+    rollback_target,
     settings_digest,
 )
 from components.railway.spec import DEPLOY_TIMEOUT, Spec, State, VolumeRef, public_url
@@ -41,8 +42,6 @@ __all__ = [
     "observe",
     "rollback",
 ]
-
-_ROLLBACK_TARGETS = ("SUCCESS", "REMOVED", "SLEEPING")
 
 
 def _seen(client: RailwayClient, spec: Spec, log: Log) -> Observation:
@@ -126,8 +125,17 @@ def delete(client: RailwayClient, state: State, log: Log) -> None:
     Executor(client, seen, service=state.service, log=log).run(plan_delete(state, seen))
 
 
-def rollback(client: RailwayClient, project_id: str, environment: str, service: str) -> str:
-    """Roll back to the deployment before the current successful one; returns its id."""
+def rollback(
+    client: RailwayClient,
+    project_id: str,
+    environment: str,
+    service: str,
+    *,
+    bad: str | None = None,
+    avoid: frozenset[str] = frozenset(),
+) -> str:
+    """Roll back to `plan.rollback_target` (the newest deployment that ran before `bad`, by
+    default the one serving, and is not in `avoid`); returns its id."""
     seen = observe(client, project_id, environment, service_name=service)
     if seen.environment_id is None or seen.service_id is None:
         raise RailwayError(
@@ -144,19 +152,12 @@ def rollback(client: RailwayClient, project_id: str, environment: str, service: 
             }
         },
     )["deployments"]
-    deployments = sorted(
-        (edge["node"] for edge in listing["edges"]), key=lambda d: d["createdAt"], reverse=True
-    )
-    current = next((i for i, d in enumerate(deployments) if d["status"] == "SUCCESS"), None)
-    earlier = deployments[current + 1 :] if current is not None else []
-    target = next(
-        (d for d in earlier if d["canRollback"] and d["status"] in _ROLLBACK_TARGETS), None
-    )
+    target = rollback_target((edge["node"] for edge in listing["edges"]), bad, avoid)
     if target is None:
         raise RailwayError(
-            f"no earlier successful deployment of {service} in {environment} to roll back to "
-            "(Railway keeps deployments only for your plan's retention)"
+            f"no deployment of {service} in {environment} that ran before "
+            f"{bad or 'the one serving'} and was not rolled back from (Railway keeps "
+            "deployments only for your plan's retention)"
         )
-    target_id: str = target["id"]
-    Executor(client, seen, service=service, log=lambda _line: None).run([Rollback(target_id)])
-    return target_id
+    Executor(client, seen, service=service, log=lambda _line: None).run([Rollback(target)])
+    return target

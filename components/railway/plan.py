@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -570,3 +570,33 @@ def plan_delete(state: State, seen: Observation) -> list[Step]:
         for v in seen.volumes_here
     ]
     return steps
+
+
+# Statuses of a deployment that ran: SUCCESS serves now, REMOVED was replaced by a newer one,
+# SLEEPING serves when woken (schema.graphql, enum DeploymentStatus).
+_RAN = ("SUCCESS", "REMOVED", "SLEEPING")
+
+
+def rollback_target(
+    deployments: Iterable[Mapping[str, Any]], bad: str | None, avoid: frozenset[str] = frozenset()
+) -> str | None:
+    """The newest deployment created before `bad` that ran and may be rolled back to, neither
+    `bad` nor one of `avoid` (releases an earlier rollback replaced). `bad` None: the newest that
+    serves. "The deployment before the current one" would be wrong after a rollback: the current
+    one is then the rollback's copy, and the one before it the bad release."""
+    found = list(deployments)
+    if bad is None:
+        serving = [d for d in found if d.get("status") == "SUCCESS"]
+        bad = max(serving, key=lambda d: d["createdAt"])["id"] if serving else None
+    cutoff = next((d["createdAt"] for d in found if d["id"] == bad), None)
+    candidates = [
+        d
+        for d in found
+        if d["id"] != bad
+        and d["id"] not in avoid
+        and d.get("canRollback")
+        and d.get("status") in _RAN
+        and (cutoff is None or d["createdAt"] < cutoff)
+    ]
+    newest = max(candidates, key=lambda d: d["createdAt"], default=None)
+    return str(newest["id"]) if newest is not None else None

@@ -21,6 +21,7 @@ from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from aiosmtpd.controller import Controller
@@ -29,7 +30,16 @@ from aiosmtpd.smtp import AuthResult
 from monitoring import MonitoringConfig, Target, render, secret_files
 from monitoring.config import SERVICES
 from monitoring.images import ServerName
-from monitoring.servers import Layout, Server, ServerSecret, secret_values, servers
+from monitoring.servers import (
+    Layout,
+    Server,
+    ServerSecret,
+    password_secret,
+    secret_values,
+    servers,
+    web_config_secret,
+)
+from monitoring.webauth import AUTHENTICATED, AuthServer, user_of, web_config
 
 LOOPBACK = "127.0.0.1"
 GRAFANA_URL = "https://grafana.example.test"  # Grafana is not run here; its URL is only a setting
@@ -38,7 +48,17 @@ E2E_SECRETS = {
     "pagerduty_routing_key": "e2e-routing-key",
     "smtp_password": "e2e-smtp-password",
     "rollback_webhook_token": "e2e-rollback-token",
+    "prometheus_password": "e2e-prometheus-password",
+    "alertmanager_password": "e2e-alertmanager-password",
 }
+
+
+def with_web_configs(secrets: Mapping[ServerSecret, str]) -> dict[ServerSecret, str]:
+    """`secrets` and the web config of each authenticated server, as the stack derives them."""
+    derived = {
+        web_config_secret(s): web_config(s, secrets[password_secret(s)]) for s in AUTHENTICATED
+    }
+    return {**secrets, **derived}
 
 
 def free_port() -> int:
@@ -232,11 +252,17 @@ def loopback_config(
         "evaluationInterval": "1s",
         "probeInterval": "1s",
         "triggers": {"healthCheck": {"probeTimeout": "500ms"}},
-        "routing": {"groupWait": "1s", "groupInterval": "1s", "repeatInterval": "1h"},
+        "routing": {
+            "groupWait": "1s",
+            "groupInterval": "1s",
+            "repeatInterval": "1h",
+            "watchdogInterval": "1s",
+        },
         "receivers": {
             "pagerduty": True,  # staging pages nobody unless told to: here it is, to test paging
             "pagerdutyUrl": f"{receiver_url}/pagerduty",
             "rollbackWebhookUrl": f"{receiver_url}/rollback",
+            "watchdogUrl": f"{receiver_url}/watchdog",
             "smtpSmarthost": smarthost or f"{LOOPBACK}:{free_port()}",
             "smtpRequireTls": False,
         },
@@ -264,14 +290,27 @@ class Loopback:
     processes: dict[ServerName, subprocess.Popen[bytes]]
     secrets: dict[ServerSecret, str]
 
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.config.addresses.alertmanager}"
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    def login(self, server: AuthServer) -> httpx.BasicAuth:
+        """What a client of `server` logs in with."""
+        return httpx.BasicAuth(user_of(server), self.secrets[password_secret(server)])
+
+
+def _wait_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    timeout: float = 20.0,
+    auth: httpx.BasicAuth | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0, auth=auth).status_code == 200:
                 return
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready after {timeout}s")
@@ -287,6 +326,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def query(stack: Loopback, promql: str) -> list[dict[str, Any]]:
+    """Prometheus' answer to an instant query, logged in."""
+    response = httpx.get(
+        f"{stack.prometheus_url}/api/v1/query",
+        params={"query": promql},
+        timeout=2.0,
+        auth=stack.login("prometheus"),
+    )
+    response.raise_for_status()
+    result: list[dict[str, Any]] = response.json()["data"]["result"]
+    return result
+
+
 def wait_until_probed_healthy(stack: Loopback, timeout: float = 20.0) -> None:
     """All three health probes have reported success at least once."""
     deadline = time.monotonic() + timeout
@@ -294,7 +346,10 @@ def wait_until_probed_healthy(stack: Loopback, timeout: float = 20.0) -> None:
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError, KeyError, IndexError):
             response = httpx.get(
-                f"{stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=1.0
+                f"{stack.prometheus_url}/api/v1/query",
+                params={"query": query},
+                timeout=1.0,
+                auth=stack.login("prometheus"),
             )
             if response.json()["data"]["result"][0]["value"][1] == str(len(SERVICES)):
                 return
@@ -355,7 +410,13 @@ def start_server(
 
 
 def ready_url(server: Server, layout: Layout) -> str:
-    return f"http://{layout.listen(server.name)}{server.health_path}"
+    return f"http://{layout.listen(server.name)}{server.ready_path}"
+
+
+def login_of(server: Server, secrets: Mapping[ServerSecret, str]) -> httpx.BasicAuth | None:
+    if server.login is None:
+        return None
+    return httpx.BasicAuth(user_of(server.login), secrets[password_secret(server.login)])
 
 
 @contextlib.contextmanager
@@ -368,7 +429,8 @@ def loopback_stack(
 ) -> Iterator[Loopback]:
     """tools: paths of busybox, prometheus, prometheus-alertmanager, prometheus-blackbox-exporter.
     Alertmanager's rollback webhook goes to `rollback_url` (default: the receiver's /rollback)
-    with `webhook_token` (default: E2E_SECRETS')."""
+    with `webhook_token` (default: E2E_SECRETS'); with `rollback_url`, Prometheus also scrapes
+    that service's /metrics and probes its /health, as on Railway."""
     apps: dict[str, App] = {service: App() for service in SERVICES}
     receiver = Receiver()
     defaults = MonitoringConfig()
@@ -379,16 +441,19 @@ def loopback_stack(
         if rollback_url:
             overrides["receivers"]["rollbackWebhookUrl"] = rollback_url
         config = MonitoringConfig.model_validate(overrides)
-        secrets: dict[ServerSecret, str] = {
-            **E2E_SECRETS,  # type: ignore[dict-item]
-            "slack_api_url": f"{receiver.url}/slack",
-            "rollback_webhook_token": webhook_token or E2E_SECRETS["rollback_webhook_token"],
-        }
+        secrets = with_web_configs(
+            {
+                **E2E_SECRETS,  # type: ignore[dict-item]
+                "slack_api_url": f"{receiver.url}/slack",
+                "rollback_webhook_token": webhook_token or E2E_SECRETS["rollback_webhook_token"],
+            }
+        )
         target = Target(
             environment="staging",
             frontend_url=apps["frontend"].url,
             backend_url=apps["backend"].url,
             worker_url=apps["worker"].url,
+            rollback_address=urlsplit(rollback_url).netloc if rollback_url else None,
         )
         layout = loopback_layout(config, tools, workdir / "root")
         running = servers(config, render(config, target), grafana_url=GRAFANA_URL, layout=layout)
@@ -402,7 +467,7 @@ def loopback_stack(
             process = start_server(server, secrets, tools["busybox"], path, logs / f"{name}.log")
             processes.append(process)
             started[name] = process
-            _wait_ready(ready_url(server, layout), process)
+            _wait_ready(ready_url(server, layout), process, auth=login_of(server, secrets))
         yield Loopback(
             config, apps, receiver, mailbox, config.addresses.prometheus_url, started, secrets
         )

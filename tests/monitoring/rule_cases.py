@@ -14,7 +14,10 @@ from typing import Any
 from monitoring import metrics as m
 from monitoring.config import SERVICES, MonitoringConfig, Target
 from monitoring.durations import format_duration
+from monitoring.rollback import rollback_config
 from monitoring.rules import AlertRule, alert_annotations, alert_labels
+from rollback.metrics import WEBHOOK_OUTCOMES, acted_on
+from rollback.policy import Policy
 
 MINUTE = timedelta(minutes=1)
 
@@ -358,19 +361,107 @@ def _rollback_absent(rule: AlertRule, config: MonitoringConfig, target: Target) 
     ]
 
 
+def _acted_on(config: MonitoringConfig, target: Target) -> list[tuple[str, str]]:
+    """The (action, service) pairs the rollback service reads from this config's policy."""
+    return acted_on(Policy.model_validate(rollback_config(config, target)))
+
+
 def _rollback_failing(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
+    """As the service emits them: from its start, every action it may take on every service,
+    by outcome, at 0 (rollback.metrics.Metrics.zeros); then one of them counts."""
     at = 3 * MINUTE
     steps = _steps(at, MINUTE)
-    sel = {"job": m.ROLLBACK, "service": m.ROLLBACK, "action": "rollback"}
+    sel = {"job": m.ROLLBACK, "service": m.ROLLBACK}
+    pairs = _acted_on(config, target)
+    action, service = pairs[0]
 
-    def counter(outcome: str, add_at: int) -> dict[str, Sequence[float]]:
-        values = [0.0 if i < add_at else 1.0 for i in range(steps + 1)]
-        return {m.ROLLBACK_ACTIONS + _labels(**sel, outcome=outcome): values}
+    def counted(outcome: str) -> dict[str, Sequence[float]]:
+        series: dict[str, Sequence[float]] = {
+            m.ROLLBACK_ACTIONS + _labels(**sel, action=a, exported_service=s, outcome=o): [0.0]
+            * steps
+            for a, s in pairs
+            for o in ("succeeded", "failed")
+        }
+        key = m.ROLLBACK_ACTIONS + _labels(
+            **sel, action=action, exported_service=service, outcome=outcome
+        )
+        series[key] = [0.0, 0.0, *[1.0] * (steps - 2)]
+        return series
 
     return [
-        Case(rule, "a failed action fires", MINUTE, counter("failed", 2), (Check(at, True),)),
-        Case(rule, "succeeded actions are quiet", MINUTE, counter("succeeded", 2),
+        Case(rule, "the first failed action fires", MINUTE, counted("failed"), (Check(at, True),)),
+        Case(rule, "succeeded actions are quiet", MINUTE, counted("succeeded"),
              (Check(at, False),)),
+    ]  # fmt: skip
+
+
+def _webhooks_refused(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
+    """Every webhook outcome at 0 from the service's start, then one of them counts."""
+    at = 3 * MINUTE
+    steps = _steps(at, MINUTE)
+
+    def counted(outcome: str) -> dict[str, Sequence[float]]:
+        series: dict[str, Sequence[float]] = {}
+        for each in WEBHOOK_OUTCOMES:
+            values = [0.0, 0.0, *[1.0] * (steps - 2)] if each == outcome else [0.0] * steps
+            series[m.ROLLBACK_WEBHOOKS + _labels(job=m.ROLLBACK, service=m.ROLLBACK,
+                                                 outcome=each)] = values  # fmt: skip
+        return series
+
+    return [
+        Case(rule, "the first refused webhook fires", MINUTE, counted("unauthorized"),
+             (Check(at, True),)),
+        Case(rule, "accepted webhooks are quiet", MINUTE, counted("accepted"), (Check(at, False),)),
+    ]  # fmt: skip
+
+
+def _watchdog(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
+    labels = {"job": m.PROMETHEUS_JOB, "service": "prometheus", "instance": "prometheus:9090"}
+    series = "up" + _labels(**labels)
+    interval = config.scrape_interval
+    return [
+        Case(rule, "fires while Prometheus scrapes itself", interval, {series: [1.0] * 4},
+             (Check(2 * interval, True),), labels),
+        Case(rule, "quiet when its own scrape fails (the heartbeat stops)", interval,
+             {series: [0.0] * 4}, (Check(2 * interval, False),)),
+    ]  # fmt: skip
+
+
+def _server_down(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
+    labels = {"job": rule.service, "service": rule.service, "instance": f"{rule.service}:9093"}
+    series = "up" + _labels(**labels)
+    interval = config.scrape_interval
+    steps = _steps(config.health_for + 2 * interval, interval)
+    at = config.health_for + interval
+    return [
+        Case(rule, "failed scrapes fire", interval, {series: [0.0] * steps}, (Check(at, True),),
+             labels, config.evaluation_interval),
+        Case(rule, "scraped is quiet", interval, {series: [1.0] * steps}, (Check(at, False),),
+             labels, config.evaluation_interval),
+    ]  # fmt: skip
+
+
+# Alertmanager creates a failure counter at 0 for each integration it knows at its start.
+INTEGRATIONS = ("email", "pagerduty", "slack", "webhook")
+
+
+def _notifications_failing(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
+    at = 3 * MINUTE
+    steps = _steps(at, MINUTE)
+    sel = {"job": m.ALERTMANAGER_JOB, "service": "alertmanager", "instance": "alertmanager:9093"}
+
+    def failed(failing: str | None) -> dict[str, Sequence[float]]:
+        return {
+            m.NOTIFICATIONS_FAILED + _labels(**sel, integration=each): (
+                [0.0, 0.0, *[1.0] * (steps - 2)] if each == failing else [0.0] * steps
+            )
+            for each in INTEGRATIONS
+        }
+
+    return [
+        Case(rule, "a failed notification fires", MINUTE, failed("webhook"),
+             (Check(at, True),), {"integration": "webhook"}),
+        Case(rule, "no failure is quiet", MINUTE, failed(None), (Check(at, False),)),
     ]  # fmt: skip
 
 
@@ -390,6 +481,10 @@ GENERATORS: dict[str, Callable[[AlertRule, MonitoringConfig, Target], list[Case]
     "rollback_down": _rollback_down,
     "rollback_absent": _rollback_absent,
     "rollback_failing": _rollback_failing,
+    "webhooks_refused": _webhooks_refused,
+    "watchdog": _watchdog,
+    "server_down": _server_down,
+    "notifications_failing": _notifications_failing,
 }
 
 

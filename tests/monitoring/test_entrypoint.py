@@ -30,6 +30,8 @@ SECRETS = {
     "smtp_password": "canary smtp password with spaces\tand a tab",
     "rollback_webhook_token": "canary-webhook-token-0123456789",
     "grafana_admin_password": "canary-grafana-password",
+    # A web config: dollar signs (a bcrypt hash) and lines, written as they are.
+    "alertmanager_web_config": "basic_auth_users:\n  alertmanager: $2b$10$canary.$HOME`id`\n",
 }
 
 

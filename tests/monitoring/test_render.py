@@ -97,7 +97,8 @@ def test_every_alert_carries_the_label_and_annotation_contract(stack_target: Tar
     for alert in _alerts(stack_target):
         labels = alert["labels"]
         assert isinstance(labels, dict)
-        assert labels["service"] in {"frontend", "backend", "worker", "rollback"}
+        watched = {"rollback", "prometheus", "alertmanager", "blackbox-exporter"}
+        assert labels["service"] in {"frontend", "backend", "worker", *watched}
         assert labels["environment"] == stack_target.environment
         assert labels["severity"] in {"critical", "warning", "info"}
         assert labels.get("rollback_strategy", "immediate") in strategies

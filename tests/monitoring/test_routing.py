@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from monitoring import MonitoringConfig, Target, render
-from monitoring.alertmanager import EMAIL, PAGERDUTY, ROLLBACK, SLACK
+from monitoring.alertmanager import EMAIL, PAGERDUTY, ROLLBACK, SLACK, WATCHDOG
 from monitoring.config import SEVERITY_CHANNELS, StrategyName
 from tests.monitoring.conftest import STACK_TARGETS, require_tool, write_tree
 
@@ -31,7 +31,9 @@ def _paged(receivers: list[str], target: Target) -> list[str]:
     return [r for r in receivers if r != PAGERDUTY or target.pages(MonitoringConfig().receivers)]
 
 
-def _routes_test(tree: Path, labels: dict[str, str], receivers: list[str]) -> None:
+def _routes_test(
+    tree: Path, labels: dict[str, str], receivers: list[str], alertname: str = "Test"
+) -> None:
     amtool = require_tool("amtool")
     argv = [
         amtool,
@@ -40,7 +42,7 @@ def _routes_test(tree: Path, labels: dict[str, str], receivers: list[str]) -> No
         "test",
         f"--config.file={tree / 'alertmanager/alertmanager.yml'}",
         f"--verify.receivers={','.join(receivers)}",
-        "alertname=Test",
+        f"alertname={alertname}",
         "service=backend",
         *(f"{k}={v}" for k, v in labels.items()),
     ]
@@ -96,3 +98,33 @@ def test_staging_pages_pagerduty_only_when_its_stack_file_says_so(
 def test_production_pages_pagerduty(tmp_path: Path) -> None:
     tree = write_tree(render(MonitoringConfig(), STACK_TARGETS["production"]), tmp_path)
     _routes_test(tree, {"severity": "critical"}, [PAGERDUTY, EMAIL, SLACK])
+
+
+def test_the_watchdog_reaches_the_heartbeat_receiver_and_nothing_else(rendered_tree: Path) -> None:
+    _routes_test(rendered_tree, {"severity": "info"}, [WATCHDOG], alertname="Watchdog")
+
+
+@pytest.mark.parametrize("url", [None, "https://hc-ping.example.test/check"])
+def test_the_heartbeat_goes_to_the_stacks_url_every_watchdog_interval(
+    url: str | None, stack_target: Target
+) -> None:
+    config = MonitoringConfig.model_validate(
+        {"receivers": {"watchdogUrl": url}, "routing": {"watchdogInterval": "2m"}}
+    )
+    alertmanager = yaml.safe_load(render(config, stack_target)["alertmanager/alertmanager.yml"])
+    [receiver] = [r for r in alertmanager["receivers"] if r["name"] == WATCHDOG]
+    [route] = [r for r in alertmanager["route"]["routes"] if r["receiver"] == WATCHDOG]
+    assert receiver.get("webhook_configs", []) == (
+        [{"url": url, "send_resolved": False}] if url else []
+    )
+    assert (route["group_interval"], route["repeat_interval"]) == ("2m", "2m")
+    assert "continue" not in route  # it stops there: never Slack, email or the pager
+
+
+def test_the_rollback_service_hears_a_firing_group_every_rollback_repeat_interval(
+    stack_target: Target,
+) -> None:
+    config = MonitoringConfig.model_validate({"routing": {"rollbackRepeatInterval": "20m"}})
+    alertmanager = yaml.safe_load(render(config, stack_target)["alertmanager/alertmanager.yml"])
+    [route] = [r for r in alertmanager["route"]["routes"] if r["receiver"] == ROLLBACK]
+    assert route["repeat_interval"] == "20m"

@@ -160,6 +160,11 @@ receivers:
 - name: rollback-webhook
   webhook_configs:
   - url: http://rollback.railway.internal:8080/v1/alertmanager
+    http_config:
+      authorization: {type: Bearer, credentials_file: /etc/alertmanager/secrets/token}
+- name: watchdog
+  webhook_configs:
+  - url: https://hc-ping.com/a-heartbeat-check
 - name: pagerduty-critical
   pagerduty_configs:
   - url: https://events.pagerduty.com/v2/enqueue
@@ -428,6 +433,28 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             (server("prometheus", domains=["prometheus.autonomica.app"]), "public domain"),
             (server("alertmanager", serviceDomain=True), "no authentication"),
             (server("alertmanager", stack="staging", serviceDomain=True), "private network"),
+        ],
+    ),
+    "monitoring-authenticated": (
+        [
+            server("blackbox-exporter"),
+            server(
+                "alertmanager",
+                settings={"startCommand": "sh x /bin/alertmanager --web.config.file=/etc/web.yml"},
+                variables={"AUTONOMICA_FILES": "secret ALERTMANAGER_WEB_CONFIG /etc/web.yml\n"},
+            ),
+        ],
+        [
+            (server("prometheus"), "read every metric"),
+            (server("alertmanager"), "silence alerts or post fake ones"),
+            (  # a web config that is not written from a secret: whose hash is it?
+                server(
+                    "alertmanager",
+                    settings={"startCommand": "sh x /bin/alertmanager --web.config.file=/w.yml"},
+                    variables={"AUTONOMICA_FILES": "file AUTONOMICA_FILE_W /w.yml\n"},
+                ),
+                "secrets.alertmanagerPassword",
+            ),
         ],
     ),
     "production-monitoring-protected": (

@@ -156,7 +156,11 @@ def _edit_spec(command: dict[str, Any], **service: Any) -> None:
     ("name", "change", "rule"),
     [
         ("prometheus", lambda c: c.update(protect=False), "production-monitoring-protected"),
-        ("alertmanager", lambda c: _edit_spec(c, serviceDomain=True), "monitoring-private"),
+        (
+            "alertmanager",
+            lambda c: _edit_spec(c, settings={"startCommand": "/bin/alertmanager"}),
+            "monitoring-authenticated",
+        ),
         (
             "grafana",
             lambda c: _edit_spec(c, source={"image": "grafana/grafana-oss:12.1.1"}),

@@ -47,7 +47,7 @@ def test_the_rollback_service_sorts_railway_errors_by_type(
     standin.faults.append(fault)
 
     with pytest.raises(kind) as raised:
-        rollback_of(standin).rollback("backend", None, timeout=2)
+        rollback_of(standin).rollback("backend", None, frozenset(), timeout=2)
 
     assert "\n" not in str(raised.value)
 
@@ -55,6 +55,6 @@ def test_the_rollback_service_sorts_railway_errors_by_type(
 def test_a_refused_token_and_a_missing_service_are_permanent(standin: RailwayStandIn) -> None:
     standin.add_environment("staging")
     with pytest.raises(PermanentError, match="RAILWAY_API_TOKEN"):
-        rollback_of(standin, token="wrong").rollback("backend", None, timeout=2)
+        rollback_of(standin, token="wrong").rollback("backend", None, frozenset(), timeout=2)
     with pytest.raises(PermanentError, match="no service backend"):
-        rollback_of(standin).rollback("backend", None, timeout=2)
+        rollback_of(standin).rollback("backend", None, frozenset(), timeout=2)

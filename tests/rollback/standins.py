@@ -238,8 +238,9 @@ def webhook(
     service: str = "backend",
     strategy: str = "immediate",
     environment: str = "staging",
+    starts_at: str = "2026-04-01T00:00:00Z",
 ) -> dict[str, Any]:
-    """An Alertmanager v4 payload with one alert."""
+    """An Alertmanager v4 payload with one alert, firing since `starts_at`."""
     labels = {
         "alertname": alertname,
         "service": service,
@@ -261,8 +262,11 @@ def webhook(
             {
                 "status": status,
                 "labels": labels,
-                "annotations": {"summary": "test"},
-                "startsAt": "2026-04-01T00:00:00Z",
+                "annotations": {
+                    "summary": "test",
+                    "runbook_url": f"https://runbooks.example.test/#runbook-{alertname.lower()}",
+                },
+                "startsAt": starts_at,
                 "endsAt": "0001-01-01T00:00:00Z",
                 "generatorURL": "",
                 "fingerprint": f"fp-{group}",
@@ -345,7 +349,9 @@ class RecordingActions:
     def current(self, service: str, timeout: float) -> str | None:
         return f"{service}-v{self.versions[service]}"
 
-    def rollback(self, service: str, before: str | None, timeout: float) -> str:
+    def rollback(
+        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
+    ) -> str:
         if service in self.hold:
             self.hold[service].wait(timeout=30)
         with self._lock:

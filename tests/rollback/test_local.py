@@ -147,14 +147,14 @@ def test_stdout_has_every_decision_as_json_and_no_secret(
 
 
 def test_settings_errors_list_every_problem_at_once_with_its_fix(tmp_path: Path) -> None:
-    env = {"ROLLBACK_WEBHOOK_TOKEN": "short-secret", "ROLLBACK_COOLDOWN": "soon"}
+    env = {"ROLLBACK_WEBHOOK_TOKEN": "short-secret", "ROLLBACK_SETTLE": "soon"}
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(env, volume=tmp_path / "no-volume")
     message = str(raised.value)
     named = re.findall(r"^  - (\S+(?: or \S+)?):", message, re.MULTILINE)
     assert named == [
         "ROLLBACK_WEBHOOK_TOKEN",  # too short
-        "ROLLBACK_COOLDOWN",  # not a duration
+        "ROLLBACK_SETTLE",  # not a duration
         "ROLLBACK_AUDIT_LOG",  # nowhere to go
         "ROLLBACK_CONFIG",  # neither given
         "RAILWAY_PROJECT_ID",  # and what acting needs
@@ -207,3 +207,19 @@ def test_an_audit_log_it_cannot_write_is_one_error_and_exit_2(tmp_path: Path) ->
     assert f"cannot write there ({blocker} is a file, not a folder)" in done.stderr
     assert "\n  fix: " in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_webhook_token_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    """Alertmanager trims the token file it reads: a token ending in a newline here would
+    refuse every webhook. Refused at start, never trimmed silently."""
+    env = {
+        "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_WEBHOOK_TOKEN": f"{TOKEN}\n",
+        "ROLLBACK_DRY_RUN": "true",
+        "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+    }
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    message = str(raised.value)
+    assert "ROLLBACK_WEBHOOK_TOKEN: starts or ends with whitespace" in message
+    assert TOKEN not in message

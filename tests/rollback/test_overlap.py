@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,6 +28,11 @@ ALERTNAME = {
     "fast": ("HighErrorRate", "HighLatencyP95"),
     "gradual": ("ConversionRateDrop", "SignupRateDrop"),
 }
+
+
+def now() -> str:
+    """A startsAt for an alert that fires anew, after everything sent before."""
+    return datetime.now(UTC).isoformat()
 
 
 def key(strategy: str, service: str, n: int = 0) -> str:
@@ -125,7 +132,9 @@ def test_two_strategies_overlapping(
     assert sorted(platforms.rolled_back()) == sorted([*by_a, *by_b])  # each service once at most
     freezes = [s for s in (first, second) if s == "immediate"]
     assert platforms.calls.count(("freeze", "all")) == len(freezes)
-    assert answer == ("accepted" if by_b or second == "immediate" else "waiting")
+    # refused: it waits for a watch (first gradual), or is escalated past a rollback's lock
+    refused = "waiting" if first == "gradual" else "escalated"
+    assert answer == ("accepted" if by_b or second == "immediate" else refused)
     if first == "gradual" and not by_a:  # taken over: the watch is called off, and said so
         [cancelled] = [r for r in audit_events(service, "cancelled") if r["groupKey"] == a]
         assert cancelled["detail"] == f"taken over by the {describe(second, second_on, 1)}"
@@ -193,28 +202,40 @@ def test_a_resolve_after_a_take_over_changes_nothing(
         send(client, "fast", "frontend")
         assert service.executor.wait_idle(WAIT)
         assert send(client, "gradual", "frontend", "resolved") == "resolved"
-        assert send(client, "gradual", "frontend") == "waiting"  # fires again: the lock holds
+        again = webhook(key("gradual", "frontend"), alertname=ALERTNAME["gradual"][0],
+                        service="frontend", strategy="gradual", starts_at=now())  # fmt: skip
+        assert client.send(again).json()["decision"] == "escalated"  # fires again: locked
         assert service.executor.wait_idle(WAIT)
     assert platforms.rolled_back() == ["frontend"]
 
 
-def test_a_group_refused_for_a_lock_acts_when_the_lock_goes(
+def test_a_group_refused_for_a_lock_is_escalated_once_and_never_acts_in_that_incident(
     make_recorded: ServiceFactory, platforms: RecordingActions, receiver: Receiver
 ) -> None:
+    """A second automatic rollback of a service is what loops: the group is handed to people
+    (once, not at every re-send), also once the lock has gone; it acts again only when it
+    fires anew after the lock."""
     service = make_recorded(ROLLBACK_SERVICE_LOCKOUT="2s")
     first, second = key("fast", "frontend"), "second-latency-group"
-    other = webhook(second, alertname="HighLatencyP95", service="frontend", strategy="fast")
+    labels = {"alertname": "HighLatencyP95", "service": "frontend", "strategy": "fast"}
+    other = webhook(second, **labels)
     with Client(service, TOKEN) as client:
         send(client, "fast", "frontend")
         assert service.executor.wait_idle(WAIT)
         decisions = [client.send(other).json()["decision"] for _ in range(3)]  # re-sends
+        time.sleep(2.5)  # the lock goes
+        after_the_lock = client.send(other).json()["decision"]
+        assert service.executor.wait_idle(WAIT)
         assert platforms.rolled_back() == ["frontend"]
-        assert service.executor.wait_idle(WAIT)  # includes the lock's end
-        assert client.send(other).json()["decision"] == "duplicate"
-    assert decisions == ["waiting"] * 3
+        anew = client.send(webhook(second, **labels, starts_at=now())).json()["decision"]
+        assert service.executor.wait_idle(WAIT)
+    assert decisions == ["escalated"] * 3 and after_the_lock == "escalated"
+    assert anew == "accepted"
     assert rolled_back_by(service) == {first: {"frontend"}, second: {"frontend"}}
     told = [t for t in slack_texts(receiver) if "NOT rolling back frontend again" in t]
-    assert len(told) == 1  # once, not at every re-send
+    assert len(told) == 1 and "ESCALATED" in told[0]
+    assert any(n.path == "/pagerduty" and "ESCALATED" in n.body["payload"]["summary"]
+               for n in receiver.received)  # fmt: skip
 
 
 @contextmanager
@@ -251,7 +272,7 @@ def test_a_watch_across_a_restart(
     assert sorted(platforms.rolled_back()) == sorted(services)
 
 
-def test_a_waiting_group_is_remembered_across_a_restart(
+def test_an_escalated_group_stays_escalated_across_a_restart(
     make_recorded: ServiceFactory, platforms: RecordingActions
 ) -> None:
     other = webhook("second", alertname="HighLatencyP95", service="frontend", strategy="fast")
@@ -259,11 +280,13 @@ def test_a_waiting_group_is_remembered_across_a_restart(
     with Client(first, TOKEN) as client:
         send(client, "fast", "frontend")
         assert first.executor.wait_idle(WAIT)
-        assert client.send(other).json()["decision"] == "waiting"
+        assert client.send(other).json()["decision"] == "escalated"
+    time.sleep(2.5)  # the lock goes while it is down
     with (
         restarted(lambda: make_recorded(ROLLBACK_SERVICE_LOCKOUT="2s"), first) as second,
         Client(second, TOKEN) as client,
     ):
-        assert client.send(other).json()["decision"] == "waiting"  # the lock still holds
-        assert second.executor.wait_idle(WAIT)  # until the lock goes: then it acts
-    assert rolled_back_by(second) == {key("fast", "frontend"): {"frontend"}, "second": {"frontend"}}
+        assert client.send(other).json()["decision"] == "escalated"
+        assert second.executor.wait_idle(WAIT)
+    assert rolled_back_by(second) == {key("fast", "frontend"): {"frontend"}}
+    assert platforms.rolled_back() == ["frontend"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.monitoring.loopback import Mailbox, Receiver
@@ -131,5 +133,8 @@ def test_gradual_resolved_during_the_watch_does_not_roll_back(
         assert railway.world.rollbacks == []
         assert [r["groupKey"] for r in audit_events(service, "cancelled")] == ["g-conv"]
         receiver.wait_for(lambda n: "resolved while watched" in n.body.get("text", ""), WAIT)
-        # It may fire again later: a new watch starts, not a duplicate.
-        assert client.send(firing).json()["decision"] == "accepted"
+        # It may fire again later (a new startsAt): a new watch starts, not a duplicate.
+        later = datetime.now(UTC).isoformat()
+        again = webhook("g-conv", alertname="ConversionRateDrop", strategy="gradual",
+                        starts_at=later)  # fmt: skip
+        assert client.send(again).json()["decision"] == "accepted"
