@@ -152,6 +152,7 @@ class Pipeline(pulumi.ComponentResource):
         environment_secrets: dict[str, pulumi.Input[str]] = {
             "RAILWAY_TOKEN": secret(config.secrets.railway_deploy_token),
             "VERCEL_TOKEN": secret(config.secrets.vercel_token),
+            app_repository.FREEZE_READER: secret(config.secrets.freeze_read_token),
         }
         environment_variables: dict[str, pulumi.Input[str]] = {
             "ENVIRONMENT": config.environment,
