@@ -274,7 +274,8 @@ class RollbackConfig(ConfigModel):
     public: bool = Field(
         False,
         description="give it the public domain of urls.rollback; by default it answers only on "
-        "Railway's private network, where Alertmanager reaches it",
+        "Railway's private network, where Alertmanager reaches it (with monitoring hosting "
+        "external it is public, since an outside Alertmanager calls it)",
     )
 
 
@@ -377,6 +378,12 @@ class StackConfig(ConfigModel):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def rollback_is_public(self) -> bool:
+        """The rollback service answers at urls.rollback: the stack asks for it, or its
+        Alertmanager runs outside Railway's private network (hosting external)."""
+        return self.rollback.public or self.monitoring.servers.hosting == "external"
 
 
 SECRET_KEYS = ("secrets",)
