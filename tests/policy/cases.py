@@ -206,7 +206,18 @@ def stash(path: str, content: str) -> dict[str, Any]:
 CHECKED = {
     "requiredStatusChecks": {"requiredChecks": [{"context": "ci", "integrationId": ACTIONS}]}
 }
+REVIEW = {"requiredApprovingReviewCount": 1}
+APP = {"actorId": 7, "actorType": "Integration", "bypassMode": "always"}
+MAINTAINER = {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
 HEALTHY = "thresholds: {consecutive_failures: 3, failure_window: 2m}"
+
+
+def guarded(*actors: dict[str, Any], stack: str = "production", **rules_of: Any) -> Resource:
+    """A ruleset on the production branch with these bypass actors and, if given, these rules."""
+    changes: dict[str, Any] = {"bypassActors": list(actors)} if actors else {}
+    if rules_of:
+        changes["rules"] = rules_of
+    return resource(rules.GITHUB_RULESET, ruleset(**changes), stack=stack)
 
 
 # rule name -> (passing resources, failing resources with a word the message must contain)
@@ -279,99 +290,37 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     ),
     "production-branch-protection": (
         [
-            resource(rules.GITHUB_RULESET, ruleset()),
+            guarded(),
             # The app that commits the managed workflows, past the checks and the review rule
             # only: reported by an advisory rule instead.
-            resource(
-                rules.GITHUB_RULESET,
-                ruleset(bypassActors=[{"actorId": 7, "actorType": "Integration"}]),
-            ),
+            guarded({"actorId": 7, "actorType": "Integration"}),
             # Nobody may pass the ruleset that forbids deleting and force-pushing.
-            resource(
-                rules.GITHUB_RULESET, ruleset(rules={"deletion": True, "nonFastForward": True})
-            ),
+            guarded(deletion=True, nonFastForward=True),
             resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection()),
-            resource(
-                rules.GITHUB_RULESET,
-                ruleset(bypassActors=[{"actorId": 5, "actorType": "RepositoryRole"}]),
-                stack="staging",
-            ),
+            guarded({"actorId": 5, "actorType": "RepositoryRole"}, stack="staging"),
             # A named maintainer past the review rule only: no check on this ruleset to skip.
-            resource(
-                rules.GITHUB_RULESET,
-                ruleset(
-                    rules={"pullRequest": {"requiredApprovingReviewCount": 1}},
-                    bypassActors=[
-                        {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
-                    ],
-                ),
-            ),
+            guarded(MAINTAINER, pullRequest=REVIEW),
         ],
         [
-            (
-                resource(
-                    rules.GITHUB_RULESET,
-                    ruleset(bypassActors=[{"actorId": 5, "actorType": "RepositoryRole"}]),
-                ),
-                "bypass",
-            ),
-            (
-                resource(
-                    rules.GITHUB_RULESET,
-                    # A maintainer's merge bypass on the ruleset that holds the checks skips them.
-                    ruleset(
-                        bypassActors=[
-                            {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
-                        ]
-                    ),
-                ),
-                "bypass",
-            ),
-            (
-                resource(
-                    rules.GITHUB_RULESET,
-                    ruleset(
-                        rules={"pullRequest": {"requiredApprovingReviewCount": 1}},
-                        bypassActors=[{"actorId": 9, "actorType": "User", "bypassMode": "always"}],
-                    ),
-                ),
-                "bypass",
-            ),
+            (guarded({"actorId": 5, "actorType": "RepositoryRole"}), "bypass"),
+            # A maintainer's merge bypass on the ruleset that holds the checks skips them.
+            (guarded(MAINTAINER), "bypass"),
+            (guarded(MAINTAINER | {"bypassMode": "always"}, pullRequest=REVIEW), "bypass"),
             (resource(rules.GITHUB_RULESET, ruleset(enforcement="evaluate")), "not enforced"),
+            # Not "always for everything": an App past deletion and force-pushes too.
             (
-                # Not "always for everything": an App past deletion and force-pushes too.
-                resource(
-                    rules.GITHUB_RULESET,
-                    ruleset(
-                        rules={"deletion": True, "nonFastForward": True, **CHECKED},
-                        bypassActors=[
-                            {"actorId": 7, "actorType": "Integration", "bypassMode": "always"}
-                        ],
-                    ),
-                ),
+                guarded(APP, deletion=True, nonFastForward=True, **CHECKED),
                 "GitHub App 7 may bypass deletion, force-pushes: no one may",
             ),
             (
-                resource(
-                    rules.GITHUB_RULESET,
-                    ruleset(
-                        rules={"requiredStatusChecks": {"requiredChecks": [{"context": "ci"}]}}
-                    ),
-                ),
+                guarded(requiredStatusChecks={"requiredChecks": [{"context": "ci"}]}),
                 "the required check ci is matched by name only",
             ),
             (
-                resource(
-                    rules.GITHUB_RULESET,
-                    ruleset(
-                        rules={
-                            "requiredStatusChecks": {
-                                "requiredChecks": [{"context": "ci", "integrationId": 999}]
-                            }
-                        }
-                    ),
+                guarded(
+                    requiredStatusChecks={"requiredChecks": [{"context": "ci", "integrationId": 9}]}
                 ),
-                "or comes from app 999",
+                "or comes from app 9",
             ),
             (
                 resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection(enforceAdmins=False)),

@@ -7,12 +7,11 @@ for every request while it is set (an outage). Every request is counted."""
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from typing import Any
 
-from tests.monitoring.loopback import HttpStandIn, Quiet
+from tests.monitoring.loopback import HttpStandIn, JsonReplies
 
 TOKEN = "freeze-read-token-canary-3e7b"
 REPOSITORY = "autonomica/app"
@@ -31,17 +30,12 @@ class Variables(HttpStandIn):
         self.lock = threading.Lock()
         standin = self
 
-        class Handler(Quiet):
+        class Handler(JsonReplies):
             def do_GET(self) -> None:
                 with standin.lock:
                     standin.requests.append(self.path)
                     status, body = standin.answer(self.path, self.headers.get("Authorization"))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self._reply(status, body)
 
         self._serve(Handler)
 
