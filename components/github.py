@@ -14,10 +14,12 @@ from components.config import GitHubConfig, TeamReviewer, UserReviewer
 
 # GitHub's built-in repository role id for "Admin", used as a ruleset bypass actor.
 ADMIN_ROLE_ID = 5
-# The GitHub Actions app: a required check bound to it is satisfied only by a check run that
-# GitHub Actions reports, not by any status or app that uses the same name (`integration_id` of a
-# ruleset's required check, "The optional integration ID that this status check must originate
-# from", GitHub's REST description; `gh api /apps/github-actions` answers id 15368).
+# The GitHub Actions app: a required check bound to it is satisfied only by a check run GitHub
+# Actions reports, not by a status or another app's check of the same name. pulumi-github's
+# `integration_id` is "the optional integration ID that this status check must originate from"
+# (GitHub's REST description of a ruleset's required check); `gh api /apps/github-actions`
+# answers id 15368, the same for everyone (integrations/terraform-provider-github#2474, the
+# provider pulumi-github bridges).
 GITHUB_ACTIONS_APP_ID = 15368
 
 

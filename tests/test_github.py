@@ -8,6 +8,7 @@ import pytest
 
 from components import app_repository
 from components.github import ADMIN_ROLE_ID, GITHUB_ACTIONS_APP_ID
+from policy import rules
 from tests.conftest import SynthFn, stack_config, validated_stack
 from tools import mockrun
 
@@ -136,6 +137,8 @@ def test_branch_rulesets_forbid_force_pushes_and_require_checks_and_reviews(
     assert checks["requiredStatusChecks"]["requiredChecks"] == [
         {"context": name, "integrationId": GITHUB_ACTIONS_APP_ID} for name in required
     ]
+    # ... the app the policy pack expects them from, by default
+    assert rules.ProtectionSettings().checks_integration_id == GITHUB_ACTIONS_APP_ID
     review = found["review"]["rules"]
     assert list(review) == ["pullRequest"]
     assert review["pullRequest"]["requiredApprovingReviewCount"] == 1
