@@ -12,7 +12,8 @@ from workflows import Declared, WorkflowsConfig, check, render
 from workflows.consistency import DeclaredEnvironment
 
 # The GitHub environment's secrets and variables (components/pipeline.py sets their values).
-SECRETS = ("RAILWAY_TOKEN", "VERCEL_TOKEN")
+FREEZE_READER = "FREEZE_READ_TOKEN"  # reads the environment's variables: the freeze, afresh
+SECRETS = ("RAILWAY_TOKEN", "VERCEL_TOKEN", FREEZE_READER)
 VARIABLES = (
     "ENVIRONMENT",
     "FRONTEND_URL",
@@ -65,6 +66,7 @@ def problems(config: StackConfig, rendered: Mapping[str, str]) -> list[str]:
             )
         },
         freeze_variable=FREEZE,
+        freeze_token=FREEZE_READER,
     )
     found = check(rendered, declared)
     stack = config.environment

@@ -32,6 +32,7 @@ from pydantic_core import ErrorDetails
 
 from components import stackfile
 from monitoring.config import ConfigModel, MonitoringConfig
+from policy.publishers import OFFICIAL_PUBLISHERS, publisher
 from policy.secret_values import is_secret_name, secret_kind
 
 PROJECT = "autonomica-pipeline"
@@ -80,6 +81,10 @@ RepositoryName = Annotated[
 ]
 # Printable ASCII: a look-alike letter would name another check than the CI job's.
 CheckName = Annotated[str, Field(pattern=r"^[ -~]{1,255}$")]
+# A Docker Hub namespace (prom), or a registry and namespace (ghcr.io/acme): policy.publishers.
+Publisher = Annotated[
+    str, Field(pattern=r"^(?:[a-z0-9.-]+(?::[0-9]{1,5})?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+]
 
 # What the stack sets on the frontend itself (components/pipeline.py), and the names Vercel
 # reserves (vercel.com/docs/environment-variables/reserved-environment-variables).
@@ -150,8 +155,9 @@ class GitHubConfig(ConfigModel):
     committer_app_id: int | None = Field(
         None,
         ge=1,
-        description="the GitHub App whose installation token commits the managed workflows; "
-        "the branch rulesets let it push",
+        description="this stack's own GitHub App (its deploy identity): its installation token "
+        "commits the managed workflows, and only this stack's branch rulesets let it push; "
+        "staging and production each name their own (docs/security.md)",
     )
     merge_bypass: list[Login] = Field(
         default_factory=list,
@@ -223,6 +229,13 @@ class RailwayConfig(ConfigModel):
     app_port: int = Field(
         8000, ge=1, le=65535, description="PORT the backend and worker listen on (and /metrics)"
     )
+    allowed_image_publishers: list[Publisher] = Field(
+        default_factory=lambda: list(OFFICIAL_PUBLISHERS),
+        min_length=1,
+        description="who may publish the images the stack runs (a Docker Hub namespace, or "
+        "registry/namespace): an image receives the alerting secrets, so a pinned digest from "
+        "anyone else is refused. The policy pack keeps its own list (allowedPublishers)",
+    )
 
 
 class FeatureFlags(ConfigModel):
@@ -248,18 +261,33 @@ class Urls(ConfigModel):
 
 
 class RollbackConfig(ConfigModel):
-    """The rollback service (this repository's `rollback/`), deployed as a Railway service."""
+    """The rollback service (this repository's `rollback/`), deployed as a Railway service by
+    this repository's own deploy workflow, from the commit it deploys."""
 
     repository: RepositoryName = Field(description="owner/name of this pipeline repository")
-    branch: Branch = "main"
-    dry_run: bool = Field(False, description="decide and report, but never call a platform")
+    branch: Branch = Field(
+        "main", description="the ref of this repository the app's manual rollback workflow runs"
+    )
+    dry_run: bool = Field(
+        False, description="decide and report, but never call a platform (then it holds no token)"
+    )
+    public: bool = Field(
+        False,
+        description="give it the public domain of urls.rollback; by default it answers only on "
+        "Railway's private network, where Alertmanager reaches it (with monitoring hosting "
+        "external it is public, since an outside Alertmanager calls it)",
+    )
 
 
 class Secrets(ConfigModel):
-    """Values that only ever travel as `pulumi.Output.secret` (README lists how to set each)."""
+    """Values that only ever travel as `pulumi.Output.secret` (README lists how to set each;
+    docs/security.md says where each one goes and how to rotate it)."""
 
-    railway_token: SecretStr = Field(
-        min_length=1, description="account or workspace token: the rollback service's"
+    railway_token: SecretStr | None = Field(
+        None,
+        min_length=1,
+        description="project token of this stack's Railway environment: the rollback service's "
+        "(RAILWAY_TOKEN); required unless rollback.dryRun",
     )
     railway_deploy_token: SecretStr = Field(
         min_length=1,
@@ -275,8 +303,17 @@ class Secrets(ConfigModel):
     rollback_webhook_token: SecretStr = Field(
         min_length=16, description="bearer token Alertmanager sends to the rollback service"
     )
-    rollback_github_token: SecretStr = Field(
-        min_length=1, description="GitHub token of the rollback service (environment variables)"
+    rollback_github_token: SecretStr | None = Field(
+        None,
+        min_length=1,
+        description="fine-grained GitHub token of the rollback service, limited to the app "
+        "repository with Environments read and write (the freeze); required unless "
+        "rollback.dryRun",
+    )
+    freeze_read_token: SecretStr = Field(
+        min_length=1,
+        description="fine-grained GitHub token limited to the app repository with Environments "
+        "read: the deploy job re-reads the freeze before each platform step (FREEZE_READ_TOKEN)",
     )
     grafana_admin_password: SecretStr = Field(
         min_length=12, description="Grafana's `admin` password (set when its database is created)"
@@ -344,19 +381,70 @@ class StackConfig(ConfigModel):
             raise ValueError("; ".join(problems))
         return monitoring
 
+    @field_validator("monitoring")
+    @classmethod
+    def _images_from_allowed_publishers(
+        cls, monitoring: MonitoringConfig, info: ValidationInfo
+    ) -> MonitoringConfig:
+        railway = info.data.get("railway")
+        if railway is None or monitoring.servers.hosting != "railway":
+            return monitoring
+        images = monitoring.servers.images
+        foreign = [
+            f"monitoring.servers.images.{to_camel(name)} is published by "
+            f"{publisher(image)!r}, not one of railway.allowedImagePublishers "
+            f"({', '.join(railway.allowed_image_publishers)})"
+            for name, image in images.model_dump().items()
+            if publisher(image) not in railway.allowed_image_publishers
+        ]
+        if foreign:
+            raise ValueError(
+                "; ".join(foreign) + ": the image would receive the alerting secrets; use the "
+                "official image, or add its publisher once you trust it"
+            )
+        return monitoring
+
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
 
+    @property
+    def rollback_is_public(self) -> bool:
+        """The rollback service answers at urls.rollback: the stack asks for it, or its
+        Alertmanager runs outside Railway's private network (hosting external)."""
+        return self.rollback.public or self.monitoring.servers.hosting == "external"
+
 
 SECRET_KEYS = ("secrets",)
+# The rollback service's platform tokens: it acts with them, and holds none in dry run.
+ACTING_SECRETS = ("railwayToken", "rollbackGithubToken")
 MAX_SHOWN = 60  # characters of a value an error message shows
 MAX_PROBLEMS = 30  # problems listed; the count says how many more
 
 
 def required_secrets() -> list[str]:
-    """The camelCase names of the secrets every stack must set."""
-    return [str(f.alias) for f in Secrets.model_fields.values() if f.is_required()]
+    """The camelCase names of the secrets a stack must set: every one, but the rollback
+    service's tokens (ACTING_SECRETS) only while it acts (rollback.dryRun false)."""
+    required = [str(f.alias) for f in Secrets.model_fields.values() if f.is_required()]
+    return [*required, *ACTING_SECRETS]
+
+
+def _acting_problems(raw: Mapping[str, Any], stack: str) -> list[tuple[str, str, str]]:
+    """A rollback service that acts needs its tokens; in dry run it is given none."""
+    rollback, secrets = raw.get("rollback"), raw.get("secrets")
+    if not isinstance(rollback, dict) or rollback.get("dryRun") is True:
+        return []
+    if not isinstance(secrets, dict):
+        return []  # the model reports a missing or malformed `secrets` itself
+    return [
+        (
+            f"secrets.{name}",
+            "required while rollback.dryRun is false: the rollback service acts with it",
+            _fix(f"secrets.{name}", "missing", stack),
+        )
+        for name in ACTING_SECRETS
+        if secrets.get(name) in (None, "")
+    ]
 
 
 def secret_paths() -> list[str]:
@@ -488,7 +576,7 @@ def validate(
     plain = list(stored_in_plain)
     if "secrets" in raw and "secrets" not in secret_keys:
         plain += stackfile.unencrypted(raw["secrets"], "secrets")  # the engine decrypted them
-    problems = [_plain_problem(path, stack) for path in plain]
+    problems = [_plain_problem(path, stack) for path in plain] + _acting_problems(raw, stack)
     try:
         # Strict, as JSON: `waitTimer: true` or `dryRun: "yes"` is a mistake, not a 1 or a True.
         config = StackConfig.model_validate_json(json.dumps(raw), strict=True)

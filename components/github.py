@@ -14,19 +14,29 @@ from components.config import GitHubConfig, TeamReviewer, UserReviewer
 
 # GitHub's built-in repository role id for "Admin", used as a ruleset bypass actor.
 ADMIN_ROLE_ID = 5
+# The GitHub Actions app: a required check bound to it is satisfied only by a check run GitHub
+# Actions reports, not by a status or another app's check of the same name. pulumi-github's
+# `integration_id` is "the optional integration ID that this status check must originate from"
+# (GitHub's REST description of a ruleset's required check); `gh api /apps/github-actions`
+# answers id 15368, the same for everyone (integrations/terraform-provider-github#2474, the
+# provider pulumi-github bridges).
+GITHUB_ACTIONS_APP_ID = 15368
 
 
 def _bypass_actors(config: GitHubConfig) -> list[github.RepositoryRulesetBypassActorArgs]:
+    """Who may pass the checks and review rulesets, and how. Never anyone past the branch
+    ruleset (no deleting, no force-pushing)."""
     actors = []
     if not config.enforce_admins:
+        # Admins may merge a pull request past the rules, never push around them.
         actors.append(
             github.RepositoryRulesetBypassActorArgs(
-                actor_type="RepositoryRole", actor_id=ADMIN_ROLE_ID, bypass_mode="always"
+                actor_type="RepositoryRole", actor_id=ADMIN_ROLE_ID, bypass_mode="pull_request"
             )
         )
     if config.workflows == "managed":
-        # The app that commits the workflows pushes straight to the branch: no pull request
-        # and no check can come first for the commit that brings the checks themselves.
+        # This stack's own App pushes the workflows straight to its branch: no pull request and
+        # no check can come first for the commit that brings the checks themselves.
         actors.append(
             github.RepositoryRulesetBypassActorArgs(
                 actor_type="Integration", actor_id=config.committer_app_id, bypass_mode="always"
@@ -40,8 +50,8 @@ class GitHubEnvironment(pulumi.ComponentResource):
 
     `secrets` and `variables` map names to values that may be Outputs of other components;
     every secret value must already be an `Output.secret`. `files` (path -> content) are
-    committed on the branch by the GitHub App `config.committer_app_id`, which the ruleset lets
-    push them.
+    committed on the branch by this stack's GitHub App `config.committer_app_id`, which the
+    branch's checks and review rulesets let push them.
     """
 
     environment: pulumi.Output[str]
@@ -82,6 +92,20 @@ class GitHubEnvironment(pulumi.ComponentResource):
         team_ids = pulumi.Output.all(*[t.id for t in teams]).apply(
             lambda ids: [int(i) for i in ids]
         )
+
+        # GitHub lets only people and teams with access to the repository review a deployment
+        # ("The reviewers must have at least read access", its REST description of environment
+        # reviewers): the stack grants each reviewing team read access itself.
+        for slug, team in zip(
+            [r.team for r in config.reviewers if isinstance(r, TeamReviewer)], teams, strict=True
+        ):
+            github.TeamRepository(
+                f"{name}-team-{slug}",
+                team_id=team.id,
+                repository=config.name,
+                permission="pull",
+                opts=child,
+            )
 
         custom = config.deployment_branch_policy == "custom"
         env = github.RepositoryEnvironment(
@@ -128,16 +152,16 @@ class GitHubEnvironment(pulumi.ComponentResource):
                 value=value,
                 opts=on_env,
             )
-        # Two rulesets on the branch: the CI checks (and no deleting or force-pushing) bind
-        # everyone but the committer app; the review rule may also let named maintainers merge
-        # their own pull requests (`pull_request` mode: never a direct push, checks still apply).
+        # Three rulesets on the branch, so that a bypass reaches only the rules it is for: no
+        # deleting or force-pushing, for everyone; the CI checks (from GitHub Actions only); the
+        # review rule, which named maintainers may pass when they merge their own pull request.
         bypass = _bypass_actors(config)
 
         def ruleset(
             kind: str, rules: github.RepositoryRulesetRulesArgs, bypass_actors: list[Any]
         ) -> None:
             github.RepositoryRuleset(
-                f"{name}-{'branch' if kind == 'deploy' else kind}-ruleset",
+                f"{name}-{kind}-ruleset",
                 repository=config.name,
                 name=f"{kind}-{config.environment}",
                 target="branch",
@@ -154,14 +178,15 @@ class GitHubEnvironment(pulumi.ComponentResource):
             )
 
         ruleset(
-            "deploy",
+            "branch", github.RepositoryRulesetRulesArgs(deletion=True, non_fast_forward=True), []
+        )
+        ruleset(
+            "checks",
             github.RepositoryRulesetRulesArgs(
-                deletion=True,
-                non_fast_forward=True,
                 required_status_checks=github.RepositoryRulesetRulesRequiredStatusChecksArgs(
                     required_checks=[
                         github.RepositoryRulesetRulesRequiredStatusChecksRequiredCheckArgs(
-                            context=check
+                            context=check, integration_id=GITHUB_ACTIONS_APP_ID
                         )
                         for check in config.required_checks
                     ],

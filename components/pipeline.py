@@ -21,6 +21,7 @@ from components.vercel import VercelFrontend
 from monitoring.config import private_address
 from monitoring.servers import PUBLIC, ServerSecret, password_secret, servers, web_config_secret
 from monitoring.webauth import AUTHENTICATED, web_config
+from rollback.deploy import PORT as ROLLBACK_PORT
 
 
 def secret(value: SecretStr) -> pulumi.Output[str]:
@@ -37,6 +38,19 @@ def server_logins(config: StackConfig) -> dict[ServerSecret, pulumi.Output[str]]
         found[password_secret(server)] = password
         found[web_config_secret(server)] = password.apply(functools.partial(web_config, server))
     return found
+
+
+def _rollback_tokens(config: StackConfig) -> dict[str, pulumi.Input[str]]:
+    """What the rollback service acts with, each scoped as far as its platform allows: a project
+    token of this Railway environment, the team's Vercel token, a GitHub token limited to the app
+    repository's environments (config validation made sure each is set)."""
+    tokens = config.secrets
+    assert tokens.railway_token is not None and tokens.rollback_github_token is not None
+    return {
+        "RAILWAY_TOKEN": secret(tokens.railway_token),
+        "VERCEL_TOKEN": secret(tokens.vercel_token),
+        "GITHUB_TOKEN": secret(tokens.rollback_github_token),
+    }
 
 
 def _pick(key: str) -> Callable[[dict[str, Any]], Any]:
@@ -127,25 +141,23 @@ class Pipeline(pulumi.ComponentResource):
 
         receivers = config.monitoring.receivers
         smtp_host, _, smtp_port = receivers.smtp_smarthost.rpartition(":")
+        dry_run = config.rollback.dry_run
         self.rollback = RailwayService(
             "rollback",
             rollback_service(
                 project_id=railway.project_id,
                 environment=config.environment,
                 repository=config.rollback.repository,
-                branch=config.rollback.branch,
-                url=config.urls.rollback,
+                public_url=config.urls.rollback if config.rollback_is_public else None,
+                dry_run=dry_run,
                 protect=config.is_production,
                 variables={
                     "ROLLBACK_CONFIG": self.monitoring.files["rollback-config.yml"],
-                    "ROLLBACK_DRY_RUN": str(config.rollback.dry_run).lower(),
+                    "ROLLBACK_DRY_RUN": str(dry_run).lower(),
                     "ROLLBACK_WEBHOOK_TOKEN": secret(config.secrets.rollback_webhook_token),
                     "RAILWAY_PROJECT_ID": railway.project_id,
-                    "RAILWAY_API_TOKEN": secret(config.secrets.railway_token),
-                    "VERCEL_TOKEN": secret(config.secrets.vercel_token),
                     "VERCEL_PROJECT_ID": self.frontend.project_id,
                     "VERCEL_TEAM_ID": self.frontend.team_id,
-                    "GITHUB_TOKEN": secret(config.secrets.rollback_github_token),
                     "GITHUB_REPOSITORY": gh.repository,
                     "GITHUB_ENVIRONMENT": gh.environment,
                     "SLACK_WEBHOOK_URL": secret(config.secrets.slack_api_url),
@@ -157,15 +169,24 @@ class Pipeline(pulumi.ComponentResource):
                     "SMTP_PASSWORD": secret(config.secrets.smtp_password),
                     "SMTP_FROM": receivers.email_from,
                     "SMTP_TO": ",".join(receivers.email_to),
+                    **({} if dry_run else _rollback_tokens(config)),
                 },
             ),
             child,
+        )
+
+        # Where Alertmanager calls it: its private address unless the stack makes it public.
+        rollback_url = (
+            config.urls.rollback
+            if config.rollback_is_public
+            else f"http://{private_address('rollback', ROLLBACK_PORT)}"
         )
 
         # The names the workflows read (components.app_repository; a test holds them together).
         environment_secrets: dict[str, pulumi.Input[str]] = {
             "RAILWAY_TOKEN": secret(config.secrets.railway_deploy_token),
             "VERCEL_TOKEN": secret(config.secrets.vercel_token),
+            app_repository.FREEZE_READER: secret(config.secrets.freeze_read_token),
         }
         environment_variables: dict[str, pulumi.Input[str]] = {
             "ENVIRONMENT": config.environment,
@@ -221,7 +242,7 @@ class Pipeline(pulumi.ComponentResource):
                         "worker": {"service_id": resolved["worker_id"], "url": config.urls.worker},
                     },
                 },
-                rollback={"service_id": resolved["rollback_id"], "url": config.urls.rollback},
+                rollback={"service_id": resolved["rollback_id"], "url": rollback_url},
                 feature_flags=config.feature_flags.model_dump(by_alias=True),
                 monitoring={
                     "files": self.monitoring.hashes,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -17,9 +18,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from monitoring.config import IMAGE_REF
+from monitoring.config import IMAGE_REF, HealthCheckTrigger
+from monitoring.durations import Duration, format_duration, parse_duration
 from monitoring.servers import PUBLIC, SERVERS
 from monitoring.webauth import AUTHENTICATED
+from policy.publishers import OFFICIAL_PUBLISHERS, publisher
 from policy.secret_values import SECRET, UNKNOWN, findings, is_secret_name
 
 PACK_NAME = "autonomica-guardrails"
@@ -34,6 +37,8 @@ GITHUB_RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
 GITHUB_BRANCH_PROTECTION = "github:index/branchProtection:BranchProtection"
 GITHUB_ENV_VARIABLE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
 GITHUB_REPO_VARIABLE = "github:index/actionsVariable:ActionsVariable"
+GITHUB_TEAM_ACCESS = "github:index/teamRepository:TeamRepository"
+GITHUB_PROVIDER = "pulumi:providers:github"
 VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 COMMAND = "command:local:Command"
 STASH = "pulumi:index:Stash"
@@ -58,6 +63,7 @@ class Resource:
     inputs: Mapping[str, Any]
     secrets_unmarked: bool = False
     protect: bool | None = None  # None: not known to the caller
+    retain_on_delete: bool | None = None  # None: not known (CrossGuard's Python SDK hides it)
 
     @property
     def stack(self) -> str:
@@ -94,6 +100,20 @@ class ProtectionSettings(BranchSettings):
         ("test-and-quality",), description="CI checks the production branch requires"
     )
     min_approving_reviews: int = Field(1, ge=1, le=10)
+    checks_integration_id: int = Field(
+        15368,
+        description="the app each required check must come from: GitHub Actions "
+        "(`gh api /apps/github-actions`), which runs the CI",
+    )
+    deploy_app_id: int | None = Field(
+        None,
+        description="the only GitHub App that may push past production's checks and review "
+        "rulesets (production's github.committerAppId); unset: any one App, on those only",
+    )
+
+
+def _spec_health() -> HealthCheckTrigger:
+    return HealthCheckTrigger()  # its defaults are the spec's thresholds
 
 
 class RollbackSettings(BranchSettings):
@@ -113,6 +133,33 @@ class RollbackSettings(BranchSettings):
             "gradual": ("rollback_if_needed",),
         },
         description="actions each rollback strategy keeps in production",
+    )
+    max_health_failures: int = Field(
+        _spec_health().consecutive_failures,
+        ge=1,
+        description="consecutive failed probes after which production rolls back, at most (the "
+        "spec's)",
+    )
+    max_health_window: Duration = Field(
+        _spec_health().failure_window,
+        description="the window those failures must fit, at most (the spec's)",
+    )
+
+
+class PublisherSettings(Settings):
+    allowed_publishers: tuple[str, ...] = Field(
+        OFFICIAL_PUBLISHERS,
+        description="who may publish an image a Railway service runs (Docker Hub namespace, or "
+        "registry/namespace); a stack's railway.allowedImagePublishers cannot vouch for itself",
+    )
+
+
+class RepositorySettings(Settings):
+    application_repository: str = Field(
+        "jairodriguez/autonomica",
+        pattern=r"^[^/]+/[^/]+$",
+        description="owner/name of the application repository production's GitHub resources "
+        "protect",
     )
 
 
@@ -240,23 +287,67 @@ def _ruleset_reviews(inputs: Mapping[str, Any]) -> Any:
     )
 
 
-def _allowed_bypass(actor: Mapping[str, Any], inputs: Mapping[str, Any]) -> bool:
-    """The committer app (advisory rule below) may push; a named maintainer may merge their own
-    pull request past the review rule, on a ruleset that requires no check (checks bind them)."""
-    if actor.get("actorType") == "Integration":
-        return True
-    in_pull_requests = (
-        actor.get("actorType") == "User" and actor.get("bypassMode") == "pull_request"
-    )
-    return in_pull_requests and not _ruleset_checks(inputs)
+# What a rule on a ruleset is called in a message.
+_RULES = {
+    "deletion": "deletion",
+    "nonFastForward": "force-pushes",
+    "requiredStatusChecks": "the required checks",
+    "pullRequest": "the review rule",
+}
+# Rules an App may push past to commit the workflows; nobody may delete or force-push.
+_APP_BYPASSABLE = frozenset({"requiredStatusChecks", "pullRequest"})
 
 
-def _ruleset_problems(inputs: Mapping[str, Any]) -> Iterator[str]:
+def _rules_of(inputs: Mapping[str, Any]) -> list[str]:
+    rules = inputs.get("rules") or {}
+    return [name for name, value in rules.items() if value not in (None, False, {}, [])]
+
+
+def _bypass_problem(
+    actor: Mapping[str, Any], inputs: Mapping[str, Any], settings: ProtectionSettings
+) -> str | None:
+    """Who may bypass a production ruleset: the deploy App, and only past the checks and the
+    review rule; a named maintainer merging their own pull request past a ruleset that requires
+    no check (the checks still bind them). Anyone else, or any other way, is a problem."""
+    kind, mode, actor_id = actor.get("actorType"), actor.get("bypassMode"), actor.get("actorId")
+    if kind == "Integration":
+        beyond = sorted(set(_rules_of(inputs)) - _APP_BYPASSABLE)
+        if beyond:
+            rules = ", ".join(_RULES.get(rule, rule) for rule in beyond)
+            return f"GitHub App {actor_id} may bypass {rules}: no one may"
+        if settings.deploy_app_id is not None and actor_id != settings.deploy_app_id:
+            return (
+                f"GitHub App {actor_id} may bypass it, not the deploy App "
+                f"{settings.deploy_app_id}: set github.committerAppId"
+            )
+        return None
+    if kind == "User" and mode == "pull_request" and not _ruleset_checks(inputs):
+        return None
+    return (
+        f"{kind} {actor_id or ''} may bypass it ({mode}): admins and other bypass actors are not "
+        "bound; remove bypassActors (enforceAdmins) or keep such a bypass to maintainers merging "
+        "pull requests (github.mergeBypass)"
+    ).replace("  ", " ")
+
+
+def _ruleset_problems(inputs: Mapping[str, Any], settings: ProtectionSettings) -> Iterator[str]:
     """One ruleset alone; what all of the branch's rulesets require together is the stack rule's."""
     if inputs.get("enforcement") != "active":
         yield f"the ruleset is not enforced (enforcement: {inputs.get('enforcement')})"
-    if any(not _allowed_bypass(a, inputs) for a in inputs.get("bypassActors") or []):
-        yield "admins and other bypass actors are not bound: remove bypassActors (enforceAdmins)"
+    for actor in inputs.get("bypassActors") or []:
+        problem = _bypass_problem(actor, inputs, settings)
+        if problem:
+            yield problem
+    checks = ((inputs.get("rules") or {}).get("requiredStatusChecks") or {}).get("requiredChecks")
+    for check in checks or []:
+        app = check.get("integrationId")
+        if _known(app) and app != settings.checks_integration_id:
+            yield (
+                f"the required check {check.get('context')} is matched by name only"
+                + (f" or comes from app {app}" if app else "")
+                + f": any workflow or status of that name satisfies it; bind it to app "
+                f"{settings.checks_integration_id} (GitHub Actions), as the stack does"
+            )
 
 
 def _branch_protection_problems(
@@ -295,7 +386,7 @@ def branch_protection(resource: Resource, settings: ProtectionSettings) -> Itera
     if resource.type == GITHUB_RULESET:
         if resource.inputs.get("target", "branch") != "branch":
             return
-        problems = list(_ruleset_problems(resource.inputs))
+        problems = list(_ruleset_problems(resource.inputs, settings))
     else:
         problems = list(_branch_protection_problems(resource.inputs, settings))
     for problem in problems:
@@ -524,17 +615,13 @@ def rollback_armed(resource: Resource, settings: RollbackSettings) -> Iterator[s
             "reports but never rolls back; set rollback.dryRun to false"
         )
     source = service.get("source") or {}
-    if source.get("repo") != settings.pipeline_repository:
+    shipped_by = str(source.get("deployedBy") or "")
+    if not shipped_by.startswith(f"{settings.pipeline_repository}:"):
+        origin = shipped_by.partition(":")[0] or source.get("repo") or source.get("image")
         yield (
-            f"production's rollback service is built from {source.get('repo') or 'an image'}, "
-            f"not {settings.pipeline_repository}: that code would hold production's tokens; "
-            f"set rollback.repository to {settings.pipeline_repository}"
-        )
-    elif source.get("branch") != settings.production_branch:
-        yield (
-            f"production's rollback service is built from branch {source.get('branch')}, which "
-            f"skips the review {settings.production_branch} gets; set rollback.branch to "
-            f"{settings.production_branch}"
+            f"production's rollback service is shipped from {origin or 'an unknown source'}, not "
+            f"by {settings.pipeline_repository}'s deploy workflow: that code would hold "
+            f"production's tokens; set rollback.repository to {settings.pipeline_repository}"
         )
     yield from _rollback_policy(variables.get("ROLLBACK_CONFIG"), settings)
 
@@ -554,6 +641,7 @@ def _rollback_policy(text: Any, settings: RollbackSettings) -> Iterator[str]:
                 f"production's {name} rollback trigger is disabled: set "
                 f"monitoring.triggers.{to_camel(name)}.enabled to true"
             )
+    yield from _health_check_problems(triggers.get("health_check") or {}, settings)
     strategies = policy.get("strategies") or {}
     for name, needed in settings.required_actions.items():
         actions = (strategies.get(name) or {}).get("actions") or []
@@ -564,6 +652,40 @@ def _rollback_policy(text: Any, settings: RollbackSettings) -> Iterator[str]:
                 f"{', '.join(map(str, actions)) or 'none'}): restore "
                 f"monitoring.strategies.{name}.actions"
             )
+
+
+def _duration(value: Any) -> timedelta | None:
+    try:
+        parsed = parse_duration(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, timedelta) else None
+
+
+def _health_check_problems(health: Mapping[str, Any], settings: RollbackSettings) -> Iterator[str]:
+    """A failing health check rolls production back no later than the spec says: after at most
+    `maxHealthFailures` failed probes, all within `maxHealthWindow`."""
+    thresholds = health.get("thresholds") or {}
+    failures = thresholds.get("consecutive_failures")
+    most, longest = settings.max_health_failures, settings.max_health_window
+    if not isinstance(failures, int) or failures > most:
+        yield (
+            f"production rolls back after {failures} failed health checks, more than the spec's "
+            f"{most}: set monitoring.triggers.healthCheck.consecutiveFailures to at most {most}"
+        )
+    window = _duration(thresholds.get("failure_window"))
+    if window is None or window > longest:
+        yield (
+            f"production's health failures may spread over {thresholds.get('failure_window')}, "
+            f"longer than the spec's {format_duration(longest)}: set "
+            f"monitoring.triggers.healthCheck.failureWindow to at most {format_duration(longest)}"
+        )
+    interval = _duration(health.get("probe_interval"))
+    if isinstance(failures, int) and interval is not None and (failures - 1) * interval > longest:
+        yield (
+            f"{failures} failed probes every {format_duration(interval)} take longer than the "
+            f"spec's {format_duration(longest)}: lower monitoring.probeInterval"
+        )
 
 
 # --- Credentials go only to trusted hosts ---------------------------------------------------
@@ -695,6 +817,137 @@ def _alert_problems(path: str, rule: Mapping[str, Any]) -> Iterator[str]:
         yield f"{where} has severity {severity}, not one of {', '.join(SEVERITIES)}"
 
 
+# --- Least privilege: who publishes, who holds which token, what stays -----------------------
+
+# The rollback service's settings that are platform tokens (rollback/settings.py names them).
+_ROLLBACK_TOKENS = ("RAILWAY_API_TOKEN", "RAILWAY_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN")
+# A Railway service's secret variable NAME travels as the command's environment variable
+# <prefix>NAME (components/railway/spec.py, SECRET_ENV_PREFIX): its key is public, its value not.
+SECRET_ENV_PREFIX = "AUTONOMICA_SECRET_"
+
+
+def _variable_names(resource: Resource, service: Mapping[str, Any]) -> set[str]:
+    """Every variable a Railway service gets: plain ones from its spec, secret ones by name."""
+    environment = resource.inputs.get("environment")
+    secret = environment if isinstance(environment, Mapping) else {}
+    return {
+        *(service.get("variables") or {}),
+        *(k.removeprefix(SECRET_ENV_PREFIX) for k in secret if k.startswith(SECRET_ENV_PREFIX)),
+    }
+
+
+def images_from_allowed_publishers(
+    resource: Resource, settings: PublisherSettings
+) -> Iterator[str]:
+    service = _railway_service(resource) or {}
+    image = (service.get("source") or {}).get("image")
+    if (
+        isinstance(image, str)
+        and _known(image)
+        and publisher(image) not in settings.allowed_publishers
+    ):
+        yield (
+            f"Railway service {service.get('name')} runs {image}, published by "
+            f"{publisher(image)!r}, not one of {', '.join(settings.allowed_publishers)}: it would "
+            "receive the stack's alerting secrets; use the official image, or add the publisher "
+            "to allowedPublishers once you trust it"
+        )
+
+
+def rollback_least_privilege(resource: Resource, _: NoSettings) -> Iterator[str]:
+    """The rollback service, in any stack: shipped by the pipeline's own deploy workflow (never
+    built by Railway from a branch on push), no platform token in dry run, and never an
+    account-wide Railway token."""
+    service = _railway_service(resource) or {}
+    if service.get("name") != ROLLBACK_SERVICE:
+        return
+    source = service.get("source") or {}
+    if "deployedBy" not in source:
+        built = f"{source.get('repo')}@{source.get('branch')}" if "repo" in source else "an image"
+        yield (
+            f"the rollback service is built by Railway from {built}, which no reviewer of the "
+            "stack gates: ship it from the pipeline's deploy workflow (a WorkflowSource, "
+            "components/railway/stack.py)"
+        )
+    variables = service.get("variables") or {}
+    held = [n for n in _ROLLBACK_TOKENS if n in _variable_names(resource, service)]
+    dry = variables.get("ROLLBACK_DRY_RUN")
+    if dry is not None and str(dry).lower() not in _FALSE and held:
+        yield (
+            f"the rollback service runs dry but holds {', '.join(held)}: a dry run calls no "
+            "platform, so it gets no token"
+        )
+    if "RAILWAY_API_TOKEN" in held:
+        yield (
+            "the rollback service holds RAILWAY_API_TOKEN, an account or workspace token that "
+            "reaches every project: give it a project token of its own environment "
+            "(RAILWAY_TOKEN, secrets.railwayToken)"
+        )
+
+
+def production_retain_on_delete(resource: Resource, _: NoSettings) -> Iterator[str]:
+    service = _railway_service(resource) or {}
+    if service.get("name") and resource.in_production and resource.retain_on_delete is False:
+        yield (
+            f"production's Railway service {service.get('name')} is deleted with the stack "
+            "(retainOnDelete off): a dropped line or `pulumi destroy` takes it and its data "
+            "away; set railway.retainOnDelete to true (the default in production)"
+        )
+
+
+def _repository_of(resource: Resource) -> str | None:
+    if resource.type == GITHUB_PROVIDER:
+        return f"{resource.inputs.get('owner')}/*"
+    repository = resource.inputs.get("repository")
+    if resource.type.startswith("github:") and isinstance(repository, str):
+        return f"*/{repository}"
+    variables = (_railway_service(resource) or {}).get("variables") or {}
+    target = variables.get("GITHUB_REPOSITORY")
+    return target if isinstance(target, str) else None
+
+
+def production_repository(resource: Resource, settings: RepositorySettings) -> Iterator[str]:
+    """Production's GitHub protection and the rollback service's freeze act on the application
+    repository, not on another one a changed github.repository points at."""
+    target = _repository_of(resource)
+    if not resource.in_production or target is None or not _known(target):
+        return
+    owner, name = settings.application_repository.split("/")
+    want_owner, want_name = target.split("/", 1)
+    if want_owner not in ("*", owner) or want_name not in ("*", name):
+        shown = target.replace("*/", "").replace("/*", "")
+        yield (
+            f"production acts on the GitHub repository {shown!r}, not "
+            f"{settings.application_repository}: its reviewers, rulesets and freeze would guard "
+            f"another repository; set github.repository to {settings.application_repository}"
+        )
+
+
+def reviewer_teams_have_access(
+    resources: Sequence[Resource], _: NoSettings
+) -> Iterator[tuple[Resource, str]]:
+    """GitHub lets a team review a deployment only with read access to the repository: each
+    team reviewer of production's environment is granted it by the stack itself."""
+    granted = {
+        (str(r.inputs.get("teamId")), r.inputs.get("repository"))
+        for r in resources
+        if r.type == GITHUB_TEAM_ACCESS and r.in_production
+    }
+    for environment in resources:
+        if environment.type != GITHUB_ENVIRONMENT or not environment.in_production:
+            continue
+        repository = environment.inputs.get("repository")
+        teams = [t for r in environment.inputs.get("reviewers") or [] for t in r.get("teams") or []]
+        for team in teams:
+            if _known(team) and (str(team), repository) not in granted:
+                yield (
+                    environment,
+                    f"team {team} reviews production deployments but the stack grants it no "
+                    f"access to {repository}: GitHub refuses or ignores such a reviewer; the "
+                    "GitHub component grants each reviewing team read access (TeamRepository)",
+                )
+
+
 # --- Advisory: where a human should look ---------------------------------------------------
 
 
@@ -707,20 +960,23 @@ def self_review_allowed(resource: Resource, _: NoSettings) -> Iterator[str]:
 
 
 def branch_bypass(resource: Resource, _: NoSettings) -> Iterator[str]:
+    """Who may pass which of production's rules, in words a reviewer reads on every preview."""
     if not resource.in_production:
         return
+    rules = " and ".join(_RULES.get(rule, rule) for rule in _rules_of(resource.inputs))
+    branch = ", ".join(ref.removeprefix("refs/heads/") for ref in _protected_refs(resource))
     for actor in resource.inputs.get("bypassActors") or []:
-        if actor.get("actorType") == "User" and actor.get("bypassMode") == "pull_request":
+        kind, mode, actor_id = (actor.get(k) for k in ("actorType", "bypassMode", "actorId"))
+        if kind == "User" and mode == "pull_request":
             yield (
-                f"GitHub user {actor.get('actorId')} may merge their own pull requests into the "
-                "production branch without an approving review (github.mergeBypass); the CI "
-                "checks still bind them: worth a look once there are two maintainers"
+                f"GitHub user {actor_id} may merge their own pull requests into {branch} past "
+                f"{rules} (github.mergeBypass), never push there directly; worth a look once there "
+                "are two maintainers"
             )
-        if actor.get("actorType") == "Integration":
+        elif kind == "Integration":
             yield (
-                f"the GitHub App {actor.get('actorId')} may push to the production branch without "
-                "pull request or checks: keep it the app that commits the managed workflows "
-                "(github.committerAppId), installed on this repository only"
+                f"the GitHub App {actor_id} may push to {branch} past {rules} ({mode}): keep it "
+                "production's own App (github.committerAppId), installed on this repository only"
             )
 
 
@@ -825,6 +1081,47 @@ RULES: tuple[Rule, ...] = (
         HostSettings,
     ),
     Rule(
+        "images-from-allowed-publishers",
+        "Every Railway service that runs an image runs one from an allowed publisher.",
+        "mandatory",
+        (COMMAND,),
+        images_from_allowed_publishers,
+        PublisherSettings,
+    ),
+    Rule(
+        "rollback-least-privilege",
+        "The rollback service is shipped by the pipeline's deploy workflow, holds no platform "
+        "token in dry run and never an account-wide Railway token.",
+        "mandatory",
+        (COMMAND,),
+        rollback_least_privilege,
+    ),
+    Rule(
+        "production-retain-on-delete",
+        "Production's Railway services stay when the stack drops them (retainOnDelete).",
+        "mandatory",
+        (COMMAND,),
+        production_retain_on_delete,
+    ),
+    Rule(
+        "production-repository",
+        "Production's GitHub resources and rollback service act on the application repository.",
+        "mandatory",
+        (
+            GITHUB_PROVIDER,
+            GITHUB_ENVIRONMENT,
+            GITHUB_DEPLOYMENT_POLICY,
+            GITHUB_RULESET,
+            GITHUB_ENV_VARIABLE,
+            GITHUB_TEAM_ACCESS,
+            "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret",
+            "github:index/repositoryFile:RepositoryFile",
+            COMMAND,
+        ),
+        production_repository,
+        RepositorySettings,
+    ),
+    Rule(
         "alert-rules-labelled",
         "Every generated alert has severity and service labels and a summary annotation.",
         "mandatory",
@@ -840,8 +1137,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "production-branch-bypass",
-        "A GitHub App may push to the production branch (the workflows' committer), or a named "
-        "maintainer may merge their own pull requests without an approval.",
+        "Who may pass which rule of the production branch: the deploy App pushing the "
+        "workflows, a named maintainer merging their own pull requests.",
         "advisory",
         (GITHUB_RULESET,),
         branch_bypass,
@@ -856,6 +1153,13 @@ STACK_RULES: tuple[StackRule, ...] = (
         "mandatory",
         production_branch_protected,
         ProtectionSettings,
+    ),
+    StackRule(
+        "production-reviewer-teams-have-access",
+        "Each team that reviews production deployments is granted access to the repository by "
+        "the stack.",
+        "mandatory",
+        reviewer_teams_have_access,
     ),
 )
 

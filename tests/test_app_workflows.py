@@ -33,9 +33,19 @@ def test_managed_workflows_are_committed_on_the_stacks_branch(
         assert resource["inputs"]["branch"] == BRANCH[stack]
         assert resource["inputs"]["repository"] == "autonomica"
         assert resource["protect"] is (stack == "production")
-    committer = {"actorType": "Integration", "actorId": 1234567, "bypassMode": "always"}
-    for ruleset in plan.of_type(RULESET):  # the checks and the review rule both let it push
-        assert committer in ruleset["inputs"]["bypassActors"]
+    app = validated_stack(stack).github.committer_app_id
+    committer = {"actorType": "Integration", "actorId": app, "bypassMode": "always"}
+    rulesets = {r["inputs"]["name"]: r["inputs"] for r in plan.of_type(RULESET)}
+    for kind in ("checks", "review"):  # the checks and the review rule both let it push
+        assert committer in rulesets[f"{kind}-{stack}"]["bypassActors"]
+    assert "bypassActors" not in rulesets[f"branch-{stack}"]  # no one deletes or force-pushes
+
+
+def test_each_stack_commits_as_its_own_app() -> None:
+    """Staging's App is no bypass actor on production's branch: code merged to the pipeline's
+    develop cannot push to the app's main (docs/security.md)."""
+    staging, production = (validated_stack(s).github.committer_app_id for s in BRANCH)
+    assert staging is not None and production is not None and staging != production
 
 
 def test_rendered_workflows_commit_nothing_and_let_no_app_push(run_stack: SynthFn) -> None:
@@ -47,7 +57,8 @@ def test_rendered_workflows_commit_nothing_and_let_no_app_push(run_stack: SynthF
     plan = run_stack("production", rendered)
     assert plan.of_type(FILE) == []
     rulesets = {r["inputs"]["name"]: r["inputs"] for r in plan.of_type(RULESET)}
-    assert "bypassActors" not in rulesets["deploy-production"]  # the checks bind everyone
+    assert "bypassActors" not in rulesets["branch-production"]
+    assert "bypassActors" not in rulesets["checks-production"]  # the checks bind everyone
     [maintainer] = rulesets["review-production"]["bypassActors"]  # merges of own PRs only
     assert (maintainer["actorType"], maintainer["bypassMode"]) == ("User", "pull_request")
 

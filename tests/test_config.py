@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 import components.config as config_module
 from components.config import (
+    ACTING_SECRETS,
     PROJECT,
     ConfigError,
     StackConfig,
@@ -82,12 +83,23 @@ def test_every_problem_is_listed_at_once_with_key_path_and_fix() -> None:
 
 
 def test_missing_secrets_are_all_listed_with_the_command_that_sets_them() -> None:
-    config = raw("staging")
+    config = raw("production")  # its rollback service acts, so it needs its tokens too
     config["secrets"] = {}
-    message = problems(config)
+    message = problems(config, "production")
     for name in SECRETS:
-        assert f"autonomica-pipeline:secrets.{name}: Field required" in message
-        assert f"pulumi config set --secret --path 'secrets.{name}' --stack staging" in message
+        why = "required while rollback.dryRun is false" if name in ACTING_SECRETS else "Field"
+        assert f"autonomica-pipeline:secrets.{name}: {why}" in message
+        assert f"pulumi config set --secret --path 'secrets.{name}' --stack production" in message
+
+
+def test_a_dry_run_rollback_service_needs_no_platform_token() -> None:
+    config = raw("staging")
+    assert config["rollback"]["dryRun"] is True
+    config["secrets"] = {k: v for k, v in SECRETS.items() if k not in ACTING_SECRETS}
+    assert validate(config, "staging", frozenset({"secrets"})).secrets.railway_token is None
+    config["rollback"]["dryRun"] = False
+    message = problems(config)
+    assert message.count("required while rollback.dryRun is false") == len(ACTING_SECRETS)
 
 
 def test_secrets_stored_in_plain_text_are_refused_without_echoing_them() -> None:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, stack_config
-from tests.monitoring.loopback import HttpStandIn, Quiet
+from tests.monitoring.loopback import HttpStandIn, JsonReplies
 from tools import drift_issue
 
 TOKEN = "github-token-for-drift-tests"
@@ -28,15 +28,7 @@ class IssuesStandIn(HttpStandIn):
         self.lock = threading.Lock()
         issues = self
 
-        class Handler(Quiet):
-            def _reply(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonReplies):
             def _body(self) -> Any:
                 return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
 

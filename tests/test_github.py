@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SynthFn, stack_config
+from components import app_repository
+from components.github import ADMIN_ROLE_ID, GITHUB_ACTIONS_APP_ID
+from policy import rules
+from tests.conftest import SynthFn, stack_config, validated_stack
 from tools import mockrun
 
 ENV = "github:index/repositoryEnvironment:RepositoryEnvironment"
@@ -14,6 +17,7 @@ POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironme
 SECRET = "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret"
 VARIABLE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
 RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
+TEAM_ACCESS = "github:index/teamRepository:TeamRepository"
 EXPECTED = {
     "staging": {"branch": "develop", "wait": 0, "frontend": "https://staging.autonomica.app"},
     "production": {"branch": "main", "wait": 5, "frontend": "https://autonomica.app"},
@@ -42,20 +46,29 @@ def test_environment_has_reviewers_wait_timer_and_custom_branch_policy(
     }
 
 
-def test_teams_are_resolved_to_integer_ids(run_stack: SynthFn) -> None:
+def test_teams_are_resolved_to_integer_ids_and_granted_read_access(run_stack: SynthFn) -> None:
     def edit(config: dict[str, Any]) -> None:
         config["autonomica-pipeline:github"]["reviewers"] = [
             {"user": "alice"},
             {"team": "platform"},
         ]
 
-    env = run_stack("production", edit).one(ENV)["inputs"]
+    plan = run_stack("production", edit)
+    env = plan.one(ENV)["inputs"]
     assert env["reviewers"] == [
         {
             "users": [mockrun.mock_id("user", "alice")],
             "teams": [mockrun.mock_id("team", "platform")],
         }
     ]
+    # GitHub lets a team review deployments only once it can read the repository.
+    grant = plan.one(TEAM_ACCESS)
+    assert grant["inputs"] == {
+        "teamId": str(mockrun.mock_id("team", "platform")),
+        "repository": "autonomica",
+        "permission": "pull",
+    }
+    assert grant["protect"] is True
 
 
 def test_protected_branches_mode_has_no_custom_policy(run_stack: SynthFn) -> None:
@@ -80,7 +93,7 @@ def test_no_reviewers_means_no_reviewer_block(run_stack: SynthFn) -> None:
 def test_secrets_use_value_and_stay_secret(run_stack: SynthFn, stack: str) -> None:
     plan = run_stack(stack)
     secrets = {r["inputs"]["secretName"]: r["inputs"] for r in plan.of_type(SECRET)}
-    assert sorted(secrets) == ["RAILWAY_TOKEN", "VERCEL_TOKEN"]
+    assert sorted(secrets) == sorted(app_repository.SECRETS)
     for inputs in secrets.values():
         assert inputs["value"] == "[secret]"
         assert "plaintextValue" not in inputs
@@ -106,36 +119,55 @@ def rulesets(plan: Any) -> dict[str, dict[str, Any]]:
     return {r["inputs"]["name"].split("-")[0]: r["inputs"] for r in plan.of_type(RULESET)}
 
 
-def test_branch_rulesets_require_checks_and_reviews(run_stack: SynthFn, stack: str) -> None:
+def test_branch_rulesets_forbid_force_pushes_and_require_checks_and_reviews(
+    run_stack: SynthFn, stack: str
+) -> None:
     found = rulesets(run_stack(stack))
-    assert sorted(found) == ["deploy", "review"]
+    assert sorted(found) == ["branch", "checks", "review"]
     for ruleset in found.values():
         assert ruleset["conditions"]["refName"]["includes"] == [
             f"refs/heads/{EXPECTED[stack]['branch']}"
         ]
         assert ruleset["enforcement"] == "active"
-    checks, review = found["deploy"]["rules"], found["review"]["rules"]
-    assert checks["requiredStatusChecks"]["requiredChecks"] == [{"context": "test-and-quality"}]
-    assert checks["deletion"] is True and checks["nonFastForward"] is True
-    assert "pullRequest" not in checks
+    assert found["branch"]["rules"] == {"deletion": True, "nonFastForward": True}
+    checks = found["checks"]["rules"]
+    assert list(checks) == ["requiredStatusChecks"]
+    # Bound to GitHub Actions: a status or another app's check of the same name does not count.
+    required = validated_stack(stack).github.required_checks
+    assert checks["requiredStatusChecks"]["requiredChecks"] == [
+        {"context": name, "integrationId": GITHUB_ACTIONS_APP_ID} for name in required
+    ]
+    # ... the app the policy pack expects them from, by default
+    assert rules.ProtectionSettings().checks_integration_id == GITHUB_ACTIONS_APP_ID
+    review = found["review"]["rules"]
+    assert list(review) == ["pullRequest"]
     assert review["pullRequest"]["requiredApprovingReviewCount"] == 1
-    assert "requiredStatusChecks" not in review
 
 
-def test_admins_are_bound_in_production_only(run_stack: SynthFn) -> None:
-    # Only the app that commits the managed workflows may push to production's branch.
-    committer = {"actorType": "Integration", "actorId": 1234567, "bypassMode": "always"}
+def test_who_may_bypass_what(run_stack: SynthFn) -> None:
+    """Nobody deletes or force-pushes a deploy branch. Only the stack's own App pushes past the
+    checks and the review rule (always: it commits the workflows); maintainers and, where the
+    stack does not bind them, admins only by merging a pull request."""
     production = rulesets(run_stack("production"))
-    assert production["deploy"]["bypassActors"] == [committer]  # the checks bind everyone else
+    app = {
+        "actorType": "Integration",
+        "actorId": validated_stack("production").github.committer_app_id,
+        "bypassMode": "always",
+    }
     maintainer = {
         "actorType": "User",
         "actorId": mockrun.mock_id("user", "jairodriguez"),
         "bypassMode": "pull_request",
     }
-    assert production["review"]["bypassActors"] == [committer, maintainer]
-    admin = {"actorType": "RepositoryRole", "actorId": 5, "bypassMode": "always"}
-    for ruleset in rulesets(run_stack("staging")).values():
-        assert ruleset["bypassActors"] == [admin, committer]
+    assert "bypassActors" not in production["branch"]
+    assert production["checks"]["bypassActors"] == [app]
+    assert production["review"]["bypassActors"] == [app, maintainer]
+
+    staging = rulesets(run_stack("staging"))
+    admin = {"actorType": "RepositoryRole", "actorId": ADMIN_ROLE_ID, "bypassMode": "pull_request"}
+    app["actorId"] = validated_stack("staging").github.committer_app_id
+    assert "bypassActors" not in staging["branch"]
+    assert staging["checks"]["bypassActors"] == staging["review"]["bypassActors"] == [admin, app]
 
 
 @pytest.mark.parametrize(("stack_name", "protected"), [("staging", False), ("production", True)])
@@ -145,7 +177,9 @@ def test_production_resources_are_protected(
     plan = run_stack(stack_name)
     github_resources = [r for r in plan.resources if r["type"].startswith("github:")]
     files = plan.of_type("github:index/repositoryFile:RepositoryFile")
-    assert len(github_resources) == 12 + len(files) and files  # and the committed workflows
+    declared = len(app_repository.SECRETS) + len(app_repository.VARIABLES)
+    # environment, branch policy, three rulesets, the secrets and variables, the workflows
+    assert len(github_resources) == 5 + declared + len(files) and files
     assert all(r["protect"] is protected for r in github_resources)
 
 

@@ -11,11 +11,13 @@ import yaml
 
 import rollback.deploy
 from components.config import ConfigError
-from tests.conftest import SynthFn
+from components.railway.stack import ACTING_VARIABLES, PLATFORM_TOKENS, rollback_service
+from tests.conftest import SynthFn, validated_stack
 from tools import synth
 
 COMMAND = "command:local:Command"
 CANARY = "canary-rollback-0c4d-do-not-leak-token"
+TOKENS = {"RAILWAY_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN"}
 
 
 def rollback_command(plan: Any) -> dict[str, Any]:
@@ -35,19 +37,67 @@ def test_rollback_service_runs_with_every_setting_it_requires(
     service = rollback_spec(plan)["service"]
     expected = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
     declared = {*service["variables"], *service["secretVariables"]}
-    assert set(expected.required_variables) <= declared
+    dry_run = validated_stack(stack).rollback.dry_run
+    needed = set(expected.required_variables) - (ACTING_VARIABLES if dry_run else set())
+    assert needed - {"RAILWAY_API_TOKEN"} <= declared  # RAILWAY_TOKEN stands for it
     assert set(service["secretVariables"]) == set(expected.secret_variables) & declared
     assert service["settings"]["startCommand"] == expected.start_command
     assert service["settings"]["healthcheckPath"] == expected.health_path
-    assert service["source"] == {"repo": "jairodriguez/autonomica-pipeline", "branch": "main"}
-    host = {"staging": "staging-rollback.autonomica.app", "production": "rollback.autonomica.app"}
-    assert service["domains"] == [host[stack]]
     assert service["volumes"] == [{"mountPath": expected.volume_mount}]
-    assert service["variables"]["ROLLBACK_DRY_RUN"] == str(stack == "staging").lower()
+    assert service["variables"]["ROLLBACK_DRY_RUN"] == str(dry_run).lower()
     files = synth.monitoring_files(plan)
     assert service["variables"]["ROLLBACK_CONFIG"] == files["rollback-config.yml"]
     assert service["variables"]["VERCEL_PROJECT_ID"] == plan.outputs["frontend"]["projectId"]
-    assert plan.outputs["rollback"]["url"] == f"https://{host[stack]}"
+
+
+def test_it_is_built_only_by_the_pipeline_deploy_job_and_stays_private(
+    run_stack: SynthFn, stack: str
+) -> None:
+    """No repository or branch for Railway to build on push: its code arrives only from the
+    pipeline repository's own deploy workflow, which runs behind the stack's reviewers."""
+    plan = run_stack(stack)
+    service = rollback_spec(plan)["service"]
+    pipeline = validated_stack(stack).rollback.repository
+    assert service["source"] == {"deployedBy": f"{pipeline}: .github/workflows/deploy.yml"}
+    assert service["domains"] == [] and service.get("serviceDomain") is not True
+    private = f"http://rollback.railway.internal:{rollback.deploy.PORT}"
+    assert plan.outputs["rollback"]["url"] == private
+
+
+def test_a_public_rollback_service_is_the_stacks_choice(run_stack: SynthFn) -> None:
+    def public(config: dict[str, Any]) -> None:
+        config["autonomica-pipeline:rollback"]["public"] = True
+
+    plan = run_stack("production", public)
+    origin = plan.outputs["urls"]["rollback"]
+    assert rollback_spec(plan)["service"]["domains"] == [origin.removeprefix("https://")]
+    assert plan.outputs["rollback"]["url"] == origin
+
+
+@pytest.mark.parametrize(("stack_name", "held"), [("staging", set()), ("production", TOKENS)])
+def test_it_holds_only_the_tokens_its_mode_needs(
+    run_stack: SynthFn, stack_name: str, held: set[str]
+) -> None:
+    """Dry run: none. Acting: a project token of this environment (never an account-wide
+    RAILWAY_API_TOKEN), the Vercel token and the app repository's GitHub token."""
+    service = rollback_spec(run_stack(stack_name))["service"]
+    assert PLATFORM_TOKENS & set(service["secretVariables"]) == held
+
+
+def test_a_dry_run_service_given_a_token_is_a_bug_caught_before_any_resource() -> None:
+    with pytest.raises(ValueError, match=r"holds RAILWAY_TOKEN in dry run"):
+        rollback_service(
+            project_id="p",
+            environment="staging",
+            repository="o/pipeline",
+            public_url=None,
+            variables=dict.fromkeys(
+                {*rollback.deploy.REQUIRED, "RAILWAY_TOKEN"} - ACTING_VARIABLES, "x"
+            )
+            | {"RAILWAY_TOKEN": "t"},
+            dry_run=True,
+            protect=False,
+        )
 
 
 def webhook_url(plan: Any) -> str:

@@ -37,6 +37,7 @@ def resources_of(plan: Mapping[str, Any]) -> list[Resource]:
             name=r["name"],
             inputs=r.get("inputs") or {},
             protect=r.get("protect"),
+            retain_on_delete=r.get("retainOnDelete"),
         )
         for r in plan.get("resources", [])
     ]

@@ -52,6 +52,10 @@ class SmokeTest(ConfigModel):
 class SecretNames(ConfigModel):
     railway_token: Name = "RAILWAY_TOKEN"
     vercel_token: Name = "VERCEL_TOKEN"
+    freeze_read_token: Name = Field(
+        "FREEZE_READ_TOKEN",
+        description="reads the environment's variables: the freeze gate re-reads the freeze",
+    )
 
 
 class VariableNames(ConfigModel):

@@ -19,6 +19,8 @@ DEPLOYS = re.compile(
     r"railway-deploy\.sh|\brailway\s+(?:up|redeploy)\b|\bvercel\s+(?:deploy|--prod)\b"
 )
 FREEZE_GATE = re.compile(r"\bfreeze-gate\.sh\b")
+# A step that runs the application's own code or its dependencies' scripts (install, build).
+APP_CODE = re.compile(r"\bvercel\s+build\b|\bnext\s+build\b|\bnpm\s+(?:run|start|test)\b")
 # GitHub provides this one to every run; nothing declares it.
 AUTOMATIC_SECRETS = frozenset({"GITHUB_TOKEN"})
 
@@ -53,6 +55,7 @@ class Declared:
     required_checks: tuple[str, ...]
     environments: Mapping[str, DeclaredEnvironment] = field(default_factory=dict)
     freeze_variable: str = "DEPLOY_FREEZE"  # the rollback service's ROLLBACK_FREEZE_VARIABLE
+    freeze_token: str = "FREEZE_READ_TOKEN"  # the secret the gate re-reads the freeze with
 
 
 @dataclass(frozen=True)
@@ -162,49 +165,92 @@ def _check_jobs(path: str, workflow: dict[str, Any], declared: Declared) -> list
                 )
             )
         problems += _check_freeze_gate(path, job_id, job, declared)
+        problems += _check_app_code(path, job_id, job, workflow)
     return problems
 
 
 def _check_freeze_gate(
     path: str, job_id: str, job: dict[str, Any], declared: Declared
 ) -> list[Problem]:
+    """Each step that deploys has a gate after the step that deployed before it: the freeze is
+    read again before every platform step, not once for the whole job."""
     steps = job.get("steps", [])
     runs = [str(step.get("run", "")) for step in steps]
     deploying = [i for i, script in enumerate(runs) if DEPLOYS.search(script)]
     if not deploying:
         return []
-    first = deploying[0]
-    where = f"{path}: jobs.{job_id}.steps[{first}]"
     fix = (
-        "run `bash .github/scripts/freeze-gate.sh` with DEPLOY_FREEZE: "
-        f"${{{{ vars.{declared.freeze_variable} }}}} as a step before every step that deploys, "
-        "with no `if:` or `continue-on-error`"
+        f"run `bash .github/scripts/freeze-gate.sh` with DEPLOY_FREEZE: "
+        f"${{{{ vars.{declared.freeze_variable} }}}} and FREEZE_READ_TOKEN: "
+        f"${{{{ secrets.{declared.freeze_token} }}}} as a step right before every step that "
+        "deploys, with no `if:` or `continue-on-error`"
     )
     gates = [i for i, script in enumerate(runs) if FREEZE_GATE.search(script)]
-    if not gates or gates[0] > first:
-        return [Problem(where, "deploys before any freeze gate has run", fix)]
-    gate = steps[gates[0]]
-    expected = f"${{{{ vars.{declared.freeze_variable} }}}}"
-    if gate.get("env", {}).get("DEPLOY_FREEZE") != expected:
-        return [
-            Problem(
-                where,
-                f"the freeze gate before it does not read vars.{declared.freeze_variable}",
-                fix,
+    problems = []
+    for previous, index in zip([-1, *deploying], deploying, strict=False):
+        where = f"{path}: jobs.{job_id}.steps[{index}]"
+        before = [g for g in gates if previous < g < index]
+        if not before:
+            problem = (
+                "deploys before any freeze gate has run"
+                if previous < 0
+                else "deploys without reading the freeze again since the step that deployed "
+                f"before it (steps[{previous}])"
             )
-        ]
-    if "if" in gate or gate.get("continue-on-error"):
-        return [Problem(where, "the freeze gate before it may be skipped or ignored", fix)]
+            problems.append(Problem(where, problem, fix))
+            continue
+        problems += _gate_problems(where, steps[before[-1]], declared, fix)
     if _environment(job) is None:
-        return [
+        problems.append(
             Problem(
                 f"{path}: jobs.{job_id}",
                 "deploys outside a GitHub environment: no reviewers, no wait timer, and "
                 "environment variables such as the freeze are empty",
                 "give the job an `environment:`",
             )
-        ]
-    return []
+        )
+    return problems
+
+
+def _gate_problems(where: str, gate: dict[str, Any], declared: Declared, fix: str) -> list[Problem]:
+    env = gate.get("env", {})
+    if env.get("DEPLOY_FREEZE") != f"${{{{ vars.{declared.freeze_variable} }}}}":
+        message = f"the freeze gate before it does not read vars.{declared.freeze_variable}"
+    elif env.get("FREEZE_READ_TOKEN") != f"${{{{ secrets.{declared.freeze_token} }}}}":
+        message = (
+            f"the freeze gate before it cannot read the freeze again (no "
+            f"secrets.{declared.freeze_token}): it would judge the value from the job's start"
+        )
+    elif "if" in gate or gate.get("continue-on-error"):
+        message = "the freeze gate before it may be skipped or ignored"
+    else:
+        return []
+    return [Problem(where, message, fix)]
+
+
+def _check_app_code(
+    path: str, job_id: str, job: dict[str, Any], workflow: dict[str, Any]
+) -> list[Problem]:
+    """A step that runs the application's code (its install and build scripts) sees no secret:
+    neither in its own env nor in the job's or the workflow's."""
+    outer = {**workflow.get("env", {}), **job.get("env", {})}
+    inherited = [f"env.{name}" for name, value in outer.items() if "secrets." in str(value)]
+    problems = []
+    for index, step in enumerate(job.get("steps", [])):
+        if not APP_CODE.search(str(step.get("run", ""))):
+            continue
+        own = [name for name, value in step.get("env", {}).items() if "secrets." in str(value)]
+        for name in [*own, *inherited]:
+            problems.append(
+                Problem(
+                    f"{path}: jobs.{job_id}.steps[{index}]",
+                    f"runs the application's code with a secret in its environment ({name}): "
+                    "a build script or a dependency could read it",
+                    "give the token only to the steps that call the platform (vercel pull, "
+                    "vercel deploy --prebuilt), never to the build",
+                )
+            )
+    return problems
 
 
 def _check_references(path: str, workflow: dict[str, Any], declared: Declared) -> list[Problem]:

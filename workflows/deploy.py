@@ -1,6 +1,7 @@
 """deploy-<stack>.yml: a push to the stack's branch runs CI, then one deploy job in the GitHub
-environment (its reviewers, wait timer and branch policy hold), one at a time per environment:
-the freeze gate, Railway's backend and worker, the Vercel frontend, health checks, and for
+environment (its reviewers, wait timer and branch policy hold), one at a time per environment and
+never beside a rollback of it: the frontend built without any token, then Railway's backend and
+worker and the Vercel frontend, each behind a fresh read of the freeze, health checks, and for
 staging a short Locust smoke."""
 
 from typing import Any
@@ -19,13 +20,20 @@ RAILWAY_SERVICES = ("backend", "worker")
 
 HEADER = """\
 Deploys {branch} to the {environment} environment. The deploy job runs in the GitHub environment
-`{github_environment}`, so its required reviewers, wait timer and branch policy apply, and it stops
-before deploying anything while vars.{freeze} is 'true'.
-Railway's CLI: `railway up --service NAME --environment ENV --detach --json` starts a deployment
-and prints its id without waiting; `railway deployment list --json` shows its status
-(https://docs.railway.com/cli/deploying, https://docs.railway.com/cli/deployment). The CLI reads
-the project token from RAILWAY_TOKEN. The Vercel CLI reads VERCEL_TOKEN, VERCEL_ORG_ID and
-VERCEL_PROJECT_ID from the environment, so no token is ever on a command line."""
+`{github_environment}`, so its required reviewers, wait timer and branch policy apply. It reads
+the freeze ({freeze}) afresh before each platform step and stops while it is 'true': a rollback
+that freezes deploys halfway through a deploy stops it at the next step. It shares its concurrency
+group with the rollback workflow, whose run cancels it
+(https://docs.github.com/actions/using-jobs/using-concurrency).
+
+The frontend is built (`vercel build`, the app's own install and build scripts) with no token in
+its environment; only `vercel pull` and `vercel deploy --prebuilt` get VERCEL_TOKEN
+(https://vercel.com/docs/cli/build). Railway's CLI: `railway up --service NAME --environment ENV
+--detach --json` starts a deployment and prints its id without waiting; `railway deployment list
+--json` shows its status (https://docs.railway.com/cli/deploying,
+https://docs.railway.com/cli/deployment). The CLI reads the project token from RAILWAY_TOKEN. The
+Vercel CLI reads VERCEL_TOKEN, VERCEL_ORG_ID and VERCEL_PROJECT_ID from the environment, so no
+token is ever on a command line."""
 
 
 def path(environment: DeployEnvironment) -> str:
@@ -42,23 +50,50 @@ def endpoints(config: WorkflowsConfig) -> list[tuple[str, str, str]]:
     ]
 
 
-def _vercel(config: WorkflowsConfig, environment: DeployEnvironment) -> list[dict[str, Any]]:
+def concurrency_group(environment: DeployEnvironment) -> str:
+    """One group for the deploy and the rollback of an environment (the rollback cancels)."""
+    return f"deploy-{environment.name}"
+
+
+def freeze_gate(config: WorkflowsConfig, environment: DeployEnvironment, before: str) -> Any:
+    """The freeze as the job started (vars) and as it is now (read with FREEZE_READ_TOKEN)."""
+    return run(
+        f"Deploy freeze gate{before}",
+        f"bash {FREEZE_GATE}",
+        env={
+            "DEPLOY_FREEZE": var(config.variables.deploy_freeze),
+            "DEPLOY_ENVIRONMENT": environment.github_environment,
+            "FREEZE_VARIABLE": config.variables.deploy_freeze,
+            "FREEZE_READ_TOKEN": secret(config.secrets.freeze_read_token),
+        },
+    )
+
+
+def _vercel_env(config: WorkflowsConfig, *, token: bool) -> dict[str, str]:
     env = {
-        "VERCEL_TOKEN": secret(config.secrets.vercel_token),
         "VERCEL_ORG_ID": var(config.variables.vercel_org_id),
         "VERCEL_PROJECT_ID": var(config.variables.vercel_project_id),
         "VERCEL_TELEMETRY_DISABLED": "1",
     }
+    return {"VERCEL_TOKEN": secret(config.secrets.vercel_token), **env} if token else env
+
+
+def _vercel_build(config: WorkflowsConfig, environment: DeployEnvironment) -> list[dict[str, Any]]:
     target = environment.vercel_target
     prod = " --prod" if target == "production" else ""
     return [
         # Run from the repository root: `vercel build` builds the project's root directory.
         run(
-            f"Build the frontend (Vercel, {target})",
-            f"vercel pull --yes --environment={target}\nvercel build{prod}\n",
-            env=env,
+            f"Fetch the frontend's settings (Vercel, {target})",
+            f"vercel pull --yes --environment={target}",
+            env=_vercel_env(config, token=True),
         ),
-        run(f"Deploy the frontend (Vercel, {target})", f"vercel deploy --prebuilt{prod}", env=env),
+        # The app's install and build scripts run here: no token in reach.
+        run(
+            f"Build the frontend (Vercel, {target}; no token)",
+            f"vercel build{prod}",
+            env=_vercel_env(config, token=False),
+        ),
     ]
 
 
@@ -83,16 +118,10 @@ def _smoke(config: WorkflowsConfig) -> list[dict[str, Any]]:
 def _deploy_job(config: WorkflowsConfig, environment: DeployEnvironment) -> dict[str, Any]:
     check = config.health_check
     railway_env = {"RAILWAY_TOKEN": secret(config.secrets.railway_token)}
+    prod = " --prod" if environment.vercel_target == "production" else ""
     steps = [
         checkout(),
-        run(
-            "Deploy freeze gate",
-            f"bash {FREEZE_GATE}",
-            env={
-                "DEPLOY_FREEZE": var(config.variables.deploy_freeze),
-                "DEPLOY_ENVIRONMENT": environment.github_environment,
-            },
-        ),
+        freeze_gate(config, environment, ""),
         uses("actions/setup-node", node_version=config.node_version, package_manager_cache=False),
         # Outside the checkout, so that `railway up` never uploads them.
         run(
@@ -105,15 +134,25 @@ npm ci --prefix "$tools" --no-audit --no-fund
 echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
 """,
         ),
-        *(
+        # Built before anything deploys: a frontend that does not build stops the deploy whole.
+        *_vercel_build(config, environment),
+    ]
+    for service in RAILWAY_SERVICES:
+        steps += [
+            freeze_gate(config, environment, f" (before the {service})"),
             run(
                 f"Deploy the {service} (Railway)",
                 f"bash {RAILWAY_DEPLOY} {service} {environment.name}",
                 env=railway_env,
-            )
-            for service in RAILWAY_SERVICES
+            ),
+        ]
+    steps += [
+        freeze_gate(config, environment, " (before the frontend)"),
+        run(
+            f"Deploy the frontend (Vercel, {environment.vercel_target})",
+            f"vercel deploy --prebuilt{prod}",
+            env=_vercel_env(config, token=True),
         ),
-        *_vercel(config, environment),
         run(
             "Health checks",
             f"bash {HEALTH_CHECK} "
@@ -137,8 +176,9 @@ echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
             "name": environment.github_environment,
             "url": var(config.variables.frontend_url),
         },
-        # Never cancel a deploy half way; a newer push waits for this one.
-        concurrency={"group": f"deploy-{environment.name}", "cancel-in-progress": False},
+        # Never cancel a deploy for a newer push (it waits); the rollback workflow, in the same
+        # group, cancels it.
+        concurrency={"group": concurrency_group(environment), "cancel-in-progress": False},
     )
 
 

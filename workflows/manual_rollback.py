@@ -7,6 +7,7 @@ from typing import Any
 
 from workflows.actions import checkout, job, run, secret, uses, var
 from workflows.config import DeployEnvironment, WorkflowsConfig
+from workflows.deploy import concurrency_group
 
 SERVICES = ("frontend", "backend", "worker")
 PIPELINE_PYTHON = "3.11"  # what the pipeline repository's own workflows run
@@ -18,7 +19,9 @@ rollback service (`python -m rollback rollback --service NAME` from {repository}
 deploymentRollback for the backend and worker (`railway rollback` does not exist), the previous
 production deployment promoted for the Vercel frontend. The job runs in the GitHub environment
 `{github_environment}` (its tokens, reviewers and wait timer), and not behind the deploy freeze:
-a rollback must work while deploys are frozen. It does not freeze deploys itself."""
+a rollback must work while deploys are frozen. It does not freeze deploys itself. It shares the
+deploy job's concurrency group and cancels a deploy in flight, so a deploy never goes on over a
+rollback (https://docs.github.com/actions/using-jobs/using-concurrency)."""
 
 # `python -m rollback` insists on a webhook token (its settings are the service's), which a
 # manual rollback never uses: each run makes a throwaway one.
@@ -141,7 +144,8 @@ def rollback_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -
                 30,
                 steps,
                 environment=environment.github_environment,
-                concurrency={"group": f"rollback-{stack}", "cancel-in-progress": False},
+                # A deploy in flight is cancelled: it would go on over the rollback.
+                concurrency={"group": concurrency_group(environment), "cancel-in-progress": True},
             )
         },
     }

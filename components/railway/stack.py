@@ -10,9 +10,16 @@ import pulumi
 
 import rollback.deploy
 from components.railway.component import RailwayServiceArgs
-from components.railway.spec import ImageSource, RepoSource, Settings, WorkflowSource
+from components.railway.spec import ImageSource, Settings, WorkflowSource
 from monitoring.images import ServerName
 from monitoring.servers import Server, ServerSecret
+from rollback.settings import ACTING, ENV, SECRETS
+
+# This repository's deploy workflow ships the rollback service from the commit it deploys.
+PIPELINE_DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
+# The rollback service's settings that only acting needs: its platform tokens, and what else.
+ACTING_VARIABLES = frozenset(ENV[field] for fields in ACTING.values() for field in fields)
+PLATFORM_TOKENS = ACTING_VARIABLES & SECRETS
 
 HEALTH = Settings(
     healthcheck_path="/health", healthcheck_timeout=60, restart_policy_type="ON_FAILURE"
@@ -64,27 +71,46 @@ def stack_services(
     }
 
 
+def _rollback_problems(variables: Mapping[str, object], *, dry_run: bool) -> list[str]:
+    spec = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
+    missing = sorted(set(spec.required_variables) - ACTING_VARIABLES - set(variables))
+    if not dry_run:  # acting needs one of each ACTING entry (a token, a project...)
+        missing += [
+            n for n, fields in ACTING.items() if not any(ENV[f] in variables for f in fields)
+        ]
+    problems = [f"needs {', '.join(missing)}"] if missing else []
+    held = sorted(PLATFORM_TOKENS & set(variables))
+    if dry_run and held:
+        problems.append(f"holds {', '.join(held)} in dry run, which never calls a platform")
+    return problems
+
+
 def rollback_service(
     *,
     project_id: str,
     environment: str,
     repository: str,
-    branch: str,
-    url: str,
+    public_url: str | None,
     variables: Mapping[str, pulumi.Input[str]],
+    dry_run: bool,
     protect: bool,
 ) -> RailwayServiceArgs:
-    """The rollback service (this repository's `rollback/`); `variables` are its settings."""
+    """The rollback service (this repository's `rollback/`); `variables` are its settings.
+
+    Its code comes only from `repository`'s own deploy workflow (`railway up` of the commit that
+    workflow deploys, behind the stack's reviewers), never from Railway building a branch on
+    push. It answers on the private network, where Alertmanager reaches it, and on the host of
+    `public_url` only when given. In dry run it holds no platform token."""
+    problems = _rollback_problems(variables, dry_run=dry_run)
+    if problems:
+        raise ValueError(f"the rollback service {'; '.join(problems)}")
     spec = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
-    missing = sorted(set(spec.required_variables) - set(variables))
-    if missing:
-        raise ValueError(f"the rollback service needs {', '.join(missing)}")
-    host = urlsplit(url).hostname or ""
+    host = urlsplit(public_url).hostname if public_url else None
     return RailwayServiceArgs(
         project_id=project_id,
         environment=environment,
         service=spec.name,
-        source=RepoSource(repo=repository, branch=branch),
+        source=WorkflowSource(deployed_by=f"{repository}: {PIPELINE_DEPLOY_WORKFLOW}"),
         settings=Settings(
             healthcheck_path=spec.health_path,
             healthcheck_timeout=60,

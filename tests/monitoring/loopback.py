@@ -73,6 +73,18 @@ class Quiet(BaseHTTPRequestHandler):
         pass
 
 
+class JsonReplies(Quiet):
+    """A stand-in's handler that answers JSON, as the platform APIs do."""
+
+    def _reply(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 class HttpStandIn:
     """Serves a handler on 127.0.0.1 from a daemon thread until `close()`."""
 

@@ -60,6 +60,8 @@ REFUSED = {"monitoring.receivers.rollbackWebhookUrl"}
 CHECKS_ONLY = {
     # The app's histogram buckets: latency thresholds must be bucket bounds.
     "monitoring.triggers.performance.latencyBuckets",
+    # Who may publish the monitoring images: the images themselves are checked against it.
+    "railway.allowedImagePublishers",
 }
 
 

@@ -11,6 +11,10 @@ from policy import rules
 from policy.rules import Resource
 
 PROJECT = "autonomica-pipeline"
+ACTIONS = rules.ProtectionSettings().checks_integration_id  # GitHub Actions
+PIPELINE = rules.RollbackSettings().pipeline_repository
+SHIPPED = {"deployedBy": f"{PIPELINE}: .github/workflows/deploy.yml"}
+APP_REPOSITORY = rules.RepositorySettings().application_repository
 
 
 def resource(
@@ -40,7 +44,9 @@ def ruleset(**changes: Any) -> dict[str, Any]:
         "repository": "autonomica",
         "rules": {
             "pullRequest": {"requiredApprovingReviewCount": 1},
-            "requiredStatusChecks": {"requiredChecks": [{"context": "test-and-quality"}]},
+            "requiredStatusChecks": {
+                "requiredChecks": [{"context": "test-and-quality", "integrationId": ACTIONS}]
+            },
         },
         "target": "branch",
     } | changes
@@ -127,7 +133,10 @@ def server(
 
 ROLLBACK_POLICY = """
 triggers:
-  health_check: {enabled: true}
+  health_check:
+    enabled: true
+    thresholds: {consecutive_failures: 3, failure_window: 2m}
+    probe_interval: 15s
   performance: {enabled: true}
   business: {enabled: true}
 strategies:
@@ -143,7 +152,7 @@ def rollback(
     """The rollback service's Railway command, as the stack declares it."""
     body = {
         "name": "rollback",
-        "source": source or {"repo": "jairodriguez/autonomica-pipeline", "branch": "main"},
+        "source": source or SHIPPED,
         "variables": {
             "ROLLBACK_DRY_RUN": "false",
             "ROLLBACK_CONFIG": ROLLBACK_POLICY,
@@ -174,6 +183,19 @@ receivers:
 """
 
 
+def acting_rollback(*tokens: str) -> Resource:
+    """The rollback service with its tokens as the stack passes them: secret, by name only."""
+    found = rollback()
+    names = tokens or ("RAILWAY_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN")
+    environment = {f"{rules.SECRET_ENV_PREFIX}{name}": "[secret]" for name in names}
+    return dataclasses.replace(found, inputs={**found.inputs, "environment": environment})
+
+
+def team_access(team: int, repository: str = "autonomica") -> Resource:
+    inputs = {"teamId": str(team), "repository": repository, "permission": "pull"}
+    return resource(rules.GITHUB_TEAM_ACCESS, inputs, name=f"team-{team}")
+
+
 def alertmanager(content: str = ALERTMANAGER) -> Resource:
     """The Alertmanager server's command, which carries alertmanager.yml in a variable."""
     files = "file AUTONOMICA_FILE_AM /etc/alertmanager/alertmanager.yml\n"
@@ -184,6 +206,23 @@ def alertmanager(content: str = ALERTMANAGER) -> Resource:
 
 def stash(path: str, content: str) -> dict[str, Any]:
     return {"input": {"path": path, "sha256": "0" * 64, "content": content}}
+
+
+CHECKED = {
+    "requiredStatusChecks": {"requiredChecks": [{"context": "ci", "integrationId": ACTIONS}]}
+}
+REVIEW = {"requiredApprovingReviewCount": 1}
+APP = {"actorId": 7, "actorType": "Integration", "bypassMode": "always"}
+MAINTAINER = {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
+HEALTHY = "thresholds: {consecutive_failures: 3, failure_window: 2m}"
+
+
+def guarded(*actors: dict[str, Any], stack: str = "production", **rules_of: Any) -> Resource:
+    """A ruleset on the production branch with these bypass actors and, if given, these rules."""
+    changes: dict[str, Any] = {"bypassActors": list(actors)} if actors else {}
+    if rules_of:
+        changes["rules"] = rules_of
+    return resource(rules.GITHUB_RULESET, ruleset(**changes), stack=stack)
 
 
 # rule name -> (passing resources, failing resources with a word the message must contain)
@@ -256,60 +295,38 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     ),
     "production-branch-protection": (
         [
-            resource(rules.GITHUB_RULESET, ruleset()),
-            # The app that commits the managed workflows: reported by an advisory rule instead.
-            resource(
-                rules.GITHUB_RULESET,
-                ruleset(bypassActors=[{"actorId": 7, "actorType": "Integration"}]),
-            ),
+            guarded(),
+            # The app that commits the managed workflows, past the checks and the review rule
+            # only: reported by an advisory rule instead.
+            guarded({"actorId": 7, "actorType": "Integration"}),
+            # Nobody may pass the ruleset that forbids deleting and force-pushing.
+            guarded(deletion=True, nonFastForward=True),
             resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection()),
-            resource(
-                rules.GITHUB_RULESET,
-                ruleset(bypassActors=[{"actorId": 5, "actorType": "RepositoryRole"}]),
-                stack="staging",
-            ),
+            guarded({"actorId": 5, "actorType": "RepositoryRole"}, stack="staging"),
             # A named maintainer past the review rule only: no check on this ruleset to skip.
-            resource(
-                rules.GITHUB_RULESET,
-                ruleset(
-                    rules={"pullRequest": {"requiredApprovingReviewCount": 1}},
-                    bypassActors=[
-                        {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
-                    ],
-                ),
-            ),
+            guarded(MAINTAINER, pullRequest=REVIEW),
         ],
         [
-            (
-                resource(
-                    rules.GITHUB_RULESET,
-                    ruleset(bypassActors=[{"actorId": 5, "actorType": "RepositoryRole"}]),
-                ),
-                "bypass",
-            ),
-            (
-                resource(
-                    rules.GITHUB_RULESET,
-                    # A maintainer's merge bypass on the ruleset that holds the checks skips them.
-                    ruleset(
-                        bypassActors=[
-                            {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
-                        ]
-                    ),
-                ),
-                "bypass",
-            ),
-            (
-                resource(
-                    rules.GITHUB_RULESET,
-                    ruleset(
-                        rules={"pullRequest": {"requiredApprovingReviewCount": 1}},
-                        bypassActors=[{"actorId": 9, "actorType": "User", "bypassMode": "always"}],
-                    ),
-                ),
-                "bypass",
-            ),
+            (guarded({"actorId": 5, "actorType": "RepositoryRole"}), "bypass"),
+            # A maintainer's merge bypass on the ruleset that holds the checks skips them.
+            (guarded(MAINTAINER), "bypass"),
+            (guarded(MAINTAINER | {"bypassMode": "always"}, pullRequest=REVIEW), "bypass"),
             (resource(rules.GITHUB_RULESET, ruleset(enforcement="evaluate")), "not enforced"),
+            # Not "always for everything": an App past deletion and force-pushes too.
+            (
+                guarded(APP, deletion=True, nonFastForward=True, **CHECKED),
+                "GitHub App 7 may bypass deletion, force-pushes: no one may",
+            ),
+            (
+                guarded(requiredStatusChecks={"requiredChecks": [{"context": "ci"}]}),
+                "the required check ci is matched by name only",
+            ),
+            (
+                guarded(
+                    requiredStatusChecks={"requiredChecks": [{"context": "ci", "integrationId": 9}]}
+                ),
+                "or comes from app 9",
+            ),
             (
                 resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection(enforceAdmins=False)),
                 "admins",
@@ -507,12 +524,29 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             (rollback(ROLLBACK_DRY_RUN="true"), "set rollback.dryRun to false"),
             (rollback(ROLLBACK_DRY_RUN="1"), "runs dry (ROLLBACK_DRY_RUN=1)"),
             (
-                rollback(source={"repo": "mallory/autonomica-pipeline", "branch": "main"}),
-                "set rollback.repository to jairodriguez/autonomica-pipeline",
+                rollback(source={"deployedBy": "mallory/autonomica-pipeline: deploy.yml"}),
+                f"shipped from mallory/autonomica-pipeline, not by {PIPELINE}'s deploy workflow",
             ),
             (
-                rollback(source={"repo": "jairodriguez/autonomica-pipeline", "branch": "wip"}),
-                "set rollback.branch to main",
+                rollback(source={"repo": PIPELINE, "branch": "main"}),
+                f"set rollback.repository to {PIPELINE}",
+            ),
+            (
+                rollback(ROLLBACK_CONFIG=ROLLBACK_POLICY.replace("failures: 3", "failures: 6")),
+                "rolls back after 6 failed health checks, more than the spec's 3: set "
+                "monitoring.triggers.healthCheck.consecutiveFailures to at most 3",
+            ),
+            (
+                rollback(ROLLBACK_CONFIG=ROLLBACK_POLICY.replace("window: 2m", "window: 30m")),
+                "monitoring.triggers.healthCheck.failureWindow to at most 2m",
+            ),
+            (
+                rollback(ROLLBACK_CONFIG=ROLLBACK_POLICY.replace(HEALTHY, "thresholds: {}")),
+                "failed health checks",
+            ),
+            (
+                rollback(ROLLBACK_CONFIG=ROLLBACK_POLICY.replace("interval: 15s", "interval: 5m")),
+                "3 failed probes every 5m take longer than the spec's 2m",
             ),
             (
                 rollback(ROLLBACK_CONFIG=ROLLBACK_POLICY.replace("business: {enabled: true}", "")),
@@ -521,7 +555,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             (
                 rollback(
                     ROLLBACK_CONFIG=ROLLBACK_POLICY.replace(
-                        "health_check: {enabled: true}", "health_check: {enabled: false}"
+                        "enabled: true\n    thresholds", "enabled: false\n    thresholds"
                     )
                 ),
                 "monitoring.triggers.healthCheck.enabled",
@@ -584,6 +618,78 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                 ),
                 "the PagerDuty routing key (through a proxy) would go to proxy.evil.example",
             ),
+        ],
+    ),
+    "images-from-allowed-publishers": (
+        [server("prometheus"), server("grafana"), resource(rules.COMMAND, command())],
+        [
+            (
+                server(
+                    "prometheus", source={"image": IMAGES["prometheus"].replace("prom/", "promm/")}
+                ),
+                "published by 'promm', not one of prom, grafana",
+            ),
+            (
+                server("grafana", stack="staging", source={"image": "ghcr.io/acme/grafana:1.0.0"}),
+                "published by 'ghcr.io/acme'",
+            ),
+        ],
+    ),
+    "rollback-least-privilege": (
+        [
+            acting_rollback(),
+            rollback(ROLLBACK_DRY_RUN="true", stack="staging"),
+            server("prometheus"),
+        ],
+        [
+            (
+                rollback(source={"repo": PIPELINE, "branch": "main"}, stack="staging"),
+                f"built by Railway from {PIPELINE}@main, which no reviewer of the stack gates",
+            ),
+            (
+                rollback(ROLLBACK_DRY_RUN="true", VERCEL_TOKEN="[secret]", stack="staging"),
+                "runs dry but holds VERCEL_TOKEN",
+            ),
+            (
+                acting_rollback("RAILWAY_API_TOKEN"),
+                "give it a project token of its own environment",
+            ),
+        ],
+    ),
+    "production-retain-on-delete": (
+        [
+            dataclasses.replace(server("prometheus"), retain_on_delete=True),
+            dataclasses.replace(server("prometheus", stack="staging"), retain_on_delete=False),
+            server("prometheus"),  # CrossGuard: not known, not judged
+        ],
+        [
+            (
+                dataclasses.replace(rollback(), retain_on_delete=False),
+                "production's Railway service rollback is deleted with the stack",
+            )
+        ],
+    ),
+    "production-repository": (
+        [
+            resource(rules.GITHUB_ENVIRONMENT, environment()),
+            resource(rules.GITHUB_PROVIDER, {"owner": APP_REPOSITORY.split("/")[0]}),
+            rollback(GITHUB_REPOSITORY=APP_REPOSITORY),
+            resource(
+                rules.GITHUB_ENVIRONMENT,
+                environment(environment="staging", repository="other"),
+                stack="staging",
+            ),
+        ],
+        [
+            (
+                resource(rules.GITHUB_PROVIDER, {"owner": "mallory"}),
+                f"acts on the GitHub repository 'mallory', not {APP_REPOSITORY}",
+            ),
+            (
+                resource(rules.GITHUB_RULESET, ruleset(repository="autonomica-fork")),
+                "set github.repository to",
+            ),
+            (rollback(GITHUB_REPOSITORY="mallory/autonomica"), "'mallory/autonomica'"),
         ],
     ),
     "production-self-review": (

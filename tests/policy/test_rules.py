@@ -14,6 +14,7 @@ from tests.policy.cases import (
     resource,
     rollback,
     ruleset,
+    team_access,
 )
 
 RULES = {rule.name: rule for rule in rules.RULES}
@@ -172,14 +173,76 @@ def test_trusted_hosts_come_from_the_pack_config() -> None:
 
 def test_the_rollback_repository_comes_from_the_pack_config() -> None:
     rule = RULES["production-rollback-armed"]
-    fork = rollback(source={"repo": "autonomica/autonomica-pipeline", "branch": "main"})
-    moved = {"pipelineRepository": "autonomica/autonomica-pipeline"}
-    assert rules.check_resource(rule, fork, moved) == []
+    fork = rollback(source={"deployedBy": "acme/pipeline: .github/workflows/deploy.yml"})
+    assert rules.check_resource(rule, fork, {"pipelineRepository": "acme/pipeline"}) == []
     (violation,) = rules.check_resource(rule, fork)
-    assert "built from autonomica/autonomica-pipeline" in violation.message
+    assert "shipped from acme/pipeline" in violation.message
 
 
-CHECKS = {"requiredStatusChecks": {"requiredChecks": [{"context": "test-and-quality"}]}}
+def test_the_health_check_limits_come_from_the_pack_config() -> None:
+    rule = RULES["production-rollback-armed"]
+    assert rules.check_resource(rule, rollback(), {"maxHealthFailures": 3}) == []
+    stricter = rules.check_resource(rule, rollback(), {"maxHealthFailures": 2})
+    assert [v.message for v in stricter] == [
+        "production rolls back after 3 failed health checks, more than the spec's 2: set "
+        "monitoring.triggers.healthCheck.consecutiveFailures to at most 2"
+    ]
+    shorter = rules.check_resource(rule, rollback(), {"maxHealthWindow": "1m"})
+    assert any("failureWindow to at most 1m" in v.message for v in shorter)
+
+
+def test_only_the_deploy_app_may_bypass_when_the_pack_names_it() -> None:
+    rule = RULES["production-branch-protection"]
+    app = resource(
+        rules.GITHUB_RULESET, ruleset(bypassActors=[{"actorId": 7, "actorType": "Integration"}])
+    )
+    assert rules.check_resource(rule, app, {"deployAppId": 7}) == []
+    (violation,) = rules.check_resource(rule, app, {"deployAppId": 8})
+    assert "GitHub App 7 may bypass it, not the deploy App 8" in violation.message
+
+
+def test_the_advisory_says_who_may_pass_which_rule() -> None:
+    rule = RULES["production-branch-bypass"]
+    review = ruleset(
+        rules={"pullRequest": {"requiredApprovingReviewCount": 1}},
+        bypassActors=[
+            {"actorId": 7, "actorType": "Integration", "bypassMode": "always"},
+            {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"},
+        ],
+    )
+    messages = [
+        v.message for v in rules.check_resource(rule, resource(rules.GITHUB_RULESET, review))
+    ]
+    assert messages[0].startswith("the GitHub App 7 may push to main past the review rule (always)")
+    assert messages[1].startswith("GitHub user 9 may merge their own pull requests into main past "
+                                  "the review rule")  # fmt: skip
+
+
+TEAMS = next(r for r in rules.STACK_RULES if r.name == "production-reviewer-teams-have-access")
+
+
+def test_a_reviewing_team_needs_the_access_the_stack_grants() -> None:
+    env = resource(
+        rules.GITHUB_ENVIRONMENT,
+        environment(reviewers=[{"users": [], "teams": [42]}]),
+        name="github-environment",
+    )
+    assert rules.check_stack(TEAMS, [env, team_access(42)]) == []
+    (violation,) = rules.check_stack(TEAMS, [env, team_access(42, "another-repository")])
+    assert violation.resource == env
+    assert "team 42 reviews production deployments but the stack grants it no access" in (
+        violation.message
+    )
+    staging = resource(
+        rules.GITHUB_ENVIRONMENT,
+        environment(environment="staging", reviewers=[{"users": [], "teams": [42]}]),
+        stack="staging",
+    )
+    assert rules.check_stack(TEAMS, [staging]) == []
+
+
+CHECKS = ruleset()["rules"]["requiredStatusChecks"]
+CHECKS = {"requiredStatusChecks": CHECKS}
 REVIEWS = {"pullRequest": {"requiredApprovingReviewCount": 1}}
 
 

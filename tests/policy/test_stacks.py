@@ -12,6 +12,8 @@ import pytest
 
 import components.monitoring
 import components.pipeline
+from components.railway.spec import SECRET_ENV_PREFIX
+from policy import rules
 from tests.conftest import SynthFn
 from tests.policy.weakenings import WEAKENINGS, github
 from tools import policycheck
@@ -45,9 +47,10 @@ def test_production_flags_self_review_for_a_human() -> None:
 
     violations = policycheck.check(synth.synthesize("production").to_json())
     found = sorted((v.rule, v.level, v.resource.urn) for v in violations)
+    checks = RULESET_URN.replace("github-branch-ruleset", "github-checks-ruleset")
     review = RULESET_URN.replace("github-branch-ruleset", "github-review-ruleset")
     assert found == [
-        ("production-branch-bypass", "advisory", RULESET_URN),  # the committer app
+        ("production-branch-bypass", "advisory", checks),  # the committer app
         ("production-branch-bypass", "advisory", review),  # the committer app
         ("production-branch-bypass", "advisory", review),  # the maintainer's merges
         ("production-self-review", "advisory", ENVIRONMENT_URN),
@@ -175,3 +178,89 @@ def test_a_weakened_monitoring_server_fails_the_offline_check(
     change(_server(plan, name))
     mandatory = [v for v in policycheck.check(plan) if v.level == "mandatory"]
     assert [(v.rule, v.resource.name) for v in mandatory] == [(rule, name)]
+
+
+def _ruleset(plan: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [r for r in plan["resources"] if r["name"] == f"github-{name}-ruleset"]
+    return found
+
+
+def _unbound_check(plan: dict[str, Any]) -> None:
+    checks = _ruleset(plan, "checks")["inputs"]["rules"]["requiredStatusChecks"]
+    for check in checks["requiredChecks"]:
+        check.pop("integrationId")
+
+
+def _app_past_force_pushes(plan: dict[str, Any]) -> None:
+    app = _ruleset(plan, "checks")["inputs"]["bypassActors"][0]
+    _ruleset(plan, "branch")["inputs"]["bypassActors"] = [app]
+
+
+def _rollback_built_on_push(plan: dict[str, Any]) -> None:
+    source = {"repo": "someone/autonomica-pipeline", "branch": "main"}
+    _edit_spec(_server(plan, "rollback"), source=source)
+
+
+def _rollback_with_an_account_token(plan: dict[str, Any]) -> None:
+    command = _server(plan, "rollback")
+    spec = json.loads(command["inputs"]["stdin"])
+    spec["service"]["secretVariables"].append("RAILWAY_API_TOKEN")
+    command["inputs"]["stdin"] = json.dumps(spec)
+    command["inputs"]["environment"][f"{SECRET_ENV_PREFIX}RAILWAY_API_TOKEN"] = "[secret]"
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "resource_name", "words"),
+    [
+        (
+            _unbound_check,
+            "production-branch-protection",
+            "github-checks-ruleset",
+            "is matched by name only",
+        ),
+        (
+            _app_past_force_pushes,
+            "production-branch-protection",
+            "github-branch-ruleset",
+            "may bypass deletion, force-pushes: no one may",
+        ),
+        (_rollback_built_on_push, "rollback-least-privilege", "rollback", "built by Railway"),
+        (
+            _rollback_with_an_account_token,
+            "rollback-least-privilege",
+            "rollback",
+            "holds RAILWAY_API_TOKEN",
+        ),
+    ],
+)
+def test_a_weakened_production_plan_fails_the_offline_check(
+    run_stack: SynthFn,
+    change: Callable[[dict[str, Any]], None],
+    rule: str,
+    resource_name: str,
+    words: str,
+) -> None:
+    """Weakenings no stack key can make, only a change to the program."""
+    plan = run_stack("production").to_json()
+    change(plan)
+    mandatory = [v for v in policycheck.check(plan) if v.level == "mandatory"]
+    assert any(
+        (v.rule, v.resource.name) == (rule, resource_name) and words in v.message for v in mandatory
+    ), [(v.rule, v.resource.name, v.message) for v in mandatory]
+
+
+def test_the_policy_reads_secret_variables_by_the_converge_tools_names() -> None:
+    assert rules.SECRET_ENV_PREFIX == SECRET_ENV_PREFIX
+
+
+def test_a_reviewing_team_the_stack_does_not_grant_access_fails(
+    run_stack: SynthFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import components.github
+
+    monkeypatch.setattr(components.github.github, "TeamRepository", lambda *_, **__: None)
+    plan = run_stack("production", github(lambda gh: gh.update(reviewers=[{"team": "platform"}])))
+    failed, report = offline(plan)
+    assert failed
+    assert "[mandatory]  production-reviewer-teams-have-access" in report
+    assert "reviews production deployments but the stack grants it no access" in report

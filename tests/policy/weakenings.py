@@ -1,10 +1,14 @@
 """Production stack files weakened in each guarded way: the stack-file edit, the rule that must
-fail, the resource it names and words of its message (the key to change)."""
+fail, the resource it names and words of its message (the key to change). `OFFLINE_ONLY`: the
+weakenings only the offline check can see (CrossGuard's Python SDK does not hand a policy the
+resource's retainOnDelete)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from monitoring.images import IMAGES
 
 PROJECT = "autonomica-pipeline"
 GITHUB = f"{PROJECT}:github"
@@ -29,6 +33,17 @@ def _monitoring(**values: Any) -> Edit:
 def _webhook_elsewhere(config: dict[str, Any]) -> None:
     config[f"{PROJECT}:monitoring"] = {"servers": {"hosting": "external"}}
     config[f"{PROJECT}:urls"]["rollback"] = "https://rollback.evil.example"
+
+
+def _foreign_image(config: dict[str, Any]) -> None:
+    """A pinned Prometheus from another publisher, which the stack file itself lets in."""
+    image = IMAGES["prometheus"].replace("prom/", "mallory/", 1)
+    config[f"{PROJECT}:monitoring"] = {"servers": {"images": {"prometheus": image}}}
+    config[f"{PROJECT}:railway"]["allowedImagePublishers"] = ["prom", "grafana", "mallory"]
+
+
+def _health_check(**values: Any) -> Edit:
+    return _monitoring(triggers={"healthCheck": values})
 
 
 NOTIFY_ONLY = {"timeout": "30s", "actions": ["investigate_cause"]}
@@ -61,8 +76,8 @@ WEAKENINGS = {
     "admins-not-bound": (
         github(lambda gh: gh.update(enforceAdmins=False)),
         "production-branch-protection",
-        "github-branch-ruleset",
-        "bypass",
+        "github-checks-ruleset",
+        "admins and other bypass actors are not bound",
     ),
     "no-approving-review": (
         github(lambda gh: gh.update(requiredApprovingReviews=0)),
@@ -135,4 +150,35 @@ WEAKENINGS = {
         "monitoring-alertmanager/alertmanager.yml",
         "the rollback webhook token would go to rollback.evil.example",
     ),
+    "image-from-another-publisher": (
+        _foreign_image,
+        "images-from-allowed-publishers",
+        "prometheus",
+        "published by 'mallory'",
+    ),
+    "health-check-more-failures": (
+        _health_check(consecutiveFailures=5),
+        "production-rollback-armed",
+        "rollback",
+        "set monitoring.triggers.healthCheck.consecutiveFailures to at most",
+    ),
+    "health-check-longer-window": (
+        _health_check(failureWindow="10m"),
+        "production-rollback-armed",
+        "rollback",
+        "set monitoring.triggers.healthCheck.failureWindow to at most",
+    ),
+    "retain-on-delete-off": (
+        _set("railway", retainOnDelete=False),
+        "production-retain-on-delete",
+        "backend",
+        "set railway.retainOnDelete to true",
+    ),
+    "swapped-repository": (
+        github(lambda gh: gh.update(repository="mallory/autonomica")),
+        "production-repository",
+        "rollback",
+        "its reviewers, rulesets and freeze would guard another repository; set github.repository",
+    ),
 }
+OFFLINE_ONLY = frozenset({"retain-on-delete-off"})

@@ -274,9 +274,9 @@ def test_the_rollback_service_keeps_its_audit_log_on_a_volume() -> None:
         project_id="proj-1",
         environment="staging",
         repository="autonomica/app",
-        branch="develop",
-        url="https://staging-rollback.autonomica.app",
+        public_url=None,
         variables=dict.fromkeys(ROLLBACK.required_variables, "x"),
+        dry_run=False,
         protect=False,
     )
     spec = json.loads(render_spec(args, dict.fromkeys(args.variables, "x")))

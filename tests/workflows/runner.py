@@ -106,20 +106,29 @@ def run_job(
 
 
 def fake_cli(bin_dir: Path, name: str, body: str) -> Path:
-    """An executable `name` in bin_dir: records its arguments (one call a line) and whether the
-    tokens it needs were in its environment, then runs `body` (bash)."""
+    """An executable `name` in bin_dir: records its arguments (one call a line), whether the
+    tokens it needs were in its environment, and the names of every credential-like variable it
+    could read, then runs `body` (bash)."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     path = bin_dir / name
-    log = bin_dir / f"{name}.calls"
+    log, seen = bin_dir / f"{name}.calls", bin_dir / f"{name}.credentials"
+    credential = r"s/^\([A-Za-z_]*\(TOKEN\|SECRET\|KEY\)[A-Za-z_]*\)=.*/\1/p"
     path.write_text(
         "#!/usr/bin/env bash\nset -euo pipefail\n"
         f'printf "%s\\n" "$*" >> "{log}"\n'
         'printf "RAILWAY_TOKEN=%s VERCEL_TOKEN=%s\\n" "${RAILWAY_TOKEN:-}" "${VERCEL_TOKEN:-}" '
         f'>> "{bin_dir / (name + ".env")}"\n'
+        f"echo $(env | sed -n '{credential}' | sort) >> \"{seen}\"\n"
         f"{body}\n"
     )
     path.chmod(0o755)
     return path
+
+
+def credentials(bin_dir: Path, name: str) -> list[list[str]]:
+    """Per call of the fake CLI `name`: the names of the credential-like variables it saw."""
+    log = bin_dir / f"{name}.credentials"
+    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def calls(bin_dir: Path, name: str) -> list[str]:

@@ -16,6 +16,17 @@ from workflows.consistency import Declared, DeclaredEnvironment
 DEPLOY = ".github/workflows/deploy-production.yml"
 
 
+def step(job: dict[str, Any], name: str) -> int:
+    """The index of the job's step named `name`."""
+    return [s.get("name") for s in job["steps"]].index(name)
+
+
+def deploy_job(stack: str) -> dict[str, Any]:
+    path = f".github/workflows/deploy-{stack}.yml"
+    job: dict[str, Any] = yaml.safe_load(render(CONFIGS[stack])[path])["jobs"]["deploy"]
+    return job
+
+
 def edit(files: dict[str, str], path: str, change: Any) -> dict[str, str]:
     """The files with one workflow's YAML changed by `change(workflow)`."""
     workflow = yaml.safe_load(files[path])
@@ -34,7 +45,7 @@ def test_usage_reports_the_ci_checks_and_what_each_workflow_reads() -> None:
     assert report.ci_checks == ("frontend", "backend", "security", "test-and-quality")
     assert report.secrets[".github/workflows/ci.yml"] == ()
     assert report.variables[".github/workflows/ci.yml"] == ()
-    assert report.secrets[DEPLOY] == ("RAILWAY_TOKEN", "VERCEL_TOKEN")
+    assert report.secrets[DEPLOY] == tuple(sorted(DECLARED_SECRETS))
     assert report.variables[DEPLOY] == (
         "API_URL",
         "DEPLOY_FREEZE",
@@ -66,13 +77,16 @@ def test_a_secret_the_environment_does_not_declare() -> None:
     declared = replace(
         declared,
         environments={
-            "production": DeclaredEnvironment(frozenset({"VERCEL_TOKEN"}), DECLARED_VARIABLES)
+            "production": DeclaredEnvironment(
+                DECLARED_SECRETS - {"RAILWAY_TOKEN"}, DECLARED_VARIABLES
+            )
         },
     )
     problems = check(render(config), declared)
     assert problems and all("secrets.RAILWAY_TOKEN" in p.message for p in problems)
     keys = {p.key for p in problems}
-    assert f"{DEPLOY}: jobs.deploy.steps[4].env.RAILWAY_TOKEN" in keys  # the backend deploy
+    backend = step(deploy_job("production"), "Deploy the backend (Railway)")
+    assert f"{DEPLOY}: jobs.deploy.steps[{backend}].env.RAILWAY_TOKEN" in keys
     assert any(k.startswith(".github/workflows/rollback-production.yml: ") for k in keys)
     assert "declare the secret RAILWAY_TOKEN in 'production'" in problems[0].fix
 
@@ -89,7 +103,8 @@ def test_a_variable_the_environment_does_not_declare() -> None:
         "reads vars.BACKEND_URL, which the environment 'staging' does not declare" in p.message
         for p in problems
     )
-    assert ".github/workflows/deploy-staging.yml: jobs.deploy.steps[8].env.API_URL" in {
+    health = step(deploy_job("staging"), "Health checks")
+    assert f".github/workflows/deploy-staging.yml: jobs.deploy.steps[{health}].env.API_URL" in {
         p.key for p in problems
     }
 
@@ -121,39 +136,83 @@ def test_an_environment_that_is_not_declared() -> None:
     assert any("secrets.RAILWAY_TOKEN" in p.message for p in problems)
 
 
-def _move(steps: list[dict[str, Any]], name: str, to: int) -> None:
-    step = next(s for s in steps if s.get("name") == name)
-    steps.remove(step)
-    steps.insert(to, step)
+BACKEND_GATE = "Deploy freeze gate (before the backend)"
+WORKER_GATE = "Deploy freeze gate (before the worker)"
+FRONTEND_GATE = "Deploy freeze gate (before the frontend)"
+
+
+def _move_after(job: dict[str, Any], name: str, after: str) -> None:
+    steps = job["steps"]
+    moved = steps.pop(step(job, name))
+    steps.insert(step(job, after) + 1, moved)
+
+
+def _gate(job: dict[str, Any], name: str) -> dict[str, Any]:
+    gate: dict[str, Any] = job["steps"][step(job, name)]
+    return gate
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (
-            lambda job: _move(job["steps"], "Deploy freeze gate", 6),
+            lambda job: [
+                job["steps"].pop(step(job, n)) for n in ("Deploy freeze gate", BACKEND_GATE)
+            ],
             "deploys before any freeze gate",
         ),
-        (lambda job: job["steps"].pop(1), "deploys before any freeze gate"),
-        (lambda job: job["steps"][1].update({"if": "false"}), "may be skipped or ignored"),
         (
-            lambda job: job["steps"][1].update({"continue-on-error": True}),
+            lambda job: _move_after(job, WORKER_GATE, "Deploy the worker (Railway)"),
+            "deploys without reading the freeze again since the step that deployed before it",
+        ),
+        (
+            lambda job: job["steps"].pop(step(job, FRONTEND_GATE)),
+            "deploys without reading the freeze again since the step that deployed before it",
+        ),
+        (lambda job: _gate(job, WORKER_GATE).update({"if": "false"}), "may be skipped or ignored"),
+        (
+            lambda job: _gate(job, FRONTEND_GATE).update({"continue-on-error": True}),
             "may be skipped or ignored",
         ),
         (
-            lambda job: job["steps"][1]["env"].update(DEPLOY_FREEZE="false"),
+            lambda job: _gate(job, BACKEND_GATE)["env"].update(DEPLOY_FREEZE="false"),
             "does not read vars.DEPLOY_FREEZE",
+        ),
+        (
+            lambda job: _gate(job, FRONTEND_GATE)["env"].pop("FREEZE_READ_TOKEN"),
+            "cannot read the freeze again (no secrets.FREEZE_READ_TOKEN)",
         ),
         (lambda job: job.pop("environment"), "deploys outside a GitHub environment"),
     ],
 )
-def test_the_freeze_gate_must_run_before_every_step_that_deploys(change: Any, message: str) -> None:
+def test_the_freeze_is_read_again_before_every_step_that_deploys(change: Any, message: str) -> None:
     config = CONFIGS["production"]
     files = edit(render(config), DEPLOY, lambda workflow: change(workflow["jobs"]["deploy"]))
     problems = [p for p in check(files, declared_for(config)) if message in p.message]
     assert len(problems) == 1, check(files, declared_for(config))
     assert problems[0].key.startswith(f"{DEPLOY}: jobs.deploy")
     assert "freeze-gate.sh" in problems[0].fix or "environment" in problems[0].fix
+
+
+@pytest.mark.parametrize("where", ["step", "job", "workflow"])
+def test_a_secret_beside_the_application_build_is_caught(where: str) -> None:
+    config = CONFIGS["staging"]
+    deploy = ".github/workflows/deploy-staging.yml"
+    token = {"VERCEL_TOKEN": "${{ secrets.VERCEL_TOKEN }}"}
+
+    def leak(workflow: dict[str, Any]) -> None:
+        job = workflow["jobs"]["deploy"]
+        build = job["steps"][step(job, "Build the frontend (Vercel, production; no token)")]
+        {"step": build, "job": job, "workflow": workflow}[where].setdefault("env", {}).update(token)
+
+    problems = [
+        p
+        for p in check(edit(render(config), deploy, leak), declared_for(config))
+        if "runs the application's code with a secret" in p.message
+    ]
+    assert len(problems) == 1, problems
+    assert "VERCEL_TOKEN" in problems[0].message
+    assert "never to the build" in problems[0].fix
 
 
 def test_a_deploy_step_added_to_another_job_needs_its_own_gate() -> None:
@@ -175,9 +234,10 @@ def test_a_renamed_freeze_variable_is_caught() -> None:
     config = CONFIGS["production"]
     declared = replace(declared_for(config), freeze_variable="DEPLOYS_FROZEN")
     problems = check(render(config), declared)
+    # one gate before each of the three steps that deploy: backend, worker, frontend
     assert [p.message for p in problems] == [
         "the freeze gate before it does not read vars.DEPLOYS_FROZEN"
-    ]
+    ] * 3
 
 
 def test_every_problem_prints_its_key_and_fix() -> None:

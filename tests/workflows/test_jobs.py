@@ -18,7 +18,8 @@ from tests.monitoring.loopback import App
 from tests.railway.standin import PROJECT_ID, PROJECT_TOKEN, RailwayStandIn
 from tests.rollback.standins import VERCEL_PROJECT, VERCEL_TOKEN, GitHubStandIn, VercelStandIn
 from tests.workflows.conftest import CONFIGS, load, write_tree
-from tests.workflows.runner import calls, fake_cli, fake_railway, run_job
+from tests.workflows.runner import calls, credentials, fake_cli, fake_railway, run_job
+from tests.workflows.variables import REPOSITORY, TOKEN, Variables
 from workflows import WorkflowsConfig, render
 from workflows.config import HealthCheck
 
@@ -42,6 +43,14 @@ def apps() -> Iterator[dict[str, App]]:
 
 
 @pytest.fixture
+def variables() -> Iterator[Variables]:
+    """GitHub's environment variables, where the freeze gate reads the freeze afresh."""
+    server = Variables()
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def cli(tmp_path: Path) -> Path:
     """bin/ holds a fake npm whose `npm ci --prefix DIR` installs the fake railway and vercel
     (from tools/) into DIR/node_modules/.bin, as the lockfile install does."""
@@ -58,8 +67,15 @@ def cli(tmp_path: Path) -> Path:
 
 
 def run_deploy(
-    cli: Path, config: WorkflowsConfig, stack: str, apps: dict[str, App], freeze: str
+    cli: Path,
+    config: WorkflowsConfig,
+    stack: str,
+    apps: dict[str, App],
+    *,
+    freeze: str,
+    variables: Variables,
 ) -> Any:
+    """`freeze`: vars.DEPLOY_FREEZE as the job starts; `variables` holds its current value."""
     checkout = write_tree(render(config), cli / "app")
     contexts = {
         "vars.FRONTEND_URL": apps["frontend"].url,
@@ -70,16 +86,21 @@ def run_deploy(
         "vars.DEPLOY_FREEZE": freeze,
         "secrets.RAILWAY_TOKEN": RAILWAY_CANARY,
         "secrets.VERCEL_TOKEN": VERCEL_CANARY,
+        "secrets.FREEZE_READ_TOKEN": TOKEN,
     }
-    # The Railway script's own pause between two status checks, kept short here.
-    fast = {"RAILWAY_DEPLOY_INTERVAL": "1"}
+    # What the runner sets; the Railway script's own pause between two checks, kept short here.
+    runner = {
+        "GITHUB_API_URL": variables.url,
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "RAILWAY_DEPLOY_INTERVAL": "1",
+    }
     return run_job(
         deploy_job(config, stack),
         checkout,
         contexts,
         bin_dir=cli / "bin",
         temp=cli / "runner-temp",
-        runner_env=fast,
+        runner_env=runner,
     )
 
 
@@ -89,11 +110,11 @@ def mkdirs(*paths: Path) -> None:
 
 
 @pytest.mark.parametrize("stack", ["staging", "production"])
-def test_deploy_ships_backend_worker_frontend_then_checks_health(
-    cli: Path, apps: dict[str, App], stack: str
+def test_deploy_builds_then_ships_backend_worker_frontend_then_checks_health(
+    cli: Path, apps: dict[str, App], stack: str, variables: Variables
 ) -> None:
     mkdirs(cli / "runner-temp")
-    job = run_deploy(cli, CONFIGS["both"], stack, apps, freeze="false")
+    job = run_deploy(cli, CONFIGS["both"], stack, apps, freeze="false", variables=variables)
     assert job.failed is None, job.output
     tools = cli / "tools"
     railway = calls(tools, "railway")
@@ -108,6 +129,10 @@ def test_deploy_ships_backend_worker_frontend_then_checks_health(
         "deploy --prebuilt --prod",
     ]
     assert "All 3 health checks passed." in job.output
+    # The freeze was read afresh at the start and before each of the three deploying steps.
+    assert len(variables.requests) == 4
+    # The build runs the app's own scripts: no credential in its environment, only around it.
+    assert credentials(tools, "vercel") == [["VERCEL_TOKEN"], [], ["VERCEL_TOKEN"]]
     # Tokens reach each CLI through its environment: never an argument, never the log.
     assert f"RAILWAY_TOKEN={RAILWAY_CANARY}" in (tools / "railway.env").read_text()
     assert f"VERCEL_TOKEN={VERCEL_CANARY}" in (tools / "vercel.env").read_text()
@@ -115,11 +140,14 @@ def test_deploy_ships_backend_worker_frontend_then_checks_health(
     assert RAILWAY_CANARY not in everything and VERCEL_CANARY not in everything
 
 
-def test_a_preview_target_deploys_without_prod(cli: Path, apps: dict[str, App]) -> None:
+def test_a_preview_target_deploys_without_prod(
+    cli: Path, apps: dict[str, App], variables: Variables
+) -> None:
     mkdirs(cli / "runner-temp")
     data = CONFIGS["staging"].model_dump(by_alias=True)
     data["environments"][0]["vercelTarget"] = "preview"
-    job = run_deploy(cli, WorkflowsConfig.model_validate(data), "staging", apps, freeze="")
+    config = WorkflowsConfig.model_validate(data)
+    job = run_deploy(cli, config, "staging", apps, freeze="", variables=variables)
     assert job.failed is None, job.output
     assert calls(cli / "tools", "vercel") == [
         "pull --yes --environment=preview",
@@ -130,10 +158,12 @@ def test_a_preview_target_deploys_without_prod(cli: Path, apps: dict[str, App]) 
 
 @pytest.mark.parametrize("freeze", ["true", "TRUE"])
 def test_a_frozen_environment_stops_before_anything_is_installed_or_deployed(
-    cli: Path, apps: dict[str, App], freeze: str
+    cli: Path, apps: dict[str, App], freeze: str, variables: Variables
 ) -> None:
     mkdirs(cli / "runner-temp")
-    job = run_deploy(cli, CONFIGS["production"], "production", apps, freeze=freeze)
+    job = run_deploy(
+        cli, CONFIGS["production"], "production", apps, freeze=freeze, variables=variables
+    )
     assert job.failed is not None and job.failed.name == "Deploy freeze gate"
     assert [s.name for s in job.steps] == ["Deploy freeze gate"]
     assert "Deploys to production are frozen" in job.failed.stdout
@@ -141,15 +171,40 @@ def test_a_frozen_environment_stops_before_anything_is_installed_or_deployed(
         assert calls(cli / "bin", cli_name) == calls(cli / "tools", cli_name) == []
 
 
+@pytest.mark.parametrize(
+    ("request_number", "deployed"),
+    [(3, ["up --service backend"]), (4, ["up --service backend", "up --service worker"])],
+)
+def test_a_freeze_set_during_the_deploy_stops_it_at_the_next_platform_step(
+    cli: Path,
+    apps: dict[str, App],
+    variables: Variables,
+    request_number: int,
+    deployed: list[str],
+) -> None:
+    """The rollback service freezes deploys while this one runs: what was already shipped stays,
+    nothing more is shipped."""
+    mkdirs(cli / "runner-temp")
+    variables.later.append((request_number, "production", "DEPLOY_FREEZE", "true"))
+    job = run_deploy(
+        cli, CONFIGS["production"], "production", apps, freeze="false", variables=variables
+    )
+    assert job.failed is not None and job.failed.name.startswith("Deploy freeze gate (before")
+    assert "DEPLOY_FREEZE is true (read just now)" in job.failed.stdout
+    railway = calls(cli / "tools", "railway")
+    assert [c.split(" --environment")[0] for c in railway if c.startswith("up")] == deployed
+    assert "deploy --prebuilt --prod" not in calls(cli / "tools", "vercel")
+
+
 def test_an_unhealthy_service_after_the_deploy_fails_the_job(
-    cli: Path, apps: dict[str, App]
+    cli: Path, apps: dict[str, App], variables: Variables
 ) -> None:
     mkdirs(cli / "runner-temp")
     config = CONFIGS["production"].model_copy(
         update={"health_check": HealthCheck(tries=2, interval_seconds=1, timeout_seconds=2)}
     )
     apps["worker"].healthy = False
-    job = run_deploy(cli, config, "production", apps, freeze="false")
+    job = run_deploy(cli, config, "production", apps, freeze="false", variables=variables)
     assert job.failed is not None and job.failed.name == "Health checks"
     assert f"{apps['worker'].url}/health did not answer 2xx after 2 tries" in job.failed.stdout
     assert len(calls(cli / "tools", "vercel")) == 3  # it deployed first, then found out

@@ -146,6 +146,16 @@ def test_a_push_to_the_stack_branch_runs_ci_then_deploys_once_at_a_time(stack: s
     assert names[1] == "Deploy freeze gate"  # right after the checkout that brings the script
     assert ("Smoke test (Locust, headless)" in names) == (stack == "staging")
     assert names.index("Health checks") > names.index("Deploy the frontend (Vercel, production)")
+    # The frontend is built before anything ships, so a build that fails deploys nothing.
+    build = names.index("Build the frontend (Vercel, production; no token)")
+    assert build < names.index("Deploy the backend (Railway)")
+    # Each platform step comes right after its own read of the freeze.
+    for shipped in (
+        "the backend (Railway)",
+        "the worker (Railway)",
+        "the frontend (Vercel, production)",
+    ):
+        assert names[names.index(f"Deploy {shipped}") - 1].startswith("Deploy freeze gate (before")
 
 
 def test_the_rollback_workflow_offers_each_service_and_a_reason_and_runs_the_pipeline_code() -> (
@@ -158,9 +168,14 @@ def test_the_rollback_workflow_offers_each_service_and_a_reason_and_runs_the_pip
     assert inputs["reason"]["type"] == "string" and inputs["reason"]["required"] is True
     job = rollback["jobs"]["rollback"]
     assert job["environment"] == "production"
-    assert job["concurrency"]["cancel-in-progress"] is False
+    # The deploy's group: a rollback cancels a deploy in flight, and a deploy waits for it.
+    deploy = workflows_of(config)[".github/workflows/deploy-production.yml"]["jobs"]["deploy"]
+    assert job["concurrency"] == {
+        "group": deploy["concurrency"]["group"],
+        "cancel-in-progress": True,
+    }
     checkout = job["steps"][1]["with"]
-    assert (checkout["repository"], checkout["ref"]) == ("jairodriguez/autonomica-pipeline", "main")
+    assert (checkout["repository"], checkout["ref"]) == (config.pipeline_repository, "main")
     script = next(s["run"] for s in job["steps"] if s.get("name") == "Roll back")
     assert '.venv/bin/python -m rollback rollback --service "$service"' in script
     assert not any("freeze-gate" in s.get("run", "") for s in job["steps"])

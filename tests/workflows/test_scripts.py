@@ -15,6 +15,7 @@ import pytest
 from tests.monitoring.loopback import HttpStandIn, Quiet, free_port
 from tests.workflows.conftest import CONFIGS, load
 from tests.workflows.runner import calls, fake_railway
+from tests.workflows.variables import REPOSITORY, TOKEN, Variables
 from workflows import SCRIPTS, render
 
 CANARY = "railway-token-canary-7f3a91"
@@ -36,30 +37,97 @@ def bash(
 # --- freeze gate ----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def variables() -> Iterator[Variables]:
+    server = Variables()
+    yield server
+    server.close()
+
+
+def gate(
+    variables: Variables, started: str = "", *, environment: str = "production", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The gate as a deploy job runs it: `started` is vars.DEPLOY_FREEZE from the job's start."""
+    settings = {
+        "DEPLOY_FREEZE": started,
+        "DEPLOY_ENVIRONMENT": environment,
+        "FREEZE_READ_TOKEN": TOKEN,
+        "GITHUB_API_URL": variables.url,
+        "GITHUB_REPOSITORY": REPOSITORY,
+    }
+    return bash(SCRIPTS / "freeze-gate.sh", env={**settings, **env})
+
+
 @pytest.mark.parametrize("value", ["true", "TRUE", "True"])
-def test_frozen_stops_with_a_clear_message(value: str) -> None:
-    result = bash(
-        SCRIPTS / "freeze-gate.sh", env={"DEPLOY_FREEZE": value, "DEPLOY_ENVIRONMENT": "production"}
-    )
+def test_frozen_when_the_job_started_stops_with_a_clear_message(
+    variables: Variables, value: str
+) -> None:
+    result = gate(variables, value)
     assert result.returncode == 1
     assert "::error title=Deploys to production are frozen::" in result.stdout
-    assert "Nothing was deployed" in result.stdout
+    assert (
+        "(when the job started)" in result.stdout and "Nothing more was deployed" in result.stdout
+    )
     assert "python -m rollback unfreeze" in result.stdout
 
 
-@pytest.mark.parametrize("env", [{}, {"DEPLOY_FREEZE": ""}, {"DEPLOY_FREEZE": "false"}])
-def test_not_frozen_passes(env: dict[str, str]) -> None:
-    result = bash(SCRIPTS / "freeze-gate.sh", env={**env, "DEPLOY_ENVIRONMENT": "staging"})
+def test_a_freeze_set_since_the_job_started_stops_the_next_step(variables: Variables) -> None:
+    variables.values[("production", "DEPLOY_FREEZE")] = "true"
+    result = gate(variables, "false")
+    assert result.returncode == 1
+    assert "DEPLOY_FREEZE is true (read just now)" in result.stdout
+    assert variables.requests == [
+        f"/repos/{REPOSITORY}/environments/production/variables/DEPLOY_FREEZE"
+    ]
+
+
+@pytest.mark.parametrize(("started", "now"), [("", None), ("false", "false"), ("", "")])
+def test_not_frozen_passes(variables: Variables, started: str, now: str | None) -> None:
+    if now is not None:
+        variables.values[("staging", "DEPLOY_FREEZE")] = now
+    result = gate(variables, started, environment="staging")
     assert result.returncode == 0, result.stdout
     assert result.stdout == "Deploy freeze: off for staging.\n"
+    assert len(variables.requests) == 1
 
 
-def test_a_freeze_value_that_is_neither_true_nor_false_stops_too() -> None:
-    result = bash(SCRIPTS / "freeze-gate.sh", env={"DEPLOY_FREEZE": "yes please"})
+def test_a_freeze_value_that_is_neither_true_nor_false_stops_too(variables: Variables) -> None:
+    variables.values[("production", "DEPLOY_FREEZE")] = "yes please"
+    result = gate(variables, "false")
     assert result.returncode == 1
     assert (
         "is 'yes please'" in result.stdout and "set it to true (frozen) or false" in result.stdout
     )
+
+
+@pytest.mark.parametrize(("status", "token"), [(500, TOKEN), (None, "a-revoked-token")])
+def test_a_freeze_that_cannot_be_read_stops_rather_than_guess(
+    variables: Variables, status: int | None, token: str
+) -> None:
+    variables.fail_status = status
+    result = gate(variables, "false", FREEZE_READ_TOKEN=token)
+    assert result.returncode == 1
+    assert "::error title=The freeze of production cannot be read::" in result.stdout
+    assert token not in result.stdout + result.stderr
+
+
+def test_without_the_reading_token_the_gate_stops_before_asking(variables: Variables) -> None:
+    result = gate(variables, "false", FREEZE_READ_TOKEN="")
+    assert result.returncode == 1
+    assert "::error title=FREEZE_READ_TOKEN is not set::" in result.stdout
+    assert variables.requests == []
+
+
+def test_the_reading_token_is_never_on_a_command_line(variables: Variables, tmp_path: Path) -> None:
+    """curl gets the header on its standard input: its arguments show in any process list."""
+    logged = tmp_path / "curl.args"
+    wrapper = tmp_path / "bin" / "curl"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/bash\nprintf "%s\\n" "$@" >> "{logged}"\nexec /usr/bin/curl "$@"\n')
+    wrapper.chmod(0o755)
+    result = gate(variables, "false", PATH=f"{wrapper.parent}:/usr/bin:/bin")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--config" in logged.read_text() and TOKEN not in logged.read_text()
 
 
 # --- health check ---------------------------------------------------------------------------
