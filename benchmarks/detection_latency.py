@@ -175,7 +175,8 @@ def run(
                 **platform_env(railway.url, vercel, github),
             }
         )
-        service = build_service(settings)
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            service = build_service(settings)  # its "started" line
         try:
             with (
                 serve(service, clock.wrap) as url,
