@@ -1,114 +1,129 @@
-"""Time the plan diff of two generated 2,000-resource plans (goal: under one second).
+"""The pull request's plan diff of both real stacks, against its own start-up.
 
-Run: .venv/bin/python benchmarks/plandiff_bench.py [--resources 2000] [--repeat 7]
-Prints the median and best wall time of load + diff + render, per scenario, and of the
-whole command line (`python -m tools.plandiff`, interpreter start-up included).
+    .venv/bin/python -m benchmarks.plandiff_bench [--runs 11]
+
+Synthesizes both committed stacks (base) and both again with one change (head), as the pull
+request workflow does, then times the whole command `python -m tools.plandiff base head --out
+FILE` in fresh processes: the real plans, their Railway command specs (which carry the
+monitoring files), the monitoring files, and the policy pack's rules over each head (and each
+base, when a head fails the policy). Its start-up is the same command's `--help`: the
+interpreter and every module the command imports. The runs take turns; medians. A last row
+diffs 2,000 generated resources, every one changed, in process, for scale. Exits non-zero,
+measuring nothing, when a synth or a diff fails. Goal: the diff at most 2x its start-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import measure
 
-from tools.plandiff import diff_sides, load_side, render  # noqa: E402
-
-
-def make_plan(count: int, changed_every: int, revision: int) -> dict[str, Any]:
-    """`count` resources with nested inputs; every `changed_every`-th one differs by revision."""
-    resources = []
-    for index in range(count):
-        rev = revision if index % changed_every == 0 else 1
-        resources.append(
-            {
-                "urn": f"urn:pulumi:staging::autonomica-pipeline::t:index:T::res-{index:05d}",
-                "type": "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
-                "name": f"res-{index:05d}",
-                "parent": None,
-                "custom": True,
-                "protect": index % 50 == 0,
-                "inputs": {
-                    "repository": "autonomica",
-                    "environment": "staging",
-                    "variableName": f"VARIABLE_{index}",
-                    "value": f"value-{index}-r{rev}",
-                    "token": "[secret]" if index % 10 == 0 else f"public-{index}",
-                    "spec": {
-                        "replicas": 1 + rev,
-                        "env": [{"name": f"E{i}", "value": f"v{i}-{rev}"} for i in range(5)],
-                        "healthcheck": {"path": "/health", "timeoutSeconds": 30},
-                    },
-                },
-            }
-        )
-    return {
-        "project": "autonomica-pipeline",
-        "stack": "staging",
-        "resources": resources,
-        "outputs": {"schemaVersion": 1, "revision": revision},
-    }
+STACKS = ("staging", "production")
+PROJECT = "autonomica-pipeline"
+Edit = Callable[[dict[str, Any]], None]
 
 
-def write(plan: dict[str, Any], directory: Path) -> Path:
-    directory.mkdir(parents=True)
-    (directory / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-    return directory
+def stricter_errors(config: dict[str, Any]) -> None:
+    """production's error-rate trigger from 5% to 2%: alert rules, and the command specs and
+    stashes that carry them, change."""
+    monitoring = config.setdefault(f"{PROJECT}:monitoring", {})
+    monitoring.setdefault("triggers", {}).setdefault("performance", {})["errorRate"] = 0.02
 
 
-def timed(repeat: int, action: Any) -> list[float]:
-    times = []
-    for _ in range(repeat):
+def no_wait(config: dict[str, Any]) -> None:
+    """production deploys without a wait: the head fails the policy, so the base is checked too."""
+    config[f"{PROJECT}:github"]["waitTimer"] = 0
+
+
+CHANGES: dict[str, Edit] = {
+    "production's error-rate threshold": stricter_errors,
+    "production's wait timer to 0 (fails the policy)": no_wait,
+}
+
+
+def synthesize(out: Path, edit: Edit | None = None) -> Path:
+    from tools import synth
+
+    for stack in STACKS:
+        config = copy.deepcopy(synth.read_stack_file(measure.ROOT / f"Pulumi.{stack}.yaml"))
+        if edit and stack == "production":
+            edit(config)
+        synth.write(synth.run_program(stack, config), out / stack)
+    return out
+
+
+def make_plan(count: int, revision: int) -> dict[str, Any]:
+    """`count` resources with nested inputs, each differing by `revision`."""
+    resources = [
+        {
+            "urn": f"urn:pulumi:staging::{PROJECT}::t:index:T::res-{index:05d}",
+            "type": "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
+            "name": f"res-{index:05d}",
+            "parent": None,
+            "custom": True,
+            "protect": index % 50 == 0,
+            "inputs": {
+                "variableName": f"VARIABLE_{index}",
+                "value": f"value-{index}-r{revision}",
+                "token": "[secret]" if index % 10 == 0 else f"public-{index}",
+                "spec": {"replicas": 1 + revision, "env": [{"name": "E", "value": revision}]},
+            },
+        }
+        for index in range(count)
+    ]
+    return {"project": PROJECT, "stack": "staging", "resources": resources, "outputs": {}}
+
+
+def scale(count: int) -> float:
+    from tools.plandiff import diff_sides, load_side, render
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sides = {}
+        for revision in (1, 2):
+            side = Path(tmp) / str(revision)
+            side.mkdir()
+            (side / "plan.json").write_text(json.dumps(make_plan(count, revision)))
+            sides[revision] = side
         start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def report(label: str, times: list[float]) -> None:
-    print(f"{label:<58} median {statistics.median(times):.3f} s   best {min(times):.3f} s")
+        render(diff_sides(load_side(sides[1]), load_side(sides[2])))
+        return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resources", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=7)
-    args = parser.parse_args()
-    count = args.resources
+    parser.add_argument("--runs", type=int, default=11)
+    runs = parser.parse_args().runs
+    measure.require("pulumi", "pulumi_github", "pulumiverse_vercel", "pulumi_command", "pydantic")
     with tempfile.TemporaryDirectory() as tmp:
-        base = write(make_plan(count, 1, revision=1), Path(tmp) / "base")
-        scenarios = {"every resource changed": 1, "one resource in ten changed": 10}
-        for label, every in scenarios.items():
-            head = write(make_plan(count, every, revision=2), Path(tmp) / f"head-{every}")
-
-            def run(head: Path = head) -> None:
-                render(diff_sides(load_side(base), load_side(head)))
-
-            report(f"{count} resources, {label} (in process)", timed(args.repeat, run))
-        command = [
-            sys.executable,
-            "-m",
-            "tools.plandiff",
-            str(base),
-            str(Path(tmp) / "head-1"),
-            "--out",
-            str(Path(tmp) / "plan-diff.md"),
-        ]
-
-        def run_command() -> None:
-            # Exit code 2 means "changes", which is expected here.
-            result = subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
-            assert result.returncode == 2
-
-        report(f"{count} resources, every changed (command line)", timed(args.repeat, run_command))
+        base = synthesize(Path(tmp) / "base")
+        commands = {"start-up: `python -m tools.plandiff --help`": (["--help"], 0)}
+        for label, edit in CHANGES.items():
+            head = synthesize(Path(tmp) / label.replace(" ", "-"), edit)
+            argv = [str(base), str(head), "--out", str(head / "plan-diff.md")]
+            commands[f"both stacks, {label}"] = (argv, 2)  # exit 2: changes
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for run in range(runs + 1):
+            for name, (argv, expected) in commands.items():
+                result = measure.run(["-m", "tools.plandiff", *argv])
+                measure.check(result, name, expected)
+                if run:  # run 0 is the warm-up
+                    times[name].append(result.seconds)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    start_up = next(iter(medians.values()))
+    print(f"| what | median of {runs} runs | ratio to start-up |")
+    print("| --- | --- | --- |")
+    for name, median in medians.items():
+        print(f"| {name} | {median:.2f} s | {median / start_up:.2f} |")
+    took = statistics.median(scale(2000) for _ in range(3))
+    print(f"| 2,000 generated resources, every one changed (in process) | {took:.2f} s | |")
 
 
 if __name__ == "__main__":

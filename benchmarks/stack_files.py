@@ -6,7 +6,9 @@ Each case is the production stack file with one change (an alias bomb, a YAML da
 integer, ...), synthesized in a fresh process (`python -m tools.synth --stack-file FILE`); the
 first row is the committed file, a whole synth, for scale. Prints a Markdown table: the file's
 size, the exit code, the median wall time of the runs, the largest peak resident memory of the
-process, the bytes it wrote to stderr, and whether that was a traceback.
+process, the bytes it wrote to stderr, and whether that was a traceback. Stops non-zero, with
+no table, when the committed file itself does not synthesize (a missing SDK would otherwise
+show as a table of crashes).
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchmarks import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = (ROOT / "Pulumi.production.yaml").read_text()
@@ -64,59 +65,38 @@ CASES: dict[str, str] = {
 }
 
 
-# Runs the synth and, at exit, writes the process's peak resident memory (VmHWM, kB) to a file.
-# The kernel's own figure for a child (wait4's ru_maxrss) would also count the parent's memory,
-# which a vfork'd child shares until it execs.
-PEAK = """
-import atexit, runpy, sys
-out = sys.argv.pop(1)
-atexit.register(lambda: open(out, "w").write(
-    next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]))
-sys.argv[0] = "tools.synth"
-runpy.run_module("tools.synth", run_name="__main__", alter_sys=True)
-"""
-
-
-def measure(stack_file: Path, out: Path) -> tuple[int, float, int, bytes]:
-    """Exit code, seconds, peak RSS in bytes and stderr of one synth of `stack_file`."""
-    peak = out.with_suffix(".peak")
-    argv = [sys.executable, "-c", PEAK, str(peak), "--stack", "production"]
-    argv += ["--stack-file", str(stack_file), "--out", str(out)]
-    start = time.perf_counter()
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, check=False)
-    took = time.perf_counter() - start
-    return result.returncode, took, int(peak.read_text()) * 1024, result.stderr
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
+def measure_synth(stack_file: Path, out: Path) -> measure.Run:
+    """One synth of `stack_file` in a fresh process."""
+    args = ["--stack", "production", "--stack-file", str(stack_file), "--out", str(out)]
+    return measure.run(["-m", "tools.synth", *args])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
-    print(
-        f"| stack file | size | exit | time (median of {runs}) | peak memory | stderr | traceback |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    measure.require("pulumi", "pulumi_github", "pulumiverse_vercel", "pulumi_command", "pydantic")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in {"the committed production file": PRODUCTION, **CASES}.items():
             path = Path(tmp) / "Pulumi.production.yaml"
             path.write_text(text)
-            times, peaks = [], []
-            for _ in range(runs):
-                code, took, peak, err = measure(path, Path(tmp) / "out")
-                times.append(took)
-                peaks.append(peak)
-            traceback = "yes" if b"Traceback" in err else "no"
-            row = [name, _size(len(text.encode())), str(code), f"{statistics.median(times):.2f} s"]
-            print("| " + " | ".join([*row, _size(max(peaks)), _size(len(err)), traceback]) + " |")
-            del err
+            results = [measure_synth(path, Path(tmp) / "out") for _ in range(runs)]
+            if not rows:  # the scale every other row is read against: without it, no table
+                measure.check(results[0], "the synth of the committed production file")
+            last = results[-1]
+            took = statistics.median(r.seconds for r in results)
+            peak = max(r.peak_bytes for r in results)
+            traceback = "yes" if b"Traceback" in last.stderr else "no"
+            size, err = measure.size(len(text.encode())), measure.size(len(last.stderr))
+            row = [name, size, str(last.returncode), f"{took:.2f} s", measure.size(peak), err]
+            rows.append([*row, traceback])
+    print(
+        f"| stack file | size | exit | time (median of {runs}) | peak memory | stderr | traceback |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ imports pulumi or pulumi_policy: `policy.crossguard` and `tools.policycheck` ada
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -456,13 +458,21 @@ def _parse(value: Any) -> Any:
     """A command's stdin as JSON when it is JSON, so its keys count as names. A Railway spec's
     `secretVariables` lists the names of values that travel in the secret environment."""
     if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            return value
-        service = value.get("service") if isinstance(value, dict) else None
-        if isinstance(service, dict):
-            service.pop("secretVariables", None)
+        return _json(value)
+    return value
+
+
+@lru_cache(maxsize=128)
+def _json(text: str) -> Any:
+    """Parsed once per text, however many rules read it (a spec holds whole monitoring files):
+    callers only read the result, which every one of them shares."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    service = value.get("service") if isinstance(value, dict) else None
+    if isinstance(service, dict):
+        service.pop("secretVariables", None)
     return value
 
 

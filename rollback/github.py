@@ -18,13 +18,21 @@ HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "202
 
 class GitHubFreeze:
     def __init__(
-        self, api_url: str, token: str, repository: str, environment: str, timeout: float
+        self,
+        api_url: str,
+        token: str,
+        repository: str,
+        environment: str,
+        timeout: float,
+        *,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._base = f"/repos/{repository}/environments/{quote(environment, safe='')}/variables"
         self._http = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers={**HEADERS, "Authorization": f"Bearer {token}"},
             timeout=timeout,
+            transport=transport,
         )
 
     def close(self) -> None:

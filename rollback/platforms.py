@@ -1,11 +1,11 @@
 """The live platforms behind `executor.Actions`: frontend -> Vercel, backend and worker ->
 Railway, the freeze -> a GitHub environment variable. A client per call, so each request's
-timeout is what is left of the strategy's."""
+timeout is what is left of the strategy's; one transport (connections, TLS context) for all."""
 
 from __future__ import annotations
 
 from rollback.github import GitHubFreeze
-from rollback.http import PermanentError
+from rollback.http import PermanentError, SharedTransport
 from rollback.policy import Policy
 from rollback.railway import RailwayRollback
 from rollback.settings import Settings
@@ -30,8 +30,13 @@ class LiveActions:
             )
             if secret is not None
         }
+        self._transport = SharedTransport()
         self._railway = RailwayRollback(
-            s.railway_api_url, tokens, s.railway_project_id, policy.environment
+            s.railway_api_url,
+            tokens,
+            s.railway_project_id,
+            policy.environment,
+            transport=self._transport,
         )
         self._github_environment = s.github_environment or policy.environment
 
@@ -44,6 +49,7 @@ class LiveActions:
             s.vercel_project_id,
             s.vercel_team_id,
             timeout,
+            transport=self._transport,
         )
 
     def current(self, service: str, timeout: float) -> str | None:
@@ -72,5 +78,6 @@ class LiveActions:
             s.github_repository,
             self._github_environment,
             timeout,
+            transport=self._transport,
         ) as github:
             return github.set(name, value)

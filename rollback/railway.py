@@ -5,6 +5,8 @@ rollback: the current one is then the rollback's copy, and the one before it the
 
 from __future__ import annotations
 
+import httpx
+
 from components.railway import converge
 from components.railway.client import (
     RailwayClient,
@@ -18,18 +20,29 @@ from rollback.http import PermanentError, TransientError
 
 class RailwayRollback:
     def __init__(
-        self, api_url: str, tokens: dict[str, str], project_id: str, environment: str
+        self,
+        api_url: str,
+        tokens: dict[str, str],
+        project_id: str,
+        environment: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._url = api_url
         self._tokens = tokens  # RAILWAY_TOKEN / RAILWAY_API_TOKEN, as the CLI reads them
         self._project = project_id
         self._environment = environment
+        self._transport = transport
 
     def _client(self, timeout: float) -> RailwayClient:
         # One attempt per call: the executor retries the whole step within the strategy's
         # timeout, looking first so that a lost answer never rolls back twice.
         return RailwayClient(
-            self._url, auth_from_env(self._tokens), timeout=timeout, max_attempts=1
+            self._url,
+            auth_from_env(self._tokens),
+            timeout=timeout,
+            max_attempts=1,
+            transport=self._transport,
         )
 
     def current(self, service: str, timeout: float) -> str | None:

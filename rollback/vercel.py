@@ -17,7 +17,14 @@ from rollback.http import PermanentError, TransientError, json_of, send
 
 class VercelClient:
     def __init__(
-        self, api_url: str, token: str, project_id: str, team_id: str | None, timeout: float
+        self,
+        api_url: str,
+        token: str,
+        project_id: str,
+        team_id: str | None,
+        timeout: float,
+        *,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._project = project_id
         self._team = {"teamId": team_id} if team_id else {}
@@ -25,6 +32,7 @@ class VercelClient:
             base_url=api_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
+            transport=transport,
         )
 
     def close(self) -> None:

@@ -94,20 +94,35 @@ def validated_stack(stack: str) -> StackConfig:
 
 
 SynthFn = Callable[..., mockrun.Plan]
+CommittedPlan = Callable[[str], mockrun.Plan]
+
+
+@pytest.fixture(scope="session")
+def committed_plan() -> CommittedPlan:
+    """The committed stack file's plan: the program runs once per stack and test run (per
+    xdist worker); each caller gets its own copy to change. Both run here, when the session
+    fixture is set up, before any test body can patch the program."""
+    plans = {stack: synth.run_program(stack, stack_config(stack)) for stack in STACKS}
+    return lambda stack: copy.deepcopy(plans[stack])
 
 
 @pytest.fixture
-def run_stack() -> SynthFn:
+def run_stack(committed_plan: CommittedPlan, request: pytest.FixtureRequest) -> SynthFn:
     """Run the real program for a stack, optionally editing its config and setting secrets.
 
     `edit(config)` receives the stack file's `config` mapping (namespaced keys) to mutate.
+    Without either, the plan is the committed stack's, synthesized once per test run, unless
+    the test uses `monkeypatch` (it changes the program: the program runs again).
     """
+    patched = "monkeypatch" in request.fixturenames
 
     def _run(
         stack: str,
         edit: Callable[[dict[str, Any]], None] | None = None,
         secrets: Mapping[str, str] | None = None,
     ) -> mockrun.Plan:
+        if edit is None and secrets is None and not patched:
+            return committed_plan(stack)
         config = copy.deepcopy(stack_config(stack))
         if edit:
             edit(config)

@@ -9,6 +9,11 @@ from typing import Any
 
 import yaml
 
+try:  # libyaml's parser: the same documents, read some thirty times faster
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # a PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
 from workflows.ci import PATH as CI_PATH
 
 WORKFLOWS = ".github/workflows/"
@@ -70,7 +75,7 @@ class Problem:
 
 def _workflows(files: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return {
-        path: yaml.safe_load(text)
+        path: yaml.load(text, Loader=_SafeLoader)
         for path, text in sorted(files.items())
         if path.startswith(WORKFLOWS) and path.endswith((".yml", ".yaml"))
     }

@@ -9,13 +9,18 @@ import yaml
 
 from workflows.actions import PINS
 
+try:  # libyaml's emitter: the same text, several times faster (the synth renders every run)
+    from yaml import CSafeDumper as _SafeDumper
+except ImportError:  # a PyYAML built without libyaml
+    from yaml import SafeDumper as _SafeDumper  # type: ignore[assignment]
 
-class _Dumper(yaml.SafeDumper):
+
+class _Dumper(_SafeDumper):
     def ignore_aliases(self, data: object) -> bool:
         return True  # a step's env written out in full, never as an anchor of another's
 
 
-def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+def _string(dumper: _SafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

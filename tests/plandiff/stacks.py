@@ -10,16 +10,20 @@ from typing import Any
 from components.config import PROJECT
 from tests.conftest import stack_config
 from tools import synth
+from tools.mockrun import Plan as MockPlan
 from tools.plandiff import StackDiff, diff_sides, render
 from tools.plandiff.plan import Plan, Snapshot
 
-__all__ = ["Plan", "Snapshot", "diff", "edited", "set_key", "snapshot"]
+__all__ = ["Plan", "Snapshot", "diff", "edited", "set_key", "snapshot", "snapshot_of"]
 
 Edit = Callable[[dict[str, Any]], None]
 
 
 def snapshot(stack: str, config: dict[str, Any]) -> Snapshot:
-    plan = synth.run_program(stack, config)
+    return snapshot_of(synth.run_program(stack, config))
+
+
+def snapshot_of(plan: MockPlan) -> Snapshot:
     files = synth.monitoring_files(plan)
     return Snapshot(
         Plan.model_validate(plan.to_json()),

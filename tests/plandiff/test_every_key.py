@@ -21,7 +21,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from components.config import StackConfig, raw_project_config
 from monitoring.durations import format_duration, parse_duration
-from tests.conftest import STACKS
+from tests.conftest import STACKS, CommittedPlan
 from tests.plandiff import stacks
 from tools import synth
 from tools.plandiff.plan import Snapshot
@@ -183,8 +183,8 @@ def base_configs() -> dict[str, StackConfig]:
 
 
 @pytest.fixture(scope="module")
-def base_snapshots() -> dict[str, Snapshot]:
-    return {stack: stacks.snapshot(stack, stacks.edited(stack)) for stack in STACKS}
+def base_snapshots(committed_plan: CommittedPlan) -> dict[str, Snapshot]:
+    return {stack: stacks.snapshot_of(committed_plan(stack)) for stack in STACKS}
 
 
 def test_the_key_list_comes_from_the_models() -> None:

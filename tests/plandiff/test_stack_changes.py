@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import STACKS
+from tests.conftest import STACKS, CommittedPlan
 from tests.plandiff import stacks
 from tools.plandiff.plan import Snapshot
 
@@ -20,8 +20,8 @@ GOLDEN = Path(__file__).parent / "golden" / "stack"
 
 
 @pytest.fixture(scope="module")
-def bases() -> dict[str, Snapshot]:
-    return {stack: stacks.snapshot(stack, stacks.edited(stack)) for stack in STACKS}
+def bases(committed_plan: CommittedPlan) -> dict[str, Snapshot]:
+    return {stack: stacks.snapshot_of(committed_plan(stack)) for stack in STACKS}
 
 
 def flag_on(config: dict[str, Any]) -> None:

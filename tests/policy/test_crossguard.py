@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - the venv has it; say so instead of ski
 @pytest.fixture(scope="module")
 def sdk() -> ModuleType:
     if pulumi_policy is None:
-        skip_or_fail("pulumi_policy is not installed in .venv (requirements.txt lists it)")
+        skip_or_fail("pulumi_policy is not installed in .venv (requirements-dev.txt lists it)")
     return pulumi_policy
 
 

@@ -58,5 +58,7 @@ def sleeps() -> Sleeps:
 @pytest.fixture
 def client(standin: RailwayStandIn, sleeps: Sleeps) -> Iterator[RailwayClient]:
     auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
-    with RailwayClient(standin.url, auth, timeout=0.5, max_attempts=4, sleep=sleeps) as c:
+    # 2 s: with 0.5 s, a deploy answered late on a loaded machine (the tests run on four
+    # workers beside other jobs) was sent again, and the first deployment ended REMOVED.
+    with RailwayClient(standin.url, auth, timeout=2.0, max_attempts=4, sleep=sleeps) as c:
         yield c

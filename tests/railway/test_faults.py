@@ -73,7 +73,7 @@ def test_two_500s_then_success_backs_off_with_jitter(
 
 def test_timeout_then_success(standin: RailwayStandIn, client: RailwayClient) -> None:
     standin.add_environment("staging")
-    standin.faults.append(Fault("slow", field="project", delay=1.0))  # client timeout is 0.5 s
+    standin.faults.append(Fault("slow", field="project", delay=3.0))  # client timeout is 2 s
 
     state = apply(client)
 
