@@ -225,7 +225,7 @@ def test_rollback_targets_the_previous_successful_deployment(
 def test_rollback_without_history_says_why(standin: RailwayStandIn, client: RailwayClient) -> None:
     standin.add_environment("staging")
     run_apply(client, make_spec())
-    with pytest.raises(RailwayError, match="no deployment of backend .* that ran before"):
+    with pytest.raises(RailwayError, match=r"no deployment of backend .* that ran before"):
         converge.rollback(client, PROJECT_ID, "staging", "backend")
 
 
