@@ -34,9 +34,9 @@ STACK_OF = {"vercel.layout": "staging", "monitoring.receivers.pagerduty": "stagi
 # Keys the generic changes cannot reach on their own: key -> (value, other keys it needs).
 HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
     "monitoring.receivers.watchdogUrl": ("https://heartbeat.example.net/ping/other", {}),
-    "railway.retainOnDelete": (False, {}),
+    "railway.retainOnDelete": (False, {}),  # production's default (null) already retains
     # One more trusted publisher: every image the stack runs is still from the ones before.
-    "railway.allowedImagePublishers": (["prom", "grafana", "ghcr.io/example"], {}),  # production's default (null) already retains
+    "railway.allowedImagePublishers": (["prom", "grafana", "ghcr.io/example"], {}),
     # Routable channel sets only: {slack}, {email, slack}, {pagerduty, email, slack}.
     "monitoring.strategies.immediate.notifications": (["slack", "email"], {}),
     "monitoring.strategies.fast.notifications": (["slack"], {}),
