@@ -215,6 +215,7 @@ def desired_config(spec: Spec, current: Mapping[str, Any]) -> dict[str, Any]:
         for field, wire in _DEPLOY_FIELDS.items()
         if getattr(settings, field) is not None
     }
+    deploy.update(dict.fromkeys(settings.cleared))  # null removes the key (_contains: absent)
     if settings.region is not None:
         deploy["multiRegionConfig"] = {
             **_nulls(have_deploy.get("multiRegionConfig")),

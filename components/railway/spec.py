@@ -14,7 +14,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 VariableName = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256)
@@ -73,8 +73,13 @@ class WorkflowSource(Model):
     )
 
 
+ClearableSetting = Literal["healthcheckPath", "healthcheckTimeout", "startCommand"]
+
+
 class Settings(Model):
-    """Instance settings for the environment. A field left out (null) is left as Railway has it."""
+    """Instance settings for the environment. A field left out (null) is left as Railway has it;
+    one named in `cleared` is removed (a server that now answers its health path only with a
+    login must lose the health check an earlier apply set, or its next deploy never goes live)."""
 
     healthcheck_path: Annotated[str, StringConstraints(pattern=r"^/")] | None = None
     healthcheck_timeout: Annotated[int, Field(ge=1, le=3600)] | None = None
@@ -82,6 +87,14 @@ class Settings(Model):
     num_replicas: Annotated[int, Field(ge=1, le=50)] | None = None
     region: NonEmpty | None = None
     restart_policy_type: Literal["ALWAYS", "NEVER", "ON_FAILURE"] | None = None
+    cleared: tuple[ClearableSetting, ...] = ()
+
+    @model_validator(mode="after")
+    def _cleared_or_set(self) -> Self:
+        both = [n for n in self.cleared if getattr(self, to_snake(n)) is not None]
+        if both:
+            raise ValueError(f"{', '.join(both)}: set and cleared at once")
+        return self
 
 
 class Volume(Model):

@@ -149,7 +149,10 @@ def monitoring_services(
             settings=Settings(
                 healthcheck_path=server.health_path,
                 # Prometheus replays its write-ahead log before it is ready.
-                healthcheck_timeout=300,
+                healthcheck_timeout=300 if server.health_path else None,
+                # A server behind a login answers its health path 401: no health check, and
+                # none left over from before the login either.
+                cleared=() if server.health_path else ("healthcheckPath", "healthcheckTimeout"),
                 start_command=server.start_command,
                 restart_policy_type="ALWAYS",
             ),

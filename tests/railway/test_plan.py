@@ -321,6 +321,27 @@ def test_a_workflow_service_new_here_is_created_and_left_for_its_workflow() -> N
     ]
 
 
+def test_a_cleared_health_check_is_removed_once_then_left_alone() -> None:
+    """A server put behind a login loses the health check an earlier apply gave it (its health
+    path now answers 401, so a deploy would never go live), in one commit and one deployment."""
+    before = spec_of(
+        source=IMAGE, settings={"healthcheckPath": "/-/ready", "healthcheckTimeout": 300}
+    )
+    after = spec_of(source=IMAGE, settings={"cleared": ["healthcheckPath", "healthcheckTimeout"]})
+
+    steps = plan(after, railway_as(before), recorded(before))
+
+    assert shape(steps) == ["commit deploy", "deploy source"]  # the pinned image, as it runs
+    [config] = [s for s in steps if isinstance(s, CommitConfig)]
+    assert config.entry["deploy"] == {"healthcheckPath": None, "healthcheckTimeout": None}
+    assert plan(after, railway_as(after), recorded(after)) == []
+
+
+def test_a_setting_is_never_set_and_cleared_at_once() -> None:
+    with pytest.raises(ValueError, match="healthcheckPath: set and cleared at once"):
+        spec_of(settings={"healthcheckPath": "/health", "cleared": ["healthcheckPath"]})
+
+
 def test_settings_digest_names_settings_not_variables() -> None:
     spec = spec_of(variables=INFO)
     assert settings_digest(spec) == settings_digest(spec_of(variables=DEBUG))
