@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components import app_repository
-from components.config import ConfigError, raw_project_config, validate
+from components.config import ROOT, ConfigError, raw_project_config, validate
 from components.stackfile import StackFileError
-from tools.synth import ROOT, pulumi_config, read_stack_file
+from tools.synth import pulumi_config, read_stack_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:

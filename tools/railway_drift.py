@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.config import ConfigError
+from components.config import ROOT, ConfigError
 from components.stackfile import StackFileError
 from tools import synth
 
@@ -40,14 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     worst = 0
     for command in sorted(plan.of_type(COMMAND), key=lambda c: str(c["name"])):
         spec = json.loads(command["inputs"]["stdin"])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOMICA_SECRET_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_SECRET_")}
         done = subprocess.run(
             [sys.executable, "-m", "components.railway", "check"],
             input=json.dumps(spec),
             capture_output=True,
             text=True,
             env=env,
-            cwd=synth.ROOT,
+            cwd=ROOT,
             check=False,
         )
         sys.stderr.write(done.stderr)

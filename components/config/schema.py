@@ -1,51 +1,46 @@
-"""The stack configuration: the one place where `Pulumi.<stack>.yaml` is validated.
-
-Every key lives under the project namespace (`autonomica-pipeline:<key>`) and uses camelCase.
-`load()` reads the raw values, validates them all at once and raises `ConfigError` with one
-message listing every problem, its key path, what is allowed and the command that fixes it.
+"""The models of the stack file (`Pulumi.<stack>.yaml`): what each key may hold, and the rules
+between keys (`problems`). The product's shape is data here: its services, environment, flags
+and names; no product value is a default.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
-import sys
-from collections.abc import Collection, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Self
 
-import pulumi
 from pydantic import (
     AfterValidator,
-    BaseModel,
     Field,
     SecretStr,
     StrictBool,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import ErrorDetails
 
-from components import stackfile
-from monitoring.config import ConfigModel, MonitoringConfig
+from monitoring.config import (
+    ConfigModel,
+    EnvironmentKind,
+    ImageRef,
+    MonitoringConfig,
+    Platform,
+    Product,
+    Role,
+    ServiceName,
+    UrlPath,
+)
+from monitoring.grafana import DASHBOARDS
 from policy.publishers import OFFICIAL_PUBLISHERS, publisher
-from policy.secret_values import is_secret_name, secret_kind
 
-PROJECT = "autonomica-pipeline"
-ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml and the stack files live
-
-
-Environment = Literal["staging", "production"]
+__all__ = ["MonitoringConfig", "Product", "StackConfig"]
 
 
 def _https_url(value: str) -> str:
     origin = re.fullmatch(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:([0-9]{1,5}))?", value)
     if not origin:
-        raise ValueError("must be an https:// origin without a path, e.g. https://autonomica.app")
+        raise ValueError("must be an https:// origin without a path, e.g. https://example.com")
     if origin[3] is not None and not 0 < int(origin[3]) <= 65535:
         raise ValueError("has a port outside 1..65535")
     return value
@@ -86,9 +81,7 @@ Publisher = Annotated[
     str, Field(pattern=r"^(?:[a-z0-9.-]+(?::[0-9]{1,5})?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 ]
 
-# What the stack sets on the frontend itself (components/pipeline.py), and the names Vercel
-# reserves (vercel.com/docs/environment-variables/reserved-environment-variables).
-FRONTEND_VARIABLES = frozenset({"NODE_ENV", "NEXT_PUBLIC_ENVIRONMENT", "NEXT_PUBLIC_API_URL"})
+# The names Vercel reserves (vercel.com/docs/environment-variables/reserved-environment-variables).
 VERCEL_RESERVED = frozenset(
     {
         "AWS_SECRET_KEY",
@@ -106,24 +99,54 @@ VERCEL_RESERVED = frozenset(
 )
 # Next.js inlines every NEXT_PUBLIC_ variable into the JavaScript it sends to browsers.
 BROWSER_PREFIX = "NEXT_PUBLIC_"
+FLAG_PREFIX = f"{BROWSER_PREFIX}FEATURE_"
+# What the stack sets on every Vercel service itself (components/pipeline.py), and on every
+# Railway service; Railway provides RAILWAY_* itself (docs.railway.com/reference/variables).
+VERCEL_SET = frozenset({"NODE_ENV", "NEXT_PUBLIC_ENVIRONMENT"})
+RAILWAY_SET = frozenset({"ENVIRONMENT", "PORT"})
+# The pipeline's own Railway services and scrape jobs, in the same environment and Prometheus:
+# a product service may not take their names.
+RESERVED_SERVICES = frozenset(
+    {"rollback", "prometheus", "alertmanager", "grafana", "blackbox-exporter"}
+    | {"health-probe", "rollback-health"}
+)
+# The GitHub environment variables the stack sets besides each service's url (app_repository).
+RESERVED_VARIABLES = frozenset(
+    {"ENVIRONMENT", "VERCEL_PROJECT_ID", "VERCEL_ORG_ID", "DEPLOY_FREEZE"}
+)
+GRAFANA_UID_LENGTH = 40  # Grafana refuses longer uids
 
-
-def _server_only(name: str) -> str:
-    if name.startswith(BROWSER_PREFIX):
-        raise ValueError(
-            f"{BROWSER_PREFIX}* variables are inlined into the browser bundle, where anyone can "
-            "read them: a secret needs a name without that prefix"
-        )
-    if name in FRONTEND_VARIABLES:
-        raise ValueError("the stack sets this variable itself")
-    if name in VERCEL_RESERVED:
-        raise ValueError("Vercel reserves this name")
-    return name
-
-
-SecretEnvName = Annotated[
-    str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,254}$"), AfterValidator(_server_only)
+VariableName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,254}$")]
+SecretEnvName = VariableName
+Folder = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
 ]
+PythonPackage = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+# camelCase, so that NEXT_PUBLIC_FEATURE_<UPPER_SNAKE> names one flag only.
+FlagName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)*$", max_length=60)]
+# Railway runs a cron service on a crontab expression (docs.railway.com/reference/cron-jobs).
+CronSchedule = Annotated[str, Field(pattern=r"^[0-9*/,-]+( [0-9*/,-]+){4}$")]
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+
+
+def flag_variable(flag: str) -> str:
+    """newDashboard -> NEXT_PUBLIC_FEATURE_NEW_DASHBOARD (a word starts at each capital)."""
+    return FLAG_PREFIX + re.sub(r"(?<!^)(?=[A-Z])", "_", flag).upper()
+
+
+def url_variable_of(name: str) -> str:
+    """The GitHub variable holding a service's url by default: api -> API_URL."""
+    return f"{name.upper().replace('-', '_')}_URL"
+
+
+class Environment(ConfigModel):
+    name: Slug = Field(
+        description="the Railway environment; names deploy-<name>.yml and rollback-<name>.yml"
+    )
+    kind: EnvironmentKind = Field(
+        description="what protection and defaults key on: production protects, retains and "
+        "pages; staging and preview run the smoke test"
+    )
 
 
 class UserReviewer(ConfigModel):
@@ -206,13 +229,10 @@ class GitHubConfig(ConfigModel):
 
 class VercelConfig(ConfigModel):
     team: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$", description="Vercel team slug")
-    # Vercel project names: lowercase, up to 100 characters, letters, digits and ._-
-    project: str = Field(pattern=r"^[a-z0-9._-]{1,100}$")
     layout: Literal["project-per-stack", "shared"] = Field(
         "project-per-stack",
         description="shared: staging deploys as previews of its branch in production's project",
     )
-    root_directory: str = Field("autonomica-frontend", pattern=r"^[A-Za-z0-9._/-]+$")
     node_version: Literal["20.x", "22.x"] = "22.x"
 
 
@@ -221,13 +241,8 @@ class RailwayConfig(ConfigModel):
         pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
         description="the Railway project (a UUID) that holds one environment per stack",
     )
-    backend_root_directory: str = Field("autonomica-api", pattern=r"^[A-Za-z0-9._/-]+$")
-    worker_root_directory: str = Field("autonomica-api", pattern=r"^[A-Za-z0-9._/-]+$")
     retain_on_delete: bool | None = Field(
         None, description="keep the services when the stack drops them; default: production only"
-    )
-    app_port: int = Field(
-        8000, ge=1, le=65535, description="PORT the backend and worker listen on (and /metrics)"
     )
     allowed_image_publishers: list[Publisher] = Field(
         default_factory=lambda: list(OFFICIAL_PUBLISHERS),
@@ -238,24 +253,107 @@ class RailwayConfig(ConfigModel):
     )
 
 
-class FeatureFlags(ConfigModel):
-    """Each flag becomes NEXT_PUBLIC_FEATURE_<NAME>. Every stack file sets every flag."""
+class VercelService(ConfigModel):
+    # Vercel project names: lowercase, up to 100 characters, letters, digits and ._-
+    project: str = Field(pattern=r"^[a-z0-9._-]{1,100}$")
+    public_urls: dict[VariableName, ServiceName] = Field(
+        default_factory=dict,
+        description="build-time variable -> the service whose url it holds (public: in the "
+        "browser bundle)",
+    )
 
-    new_dashboard: StrictBool
-    advanced_analytics: StrictBool
-    ai_assistance: StrictBool
 
-    def as_env(self) -> dict[str, str]:
-        return {
-            f"NEXT_PUBLIC_FEATURE_{name.upper()}": str(value).lower()
-            for name, value in self.model_dump().items()
-        }
+class PythonProject(ConfigModel):
+    package: PythonPackage = Field(description="what CI measures the test coverage of")
+    requirements: tuple[Folder, ...] = Field(("requirements.txt",), min_length=1)
+
+
+class Service(ConfigModel):
+    """One service of the product. Its name (the key) names it everywhere: the Railway service,
+    the Vercel component, the alert label `service`, the scrape job."""
+
+    platform: Platform
+    role: Role
+    root: Folder = Field(description="its source folder in the application repository")
+    url: HttpsUrl | None = None
+    health_path: UrlPath | None = None
+    metrics_path: UrlPath | None = None
+    critical: bool = Field(
+        False,
+        description="a failed health check rolls back every service at once (true) or this "
+        "one, fast (false)",
+    )
+    rollback: bool | None = Field(
+        None, description="whether the rollback service may act on it (default: not for cron)"
+    )
+    language: Literal["node", "python"]
+    url_variable: VariableName | None = Field(
+        None, description="the GitHub variable with its url (default <NAME>_URL)"
+    )
+    vercel: VercelService | None = None
+    python: PythonProject | None = None
+    port: int | None = Field(None, ge=1, le=65535, description="PORT (Railway)")
+    deploy: Literal["workflow", "image"] = Field(
+        "workflow",
+        description="workflow: `railway up` from the app's deploy workflow; image: Railway "
+        "runs `image`",
+    )
+    image: ImageRef | None = None
+    schedule: CronSchedule | None = Field(None, description="cron: Railway's cronSchedule")
+    secret_env: tuple[SecretEnvName, ...] = Field(
+        (), description="names of its secret variables; their values live under secrets.env"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = _service_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def does_rollback(self) -> bool:
+        return self.rollback if self.rollback is not None else self.role != "cron"
+
+
+def _service_problems(s: Service) -> list[str]:
+    """The rules between a service's keys: (broken, what the rule says)."""
+    vercel, cron = s.platform == "vercel", s.role == "cron"
+    rules = [
+        (vercel and s.vercel is None, "a vercel service needs vercel.project"),
+        (vercel and (s.role, s.language) != ("web", "node"), "a vercel service is web and node"),
+        (
+            vercel and bool(s.port or s.image or s.schedule or s.deploy != "workflow"),
+            "port, image, schedule and deploy are Railway settings",
+        ),
+        (not vercel and s.vercel is not None, "vercel: only for platform vercel"),
+        (
+            s.role == "web" and not (s.url and s.health_path),
+            "a web service needs url and healthPath (its probe, its health check)",
+        ),
+        (
+            cron and bool(s.url or s.health_path or s.metrics_path),
+            "a cron service runs and exits: no url, healthPath or metricsPath",
+        ),
+        (cron and s.schedule is None, "a cron service needs schedule (a crontab expression)"),
+        (not cron and s.schedule is not None, "schedule: only for role cron"),
+        ((s.url is None) != (s.health_path is None), "url and healthPath go together"),
+        (
+            not vercel and not cron and s.port is None,
+            "a Railway web or worker service needs port (PORT, where Prometheus scrapes it)",
+        ),
+        (
+            (s.language == "python") != (s.python is not None),
+            "python: {package} is set exactly for language python",
+        ),
+        ((s.deploy == "image") != (s.image is not None), "image is set exactly for deploy image"),
+    ]
+    return [message for broken, message in rules if broken]
 
 
 class Urls(ConfigModel):
-    frontend: HttpsUrl
-    api: HttpsUrl
-    worker: HttpsUrl
+    """The pipeline's own public origins (the product's are its services' url)."""
+
     rollback: HttpsUrl = Field(description="the rollback service's public origin")
     grafana: HttpsUrl = Field(description="Grafana's public origin, the only public monitoring")
 
@@ -289,14 +387,19 @@ class Secrets(ConfigModel):
         description="project token of this stack's Railway environment: the rollback service's "
         "(RAILWAY_TOKEN); required unless rollback.dryRun",
     )
-    railway_deploy_token: SecretStr = Field(
+    railway_deploy_token: SecretStr | None = Field(
+        None,
         min_length=1,
         description="project token of this stack's Railway environment: `railway up` in the "
-        "deploy workflow (GitHub secret RAILWAY_TOKEN)",
+        "deploy workflow (GitHub secret RAILWAY_TOKEN); required when a Railway service deploys "
+        "from it",
     )
-    vercel_token: SecretStr = Field(min_length=1)
-    database_url: SecretStr = Field(min_length=1)
-    redis_url: SecretStr = Field(min_length=1)
+    vercel_token: SecretStr | None = Field(
+        None,
+        min_length=1,
+        description="Vercel token of the team: the deploy workflow's and the rollback "
+        "service's (VERCEL_TOKEN); required when a service runs on Vercel",
+    )
     slack_api_url: SecretStr = Field(min_length=1, description="Slack incoming webhook URL")
     pagerduty_routing_key: SecretStr = Field(min_length=1)
     smtp_password: SecretStr = Field(min_length=1)
@@ -330,8 +433,10 @@ class Secrets(ConfigModel):
         description="Alertmanager's login (user `alertmanager`): Prometheus, amtool and people "
         "use it",
     )
-    frontend_env: dict[SecretEnvName, SecretStr] = Field(
-        default_factory=dict, description="extra sensitive variables of the Vercel frontend"
+    env: dict[SecretEnvName, SecretStr] = Field(
+        default_factory=dict,
+        description="the value of every name a service lists in its secretEnv (sensitive "
+        "variables on Vercel, secret variables on Railway)",
     )
 
     @field_validator("*")
@@ -353,15 +458,20 @@ class Secrets(ConfigModel):
 
 
 class StackConfig(ConfigModel):
+    product: Product
     environment: Environment
+    services: dict[ServiceName, Service] = Field(min_length=1)
+    feature_flags: dict[FlagName, StrictBool] = Field(
+        default_factory=dict,
+        description=f"flag -> on; each becomes {FLAG_PREFIX}<UPPER_SNAKE> on every Vercel service",
+    )
     urls: Urls
     github: GitHubConfig
-    vercel: VercelConfig
+    vercel: VercelConfig | None = None
     railway: RailwayConfig
-    feature_flags: FeatureFlags
     secrets: Secrets
     rollback: RollbackConfig
-    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    monitoring: MonitoringConfig
 
     @field_validator("monitoring")
     @classmethod
@@ -406,7 +516,7 @@ class StackConfig(ConfigModel):
 
     @property
     def is_production(self) -> bool:
-        return self.environment == "production"
+        return self.environment.kind == "production"
 
     @property
     def rollback_is_public(self) -> bool:
@@ -414,285 +524,117 @@ class StackConfig(ConfigModel):
         Alertmanager runs outside Railway's private network (hosting external)."""
         return self.rollback.public or self.monitoring.servers.hosting == "external"
 
+    def of(self, platform: Platform) -> dict[str, Service]:
+        return {name: s for name, s in self.services.items() if s.platform == platform}
 
-SECRET_KEYS = ("secrets",)
-# The rollback service's platform tokens: it acts with them, and holds none in dry run.
-ACTING_SECRETS = ("railwayToken", "rollbackGithubToken")
-MAX_SHOWN = 60  # characters of a value an error message shows
-MAX_PROBLEMS = 30  # problems listed; the count says how many more
+    def url_variable(self, name: str) -> str:
+        return self.services[name].url_variable or url_variable_of(name)
 
-
-def required_secrets() -> list[str]:
-    """The camelCase names of the secrets a stack must set: every one, but the rollback
-    service's tokens (ACTING_SECRETS) only while it acts (rollback.dryRun false)."""
-    required = [str(f.alias) for f in Secrets.model_fields.values() if f.is_required()]
-    return [*required, *ACTING_SECRETS]
+    def flag_variables(self) -> dict[str, str]:
+        return {flag_variable(f): str(on).lower() for f, on in self.feature_flags.items()}
 
 
-def _acting_problems(raw: Mapping[str, Any], stack: str) -> list[tuple[str, str, str]]:
-    """A rollback service that acts needs its tokens; in dry run it is given none."""
-    rollback, secrets = raw.get("rollback"), raw.get("secrets")
-    if not isinstance(rollback, dict) or rollback.get("dryRun") is True:
-        return []
-    if not isinstance(secrets, dict):
-        return []  # the model reports a missing or malformed `secrets` itself
+# (key path, what is wrong, its kind: "extra" for a value to remove)
+Problem = tuple[str, str, Literal["invalid", "missing", "extra"]]
+
+
+def problems(config: StackConfig) -> list[Problem]:
+    """The rules between keys, each problem with its key path."""
     return [
-        (
-            f"secrets.{name}",
-            "required while rollback.dryRun is false: the rollback service acts with it",
-            _fix(f"secrets.{name}", "missing", stack),
-        )
-        for name in ACTING_SECRETS
-        if secrets.get(name) in (None, "")
+        *_secret_env_problems(config),
+        *_reference_problems(config),
+        *_name_problems(config),
     ]
 
 
-def secret_paths() -> list[str]:
-    """The `--path` of every required secret, as `pulumi config set` spells it."""
-    return [f"secrets.{name}" for name in required_secrets()]
+def _secret_env_problems(config: StackConfig) -> Iterator[Problem]:
+    used: dict[str, list[str]] = {}
+    for name, service in config.services.items():
+        for variable in service.secret_env:
+            used.setdefault(variable, []).append(name)
+            clash = _set_by_stack(config, name, service, variable)
+            if clash:
+                yield (f"services.{name}.secretEnv", f"{variable}: {clash}", "invalid")
+    # A name listed but not set is missing (components.config.loading says so, with the rest).
+    for variable in config.secrets.env:
+        if variable not in used:
+            yield (f"secrets.env.{variable}", "no service lists it in secretEnv", "extra")
 
 
-class ConfigError(pulumi.RunError):
-    """A stack file that cannot be deployed. Pulumi prints a RunError without a traceback."""
-
-
-def _clip(text: str, width: int = MAX_SHOWN) -> str:
-    return text if len(text) <= width else f"{text[: width - 1]}…"
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error location as `pulumi config --path` spells it: github.reviewers[0].user."""
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{_clip(str(part))}"
-    return path.lstrip(".")
-
-
-def _fix(path: str, error_type: str, stack: str) -> str:
-    if error_type == "extra_forbidden" or path.endswith("[key]"):
-        return f"pulumi config rm --path '{path.removesuffix('.[key]')}' --stack {stack}"
-    if path.startswith("secrets"):
-        return (
-            f"pulumi config set --secret --path '{path}' --stack {stack}  (value read from stdin)"
-        )
-    return f"pulumi config set --path '{path}' VALUE --stack {stack}"
-
-
-def _might_be_secret(path: str, value: Any) -> bool:
-    name = re.split(r"[.\[]", path)[-1]
-    return (
-        path.startswith("secrets")
-        or is_secret_name(name)
-        or (isinstance(value, str) and secret_kind(value) is not None)
-    )
-
-
-def _got(item: ErrorDetails, path: str) -> str:
-    """What the user wrote, short; nothing for an unknown key or a value that may be a secret."""
-    value = item["input"]
-    if item["type"] in ("missing", "extra_forbidden") or _might_be_secret(path, value):
-        return ""
-    if isinstance(value, dict):
-        return f" (got a mapping of {len(value)} key(s))"
-    if isinstance(value, list):
-        return f" (got a list of {len(value)} item(s))"
-    if isinstance(value, str):
-        return f" (got {_clip(json.dumps(value[: MAX_SHOWN + 1]))})"
-    return f" (got {_clip(json.dumps(value, default=str))})"
-
-
-def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
-    """The keys the model at `loc`'s parent knows, for "did you mean" (none inside a list)."""
-    model: type[BaseModel] = StackConfig
-    for part in loc[:-1]:
-        fields = {f.alias: f for f in model.model_fields.values()}
-        annotation = fields[part].annotation if part in fields else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return [str(f.alias) for f in model.model_fields.values()]
-
-
-def _hint(loc: tuple[int | str, ...], error_type: str) -> str:
-    if error_type != "extra_forbidden":
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
-    return f" (did you mean {'.'.join(map(str, (*loc[:-1], close[0])))}?)" if close else ""
-
-
-def _is_model_name(part: str) -> bool:
-    return part[:1].isupper() and any(c.islower() for c in part)
-
-
-def _validation_problems(error: ValidationError, stack: str) -> list[tuple[str, str, str]]:
-    problems = []
-    for item in error.errors(include_url=False):
-        # Union members show up as extra loc parts (e.g. "UserReviewer"); drop them from the path.
-        # (Keys are camelCase, and variable names have no lowercase letter.)
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and _is_model_name(p)))
-        # A default that fails validation is located by its field name: say it as the file does.
-        loc = tuple(
-            to_camel(p) if isinstance(p, str) and re.fullmatch(r"[a-z]+(_[a-z0-9]+)+", p) else p
-            for p in loc
-        )
-        path = _path(loc)
-        message = _clip(item["msg"], 300) + _hint(loc, item["type"]) + _got(item, path)
-        problems.append((path, message, _fix(path, item["type"], stack)))
-    return problems
-
-
-def _plain_problem(path: str, stack: str) -> tuple[str, str, str]:
-    path = _clip(path, 200)
-    return (
-        path,
-        "stored in plain text; every value under secrets must be encrypted "
-        "(rotate it if the file was ever committed)",
-        f"pulumi config set --secret --path '{path}' --stack {stack}  (value read from stdin)",
-    )
-
-
-def format_problems(problems: Collection[tuple[str, str, str]], stack: str) -> str:
-    """One message: every (key path, problem, fix), the same line once, at most MAX_PROBLEMS."""
-    unique = list(dict.fromkeys(problems))
-    lines = [f"Stack '{stack}' has {len(unique)} configuration problem(s):"]
-    for path, message, fix in unique[:MAX_PROBLEMS]:
-        lines += [f"  - {PROJECT}:{path}: {message}", f"      fix: {fix}"]
-    if len(unique) > MAX_PROBLEMS:
-        lines.append(f"  ... and {len(unique) - MAX_PROBLEMS} more")
-    return "\n".join(lines)
-
-
-def validate(
-    raw: Mapping[str, Any],
-    stack: str,
-    secret_keys: Collection[str],
-    stored_in_plain: Collection[str] = (),
-) -> StackConfig:
-    """Validate the project's raw config values (keys without the namespace).
-
-    `secret_keys`: the keys the engine marks secret; `stored_in_plain`: `--path`s of secrets the
-    stack file stores in plain text (the engine marks `secrets` secret when any value in it is).
-    """
-    plain = list(stored_in_plain)
-    if "secrets" in raw and "secrets" not in secret_keys:
-        plain += stackfile.unencrypted(raw["secrets"], "secrets")  # the engine decrypted them
-    problems = [_plain_problem(path, stack) for path in plain] + _acting_problems(raw, stack)
-    try:
-        # Strict, as JSON: `waitTimer: true` or `dryRun: "yes"` is a mistake, not a 1 or a True.
-        config = StackConfig.model_validate_json(json.dumps(raw), strict=True)
-    except ValidationError as error:
-        problems = _validation_problems(error, stack) + problems
-    if problems:
-        raise ConfigError(format_problems(problems, stack))
-    return config
-
-
-def raw_project_config(values: Mapping[str, str]) -> dict[str, Any]:
-    """Project keys of a flat Pulumi config map, with JSON objects decoded."""
-    raw: dict[str, Any] = {}
-    for full_key, value in values.items():
-        namespace, _, key = full_key.partition(":")
-        if namespace != PROJECT:
-            continue
-        try:
-            raw[key] = json.loads(value)
-        except (TypeError, ValueError, RecursionError):
-            raw[key] = value
-    return raw
-
-
-def validate_values(
-    values: Mapping[str, str],
-    secret_keys: Collection[str],
-    stack: str,
-    stack_file: Mapping[str, Any] | None = None,
-) -> StackConfig:
-    """Validate the flat config map the engine hands a program (`namespace:key` -> string,
-    objects as JSON; `secret_keys` namespaced too).
-
-    The engine tells the program only whether a key holds *some* encrypted value (Pulumi marks
-    an object secure when any value in it is), so one encrypted secret would vouch for plain
-    ones beside it; `stack_file`, the stack file's `config` mapping, tells which are which.
-    """
-    secret = {k.partition(":")[2] for k in secret_keys if k.startswith(f"{PROJECT}:")}
-    plain = [] if stack_file is None else stored_in_plain(stack_file)
-    return validate(raw_project_config(values), stack, secret, plain)
-
-
-def stored_in_plain(stack_file: Mapping[str, Any]) -> list[str]:
-    """The `--path`s of the values under `secrets` that a stack file's config stores unencrypted."""
-    return stackfile.unencrypted(stack_file.get(f"{PROJECT}:secrets"), "secrets")
-
-
-def _deployed_stack_file(stack: str) -> dict[str, Any] | None:
-    """Under `pulumi up`, the stack file beside Pulumi.yaml, read as strictly as the synth reads
-    it. Under the mock runtime there is none: its caller (tools.synth) checks its own."""
-    from pulumi.runtime.mocks import MockMonitor
-    from pulumi.runtime.settings import get_monitor
-
-    path = ROOT / f"Pulumi.{stack}.yaml"
-    if isinstance(get_monitor(), MockMonitor) or not path.is_file():
+def _set_by_stack(config: StackConfig, name: str, service: Service, variable: str) -> str | None:
+    if service.platform == "railway":
+        if variable in RAILWAY_SET or variable.startswith("RAILWAY_"):
+            return "the stack or Railway sets this variable itself"
         return None
-    try:
-        return stackfile.read(path)
-    except stackfile.StackFileError as error:
-        raise ConfigError(f"Stack '{stack}': {error}") from None
+    public = service.vercel.public_urls if service.vercel else {}
+    if variable.startswith(BROWSER_PREFIX):
+        return (
+            f"{BROWSER_PREFIX}* variables are inlined into the browser bundle, where anyone can "
+            "read them: a secret needs a name without that prefix"
+        )
+    if variable in VERCEL_SET or variable in public:
+        return "the stack sets this variable itself"
+    if variable in VERCEL_RESERVED:
+        return "Vercel reserves this name"
+    return None
 
 
-def _provider_keys() -> dict[str, frozenset[str] | None]:
-    """Namespace -> config keys of each installed provider SDK (its `pulumi-plugin.json` names
-    the namespace, its generated `config/vars.py` reads the keys); None: any key."""
-    found: dict[str, frozenset[str] | None] = {"pulumi": None}
-    for entry in sys.path:
-        for plugin in Path(entry or ".").glob("*/pulumi-plugin.json"):
-            meta = json.loads(plugin.read_text())
-            if not (meta.get("resource") and meta.get("name")):
-                continue
-            variables = plugin.parent / "config" / "vars.py"
-            keys = re.findall(r"__config__\.get\w*\('([^']+)'", variables.read_text()) \
-                if variables.is_file() else None  # fmt: skip
-            found.setdefault(meta["name"], None if keys is None else frozenset(keys))
-    return found
+def _reference_problems(config: StackConfig) -> Iterator[Problem]:
+    for name, service in config.services.items():
+        public = service.vercel.public_urls if service.vercel else {}
+        for variable, other in public.items():
+            path = f"services.{name}.vercel.publicUrls.{variable}"
+            if other not in config.services:
+                yield (path, f"names {other!r}, which is not a service", "invalid")
+            elif config.services[other].url is None:
+                yield (path, f"names {other!r}, which has no url", "invalid")
+            elif variable in VERCEL_SET or variable.startswith(FLAG_PREFIX):
+                yield (path, "the stack sets this variable itself", "invalid")
+    business = config.monitoring.business
+    if business is not None:
+        target = config.services.get(business.service)
+        if target is None:
+            message = f"names {business.service!r}, which is not a service"
+            yield ("monitoring.business.service", message, "invalid")
+        elif target.metrics_path is None:
+            message = f"names {business.service!r}, which has no metricsPath to scrape"
+            yield ("monitoring.business.service", message, "invalid")
+    vercel = config.of("vercel")
+    if len(vercel) > 1:
+        yield (
+            "services",
+            f"{', '.join(vercel)} run on Vercel: one Vercel service per stack (the deploy "
+            "workflow and the rollback service know one project)",
+            "invalid",
+        )
+    if vercel and config.vercel is None:
+        yield ("vercel", "missing: the team of the Vercel services (vercel.team)", "missing")
 
 
-def check_namespaces(keys: Iterable[str], stack: str) -> None:
-    """Refuse config keys that nothing reads, before any resource is registered: a namespace
-    typo (`autonomica-pipline:monitoring`), a key without a namespace, or a key its provider
-    does not have. Such a key would otherwise pass and change nothing."""
-    providers = _provider_keys()
-    problems: list[tuple[str, str, str]] = []  # key, what is wrong, the key it probably means
-    for full_key in sorted(keys):
-        namespace, colon, key = full_key.partition(":")
-        known = providers.get(namespace)
-        if namespace == PROJECT or (namespace in providers and known is None):
+def _name_problems(config: StackConfig) -> Iterator[Problem]:
+    for name in sorted(RESERVED_SERVICES & set(config.services)):
+        yield (
+            f"services.{name}",
+            "the pipeline's own service or scrape job has this name",
+            "invalid",
+        )
+    variables: dict[str, str] = {}
+    for name, service in config.services.items():
+        if service.url is None:
             continue
-        if not colon:
-            problems.append((full_key, "has no namespace", f"{PROJECT}:{full_key}"))
-        elif known is None:
-            close = difflib.get_close_matches(namespace, [PROJECT, *providers], n=1)
-            guess = f"{(close or [PROJECT])[0]}:{key}"
-            problems.append((full_key, f"unknown namespace '{namespace}'", guess))
-        elif key.split(".")[0] not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            guess = f"{namespace}:{close[0]}" if close else ""
-            keys_read = ", ".join(sorted(known))
-            problems.append((full_key, f"the {namespace} provider reads only {keys_read}", guess))
-    if not problems:
-        return
-    lines = [f"Stack '{stack}' has {len(problems)} configuration problem(s):"]
-    for full_key, problem, guess in problems:
-        lines.append(f"  - {full_key}: {problem}, so nothing reads this key")
-        rename = f"rename it to {guess} in Pulumi.{stack}.yaml, or " if guess else ""
-        lines.append(f"      fix: {rename}pulumi config rm '{full_key}' --stack {stack}")
-    raise ConfigError("\n".join(lines))
-
-
-def load() -> StackConfig:
-    """Read and validate the running stack's config (under `pulumi up` or the mock runtime)."""
-    from pulumi.runtime import config as runtime_config
-
-    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    stack = pulumi.get_stack()
-    check_namespaces(values, stack)
-    secret_keys = [key for key in values if runtime_config.is_config_secret(key)]
-    return validate_values(values, secret_keys, stack, _deployed_stack_file(stack))
+        variable = config.url_variable(name)
+        path = f"services.{name}.urlVariable"
+        if variable in RESERVED_VARIABLES:
+            yield (path, f"{variable} is set by the stack itself", "invalid")
+        elif variable in variables:
+            yield (path, f"{variable} is {variables[variable]}'s too", "invalid")
+        variables[variable] = name
+    longest = max(DASHBOARDS, key=len)
+    uid = f"{config.product.name}-{longest}-{config.environment.name}"
+    if len(uid) > GRAFANA_UID_LENGTH:
+        yield (
+            "product.name",
+            f"with environment.name, makes the Grafana uid {uid!r}, over "
+            f"{GRAFANA_UID_LENGTH} characters: shorten one of the two",
+            "invalid",
+        )
