@@ -133,9 +133,7 @@ def _spelled(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     while parts:
         part = parts.pop(0)
         fields = model.model_fields if model is not None else {}
-        field = fields.get(str(part)) or next(
-            (f for f in fields.values() if f.alias == part), None
-        )
+        field = fields.get(str(part)) or next((f for f in fields.values() if f.alias == part), None)
         if field is None:
             spelled.append(part)
             model = None
