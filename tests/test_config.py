@@ -522,3 +522,99 @@ def test_a_branch_no_one_can_merge_into_is_refused_with_the_ways_out() -> None:
         {"requiredApprovingReviews": 0},
     ):
         validate({**config, "github": {**config["github"], **enough}}, "production", {"secrets"})
+
+
+# --- The shape's rules, and keys of the stack files before 2.0.0 --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "value", "now"),
+    [
+        ("urls.frontend", "https://www.example.test", "services.<name>.url of the Vercel service"),
+        ("railway.appPort", 8000, "services.<name>.port"),
+        ("railway.backendRootDirectory", "api", "services.<name>.root"),
+        ("vercel.project", "web", "services.<name>.vercel.project"),
+        ("secrets.databaseUrl", "x", "secrets.env.DATABASE_URL"),
+        ("monitoring.services", {}, "services.<name>.healthPath, metricsPath and critical"),
+        ("monitoring.grafana.folder", "Shop", "product.title"),
+    ],
+)
+def test_a_key_of_the_file_before_2_0_0_says_where_it_went(old: str, value: Any, now: str) -> None:
+    config = raw("staging")
+    *parents, leaf = old.split(".")
+    node = config
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    message = problems(config)
+    assert f"{PROJECT}:{old}: Extra inputs are not permitted (moved in 2.0.0: set {now}" in message
+    assert "docs/migration-2.0.md" in message
+
+
+def test_the_environment_as_a_name_says_it_is_a_mapping_now() -> None:
+    config = raw("staging") | {"environment": "staging"}
+    message = problems(config)
+    assert f"{PROJECT}:environment: " in message
+    assert "since 2.0.0 a mapping {name, kind}" in message
+
+
+def _problems_of(edit: Any, stack: str = "staging") -> str:
+    config = raw(stack)
+    edit(config)
+    return problems(config, stack)
+
+
+def _first(config: dict[str, Any], platform: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(
+        s for s in config["services"].values() if s["platform"] == platform
+    )
+    return found
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda c: _first(c, "vercel")["vercel"]["publicUrls"].update(X_URL="nowhere"),
+            "publicUrls.X_URL: names 'nowhere', which is not a service",
+        ),
+        (
+            lambda c: c["monitoring"]["business"].update(service="nowhere"),
+            "monitoring.business.service: names 'nowhere', which is not a service",
+        ),
+        (
+            lambda c: c["services"].update(rollback=_first(c, "railway")),
+            "services.rollback: the pipeline's own service or scrape job has this name",
+        ),
+        (
+            lambda c: c["services"].update(second=_first(c, "vercel")),
+            "run on Vercel: one Vercel service per stack",
+        ),
+        (
+            lambda c: _first(c, "railway").update(urlVariable="ENVIRONMENT"),
+            "ENVIRONMENT is set by the stack itself",
+        ),
+        (
+            lambda c: c["product"].update(name="a-product-name-that-is-too-long"),
+            "over 40 characters: shorten one of the two",
+        ),
+        (
+            lambda c: _first(c, "railway").update(url=None),
+            "a web service needs url and healthPath",
+        ),
+        (
+            lambda c: _first(c, "railway").update(role="cron"),
+            "a cron service runs and exits: no url, healthPath or metricsPath",
+        ),
+        (
+            lambda c: _first(c, "railway").update(port=None),
+            "a Railway web or worker service needs port",
+        ),
+        (
+            lambda c: _first(c, "vercel").update(language="python"),
+            "a vercel service is web and node",
+        ),
+    ],
+)
+def test_the_rules_between_keys_name_the_key_to_change(edit: Any, expected: str) -> None:
+    assert expected in _problems_of(edit)

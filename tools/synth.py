@@ -30,6 +30,7 @@ from components.config import (
     ROOT,
     SECRET_KEYS,
     ConfigError,
+    check_namespaces,
     project_name,
     raw_project_config,
     required_secrets,
@@ -146,6 +147,7 @@ def run_program(
     """Run `__main__.py` for `stack` with a stack file's `config` mapping, as `pulumi up` would,
     in the project of `project_dir` (its Pulumi.yaml names the project and the namespace)."""
     project = project_name(project_dir)
+    check_namespaces(stack_config, stack, project)  # as the program does, before the rest
     config, secret_keys = pulumi_config(stack_config, secrets, project)
     # The program sees only which keys hold some encrypted value; this has the file, so every
     # value under `secrets` is checked here first, as the program checks it under `pulumi up`.

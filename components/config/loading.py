@@ -213,6 +213,7 @@ def _deployed_stack_file(stack: str) -> dict[str, Any] | None:
         raise ConfigError(f"Stack '{stack}': {error}") from None
 
 
+@functools.cache
 def _provider_keys() -> dict[str, frozenset[str] | None]:
     """Namespace -> config keys of each installed provider SDK (its `pulumi-plugin.json` names
     the namespace, its generated `config/vars.py` reads the keys); None: any key."""
