@@ -2,9 +2,12 @@
 (`github.workflows: rendered`) or wants to read them.
 
     python -m tools.app_workflows --stack staging [--out build/staging/app-repository]
+    python -m tools.app_workflows --stack staging --repository >> "$GITHUB_OUTPUT"
 
 The files are the ones `pulumi up` commits with `github.workflows: managed`. A bad stack file, or
 workflows that disagree with what the stack declares, exit 2 with the config message.
+`--repository` prints the stack's application repository instead, `owner=...` and `name=...`
+lines, for this repository's workflows to scope the tokens they mint to it.
 """
 
 from __future__ import annotations
@@ -26,12 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--stack", required=True)
     parser.add_argument("--out", type=Path, help="default: build/STACK/app-repository")
+    parser.add_argument(
+        "--repository", action="store_true", help="print the stack's application repository"
+    )
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stack / "app-repository"
     try:
         flat, _ = pulumi_config(read_stack_file(ROOT / f"Pulumi.{args.stack}.yaml"))
         # Secrets are placeholders here: no workflow file holds a secret, only names.
         config = validate(raw_project_config(flat), args.stack, frozenset({"secrets"}))
+        if args.repository:
+            print(f"owner={config.github.owner}\nname={config.github.name}")
+            return 0
         files = app_repository.files(config)
         problems = app_repository.problems(config, files)
         if problems:
