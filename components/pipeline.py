@@ -26,7 +26,15 @@ from components.railway.stack import app_service, monitoring_services, rollback_
 from components.vercel import VercelService, VercelServiceArgs
 from monitoring import ROLLBACK_CONFIG, ROLLBACK_SERVICES
 from monitoring.config import private_address
-from monitoring.servers import PUBLIC, ServerSecret, password_secret, servers, web_config_secret
+from monitoring.images import ServerName
+from monitoring.servers import (
+    PUBLIC,
+    Server,
+    ServerSecret,
+    password_secret,
+    servers,
+    web_config_secret,
+)
 from monitoring.webauth import AUTHENTICATED, web_config
 from rollback.deploy import PORT as ROLLBACK_PORT
 
@@ -79,9 +87,15 @@ def _railway_services(config: StackConfig) -> dict[str, RailwayServiceArgs]:
     }
 
 
-def _server_urls(config: StackConfig, monitoring: MonitoringFiles) -> dict[str, str]:
+def _servers(config: StackConfig, monitoring: MonitoringFiles) -> dict[ServerName, Server]:
+    """The monitoring servers the stack runs on Railway (none with hosting external)."""
+    if config.monitoring.servers.hosting != "railway":
+        return {}
+    return servers(monitoring.settings, monitoring.files, grafana_url=config.urls.grafana)
+
+
+def _server_urls(config: StackConfig, running: Mapping[ServerName, Server]) -> dict[str, str]:
     grafana = config.urls.grafana
-    running = servers(monitoring.settings, monitoring.files, grafana_url=grafana)
     return {
         name: grafana if name in PUBLIC else f"http://{private_address(name, server.port)}"
         for name, server in running.items()
@@ -89,10 +103,10 @@ def _server_urls(config: StackConfig, monitoring: MonitoringFiles) -> dict[str, 
 
 
 def _monitoring_servers(
-    config: StackConfig, monitoring: MonitoringFiles
+    config: StackConfig, running: Mapping[ServerName, Server]
 ) -> dict[str, RailwayServiceArgs]:
-    """The monitoring servers, when the stack runs them on Railway (hosting railway)."""
-    if config.monitoring.servers.hosting != "railway":
+    """One Railway service per monitoring server the stack runs."""
+    if not running:
         return {}
     secrets = config.secrets
     grafana = config.urls.grafana
@@ -100,7 +114,7 @@ def _monitoring_servers(
         project_id=config.railway.project_id,
         environment=config.environment.name,
         product=config.product.name,
-        servers=servers(monitoring.settings, monitoring.files, grafana_url=grafana),
+        servers=running,
         secrets={
             "slack_api_url": secret(secrets.slack_api_url),
             "pagerduty_routing_key": secret(secrets.pagerduty_routing_key),
@@ -263,9 +277,11 @@ class Pipeline(pulumi.ComponentResource):
         self.railway = {
             n: RailwayService(n, args, child) for n, args in _railway_services(config).items()
         }
+        running = _servers(config, self.monitoring)
+        self.server_urls = _server_urls(config, running)
         self.servers = {
             n: RailwayService(n, args, child)
-            for n, args in _monitoring_servers(config, self.monitoring).items()
+            for n, args in _monitoring_servers(config, running).items()
         }
         self.vercel = {
             n: VercelService(n, args, child) for n, args in _vercel_services(config).items()
@@ -343,9 +359,8 @@ def _outputs(config: StackConfig, pipeline: Pipeline) -> pulumi.Output[dict[str,
                 "files": pipeline.monitoring.hashes,
                 "secret_files": pipeline.monitoring.secret_files,
                 "services": {
-                    name: {"service_id": service_id, "url": url}
+                    name: {"service_id": service_id, "url": pipeline.server_urls[name]}
                     for name, service_id in resolved["server_ids"].items()
-                    if (url := _server_urls(config, pipeline.monitoring).get(name))
                 },
             },
         ).model_dump(mode="json", by_alias=True)
