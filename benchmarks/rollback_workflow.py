@@ -46,6 +46,7 @@ STACK = "staging"
 INSTALL = "Install what the rollback runs on"
 POLICY = "Render the stack's rollback policy (offline synth, no credentials)"
 EVERYTHING = "bash tools/venv requirements-dev.txt"
+PASSED = {"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"}
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "build", "__pycache__", ".*_cache", ".hypothesis", ".pulumi-state"
 )
@@ -97,8 +98,11 @@ def trial(steps: list[dict[str, Any]], schema: Path, work: Path, pip_cache: Path
     github.start()
     python = Path(getattr(sys, "_base_executable", sys.executable)).parent
     runner_env = {
+        # This machine's trust store (a runner's is the system's), and its package mirrors.
+        **{k: v for k, v in os.environ.items() if k in PASSED or k.startswith(("PIP_", "UV_"))},
         "PATH": os.pathsep.join([str(python), "/usr/bin", "/bin"]),
         "PIP_CACHE_DIR": str(pip_cache),
+        "UV_CACHE_DIR": str(pip_cache / "uv"),
         "GITHUB_REPOSITORY": "autonomica/app",
         "GITHUB_API_URL": github.url,
         "RAILWAY_API_URL": railway.url,
@@ -158,9 +162,8 @@ def main() -> None:
     if schema is None:
         sys.exit("Railway's schema not found (../shared/railway/schema.graphql or $RAILWAY_SCHEMA)")
     rendered = rollback_steps(None)
-    install = next(step["run"] for step in rendered if step.get("name") == INSTALL)
     variants = {
-        f"as rendered (`{install}`)": rendered,
+        "as rendered (uv installs requirements.txt)": rendered,
         f"installing everything (`{EVERYTHING}`, before)": rollback_steps(EVERYTHING),
     }
     names = [s["name"] for s in next(iter(variants.values())) if "run" in s]

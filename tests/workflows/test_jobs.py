@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -219,9 +220,12 @@ def pipeline_checkout(tmp_path: Path) -> Path:
     checkout = tmp_path / "pipeline"
     checkout.mkdir()
     for entry in ROOT.iterdir():
-        if entry.name not in {".git", "build"}:
+        if entry.name not in {".git", "build", ".venv"}:  # the job installs its own
             (checkout / entry.name).symlink_to(entry)
     return checkout
+
+
+TRUST = {"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"}
 
 
 def rollback_job() -> dict[str, Any]:
@@ -238,6 +242,7 @@ def run_rollback(
     railway: RailwayStandIn,
     vercel: VercelStandIn,
     github: GitHubStandIn,
+    caches: Path,
 ) -> Any:
     job = rollback_job()
     names = [step.get("name") for step in job["steps"]]
@@ -251,14 +256,21 @@ def run_rollback(
         "vars.VERCEL_PROJECT_ID": VERCEL_PROJECT,
         "vars.VERCEL_ORG_ID": "team_autonomica",
     }
-    # What the runner sets itself, and the platforms' endpoints pointed at the stand-ins.
+    # What the runner sets itself, and the platforms' endpoints pointed at the stand-ins. The
+    # install step downloads from the package index, as on a runner: this machine's trust store
+    # and mirrors, and caches shared by the tests' runs.
     runner_env = {
+        **{k: v for k, v in os.environ.items() if k in TRUST or k.startswith(("PIP_", "UV_"))},
+        "PIP_CACHE_DIR": str(caches / "pip"),
+        "UV_CACHE_DIR": str(caches / "uv"),
         "GITHUB_REPOSITORY": "autonomica/app",
         "GITHUB_API_URL": github.url,
         "RAILWAY_API_URL": railway.url,
         "VERCEL_API_URL": vercel.url,
     }
-    mkdirs(temp)
+    mkdirs(temp / "bin")
+    # actions/setup-python's `python` on the PATH: this interpreter's base Python.
+    (temp / "bin" / "python").symlink_to(getattr(sys, "_base_executable", sys.executable))
     policy_step = names.index("Render the stack's rollback policy (offline synth, no credentials)")
     first = run_job(
         {"steps": job["steps"][: policy_step + 1]},
@@ -290,10 +302,16 @@ def audit(temp: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+@pytest.fixture(scope="session")
+def install_caches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pip's and uv's caches, shared by the rollback job's runs in this test session."""
+    return tmp_path_factory.getbasetemp() / "install-caches"
+
+
 @pytest.fixture
 def dispatch(
     pipeline_checkout: Path,
-    tmp_path: Path,
+    install_caches: Path,
     railway: RailwayStandIn,
     vercel: VercelStandIn,
     github: GitHubStandIn,
@@ -302,9 +320,15 @@ def dispatch(
     runs = iter(range(100))
 
     def run(service: str) -> tuple[Any, Path]:
-        temp = tmp_path / f"run-{next(runs)}"
+        temp = pipeline_checkout.parent / f"run-{next(runs)}"
         job = run_rollback(
-            pipeline_checkout, temp, service, railway=railway, vercel=vercel, github=github
+            pipeline_checkout,
+            temp,
+            service,
+            railway=railway,
+            vercel=vercel,
+            github=github,
+            caches=install_caches,
         )
         return job, temp
 
