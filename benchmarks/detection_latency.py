@@ -52,7 +52,7 @@ from rollback.settings import Settings
 from tests.monitoring.loopback import Loopback, loopback_stack, wait_until_probed_healthy
 from tests.railway.conftest import schema_path
 from tests.railway.standin import RailwayStandIn, load_schema
-from tests.rollback.conftest import TOKEN, rollback_yaml
+from tests.rollback.conftest import TOKEN, rollback_yaml, services_yaml
 from tests.rollback.standins import (
     GitHubStandIn,
     VercelStandIn,
@@ -131,7 +131,9 @@ def _wait(done: Callable[[], bool]) -> None:
 
 def active_at(stack: Loopback) -> float:
     """When Prometheus made the backend's health alert pending (epoch seconds)."""
-    response = httpx.get(f"{stack.prometheus_url}/api/v1/alerts", timeout=5)
+    response = httpx.get(
+        f"{stack.prometheus_url}/api/v1/alerts", timeout=5, auth=stack.login("prometheus")
+    )
     for alert in response.json()["data"]["alerts"]:
         labels = alert["labels"]
         if labels.get("alertname") == HEALTH_ALERT and labels.get("service") == "backend":
@@ -170,6 +172,7 @@ def run(
         settings = Settings.from_env(
             {
                 "ROLLBACK_CONFIG": rollback_yaml(),
+                "ROLLBACK_SERVICES": services_yaml(),
                 "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
                 "ROLLBACK_AUDIT_LOG": str(workdir / f"audit-{number}.jsonl"),
                 **platform_env(railway.url, vercel, github),

@@ -21,12 +21,12 @@ from pathlib import Path
 import httpx
 from graphql import GraphQLSchema
 
-from monitoring import MonitoringConfig
 from rollback.service import build_service
 from rollback.settings import Settings
+from tests.conftest import validated_stack
 from tests.railway.conftest import schema_path
 from tests.railway.standin import RailwayStandIn, load_schema
-from tests.rollback.conftest import TOKEN, rollback_yaml
+from tests.rollback.conftest import TOKEN, rollback_yaml, services_yaml
 from tests.rollback.standins import (
     GitHubStandIn,
     VercelStandIn,
@@ -53,6 +53,7 @@ def trial(strategy: str, schema: GraphQLSchema, workdir: Path) -> float:
         settings = Settings.from_env(
             {
                 "ROLLBACK_CONFIG": rollback_yaml(),
+                "ROLLBACK_SERVICES": services_yaml(),
                 "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
                 "ROLLBACK_AUDIT_LOG": str(workdir / f"audit-{time.monotonic_ns()}.jsonl"),
                 "ROLLBACK_GRADUAL_WATCH": "500ms",
@@ -91,7 +92,7 @@ def main() -> None:
     # The stand-ins' objects (Railway's whole schema above all) live in this process, not in
     # the service's: kept out of the collector's scans, they do not add its pauses to ours.
     gc.freeze()
-    strategies = MonitoringConfig().strategies
+    strategies = validated_stack("production").monitoring.strategies
     print(f"{'strategy':<10} {'median':>9} {'p95':>9} {'max':>9} {'timeout':>8}  (n={args.trials})")
     with tempfile.TemporaryDirectory() as tmp:
         for name in CASES:
