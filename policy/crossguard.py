@@ -61,7 +61,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def resource_of(args: Any) -> rules.Resource:
+def resource_of(args: Any, kind: str | None = None) -> rules.Resource:
+    """`kind`: the environment's, from the pack config (a resource policy sees no other
+    resource); None, without the stack's settings, judges it as production."""
     return rules.Resource(
         type=args.resource_type,
         urn=args.urn,
@@ -69,6 +71,7 @@ def resource_of(args: Any) -> rules.Resource:
         inputs=plain(args.props),
         secrets_unmarked=True,  # the SDK unwraps secrets before validation
         protect=bool(args.opts.protect) if getattr(args, "opts", None) is not None else None,
+        kind=kind,
     )
 
 
@@ -76,7 +79,9 @@ def _resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in rule.types:
             return
-        for violation in rules.check_resource(rule, resource_of(args), args.get_config()):
+        config = args.get_config()
+        kind = rules.settings_of(rule, config).environment_kind
+        for violation in rules.check_resource(rule, resource_of(args, kind), config):
             report_violation(violation.message, args.urn)
 
     return ResourceValidationPolicy(
@@ -90,7 +95,8 @@ def _resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
 
 def _stack_policy(rule: rules.StackRule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [resource_of(r) for r in args.resources]
+        # The stack's resources: their kind is the one the plan's Pipeline carries.
+        resources = rules.with_kind([resource_of(r) for r in args.resources])
         for violation in rules.check_stack(rule, resources, args.get_config()):
             report_violation(violation.message, violation.resource.urn)
 

@@ -1209,13 +1209,6 @@ RULES: tuple[Rule, ...] = (
 
 STACK_RULES: tuple[StackRule, ...] = (
     StackRule(
-        "settings-of-this-environment",
-        "The policy settings are those of the environment the plan deploys: their environment "
-        "kind is the one the plan's Pipeline carries.",
-        "mandatory",
-        settings_of_this_environment,
-    ),
-    StackRule(
         "production-branch-protected",
         "Rulesets or branch protection in the production stack cover the production branch and "
         "together require the CI checks and approving reviews.",
@@ -1229,6 +1222,13 @@ STACK_RULES: tuple[StackRule, ...] = (
         "the stack.",
         "mandatory",
         reviewer_teams_have_access,
+    ),
+    StackRule(
+        "settings-of-this-environment",
+        "The policy settings are those of the environment the plan deploys: their environment "
+        "kind is the one the plan's Pipeline carries.",
+        "mandatory",
+        settings_of_this_environment,
     ),
 )
 

@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -32,7 +32,13 @@ REPOSITORY = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 PLATFORM_HOSTS = rules.HostSettings().trusted_hosts
 # Rule settings the stack file supplies; the settings file sets them at its top level, if at all.
 DERIVED = frozenset(
-    {"environmentKind", "pipelineRepository", "applicationRepository", "deployAppId", "trustedHosts"}
+    {
+        "environmentKind",
+        "pipelineRepository",
+        "applicationRepository",
+        "deployAppId",
+        "trustedHosts",
+    }
 )
 
 
@@ -115,23 +121,28 @@ RULES_BY_NAME: dict[str, rules.Rule | rules.StackRule] = {
 }
 
 
+def stack_values(config: Mapping[str, Any], project: str) -> dict[str, Any]:
+    """A stack file's `config` mapping without the project's namespace (`project:key` -> key);
+    SettingsError when it has no environment kind."""
+    found = {k.partition(":")[2]: v for k, v in config.items() if k.startswith(f"{project}:")}
+    environment = found.get("environment")
+    if not isinstance(environment, dict) or environment.get("kind") not in get_args(rules.Kind):
+        raise SettingsError(
+            f"environment.kind of the stack is not one of {', '.join(get_args(rules.Kind))}: "
+            "the policy keys on it"
+        )
+    return found
+
+
 def _stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
-    """The stack file's config, keys without the project's namespace."""
-    problems = []
     try:
         project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
         document = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text())
     except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
-        raise SettingsError(f"the stack '{stack}' in {project_dir} cannot be read: {error}") from None
-    config = (document or {}).get("config") or {}
-    found = {
-        key.partition(":")[2]: value for key, value in config.items() if key.startswith(f"{project}:")
-    }
-    if not isinstance(found.get("environment"), dict) or "kind" not in found["environment"]:
-        problems.append("environment.kind is not set in the stack file")
-    if problems:
-        raise SettingsError(f"Pulumi.{stack}.yaml: " + "; ".join(problems))
-    return found
+        raise SettingsError(
+            f"the stack '{stack}' in {project_dir} cannot be read: {error}"
+        ) from None
+    return stack_values((document or {}).get("config") or {}, str(project))
 
 
 def _host(address: Any) -> str | None:
@@ -168,9 +179,7 @@ def _derived(stack: Mapping[str, Any], file: SettingsFile) -> dict[str, Any]:
     }
 
 
-def resolve(
-    raw: Any, stack_config: Mapping[str, Any], stack: str, path: Path
-) -> Settings:
+def resolve(raw: Any, stack_config: Mapping[str, Any], stack: str, path: Path) -> Settings:
     """The settings of `raw` (the file's content) for the stack whose config is `stack_config`;
     SettingsError lists every problem, by key path, with the closest known name."""
     problems: list[str] = []
@@ -229,8 +238,9 @@ def _report(path: Path, problems: list[str]) -> str:
     )
 
 
-def load(project_dir: Path, stack: str) -> Settings:
-    """The policy settings of `stack` in the project at `project_dir`."""
+def load(project_dir: Path, stack: str, stack_config: Mapping[str, Any] | None = None) -> Settings:
+    """The policy settings of `stack` in the project at `project_dir`, resolved against its
+    stack file (or `stack_config`, the stack file's values without their namespace)."""
     path = path_of(project_dir, stack)
     try:
         text = path.read_text()
@@ -243,4 +253,5 @@ def load(project_dir: Path, stack: str) -> Settings:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise SettingsError(f"{path}: not valid YAML: {error}") from None
-    return resolve(raw, _stack_config(project_dir, stack), stack, path)
+    values = _stack_config(project_dir, stack) if stack_config is None else stack_config
+    return resolve(raw, values, stack, path)
