@@ -61,9 +61,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def resource_of(args: Any, kind: str | None = None) -> rules.Resource:
-    """`kind`: the environment's, from the pack config (a resource policy sees no other
-    resource); None, without the stack's settings, judges it as production."""
+def resource_of(args: Any) -> rules.Resource:
+    """The resource as a rule sees it; its environment kind comes from the pack config (a
+    resource policy sees no other resource): `rules.check_resource` places it."""
     return rules.Resource(
         type=args.resource_type,
         urn=args.urn,
@@ -71,7 +71,6 @@ def resource_of(args: Any, kind: str | None = None) -> rules.Resource:
         inputs=plain(args.props),
         secrets_unmarked=True,  # the SDK unwraps secrets before validation
         protect=bool(args.opts.protect) if getattr(args, "opts", None) is not None else None,
-        kind=kind,
     )
 
 
@@ -79,9 +78,7 @@ def _resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in rule.types:
             return
-        config = args.get_config()
-        kind = rules.settings_of(rule, config).environment_kind
-        for violation in rules.check_resource(rule, resource_of(args, kind), config):
+        for violation in rules.check_resource(rule, resource_of(args), args.get_config()):
             report_violation(violation.message, args.urn)
 
     return ResourceValidationPolicy(

@@ -1256,6 +1256,14 @@ def level_of(rule: Rule | StackRule, config: Mapping[str, Any] | str | None) -> 
     return cast(Enforcement, level)
 
 
+def _placed(resource: Resource, settings: Settings) -> Resource:
+    """A resource whose plan carries no kind (no Pipeline in it; a CrossGuard resource policy,
+    which sees no other resource) takes the kind its settings are for."""
+    if resource.kind is None and settings.environment_kind is not None:
+        return dataclasses.replace(resource, kind=settings.environment_kind)
+    return resource
+
+
 def check_resource(
     rule: Rule, resource: Resource, config: Mapping[str, Any] | str | None = None
 ) -> list[Violation]:
@@ -1264,6 +1272,7 @@ def check_resource(
     if not rule.applies_to(resource) or level == "disabled":
         return []
     settings = settings_of(rule, config)
+    resource = _placed(resource, settings)
     return [
         Violation(rule.name, level, rule.description, resource, message)
         for message in rule.check(resource, settings)
@@ -1277,6 +1286,7 @@ def check_stack(
     if level == "disabled":
         return []
     settings = settings_of(rule, config)
+    resources = [_placed(r, settings) for r in resources]
     return [
         Violation(rule.name, level, rule.description, resource, message)
         for resource, message in rule.check(resources, settings)
