@@ -100,7 +100,7 @@ def test_a_credential_goes_only_to_the_stacks_own_host(run_stack: SynthFn, chang
     """A host the stack names as its SMTP smarthost or rollback URL is trusted with its
     credential; the same plan judged with the settings of a stack that does not name it (the
     committed one) fails."""
-    edit, rule, resource_name, message = OWN_HOSTS[change]
+    edit, rule, _, message = OWN_HOSTS[change]
     edited = run_stack("production", edit)
     failed, report = offline(edited, pack_config("production", edit))
     assert not failed, report
@@ -193,7 +193,8 @@ def test_cli_exit_codes(
     out, err = capsys.readouterr()
     assert out == ""  # nothing ran
     assert (
-        "rules.production-environment-protection.minWaitTimr: unknown key; did you mean minWaitTimer?"
+        "rules.production-environment-protection.minWaitTimr: unknown key; "
+        "did you mean minWaitTimer?"
         in err
     )
     assert policycheck.main([str(good), "--project-dir", str(tmp_path)]) == 2  # no settings file

@@ -5,11 +5,10 @@ resource's retainOnDelete)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import copy
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from monitoring.images import IMAGES
 from policy import settings as policy_settings

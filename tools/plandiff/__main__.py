@@ -13,9 +13,9 @@ from typing import NoReturn
 
 from policy.settings import SettingsError
 from tools.plandiff.compare import StackDiff, diff_sides
-from tools.policycheck import ROOT, pack_config
 from tools.plandiff.markdown import COMMENT_LIMIT, render
 from tools.plandiff.plan import PlanDiffError, load_side
+from tools.policycheck import ROOT, pack_config
 
 EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
