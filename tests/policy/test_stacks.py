@@ -194,8 +194,7 @@ def test_cli_exit_codes(
     assert out == ""  # nothing ran
     assert (
         "rules.production-environment-protection.minWaitTimr: unknown key; "
-        "did you mean minWaitTimer?"
-        in err
+        "did you mean minWaitTimer?" in err
     )
     assert policycheck.main([str(good), "--project-dir", str(tmp_path)]) == 2  # no settings file
     assert "no policy settings for the stack 'production'" in capsys.readouterr().err
