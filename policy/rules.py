@@ -1299,7 +1299,8 @@ def check_all(
     """Every rule over every resource. `config` maps a rule name to its pack config
     (`policy.settings.Settings.pack_config()`); a name no rule has is refused."""
     config = config or {}
-    unknown = sorted(set(config) - {r.name for r in (*RULES, *STACK_RULES)})
+    names = {r.name for r in RULES} | {r.name for r in STACK_RULES}
+    unknown = sorted(set(config) - names)
     if unknown:
         raise ValueError(f"the policy config names no rule of the pack: {', '.join(unknown)}")
     found = [

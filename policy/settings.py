@@ -117,7 +117,8 @@ def _aliases(model: type[BaseModel]) -> list[str]:
 
 
 RULES_BY_NAME: dict[str, rules.Rule | rules.StackRule] = {
-    r.name: r for r in (*rules.RULES, *rules.STACK_RULES)
+    **{r.name: r for r in rules.RULES},
+    **{r.name: r for r in rules.STACK_RULES},
 }
 
 
