@@ -85,11 +85,12 @@ def test_weakened_production_stack_fails(run_stack: SynthFn, weakening: str) -> 
 def test_a_stack_naming_another_repository_expects_that_one(
     run_stack: SynthFn, weakening: str
 ) -> None:
-    """Unpinned, the repository the policy expects is the one the stack file names."""
+    """Unpinned (a settings file without pins), the repository the policy expects is the one
+    the stack file names; the committed production settings pin it, so a swap fails."""
     edit, rule, _, _ = WEAKENINGS[weakening]
     plan = run_stack("production", edit)
-    assert [v for v in policycheck.check(plan.to_json(), pack_config("production", edit))
-            if v.rule == rule] == []  # fmt: skip
+    unpinned = pack_config("production", edit, {})
+    assert [v for v in policycheck.check(plan.to_json(), unpinned) if v.rule == rule] == []
     # The committed settings (the other repository) refuse the edited plan.
     failed, report = offline(plan, pack_config("production"))
     assert failed and f"[mandatory]  {rule}  " in report
