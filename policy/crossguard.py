@@ -62,6 +62,8 @@ def plain(value: Any) -> Any:
 
 
 def resource_of(args: Any) -> rules.Resource:
+    """The resource as a rule sees it; its environment kind comes from the pack config (a
+    resource policy sees no other resource): `rules.check_resource` places it."""
     return rules.Resource(
         type=args.resource_type,
         urn=args.urn,
@@ -90,7 +92,8 @@ def _resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
 
 def _stack_policy(rule: rules.StackRule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [resource_of(r) for r in args.resources]
+        # The stack's resources: their kind is the one the plan's Pipeline carries.
+        resources = rules.with_kind([resource_of(r) for r in args.resources])
         for violation in rules.check_stack(rule, resources, args.get_config()):
             report_violation(violation.message, violation.resource.urn)
 

@@ -7,13 +7,14 @@ imports pulumi or pulumi_policy: `policy.crossguard` and `tools.policycheck` ada
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import yaml
@@ -27,9 +28,12 @@ from monitoring.webauth import AUTHENTICATED
 from policy.publishers import OFFICIAL_PUBLISHERS, publisher
 from policy.secret_values import SECRET, UNKNOWN, findings, is_secret_name
 
-PACK_NAME = "autonomica-guardrails"
+PACK_NAME = "pipeline-guardrails"
 Level = Literal["mandatory", "advisory"]
-PRODUCTION = "production"
+Kind = Literal["production", "staging", "preview"]
+PRODUCTION: Kind = "production"
+# The program's root component: its inputs carry the environment's name and kind.
+PIPELINE = "pipeline:index:Pipeline"
 
 GITHUB_ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
 GITHUB_DEPLOYMENT_POLICY = (
@@ -46,6 +50,11 @@ COMMAND = "command:local:Command"
 STASH = "pulumi:index:Stash"
 
 ALERT_RULES_DIR = "prometheus/rules/"
+# What a rule says when the settings the stack file supplies did not reach it.
+UNSET = (
+    "run the pack with the stack's settings (`--policy-pack-config` written by "
+    "`python -m tools.policycheck --pack-config --stack STACK`, docs/policy.md)"
+)
 PRIVATE_SERVERS = frozenset(SERVERS) - PUBLIC
 SEVERITIES = ("critical", "warning", "info")
 
@@ -66,21 +75,39 @@ class Resource:
     secrets_unmarked: bool = False
     protect: bool | None = None  # None: not known to the caller
     retain_on_delete: bool | None = None  # None: not known (CrossGuard's Python SDK hides it)
-
-    @property
-    def stack(self) -> str:
-        # urn:pulumi:STACK::PROJECT::TYPE::NAME
-        return self.urn.split("::")[0].split(":")[-1]
+    kind: str | None = None  # the environment's kind; None: not known, judged as production
 
     @property
     def in_production(self) -> bool:
-        return PRODUCTION in (self.stack, self.inputs.get("environment"))
+        """Production's rules apply by the environment's kind, never by a name; a resource
+        whose kind is unknown gets them too (the hardest reading)."""
+        return self.kind in (None, PRODUCTION)
+
+
+def kind_of(resources: Sequence[Resource]) -> str | None:
+    """The environment kind the plan's Pipeline resource carries (its `kind` input)."""
+    kinds = {r.inputs.get("kind") for r in resources if r.type == PIPELINE}
+    known = [k for k in kinds if isinstance(k, str) and _known(k)]
+    return known[0] if len(known) == 1 and len(kinds) == 1 else None
+
+
+def with_kind(resources: Sequence[Resource]) -> list[Resource]:
+    """The resources with the kind of the plan's Pipeline: every one belongs to its environment."""
+    kind = kind_of(resources)
+    return [dataclasses.replace(r, kind=kind) for r in resources]
 
 
 class Settings(BaseModel):
-    """A rule's pack config (camelCase keys, as in `--policy-pack-config`)."""
+    """A rule's pack config (camelCase keys, as in `--policy-pack-config`). `policy.settings`
+    builds it from the stack's settings file; nothing here names a product."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel)
+
+    environment_kind: Kind | None = Field(
+        None,
+        description="the kind of the stack these settings are for (environment.kind): a "
+        "CrossGuard resource policy sees no other resource; unset: judged as production",
+    )
 
 
 class NoSettings(Settings):
@@ -119,10 +146,11 @@ def _spec_health() -> HealthCheckTrigger:
 
 
 class RollbackSettings(BranchSettings):
-    pipeline_repository: str = Field(
-        "jairodriguez/autonomica-pipeline",
-        min_length=3,
-        description="owner/name of the repository production's rollback service is built from",
+    pipeline_repository: str | None = Field(
+        None,
+        pattern=r"^[^/]+/[^/]+$",
+        description="owner/name of the repository production's rollback service is built from "
+        "(the stack's rollback.repository); unset: no repository is accepted",
     )
     required_triggers: tuple[str, ...] = Field(
         ("health_check", "performance", "business"),
@@ -157,18 +185,17 @@ class PublisherSettings(Settings):
 
 
 class RepositorySettings(Settings):
-    application_repository: str = Field(
-        "jairodriguez/autonomica",
+    application_repository: str | None = Field(
+        None,
         pattern=r"^[^/]+/[^/]+$",
         description="owner/name of the application repository production's GitHub resources "
-        "protect",
+        "protect (the stack's github.repository); unset: no repository is accepted",
     )
 
 
 class HostSettings(Settings):
     trusted_hosts: tuple[str, ...] = Field(
         (
-            "autonomica.app",  # the stack's own domain (urls.*, the SMTP smarthost)
             "railway.internal",  # Railway's private network, within the stack's environment
             "events.pagerduty.com",
             "hooks.slack.com",
@@ -176,7 +203,9 @@ class HostSettings(Settings):
             "api.vercel.com",
             "backboard.railway.com",
         ),
-        description="hosts, and the hosts below them, that may receive a credential",
+        description="hosts, and the hosts below them, that may receive a credential: the "
+        "platforms' by default; policy.settings adds the stack's own (its urls, the SMTP "
+        "smarthost) and the settings file's",
     )
 
 
@@ -209,7 +238,7 @@ class StackRule:
 @dataclass(frozen=True)
 class Violation:
     rule: str
-    level: Level
+    level: Level  # the level it was checked at (the pack config may lower a rule's)
     description: str
     resource: Resource
     message: str
@@ -626,12 +655,15 @@ def rollback_armed(resource: Resource, settings: RollbackSettings) -> Iterator[s
         )
     source = service.get("source") or {}
     shipped_by = str(source.get("deployedBy") or "")
-    if not shipped_by.startswith(f"{settings.pipeline_repository}:"):
+    expected = settings.pipeline_repository
+    if expected is None:
+        yield f"no pipelineRepository in the policy settings: {UNSET}"
+    elif not shipped_by.startswith(f"{expected}:"):
         origin = shipped_by.partition(":")[0] or source.get("repo") or source.get("image")
         yield (
             f"production's rollback service is shipped from {origin or 'an unknown source'}, not "
-            f"by {settings.pipeline_repository}'s deploy workflow: that code would hold "
-            f"production's tokens; set rollback.repository to {settings.pipeline_repository}"
+            f"by {expected}'s deploy workflow: that code would hold production's tokens; set "
+            f"rollback.repository to {expected} (or the policy settings' pipelineRepository)"
         )
     yield from _rollback_policy(variables.get("ROLLBACK_CONFIG"), settings)
 
@@ -922,6 +954,9 @@ def production_repository(resource: Resource, settings: RepositorySettings) -> I
     target = _repository_of(resource)
     if not resource.in_production or target is None or not _known(target):
         return
+    if settings.application_repository is None:
+        yield f"no applicationRepository in the policy settings: {UNSET}"
+        return
     owner, name = settings.application_repository.split("/")
     want_owner, want_name = target.split("/", 1)
     if want_owner not in ("*", owner) or want_name not in ("*", name):
@@ -956,6 +991,23 @@ def reviewer_teams_have_access(
                     f"access to {repository}: GitHub refuses or ignores such a reviewer; the "
                     "GitHub component grants each reviewing team read access (TeamRepository)",
                 )
+
+
+def settings_of_this_environment(
+    resources: Sequence[Resource], settings: Settings
+) -> Iterator[tuple[Resource, str]]:
+    """Settings written for one stack and run over another's plan judge the wrong environment:
+    a CrossGuard resource policy takes its environment kind from them."""
+    planned = kind_of(resources)
+    wanted = settings.environment_kind
+    if planned is None or wanted is None or planned == wanted:
+        return
+    for pipeline in (r for r in resources if r.type == PIPELINE):
+        yield (
+            pipeline,
+            f"the policy settings are for a {wanted} environment, this plan deploys a {planned} "
+            f"one (environment.kind): run the pack with this stack's settings ({UNSET})",
+        )
 
 
 # --- Advisory: where a human should look ---------------------------------------------------
@@ -1171,42 +1223,86 @@ STACK_RULES: tuple[StackRule, ...] = (
         "mandatory",
         reviewer_teams_have_access,
     ),
+    StackRule(
+        "settings-of-this-environment",
+        "The policy settings are those of the environment the plan deploys: their environment "
+        "kind is the one the plan's Pipeline carries.",
+        "mandatory",
+        settings_of_this_environment,
+    ),
 )
 
 
-def settings_of(rule: Rule | StackRule, config: Mapping[str, Any] | None) -> Settings:
-    """The rule's settings from its pack config; keys it does not know (enforcementLevel) drop."""
-    known = {f.alias for f in rule.settings.model_fields.values()}
-    return rule.settings.model_validate({k: v for k, v in (config or {}).items() if k in known})
+ENFORCEMENT = "enforcementLevel"
+Enforcement = Literal["mandatory", "advisory", "disabled"]
+
+
+def _entry(config: Mapping[str, Any] | str | None) -> Mapping[str, Any]:
+    # `--policy-pack-config` may give a rule just its level: "rule": "advisory".
+    return {ENFORCEMENT: config} if isinstance(config, str) else (config or {})
+
+
+def settings_of(rule: Rule | StackRule, config: Mapping[str, Any] | str | None) -> Settings:
+    """The rule's settings from its pack config; an unknown key is refused (ValidationError)."""
+    values = {k: v for k, v in _entry(config).items() if k != ENFORCEMENT}
+    return rule.settings.model_validate(values)
+
+
+def level_of(rule: Rule | StackRule, config: Mapping[str, Any] | str | None) -> Enforcement:
+    level = _entry(config).get(ENFORCEMENT, rule.level)
+    if level not in ("mandatory", "advisory", "disabled"):
+        raise ValueError(f"{rule.name}: enforcementLevel {level!r} is not mandatory, advisory "
+                         "or disabled")  # fmt: skip
+    return cast(Enforcement, level)
+
+
+def _placed(resource: Resource, settings: Settings) -> Resource:
+    """A resource whose plan carries no kind (no Pipeline in it; a CrossGuard resource policy,
+    which sees no other resource) takes the kind its settings are for."""
+    if resource.kind is None and settings.environment_kind is not None:
+        return dataclasses.replace(resource, kind=settings.environment_kind)
+    return resource
 
 
 def check_resource(
-    rule: Rule, resource: Resource, config: Mapping[str, Any] | None = None
+    rule: Rule, resource: Resource, config: Mapping[str, Any] | str | None = None
 ) -> list[Violation]:
-    if not rule.applies_to(resource):
+    """The rule over one resource at its pack config's level (none when disabled)."""
+    level = level_of(rule, config)
+    if not rule.applies_to(resource) or level == "disabled":
         return []
     settings = settings_of(rule, config)
+    resource = _placed(resource, settings)
     return [
-        Violation(rule.name, rule.level, rule.description, resource, message)
+        Violation(rule.name, level, rule.description, resource, message)
         for message in rule.check(resource, settings)
     ]
 
 
 def check_stack(
-    rule: StackRule, resources: Sequence[Resource], config: Mapping[str, Any] | None = None
+    rule: StackRule, resources: Sequence[Resource], config: Mapping[str, Any] | str | None = None
 ) -> list[Violation]:
+    level = level_of(rule, config)
+    if level == "disabled":
+        return []
     settings = settings_of(rule, config)
+    resources = [_placed(r, settings) for r in resources]
     return [
-        Violation(rule.name, rule.level, rule.description, resource, message)
+        Violation(rule.name, level, rule.description, resource, message)
         for resource, message in rule.check(resources, settings)
     ]
 
 
 def check_all(
-    resources: Sequence[Resource], config: Mapping[str, Mapping[str, Any]] | None = None
+    resources: Sequence[Resource], config: Mapping[str, Mapping[str, Any] | str] | None = None
 ) -> list[Violation]:
-    """Every rule over every resource. `config` maps a rule name to its pack config."""
+    """Every rule over every resource. `config` maps a rule name to its pack config
+    (`policy.settings.Settings.pack_config()`); a name no rule has is refused."""
     config = config or {}
+    names = {r.name for r in RULES} | {r.name for r in STACK_RULES}
+    unknown = sorted(set(config) - names)
+    if unknown:
+        raise ValueError(f"the policy config names no rule of the pack: {', '.join(unknown)}")
     found = [
         violation
         for resource in resources

@@ -223,22 +223,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the project's folder: its Pulumi.yaml and stack files (default: this repository)",
     )
     parser.add_argument(
-        "--policy", action="store_true", help="also run the policy pack's rules over the plan"
+        "--policy",
+        action="store_true",
+        help="also run the policy pack's rules over the plan, with the stack's settings "
+        "(PROJECT_DIR/policy/settings/STACK.yaml)",
     )
-    parser.add_argument("--policy-config", type=Path, help="a --policy-pack-config JSON file")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stack
+    config = None
     try:
+        if args.policy:  # the settings first: a bad settings file runs nothing
+            from tools import policycheck  # only with --policy: keeps the plain synth lean
+
+            config = policycheck.pack_config(args.stack, args.project_dir.resolve())
         plan = synthesize(args.stack, args.stack_file, args.project_dir.resolve())
-    except (ConfigError, StackFileError) as error:
+    except (ConfigError, StackFileError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
     write(plan, out)
     print(summary(plan, out))
-    if args.policy or args.policy_config:
-        from tools import policycheck  # only with --policy: keeps the plain synth's start-up lean
-
-        config = policycheck.read_config(args.policy_config) if args.policy_config else None
+    if config is not None:
         print()
         if policycheck.run(plan.to_json(), config=config, out=None):
             return 1

@@ -7,8 +7,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from policy import settings as policy_settings
 from tests.conftest import NAMESPACE as PROJECT
-from tests.conftest import stack_config
+from tests.conftest import ROOT, stack_config
 from tools import synth
 from tools.mockrun import Plan as MockPlan
 from tools.plandiff import StackDiff, diff_sides, render
@@ -52,6 +53,9 @@ def set_key(config: dict[str, Any], path: str, value: Any) -> None:
 
 def diff(stack: str, base: Snapshot, edit: Edit, policy: bool = True) -> tuple[StackDiff, str]:
     """The diff of `base` and the stack file as `edit` leaves it, and its rendered comment."""
-    head = snapshot(stack, edited(stack, edit))
-    diffs = diff_sides({stack: base}, {stack: head}, policy)
+    config = edited(stack, edit)
+    head = snapshot(stack, config)
+    # The head's policy settings, as the CLI resolves them against its stack file.
+    settings = policy_settings.load(ROOT, stack, policy_settings.stack_values(config, PROJECT))
+    diffs = diff_sides({stack: base}, {stack: head}, policy, {stack: settings.pack_config()})
     return diffs[0], render(diffs)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.plandiff import scenarios
+from tools import policycheck
 from tools.plandiff import COMMENT_LIMIT, diff_sides, load_side, render
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -17,11 +18,11 @@ GOLDEN = Path(__file__).parent / "golden"
 
 def report(case: Callable[[], scenarios.Case], tmp_path: Path) -> str:
     base, head = case()
+    heads = load_side(scenarios.write_side(head, tmp_path / "head"))
+    # Each stack's committed policy settings, as the CLI reads them.
+    settings = {stack: policycheck.pack_config(stack) for stack in heads}
     return render(
-        diff_sides(
-            load_side(scenarios.write_side(base, tmp_path / "base")),
-            load_side(scenarios.write_side(head, tmp_path / "head")),
-        )
+        diff_sides(load_side(scenarios.write_side(base, tmp_path / "base")), heads, True, settings)
     )
 
 

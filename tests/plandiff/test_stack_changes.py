@@ -202,7 +202,7 @@ def test_a_secret_set_anew_shows_without_its_value(bases: dict[str, Snapshot]) -
 
 def test_canary_secrets_stay_out_of_the_comment() -> None:
     """Every secret a canary, on both sides of a change that touches every secret's consumer."""
-    from tools import synth
+    from tools import policycheck, synth
     from tools.plandiff import diff_sides, render
 
     canary = "canary-plandiff-7d1e-do-not-leak"
@@ -228,7 +228,8 @@ def test_canary_secrets_stay_out_of_the_comment() -> None:
 
     more = {**secrets, "env": {**secrets["env"], "NEW": canary}}
     base, head = side(None, secrets), side(everything, more)
-    markdown = render(diff_sides({"production": base}, {"production": head}))
+    settings = {"production": policycheck.pack_config("production")}
+    markdown = render(diff_sides({"production": base}, {"production": head}, settings=settings))
     assert "- `value`: [secret] changed (added)" in markdown  # the new sensitive variable
     assert "🟠 replace" in markdown and '`"false"` → `"true"`' in markdown
     assert canary not in markdown

@@ -8,20 +8,29 @@ from typing import Any
 
 from monitoring.images import IMAGES
 from policy import rules
+from policy import settings as policy_settings
 from policy.rules import Resource
+from tests.conftest import ROOT
 
 PROJECT = "autonomica-pipeline"
 ACTIONS = rules.ProtectionSettings().checks_integration_id  # GitHub Actions
-PIPELINE = rules.RollbackSettings().pipeline_repository
+# The committed production stack's policy settings: the repositories and hosts it names.
+CONFIG = policy_settings.load(ROOT, "production").pack_config()
+PIPELINE = CONFIG["production-rollback-armed"]["pipelineRepository"]
 SHIPPED = {"deployedBy": f"{PIPELINE}: .github/workflows/deploy.yml"}
-APP_REPOSITORY = rules.RepositorySettings().application_repository
+APP_REPOSITORY = CONFIG["production-repository"]["applicationRepository"]
 
 
 def resource(
-    type_: str, inputs: dict[str, Any], stack: str = "production", name: str = "r"
+    type_: str,
+    inputs: dict[str, Any],
+    kind: str = "production",
+    name: str = "r",
+    stack: str | None = None,
 ) -> Resource:
-    urn = f"urn:pulumi:{stack}::{PROJECT}::{type_}::{name}"
-    return Resource(type=type_, urn=urn, name=name, inputs=inputs)
+    """A resource of an environment of `kind`, in a stack named `stack` (default: the kind)."""
+    urn = f"urn:pulumi:{stack or kind}::{PROJECT}::{type_}::{name}"
+    return Resource(type=type_, urn=urn, name=name, inputs=inputs, kind=kind)
 
 
 def environment(**changes: Any) -> dict[str, Any]:
@@ -116,7 +125,7 @@ groups:
 
 
 def server(
-    name: str, *, stack: str = "production", protect: bool = True, **service: Any
+    name: str, *, kind: str = "production", protect: bool = True, **service: Any
 ) -> Resource:
     """A Railway command for a monitoring server, as the stack declares it."""
     body = {
@@ -126,8 +135,8 @@ def server(
         "domains": [],
         "serviceDomain": False,
     } | service
-    spec = json.dumps({"projectId": "p", "environment": stack, "service": body})
-    found = resource(rules.COMMAND, command(stdin=spec), stack=stack, name=name)
+    spec = json.dumps({"projectId": "p", "environment": kind, "service": body})
+    found = resource(rules.COMMAND, command(stdin=spec), kind=kind, name=name)
     return dataclasses.replace(found, protect=protect)
 
 
@@ -147,7 +156,7 @@ strategies:
 
 
 def rollback(
-    *, stack: str = "production", source: dict[str, str] | None = None, **variables: str
+    *, kind: str = "production", source: dict[str, str] | None = None, **variables: str
 ) -> Resource:
     """The rollback service's Railway command, as the stack declares it."""
     body = {
@@ -160,8 +169,8 @@ def rollback(
         }
         | variables,
     }
-    spec = json.dumps({"projectId": "p", "environment": stack, "service": body})
-    return resource(rules.COMMAND, command(stdin=spec), stack=stack, name="rollback")
+    spec = json.dumps({"projectId": "p", "environment": kind, "service": body})
+    return resource(rules.COMMAND, command(stdin=spec), kind=kind, name="rollback")
 
 
 ALERTMANAGER = """
@@ -210,17 +219,18 @@ CHECKED = {
     "requiredStatusChecks": {"requiredChecks": [{"context": "ci", "integrationId": ACTIONS}]}
 }
 REVIEW = {"requiredApprovingReviewCount": 1}
-APP = {"actorId": 7, "actorType": "Integration", "bypassMode": "always"}
+DEPLOY_APP = CONFIG["production-branch-protection"]["deployAppId"]
+APP = {"actorId": DEPLOY_APP, "actorType": "Integration", "bypassMode": "always"}
 MAINTAINER = {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"}
 HEALTHY = "thresholds: {consecutive_failures: 3, failure_window: 2m}"
 
 
-def guarded(*actors: dict[str, Any], stack: str = "production", **rules_of: Any) -> Resource:
+def guarded(*actors: dict[str, Any], kind: str = "production", **rules_of: Any) -> Resource:
     """A ruleset on the production branch with these bypass actors and, if given, these rules."""
     changes: dict[str, Any] = {"bypassActors": list(actors)} if actors else {}
     if rules_of:
         changes["rules"] = rules_of
-    return resource(rules.GITHUB_RULESET, ruleset(**changes), stack=stack)
+    return resource(rules.GITHUB_RULESET, ruleset(**changes), kind=kind)
 
 
 # rule name -> (passing resources, failing resources with a word the message must contain)
@@ -232,15 +242,15 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             resource(
                 rules.GITHUB_ENVIRONMENT,
                 environment(environment="staging", reviewers=[], waitTimer=0),
-                stack="staging",
+                kind="staging",
             ),
         ],
         [
             (resource(rules.GITHUB_ENVIRONMENT, environment(reviewers=[])), "reviewer"),
             (resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=0)), "minimum of 5"),
-            # A stack named otherwise still guards the environment called production.
+            # A stack named otherwise, of kind production, gets production's rules.
             (
-                resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=1), stack="prod"),
+                resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=1), stack="production-eu"),
                 "waits 1 minutes",
             ),
         ],
@@ -255,7 +265,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             resource(
                 rules.GITHUB_DEPLOYMENT_POLICY,
                 {"branchPattern": "develop", "environment": "staging"},
-                stack="staging",
+                kind="staging",
             ),
         ],
         [
@@ -296,11 +306,11 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             guarded(),
             # The app that commits the managed workflows, past the checks and the review rule
             # only: reported by an advisory rule instead.
-            guarded({"actorId": 7, "actorType": "Integration"}),
+            guarded({"actorId": DEPLOY_APP, "actorType": "Integration"}),
             # Nobody may pass the ruleset that forbids deleting and force-pushing.
             guarded(deletion=True, nonFastForward=True),
             resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection()),
-            guarded({"actorId": 5, "actorType": "RepositoryRole"}, stack="staging"),
+            guarded({"actorId": 5, "actorType": "RepositoryRole"}, kind="staging"),
             # A named maintainer past the review rule only: no check on this ruleset to skip.
             guarded(MAINTAINER, pullRequest=REVIEW),
         ],
@@ -313,7 +323,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             # Not "always for everything": an App past deletion and force-pushes too.
             (
                 guarded(APP, deletion=True, nonFastForward=True, **CHECKED),
-                "GitHub App 7 may bypass deletion, force-pushes: no one may",
+                f"GitHub App {DEPLOY_APP} may bypass deletion, force-pushes: no one may",
             ),
             (
                 guarded(requiredStatusChecks={"requiredChecks": [{"context": "ci"}]}),
@@ -447,7 +457,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         [
             (server("prometheus", domains=["prometheus.autonomica.app"]), "public domain"),
             (server("alertmanager", serviceDomain=True), "no authentication"),
-            (server("alertmanager", stack="staging", serviceDomain=True), "private network"),
+            (server("alertmanager", kind="staging", serviceDomain=True), "private network"),
         ],
     ),
     "monitoring-authenticated": (
@@ -475,7 +485,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     "production-monitoring-protected": (
         [
             server("alertmanager"),
-            server("alertmanager", stack="staging", protect=False),
+            server("alertmanager", kind="staging", protect=False),
             resource(rules.COMMAND, command()),  # a secret or unreadable stdin: not judged
         ],
         [
@@ -514,7 +524,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     "production-rollback-armed": (
         [
             rollback(),
-            rollback(ROLLBACK_DRY_RUN="true", stack="staging"),  # staging decides, never acts
+            rollback(ROLLBACK_DRY_RUN="true", kind="staging"),  # staging decides, never acts
             server("prometheus"),  # not the rollback service
             resource(rules.COMMAND, command()),  # a stdin that cannot be read: not judged
         ],
@@ -576,7 +586,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             alertmanager(),
             resource(rules.STASH, stash("alertmanager/alertmanager.yml", ALERTMANAGER)),
             # Staging's credentials are guarded too, with the same hosts.
-            rollback(stack="staging"),
+            rollback(kind="staging"),
             resource(rules.STASH, stash("prometheus/prometheus.yml", "global: {}")),
         ],
         [
@@ -628,7 +638,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                 "published by 'promm', not one of prom, grafana",
             ),
             (
-                server("grafana", stack="staging", source={"image": "ghcr.io/acme/grafana:1.0.0"}),
+                server("grafana", kind="staging", source={"image": "ghcr.io/acme/grafana:1.0.0"}),
                 "published by 'ghcr.io/acme'",
             ),
         ],
@@ -636,16 +646,16 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     "rollback-least-privilege": (
         [
             acting_rollback(),
-            rollback(ROLLBACK_DRY_RUN="true", stack="staging"),
+            rollback(ROLLBACK_DRY_RUN="true", kind="staging"),
             server("prometheus"),
         ],
         [
             (
-                rollback(source={"repo": PIPELINE, "branch": "main"}, stack="staging"),
+                rollback(source={"repo": PIPELINE, "branch": "main"}, kind="staging"),
                 f"built by Railway from {PIPELINE}@main, which no reviewer of the stack gates",
             ),
             (
-                rollback(ROLLBACK_DRY_RUN="true", VERCEL_TOKEN="[secret]", stack="staging"),
+                rollback(ROLLBACK_DRY_RUN="true", VERCEL_TOKEN="[secret]", kind="staging"),
                 "runs dry but holds VERCEL_TOKEN",
             ),
             (
@@ -657,7 +667,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     "production-retain-on-delete": (
         [
             dataclasses.replace(server("prometheus"), retain_on_delete=True),
-            dataclasses.replace(server("prometheus", stack="staging"), retain_on_delete=False),
+            dataclasses.replace(server("prometheus", kind="staging"), retain_on_delete=False),
             server("prometheus"),  # CrossGuard: not known, not judged
         ],
         [
@@ -675,7 +685,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             resource(
                 rules.GITHUB_ENVIRONMENT,
                 environment(environment="staging", repository="other"),
-                stack="staging",
+                kind="staging",
             ),
         ],
         [
@@ -696,7 +706,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             resource(
                 rules.GITHUB_ENVIRONMENT,
                 environment(environment="staging", preventSelfReview=False),
-                stack="staging",
+                kind="staging",
             ),
         ],
         [
@@ -712,7 +722,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             resource(
                 rules.GITHUB_RULESET,
                 ruleset(bypassActors=[{"actorType": "Integration", "actorId": 7}]),
-                stack="staging",
+                kind="staging",
             ),
         ],
         [

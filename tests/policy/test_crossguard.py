@@ -7,6 +7,7 @@ the tests build the same `ResourceValidationArgs` from the real program's plaint
 
 from __future__ import annotations
 
+import json
 import runpy
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from policy import rules
 from tests.conftest import ROOT, SynthFn, skip_or_fail
-from tests.policy.weakenings import OFFLINE_ONLY, WEAKENINGS
+from tests.policy.weakenings import OFFLINE_ONLY, PINS, WEAKENINGS, github, pack_config
 from tools import mockrun
 
 try:
@@ -65,17 +66,24 @@ def serve(
     plan: mockrun.Plan,
     config: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, str, str]]:
-    """What the pack reports for a plan: (policy, enforcement level, message) per violation."""
+    """What the pack reports for a plan: (policy, enforcement level, message) per violation.
+    `config`: `--policy-pack-config`'s JSON; by default the stack's settings, as
+    `python -m tools.policycheck --pack-config` prints them."""
+    config = json.loads(json.dumps(pack_config(plan.stack))) if config is None else config
     reported: list[tuple[str, str, str]] = []
     for policy in crossguard.policies():
-        level = policy.enforcement_level.value
+        # The engine takes the level out of the policy's config and hands it the rest
+        # (pulumi_policy's PolicyPack.Configure).
+        cfg = dict((config or {}).get(policy.name) or {})
+        level = cfg.pop("enforcementLevel", policy.enforcement_level.value)
+        if level == "disabled":
+            continue
 
         def report(
             message: str, urn: str | None = None, name: str = policy.name, lvl: str = level
         ) -> None:
             reported.append((name, lvl, f"{urn}: {message}"))
 
-        cfg = (config or {}).get(policy.name)
         if isinstance(policy, sdk.StackValidationPolicy):
             resources = [
                 sdk.PolicyResource(
@@ -128,7 +136,7 @@ def test_real_stacks_report_no_mandatory_violation(
 def test_weakened_stack_reported_with_urn(
     crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn
 ) -> None:
-    plan = run_stack("production", lambda c: c["autonomica-pipeline:github"].update(waitTimer=0))
+    plan = run_stack("production", github(lambda gh: gh.update(waitTimer=0)))
     mandatory = [r for r in serve(crossguard, sdk, plan) if r[1] == "mandatory"]
     assert [r[0] for r in mandatory] == ["production-environment-protection"]
     assert (
@@ -142,7 +150,10 @@ def test_each_weakened_production_stack_fails_the_pack(
     crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn, weakening: str
 ) -> None:
     edit, rule, resource_name, message = WEAKENINGS[weakening]
-    reported = serve(crossguard, sdk, run_stack("production", edit))
+    pinned = PINS[weakening]() if weakening in PINS else None
+    reported = serve(
+        crossguard, sdk, run_stack("production", edit), pack_config("production", edit, pinned)
+    )
     assert any(
         (name, level) == (rule, "mandatory") and f"::{resource_name}: " in text and message in text
         for name, level, text in reported
@@ -175,11 +186,20 @@ def test_an_unprotected_production_monitoring_server_is_reported(
 def test_pack_config_reaches_the_rule(
     crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn
 ) -> None:
-    config = {
-        "production-environment-protection": {"minWaitTimer": 30, "enforcementLevel": "mandatory"}
-    }
+    settings = {"rules": {"production-environment-protection": {"minWaitTimer": 30}}}
+    config = pack_config("production", pinned=settings)
     reported = serve(crossguard, sdk, run_stack("production"), config)
     assert any("minimum of 30" in r[2] for r in reported)
+
+
+def test_without_the_stacks_settings_every_resource_is_judged_as_production(
+    crossguard: ModuleType, sdk: ModuleType, run_stack: SynthFn
+) -> None:
+    """No --policy-pack-config: no environment kind reaches a resource policy, no repository is
+    expected; the pack fails closed instead of passing a stack it cannot place."""
+    reported = serve(crossguard, sdk, run_stack("staging"), config={})
+    assert any(r[0] == "production-rollback-armed" and r[1] == "mandatory" for r in reported)
+    assert any("no pipelineRepository in the policy settings" in r[2] for r in reported)
 
 
 def test_public_vercel_value_is_read_in_plaintext(crossguard: ModuleType, sdk: ModuleType) -> None:

@@ -9,6 +9,7 @@ from policy import rules
 from policy.secret_values import secret_kind
 from tests.policy.cases import (
     CASES,
+    CONFIG,
     branch_protection,
     environment,
     resource,
@@ -29,7 +30,7 @@ def test_every_rule_has_cases() -> None:
 )
 def test_passing_resource(rule_name: str, index: int) -> None:
     passing = CASES[rule_name][0][index]
-    assert rules.check_resource(RULES[rule_name], passing) == []
+    assert rules.check_resource(RULES[rule_name], passing, CONFIG[rule_name]) == []
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ def test_passing_resource(rule_name: str, index: int) -> None:
 )
 def test_failing_resource(rule_name: str, index: int) -> None:
     failing, expected = CASES[rule_name][1][index]
-    violations = rules.check_resource(RULES[rule_name], failing)
+    violations = rules.check_resource(RULES[rule_name], failing, CONFIG[rule_name])
     assert violations, f"{rule_name} let {failing.inputs} pass"
     assert all(v.rule == rule_name and v.resource == failing for v in violations)
     assert any(expected in v.message for v in violations), [v.message for v in violations]
@@ -101,7 +102,7 @@ def test_stack_rule_passes_when_a_ruleset_covers_main() -> None:
     classic = [stack[0], resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection())]
     assert rules.check_stack(STACK_RULE, classic) == []
     staging = [
-        resource(rules.GITHUB_ENVIRONMENT, environment(environment="staging"), stack="staging")
+        resource(rules.GITHUB_ENVIRONMENT, environment(environment="staging"), kind="staging")
     ]
     assert rules.check_stack(STACK_RULE, staging) == []
 
@@ -174,20 +175,25 @@ def test_trusted_hosts_come_from_the_pack_config() -> None:
 def test_the_rollback_repository_comes_from_the_pack_config() -> None:
     rule = RULES["production-rollback-armed"]
     fork = rollback(source={"deployedBy": "acme/pipeline: .github/workflows/deploy.yml"})
-    assert rules.check_resource(rule, fork, {"pipelineRepository": "acme/pipeline"}) == []
-    (violation,) = rules.check_resource(rule, fork)
+    acme = CONFIG[rule.name] | {"pipelineRepository": "acme/pipeline"}
+    assert rules.check_resource(rule, fork, acme) == []
+    (violation,) = rules.check_resource(rule, fork, CONFIG[rule.name])
     assert "shipped from acme/pipeline" in violation.message
+    # Without the stack's settings no repository is the pipeline's: no default is anybody's.
+    (unset,) = rules.check_resource(rule, fork)
+    assert "no pipelineRepository in the policy settings" in unset.message
 
 
 def test_the_health_check_limits_come_from_the_pack_config() -> None:
     rule = RULES["production-rollback-armed"]
-    assert rules.check_resource(rule, rollback(), {"maxHealthFailures": 3}) == []
-    stricter = rules.check_resource(rule, rollback(), {"maxHealthFailures": 2})
+    config = CONFIG[rule.name]
+    assert rules.check_resource(rule, rollback(), config | {"maxHealthFailures": 3}) == []
+    stricter = rules.check_resource(rule, rollback(), config | {"maxHealthFailures": 2})
     assert [v.message for v in stricter] == [
         "production rolls back after 3 failed health checks, more than the spec's 2: set "
         "monitoring.triggers.healthCheck.consecutiveFailures to at most 2"
     ]
-    shorter = rules.check_resource(rule, rollback(), {"maxHealthWindow": "1m"})
+    shorter = rules.check_resource(rule, rollback(), config | {"maxHealthWindow": "1m"})
     assert any("failureWindow to at most 1m" in v.message for v in shorter)
 
 
@@ -236,7 +242,7 @@ def test_a_reviewing_team_needs_the_access_the_stack_grants() -> None:
     staging = resource(
         rules.GITHUB_ENVIRONMENT,
         environment(environment="staging", reviewers=[{"users": [], "teams": [42]}]),
-        stack="staging",
+        kind="staging",
     )
     assert rules.check_stack(TEAMS, [staging]) == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ import components.monitoring
 import components.pipeline
 from components.railway.spec import SECRET_ENV_PREFIX
 from policy import rules
-from tests.conftest import SynthFn
-from tests.policy.weakenings import WEAKENINGS, github
+from policy import settings as policy_settings
+from tests.conftest import ROOT, SynthFn
+from tests.policy.weakenings import OWN_HOSTS, PINS, WEAKENINGS, github, pack_config
 from tools import policycheck
 
 RULESET_URN = (
@@ -29,15 +31,17 @@ ENVIRONMENT_URN = (
 )
 
 
-def offline(plan: Any) -> tuple[bool, str]:
+def offline(plan: Any, config: Any = None) -> tuple[bool, str]:
+    """The offline check with the settings of the plan's stack (committed, or `config`)."""
     out = io.StringIO()
-    failed = policycheck.run(plan.to_json(), out=out)
+    config = pack_config(plan.stack) if config is None else config
+    failed = policycheck.run(plan.to_json(), config, out=out)
     return failed, out.getvalue()
 
 
 def test_real_stacks_pass(run_stack: SynthFn, stack: str) -> None:
     plan = run_stack(stack)
-    violations = policycheck.check(plan.to_json())
+    violations = policycheck.check(plan.to_json(), policycheck.pack_config(stack))
     assert [v for v in violations if v.level == "mandatory"] == []
     failed, _ = offline(plan)
     assert not failed
@@ -46,7 +50,9 @@ def test_real_stacks_pass(run_stack: SynthFn, stack: str) -> None:
 def test_production_flags_self_review_for_a_human() -> None:
     from tools import synth
 
-    violations = policycheck.check(synth.synthesize("production").to_json())
+    violations = policycheck.check(
+        synth.synthesize("production").to_json(), policycheck.pack_config("production")
+    )
     found = sorted((v.rule, v.level, v.resource.urn) for v in violations)
     checks = RULESET_URN.replace("github-branch-ruleset", "github-checks-ruleset")
     review = RULESET_URN.replace("github-branch-ruleset", "github-review-ruleset")
@@ -61,7 +67,9 @@ def test_production_flags_self_review_for_a_human() -> None:
 @pytest.mark.parametrize("weakening", sorted(WEAKENINGS))
 def test_weakened_production_stack_fails(run_stack: SynthFn, weakening: str) -> None:
     edit, rule, resource_name, message = WEAKENINGS[weakening]
-    failed, report = offline(run_stack("production", edit))
+    pinned = PINS[weakening]() if weakening in PINS else None
+    plan = run_stack("production", edit)
+    failed, report = offline(plan, pack_config("production", edit, pinned))
     assert failed
     # Each reported violation is a block: level, rule, (type: name), description, message, urn.
     blocks = report.split("\n        - ")[1:]
@@ -73,9 +81,38 @@ def test_weakened_production_stack_fails(run_stack: SynthFn, weakening: str) -> 
     ), report
 
 
+@pytest.mark.parametrize("weakening", sorted(PINS))
+def test_a_stack_naming_another_repository_expects_that_one(
+    run_stack: SynthFn, weakening: str
+) -> None:
+    """Unpinned (a settings file without pins), the repository the policy expects is the one
+    the stack file names; the committed production settings pin it, so a swap fails."""
+    edit, rule, _, _ = WEAKENINGS[weakening]
+    plan = run_stack("production", edit)
+    unpinned = pack_config("production", edit, {})
+    assert [v for v in policycheck.check(plan.to_json(), unpinned) if v.rule == rule] == []
+    # The committed settings (the other repository) refuse the edited plan.
+    failed, report = offline(plan, pack_config("production"))
+    assert failed and f"[mandatory]  {rule}  " in report
+
+
+@pytest.mark.parametrize("change", sorted(OWN_HOSTS))
+def test_a_credential_goes_only_to_the_stacks_own_host(run_stack: SynthFn, change: str) -> None:
+    """A host the stack names as its SMTP smarthost or rollback URL is trusted with its
+    credential; the same plan judged with the settings of a stack that does not name it (the
+    committed one) fails."""
+    edit, rule, _, message = OWN_HOSTS[change]
+    edited = run_stack("production", edit)
+    failed, report = offline(edited, pack_config("production", edit))
+    assert not failed, report
+    failed, report = offline(edited, pack_config("production"))
+    assert failed
+    assert f"[mandatory]  {rule}  " in report and message in report
+
+
 def test_staging_may_skip_review_and_wait(run_stack: SynthFn) -> None:
-    plan = run_stack("staging", github(lambda gh: gh.update(reviewers=[], waitTimer=0)))
-    failed, report = offline(plan)
+    edit = github(lambda gh: gh.update(reviewers=[], waitTimer=0))
+    failed, report = offline(run_stack("staging", edit), pack_config("staging", edit))
     assert not failed, report
 
 
@@ -118,6 +155,17 @@ def test_alert_without_summary_fails(run_stack: SynthFn, monkeypatch: pytest.Mon
     assert "lacks annotation summary" in report
 
 
+def _project(tmp_path: Path, stack: str, settings: str) -> Path:
+    """A copy of the project's stack with `settings` as its policy settings file."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for name in ("Pulumi.yaml", f"Pulumi.{stack}.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    path = policy_settings.path_of(tmp_path, stack)
+    path.parent.mkdir(parents=True)
+    path.write_text(settings)
+    return tmp_path
+
+
 def test_cli_exit_codes(
     tmp_path: Path, run_stack: SynthFn, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -127,20 +175,38 @@ def test_cli_exit_codes(
     weak.write_text(
         json.dumps(run_stack("production", github(lambda gh: gh.update(waitTimer=1))).to_json())
     )
-    stricter = tmp_path / "config.json"
-    stricter.write_text(json.dumps({"production-environment-protection": {"minWaitTimer": 10}}))
-    bad_config = tmp_path / "bad.json"
-    bad_config.write_text(
-        json.dumps({"production-environment-protection": {"minWaitTimer": "soon"}})
+    stricter = _project(
+        tmp_path / "strict",
+        "production",
+        "rules: {production-environment-protection: {minWaitTimer: 10}}",
+    )
+    typo = _project(
+        tmp_path / "typo",
+        "production",
+        "rules: {production-environment-protection: {minWaitTimr: 10}}",
     )
 
     assert policycheck.main([str(good)]) == 0
     assert policycheck.main([str(weak)]) == 1
-    assert policycheck.main([str(good), "--policy-config", str(stricter)]) == 1
+    assert policycheck.main([str(good), "--project-dir", str(stricter)]) == 1
     assert "minimum of 10" in capsys.readouterr().out
-    assert policycheck.main([str(good), "--policy-config", str(bad_config)]) == 2
-    assert "minWaitTimer" in capsys.readouterr().err
+    assert policycheck.main([str(good), "--project-dir", str(typo)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # nothing ran
+    assert (
+        "rules.production-environment-protection.minWaitTimr: unknown key; "
+        "did you mean minWaitTimer?" in err
+    )
+    assert policycheck.main([str(good), "--project-dir", str(tmp_path)]) == 2  # no settings file
+    assert "no policy settings for the stack 'production'" in capsys.readouterr().err
     assert policycheck.main([str(tmp_path / "missing.json")]) == 2
+
+
+def test_pack_config_prints_the_settings_crossguard_gets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert policycheck.main(["--pack-config", "--stack", "production"]) == 0
+    assert json.loads(capsys.readouterr().out) == policycheck.pack_config("production")
 
 
 def _server(plan: dict[str, Any], name: str) -> dict[str, Any]:
@@ -177,7 +243,8 @@ def test_a_weakened_monitoring_server_fails_the_offline_check(
 ) -> None:
     plan = run_stack("production").to_json()
     change(_server(plan, name))
-    mandatory = [v for v in policycheck.check(plan) if v.level == "mandatory"]
+    config = policycheck.pack_config("production")
+    mandatory = [v for v in policycheck.check(plan, config) if v.level == "mandatory"]
     assert [(v.rule, v.resource.name) for v in mandatory] == [(rule, name)]
 
 
@@ -244,7 +311,8 @@ def test_a_weakened_production_plan_fails_the_offline_check(
     """Weakenings no stack key can make, only a change to the program."""
     plan = run_stack("production").to_json()
     change(plan)
-    mandatory = [v for v in policycheck.check(plan) if v.level == "mandatory"]
+    config = policycheck.pack_config("production")
+    mandatory = [v for v in policycheck.check(plan, config) if v.level == "mandatory"]
     assert any(
         (v.rule, v.resource.name) == (rule, resource_name) and words in v.message for v in mandatory
     ), [(v.rule, v.resource.name, v.message) for v in mandatory]

@@ -5,13 +5,16 @@ resource's retainOnDelete)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from monitoring.images import IMAGES
-from tests.conftest import merged
+from policy import settings as policy_settings
+from tests.conftest import NAMESPACE, ROOT, merged, stack_config
 
-PROJECT = "autonomica-pipeline"
+PROJECT = NAMESPACE
 GITHUB = f"{PROJECT}:github"
 Edit = Callable[[dict[str, Any]], None]
 
@@ -145,18 +148,6 @@ WEAKENINGS = {
         "routing key would go to events.pagerduty.com.evil.example, which is not a trusted host: "
         "set monitoring.receivers.pagerdutyUrl",
     ),
-    "smtp-login-elsewhere": (
-        _monitoring(receivers={"smtpSmarthost": "smtp.evil.example:587"}),
-        "credentials-to-trusted-hosts",
-        "rollback",
-        "the SMTP login would go to smtp.evil.example",
-    ),
-    "webhook-token-elsewhere": (
-        _webhook_elsewhere,
-        "credentials-to-trusted-hosts",
-        "monitoring-alertmanager/alertmanager.yml",
-        "the rollback webhook token would go to rollback.evil.example",
-    ),
     "image-from-another-publisher": (
         _foreign_image,
         "images-from-allowed-publishers",
@@ -189,3 +180,46 @@ WEAKENINGS = {
     ),
 }
 OFFLINE_ONLY = frozenset({"retain-on-delete-off"})
+
+# Stack edits that name another host for a credential: the settings follow the stack file (its
+# own hosts are trusted), so these pass; the host they replace is then refused.
+OWN_HOSTS = {
+    "smtp-login-elsewhere": (
+        _monitoring(receivers={"smtpSmarthost": "smtp.evil.example:587"}),
+        "credentials-to-trusted-hosts",
+        "rollback",
+        "the SMTP login would go to smtp.evil.example",
+    ),
+    "webhook-token-elsewhere": (
+        _webhook_elsewhere,
+        "credentials-to-trusted-hosts",
+        "monitoring-alertmanager/alertmanager.yml",
+        "the rollback webhook token would go to rollback.evil.example",
+    ),
+}
+
+
+def _committed(key: str, field: str) -> str:
+    values = policy_settings.stack_values(stack_config("production"), PROJECT)
+    return str(values[key][field])
+
+
+# Weakenings of a value the settings take from the stack file: they fail once the settings
+# file pins the committed value (settings file content per weakening).
+PINS: dict[str, Callable[[], dict[str, Any]]] = {
+    "rollback-from-a-fork": lambda: {"pipelineRepository": _committed("rollback", "repository")},
+    "swapped-repository": lambda: {"applicationRepository": _committed("github", "repository")},
+}
+
+
+def pack_config(stack: str, edit: Edit | None = None, pinned: Any = None) -> dict[str, Any]:
+    """The policy settings of the stack file edited by `edit`, as every tool resolves them:
+    the committed `policy/settings/<stack>.yaml`, or the settings file content `pinned`."""
+    config = copy.deepcopy(stack_config(stack))
+    if edit:
+        edit(config)
+    values = policy_settings.stack_values(config, PROJECT)
+    if pinned is None:
+        return policy_settings.load(ROOT, stack, values).pack_config()
+    path = Path(f"{stack}.yaml")
+    return policy_settings.resolve(pinned, values, stack, path).pack_config()

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from policy.settings import SettingsError
 from tools.plandiff.compare import StackDiff, diff_sides
 from tools.plandiff.markdown import COMMENT_LIMIT, render
 from tools.plandiff.plan import PlanDiffError, load_side
+from tools.policycheck import ROOT, pack_config
 
 EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
@@ -38,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("head", type=Path, help="synth output of the head commit")
     parser.add_argument("--out", type=Path, help="write the Markdown here instead of stdout")
     parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=ROOT,
+        help="the project whose policy/settings/<stack>.yaml the head's plans are checked with "
+        "(default: this repository)",
+    )
+    parser.add_argument(
         "--limit",
         type=int,
         default=COMMENT_LIMIT,
@@ -56,7 +65,10 @@ def _one_line(diff: StackDiff) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        diffs = diff_sides(load_side(args.base), load_side(args.head))
+        head = load_side(args.head)
+        # The head's settings for every stack it holds: a bad or missing file stops here.
+        settings = {stack: pack_config(stack, args.project_dir) for stack in head}
+        diffs = diff_sides(load_side(args.base), head, settings=settings)
         markdown = render(diffs, args.limit)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(_one_line(diff) for diff in diffs))
         else:
             sys.stdout.write(markdown)
-    except PlanDiffError as err:
+    except (PlanDiffError, SettingsError) as err:
         print(f"plandiff: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as err:

@@ -436,13 +436,16 @@ def diff_secrets(base: Mapping[str, str], head: Mapping[str, str]) -> tuple[Prop
     )
 
 
-def _violations(plan: Plan) -> list[Violation]:
+def _violations(plan: Plan, config: policycheck.PackConfig | None) -> list[Violation]:
     # Each resource's fields as they are (vars), without the cost of a model dump.
-    return policycheck.check({"resources": [vars(r) for r in plan.resources]})
+    return policycheck.check({"resources": [vars(r) for r in plan.resources]}, config)
 
 
-def diff_policy(base: Plan | None, head: Plan | None) -> tuple[Finding, ...]:
-    """The head's policy violations, mandatory first; `new` when the base did not have them."""
+def diff_policy(
+    base: Plan | None, head: Plan | None, config: policycheck.PackConfig | None = None
+) -> tuple[Finding, ...]:
+    """The head's policy violations with the stack's settings (`config`, the pack config of
+    `policy.settings`), mandatory first; `new` when the base did not have them."""
     if head is None:
         return ()
 
@@ -450,9 +453,9 @@ def diff_policy(base: Plan | None, head: Plan | None) -> tuple[Finding, ...]:
         return (v.rule, v.resource.urn, v.message)
 
     found = sorted(
-        _violations(head), key=lambda v: (v.level != "mandatory", v.rule, v.resource.urn)
+        _violations(head, config), key=lambda v: (v.level != "mandatory", v.rule, v.resource.urn)
     )
-    before = {key(v) for v in _violations(base)} if base and found else set()
+    before = {key(v) for v in _violations(base, config)} if base and found else set()
     return tuple(
         Finding(v.level, v.rule, v.resource.type, v.resource.name, v.message, key(v) not in before)
         for v in found
@@ -460,7 +463,11 @@ def diff_policy(base: Plan | None, head: Plan | None) -> tuple[Finding, ...]:
 
 
 def diff_snapshots(
-    stack: str, base: Snapshot | None, head: Snapshot | None, policy: bool = True
+    stack: str,
+    base: Snapshot | None,
+    head: Snapshot | None,
+    policy: bool = True,
+    config: policycheck.PackConfig | None = None,
 ) -> StackDiff:
     present = head or base
     assert present is not None
@@ -477,7 +484,7 @@ def diff_snapshots(
         files=files,
         outputs=fold_files(diff_values(old.plan.outputs, new.plan.outputs), *index),
         secrets=diff_secrets(old.plan.secretVersions, new.plan.secretVersions),
-        policy=diff_policy(base.plan if base else None, head.plan if head else None)
+        policy=diff_policy(base.plan if base else None, head.plan if head else None, config)
         if policy
         else (),
         labels={**old.plan.lookups, **new.plan.lookups},
@@ -485,11 +492,15 @@ def diff_snapshots(
 
 
 def diff_sides(
-    base: Mapping[str, Snapshot], head: Mapping[str, Snapshot], policy: bool = True
+    base: Mapping[str, Snapshot],
+    head: Mapping[str, Snapshot],
+    policy: bool = True,
+    settings: Mapping[str, policycheck.PackConfig] | None = None,
 ) -> tuple[StackDiff, ...]:
     """One StackDiff per stack found on either side, by stack name; `policy`: also run the
-    policy pack's rules over both plans."""
+    policy pack's rules over both plans, with each stack's settings (stack -> pack config,
+    `policycheck.pack_config`; a stack without: each rule's defaults)."""
     return tuple(
-        diff_snapshots(stack, base.get(stack), head.get(stack), policy)
+        diff_snapshots(stack, base.get(stack), head.get(stack), policy, (settings or {}).get(stack))
         for stack in sorted(base.keys() | head.keys())
     )

@@ -284,7 +284,7 @@ def _finding_line(finding: Finding) -> str:
 
 def policy_blocks(findings: Sequence[Finding]) -> list[Block]:
     """Mandatory violations in the open, advisories folded. Offline: the policy pack's rules
-    over the head's plan, with its default settings (`python -m tools.policycheck`)."""
+    over the head's plan, with the stack's settings (`policy/settings/<stack>.yaml`)."""
     mandatory = [f for f in findings if f.level == "mandatory"]
     advisory = [f for f in findings if f.level == "advisory"]
     blocks = [Block("#### Policy", "heading")]
