@@ -23,7 +23,19 @@ from monitoring import MonitoringConfig, Target
 from tools import mockrun, synth
 
 ROOT = Path(__file__).resolve().parent.parent
-STACKS = ("staging", "production")
+# The project whose stack files the tests read: this repository's, or an adopter's
+# (`PIPELINE_PROJECT_DIR=examples/shop pytest ...`: its Pulumi.yaml and Pulumi.<stack>.yaml).
+PROJECT_DIR = (ROOT / os.environ.get("PIPELINE_PROJECT_DIR", ".")).resolve()
+# Staging first, then the rest by name: the stacks the project has a file for.
+STACKS = tuple(
+    sorted(
+        (
+            path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+            for path in PROJECT_DIR.glob("Pulumi.*.yaml")
+        ),
+        key=lambda stack: (stack != "staging", stack),
+    )
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -67,7 +79,7 @@ def zizmor_findings(files: Iterable[Path], *options: str) -> list[dict[str, Any]
     return findings
 
 
-NAMESPACE = project_name()  # the project's, from its Pulumi.yaml
+NAMESPACE = project_name(PROJECT_DIR)  # the project's, from its Pulumi.yaml
 
 
 def key(name: str) -> str:
@@ -76,7 +88,7 @@ def key(name: str) -> str:
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    return synth.read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+    return synth.read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
 
 
 def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,7 +129,7 @@ def config_error(stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
     under the mock runtime, checking that no resource was registered before it."""
     config = copy.deepcopy(stack_config(stack))
     edit(config)
-    flat, secret_keys = synth.pulumi_config(config)
+    flat, secret_keys = synth.pulumi_config(config, namespace=NAMESPACE)
     monitor = mockrun.RecordingMonitor(mockrun.Mocks())
     with pytest.raises(ConfigError) as caught:
         mockrun.run(
@@ -126,6 +138,7 @@ def config_error(stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
             config=flat,
             secret_keys=secret_keys,
             monitor=monitor,
+            project=NAMESPACE,
         )
     assert monitor.registrations == []
     return str(caught.value)
@@ -138,8 +151,10 @@ def validated_stack(stack: str) -> StackConfig:
 
 @functools.cache
 def _validated(stack: str) -> StackConfig:
-    flat, _ = synth.pulumi_config(stack_config(stack))
-    return validate(raw_project_config(flat), stack, frozenset({"secrets"}))
+    flat, _ = synth.pulumi_config(stack_config(stack), namespace=NAMESPACE)
+    return validate(
+        raw_project_config(flat, NAMESPACE), stack, frozenset({"secrets"}), (), NAMESPACE
+    )
 
 
 SynthFn = Callable[..., mockrun.Plan]
@@ -151,7 +166,10 @@ def committed_plan() -> CommittedPlan:
     """The committed stack file's plan: the program runs once per stack and test run (per
     xdist worker); each caller gets its own copy to change. Both run here, when the session
     fixture is set up, before any test body can patch the program."""
-    plans = {stack: synth.run_program(stack, stack_config(stack)) for stack in STACKS}
+    plans = {
+        stack: synth.run_program(stack, stack_config(stack), project_dir=PROJECT_DIR)
+        for stack in STACKS
+    }
     return lambda stack: copy.deepcopy(plans[stack])
 
 
@@ -175,7 +193,7 @@ def run_stack(committed_plan: CommittedPlan, request: pytest.FixtureRequest) -> 
         config = copy.deepcopy(stack_config(stack))
         if edit:
             edit(config)
-        return synth.run_program(stack, config, secrets)
+        return synth.run_program(stack, config, secrets, PROJECT_DIR)
 
     return _run
 

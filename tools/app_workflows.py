@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components import app_repository
-from components.config import ROOT, ConfigError, project_name, raw_project_config, validate
+from components.config import ROOT, ConfigError, project_name
 from components.stackfile import StackFileError
-from tools.synth import pulumi_config, read_stack_file
+from tools.synth import read_stack_file, validated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,11 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         project = project_name(args.project_dir.resolve())
         stack_file = read_stack_file(args.project_dir / f"Pulumi.{args.stack}.yaml")
-        flat, _ = pulumi_config(stack_file, namespace=project)
         # Secrets are placeholders here: no workflow file holds a secret, only names.
-        config = validate(
-            raw_project_config(flat, project), args.stack, frozenset({"secrets"}), (), project
-        )
+        config = validated(args.stack, stack_file, project)
         if args.repository:
             print(f"owner={config.github.owner}\nname={config.github.name}")
             return 0

@@ -1,13 +1,16 @@
 """Offline synth: run the real program under Pulumi's mock runtime and write what it would deploy.
 
     python -m tools.synth --stack staging [--out build/staging] [--project-dir DIR]
+    python -m tools.synth --stack staging --missing [--project-dir DIR]
 
 DIR (default: this repository) holds the project's Pulumi.yaml, whose name is the namespace of
 every key, and its stack files Pulumi.STACK.yaml.
 
 Writes DIR/plan.json (every secret as "[secret]") and prints a summary like `pulumi preview`.
 Secure values cannot be decrypted offline, so they, and secrets missing from the stack file,
-become secret placeholders. `secretVersions` in the plan names each secure value by a fingerprint
+become secret placeholders (the summary says how many were missing; `--missing` lists everything
+a stack still needs before `pulumi up`, each with its command, and exits 1 while anything is
+missing: tools/missing.py). `secretVersions` in the plan names each secure value by a fingerprint
 of its ciphertext (public in the stack file), so a secret set anew shows as changed in a diff.
 A bad stack file exits 2 with the config message on stderr.
 """
@@ -30,14 +33,17 @@ from components.config import (
     ROOT,
     SECRET_KEYS,
     ConfigError,
+    StackConfig,
     check_namespaces,
     project_name,
     raw_project_config,
     required_secrets,
+    stored_in_plain,
+    validate,
     validate_values,
 )
 from components.stackfile import StackFileError, is_secure, read
-from tools import mockrun
+from tools import missing, mockrun
 
 PLACEHOLDER = "offline-synth-placeholder"
 OUTPUT_WIDTH = 160  # characters of each output the summary shows; plan.json has them all
@@ -138,6 +144,15 @@ def pulumi_config(
     return flat, secret_keys
 
 
+def validated(stack: str, stack_file: Mapping[str, Any], project: str) -> StackConfig:
+    """The stack file's config, validated as the program validates it, with secret placeholders
+    (for what only reads the shape: the app's workflows, the missing list, tools.adopt)."""
+    flat, _ = pulumi_config(stack_file, namespace=project)
+    raw = raw_project_config(flat, project)
+    plain = stored_in_plain(stack_file, project)
+    return validate(raw, stack, frozenset(SECRET_KEYS), plain, project)
+
+
 def run_program(
     stack: str,
     stack_config: Mapping[str, Any],
@@ -228,20 +243,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also run the policy pack's rules over the plan, with the stack's settings "
         "(PROJECT_DIR/policy/settings/STACK.yaml)",
     )
+    parser.add_argument(
+        "--missing",
+        action="store_true",
+        help="list what the stack still needs before `pulumi up` (secrets, ids, tokens), each "
+        "with the command that sets it, and exit 1 while anything is missing; no synth",
+    )
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stack
+    project_dir = args.project_dir.resolve()
     config = None
     try:
+        path = args.stack_file or project_dir / f"Pulumi.{args.stack}.yaml"
+        stack_file = read_stack_file(path)
+        project = project_name(project_dir)
+        check_namespaces(stack_file, args.stack, project)
+        checked = validated(args.stack, stack_file, project)
+        if args.missing:
+            text, count = missing.report(checked, stack_file, project, args.project_dir)
+            print(text)
+            return 1 if count else 0
         if args.policy:  # the settings first: a bad settings file runs nothing
             from tools import policycheck  # only with --policy: keeps the plain synth lean
 
-            config = policycheck.pack_config(args.stack, args.project_dir.resolve())
-        plan = synthesize(args.stack, args.stack_file, args.project_dir.resolve())
+            config = policycheck.pack_config(args.stack, project_dir)
+        plan = run_program(args.stack, stack_file, project_dir=project_dir)
     except (ConfigError, StackFileError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
     write(plan, out)
     print(summary(plan, out))
+    unset = missing.stack_file_items(checked, stack_file, project, "")
+    if unset:
+        print(
+            f"\n{len(unset)} value(s) missing from {path.name} (offline, secrets became "
+            f"placeholders): `python -m tools.synth --missing --stack {args.stack}"
+            + ("" if project_dir == ROOT else f" --project-dir {args.project_dir}")
+            + "` lists each with its command"
+        )
     if config is not None:
         print()
         if policycheck.run(plan.to_json(), config=config, out=None):

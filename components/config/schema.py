@@ -401,8 +401,12 @@ class Secrets(ConfigModel):
         "service's (VERCEL_TOKEN); required when a service runs on Vercel",
     )
     slack_api_url: SecretStr = Field(min_length=1, description="Slack incoming webhook URL")
-    pagerduty_routing_key: SecretStr = Field(min_length=1)
-    smtp_password: SecretStr = Field(min_length=1)
+    pagerduty_routing_key: SecretStr = Field(
+        min_length=1, description="PagerDuty Events API v2 routing key (critical alerts)"
+    )
+    smtp_password: SecretStr = Field(
+        min_length=1, description="the SMTP login's password (monitoring.receivers.smtpUsername)"
+    )
     rollback_webhook_token: SecretStr = Field(
         min_length=16, description="bearer token Alertmanager sends to the rollback service"
     )

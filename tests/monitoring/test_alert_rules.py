@@ -1,21 +1,27 @@
 """`promtool test rules`: every alert fires when its trigger is crossed and stays quiet otherwise,
 for the spec's config and for a config with every threshold changed."""
 
-import os
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
-from monitoring import MonitoringConfig, Target, render
-from monitoring.durations import format_duration
 from monitoring.rules import alert_rules
-from tests.conftest import monitoring_config, target_of
-from tests.monitoring.conftest import STACK_TARGETS, require_tool, write_tree
-from tests.monitoring.rule_cases import Case, cases_for, promtool_tests
+from tests.conftest import STACKS, monitoring_config, target_of, validated_stack
+from tests.monitoring.conftest import STACK_TARGETS
+from tests.monitoring.promtool import run_promtool
+from tests.monitoring.rule_cases import cases_for
+
+FIRST = STACKS[0]
+PRODUCTION = next(s for s in STACKS if validated_stack(s).environment.kind == "production")
+SERVICES = validated_stack(FIRST).services
+BUSINESS = validated_stack(FIRST).monitoring.business
+# Another service with metrics than the one the stack names exports the business metrics; and
+# a service with a health check (a non-critical one where the stack has it) gets another health
+# path and becomes critical.
+OTHER_METRICS = next(
+    n for n, s in SERVICES.items() if s.metrics_path and (not BUSINESS or n != BUSINESS.service)
+)
+CHANGED_HEALTH = sorted((s.critical, n) for n, s in SERVICES.items() if s.health_path)[0][1]
 
 CUSTOM = monitoring_config(
     {
@@ -43,71 +49,25 @@ CUSTOM = monitoring_config(
                 "comparisonOffset": "2h",
             },
         },
-        # Another service exports the business metrics.
-        "business": {"service": "frontend"},
+        "business": {"service": OTHER_METRICS},
         "infrastructure": {"cpuUsage": 0.8, "cpuLimitCores": 2, "memoryUsage": 0.75},
     }
 )
-# The stack's worker with another health path, and critical.
-CUSTOM_TARGET = target_of("staging", worker={"health_path": "/ready", "critical": True})
-CONFIGS = {"spec": monitoring_config(stack="production"), "custom": CUSTOM}
-TARGETS = {"spec": STACK_TARGETS["production"], "custom": CUSTOM_TARGET}
-
-
-def _promtool_files(config: MonitoringConfig, target: Target, tmp_path: Path) -> list[Path]:
-    """One test file per (alert group, evaluation step). Each loads the rendered recording
-    rules and only its own group of the rendered alerts, which keeps promtool fast."""
-    tree = write_tree(render(config, target), tmp_path / "monitoring")
-    recording = tree / "prometheus/rules/recording.yml"
-    alerts = yaml.safe_load((tree / "prometheus/rules/alerts.yml").read_text())
-    cases = cases_for(alert_rules(config, target), config, target)
-    batches: dict[tuple[str, timedelta], list[Case]] = {}
-    for case in cases:
-        batches.setdefault((case.rule.group, case.evaluation_interval), []).append(case)
-    files = []
-    for (group, interval), batch in sorted(batches.items()):
-        group_file = tmp_path / f"alerts-{group}.yml"
-        rendered = [g for g in alerts["groups"] if g["name"] == f"{target.product.name}-{group}"]
-        group_file.write_text(yaml.safe_dump({"groups": rendered}, sort_keys=False))
-        test_file = tmp_path / f"test-{group}-{format_duration(interval)}.yml"
-        test_file.write_text(
-            yaml.safe_dump(
-                {
-                    "rule_files": [str(recording), str(group_file)],
-                    "evaluation_interval": format_duration(interval),
-                    "tests": promtool_tests(batch, config, target),
-                },
-                sort_keys=False,
-            )
-        )
-        files.append(test_file)
-    return files
-
-
-def _run_promtool(config: MonitoringConfig, target: Target, tmp_path: Path) -> None:
-    promtool = require_tool("promtool")
-    files = _promtool_files(config, target, tmp_path)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = pool.map(
-            lambda f: subprocess.run(
-                [promtool, "test", "rules", str(f)], capture_output=True, text=True, check=False
-            ),
-            files,
-        )
-        failures = [r.stdout + r.stderr for r in results if r.returncode != 0]
-    assert not failures, "\n".join(failures)
+CUSTOM_TARGET = target_of(FIRST, **{CHANGED_HEALTH: {"health_path": "/ready", "critical": True}})
+CONFIGS = {"spec": monitoring_config(stack=PRODUCTION), "custom": CUSTOM}
+TARGETS = {"spec": STACK_TARGETS[PRODUCTION], "custom": CUSTOM_TARGET}
 
 
 @pytest.mark.parametrize("stack", sorted(STACK_TARGETS))
 def test_every_alert_fires_and_stays_quiet_as_the_spec_config_says(
     stack: str, tmp_path: Path
 ) -> None:
-    _run_promtool(monitoring_config(stack=stack), STACK_TARGETS[stack], tmp_path)
+    run_promtool(monitoring_config(stack=stack), STACK_TARGETS[stack], tmp_path)
 
 
 def test_every_alert_follows_changed_thresholds(tmp_path: Path) -> None:
     # Rules differ between stacks only in labels and URLs: one stack proves the derivation.
-    _run_promtool(CUSTOM, CUSTOM_TARGET, tmp_path)
+    run_promtool(CUSTOM, CUSTOM_TARGET, tmp_path)
 
 
 @pytest.mark.parametrize("config_name", sorted(CONFIGS))
@@ -133,6 +93,6 @@ def test_disabled_triggers_render_no_rollback_alerts() -> None:
     config = monitoring_config(
         {"triggers": {k: {"enabled": False} for k in ("healthCheck", "performance", "business")}}
     )
-    rules = alert_rules(config, STACK_TARGETS["staging"])
+    rules = alert_rules(config, STACK_TARGETS[FIRST])
     assert rules
     assert all(rule.strategy is None for rule in rules)

@@ -1,0 +1,104 @@
+"""A project's stack files taken through the documented path with the real commands (synth,
+policy, app workflows, plan diff) and the real tools (promtool, amtool, check-jsonschema, zizmor,
+shellcheck): for the example products and for a product adopted in a test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import ROOT, tool, workflow_schema_check, zizmor_findings
+from tests.monitoring.conftest import require_tool
+
+EXAMPLES = ROOT / "examples"
+
+
+def stacks_of(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def example_stacks() -> list[tuple[Path, str]]:
+    return [(d, s) for d in sorted(EXAMPLES.iterdir()) for s in stacks_of(d)]
+
+
+def command(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`python -m ...` from the repository, as a person runs it (no CI-only variables)."""
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_PROJECT_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-m", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"{args}: {result.returncode}\n{result.stdout}{result.stderr}"
+        )
+    return result
+
+
+def synth(project_dir: Path, stack: str, out: Path) -> dict[str, Any]:
+    """The offline synth of the stack with the policy over its plan, with the project's own
+    settings file (policy/settings/<stack>.yaml): both must pass."""
+    result = command(
+        "tools.synth", "--project-dir", project_dir, "--stack", stack, "--out", out, "--policy"
+    )
+    assert "mandatory" not in result.stdout, result.stdout
+    plan: dict[str, Any] = json.loads((out / "plan.json").read_text())
+    return plan
+
+
+def check_monitoring(tree: Path) -> None:
+    """promtool and amtool accept every rendered Prometheus and Alertmanager file."""
+    promtool, amtool = require_tool("promtool"), require_tool("amtool")
+    rules = sorted((tree / "prometheus/rules").glob("*.yml"))
+    assert rules, "no rule file rendered"
+    for args in (
+        [promtool, "check", "config", str(tree / "prometheus/prometheus.yml")],
+        [promtool, "check", "rules", *map(str, rules)],
+        [amtool, "check-config", str(tree / "alertmanager/alertmanager.yml")],
+    ):
+        result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+        assert result.returncode == 0, f"{args}:\n{result.stdout}{result.stderr}"
+
+
+def check_workflows(project_dir: Path, stack: str, out: Path) -> None:
+    """The application repository's files the stack renders: GitHub's workflow schema, zizmor as
+    an auditor (offline), shellcheck on every script and `run:` step."""
+    command("tools.app_workflows", "--project-dir", project_dir, "--stack", stack, "--out", out)
+    workflows = sorted((out / ".github/workflows").glob("*.yml"))
+    assert workflows
+    schema = workflow_schema_check(workflows)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    findings = zizmor_findings(workflows, "--persona", "auditor")
+    assert [f"{f['ident']}: {f['desc']}" for f in findings] == []
+    scripts = [p.read_text() for p in sorted((out / ".github/scripts").glob("*.sh"))]
+    for path in workflows:
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            scripts += [step["run"] for step in job.get("steps", []) if "run" in step]
+    assert scripts
+    shellcheck = tool("shellcheck")
+    for script in scripts:
+        result = subprocess.run(
+            [shellcheck, "-s", "bash", "-"], input=script, capture_output=True, text=True,
+            check=False, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{script}\n{result.stdout}"
+
+
+def strings(value: Any) -> list[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in strings(item)]
+    return [value] if isinstance(value, str) else []
