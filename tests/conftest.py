@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import yaml
 
@@ -21,6 +22,11 @@ import components.monitoring
 from components.config import ConfigError, StackConfig, project_name, raw_project_config, validate
 from monitoring import MonitoringConfig, Target
 from tools import mockrun, synth
+
+# Speed is measured in benchmarks/, never asserted: no per-example deadline for property tests
+# (on a loaded machine it fails correct code).
+hypothesis.settings.register_profile("pipeline", deadline=None)
+hypothesis.settings.load_profile("pipeline")
 
 ROOT = Path(__file__).resolve().parent.parent
 # The project whose stack files the tests read: this repository's, or an adopter's

@@ -256,11 +256,12 @@ def test_a_watch_across_a_restart(
 ) -> None:
     """The watch goes on for the time it has left (a re-send is the same watch), and a more
     urgent alert still takes it over."""
-    first = make_recorded(ROLLBACK_GRADUAL_WATCH="2s")
+    # Long enough that the watch is still on after the restart on a loaded machine.
+    first = make_recorded(ROLLBACK_GRADUAL_WATCH="6s")
     with Client(first, TOKEN) as client:
         send(client, "gradual", "frontend")
     with (
-        restarted(lambda: make_recorded(ROLLBACK_GRADUAL_WATCH="2s"), first) as second,
+        restarted(lambda: make_recorded(ROLLBACK_GRADUAL_WATCH="6s"), first) as second,
         Client(second, TOKEN) as client,
     ):
         assert platforms.rolled_back() == []
