@@ -2,17 +2,18 @@
 so `MonitoringConfig()` is the spec. Cross-field rules live in one validator per model."""
 
 import ipaddress
-import math
 import re
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from monitoring.durations import Duration
 from monitoring.images import IMAGES, ServerName
+from monitoring.model import ConfigModel as ConfigModel  # noqa: PLC0414 (re-exported)
+from monitoring.model import Decimal
 
 ServiceName = Literal["frontend", "backend", "worker"]
 SERVICES: tuple[ServiceName, ...] = ("frontend", "backend", "worker")
@@ -130,28 +131,7 @@ HostPort = Annotated[
 Email = Annotated[str, Field(pattern=r"^[!-?A-~]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,63}$")]
 
 
-def _decimal_text(value: object) -> object:
-    """`pulumi config set --path` stores a decimal as text ("0.02"): read it as its number."""
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return number if math.isfinite(number) else value
-    return value
-
-
-# A number, also when written as text; never a boolean (the stack config is validated strictly).
-Decimal = Annotated[float, BeforeValidator(_decimal_text)]
 Fraction = Annotated[Decimal, Field(gt=0, lt=1)]
-
-
-class ConfigModel(BaseModel):
-    """Base of every config model of the project: immutable, strict keys, camelCase in YAML."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
 
 
 class ServiceEndpoints(ConfigModel):
