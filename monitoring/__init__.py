@@ -17,6 +17,8 @@ from monitoring.prometheus import blackbox_config, prometheus_config
 from monitoring.rollback import rollback_config
 from monitoring.rules import alerts_file, recording_file
 from monitoring.secrets import SECRET_FILES, SecretName, secret_files
+from monitoring.slo import RULES_FILE as SLO_RULES
+from monitoring.slo import rules_file as slo_rules_file
 from monitoring.yamlfile import dump
 
 __all__ = [
@@ -40,6 +42,7 @@ def render(config: MonitoringConfig, target: Target) -> dict[str, str]:
         PROMETHEUS_CONFIG: dump(prometheus_config(config, target)),
         "prometheus/rules/recording.yml": dump(recording_file(config)),
         "prometheus/rules/alerts.yml": dump(alerts_file(config, target)),
+        SLO_RULES: dump(slo_rules_file(config, target)),
         BLACKBOX_CONFIG: dump(blackbox_config(config)),
         ALERTMANAGER_CONFIG: dump(alertmanager_config(config, target)),
         "alertmanager/templates/autonomica.tmpl": templates(),

@@ -14,6 +14,7 @@ from monitoring.durations import Duration
 from monitoring.images import IMAGES, ServerName
 from monitoring.model import ConfigModel as ConfigModel  # noqa: PLC0414 (re-exported)
 from monitoring.model import Decimal
+from monitoring.slo_config import SloAlerting, Slos, slo_problems
 
 ServiceName = Literal["frontend", "backend", "worker"]
 SERVICES: tuple[ServiceName, ...] = ("frontend", "backend", "worker")
@@ -335,8 +336,9 @@ class Servers(ConfigModel):
         description="railway: the stack runs Prometheus, the blackbox exporter, Alertmanager and "
         "Grafana as Railway services; external: a team's own or hosted ones, at `addresses`",
     )
+    # 30 days: the window of the SLOs the stacks declare (monitoring.slos) must stay in the TSDB.
     retention: Annotated[Duration, Field(ge=timedelta(hours=2), le=timedelta(days=3650))] = (
-        timedelta(days=15)
+        timedelta(days=30)
     )
     images: Images = Images()
 
@@ -373,6 +375,24 @@ class MonitoringConfig(ConfigModel):
     grafana: Grafana = Grafana()
     infrastructure: Infrastructure = Infrastructure()
     servers: Servers = Servers()
+    slos: Slos = Field(default_factory=dict, description="service -> its objectives")
+    slo_alerting: SloAlerting = SloAlerting()
+
+    @model_validator(mode="after")
+    def _slos_can_be_measured(self) -> Self:
+        problems = slo_problems(
+            self.slos,
+            self.slo_alerting,
+            buckets=self.triggers.performance.latency_buckets,
+            retention=self.servers.retention,
+            scrape_interval=self.scrape_interval,
+            # Issue 27 (services from the stack file): check against the scraped services where
+            # the services map is known, e.g. StackConfig, with Target.scraped().
+            services=SERVICES,
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _consistent_timings(self) -> Self:

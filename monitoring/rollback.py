@@ -5,6 +5,7 @@ from typing import Any
 from monitoring.config import SERVICES, MonitoringConfig, StrategyName, Target
 from monitoring.durations import format_duration
 from monitoring.rules import alert_rules
+from monitoring.slo import rollback_policy
 
 
 def rollback_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
@@ -72,4 +73,5 @@ def rollback_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
             for rule in alert_rules(config, target)
             if rule.strategy is not None
         ],
+        "slos": rollback_policy(config, target),
     }

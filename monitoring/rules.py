@@ -35,6 +35,7 @@ AlertKind = Literal[
     "watchdog",
     "server_down",
     "notifications_failing",
+    "slo",  # monitoring.slo
 ]
 # Alerts are about a service of the stack: an app, the rollback service that watches them, or
 # a monitoring server.
