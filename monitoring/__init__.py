@@ -19,6 +19,8 @@ from monitoring.rules import alerts_file, recording_file
 from monitoring.secrets import SECRET_FILES, SecretName, secret_files
 from monitoring.slo import RULES_FILE as SLO_RULES
 from monitoring.slo import rules_file as slo_rules_file
+from monitoring.slo_dashboard import PATH as SLO_DASHBOARD
+from monitoring.slo_dashboard import dashboard_json as slo_dashboard_json
 from monitoring.yamlfile import dump
 
 __all__ = [
@@ -52,4 +54,6 @@ def render(config: MonitoringConfig, target: Target) -> dict[str, str]:
     }
     for name in DASHBOARDS:
         files[f"grafana/dashboards/{name}.json"] = dashboard_json(config, target, name)
+    if config.slos:
+        files[SLO_DASHBOARD] = slo_dashboard_json(config, target)
     return dict(sorted(files.items()))

@@ -288,6 +288,7 @@ def alert_rules(config: MonitoringConfig, target: Target, slo: Slo) -> list[SloA
                 else "."
             ),
             labels=spent,
+            threshold=0.0,
         ),
     ]
 

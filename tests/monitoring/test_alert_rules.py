@@ -47,8 +47,23 @@ CUSTOM = MonitoringConfig.model_validate(
             },
         },
         "infrastructure": {"cpuUsage": 0.8, "cpuLimitCores": 2, "memoryUsage": 0.75},
+        # Its own tiers and objectives: the SLO dashboard draws these (test_render).
+        "sloAlerting": {
+            "tiers": [
+                {"factor": 12, "longWindow": "2h", "shortWindow": "10m", "action": "page"},
+                {"factor": 2, "longWindow": "1d", "shortWindow": "2h", "action": "ticket"},
+            ]
+        },
+        "slos": {
+            "backend": [
+                {"name": "availability", "objective": 99.5, "window": "14d",
+                 "sli": {"kind": "availability"}},
+                {"name": "latency", "objective": 97, "window": "14d",
+                 "sli": {"kind": "latency", "threshold": "2500ms"}},
+            ]
+        },
     }
-)
+)  # fmt: skip
 CONFIGS = {"spec": MonitoringConfig(), "custom": CUSTOM}
 
 
