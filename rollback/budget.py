@@ -11,7 +11,7 @@
   fires; close it when its group resolves.
 
 `decide` is pure. The actions run in one background thread, in the order they came, each retried
-like a rollback's steps within BUDGET_TIMEOUT; every decision and outcome is an audit record
+like a fast rollback's steps within its timeout; every decision and outcome is an audit record
 (`budget`), so a restart knows which incidents it froze for already.
 """
 
@@ -38,7 +38,6 @@ from rollback.policy import Policy, SloPolicy
 # through a freeze whose reason starts so, and through no other.
 BUDGET_PREFIX = "error-budget: "
 ROLLBACK_PREFIX = "rollback: "
-BUDGET_TIMEOUT = 120.0  # seconds for one action, its retries included
 TRAILER = "Reliability-Fix"  # the commit trailer of a reliability fix (docs/app-workflows.md)
 STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 Kind = Literal["freeze", "recovered", "ticket", "close"]
@@ -177,13 +176,11 @@ class Budget:
                 self._tell(decision, messages_recovered(decision))
                 return
             action = "freeze" if decision.kind == "freeze" else "ticket"
+            # Retried like a fast rollback's steps, within its timeout (2m by default).
+            budget = self.policy.strategies.fast.timeout.total_seconds()
             start = self._executor.options.clock()
             step = self._executor.attempts(
-                action,
-                decision.slo.service,
-                self._attempt(decision),
-                start + BUDGET_TIMEOUT,
-                BUDGET_TIMEOUT,
+                action, decision.slo.service, self._attempt(decision), start + budget, budget
             )
             self._record(decision, step.outcome, step.detail, attempts=step.attempts)
             if action == "freeze":
