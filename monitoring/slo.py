@@ -43,12 +43,17 @@ def error_ratio(window: timedelta) -> str:
     return f"slo:sli_error:ratio_rate{format_duration(window)}"
 
 
-def request_rate(window: timedelta) -> str:
-    return f"slo:sli_requests:rate{format_duration(window)}"
+def requests(window: timedelta) -> str:
+    return f"slo:sli_requests:increase{format_duration(window)}"
 
 
 def bad_requests(window: timedelta) -> str:
     return f"slo:sli_errors:increase{format_duration(window)}"
+
+
+def _floor(config: MonitoringConfig, window: timedelta) -> str:
+    """The requests a window holds at the traffic floor (triggers.performance.minRequestRate)."""
+    return repr(float(config.triggers.performance.min_request_rate) * window.total_seconds())
 
 
 def le_values(bound: float) -> tuple[str, ...]:
@@ -109,9 +114,11 @@ class Slo:
         return f"{self.objective.objective:g}% of {self.service} requests {what} over {window}"
 
     def increases(self, window: timedelta) -> tuple[str, str]:
-        """PromQL of (bad, all) requests over `window`, summed per service."""
+        """PromQL of (all, bad) requests over `window`, summed per service; the bad ones read
+        the recorded count of all (`requests(window)`), so the raw series are read twice."""
         w = format_duration(window)
         total = f"sum by (service) (increase({self.total_series}[{w}]))"
+        recorded = f"{requests(window)}{self.selector}"
         if self.latency:
             bound = self.latency.threshold.total_seconds()
             le = "|".join(v.replace(".", "\\.") for v in le_values(bound))
@@ -119,14 +126,14 @@ class Slo:
                 f'sum by (service) (increase({m.LATENCY}_bucket{{service="{self.service}", '
                 f"le=~`{le}`}}[{w}]))"
             )
-            return f"({total} - {good})", total
+            return total, f"{recorded} - on (service) {good}"
         # The instrumentator creates the 5xx series at the first server error: until then no
         # request was bad (0, not nothing, or the budget would read as unknown).
         errors = (
             f'sum by (service) (increase({m.REQUESTS}{{service="{self.service}", '
             f'status="{m.SERVER_ERROR_STATUS}"}}[{w}]))'
         )
-        return f"({errors} or {total} * 0)", total
+        return total, f"{errors} or on (service) {recorded} * 0"
 
 
 def slos(config: MonitoringConfig) -> list[Slo]:
@@ -152,19 +159,19 @@ def _windows(config: MonitoringConfig, slo: Slo) -> list[timedelta]:
 
 
 def recording_rules(config: MonitoringConfig, slo: Slo) -> list[dict[str, Any]]:
-    tiers = config.slo_alerting.tiers
+    """Per window: the requests, the bad ones, their ratio; then the budget left."""
     found = []
     for window in _windows(config, slo):
-        bad, total = slo.increases(window)
-        found.append((error_ratio(window), f"{bad} / {total}"))
-    for window in sorted({slo.objective.window} | {t.short_window for t in tiers}):
-        rate = f"sum by (service) (rate({slo.total_series}[{format_duration(window)}]))"
-        found.append((request_rate(window), rate))
-    fastest = tiers[0].long_window
-    found += [
-        (bad_requests(fastest), slo.increases(fastest)[0]),
-        (REMAINING, f"1 - {error_ratio(slo.objective.window)}{slo.selector} / {slo.budget}"),
-    ]
+        total, bad = slo.increases(window)
+        ratio = f"{bad_requests(window)}{slo.selector} / {requests(window)}{slo.selector}"
+        found += [
+            (requests(window), total),
+            (bad_requests(window), bad),
+            (error_ratio(window), ratio),
+        ]
+    found.append(
+        (REMAINING, f"1 - {error_ratio(slo.objective.window)}{slo.selector} / {slo.budget}")
+    )
     return [{"record": name, "expr": expr, "labels": {SLO_LABEL: slo.name}} for name, expr in found]
 
 
@@ -214,7 +221,7 @@ def _alert(
 
 
 def _burn(config: MonitoringConfig, slo: Slo, tier: BurnRateTier) -> SloAlert:
-    floor = repr(float(config.triggers.performance.min_request_rate))
+    floor = _floor(config, tier.short_window)
     limit = f"({tier.factor!r} * {slo.budget})"
     long, short = format_duration(tier.long_window), format_duration(tier.short_window)
     lasts = format_duration(slo.objective.window / tier.factor)
@@ -223,7 +230,7 @@ def _burn(config: MonitoringConfig, slo: Slo, tier: BurnRateTier) -> SloAlert:
         BURN,
         f"{error_ratio(tier.long_window)}{slo.selector} > {limit} "
         f"and on (service, {SLO_LABEL}) {error_ratio(tier.short_window)}{slo.selector} > {limit} "
-        f"and on (service, {SLO_LABEL}) {request_rate(tier.short_window)}{slo.selector} >= {floor}",
+        f"and on (service, {SLO_LABEL}) {requests(tier.short_window)}{slo.selector} >= {floor}",
         for_=timedelta(0),
         severity=SEVERITY[tier.action],
         summary=f"{slo.key}: error budget burning {tier.factor:g}x too fast over {long}",
@@ -238,7 +245,8 @@ def _burn(config: MonitoringConfig, slo: Slo, tier: BurnRateTier) -> SloAlert:
 def alert_rules(config: MonitoringConfig, target: Target, slo: Slo) -> list[SloAlert]:
     alerting = config.slo_alerting
     fastest = alerting.tiers[0]
-    floor = repr(float(config.triggers.performance.min_request_rate))
+    rate = repr(float(config.triggers.performance.min_request_rate))
+    quiet = _floor(config, fastest.short_window)
     spent: dict[str, str] = {ACTION_LABEL: "freeze"} if freezes(config, target) else {}
     window = format_duration(slo.objective.window)
     return [
@@ -247,14 +255,14 @@ def alert_rules(config: MonitoringConfig, target: Target, slo: Slo) -> list[SloA
             slo,
             LOW_TRAFFIC,
             f"{error_ratio(fastest.long_window)}{slo.selector} > ({fastest.factor!r} * "
-            f"{slo.budget}) and on (service, {SLO_LABEL}) {request_rate(fastest.short_window)}"
-            f"{slo.selector} < {floor} and on (service, {SLO_LABEL}) "
+            f"{slo.budget}) and on (service, {SLO_LABEL}) {requests(fastest.short_window)}"
+            f"{slo.selector} < {quiet} and on (service, {SLO_LABEL}) "
             f"{bad_requests(fastest.long_window)}{slo.selector} >= "
             f"{alerting.low_traffic_bad_events}",
             for_=timedelta(0),
             severity="warning",
             summary=f"{slo.key}: errors at low traffic",
-            description=f"Objective: {slo.describe()}. Fewer than {floor} requests per second "
+            description=f"Objective: {slo.describe()}. Fewer than {rate} requests per second "
             f"over {format_duration(fastest.short_window)}, too few for the burn-rate alerts, "
             f"but at least {alerting.low_traffic_bad_events} bad requests over "
             f"{format_duration(fastest.long_window)}, more than {fastest.factor:g}x the "
@@ -276,7 +284,8 @@ def alert_rules(config: MonitoringConfig, target: Target, slo: Slo) -> list[SloA
             slo,
             EXHAUSTED,
             f"{REMAINING}{slo.selector} <= 0 and on (service, {SLO_LABEL}) "
-            f"{request_rate(slo.objective.window)}{slo.selector} >= {floor}",
+            f"{requests(slo.objective.window)}{slo.selector} >= "
+            f"{_floor(config, slo.objective.window)}",
             for_=alerting.exhausted_for,
             severity=SEVERITY["freeze"],
             summary=f"{slo.key}: error budget of {window} spent",

@@ -65,7 +65,7 @@ def _page(note: Notification) -> bool:
 def _history(stack: Loopback) -> None:
     """Good traffic for a whole fast long window, as Prometheus has it recorded."""
     deadline = time.monotonic() + 20
-    while not query(stack, 'slo:sli_requests:rate1s{service="backend"} > 0'):
+    while not query(stack, 'slo:sli_requests:increase1s{service="backend"} > 0'):
         assert time.monotonic() < deadline, "Prometheus never recorded the backend's traffic"
         time.sleep(0.2)
     time.sleep(LONG)
