@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -129,9 +129,11 @@ class Budget:
         audit: AuditLog,
         metrics: Metrics,
         *,
+        records: Iterable[Mapping[str, Any]],
         now: Callable[[], float] = time.time,
         dry_run: bool,
     ) -> None:
+        """`records`: the audit log as the service found it at start."""
         self.policy = policy
         self._actions = actions
         self._executor = executor
@@ -143,7 +145,7 @@ class Budget:
         # Incidents frozen for already (group, startsAt), also by the runs before this one.
         self._frozen = {
             f"{r.get('groupKey')}|{r.get('startsAt')}"
-            for r in audit.records()
+            for r in records
             if r.get("event") == "budget"
             and r.get("action") == "freeze"
             and r.get("outcome") in ("succeeded", "dry_run")
@@ -170,6 +172,8 @@ class Budget:
         return f"{decision.group_key}|{decision.started}"
 
     def _run(self, decision: Decision) -> None:
+        if decision.kind == "freeze" and self._incident(decision) in self._frozen:
+            return  # a re-send that came while the first one was acted on
         try:
             if decision.kind == "recovered":
                 self._record(decision, "told", "the budget is back; the freeze stays on")

@@ -23,6 +23,7 @@ is found by a marker in its title instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 from urllib.parse import quote
 
 import httpx
@@ -58,6 +59,12 @@ class _GitHub:
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 class GitHubFreeze(_GitHub):
     def __init__(
@@ -72,12 +79,6 @@ class GitHubFreeze(_GitHub):
     ) -> None:
         super().__init__(api_url, token, timeout, transport=transport)
         self._base = f"/repos/{repository}/environments/{quote(environment, safe='')}/variables"
-
-    def __enter__(self) -> GitHubFreeze:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def get(self, name: str) -> Variable | None:
         what = f"read GitHub environment variable {name}"
@@ -117,12 +118,6 @@ class GitHubIssues(_GitHub):
     ) -> None:
         super().__init__(api_url, token, timeout, transport=transport)
         self._base = f"/repos/{repository}/issues"
-
-    def __enter__(self) -> GitHubIssues:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def find(self, marker: str) -> int | None:
         """The open issue (not a pull request) whose title holds `marker`."""

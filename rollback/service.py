@@ -143,6 +143,7 @@ def build_service(
         executor,
         audit,
         metrics,
+        records=records,
         now=now,
         dry_run=settings.dry_run,
     )
