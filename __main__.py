@@ -1,6 +1,7 @@
-"""The autonomica-pipeline program: validate the stack config, build the pipeline, export."""
+"""The pipeline program: validate the stack config, build the product's pipeline, export."""
 
 from components.config import load
 from components.pipeline import Pipeline
 
-Pipeline("autonomica", load()).export()
+config = load()
+Pipeline(config.product.name, config).export()

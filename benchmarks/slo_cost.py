@@ -1,9 +1,10 @@
 """What a service level objective costs: its rules, and the time the real Prometheus spends
 evaluating them over a full window of data.
 
-A month (`--days`) of the backend's metrics as prometheus-fastapi-instrumentator exports them
-(`http_requests_total` by status, the high-resolution latency histogram), one sample every
-`--step`, is backfilled into a TSDB with `promtool tsdb create-blocks-from openmetrics`. Debian's
+A month (`--days`) of metrics of the services production's objectives are on, as
+prometheus-fastapi-instrumentator exports them (`http_requests_total` by status, the
+high-resolution latency histogram), one sample every `--step`, is backfilled into a TSDB with
+`promtool tsdb create-blocks-from openmetrics`. Debian's
 Prometheus then runs on 127.0.0.1 over a copy of it with nothing but rule files, evaluating every
 `--interval`, and Prometheus' own rules API (`/api/v1/rules`: each group's `evaluationTime`)
 gives the time of each group over `--evaluations` evaluations. Each objective is a group of its
@@ -37,7 +38,7 @@ import httpx
 
 from benchmarks.measure import size
 from components.monitoring import settings
-from monitoring import MonitoringConfig, Target, render
+from monitoring import MonitoringConfig, render
 from monitoring import metrics as m
 from monitoring.durations import format_duration, parse_duration
 from monitoring.slo import le_values
@@ -48,13 +49,15 @@ from tests.monitoring.loopback import LOOPBACK, free_port
 RATE = 10.0  # requests per second
 SHARES = (("2xx", 0.97), ("4xx", 0.025), ("5xx", 0.005))
 LATENCIES = ((0.1, 0.95), (0.75, 0.04), (3.0, 0.01))  # (seconds, share of requests)
-SERVICES = ("backend", "frontend")  # production's objectives are on these two
-TARGET = Target(
-    environment="production",
-    frontend_url="https://autonomica.app",
-    backend_url="https://api.autonomica.app",
-    worker_url="https://worker.autonomica.app",
-)
+TARGET = STACK_TARGETS["production"]
+PRODUCTION = settings(validated_stack("production"))
+SERVICES = tuple(sorted(PRODUCTION.slos))  # the services production's objectives are on
+
+
+def alone(slo: dict[str, Any]) -> MonitoringConfig:
+    """Production's monitoring with `slo` its only objective (on its first SLO service)."""
+    base = PRODUCTION.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return MonitoringConfig.model_validate({**base, "slos": {SERVICES[0]: [slo]}})
 
 
 def objective(kind: str, name: str) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def openmetrics(path: Path, days: int, step: float, end: float) -> int:
     points = int(days * 86_400 / step)
     start = end - points * step
     per_step = RATE * step
-    buckets = (*MonitoringConfig().triggers.performance.latency_buckets, math.inf)
+    buckets = (*PRODUCTION.triggers.performance.latency_buckets, math.inf)
     labels = {s: f'job="{s}",service="{s}",instance="{s}:8000"' for s in SERVICES}
     samples = 0
     with path.open("w") as out:
@@ -166,11 +169,7 @@ def main() -> None:
     step = parse_duration(args.step)
     assert not isinstance(step, str)
 
-    single = {
-        kind: MonitoringConfig.model_validate({"slos": {"backend": [objective(kind, kind)]}})
-        for kind in ("availability", "latency")
-    }
-    production = settings(validated_stack("production"))
+    single = {kind: alone(objective(kind, kind)) for kind in ("availability", "latency")}
     rendered = {
         "availability": {
             "slo.yml": render(single["availability"], TARGET)["prometheus/rules/slo.yml"]
@@ -178,7 +177,7 @@ def main() -> None:
         "latency": {"slo.yml": render(single["latency"], TARGET)["prometheus/rules/slo.yml"]},
         "production, every rule file": {
             name.rsplit("/", 1)[1]: text
-            for name, text in render(production, STACK_TARGETS["production"]).items()
+            for name, text in render(PRODUCTION, TARGET).items()
             if name.startswith("prometheus/rules/")
         },
     }

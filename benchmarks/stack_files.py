@@ -58,8 +58,8 @@ CASES: dict[str, str] = {
     "duplicate key (`waitTimer` twice)": _github("    waitTimer: 0\n"),
     "`waitTimer: true`": _wait_timer("true"),
     "look-alike branch (Cyrillic a in `main`)": PRODUCTION.replace("branch: main", LOOK_ALIKE, 1),
-    "port 99999 in `urls.frontend`": re.sub(
-        r"(frontend: https://[a-z.]+)", r"\1:99999", PRODUCTION, count=1
+    "port 99999 in a service's `url`": re.sub(
+        r"(url: https://[a-z.-]+)", r"\1:99999", PRODUCTION, count=1
     ),
     "10 MB of comments": PRODUCTION + ("# " + "x" * 98 + "\n") * 100_000,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -21,6 +22,9 @@ ADMIN_ROLE_ID = 5
 # answers id 15368, the same for everyone (integrations/terraform-provider-github#2474, the
 # provider pulumi-github bridges).
 GITHUB_ACTIONS_APP_ID = 15368
+TYPE = "pipeline:github:Environment"
+# Its type before 2.0.0: a stack deployed then keeps its environment, rulesets and files.
+ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:github:Environment")])
 
 
 def _bypass_actors(config: GitHubConfig) -> list[github.RepositoryRulesetBypassActorArgs]:
@@ -45,34 +49,35 @@ def _bypass_actors(config: GitHubConfig) -> list[github.RepositoryRulesetBypassA
     return actors
 
 
-class GitHubEnvironment(pulumi.ComponentResource):
-    """One GitHub deployment environment with its protection rules, secrets and variables.
-
-    `secrets` and `variables` map names to values that may be Outputs of other components;
+@dataclass(frozen=True)
+class GitHubEnvironmentArgs:
+    """`secrets` and `variables` map names to values that may be Outputs of other components;
     every secret value must already be an `Output.secret`. `files` (path -> content) are
     committed on the branch by this stack's GitHub App `config.committer_app_id`, which the
-    branch's checks and review rulesets let push them.
-    """
+    branch's checks and review rulesets let push them."""
+
+    config: GitHubConfig
+    secrets: Mapping[str, pulumi.Input[str]]
+    variables: Mapping[str, pulumi.Input[str]]
+    files: Mapping[str, str]
+    protect: bool
+
+
+class GitHubEnvironment(pulumi.ComponentResource):
+    """One GitHub deployment environment with its protection rules, secrets and variables."""
 
     environment: pulumi.Output[str]
     reviewer_ids: pulumi.Output[dict[str, list[int]]]
 
     def __init__(
-        self,
-        name: str,
-        config: GitHubConfig,
-        *,
-        secrets: Mapping[str, pulumi.Input[str]],
-        variables: Mapping[str, pulumi.Input[str]],
-        files: Mapping[str, str],
-        protect: bool,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: GitHubEnvironmentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("autonomica:github:Environment", name, None, opts)
+        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, ALIASES))
+        config, secrets, variables, files = args.config, args.secrets, args.variables, args.files
         provider = github.Provider(
             f"{name}-provider", owner=config.owner, opts=pulumi.ResourceOptions(parent=self)
         )
-        child = pulumi.ResourceOptions(parent=self, provider=provider, protect=protect)
+        child = pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect)
 
         users = [
             github.get_user_output(username=r.user, opts=pulumi.InvokeOptions(provider=provider))
@@ -219,6 +224,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
             ],
         )
 
+        project = pulumi.get_project()  # this pipeline, in the app repository's history
         for path, content in sorted(files.items()):
             github.RepositoryFile(
                 f"{name}-file-{re.sub(r'[^a-z0-9]+', '-', path.lower()).strip('-')}",
@@ -226,7 +232,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
                 branch=config.branch,
                 file=path,
                 content=content,
-                commit_message=f"autonomica-pipeline: {path} from the {config.environment} stack",
+                commit_message=f"{project}: {path} from the {config.environment} stack",
                 overwrite_on_create=True,  # a file committed by hand before is taken over
                 opts=child,
             )

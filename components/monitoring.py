@@ -18,12 +18,15 @@ import pulumi
 
 import monitoring
 from components.config import StackConfig
-from monitoring.config import private_address
+from monitoring.config import MonitoredService, private_address
 from monitoring.servers import Layout
 from rollback.deploy import PORT as ROLLBACK_PORT
 from rollback.deploy import WEBHOOK_PATH
 
 RUNBOOKS = "docs/monitoring.md"  # in this repository, where every alert has its section
+TYPE = "pipeline:monitoring:Files"
+# Its type before 2.0.0: a stack deployed then keeps its files.
+ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:monitoring:Files")])
 
 
 def settings(config: StackConfig) -> monitoring.MonitoringConfig:
@@ -60,19 +63,37 @@ def settings(config: StackConfig) -> monitoring.MonitoringConfig:
     return given.model_copy(update={"receivers": receivers, "addresses": addresses})
 
 
+def monitored(config: StackConfig) -> dict[str, MonitoredService]:
+    """Every service as monitoring sees it. Prometheus on Railway scrapes the product's Railway
+    services over the private network, at their port."""
+    private = config.monitoring.servers.hosting == "railway"
+    return {
+        name: MonitoredService(
+            platform=s.platform,
+            role=s.role,
+            url=s.url,
+            health_path=s.health_path,
+            metrics_path=s.metrics_path,
+            metrics_address=(
+                private_address(name, s.port)
+                if private and s.platform == "railway" and s.port and s.metrics_path
+                else None
+            ),
+            critical=s.critical,
+            rollback=s.does_rollback,
+        )
+        for name, s in config.services.items()
+    }
+
+
 def target(config: StackConfig) -> monitoring.Target:
     private = config.monitoring.servers.hosting == "railway"
-    port = config.railway.app_port
     return monitoring.Target(
-        environment=config.environment,
-        frontend_url=config.urls.frontend,
-        backend_url=config.urls.api,
-        worker_url=config.urls.worker,
+        environment=config.environment.name,
+        kind=config.environment.kind,
+        product=config.product,
+        services=monitored(config),
         grafana_url=config.urls.grafana,
-        # Prometheus on Railway scrapes the backend and worker over the private network.
-        metrics_addresses=(
-            {name: private_address(name, port) for name in ("backend", "worker")} if private else {}
-        ),
         rollback_url=config.urls.rollback,
         rollback_address=private_address("rollback", ROLLBACK_PORT) if private else None,
     )
@@ -95,7 +116,7 @@ class MonitoringFiles(pulumi.ComponentResource):
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("autonomica:monitoring:Files", name, None, opts)
+        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, ALIASES))
         self.settings = settings(config)
         self.files = render(config)
         self.hashes = {path: sha256(content) for path, content in self.files.items()}

@@ -6,14 +6,15 @@ anything removed or renamed. `python -m tools.schemas --write` regenerates the J
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from monitoring.config import EnvironmentKind, Role
 from monitoring.images import ServerName
 
-SchemaVersion = Literal["1.6.0"]  # the default of StackOutputs.schema_version too
+SchemaVersion = Literal["2.0.0"]  # the default of StackOutputs.schema_version too
 SCHEMA_VERSION: str = get_args(SchemaVersion)[0]
 
 
@@ -24,11 +25,24 @@ class Output(BaseModel):
 
 
 class UrlsOutput(Output):
-    frontend: str = Field(description="public https origin of the Next.js frontend")
-    api: str = Field(description="public https origin of the FastAPI backend")
-    worker: str = Field(description="public https origin of the worker (health and metrics)")
-    rollback: str = Field(description="since 1.4.0: public https origin of the rollback service")
+    """The pipeline's own origins (2.0.0: each service's url is in `services`)."""
+
+    rollback: str = Field(
+        description="since 1.4.0: the rollback service's public https origin, where it answers "
+        "only when rollback.public is set or monitoring is hosted outside Railway (rollback.url "
+        "says where Alertmanager calls it)"
+    )
     grafana: str = Field(description="since 1.5.0: public https origin of Grafana")
+
+
+class EnvironmentOutput(Output):
+    name: str = Field(description="the Railway environment (the stack's environment.name)")
+    kind: EnvironmentKind = Field(description="production, staging or preview")
+
+
+class ProductOutput(Output):
+    name: str = Field(description="the product's slug")
+    title: str = Field(description="the product's name for people")
 
 
 class ReviewersOutput(Output):
@@ -46,27 +60,39 @@ class GitHubOutput(Output):
     required_checks: list[str] = Field(description="status checks the branch requires")
 
 
-class FrontendOutput(Output):
-    url: str = Field(description="public https origin of the frontend")
+class VercelServiceOutput(Output):
+    platform: Literal["vercel"]
+    role: Role
+    url: str | None = Field(description="public https origin of the service")
     project_id: str = Field(description="Vercel project id (VERCEL_PROJECT_ID)")
     team_id: str = Field(description="Vercel team id (VERCEL_ORG_ID)")
     domains: list[str] = Field(description="domains this stack binds to the project")
 
 
 class RailwayServiceOutput(Output):
+    platform: Literal["railway"]
+    role: Role
+    url: str | None = Field(description="public https origin of the service, if it has one")
     service_id: str = Field(description="Railway service id")
-    url: str = Field(description="public https origin of the service")
 
 
-class RailwayServicesOutput(Output):
-    backend: RailwayServiceOutput
-    worker: RailwayServiceOutput
+ServiceOutput = Annotated[
+    VercelServiceOutput | RailwayServiceOutput, Field(discriminator="platform")
+]
 
 
 class RailwayOutput(Output):
     project_id: str = Field(description="Railway project id")
     environment: str = Field(description="Railway environment name (the stack's environment)")
-    services: RailwayServicesOutput
+
+
+class RollbackOutput(Output):
+    service_id: str = Field(description="Railway service id")
+    url: str = Field(
+        description="where Alertmanager calls it: http://rollback.railway.internal:<port> on "
+        "Railway's private network by default (since 1.6.0), or its public https origin "
+        "(rollback.public, or monitoring hosted outside Railway)"
+    )
 
 
 class MonitoringServiceOutput(Output):
@@ -91,18 +117,23 @@ class MonitoringOutput(Output):
 
 
 class StackOutputs(Output):
-    """Everything a stack exports. Each top-level field is one `pulumi stack output` key."""
+    """Everything a stack exports. Each top-level field is one `pulumi stack output` key.
+    2.0.0: the product's services are a map (`services`), replacing `frontend`,
+    `railway.services` and `urls.frontend/api/worker`; `environment` is {name, kind}."""
 
     schema_version: SchemaVersion = Field(
-        "1.6.0", description="version of this contract (semantic versioning)"
+        "2.0.0", description="version of this contract (semantic versioning)"
     )
-    environment: Literal["staging", "production"]
+    product: ProductOutput = Field(description="since 2.0.0")
+    environment: EnvironmentOutput = Field(description="2.0.0: a mapping, was the name")
+    services: dict[str, ServiceOutput] = Field(
+        description="since 2.0.0: the product's services by name, each with its platform's ids"
+    )
     urls: UrlsOutput
     github: GitHubOutput
-    frontend: FrontendOutput = Field(description="since 1.1.0")
     railway: RailwayOutput = Field(description="since 1.2.0")
     monitoring: MonitoringOutput = Field(description="since 1.3.0")
-    rollback: RailwayServiceOutput = Field(
+    rollback: RollbackOutput = Field(
         description="since 1.4.0: the rollback service Alertmanager's rollback receiver calls"
     )
     feature_flags: dict[str, bool] = Field(

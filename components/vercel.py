@@ -1,9 +1,9 @@
-"""The Next.js frontend on Vercel: project, environment variables per target, domain."""
+"""A Next.js service on Vercel: project, environment variables per target, domain."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumiverse_vercel as vercel
@@ -36,27 +36,37 @@ def placement(config: VercelConfig, is_production: bool, branch: str, sensitive:
     return Placement(ALL_BRANCHES if sensitive else (*ALL_BRANCHES, "development"))
 
 
-class VercelFrontend(pulumi.ComponentResource):
-    """The frontend of one stack. `variables` are public; `secrets` must be `Output.secret`s."""
+@dataclass(frozen=True)
+class VercelServiceArgs:
+    """One Vercel service of a stack. `variables` are public; `secrets` must be
+    `Output.secret`s."""
 
+    config: VercelConfig
+    project: str  # the Vercel project's name
+    root_directory: str
+    repository: str
+    branch: str
+    domain: str
+    is_production: bool
+    variables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+TYPE = "pipeline:vercel:Service"
+# Its type before 2.0.0 (the frontend): a stack deployed then keeps its project and variables.
+ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:vercel:Frontend")])
+
+
+class VercelService(pulumi.ComponentResource):
     project_id: pulumi.Output[str]
     team_id: pulumi.Output[str]
     domain: str
 
     def __init__(
-        self,
-        name: str,
-        config: VercelConfig,
-        *,
-        repository: str,
-        branch: str,
-        domain: str,
-        is_production: bool,
-        variables: Mapping[str, pulumi.Input[str]],
-        secrets: Mapping[str, pulumi.Input[str]],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: VercelServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("autonomica:vercel:Frontend", name, None, opts)
+        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, ALIASES))
+        config, is_production, branch = args.config, args.is_production, args.branch
         provider = vercel.Provider(
             f"{name}-provider", team=config.team, opts=pulumi.ResourceOptions(parent=self)
         )
@@ -68,20 +78,21 @@ class VercelFrontend(pulumi.ComponentResource):
                 stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/production",
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            frontend = production.require_output("frontend")
-            self.project_id = frontend.apply(lambda f: str(f["projectId"]))
-            self.team_id = frontend.apply(lambda f: str(f["teamId"]))
+            # Production's outputs (contract 2.0.0): the same service there.
+            there = production.require_output("services").apply(lambda s: s[name])
+            self.project_id = there.apply(lambda f: str(f["projectId"]))
+            self.team_id = there.apply(lambda f: str(f["teamId"]))
         else:
             project = vercel.Project(
                 f"{name}-project",
-                name=config.project,
+                name=args.project,
                 framework="nextjs",
-                root_directory=config.root_directory,
+                root_directory=args.root_directory,
                 node_version=config.node_version,
                 install_command="npm ci",
                 build_command="npm run build",
                 git_repository=vercel.ProjectGitRepositoryArgs(
-                    type="github", repo=repository, production_branch=branch
+                    type="github", repo=args.repository, production_branch=branch
                 ),
                 # Vercel's Ignored Build Step: exit 0 skips a git-triggered build. Production
                 # is deployed only by the deploy workflow (`vercel deploy --prebuilt --prod`),
@@ -99,8 +110,8 @@ class VercelFrontend(pulumi.ComponentResource):
 
         on_project = child.merge(pulumi.ResourceOptions(delete_before_replace=True))
         for key, value, sensitive in sorted(
-            [(k, v, False) for k, v in variables.items()]
-            + [(k, v, True) for k, v in secrets.items()]
+            [(k, v, False) for k, v in args.variables.items()]
+            + [(k, v, True) for k, v in args.secrets.items()]
         ):
             where = placement(config, is_production, branch, sensitive)
             vercel.ProjectEnvironmentVariable(
@@ -116,12 +127,12 @@ class VercelFrontend(pulumi.ComponentResource):
                 opts=on_project,
             )
 
-        self.domain = domain
+        self.domain = args.domain
         vercel.ProjectDomain(
             f"{name}-domain",
             project_id=self.project_id,
-            domain=domain,
+            domain=args.domain,
             git_branch=placement(config, is_production, branch, False).git_branch,
             opts=on_project,
         )
-        self.register_outputs({"project_id": self.project_id, "domain": domain})
+        self.register_outputs({"project_id": self.project_id, "domain": args.domain})

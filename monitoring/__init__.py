@@ -8,13 +8,13 @@ from the file `secret_files` names, which the deploying component must populate.
 from monitoring.alertmanager import alertmanager_config, templates
 from monitoring.config import ConfigModel, MonitoringConfig, Target
 from monitoring.grafana import (
-    DASHBOARDS,
     dashboard_json,
     dashboard_provisioning,
+    dashboards,
     datasource_provisioning,
 )
 from monitoring.prometheus import blackbox_config, prometheus_config
-from monitoring.rollback import rollback_config
+from monitoring.rollback import rollback_config, rollback_services
 from monitoring.rules import alerts_file, recording_file
 from monitoring.secrets import SECRET_FILES, SecretName, secret_files
 from monitoring.slo import RULES_FILE as SLO_RULES
@@ -36,23 +36,34 @@ __all__ = [
 PROMETHEUS_CONFIG = "prometheus/prometheus.yml"
 ALERTMANAGER_CONFIG = "alertmanager/alertmanager.yml"
 BLACKBOX_CONFIG = "blackbox/blackbox.yml"
+ROLLBACK_CONFIG = "rollback-config.yml"
+ROLLBACK_SERVICES = "rollback-services.yml"
 
 
 def render(config: MonitoringConfig, target: Target) -> dict[str, str]:
     """Relative file path -> content. Paths inside a tool's folder keep their relative links."""
+    problems = config.slo_problems(target.services, target.scraped())
+    if problems:
+        raise ValueError("; ".join(f"monitoring.{path}: {message}" for path, message in problems))
+    product = target.product.name
     files = {
         PROMETHEUS_CONFIG: dump(prometheus_config(config, target)),
-        "prometheus/rules/recording.yml": dump(recording_file(config)),
+        "prometheus/rules/recording.yml": dump(recording_file(config, target)),
         "prometheus/rules/alerts.yml": dump(alerts_file(config, target)),
         SLO_RULES: dump(slo_rules_file(config, target)),
         BLACKBOX_CONFIG: dump(blackbox_config(config)),
         ALERTMANAGER_CONFIG: dump(alertmanager_config(config, target)),
-        "alertmanager/templates/autonomica.tmpl": templates(),
-        "grafana/provisioning/datasources/prometheus.yml": dump(datasource_provisioning(config)),
-        "grafana/provisioning/dashboards/autonomica.yml": dump(dashboard_provisioning(config)),
-        "rollback-config.yml": dump(rollback_config(config, target)),
+        f"alertmanager/templates/{product}.tmpl": templates(product),
+        "grafana/provisioning/datasources/prometheus.yml": dump(
+            datasource_provisioning(config, target)
+        ),
+        f"grafana/provisioning/dashboards/{product}.yml": dump(
+            dashboard_provisioning(config, target)
+        ),
+        ROLLBACK_CONFIG: dump(rollback_config(config, target)),
+        ROLLBACK_SERVICES: dump(rollback_services(target).model_dump(mode="json")),
     }
-    for name in DASHBOARDS:
+    for name in dashboards(config):
         files[f"grafana/dashboards/{name}.json"] = dashboard_json(config, target, name)
     if config.slos:
         files[SLO_DASHBOARD] = slo_dashboard_json(config, target)

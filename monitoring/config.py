@@ -3,6 +3,7 @@ so `MonitoringConfig()` is the spec. Cross-field rules live in one validator per
 
 import ipaddress
 import re
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
@@ -16,8 +17,13 @@ from monitoring.model import ConfigModel as ConfigModel  # noqa: PLC0414 (re-exp
 from monitoring.model import Decimal
 from monitoring.slo_config import SloAlerting, Slos, slo_problems
 
-ServiceName = Literal["frontend", "backend", "worker"]
-SERVICES: tuple[ServiceName, ...] = ("frontend", "backend", "worker")
+# A service of the product (the stack file's `services` map): a name, never a fixed list.
+ServiceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+Platform = Literal["vercel", "railway"]
+# web: serves HTTP (probes, request and latency alerts); worker: runs in the background (health
+# and metrics if it has a url); cron: runs on a schedule and exits (nothing to probe or scrape).
+Role = Literal["web", "worker", "cron"]
+EnvironmentKind = Literal["production", "staging", "preview"]
 StrategyName = Literal["immediate", "fast", "gradual"]
 Severity = Literal["critical", "warning", "info"]
 Channel = Literal["pagerduty", "slack", "email"]
@@ -135,31 +141,6 @@ Email = Annotated[str, Field(pattern=r"^[!-?A-~]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2
 Fraction = Annotated[Decimal, Field(gt=0, lt=1)]
 
 
-class ServiceEndpoints(ConfigModel):
-    metrics_path: UrlPath
-    health_path: UrlPath
-    critical: bool = Field(
-        description="A failed health check on a critical endpoint rolls back immediately; "
-        "on a non-critical one it is a fast rollback of that service."
-    )
-
-
-class Services(ConfigModel):
-    frontend: ServiceEndpoints = ServiceEndpoints(
-        metrics_path="/api/metrics", health_path="/api/health", critical=True
-    )
-    backend: ServiceEndpoints = ServiceEndpoints(
-        metrics_path="/metrics", health_path="/health", critical=True
-    )
-    worker: ServiceEndpoints = ServiceEndpoints(
-        metrics_path="/metrics", health_path="/health", critical=False
-    )
-
-    def of(self, service: ServiceName) -> ServiceEndpoints:
-        endpoints: ServiceEndpoints = getattr(self, service)
-        return endpoints
-
-
 class HealthCheckTrigger(ConfigModel):
     enabled: bool = True
     consecutive_failures: int = Field(3, ge=1, le=20)
@@ -202,7 +183,6 @@ class BusinessTrigger(ConfigModel):
     comparison_offset: PositiveDuration = timedelta(days=1)
     min_session_rate: Decimal = Field(0.01, gt=0, description="sessions/s below which not judged")
     sustained_for: PositiveDuration = timedelta(minutes=15)
-    service: ServiceName = Field("backend", description="the service exporting business metrics")
 
 
 class Triggers(ConfigModel):
@@ -276,13 +256,17 @@ class Receivers(ConfigModel):
         None, description="page PagerDuty for critical alerts; default: production only"
     )
     slack_channel: str = Field("#alerts-critical", pattern=r"^#[a-z0-9_-]{1,80}$")
-    email_to: tuple[Email, ...] = Field(("oncall@autonomica.app",), min_length=1)
-    email_from: Email = "alertmanager@autonomica.app"
-    smtp_smarthost: HostPort = "smtp.autonomica.app:587"
-    smtp_username: str = Field("alertmanager@autonomica.app", min_length=1)
+    # Where alert mail goes and how it leaves: the product's own addresses, never a default
+    # (the SMTP password is sent to smtpSmarthost).
+    email_to: tuple[Email, ...] = Field(min_length=1)
+    email_from: Email
+    smtp_smarthost: HostPort
+    smtp_username: str = Field(min_length=1)
     smtp_require_tls: bool = True
     pagerduty_url: SecureUrl = "https://events.pagerduty.com/v2/enqueue"
-    rollback_webhook_url: InternalUrl = "https://rollback.autonomica.app/v1/alertmanager"
+    rollback_webhook_url: InternalUrl | None = Field(
+        None, description="derived by the stack: the rollback service's webhook"
+    )
     watchdog_url: SecureUrl | None = Field(
         None,
         description="the dead man's switch: a heartbeat URL (a healthchecks.io-style check) "
@@ -307,12 +291,12 @@ class Addresses(ConfigModel):
 
 
 class Grafana(ConfigModel):
-    datasource_uid: str = Field("autonomica-prometheus", pattern=r"^[a-z0-9-]{1,40}$")
+    """The folder, its uid, the datasource's uid and the dashboards' titles and uids are named
+    after the product (Target.product)."""
+
     # Outside Grafana's data volume, so a dashboard dropped from the stack leaves with the
     # container instead of lingering on the volume.
     dashboards_path: AbsolutePath = "/etc/grafana/dashboards"
-    folder: str = Field("Autonomica", min_length=1)
-    folder_uid: str = Field("autonomica", pattern=r"^[a-z0-9-]{1,40}$")
 
 
 class Images(ConfigModel):
@@ -343,6 +327,25 @@ class Servers(ConfigModel):
     images: Images = Images()
 
 
+MetricName = Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")]
+
+
+class BusinessMetrics(ConfigModel):
+    """What the product exports, by the names it uses (counters unless noted)."""
+
+    sessions: MetricName = Field(description="counter of sessions started")
+    conversions: MetricName = Field(description="counter of sessions that converted")
+    active_users: MetricName | None = Field(None, description="gauge: distinct users over 24h")
+    session_duration: MetricName | None = Field(None, description="histogram of session seconds")
+    feature_usage: MetricName | None = Field(None, description="counter with a `feature` label")
+    feedback_score: MetricName | None = Field(None, description="histogram of 1-5 ratings")
+
+
+class Business(ConfigModel):
+    service: ServiceName = Field(description="the service that exports them (has a metricsPath)")
+    metrics: BusinessMetrics
+
+
 class Infrastructure(ConfigModel):
     cpu_usage: Fraction = 0.9
     cpu_limit_cores: Decimal = Field(1.0, gt=0, le=64)
@@ -360,16 +363,18 @@ class MonitoringConfig(ConfigModel):
     absent_for: PositiveDuration = Field(
         timedelta(minutes=5), description="how long a job may vanish before it alerts"
     )
-    runbook_base_url: PageUrl = Field(
-        "https://github.com/autonomica/autonomica-pipeline/blob/main/docs/monitoring.md",
+    runbook_base_url: PageUrl | None = Field(
+        None,
         description="the page with a `Runbook: <alert>` section per alert; the stack derives it "
         "from its own repository (rollback.repository, rollback.branch)",
     )
-    services: Services = Services()
+    business: Business | None = Field(
+        None, description="the product's business metrics; without them no business alerts"
+    )
     triggers: Triggers = Triggers()
     strategies: Strategies = Strategies()
     routing: Routing = Routing()
-    receivers: Receivers = Receivers()
+    receivers: Receivers
     secret_files: SecretFiles = SecretFiles()
     addresses: Addresses = Addresses()
     grafana: Grafana = Grafana()
@@ -378,21 +383,20 @@ class MonitoringConfig(ConfigModel):
     slos: Slos = Field(default_factory=dict, description="service -> its objectives")
     slo_alerting: SloAlerting = SloAlerting()
 
-    @model_validator(mode="after")
-    def _slos_can_be_measured(self) -> Self:
-        problems = slo_problems(
+    def slo_problems(
+        self, services: Collection[str], scraped: Collection[str]
+    ) -> list[tuple[str, str]]:
+        """(key path under `monitoring`, what is wrong) for every objective that cannot be
+        measured as written; `scraped`: the services whose metrics Prometheus scrapes."""
+        return slo_problems(
             self.slos,
             self.slo_alerting,
             buckets=self.triggers.performance.latency_buckets,
             retention=self.servers.retention,
             scrape_interval=self.scrape_interval,
-            # Issue 27 (services from the stack file): check against the scraped services where
-            # the services map is known, e.g. StackConfig, with Target.scraped().
-            services=SERVICES,
+            services=services,
+            scraped=scraped,
         )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
     @model_validator(mode="after")
     def _consistent_timings(self) -> Self:
@@ -439,33 +443,67 @@ class MonitoringConfig(ConfigModel):
         return (performance.consecutive_violations - 1) * performance.evaluation_window
 
 
-class Target(ConfigModel):
-    """What the stack provides: the environment and the base URL of every service."""
+class Product(ConfigModel):
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,30}$",
+        description="slug: Grafana's folder and dashboard uids, resource and file names",
+    )
+    title: str = Field(pattern=r"^[ -~]{1,60}$", description="for people: Grafana's titles")
 
-    environment: Literal["staging", "production"]
-    frontend_url: SecureUrl
-    backend_url: SecureUrl
-    worker_url: SecureUrl
+
+class MonitoredService(ConfigModel):
+    """One service of the product as monitoring sees it."""
+
+    platform: Platform
+    role: Role
+    url: SecureUrl | None = None
+    health_path: UrlPath | None = None
+    metrics_path: UrlPath | None = None
+    metrics_address: HostPort | None = Field(
+        None,
+        description="host:port on a private network where Prometheus scrapes it over plain "
+        "http; without one it is scraped at its url",
+    )
+    critical: bool = Field(
+        False,
+        description="a failed health check rolls back immediately (every service); otherwise "
+        "fast, this service only",
+    )
+    rollback: bool = Field(True, description="whether the rollback service may act on it")
+
+    @property
+    def health_url(self) -> str | None:
+        return f"{self.url}{self.health_path}" if self.url and self.health_path else None
+
+    @property
+    def scraped(self) -> bool:
+        return self.metrics_path is not None and (self.url or self.metrics_address) is not None
+
+
+class Target(ConfigModel):
+    """What the stack provides: the environment, the product and every service."""
+
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    kind: EnvironmentKind
+    product: Product
+    services: dict[ServiceName, MonitoredService] = Field(min_length=1)
     grafana_url: SecureUrl | None = None
     rollback_url: SecureUrl | None = None
     rollback_address: HostPort | None = Field(
         None, description="host:port of the rollback service on the private network"
     )
-    metrics_addresses: dict[ServiceName, HostPort] = Field(
-        default_factory=dict,
-        description="host:port on a private network where Prometheus scrapes a service over "
-        "plain http; a service without one is scraped at its public URL",
-    )
 
-    def url_of(self, service: ServiceName) -> str:
-        url: str = getattr(self, f"{service}_url")
-        return url
+    def probed(self) -> dict[str, str]:
+        """Service -> the URL of its health check, for every service that has one."""
+        return {name: url for name, s in self.services.items() if (url := s.health_url)}
+
+    def scraped(self) -> list[str]:
+        """The services whose /metrics Prometheus scrapes."""
+        return [name for name, s in self.services.items() if s.scraped]
 
     def pages(self, receivers: Receivers) -> bool:
         """Whether critical alerts page PagerDuty here: production, unless the stack says."""
-        return (
-            self.environment == "production" if receivers.pagerduty is None else receivers.pagerduty
-        )
+        return self.kind == "production" if receivers.pagerduty is None else receivers.pagerduty
 
     def rollback_origin(self) -> str | None:
         """Where Prometheus reaches the rollback service: privately if it can, else publicly."""

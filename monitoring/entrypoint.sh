@@ -1,15 +1,15 @@
 # How every monitoring server starts: write the files the stack rendered and the secrets it
 # holds, from environment variables, then run the server (`exec "$@"`). POSIX sh: busybox ash
 # in the images. The start command runs it as
-#   /bin/sh -c 'eval "$AUTONOMICA_ENTRYPOINT"' autonomica-entrypoint SERVER [FLAG...]
-# AUTONOMICA_FILES holds one "KIND VARIABLE PATH" line per file. A `file` is its variable's value
+#   /bin/sh -c 'eval "$PIPELINE_ENTRYPOINT"' pipeline-entrypoint SERVER [FLAG...]
+# PIPELINE_FILES holds one "KIND VARIABLE PATH" line per file. A `file` is its variable's value
 # plus a newline; a `secret` is its variable's value exactly, mode 0600. Only shell builtins
 # touch a value, and each variable is unset once written, so the server's own environment holds
 # none of them.
 set -eu
 
 fail() {
-  echo "autonomica-entrypoint: $*" >&2
+  echo "pipeline-entrypoint: $*" >&2
   exit 78 # EX_CONFIG
 }
 
@@ -35,17 +35,17 @@ while read -r kind variable path; do
       umask 077
       printf '%s' "$value" >"$path"
     )
-    echo "autonomica-entrypoint: wrote secret $path"
+    echo "pipeline-entrypoint: wrote secret $path"
   else
     printf '%s\n' "$value" >"$path"
-    echo "autonomica-entrypoint: wrote $path sha256 $(sha256sum <"$path" | cut -c1-64)"
+    echo "pipeline-entrypoint: wrote $path sha256 $(sha256sum <"$path" | cut -c1-64)"
   fi
   unset "$variable" value
 done <<EOF
-${AUTONOMICA_FILES-}
+${PIPELINE_FILES-}
 EOF
 
-unset AUTONOMICA_FILES AUTONOMICA_ENTRYPOINT
+unset PIPELINE_FILES PIPELINE_ENTRYPOINT
 [ "$#" -gt 0 ] || fail "no server to run"
-echo "autonomica-entrypoint: exec $1"
+echo "pipeline-entrypoint: exec $1"
 exec "$@"

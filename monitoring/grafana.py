@@ -34,6 +34,22 @@ from monitoring.servers import GRAFANA_PROMETHEUS_PASSWORD
 from monitoring.webauth import user_of
 
 DASHBOARDS = ("application", "infrastructure", "business", "rollback")
+
+
+def dashboards(config: MonitoringConfig) -> tuple[str, ...]:
+    """The dashboards a stack gets: the business one only with business metrics named."""
+    return tuple(d for d in DASHBOARDS if d != "business" or config.business is not None)
+
+
+def datasource_uid(target: Target) -> str:
+    return f"{target.product.name}-prometheus"
+
+
+def dashboard_uid(target: Target, name: str) -> str:
+    """Grafana takes uids of at most 40 characters: the stack file's validation makes sure."""
+    return f"{target.product.name}-{name}-{target.environment}"
+
+
 # Threshold colours in order: the first line orange, any further one red.
 _COLOURS = ("orange", "red")
 _WIDTH = 12
@@ -150,14 +166,19 @@ def _business(config: MonitoringConfig) -> list[PanelSpec]:
     names = recording_names(config)
     window = format_duration(config.triggers.business.window)
     offset = format_duration(config.triggers.business.comparison_offset)
-    return [
+    if config.business is None or names.sessions is None or names.conversion_ratio is None:
+        return []
+    metrics = config.business.metrics
+    optional = [
         PanelSpec(
             21,
             "Daily active users",
             "short",
-            (Query(f"max({m.ACTIVE_USERS})", "users"),),
+            (Query(f"max({metrics.active_users})", "users"),),
             kind="stat",
-        ),
+        )
+        if metrics.active_users
+        else None,
         PanelSpec(
             22,
             "Session duration p50 / p95",
@@ -165,24 +186,32 @@ def _business(config: MonitoringConfig) -> list[PanelSpec]:
             tuple(
                 Query(
                     f"histogram_quantile({q}, sum by (le) "
-                    f"(rate({m.SESSION_DURATION}_bucket[{window}])))",
+                    f"(rate({metrics.session_duration}_bucket[{window}])))",
                     f"p{round(q * 100)}",
                 )
                 for q in (0.5, 0.95)
             ),
-        ),
+        )
+        if metrics.session_duration
+        else None,
         PanelSpec(
             23,
             "Feature adoption (uses per session)",
             "short",
             (
                 Query(
-                    f"sum by (feature) (rate({m.FEATURE_USAGE}[{window}])) "
+                    f"sum by (feature) (rate({metrics.feature_usage}[{window}])) "
                     f"/ scalar(sum({names.sessions}))",
                     "{{feature}}",
                 ),
             ),
-        ),
+        )
+        if metrics.feature_usage
+        else None,
+    ]
+    panels = [panel for panel in optional if panel is not None]
+    return [
+        *panels,
         PanelSpec(
             24, "Conversion rate", "percentunit", (Query(names.conversion_ratio, "conversion"),)
         ),
@@ -199,17 +228,23 @@ def _business(config: MonitoringConfig) -> list[PanelSpec]:
             alerts=("ConversionRateDrop",),
             description="Line: the drop above which a gradual rollback starts.",
         ),
-        PanelSpec(
-            25,
-            "User satisfaction (mean feedback score, 1-5)",
-            "short",
-            (
-                Query(
-                    f"sum(rate({m.FEEDBACK_SCORE}_sum[1d])) "
-                    f"/ sum(rate({m.FEEDBACK_SCORE}_count[1d]))",
-                    "score",
-                ),
-            ),
+        *(
+            [
+                PanelSpec(
+                    25,
+                    "User satisfaction (mean feedback score, 1-5)",
+                    "short",
+                    (
+                        Query(
+                            f"sum(rate({metrics.feedback_score}_sum[1d])) "
+                            f"/ sum(rate({metrics.feedback_score}_count[1d]))",
+                            "score",
+                        ),
+                    ),
+                )
+            ]
+            if metrics.feedback_score
+            else []
         ),
     ]
 
@@ -334,11 +369,11 @@ def board_json(
     columns: int = 2,
 ) -> str:
     """A dashboard of `panels`, each with the threshold lines it draws, `columns` a row."""
-    datasource = DataSourceRef(type_val="prometheus", uid=config.grafana.datasource_uid)
+    datasource = DataSourceRef(type_val="prometheus", uid=datasource_uid(target))
     board = (
-        dashboard.Dashboard(f"Autonomica {name} ({target.environment})")
-        .uid(f"autonomica-{name}-{target.environment}")
-        .tags(["autonomica", target.environment, name])
+        dashboard.Dashboard(f"{target.product.title} {name} ({target.environment})")
+        .uid(dashboard_uid(target, name))
+        .tags([target.product.name, target.environment, name])
         .time("now-6h", "now")
         .refresh("30s")
         .timezone("utc")
@@ -349,10 +384,10 @@ def board_json(
     return json.dumps(board.build(), cls=JSONEncoder, sort_keys=True, indent=2) + "\n"
 
 
-def datasource_provisioning(config: MonitoringConfig) -> dict[str, Any]:
+def datasource_provisioning(config: MonitoringConfig, target: Target) -> dict[str, Any]:
     datasource: dict[str, Any] = {
         "name": "Prometheus",
-        "uid": config.grafana.datasource_uid,
+        "uid": datasource_uid(target),
         "type": "prometheus",
         "access": "proxy",
         "url": config.addresses.prometheus_url,
@@ -371,14 +406,14 @@ def datasource_provisioning(config: MonitoringConfig) -> dict[str, Any]:
     return {"apiVersion": 1, "datasources": [datasource]}
 
 
-def dashboard_provisioning(config: MonitoringConfig) -> dict[str, Any]:
+def dashboard_provisioning(config: MonitoringConfig, target: Target) -> dict[str, Any]:
     return {
         "apiVersion": 1,
         "providers": [
             {
-                "name": "autonomica",
-                "folder": config.grafana.folder,
-                "folderUid": config.grafana.folder_uid,
+                "name": target.product.name,
+                "folder": target.product.title,
+                "folderUid": target.product.name,
                 "type": "file",
                 "disableDeletion": True,
                 "allowUiUpdates": False,

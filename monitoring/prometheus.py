@@ -4,7 +4,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitoring import metrics as m
-from monitoring.config import SERVICES, MonitoringConfig, ServiceName, Target
+from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
 from monitoring.webauth import AuthServer, password_file, user_of
 
@@ -18,13 +18,15 @@ def _scheme_and_address(url: str) -> tuple[str, str]:
     return parts.scheme, f"{parts.hostname}:{port}"
 
 
-def _scrape_job(config: MonitoringConfig, target: Target, service: ServiceName) -> dict[str, Any]:
-    private = target.metrics_addresses.get(service)
-    scheme, address = ("http", private) if private else _scheme_and_address(target.url_of(service))
+def _scrape_job(target: Target, service: str) -> dict[str, Any]:
+    monitored = target.services[service]
+    private = monitored.metrics_address
+    assert private or monitored.url, "a scraped service has an address"
+    scheme, address = ("http", private) if private else _scheme_and_address(str(monitored.url))
     return {
         "job_name": m.job_of(service),
         "scheme": scheme,
-        "metrics_path": config.services.of(service).metrics_path,
+        "metrics_path": monitored.metrics_path,
         "static_configs": [{"targets": [address], "labels": {"service": service}}],
     }
 
@@ -38,11 +40,8 @@ def _probe_job(config: MonitoringConfig, target: Target) -> dict[str, Any]:
         "metrics_path": "/probe",
         "params": {"module": [m.PROBE_MODULE]},
         "static_configs": [
-            {
-                "targets": [target.url_of(s) + config.services.of(s).health_path],
-                "labels": {"service": s},
-            }
-            for s in SERVICES
+            {"targets": [url], "labels": {"service": service}}
+            for service, url in target.probed().items()
         ],
         "relabel_configs": _probe_relabel(config),
     }
@@ -104,8 +103,8 @@ def _probe_relabel(config: MonitoringConfig) -> list[dict[str, Any]]:
 
 
 def prometheus_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
-    scrape_configs = [_scrape_job(config, target, s) for s in SERVICES]
-    if config.triggers.health_check.enabled:
+    scrape_configs = [_scrape_job(target, s) for s in target.scraped()]
+    if config.triggers.health_check.enabled and target.probed():
         scrape_configs.append(_probe_job(config, target))
     origin = target.rollback_origin()
     if origin:

@@ -1,8 +1,18 @@
-"""rollback-config.yml in the spec's shape, for the rollback automation that receives alerts."""
+"""rollback-config.yml in the spec's shape, for the rollback automation that receives alerts, and
+rollback-services.yml, the services it may act on and the platform of each."""
 
 from typing import Any
 
-from monitoring.config import SERVICES, MonitoringConfig, StrategyName, Target
+from pydantic import Field
+
+from monitoring.config import (
+    ConfigModel,
+    MonitoringConfig,
+    Platform,
+    ServiceName,
+    StrategyName,
+    Target,
+)
 from monitoring.durations import format_duration
 from monitoring.rules import alert_rules
 from monitoring.slo import rollback_policy
@@ -28,11 +38,11 @@ def rollback_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
                 "endpoints": [
                     {
                         "name": service,
-                        "url": target.url_of(service) + config.services.of(service).health_path,
-                        "critical": config.services.of(service).critical,
-                        "strategy": "immediate" if config.services.of(service).critical else "fast",
+                        "url": url,
+                        "critical": target.services[service].critical,
+                        "strategy": "immediate" if target.services[service].critical else "fast",
                     }
-                    for service in SERVICES
+                    for service, url in target.probed().items()
                 ],
             },
             "performance": {
@@ -75,3 +85,30 @@ def rollback_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
         ],
         "slos": rollback_policy(config, target),
     }
+
+
+class RollbackTarget(ConfigModel):
+    """A service the rollback service may roll back, and where it runs."""
+
+    platform: Platform
+
+
+class RollbackServices(ConfigModel):
+    """rollback-services.yml: the one model of the file, for the stack that renders it and the
+    rollback service that reads it (its own file beside rollback-config.yml, so a rollback
+    service of an earlier version, which refuses keys it does not know there, keeps starting
+    while an upgrade of the stack is under way)."""
+
+    services: dict[ServiceName, RollbackTarget] = Field(
+        description="name -> platform, for every service with rollback on"
+    )
+
+
+def rollback_services(target: Target) -> RollbackServices:
+    return RollbackServices(
+        services={
+            name: RollbackTarget(platform=service.platform)
+            for name, service in target.services.items()
+            if service.rollback
+        }
+    )

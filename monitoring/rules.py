@@ -5,14 +5,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from monitoring import metrics as m
-from monitoring.config import (
-    SERVICES,
-    MonitoringConfig,
-    ServiceName,
-    Severity,
-    StrategyName,
-    Target,
-)
+from monitoring.config import MonitoringConfig, Severity, StrategyName, Target
 from monitoring.durations import format_duration
 
 AlertKind = Literal[
@@ -37,9 +30,9 @@ AlertKind = Literal[
     "notifications_failing",
     "slo",  # monitoring.slo
 ]
-# Alerts are about a service of the stack: an app, the rollback service that watches them, or
-# a monitoring server.
-AlertService = ServiceName | Literal["rollback", "prometheus", "alertmanager", "blackbox-exporter"]
+# Alerts are about a service of the stack (its `service` label): one of the product's, the
+# rollback service that watches them, or a monitoring server.
+AlertService = str
 
 # A service that is down silences these alerts of its own (alertmanager inhibit rule).
 INHIBITED_BY_HEALTH = ("HighLatencyP95", "HighLatencyP99", "HighErrorRate", "ThroughputDrop")
@@ -71,8 +64,8 @@ class RecordingNames:
     errors: str
     error_ratio: str
     latency_buckets: str
-    sessions: str
-    conversion_ratio: str
+    sessions: str | None  # None: the stack names no business metrics
+    conversion_ratio: str | None
 
     def latency_quantile(self, quantile: float) -> str:
         return f"service:{m.LATENCY}:p{round(quantile * 100)}_{self._window_suffix()}"
@@ -84,16 +77,24 @@ class RecordingNames:
 QUANTILES = (0.5, 0.95, 0.99)
 
 
+def _base(metric: str) -> str:
+    """A counter's name without its `_total`, as recorded series name it."""
+    return metric.removesuffix("_total")
+
+
 def recording_names(config: MonitoringConfig) -> RecordingNames:
     window = format_duration(config.triggers.performance.evaluation_window)
     business = format_duration(config.triggers.business.window)
+    metrics = config.business.metrics if config.business else None
     return RecordingNames(
         requests=f"service:http_requests:rate{window}",
         errors=f"service:http_request_errors:rate{window}",
         error_ratio=f"service:http_request_errors:ratio_rate{window}",
         latency_buckets=f"service_le:{m.LATENCY}_bucket:rate{window}",
-        sessions=f"service:autonomica_sessions:rate{business}",
-        conversion_ratio=f"service:autonomica_conversions:ratio_rate{business}",
+        sessions=f"service:{_base(metrics.sessions)}:rate{business}" if metrics else None,
+        conversion_ratio=(
+            f"service:{_base(metrics.conversions)}:ratio_rate{business}" if metrics else None
+        ),
     )
 
 
@@ -121,13 +122,19 @@ def recording_rules(config: MonitoringConfig) -> list[dict[str, str]]:
         }
         for q in QUANTILES
     ]
-    rules += [
-        {"record": names.sessions, "expr": f"sum by (service) (rate({m.SESSIONS}[{business}]))"},
-        {
-            "record": names.conversion_ratio,
-            "expr": f"sum by (service) (rate({m.CONVERSIONS}[{business}])) / {names.sessions}",
-        },
-    ]
+    if config.business and names.sessions and names.conversion_ratio:
+        metrics = config.business.metrics
+        rules += [
+            {
+                "record": names.sessions,
+                "expr": f"sum by (service) (rate({metrics.sessions}[{business}]))",
+            },
+            {
+                "record": names.conversion_ratio,
+                "expr": f"sum by (service) (rate({metrics.conversions}[{business}])) / "
+                f"{names.sessions}",
+            },
+        ]
     return rules
 
 
@@ -140,10 +147,8 @@ def _health_alerts(config: MonitoringConfig, target: Target) -> list[AlertRule]:
     if not health.enabled:
         return []
     rules = []
-    for service in SERVICES:
-        endpoints = config.services.of(service)
-        strategy: StrategyName = "immediate" if endpoints.critical else "fast"
-        url = target.url_of(service) + endpoints.health_path
+    for service, url in target.probed().items():
+        strategy: StrategyName = "immediate" if target.services[service].critical else "fast"
         rules.append(
             AlertRule(
                 name=HEALTH_ALERT,
@@ -162,7 +167,12 @@ def _health_alerts(config: MonitoringConfig, target: Target) -> list[AlertRule]:
     return rules
 
 
-def _performance_alerts(config: MonitoringConfig) -> list[AlertRule]:
+def _serving(target: Target) -> list[str]:
+    """The services whose requests and latency are judged: web services that are scraped."""
+    return [s for s in target.scraped() if target.services[s].role == "web"]
+
+
+def _performance_alerts(config: MonitoringConfig, target: Target) -> list[AlertRule]:
     perf = config.triggers.performance
     if not perf.enabled:
         return []
@@ -171,7 +181,7 @@ def _performance_alerts(config: MonitoringConfig) -> list[AlertRule]:
     offset = format_duration(perf.comparison_offset)
     severity = config.strategies.fast.severity
     rules = []
-    for service in SERVICES:
+    for service in _serving(target):
         sel = f'{{service="{service}"}}'
         traffic = f"{names.requests}{sel} >= {_num(perf.min_request_rate)}"
         latency: tuple[tuple[AlertKind, float, timedelta], ...] = (
@@ -238,10 +248,10 @@ def _performance_alerts(config: MonitoringConfig) -> list[AlertRule]:
 
 def _business_alerts(config: MonitoringConfig) -> list[AlertRule]:
     business = config.triggers.business
-    if not business.enabled:
-        return []
     names = recording_names(config)
-    service = business.service
+    if not (business.enabled and config.business and names.sessions and names.conversion_ratio):
+        return []
+    service = config.business.service
     sel = f'{{service="{service}"}}'
     offset = format_duration(business.comparison_offset)
     previous = f"({names.conversion_ratio}{sel} offset {offset})"
@@ -268,10 +278,14 @@ def _business_alerts(config: MonitoringConfig) -> list[AlertRule]:
     ]
 
 
-def _availability_alerts(config: MonitoringConfig) -> list[AlertRule]:
+def _availability_alerts(config: MonitoringConfig, target: Target) -> list[AlertRule]:
     rules = []
-    for service in SERVICES:
+    probed = target.probed()
+    for service in target.services:
         job = m.job_of(service)
+        if service not in target.scraped():
+            rules += _probe_absent(config, service, probed)
+            continue
         rules += [
             AlertRule(
                 name="MetricsTargetAbsent",
@@ -300,30 +314,37 @@ def _availability_alerts(config: MonitoringConfig) -> list[AlertRule]:
                 "throughput alerts are blind.",
             ),
         ]
-        if config.triggers.health_check.enabled:
-            rules.append(
-                AlertRule(
-                    name="HealthProbeAbsent",
-                    kind="probe_absent",
-                    group="availability",
-                    service=service,
-                    expr=f'absent(probe_success{{job="{m.PROBE_JOB}", service="{service}"}})',
-                    for_=config.absent_for,
-                    severity="warning",
-                    strategy=None,
-                    summary=f"{service} health probe has vanished",
-                    description=f"No health probe result for {service}: a failing health "
-                    "check would go unnoticed.",
-                )
-            )
+        rules += _probe_absent(config, service, probed)
     return rules
 
 
-def _infrastructure_alerts(config: MonitoringConfig) -> list[AlertRule]:
+def _probe_absent(
+    config: MonitoringConfig, service: str, probed: dict[str, str]
+) -> list[AlertRule]:
+    if not config.triggers.health_check.enabled or service not in probed:
+        return []
+    return [
+        AlertRule(
+            name="HealthProbeAbsent",
+            kind="probe_absent",
+            group="availability",
+            service=service,
+            expr=f'absent(probe_success{{job="{m.PROBE_JOB}", service="{service}"}})',
+            for_=config.absent_for,
+            severity="warning",
+            strategy=None,
+            summary=f"{service} health probe has vanished",
+            description=f"No health probe result for {service}: a failing health "
+            "check would go unnoticed.",
+        )
+    ]
+
+
+def _infrastructure_alerts(config: MonitoringConfig, target: Target) -> list[AlertRule]:
     infra = config.infrastructure
     window = format_duration(config.triggers.performance.evaluation_window)
     rules = []
-    for service in SERVICES:
+    for service in target.scraped():
         sel = f'{{job="{m.job_of(service)}"}}'
         common: dict[str, Any] = {
             "group": "infrastructure",
@@ -492,16 +513,18 @@ def _watcher_alerts(config: MonitoringConfig) -> list[AlertRule]:
 def alert_rules(config: MonitoringConfig, target: Target) -> list[AlertRule]:
     return [
         *_health_alerts(config, target),
-        *_performance_alerts(config),
+        *_performance_alerts(config, target),
         *_business_alerts(config),
-        *_availability_alerts(config),
-        *_infrastructure_alerts(config),
+        *_availability_alerts(config, target),
+        *_infrastructure_alerts(config, target),
         *_rollback_service_alerts(config, target),
         *_watcher_alerts(config),
     ]
 
 
 def runbook_url(config: MonitoringConfig, alert: str) -> str:
+    if config.runbook_base_url is None:
+        raise ValueError("monitoring.runbookBaseUrl is not set (the stack derives it)")
     return f"{config.runbook_base_url}#runbook-{alert.lower()}"
 
 
@@ -534,8 +557,9 @@ def _rule_dict(rule: AlertRule, config: MonitoringConfig, target: Target) -> dic
     }
 
 
-def recording_file(config: MonitoringConfig) -> dict[str, Any]:
-    return {"groups": [{"name": "autonomica-recording", "rules": recording_rules(config)}]}
+def recording_file(config: MonitoringConfig, target: Target) -> dict[str, Any]:
+    group = f"{target.product.name}-recording"
+    return {"groups": [{"name": group, "rules": recording_rules(config)}]}
 
 
 def alerts_file(config: MonitoringConfig, target: Target) -> dict[str, Any]:
@@ -545,7 +569,7 @@ def alerts_file(config: MonitoringConfig, target: Target) -> dict[str, Any]:
         groups.setdefault(rule.group, []).append(_rule_dict(rule, config, target))
     return {
         "groups": [
-            {"name": f"autonomica-{name}", "rules": group_rules}
+            {"name": f"{target.product.name}-{name}", "rules": group_rules}
             for name, group_rules in groups.items()
         ]
     }

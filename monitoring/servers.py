@@ -30,7 +30,7 @@ SERVERS: tuple[ServerName, ...] = get_args(ServerName)
 # What the stack may expose on a public domain: Grafana only, behind its own login.
 PUBLIC: frozenset[ServerName] = frozenset({"grafana"})
 ENTRYPOINT = (Path(__file__).parent / "entrypoint.sh").read_text()
-START = "/bin/sh -c 'eval \"$AUTONOMICA_ENTRYPOINT\"' autonomica-entrypoint"
+START = "/bin/sh -c 'eval \"$PIPELINE_ENTRYPOINT\"' pipeline-entrypoint"
 # A Linux process gets each environment string only up to 128 KiB (MAX_ARG_STRLEN).
 MAX_VARIABLE_BYTES = 128 * 1024 - 1
 
@@ -121,8 +121,8 @@ class Server:
             f"secret {secret_variable(s)} {p}\n" for p, s in sorted(self.secrets.items())
         ]
         variables = {
-            "AUTONOMICA_ENTRYPOINT": ENTRYPOINT,
-            "AUTONOMICA_FILES": "".join(manifest),
+            "PIPELINE_ENTRYPOINT": ENTRYPOINT,
+            "PIPELINE_FILES": "".join(manifest),
             # The entrypoint writes a value and a newline: every rendered file ends in one.
             **{f.variable: f.content.removesuffix("\n") for f in self.files},
             **self.environment,
@@ -149,7 +149,7 @@ def _under(files: Mapping[str, str], folder: str, destination: str) -> tuple[Fil
     prefix = f"{folder}/"
     return tuple(
         File(
-            variable="AUTONOMICA_FILE_" + re.sub(r"[^A-Z0-9]+", "_", path.upper()).strip("_"),
+            variable="PIPELINE_FILE_" + re.sub(r"[^A-Z0-9]+", "_", path.upper()).strip("_"),
             path=f"{destination}/{path.removeprefix(prefix)}",
             content=content,
         )

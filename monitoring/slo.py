@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from monitoring import metrics as m
-from monitoring.config import SERVICES, MonitoringConfig, ServiceName, Severity, Target
+from monitoring.config import MonitoringConfig, ServiceName, Severity, Target
 from monitoring.durations import format_duration
 from monitoring.rules import AlertRule, alert_annotations, alert_labels
 from monitoring.slo_config import BurnRateTier, LatencySli, Objective
@@ -62,11 +62,6 @@ def le_values(bound: float) -> tuple[str, ...]:
     label values"). Both, for a whole number."""
     written = repr(float(bound))
     return (str(int(bound)), written) if float(bound).is_integer() else (written,)
-
-
-def _service(name: str) -> ServiceName:
-    """The config checked that an SLO names a service of the stack."""
-    return next(s for s in SERVICES if s == name)
 
 
 @dataclass(frozen=True)
@@ -138,17 +133,17 @@ class Slo:
 
 def slos(config: MonitoringConfig) -> list[Slo]:
     return [
-        Slo(_service(service), objective)
+        Slo(service, objective)
         for service, objectives in sorted(config.slos.items())
         for objective in objectives
     ]
 
 
 def freezes(config: MonitoringConfig, target: Target) -> bool:
-    """Whether a spent budget freezes deploys here: production, unless the stack says."""
-    # Issue 27: target.kind == "production".
+    """Whether a spent budget freezes deploys here: a production environment, unless the stack
+    says."""
     wanted = config.slo_alerting.freeze
-    return target.environment == "production" if wanted is None else wanted
+    return target.kind == "production" if wanted is None else wanted
 
 
 def _windows(config: MonitoringConfig, slo: Slo) -> list[timedelta]:
@@ -312,7 +307,7 @@ def rules_file(config: MonitoringConfig, target: Target) -> dict[str, Any]:
     return {
         "groups": [
             {
-                "name": f"autonomica-slo-{slo.service}-{slo.name}",
+                "name": f"{target.product.name}-slo-{slo.service}-{slo.name}",
                 "rules": [
                     *recording_rules(config, slo),
                     *(a.rendered(config, target) for a in alert_rules(config, target, slo)),

@@ -127,6 +127,9 @@ class SloAlerting(ConfigModel):
 Slos = dict[Slug, tuple[Objective, ...]]
 
 
+Problem = tuple[str, str]  # (key path under `monitoring`, what is wrong)
+
+
 def slo_problems(
     slos: Slos,
     alerting: SloAlerting,
@@ -135,26 +138,33 @@ def slo_problems(
     retention: timedelta,
     scrape_interval: timedelta,
     services: Collection[str],
-) -> list[str]:
+    scraped: Collection[str],
+) -> list[Problem]:
     """Every way the objectives cannot be measured as written, by key path (under
-    `monitoring`). `services`: the services Prometheus scrapes, where an SLO may live."""
+    `monitoring`). `services`: the stack's; `scraped`: those whose metrics Prometheus scrapes,
+    the only ones an SLO can judge."""
     problems = [
-        f"sloAlerting.tiers[{n}].shortWindow: {format_duration(tier.short_window)} covers fewer "
-        f"than two scrapes (scrapeInterval {format_duration(scrape_interval)}): its rate is empty"
+        (
+            f"sloAlerting.tiers[{n}].shortWindow",
+            f"{format_duration(tier.short_window)} covers fewer than two scrapes (scrapeInterval "
+            f"{format_duration(scrape_interval)}): its rate is empty",
+        )
         for n, tier in enumerate(alerting.tiers)
         if tier.short_window < 2 * scrape_interval
     ]
     longest = max(tier.long_window for tier in alerting.tiers)
     for service, objectives in slos.items():
-        if service not in services:
+        if service not in scraped:
+            what = "has no metricsPath to scrape" if service in services else "is not a service"
+            known = ", ".join(scraped) or "none"
             problems.append(
-                f"slos.{service}: no such service with metrics (known: {', '.join(services)})"
+                (f"slos.{service}", f"names {service!r}, which {what} (scraped: {known})")
             )
         names = [o.name for o in objectives]
         for n, objective in enumerate(objectives):
             at = f"slos.{service}[{n}]"
-            if names.count(objective.name) > 1:
-                problems.append(f"{at}.name: {objective.name} is used twice for {service}")
+            if objective.name in names[:n]:
+                problems.append((f"{at}.name", f"{objective.name} is used twice for {service}"))
             problems += _objective_problems(
                 at, objective, alerting, buckets=buckets, retention=retention, longest=longest
             )
@@ -169,33 +179,44 @@ def _objective_problems(
     buckets: Collection[float],
     retention: timedelta,
     longest: timedelta,
-) -> list[str]:
+) -> list[Problem]:
     problems = []
     window = format_duration(objective.window)
     if objective.window > retention:
         problems.append(
-            f"{at}.window: {window} is longer than Prometheus keeps data "
-            f"(servers.retention {format_duration(retention)}): raise the retention or shorten "
-            "the window"
+            (
+                f"{at}.window",
+                f"{window} is longer than Prometheus keeps data (servers.retention "
+                f"{format_duration(retention)}): raise the retention or shorten the window",
+            )
         )
     if objective.window < longest:
         problems.append(
-            f"{at}.window: {window} is shorter than the longest burn-rate window "
-            f"({format_duration(longest)})"
+            (
+                f"{at}.window",
+                f"{window} is shorter than the longest burn-rate window "
+                f"({format_duration(longest)})",
+            )
         )
     if isinstance(objective.sli, LatencySli):
         threshold = objective.sli.threshold.total_seconds()
         if threshold not in buckets:
             problems.append(
-                f"{at}.sli.threshold: {threshold:g}s is not a bucket bound of the latency "
-                f"histogram ({', '.join(f'{b:g}' for b in buckets)}): the share of requests "
-                "under it cannot be counted"
+                (
+                    f"{at}.sli.threshold",
+                    f"{threshold:g}s is not a bucket bound of the latency histogram "
+                    f"({', '.join(f'{b:g}' for b in buckets)}): the share of requests under it "
+                    "cannot be counted",
+                )
             )
     for n, tier in enumerate(alerting.tiers):
         if Exact(repr(tier.factor)) * objective.budget >= 1:
             problems.append(
-                f"{at}.objective: {objective.objective:g}% leaves a budget that "
-                f"sloAlerting.tiers[{n}] (x{tier.factor:g}) could only exceed with more than "
-                "every request failing: it would never fire; raise the objective"
+                (
+                    f"{at}.objective",
+                    f"{objective.objective:g}% leaves a budget that sloAlerting.tiers[{n}] "
+                    f"(x{tier.factor:g}) could only exceed with more than every request "
+                    "failing: it would never fire; raise the objective",
+                )
             )
     return problems

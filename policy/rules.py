@@ -498,7 +498,7 @@ def _actions_variable(inputs: Mapping[str, Any]) -> Iterator[str]:
 
 def _public_vercel_variable(inputs: Mapping[str, Any]) -> Iterator[str]:
     key = str(inputs.get("key", ""))
-    fix = "set it under secrets.frontendEnv (sensitive)"
+    fix = "set it under secrets.env and name it in the service's secretEnv (sensitive)"
     if is_secret_name(key):
         yield f"Vercel variable {key} is named like a secret but sensitive=false: {fix}"
     for finding in findings(inputs.get("value"), key):
@@ -583,7 +583,7 @@ def monitoring_authenticated(resource: Resource, _: NoSettings) -> Iterator[str]
     except ValueError:
         words = start.split()
     given = [w.partition("=")[2] for w in words if w.startswith("--web.config.file=")]
-    manifest = str((service.get("variables") or {}).get("AUTONOMICA_FILES") or "")
+    manifest = str((service.get("variables") or {}).get("PIPELINE_FILES") or "")
     secret_paths = {p[2] for p in (line.split() for line in manifest.splitlines())
                     if len(p) == 3 and p[0] == "secret"}  # fmt: skip
     if not given or given[-1] not in secret_paths:
@@ -758,7 +758,7 @@ def _files_of(resource: Resource) -> Iterator[tuple[str, str]]:
             yield str(stash.get("path")), stash["content"]
         return
     variables = (_railway_service(resource) or {}).get("variables") or {}
-    for line in str(variables.get("AUTONOMICA_FILES") or "").splitlines():
+    for line in str(variables.get("PIPELINE_FILES") or "").splitlines():
         kind, _, rest = line.partition(" ")
         variable, _, path = rest.partition(" ")
         if kind == "file" and isinstance(variables.get(variable), str):
@@ -833,7 +833,7 @@ def _alert_problems(path: str, rule: Mapping[str, Any]) -> Iterator[str]:
 _ROLLBACK_TOKENS = ("RAILWAY_API_TOKEN", "RAILWAY_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN")
 # A Railway service's secret variable NAME travels as the command's environment variable
 # <prefix>NAME (components/railway/spec.py, SECRET_ENV_PREFIX): its key is public, its value not.
-SECRET_ENV_PREFIX = "AUTONOMICA_SECRET_"
+SECRET_ENV_PREFIX = "PIPELINE_SECRET_"
 
 
 def _variable_names(resource: Resource, service: Mapping[str, Any]) -> set[str]:

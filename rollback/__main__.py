@@ -21,7 +21,6 @@ from rollback.audit import AuditLog, AuditPathError
 from rollback.http import PermanentError, TransientError
 from rollback.logs import UVICORN_LOGGING
 from rollback.platforms import LiveActions
-from rollback.policy import SERVICES
 from rollback.service import policy_of
 from rollback.settings import Settings, SettingsError
 
@@ -46,7 +45,9 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(env.get("PORT", "8080")))
     manual = commands.add_parser("rollback", help="roll one service back now")
-    manual.add_argument("--service", required=True, choices=SERVICES)
+    manual.add_argument(
+        "--service", required=True, help="a service of rollback-services.yml (its name)"
+    )
     commands.add_parser("unfreeze", help="lift the deploy freeze")
     return parser
 
@@ -81,7 +82,14 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
     if settings.dry_run:
         print("rollback: ROLLBACK_DRY_RUN is set: nothing to do by hand", file=sys.stderr)
         return 2
-    actions = LiveActions(settings, policy_of(settings))
+    policy = policy_of(settings)
+    if args.command == "rollback" and args.service not in policy.services:
+        known = ", ".join(policy.services) or "none"
+        print(
+            f"rollback: no service {args.service!r} to roll back (known: {known})", file=sys.stderr
+        )
+        return 2
+    actions = LiveActions(settings, policy)
     audit = AuditLog(settings.audit_log, time.time, dry_run=False)
     try:
         audit.open()

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rollback.settings import ENV, SECRETS, VOLUME
+from rollback.settings import ACTING_ON, ENV, SECRETS, VOLUME
 
 
 class ServiceSpec(BaseModel):
@@ -36,30 +36,38 @@ PORT = 8080
 
 REQUIRED = (
     "ROLLBACK_CONFIG",
+    "ROLLBACK_SERVICES",
     "ROLLBACK_WEBHOOK_TOKEN",
-    "RAILWAY_PROJECT_ID",
-    "RAILWAY_API_TOKEN",
-    "VERCEL_TOKEN",
-    "VERCEL_PROJECT_ID",
     "GITHUB_TOKEN",
     "GITHUB_REPOSITORY",
 )
+# What acting on each platform needs (rollback.settings.ACTING_ON says it for the service).
+PLATFORM_REQUIRED = {
+    "railway": ("RAILWAY_PROJECT_ID", "RAILWAY_API_TOKEN"),
+    "vercel": ("VERCEL_TOKEN", "VERCEL_PROJECT_ID"),
+}
+assert PLATFORM_REQUIRED.keys() == ACTING_ON.keys()
 
 
 def service_spec(
     name: str = "rollback",
     *,
     notifications: tuple[Literal["slack", "pagerduty", "email"], ...] = (),
+    platforms: frozenset[str] = frozenset(PLATFORM_REQUIRED),
 ) -> ServiceSpec:
-    """`notifications`: channels whose settings the stack provides (then they are required)."""
+    """`notifications`: channels whose settings the stack provides (then they are required);
+    `platforms`: where the services it rolls back run."""
     channel_vars = {
         "slack": ("SLACK_WEBHOOK_URL",),
         "pagerduty": ("PAGERDUTY_ROUTING_KEY",),
         "email": ("SMTP_HOST", "SMTP_FROM", "SMTP_TO", "SMTP_USERNAME", "SMTP_PASSWORD"),
     }
-    required = REQUIRED + tuple(v for c in notifications for v in channel_vars[c])
+    on = tuple(v for p in sorted(platforms) for v in PLATFORM_REQUIRED[p])
+    required = REQUIRED + on + tuple(v for c in notifications for v in channel_vars[c])
     optional = tuple(
-        v for v in ENV.values() if v not in required and v not in ("ROLLBACK_CONFIG_FILE",)
+        v
+        for v in ENV.values()
+        if v not in required and v not in ("ROLLBACK_CONFIG_FILE", "ROLLBACK_SERVICES_FILE")
     )
     return ServiceSpec(
         name=name,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from rollback.policy import SERVICES, STRATEGIES, Policy
+from rollback.policy import STRATEGIES, Policy
 
 WEBHOOK_OUTCOMES = ("accepted", "unauthorized", "too_large", "invalid")
 
@@ -87,7 +87,7 @@ def acted_on(policy: Policy) -> list[tuple[str, str]]:
     for name in STRATEGIES:
         actions = set(policy.strategies.of(name).actions)
         if "rollback_all_services" in actions:
-            found |= {("rollback", s) for s in SERVICES}
+            found |= {("rollback", s) for s in policy.services}
         if actions & {"rollback_affected_service", "rollback_if_needed"}:
             found |= {("rollback", a.service) for a in policy.alerts if a.strategy == name}
         if "freeze_deployments" in actions:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from monitoring.durations import Duration
 from rollback.alerts import Alert, Webhook
-from rollback.policy import SERVICES, STRATEGIES, Policy, ServiceName, StrategyName
+from rollback.policy import STRATEGIES, Policy, ServiceName, StrategyName
 
 URGENCY: dict[StrategyName, int] = {"immediate": 0, "fast": 1, "gradual": 2}
 
@@ -67,7 +67,7 @@ def decide(webhook: Webhook, policy: Policy, gradual_watch: timedelta) -> Plan |
         a
         for a in webhook.firing
         if a.labels.get("rollback_strategy") in STRATEGIES
-        and a.labels.get("service") in SERVICES
+        and a.labels.get("service") in policy.services
         and a.labels.get("environment", policy.environment) == policy.environment
     ]
     if not usable:
@@ -81,12 +81,12 @@ def decide(webhook: Webhook, policy: Policy, gradual_watch: timedelta) -> Plan |
         (_strategy(a.labels["rollback_strategy"]) for a in usable), key=URGENCY.__getitem__
     )
     chosen = [a for a in usable if a.labels["rollback_strategy"] == strategy]
-    affected = tuple(s for s in SERVICES if any(a.labels["service"] == s for a in chosen))
+    affected = tuple(s for s in policy.services if any(a.labels["service"] == s for a in chosen))
     config = policy.strategies.of(strategy)
     actions = set(config.actions)
     rollback: tuple[ServiceName, ...] = ()
     if "rollback_all_services" in actions:
-        rollback = SERVICES
+        rollback = policy.rollbackable
     elif actions & {"rollback_affected_service", "rollback_if_needed"}:
         rollback = affected
     watch = None

@@ -1,7 +1,8 @@
-"""The live platforms behind `executor.Actions` and `budget.BudgetActions`: frontend ->
-Vercel, backend and worker -> Railway, the freeze and its reason -> GitHub environment
-variables, the objectives' tickets -> GitHub issues. A client per call, so each request's timeout
-is what is left of the strategy's; one transport (connections, TLS context) for all."""
+"""The live platforms behind `executor.Actions` and `budget.BudgetActions`: each service on the
+platform that rollback-services.yml names for it (Vercel or Railway), the freeze and its reason ->
+GitHub environment variables, the objectives' tickets -> GitHub issues. A client per call, so each
+request's timeout is what is left of the strategy's; one transport (connections, TLS context) for
+all."""
 
 from __future__ import annotations
 
@@ -16,17 +17,19 @@ from rollback.railway import RailwayRollback
 from rollback.settings import Settings
 from rollback.vercel import VercelClient
 
-FRONTEND = "frontend"
-
 
 class LiveActions:
     def __init__(self, settings: Settings, policy: Policy) -> None:
         s = settings
-        if not (s.railway_project_id and s.vercel_token and s.vercel_project_id):
-            raise PermanentError("live actions need Railway and Vercel settings")
+        platforms = {target.platform for target in policy.services.values()}
+        if "railway" in platforms and not s.railway_project_id:
+            raise PermanentError("live actions on Railway services need RAILWAY_PROJECT_ID")
+        if "vercel" in platforms and not (s.vercel_token and s.vercel_project_id):
+            raise PermanentError("live actions on a Vercel service need its Vercel settings")
         if not (s.github_token and s.github_repository):
             raise PermanentError("live actions need GITHUB_TOKEN and GITHUB_REPOSITORY")
         self._settings = s
+        self._policy = policy
         tokens = {
             name: secret.get_secret_value()
             for name, secret in (
@@ -39,7 +42,7 @@ class LiveActions:
         self._railway = RailwayRollback(
             s.railway_api_url,
             tokens,
-            s.railway_project_id,
+            s.railway_project_id or "",
             policy.environment,
             transport=self._transport,
         )
@@ -60,7 +63,7 @@ class LiveActions:
         )
 
     def current(self, service: str, timeout: float) -> str | None:
-        if service == FRONTEND:
+        if self._policy.platform(service) == "vercel":
             with self._vercel(timeout) as vercel:
                 return vercel.current_production()
         return self._railway.current(service, timeout)
@@ -68,7 +71,7 @@ class LiveActions:
     def rollback(
         self, service: str, before: str | None, avoid: frozenset[str], timeout: float
     ) -> str:
-        if service == FRONTEND:
+        if self._policy.platform(service) == "vercel":
             with self._vercel(timeout) as vercel:
                 return vercel.rollback(before, avoid)
         return self._railway.rollback(service, before, avoid, timeout)

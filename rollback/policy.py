@@ -1,20 +1,21 @@
-"""The stack's rollback-config.yml (rendered by `monitoring.render`), as far as the service acts
-on it: the environment, each strategy's timeout, actions and channels, the alert table."""
+"""The stack's rollback-config.yml and rollback-services.yml (rendered by `monitoring.render`), as
+far as the service acts on them: the environment, each strategy's timeout, actions and channels,
+the alert table, and the services it may roll back with the platform each runs on."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitoring.config import SERVICES, Action, Channel, ServiceName, StrategyName
+from monitoring.config import Action, Channel, ServiceName, StrategyName
 from monitoring.durations import Duration
+from monitoring.rollback import RollbackServices, RollbackTarget
 
 __all__ = [
-    "SERVICES",
     "Action",
     "Channel",
     "Policy",
@@ -65,12 +66,21 @@ class SloPolicy(_Model):
 
 
 class Policy(_Model):
-    environment: Literal["staging", "production"]
+    environment: str
     # Thresholds are Prometheus' business; the service only needs the keys to exist.
     triggers: dict[str, Any]
     strategies: Strategies
     alerts: tuple[AlertRoute, ...]
     slos: tuple[SloPolicy, ...] = ()
+    # From rollback-services.yml: the services it may roll back, and where each runs.
+    services: dict[ServiceName, RollbackTarget] = Field(default_factory=dict)
+
+    @property
+    def rollbackable(self) -> tuple[str, ...]:
+        return tuple(self.services)
+
+    def platform(self, service: str) -> str:
+        return self.services[service].platform
 
     def slo(self, service: str, name: str) -> SloPolicy | None:
         return next((s for s in self.slos if (s.service, s.slo) == (service, name)), None)
@@ -82,9 +92,11 @@ class Policy(_Model):
         )
 
 
-def load_policy(text: str) -> Policy:
-    return Policy.model_validate(yaml.safe_load(text))
+def load_policy(text: str, services: str) -> Policy:
+    """The policy of rollback-config.yml's `text` and rollback-services.yml's `services`."""
+    targets = RollbackServices.model_validate(yaml.safe_load(services)).services
+    return Policy.model_validate({**yaml.safe_load(text), "services": targets})
 
 
-def read_policy(path: Path) -> Policy:
-    return load_policy(path.read_text())
+def read_policy(path: Path, services: Path) -> Policy:
+    return load_policy(path.read_text(), services.read_text())

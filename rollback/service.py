@@ -15,7 +15,7 @@ from rollback.ledger import Context, Ledger, Memory, busy, restore, snapshot
 from rollback.metrics import Metrics
 from rollback.notify import Notifier
 from rollback.platforms import LiveActions
-from rollback.policy import Policy, load_policy, read_policy
+from rollback.policy import Policy, load_policy
 from rollback.settings import Settings
 
 FREEZE_RETRY_MAX = 30 * 60.0  # seconds: the longest wait between two tries of a failed freeze
@@ -47,10 +47,15 @@ class Service:
 
 
 def policy_of(settings: Settings) -> Policy:
-    if settings.config_yaml is not None:
-        return load_policy(settings.config_yaml)
-    assert settings.config_file is not None
-    return read_policy(settings.config_file)
+    config = settings.config_yaml
+    if config is None:
+        assert settings.config_file is not None
+        config = settings.config_file.read_text()
+    services = settings.services_yaml
+    if services is None:
+        assert settings.services_file is not None
+        services = settings.services_file.read_text()
+    return load_policy(config, services)
 
 
 def options_of(settings: Settings, **overrides: Any) -> Options:

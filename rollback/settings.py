@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -20,6 +21,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from monitoring.durations import Duration
+from monitoring.rollback import RollbackServices
 
 Positive = Annotated[Duration, Field(gt=timedelta(0))]
 
@@ -27,6 +29,8 @@ Positive = Annotated[Duration, Field(gt=timedelta(0))]
 ENV: dict[str, str] = {
     "config_file": "ROLLBACK_CONFIG_FILE",
     "config_yaml": "ROLLBACK_CONFIG",
+    "services_file": "ROLLBACK_SERVICES_FILE",
+    "services_yaml": "ROLLBACK_SERVICES",
     "webhook_token": "ROLLBACK_WEBHOOK_TOKEN",
     "dry_run": "ROLLBACK_DRY_RUN",
     "audit_log": "ROLLBACK_AUDIT_LOG",
@@ -103,6 +107,9 @@ class Settings(BaseModel):
     # The rendered rollback-config.yml: a path, or its content (a Railway variable).
     config_file: Path | None = None
     config_yaml: str | None = None
+    # The rendered rollback-services.yml (which services, on which platform): the same way.
+    services_file: Path | None = None
+    services_yaml: str | None = None
     webhook_token: Annotated[SecretStr, AfterValidator(_no_surrounding_space)] = Field(
         min_length=16
     )
@@ -158,15 +165,14 @@ class Settings(BaseModel):
                 data["audit_log"] = str(volume / AUDIT_FILE)
             else:
                 problems.append(("ROLLBACK_AUDIT_LOG", f"not set, and {volume} does not exist"))
-        if ("config_file" in data) == ("config_yaml" in data):
-            given = "both are set" if "config_file" in data else "neither is set"
-            problems.append(
-                ("ROLLBACK_CONFIG", f"set exactly one of it and ROLLBACK_CONFIG_FILE: {given}")
-            )
+        for variable, field in (("ROLLBACK_CONFIG", "config"), ("ROLLBACK_SERVICES", "services")):
+            if (f"{field}_file" in data) == (f"{field}_yaml" in data):
+                given = "both are set" if f"{field}_file" in data else "neither is set"
+                problems.append((variable, f"set exactly one of it and {variable}_FILE: {given}"))
         if not _dry_run(data.get("dry_run")):
             problems += [
                 (name, "missing: needed to act (outside dry run)")
-                for name, fields in ACTING.items()
+                for name, fields in acting(_platforms(data)).items()
                 if not any(data.get(f) for f in fields)
             ]
         try:
@@ -192,22 +198,58 @@ class Settings(BaseModel):
         return settings
 
 
-# Outside dry run every platform must be reachable: a rollback must not discover at 3 a.m. that
-# it has no token. Name (as told) -> the fields any one of which is enough.
-ACTING = {
-    "RAILWAY_PROJECT_ID": ("railway_project_id",),
-    "RAILWAY_API_TOKEN or RAILWAY_TOKEN": ("railway_api_token", "railway_token"),
-    "VERCEL_TOKEN": ("vercel_token",),
-    "VERCEL_PROJECT_ID": ("vercel_project_id",),
+# Outside dry run every platform it acts on must be reachable: a rollback must not discover at
+# 3 a.m. that it has no token. Name (as told) -> the fields any one of which is enough.
+Needs = dict[str, tuple[str, ...]]
+ACTING_ALWAYS: Needs = {
     "GITHUB_TOKEN": ("github_token",),
     "GITHUB_REPOSITORY": ("github_repository",),
 }
+ACTING_ON: dict[str, Needs] = {
+    "railway": {
+        "RAILWAY_PROJECT_ID": ("railway_project_id",),
+        "RAILWAY_API_TOKEN or RAILWAY_TOKEN": ("railway_api_token", "railway_token"),
+    },
+    "vercel": {
+        "VERCEL_TOKEN": ("vercel_token",),
+        "VERCEL_PROJECT_ID": ("vercel_project_id",),
+    },
+}
+# Every setting that only acting needs, whatever the platforms.
+ACTING: Needs = {**ACTING_ALWAYS, **{k: v for on in ACTING_ON.values() for k, v in on.items()}}
+
+
+def acting(platforms: frozenset[str]) -> Needs:
+    """What acting on services of these platforms needs."""
+    needed: Needs = {}
+    for platform in sorted(platforms):
+        needed |= ACTING_ON.get(platform, {})
+    return needed | ACTING_ALWAYS
+
+
+def read_services(text: str) -> RollbackServices:
+    return RollbackServices.model_validate(yaml.safe_load(text))
+
+
+def _platforms(data: Mapping[str, str]) -> frozenset[str]:
+    """The platforms of the services it may act on: all of them while unreadable (reported as a
+    problem of its own when the service loads it)."""
+    try:
+        text = data.get("services_yaml") or Path(data["services_file"]).read_text()
+        services = read_services(text).services.values()
+    except (KeyError, OSError, ValueError, yaml.YAMLError):
+        return frozenset(ACTING_ON)
+    return frozenset(s.platform for s in services)
+
+
 FIXES = {
     "ROLLBACK_WEBHOOK_TOKEN": "set it to the token in Alertmanager's rollback-webhook-token file "
     "(16 characters or more)",
     "ROLLBACK_CONFIG": "set ROLLBACK_CONFIG_FILE to the stack's rendered rollback-config.yml "
     "(`python -m tools.synth --stack staging` writes build/staging/monitoring/"
     "rollback-config.yml), or ROLLBACK_CONFIG to its content",
+    "ROLLBACK_SERVICES": "set ROLLBACK_SERVICES_FILE to the stack's rendered "
+    "rollback-services.yml (beside rollback-config.yml), or ROLLBACK_SERVICES to its content",
     "ROLLBACK_AUDIT_LOG": f"set it to a file on a volume that survives restarts ({VOLUME}/"
     f"{AUDIT_FILE} on Railway; on a workstation, e.g. build/{AUDIT_FILE})",
     "GITHUB_REPOSITORY": "set it to owner/name of the app repository, or ROLLBACK_DRY_RUN=true "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import runpy
@@ -16,7 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError, StackConfig, raw_project_config, validate
+import components.monitoring
+from components.config import ConfigError, StackConfig, project_name, raw_project_config, validate
+from monitoring import MonitoringConfig, Target
 from tools import mockrun, synth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +67,49 @@ def zizmor_findings(files: Iterable[Path], *options: str) -> list[dict[str, Any]
     return findings
 
 
+NAMESPACE = project_name()  # the project's, from its Pulumi.yaml
+
+
+def key(name: str) -> str:
+    """A stack file key of the project: `services` -> `<project>:services`."""
+    return f"{NAMESPACE}:{name}"
+
+
 def stack_config(stack: str) -> dict[str, Any]:
     return synth.read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+
+
+def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` merged in, mapping by mapping (a non-mapping value replaces)."""
+    out = dict(base)
+    for name, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(out.get(name), Mapping):
+            out[name] = merged(out[name], value)
+        else:
+            out[name] = value
+    return out
+
+
+def monitoring_config(
+    changes: Mapping[str, Any] | None = None, stack: str = "staging"
+) -> MonitoringConfig:
+    """The stack's monitoring settings as the program derives them (components.monitoring:
+    runbooks, the rollback webhook, the servers' addresses), with `changes` (camelCase) merged
+    in: what a test renders is what the stack would render."""
+    derived = components.monitoring.settings(validated_stack(stack))
+    base = derived.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return MonitoringConfig.model_validate(merged(base, changes or {}))
+
+
+def target_of(stack: str = "staging", **services: Mapping[str, Any]) -> Target:
+    """The stack's monitoring target as the program derives it, each named service changed by
+    its mapping (snake_case fields of MonitoredService)."""
+    target = components.monitoring.target(validated_stack(stack))
+    changed = {
+        name: target.services[name].model_copy(update=dict(update))
+        for name, update in services.items()
+    }
+    return target.model_copy(update={"services": {**target.services, **changed}})
 
 
 def config_error(stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
@@ -89,6 +133,11 @@ def config_error(stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
 
 def validated_stack(stack: str) -> StackConfig:
     """The committed stack file, validated as the program does (placeholder secrets)."""
+    return _validated(stack)
+
+
+@functools.cache
+def _validated(stack: str) -> StackConfig:
     flat, _ = synth.pulumi_config(stack_config(stack))
     return validate(raw_project_config(flat), stack, frozenset({"secrets"}))
 

@@ -69,16 +69,17 @@ def test_the_environment_declares_what_the_workflows_read(run_stack: SynthFn, st
         "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret")}  # fmt: skip
     variables = {r["inputs"]["variableName"] for r in plan.of_type(
         "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable")}  # fmt: skip
-    assert secrets == set(app_repository.SECRETS)
-    assert variables == set(app_repository.VARIABLES)
     config = validated_stack(stack)
+    assert secrets == set(app_repository.secrets(config))
+    assert variables == set(app_repository.variables(config))
     assert app_repository.problems(config, app_repository.files(config)) == []
 
 
 def test_no_push_deploys_around_the_workflow(run_stack: SynthFn, stack: str) -> None:
     plan = run_stack(stack)
+    railway = validated_stack(stack).of("railway")
     for command in plan.of_type("command:local:Command"):
-        if command["name"] in ("backend", "worker"):
+        if command["name"] in railway:
             source = json.loads(command["inputs"]["stdin"])["service"]["source"]
             assert set(source) == {"deployedBy", "rootDirectory"}  # no repo, no branch
     [project] = plan.of_type("vercel:index/project:Project")

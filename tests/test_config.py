@@ -15,26 +15,52 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import components.config as config_module
+import components.config.loading as config_module
 from components.config import (
     ACTING_SECRETS,
-    PROJECT,
     ConfigError,
     StackConfig,
     raw_project_config,
     required_secrets,
-    secret_paths,
     validate,
 )
-from tests.conftest import STACKS, SynthFn, config_error, dump_yaml, stack_config
+from tests.conftest import (
+    NAMESPACE,
+    STACKS,
+    SynthFn,
+    config_error,
+    dump_yaml,
+    stack_config,
+    validated_stack,
+)
 from tools import synth
 
-SECRETS = dict.fromkeys(required_secrets(), "a-placeholder-secret")
+PROJECT = NAMESPACE
 
 
 def raw(stack: str) -> dict[str, Any]:
     flat, _ = synth.pulumi_config(stack_config(stack))
     return raw_project_config(flat)
+
+
+def secrets_of(paths: list[str], value: Any) -> dict[str, Any]:
+    """`value` at each path under `secrets` (`vercelToken`, `env.DATABASE_URL`)."""
+    found: dict[str, Any] = {}
+    for path in paths:
+        top, _, name = path.partition(".")
+        if name:
+            found.setdefault(top, {})[name] = copy.deepcopy(value)
+        else:
+            found[top] = copy.deepcopy(value)
+    return found
+
+
+def secret_paths(stack: str = "staging") -> list[str]:
+    """The `--path` of every secret the stack file must set, as `pulumi config set` spells it."""
+    return [f"secrets.{path}" for path in required_secrets(raw(stack))]
+
+
+SECRETS = secrets_of(required_secrets(raw("staging")), "a-placeholder-secret")
 
 
 def problems(config: dict[str, Any], stack: str = "staging") -> str:
@@ -46,38 +72,30 @@ def problems(config: dict[str, Any], stack: str = "staging") -> str:
 @pytest.mark.parametrize("stack", STACKS)
 def test_committed_stack_files_are_valid(stack: str) -> None:
     config = validate(raw(stack), stack, frozenset({"secrets"}))
-    assert config.environment == stack
+    assert config.environment.name == stack
 
 
 def test_spec_values_are_in_the_stack_files() -> None:
     staging = validate(raw("staging"), "staging", frozenset({"secrets"}))
     production = validate(raw("production"), "production", frozenset({"secrets"}))
-    assert (staging.github.branch, production.github.branch) == ("develop", "main")
+    assert (staging.environment.kind, production.environment.kind) == ("staging", "production")
     assert (staging.github.wait_timer, production.github.wait_timer) == (0, 5)
-    assert staging.urls.frontend == "https://staging.autonomica.app"
-    assert production.urls.frontend == "https://autonomica.app"
-    assert production.urls.api == "https://api.autonomica.app"
+    assert staging.services.keys() == production.services.keys()  # one shape, two environments
     for config in (staging, production):
-        assert [r.model_dump() for r in config.github.reviewers] == [{"user": "jairodriguez"}]
         assert config.github.deployment_branch_policy == "custom"
 
 
 def test_every_problem_is_listed_at_once_with_key_path_and_fix() -> None:
     config = raw("production")
     config["github"] |= {"waitTimer": 50000, "branch": "bad..branch", "typo": 1}
-    config["urls"]["api"] = "http://api.autonomica.app"
+    config["urls"]["grafana"] = "http://grafana.example.test"
     message = problems(config, "production")
     assert message.startswith("Stack 'production' has 4 configuration problem(s):")
-    assert (
-        "autonomica-pipeline:github.waitTimer: Input should be less than or equal to 43200"
-        in message
-    )
+    assert f"{PROJECT}:github.waitTimer: Input should be less than or equal to 43200" in message
     assert "pulumi config set --path 'github.waitTimer' VALUE --stack production" in message
-    assert (
-        "autonomica-pipeline:github.branch: Value error, must be a valid git branch name" in message
-    )
-    assert "autonomica-pipeline:urls.api: Value error, must be an https:// origin" in message
-    assert "autonomica-pipeline:github.typo: Extra inputs are not permitted" in message
+    assert f"{PROJECT}:github.branch: Value error, must be a valid git branch name" in message
+    assert f"{PROJECT}:urls.grafana: Value error, must be an https:// origin" in message
+    assert f"{PROJECT}:github.typo: Extra inputs are not permitted" in message
     assert "pulumi config rm --path 'github.typo' --stack production" in message
     assert "Traceback" not in message
 
@@ -86,10 +104,11 @@ def test_missing_secrets_are_all_listed_with_the_command_that_sets_them() -> Non
     config = raw("production")  # its rollback service acts, so it needs its tokens too
     config["secrets"] = {}
     message = problems(config, "production")
-    for name in SECRETS:
-        why = "required while rollback.dryRun is false" if name in ACTING_SECRETS else "Field"
-        assert f"autonomica-pipeline:secrets.{name}: {why}" in message
-        assert f"pulumi config set --secret --path 'secrets.{name}' --stack production" in message
+    for path in secret_paths("production"):
+        name = path.removeprefix("secrets.")
+        why = "required while rollback.dryRun is false" if name in ACTING_SECRETS else ""
+        assert f"{PROJECT}:{path}: {why}" in message
+        assert f"pulumi config set --secret --path '{path}' --stack production" in message
 
 
 def test_a_dry_run_rollback_service_needs_no_platform_token() -> None:
@@ -103,7 +122,7 @@ def test_a_dry_run_rollback_service_needs_no_platform_token() -> None:
 
 
 def test_secrets_stored_in_plain_text_are_refused_without_echoing_them() -> None:
-    config = raw("staging") | {"secrets": dict(SECRETS, databaseUrl="postgres://u:hunter2@db")}
+    config = raw("staging") | {"secrets": dict(SECRETS, slackApiUrl="https://u:hunter2@hooks")}
     with pytest.raises(ConfigError) as caught:
         validate(config, "staging", frozenset())
     assert "stored in plain text" in str(caught.value)
@@ -111,7 +130,7 @@ def test_secrets_stored_in_plain_text_are_refused_without_echoing_them() -> None
 
 
 def test_invalid_secret_value_never_appears_in_the_message() -> None:
-    config = raw("staging") | {"secrets": dict(SECRETS, databaseUrl=["hunter2"])}
+    config = raw("staging") | {"secrets": dict(SECRETS, slackApiUrl=["hunter2"])}
     assert "hunter2" not in problems(config)
 
 
@@ -120,29 +139,28 @@ def test_more_than_six_reviewers_is_refused() -> None:
     config["github"]["reviewers"] = [{"user": f"user{i}"} for i in range(4)] + [
         {"team": f"team{i}"} for i in range(3)
     ]
-    assert "autonomica-pipeline:github.reviewers: List should have at most 6 items" in problems(
-        config
-    )
+    assert f"{PROJECT}:github.reviewers: List should have at most 6 items" in problems(config)
 
 
 def test_reviewer_must_be_a_user_or_a_team() -> None:
     config = raw("staging")
     config["github"]["reviewers"] = [{"user": "-bad-"}, {"group": "x"}]
     message = problems(config)
-    assert "autonomica-pipeline:github.reviewers[0].user" in message
-    assert "autonomica-pipeline:github.reviewers[1]" in message
+    assert f"{PROJECT}:github.reviewers[0].user" in message
+    assert f"{PROJECT}:github.reviewers[1]" in message
 
 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("environment", "qa", "Input should be 'staging' or 'production'"),
+        ("environment.kind", "qa", "Input should be 'production', 'staging' or 'preview'"),
+        ("environment.name", "Has Caps", "String should match pattern"),
         ("github.environment", "has space", "String should match pattern"),
         ("github.deploymentBranchPolicy", "any", "Input should be 'custom' or 'protected'"),
         ("github.requiredChecks", [], "List should have at least 1 item"),
         ("github.waitTimer", -1, "greater than or equal to 0"),
         ("github.repository", "no-slash", "String should match pattern"),
-        ("urls.frontend", "https://autonomica.app/path", "https:// origin"),
+        ("urls.grafana", "https://grafana.example.test/path", "https:// origin"),
     ],
 )
 def test_single_bad_value(key: str, value: Any, expected: str) -> None:
@@ -153,7 +171,7 @@ def test_single_bad_value(key: str, value: Any, expected: str) -> None:
         target = target[part]
     target[leaf] = value
     message = problems(config)
-    assert f"autonomica-pipeline:{key}: " in message
+    assert f"{PROJECT}:{key}: " in message
     assert expected in message
 
 
@@ -168,7 +186,7 @@ def test_any_wait_timer_in_range_is_accepted(minutes: int) -> None:
 def test_any_wait_timer_out_of_range_is_refused(minutes: int) -> None:
     config = raw("production")
     config["github"] = config["github"] | {"waitTimer": minutes}
-    assert "autonomica-pipeline:github.waitTimer" in problems(config, "production")
+    assert f"{PROJECT}:github.waitTimer" in problems(config, "production")
 
 
 def git_accepts(branch: str) -> bool:
@@ -197,12 +215,12 @@ def test_branch_names_git_refuses_are_refused(name: str) -> None:
     assert not git_accepts(name)
     config = raw("staging")
     config["github"] = config["github"] | {"branch": name}
-    assert "autonomica-pipeline:github.branch" in problems(config)
+    assert f"{PROJECT}:github.branch" in problems(config)
 
 
 def test_bad_config_registers_no_resource() -> None:
     def soon(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:github"]["waitTimer"] = "soon"
+        config[f"{PROJECT}:github"]["waitTimer"] = "soon"
 
     assert "github.waitTimer" in config_error("production", soon)
 
@@ -217,7 +235,7 @@ def _with_secrets(stack: str, **values: Any) -> dict[str, Any]:
     """The stack file's config with every required secret encrypted, but for `values`."""
     config = stack_config(stack)
     # A copy each: yaml.safe_dump writes an object met twice as an alias.
-    config[f"{PROJECT}:secrets"] = {name: dict(ENCRYPTED) for name in required_secrets()} | values
+    config[f"{PROJECT}:secrets"] = secrets_of(required_secrets(raw(stack)), ENCRYPTED) | values
     return config
 
 
@@ -233,24 +251,32 @@ def _gate(config: dict[str, Any], stack: str, tmp_path: Path) -> tuple[int, str]
 
 
 def test_the_gate_refuses_a_plain_secret_beside_encrypted_ones(tmp_path: Path) -> None:
-    config = _with_secrets("staging", databaseUrl=f"postgres://app:{CANARY}@db")
+    config = _with_secrets("staging", slackApiUrl=f"https://hooks.example.test/{CANARY}")
     code, message = _gate(config, "staging", tmp_path)
     assert code == 2
-    assert f"{PROJECT}:secrets.databaseUrl: stored in plain text" in message
-    assert "fix: pulumi config set --secret --path 'secrets.databaseUrl' --stack staging" in message
-    assert "secrets.redisUrl" not in message  # encrypted: not a problem
+    assert f"{PROJECT}:secrets.slackApiUrl: stored in plain text" in message
+    assert "fix: pulumi config set --secret --path 'secrets.slackApiUrl' --stack staging" in message
+    assert "secrets.smtpPassword" not in message  # encrypted: not a problem
+    assert CANARY not in message
+
+
+def test_the_gate_refuses_a_plain_service_secret(tmp_path: Path) -> None:
+    config = _with_secrets("staging")
+    [name, *_] = config[f"{PROJECT}:secrets"]["env"]
+    config[f"{PROJECT}:secrets"]["env"][name] = CANARY
+    code, message = _gate(config, "staging", tmp_path)
+    assert code == 2
+    assert f"{PROJECT}:secrets.env.{name}: stored in plain text" in message
     assert CANARY not in message
 
 
 def test_the_gate_lists_every_plain_secret_with_the_rest(tmp_path: Path) -> None:
     config = stack_config("production")
-    config[f"{PROJECT}:secrets"] = dict.fromkeys(required_secrets(), CANARY) | {
-        "frontendEnv": {"SENTRY_AUTH_TOKEN": CANARY}
-    }
+    config[f"{PROJECT}:secrets"] = secrets_of(required_secrets(raw("production")), CANARY)
     config[f"{PROJECT}:github"]["waitTimer"] = -1
     code, message = _gate(config, "production", tmp_path)
     assert code == 2
-    for path in [*secret_paths(), "secrets.frontendEnv.SENTRY_AUTH_TOKEN"]:
+    for path in secret_paths("production"):
         assert f"{PROJECT}:{path}: stored in plain text" in message
     assert f"{PROJECT}:github.waitTimer" in message  # every problem, in one message
     assert CANARY not in message
@@ -269,7 +295,7 @@ def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime import settings
 
-    monkeypatch.setattr(config_module, "ROOT", tmp_path)
+    monkeypatch.setattr(config_module.pulumi, "get_root_directory", lambda: str(tmp_path))
 
     def start(stack: str, stack_file: dict[str, Any] | None, values: dict[str, Any]) -> Any:
         """`values`: the config decrypted; secret keys as the CLI marks them in its file."""
@@ -293,32 +319,36 @@ def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
 
 def _decrypted(config: dict[str, Any]) -> dict[str, Any]:
     """The config as the CLI hands it to the program: every secure value decrypted."""
-    secrets = config[f"{PROJECT}:secrets"]
-    plain = {k: "decrypted-value-of-16+" if v == ENCRYPTED else v for k, v in secrets.items()}
-    return config | {f"{PROJECT}:secrets": plain}
+
+    def plain(value: Any) -> Any:
+        if value == ENCRYPTED:
+            return "decrypted-value-of-16+"
+        return {k: plain(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    return config | {f"{PROJECT}:secrets": plain(config[f"{PROJECT}:secrets"])}
 
 
 def test_pulumi_up_refuses_a_plain_secret_beside_an_encrypted_one(engine: Any) -> None:
-    stack_file = _with_secrets("staging", redisUrl=CANARY)
+    stack_file = _with_secrets("staging", smtpPassword=CANARY)
     values = _decrypted(stack_file)
     with pytest.raises(ConfigError) as caught:
         engine("staging", stack_file, values)
     message = str(caught.value)
-    assert f"{PROJECT}:secrets.redisUrl: stored in plain text" in message
-    assert "pulumi config set --secret --path 'secrets.redisUrl' --stack staging" in message
-    assert "secrets.databaseUrl" not in message
+    assert f"{PROJECT}:secrets.smtpPassword: stored in plain text" in message
+    assert "pulumi config set --secret --path 'secrets.smtpPassword' --stack staging" in message
+    assert "secrets.slackApiUrl" not in message
     assert CANARY not in message
 
 
 def test_pulumi_up_passes_when_every_secret_is_encrypted(engine: Any) -> None:
     stack_file = _with_secrets("staging")
-    assert engine("staging", stack_file, _decrypted(stack_file)).environment == "staging"
+    assert engine("staging", stack_file, _decrypted(stack_file)).environment.name == "staging"
 
 
 def test_pulumi_up_without_the_stack_file_refuses_a_plain_secrets_key(engine: Any) -> None:
     """Config from elsewhere (`--config-file`): the CLI's secret keys are all there is to go on."""
     values = stack_config("staging") | {
-        f"{PROJECT}:secrets": dict.fromkeys(required_secrets(), CANARY + "-16chars")
+        f"{PROJECT}:secrets": secrets_of(required_secrets(raw("staging")), CANARY + "-16chars")
     }
     with pytest.raises(ConfigError) as caught:
         engine("staging", None, values)
@@ -332,7 +362,7 @@ def test_pulumi_up_without_the_stack_file_refuses_a_plain_secrets_key(engine: An
 
 
 def test_a_secret_under_a_misspelled_key_is_named_never_shown() -> None:
-    config = raw("staging") | {"secret": {"databaseUrl": f"postgres://u:{CANARY}@db"}}
+    config = raw("staging") | {"secret": {"slackApiUrl": f"https://u:{CANARY}@hooks"}}
     config["github"] = config["github"] | {"token": CANARY}
     message = problems(config)
     assert f"{PROJECT}:secret: Extra inputs are not permitted (did you mean secrets?)" in message
@@ -354,7 +384,7 @@ def test_an_echoed_value_is_cut_short() -> None:
     config = raw("staging")
     config["github"] = config["github"] | {"environment": "x y" * 5000}
     message = problems(config)
-    (line,) = [line for line in message.splitlines() if "- autonomica-pipeline:github" in line]
+    (line,) = [line for line in message.splitlines() if f"- {PROJECT}:github" in line]
     assert len(line) < 300
     assert line.endswith("…)")
 
@@ -368,7 +398,20 @@ def test_a_flood_of_problems_is_counted_not_listed() -> None:
     assert message.endswith("  ... and 70 more")
 
 
-# --- Frontend secrets and ports fail in validation, before any resource ---------------------
+# --- Vercel secrets and ports fail in validation, before any resource -----------------------
+
+VERCEL = next(iter(validated_stack("production").of("vercel")))  # the stack's Vercel service
+
+
+def _vercel_secret(name: str) -> Any:
+    """An edit: the Vercel service lists `name` in secretEnv, and secrets.env holds it."""
+
+    def edit(config: dict[str, Any]) -> None:
+        service = config[f"{PROJECT}:services"][VERCEL]
+        service["secretEnv"] = [*service.get("secretEnv", []), name]
+        config[f"{PROJECT}:secrets"] = {"env": {name: ENCRYPTED}}
+
+    return edit
 
 
 @pytest.mark.parametrize(
@@ -380,19 +423,14 @@ def test_a_flood_of_problems_is_counted_not_listed() -> None:
         ("TZ", "Vercel reserves this name"),
     ],
 )
-def test_a_frontend_secret_with_a_dangerous_name_is_refused(name: str, why: str) -> None:
-    def edit(config: dict[str, Any]) -> None:
-        config[f"{PROJECT}:secrets"] = {"frontendEnv": {name: ENCRYPTED}}
-
-    message = config_error("production", edit)
-    assert f"{PROJECT}:secrets.frontendEnv.{name}.[key]: Value error, " in message
+def test_a_vercel_secret_with_a_dangerous_name_is_refused(name: str, why: str) -> None:
+    message = config_error("production", _vercel_secret(name))
+    assert f"{PROJECT}:services.{VERCEL}.secretEnv: {name}: " in message
     assert why in message
-    assert (
-        f"fix: pulumi config rm --path 'secrets.frontendEnv.{name}' --stack production" in message
-    )
+    assert f"--path 'services.{VERCEL}.secretEnv'" in message
 
 
-def test_every_variable_the_stack_sets_on_the_frontend_is_refused_as_a_secret(
+def test_every_variable_the_stack_sets_on_a_vercel_service_is_refused_as_a_secret(
     run_stack: SynthFn,
 ) -> None:
     plan = run_stack("production")
@@ -404,19 +442,44 @@ def test_every_variable_the_stack_sets_on_the_frontend_is_refused_as_a_secret(
     assert "NODE_ENV" in public
     for name in public:
         config = raw("production")
-        config["secrets"] = config["secrets"] | {"frontendEnv": {name: "a-value"}}
-        assert f"secrets.frontendEnv.{name}.[key]" in problems(config, "production")
+        service = config["services"][VERCEL]
+        service["secretEnv"] = [name]
+        config["secrets"] = config["secrets"] | {"env": {name: "a-value"}}
+        assert f"services.{VERCEL}.secretEnv: {name}: " in problems(config, "production")
+
+
+def test_a_secret_env_name_is_an_environment_variable_name() -> None:
+    config = raw("production")
+    config["secrets"] = config["secrets"] | {"env": {"lower-case": "a-value"}}
+    message = problems(config, "production")
+    assert f"{PROJECT}:secrets.env.lower-case.[key]: String should match pattern" in message
+    assert "fix: pulumi config rm --path 'secrets.env.lower-case' --stack production" in message
+
+
+def test_a_secret_no_service_lists_and_one_missing_are_both_named() -> None:
+    config = raw("staging")
+    [name, *_] = [n for s in config["services"].values() for n in s.get("secretEnv", [])]
+    env = {k: v for k, v in config["secrets"]["env"].items() if k != name}
+    config["secrets"] = config["secrets"] | {"env": {**env, "FORGOTTEN": "a-value"}}
+    message = problems(config)
+    assert f"{PROJECT}:secrets.env.{name}: missing: " in message
+    assert f"pulumi config set --secret --path 'secrets.env.{name}' --stack staging" in message
+    assert f"{PROJECT}:secrets.env.FORGOTTEN: no service lists it in secretEnv" in message
+    assert "pulumi config rm --path 'secrets.env.FORGOTTEN' --stack staging" in message
 
 
 @pytest.mark.parametrize(
     ("key", "edit"),
     [
-        ("urls.frontend", lambda c: c[f"{PROJECT}:urls"].update(frontend="https://a.app:99999")),
+        (
+            f"services.{VERCEL}.url",
+            lambda c: c[f"{PROJECT}:services"][VERCEL].update(url="https://a.app:99999"),
+        ),
         ("urls.grafana", lambda c: c[f"{PROJECT}:urls"].update(grafana="https://g.app:0")),
         (
             "monitoring.receivers.smtpSmarthost",
-            lambda c: c.update(
-                {f"{PROJECT}:monitoring": {"receivers": {"smtpSmarthost": "smtp.a.app:99999"}}}
+            lambda c: c[f"{PROJECT}:monitoring"]["receivers"].update(
+                smtpSmarthost="smtp.a.app:99999"
             ),
         ),
     ],
@@ -430,8 +493,9 @@ def test_a_port_out_of_range_fails_before_any_resource(key: str, edit: Any) -> N
 
 def test_a_decimal_set_with_the_cli_is_read_as_its_number_but_a_boolean_is_no_number() -> None:
     """`pulumi config set --path KEY 0.02` stores the text "0.02" (only integers become numbers)."""
-    config = raw("production") | {
-        "monitoring": {"triggers": {"performance": {"errorRate": "0.02"}}}
+    config = raw("production")
+    config["monitoring"] = config["monitoring"] | {
+        "triggers": {"performance": {"errorRate": "0.02"}}
     }
     parsed = validate(config, "production", {"secrets"})
     assert parsed.monitoring.triggers.performance.error_rate == 0.02
@@ -445,16 +509,112 @@ def test_a_branch_no_one_can_merge_into_is_refused_with_the_ways_out() -> None:
     """One reviewer, one approval required, no bypass: GitHub never counts the author's own
     approval, so that reviewer's own pull requests could never merge."""
     config = raw("production")
+    maintainers = config["github"]["mergeBypass"]
     config["github"] = {k: v for k, v in config["github"].items() if k != "mergeBypass"}
     message = problems(config, "production")
-    assert "autonomica-pipeline:github.mergeBypass: Value error, no one could merge into main" in (
-        message
-    )
+    branch = config["github"]["branch"]
+    assert f"{PROJECT}:github.mergeBypass: Value error, no one could merge into {branch}" in message
     assert "pulumi config set --path 'github.mergeBypass' VALUE --stack production" in message
     for enough in (
-        {"mergeBypass": ["jairodriguez"]},
-        {"reviewers": [{"user": "jairodriguez"}, {"user": "second-maintainer"}]},
+        {"mergeBypass": maintainers},
+        {"reviewers": [*config["github"]["reviewers"], {"user": "second-maintainer"}]},
         {"reviewers": [{"team": "platform"}]},
         {"requiredApprovingReviews": 0},
     ):
         validate({**config, "github": {**config["github"], **enough}}, "production", {"secrets"})
+
+
+# --- The shape's rules, and keys of the stack files before 2.0.0 --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "value", "now"),
+    [
+        ("urls.frontend", "https://www.example.test", "services.<name>.url of the Vercel service"),
+        ("railway.appPort", 8000, "services.<name>.port"),
+        ("railway.backendRootDirectory", "api", "services.<name>.root"),
+        ("vercel.project", "web", "services.<name>.vercel.project"),
+        ("secrets.databaseUrl", "x", "secrets.env.DATABASE_URL"),
+        ("monitoring.services", {}, "services.<name>.healthPath, metricsPath and critical"),
+        ("monitoring.grafana.folder", "Shop", "product.title"),
+    ],
+)
+def test_a_key_of_the_file_before_2_0_0_says_where_it_went(old: str, value: Any, now: str) -> None:
+    config = raw("staging")
+    *parents, leaf = old.split(".")
+    node = config
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    message = problems(config)
+    assert f"{PROJECT}:{old}: Extra inputs are not permitted (moved in 2.0.0: set {now}" in message
+    assert "docs/migration-2.0.md" in message
+
+
+def test_the_environment_as_a_name_says_it_is_a_mapping_now() -> None:
+    config = raw("staging") | {"environment": "staging"}
+    message = problems(config)
+    assert f"{PROJECT}:environment: " in message
+    assert "since 2.0.0 a mapping {name, kind}" in message
+
+
+def _problems_of(edit: Any, stack: str = "staging") -> str:
+    config = raw(stack)
+    edit(config)
+    return problems(config, stack)
+
+
+def _first(config: dict[str, Any], platform: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(
+        s for s in config["services"].values() if s["platform"] == platform
+    )
+    return found
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda c: _first(c, "vercel")["vercel"]["publicUrls"].update(X_URL="nowhere"),
+            "publicUrls.X_URL: names 'nowhere', which is not a service",
+        ),
+        (
+            lambda c: c["monitoring"]["business"].update(service="nowhere"),
+            "monitoring.business.service: names 'nowhere', which is not a service",
+        ),
+        (
+            lambda c: c["services"].update(rollback=_first(c, "railway")),
+            "services.rollback: the pipeline's own service or scrape job has this name",
+        ),
+        (
+            lambda c: c["services"].update(second=_first(c, "vercel")),
+            "run on Vercel: one Vercel service per stack",
+        ),
+        (
+            lambda c: _first(c, "railway").update(urlVariable="ENVIRONMENT"),
+            "ENVIRONMENT is set by the stack itself",
+        ),
+        (
+            lambda c: c["product"].update(name="a-product-name-that-is-too-long"),
+            "over 40 characters: shorten one of the two",
+        ),
+        (
+            lambda c: _first(c, "railway").update(url=None),
+            "a web service needs url and healthPath",
+        ),
+        (
+            lambda c: _first(c, "railway").update(role="cron"),
+            "a cron service runs and exits: no url, healthPath or metricsPath",
+        ),
+        (
+            lambda c: _first(c, "railway").update(port=None),
+            "a Railway web or worker service needs port",
+        ),
+        (
+            lambda c: _first(c, "vercel").update(language="python"),
+            "a vercel service is web and node",
+        ),
+    ],
+)
+def test_the_rules_between_keys_name_the_key_to_change(edit: Any, expected: str) -> None:
+    assert expected in _problems_of(edit)

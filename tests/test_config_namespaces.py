@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components.config import ConfigError, check_namespaces
-from tests.conftest import SynthFn
+from tests.conftest import NAMESPACE, ROOT, SynthFn, dump_yaml
 from tools import mockrun, synth
 
 
@@ -81,3 +82,33 @@ def test_known_provider_keys_pass(run_stack: SynthFn) -> None:
         config["pulumi:tags"] = {"team": "platform"}
 
     assert run_stack("staging", providers).resources
+
+
+def _project(tmp_path: Path, name: str, namespace: str) -> Path:
+    """A project folder: a Pulumi.yaml named `name`, the staging stack file with its keys under
+    `namespace`."""
+    tmp_path.mkdir()
+    (tmp_path / "Pulumi.yaml").write_text(f"name: {name}\nruntime: python\n")
+    config = synth.read_stack_file(ROOT / "Pulumi.staging.yaml")
+    renamed = {f"{namespace}:{k.partition(':')[2]}": v for k, v in config.items()}
+    dump_yaml(renamed, tmp_path / "Pulumi.staging.yaml")
+    return tmp_path
+
+
+def test_the_namespace_is_the_name_in_the_projects_pulumi_yaml(tmp_path: Path) -> None:
+    project = _project(tmp_path / "shop", "shop-pipeline", "shop-pipeline")
+    plan = synth.synthesize("staging", project_dir=project)
+    assert plan.project == "shop-pipeline"
+    assert all(r["urn"].startswith("urn:pulumi:staging::shop-pipeline::") for r in plan.resources)
+
+
+def test_keys_under_another_projects_name_say_so_once_each(tmp_path: Path) -> None:
+    """A renamed project with its old keys: every key named with the rename that fixes it, not a
+    "Field required" for each key the model then misses."""
+    project = _project(tmp_path / "shop", "shop-pipeline", NAMESPACE)
+    with pytest.raises(ConfigError) as caught:
+        synth.synthesize("staging", project_dir=project)
+    message = str(caught.value)
+    assert "Field required" not in message
+    assert f"{NAMESPACE}:services: unknown namespace '{NAMESPACE}'" in message
+    assert "rename it to shop-pipeline:services in Pulumi.staging.yaml" in message

@@ -4,6 +4,8 @@ closes (tools.drift_issue against a GitHub stand-in on loopback)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from tests.conftest import ROOT, stack_config
+from tests.conftest import ROOT, validated_stack
 from tests.monitoring.loopback import HttpStandIn, JsonReplies
 from tools import drift_issue
 
@@ -147,8 +149,21 @@ def test_the_drift_workflow_previews_with_refresh_checks_railway_and_keeps_one_i
 
 
 def test_the_pipeline_app_token_is_scoped_to_the_stacks_application_repository() -> None:
-    deploy = _workflow("deploy.yml")
+    """Read from the stack file at run time, never a name typed into the workflow."""
+    for name in ("deploy.yml", "drift.yml", "pull-request.yml"):
+        for job in _workflow(name)["jobs"].values():
+            steps = {s.get("id"): s for s in job["steps"]}
+            if "app-token" not in steps:
+                continue
+            token = steps["app-token"]["with"]
+            assert token["owner"] == "${{ steps.app.outputs.owner }}"
+            assert token["repositories"] == "${{ steps.app.outputs.name }}"
+            assert "tools.app_workflows --stack" in steps["app"]["run"]
+            assert "--repository" in steps["app"]["run"]
     for stack in ("staging", "production"):
-        repository = stack_config(stack)["autonomica-pipeline:github"]["repository"]
-        [token] = [s for s in deploy["jobs"][stack]["steps"] if s.get("id") == "app-token"]
-        assert token["with"]["repositories"] == repository.split("/")[1]
+        printed = subprocess.run(
+            [sys.executable, "-m", "tools.app_workflows", "--stack", stack, "--repository"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        owner, name = validated_stack(stack).github.repository.split("/")
+        assert printed == f"owner={owner}\nname={name}\n"

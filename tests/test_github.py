@@ -9,7 +9,7 @@ import pytest
 from components import app_repository
 from components.github import ADMIN_ROLE_ID, GITHUB_ACTIONS_APP_ID
 from policy import rules
-from tests.conftest import SynthFn, stack_config, validated_stack
+from tests.conftest import SynthFn, validated_stack
 from tools import mockrun
 
 ENV = "github:index/repositoryEnvironment:RepositoryEnvironment"
@@ -93,7 +93,7 @@ def test_no_reviewers_means_no_reviewer_block(run_stack: SynthFn) -> None:
 def test_secrets_use_value_and_stay_secret(run_stack: SynthFn, stack: str) -> None:
     plan = run_stack(stack)
     secrets = {r["inputs"]["secretName"]: r["inputs"] for r in plan.of_type(SECRET)}
-    assert sorted(secrets) == sorted(app_repository.SECRETS)
+    assert sorted(secrets) == sorted(app_repository.secrets(validated_stack(stack)))
     for inputs in secrets.values():
         assert inputs["value"] == "[secret]"
         assert "plaintextValue" not in inputs
@@ -103,16 +103,15 @@ def test_secrets_use_value_and_stay_secret(run_stack: SynthFn, stack: str) -> No
 def test_variables_carry_the_stack_urls(run_stack: SynthFn, stack: str) -> None:
     plan = run_stack(stack)
     variables = {r["inputs"]["variableName"]: r["inputs"]["value"] for r in plan.of_type(VARIABLE)}
-    urls = stack_config(stack)["autonomica-pipeline:urls"]
+    config = validated_stack(stack)
+    # Each service's url under its urlVariable, and the Vercel service's project and team.
+    [vercel] = config.of("vercel")
     assert variables == {
-        "ENVIRONMENT": stack,
-        "FRONTEND_URL": urls["frontend"],
-        "API_URL": urls["api"],
-        "WORKER_URL": urls["worker"],
-        "VERCEL_PROJECT_ID": "frontend-project-id",
-        "VERCEL_ORG_ID": "team_offline",
+        "ENVIRONMENT": config.environment.name,
+        **{config.url_variable(n): s.url for n, s in config.services.items() if s.url},
+        "VERCEL_PROJECT_ID": plan.outputs["services"][vercel]["projectId"],
+        "VERCEL_ORG_ID": plan.outputs["services"][vercel]["teamId"],
     }
-    assert variables["FRONTEND_URL"] == EXPECTED[stack]["frontend"]
 
 
 def rulesets(plan: Any) -> dict[str, dict[str, Any]]:
@@ -177,7 +176,8 @@ def test_production_resources_are_protected(
     plan = run_stack(stack_name)
     github_resources = [r for r in plan.resources if r["type"].startswith("github:")]
     files = plan.of_type("github:index/repositoryFile:RepositoryFile")
-    declared = len(app_repository.SECRETS) + len(app_repository.VARIABLES)
+    config = validated_stack(stack_name)
+    declared = len(app_repository.secrets(config)) + len(app_repository.variables(config))
     # environment, branch policy, three rulesets, the secrets and variables, the workflows
     assert len(github_resources) == 5 + declared + len(files) and files
     assert all(r["protect"] is protected for r in github_resources)

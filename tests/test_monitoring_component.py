@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, SynthFn
+from tests.conftest import ROOT, SynthFn, merged
 from tools import synth
 
 CANARY = "canary-monitoring-71d0-do-not-leak"
@@ -65,9 +65,10 @@ def test_synth_writes_the_monitoring_files(tmp_path: Path) -> None:
 
 def test_a_threshold_in_the_stack_file_reaches_the_rules(run_stack: SynthFn) -> None:
     def edit(config: dict[str, object]) -> None:
-        config["autonomica-pipeline:monitoring"] = {
-            "triggers": {"performance": {"errorRate": 0.02}}
-        }
+        config["autonomica-pipeline:monitoring"] = merged(
+            config["autonomica-pipeline:monitoring"],
+            {"triggers": {"performance": {"errorRate": 0.02}}},
+        )
 
     rules = synth.monitoring_files(run_stack("production", edit))["prometheus/rules/alerts.yml"]
     assert "> 0.02" in rules

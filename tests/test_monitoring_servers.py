@@ -19,7 +19,7 @@ from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
 from monitoring.webauth import web_config
-from tests.conftest import SynthFn, config_error, stack_config, validated_stack
+from tests.conftest import SynthFn, config_error, merged, stack_config, validated_stack
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
 from tests.railway.standin import PROJECT_ID, RailwayStandIn
@@ -99,15 +99,16 @@ def test_the_files_that_run_are_the_rendered_files(run_stack: SynthFn) -> None:
     served: dict[str, str] = {}
     for name in SERVERS:
         variables = spec_of(found[name])["variables"]
-        assert variables["AUTONOMICA_ENTRYPOINT"] == ENTRYPOINT
-        for line in variables["AUTONOMICA_FILES"].splitlines():
+        assert variables["PIPELINE_ENTRYPOINT"] == ENTRYPOINT
+        for line in variables["PIPELINE_FILES"].splitlines():
             kind, variable, path = line.split()
             if kind == "file":
                 served[path] = variables[variable] + "\n"  # the entrypoint adds the newline
     assert served["/etc/prometheus/rules/alerts.yml"] == rendered["prometheus/rules/alerts.yml"]
     assert served["/etc/alertmanager/alertmanager.yml"] == rendered["alertmanager/alertmanager.yml"]
     # Every rendered file runs somewhere: in a monitoring server, or the rollback service's config.
-    running = set(served.values()) | {spec_of(found["rollback"])["variables"]["ROLLBACK_CONFIG"]}
+    rollback = spec_of(found["rollback"])["variables"]
+    running = set(served.values()) | {rollback["ROLLBACK_CONFIG"], rollback["ROLLBACK_SERVICES"]}
     assert set(rendered.values()) <= running
 
 
@@ -137,7 +138,7 @@ def test_the_deployed_start_commands_are_the_ones_the_end_to_end_test_runs(
         assert entry == shlex.split(START)
         assert argv == _relocated(tested[name], layout, Layout())
         variables = spec_of(found[name])["variables"]
-        for line in variables["AUTONOMICA_FILES"].splitlines():
+        for line in variables["PIPELINE_FILES"].splitlines():
             assert line.split()[1] in variables or line.startswith("secret ")
 
 
@@ -166,29 +167,30 @@ def test_monitoring_secrets_reach_railway_and_nothing_else(
         assert CANARY not in everywhere
     found = commands(plan)
     alertmanager = plan.plaintext[found["alertmanager"]["urn"]]["environment"]
-    assert alertmanager["AUTONOMICA_SECRET_SMTP_PASSWORD"] == secrets["smtpPassword"]
+    assert alertmanager["PIPELINE_SECRET_SMTP_PASSWORD"] == secrets["smtpPassword"]
     grafana = plan.plaintext[found["grafana"]["urn"]]["environment"]
     assert grafana == {
-        "AUTONOMICA_SECRET_GRAFANA_ADMIN_PASSWORD": secrets["grafanaAdminPassword"],
-        "AUTONOMICA_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
+        "PIPELINE_SECRET_GRAFANA_ADMIN_PASSWORD": secrets["grafanaAdminPassword"],
+        "PIPELINE_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
     }
     prometheus = plan.plaintext[found["prometheus"]["urn"]]["environment"]
     assert prometheus == {
-        "AUTONOMICA_SECRET_ALERTMANAGER_PASSWORD": secrets["alertmanagerPassword"],
-        "AUTONOMICA_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
-        "AUTONOMICA_SECRET_PROMETHEUS_WEB_CONFIG": web_config(
+        "PIPELINE_SECRET_ALERTMANAGER_PASSWORD": secrets["alertmanagerPassword"],
+        "PIPELINE_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
+        "PIPELINE_SECRET_PROMETHEUS_WEB_CONFIG": web_config(
             "prometheus", secrets["prometheusPassword"]
         ),
     }
-    web = alertmanager["AUTONOMICA_SECRET_ALERTMANAGER_WEB_CONFIG"]
+    web = alertmanager["PIPELINE_SECRET_ALERTMANAGER_WEB_CONFIG"]
     assert web == web_config("alertmanager", secrets["alertmanagerPassword"])
 
 
 def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix() -> None:
     def malformed(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = {
-            "servers": {"retention": "-1d", "images": {"prometheus": "prom/prometheus:latest"}}
-        }
+        config["autonomica-pipeline:monitoring"] = merged(
+            config["autonomica-pipeline:monitoring"],
+            {"servers": {"retention": "-1d", "images": {"prometheus": "prom/prometheus:latest"}}},
+        )
         config["autonomica-pipeline:urls"]["grafana"] = "http://grafana.autonomica.app"
 
     message = config_error("production", malformed)
@@ -204,16 +206,21 @@ def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix()
 
 def test_addresses_are_derived_while_railway_runs_the_servers(run_stack: SynthFn) -> None:
     def typed(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = {"addresses": {"alertmanager": "am:9093"}}
+        config["autonomica-pipeline:monitoring"] = merged(
+            config["autonomica-pipeline:monitoring"], {"addresses": {"alertmanager": "am:9093"}}
+        )
 
     with pytest.raises(ConfigError, match=r"monitoring\.addresses is derived"):
         run_stack("staging", typed)
 
     def hosted(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = {
-            "servers": {"hosting": "external"},
-            "addresses": {"prometheusUrl": "https://prometheus.example.com"},
-        }
+        config["autonomica-pipeline:monitoring"] = merged(
+            config["autonomica-pipeline:monitoring"],
+            {
+                "servers": {"hosting": "external"},
+                "addresses": {"prometheusUrl": "https://prometheus.example.com"},
+            },
+        )
 
     plan = run_stack("staging", hosted)
     assert not set(SERVERS) & set(commands(plan))
@@ -255,7 +262,7 @@ def test_grafana_provisions_the_dashboards_from_where_they_are_written(run_stack
     [dashboards] = provider
     assert (dashboards["folder"], dashboards["folderUid"]) == ("Autonomica", "autonomica")
     grafana = spec_of(commands(plan)["grafana"])["variables"]
-    written = [line.split()[2] for line in grafana["AUTONOMICA_FILES"].splitlines()]
+    written = [line.split()[2] for line in grafana["PIPELINE_FILES"].splitlines()]
     board_files = [p for p in written if p.endswith(".json")]
     assert board_files and all(
         Path(p).parent == Path(dashboards["options"]["path"]) for p in board_files

@@ -12,7 +12,7 @@ import yaml
 import rollback.deploy
 from components.config import ConfigError
 from components.railway.stack import ACTING_VARIABLES, PLATFORM_TOKENS, rollback_service
-from tests.conftest import SynthFn, validated_stack
+from tests.conftest import SynthFn, merged, validated_stack
 from tools import synth
 
 COMMAND = "command:local:Command"
@@ -35,7 +35,11 @@ def test_rollback_service_runs_with_every_setting_it_requires(
 ) -> None:
     plan = run_stack(stack)
     service = rollback_spec(plan)["service"]
-    expected = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
+    config = validated_stack(stack)
+    platforms = frozenset(s.platform for s in config.services.values() if s.does_rollback)
+    expected = rollback.deploy.service_spec(
+        notifications=("slack", "pagerduty", "email"), platforms=platforms
+    )
     declared = {*service["variables"], *service["secretVariables"]}
     dry_run = validated_stack(stack).rollback.dry_run
     needed = set(expected.required_variables) - (ACTING_VARIABLES if dry_run else set())
@@ -47,7 +51,10 @@ def test_rollback_service_runs_with_every_setting_it_requires(
     assert service["variables"]["ROLLBACK_DRY_RUN"] == str(dry_run).lower()
     files = synth.monitoring_files(plan)
     assert service["variables"]["ROLLBACK_CONFIG"] == files["rollback-config.yml"]
-    assert service["variables"]["VERCEL_PROJECT_ID"] == plan.outputs["frontend"]["projectId"]
+    assert service["variables"]["ROLLBACK_SERVICES"] == files["rollback-services.yml"]
+    for name in config.of("vercel"):  # the project of the one Vercel service, if any
+        project = plan.outputs["services"][name]["projectId"]
+        assert service["variables"]["VERCEL_PROJECT_ID"] == project
 
 
 def test_it_is_built_only_by_the_pipeline_deploy_job_and_stays_private(
@@ -89,6 +96,8 @@ def test_a_dry_run_service_given_a_token_is_a_bug_caught_before_any_resource() -
         rollback_service(
             project_id="p",
             environment="staging",
+            product="fixture",
+            platforms=frozenset({"railway", "vercel"}),
             repository="o/pipeline",
             public_url=None,
             variables=dict.fromkeys(
@@ -120,7 +129,9 @@ def test_alertmanager_posts_to_the_rollback_service_over_the_private_network(
 
 def test_an_external_alertmanager_posts_to_the_public_url(run_stack: SynthFn) -> None:
     def edit(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = {"servers": {"hosting": "external"}}
+        config["autonomica-pipeline:monitoring"] = merged(
+            config["autonomica-pipeline:monitoring"], {"servers": {"hosting": "external"}}
+        )
 
     plan = run_stack("staging", edit)
     assert webhook_url(plan) == plan.outputs["urls"]["rollback"] + rollback.deploy.WEBHOOK_PATH
@@ -137,16 +148,17 @@ def test_rollback_secrets_travel_only_in_the_secret_environment(run_stack: Synth
     plan = run_stack("production", secrets=secrets)
     command = rollback_command(plan)
     environment = plan.plaintext[command["urn"]]["environment"]
-    assert environment["AUTONOMICA_SECRET_ROLLBACK_WEBHOOK_TOKEN"] == CANARY  # Railway gets it
+    assert environment["PIPELINE_SECRET_ROLLBACK_WEBHOOK_TOKEN"] == CANARY  # Railway gets it
     assert set(command["inputs"]["environment"].values()) == {"[secret]"}
     assert CANARY not in json.dumps(plan.to_json())
 
 
 def test_the_webhook_url_is_typed_once(run_stack: SynthFn) -> None:
     def edit(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = {
-            "receivers": {"rollbackWebhookUrl": "https://elsewhere.example/v1/alertmanager"}
-        }
+        config["autonomica-pipeline:monitoring"] = merged(
+            config["autonomica-pipeline:monitoring"],
+            {"receivers": {"rollbackWebhookUrl": "https://elsewhere.example/v1/alertmanager"}},
+        )
 
     derived = r"monitoring: Value error, monitoring\.receivers\.rollbackWebhookUrl is derived"
     with pytest.raises(ConfigError, match=derived):

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 
 from benchmarks.stack_files import CASES
 from components import stackfile
-from components.config import PROJECT, ConfigError, raw_project_config, validate
+from components.config import ConfigError, raw_project_config, validate
 from components.stackfile import MAX_DEPTH, StackFileError
 from monitoring.durations import format_duration, parse_duration
-from tests.conftest import stack_config
+from tests.conftest import NAMESPACE as PROJECT
+from tests.conftest import merged, stack_config
 from tools import synth
 
 KEY = f"{PROJECT}:github"
@@ -169,7 +170,7 @@ def test_any_alias_is_refused_before_it_is_expanded(levels: int, width: int) -> 
 )
 def test_any_duration_is_accepted_or_one_config_problem(amount: int, unit: str) -> None:
     written = f"{amount}{unit}"
-    raw = production_raw() | {"monitoring": {"servers": {"retention": written}}}
+    raw = merged(production_raw(), {"monitoring": {"servers": {"retention": written}}})
     try:
         config = validate(raw, "production", {"secrets"})
     except ConfigError as error:
@@ -196,7 +197,9 @@ def test_a_name_with_a_non_ascii_letter_is_refused(head: str, odd: str, tail: st
         raw = production_raw()
         raw["github"] = raw["github"] | {key: value}
         assert f"{PROJECT}:github.{key}" in str(config_problems(raw))
-    raw = production_raw() | {"monitoring": {"receivers": {"emailTo": [f"oncall@{name}.app"]}}}
+    raw = merged(
+        production_raw(), {"monitoring": {"receivers": {"emailTo": [f"oncall@{name}.app"]}}}
+    )
     assert f"{PROJECT}:monitoring.receivers.emailTo[0]" in str(config_problems(raw))
 
 

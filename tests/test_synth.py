@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from components.outputs import SCHEMA_VERSION
-from tests.conftest import ROOT, SynthFn, dump_yaml, stack_config
+from tests.conftest import ROOT, SynthFn, dump_yaml, stack_config, validated_stack
 from tools import synth
 
 CANARY = "canary-3f9c1b7e-do-not-leak"
@@ -59,7 +59,7 @@ def test_synth_is_deterministic(tmp_path: Path) -> None:
 def test_bad_stack_file_exits_non_zero_without_traceback(tmp_path: Path) -> None:
     config = stack_config("staging")
     config["autonomica-pipeline:github"]["waitTimer"] = 99999
-    config["autonomica-pipeline:urls"]["api"] = "ftp://x"
+    config["autonomica-pipeline:urls"]["grafana"] = "ftp://x"
     stack_file = dump_yaml(config, tmp_path / "Pulumi.staging.yaml")
     result = run_cli(
         "--stack", "staging", "--stack-file", str(stack_file), "--out", str(tmp_path / "o")
@@ -67,7 +67,7 @@ def test_bad_stack_file_exits_non_zero_without_traceback(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "autonomica-pipeline:github.waitTimer" in result.stderr
-    assert "autonomica-pipeline:urls.api" in result.stderr
+    assert "autonomica-pipeline:urls.grafana" in result.stderr
     assert not (tmp_path / "o").exists()
 
 
@@ -79,22 +79,35 @@ def test_unknown_stack_names_the_stack_files(tmp_path: Path) -> None:
 
 def test_secure_values_become_placeholders(tmp_path: Path) -> None:
     config = stack_config("staging")
-    config["autonomica-pipeline:secrets"] = {"databaseUrl": {"secure": "v1:AAAABBBBCCCC"}}
+    config["autonomica-pipeline:secrets"] = {
+        "slackApiUrl": {"secure": "v1:AAAABBBBCCCC"},
+        "env": {"ANY_NAME": {"secure": "v1:DDDDEEEEFFFF"}},
+    }
     flat, secret_keys = synth.pulumi_config(config)
     assert "autonomica-pipeline:secrets" in secret_keys
     assert "v1:AAAABBBBCCCC" not in json.dumps(flat)
-    assert json.loads(flat["autonomica-pipeline:secrets"])["databaseUrl"] == synth.PLACEHOLDER
+    assert "v1:DDDDEEEEFFFF" not in json.dumps(flat)
+    secrets = json.loads(flat["autonomica-pipeline:secrets"])
+    assert secrets["slackApiUrl"] == secrets["env"]["ANY_NAME"] == synth.PLACEHOLDER
+
+
+def test_every_secret_the_shape_needs_gets_a_placeholder() -> None:
+    """A fresh clone has no secret at all: the synth still runs, each needed one a placeholder,
+    the services' secretEnv names included."""
+    config = stack_config("staging")
+    flat, _ = synth.pulumi_config(config)
+    secrets = json.loads(flat["autonomica-pipeline:secrets"])
+    listed = {n for s in validated_stack("staging").services.values() for n in s.secret_env}
+    assert set(secrets["env"]) == listed
+    assert set(secrets["env"].values()) == {synth.PLACEHOLDER}
 
 
 def test_canary_secrets_never_leave_the_secret_channel(
     run_stack: SynthFn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    secrets = {
-        "railwayToken": CANARY,
-        "vercelToken": CANARY,
-        "databaseUrl": CANARY,
-        "redisUrl": CANARY,
-    }
+    config = validated_stack("production")
+    env = {name: CANARY for s in config.services.values() for name in s.secret_env}
+    secrets = {"railwayToken": CANARY, "vercelToken": CANARY, "env": env}
     plan = run_stack("production", secrets=secrets)
     synth.write(plan, tmp_path)
     print(synth.summary(plan, tmp_path))

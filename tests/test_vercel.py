@@ -1,4 +1,4 @@
-"""The Vercel frontend: project, variables per target, feature flags, domain, GitHub wiring."""
+"""Each Vercel service: project, variables per target, feature flags, domain, GitHub wiring."""
 
 from __future__ import annotations
 
@@ -6,26 +6,24 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError
-from tests.conftest import SynthFn
+from components.config import ConfigError, Service, flag_variable
+from tests.conftest import NAMESPACE, SynthFn, validated_stack
 
 PROJECT = "vercel:index/project:Project"
 VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 DOMAIN = "vercel:index/projectDomain:ProjectDomain"
 GITHUB_VARIABLE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
 CANARY = "canary-vercel-5b2e-do-not-leak"
-FLAGS = {
-    "staging": {"NEW_DASHBOARD": "true", "ADVANCED_ANALYTICS": "true", "AI_ASSISTANCE": "true"},
-    "production": {
-        "NEW_DASHBOARD": "true",
-        "ADVANCED_ANALYTICS": "false",
-        "AI_ASSISTANCE": "false",
-    },
-}
 TARGETS = {
     "staging": ["production", "preview", "development"],
     "production": ["production"],
 }
+
+
+def vercel_service(stack: str) -> tuple[str, Service]:
+    """The stack's Vercel service (one per stack)."""
+    [(name, service)] = validated_stack(stack).of("vercel").items()
+    return name, service
 
 
 def variables(plan: Any) -> dict[str, dict[str, Any]]:
@@ -41,32 +39,36 @@ def values(plan: Any) -> dict[str, str]:
 
 
 def test_project_is_nextjs_linked_to_the_stack_branch(run_stack: SynthFn, stack: str) -> None:
+    config = validated_stack(stack)
+    _, service = vercel_service(stack)
     project = run_stack(stack).one(PROJECT)
     inputs = project["inputs"]
+    assert service.vercel is not None and inputs["name"] == service.vercel.project
     assert inputs["framework"] == "nextjs"
-    assert inputs["rootDirectory"] == "autonomica-frontend"
+    assert inputs["rootDirectory"] == service.root
     assert inputs["gitRepository"] == {
         "type": "github",
-        "repo": "jairodriguez/autonomica",
-        "productionBranch": {"staging": "develop", "production": "main"}[stack],
+        "repo": config.github.repository,
+        "productionBranch": config.github.branch,
     }
     assert inputs["vercelAuthentication"] == {"deploymentType": "standard_protection_new"}
-    assert inputs["previewDeploymentsDisabled"] is (stack == "production")
-    assert project["protect"] is (stack == "production")
+    assert inputs["previewDeploymentsDisabled"] is config.is_production
+    assert project["protect"] is config.is_production
 
 
 def test_every_variable_has_explicit_sensitive_and_targets(run_stack: SynthFn, stack: str) -> None:
+    config = validated_stack(stack)
+    _, service = vercel_service(stack)
+    assert service.vercel is not None
     plan = run_stack(stack)
     found = variables(plan)
-    api = {
-        "staging": "https://staging-api.autonomica.app",
-        "production": "https://api.autonomica.app",
-    }
     expected = {
         "NODE_ENV": "production",
-        "NEXT_PUBLIC_ENVIRONMENT": stack,
-        "NEXT_PUBLIC_API_URL": api[stack],
-        **{f"NEXT_PUBLIC_FEATURE_{k}": v for k, v in FLAGS[stack].items()},
+        "NEXT_PUBLIC_ENVIRONMENT": config.environment.name,
+        # Each public url it names, from the service it names.
+        **{v: config.services[s].url for v, s in service.vercel.public_urls.items()},
+        # Each feature flag, NEXT_PUBLIC_FEATURE_<UPPER_SNAKE>.
+        **{flag_variable(f): str(on).lower() for f, on in config.feature_flags.items()},
     }
     assert values(plan) == expected
     for inputs in found.values():
@@ -77,6 +79,12 @@ def test_every_variable_has_explicit_sensitive_and_targets(run_stack: SynthFn, s
         assert "gitBranch" not in inputs
 
 
+def test_a_flag_name_becomes_its_upper_snake_variable() -> None:
+    assert flag_variable("newDashboard") == "NEXT_PUBLIC_FEATURE_NEW_DASHBOARD"
+    assert flag_variable("checkout2") == "NEXT_PUBLIC_FEATURE_CHECKOUT2"
+    assert flag_variable("aiAssistance") == "NEXT_PUBLIC_FEATURE_AI_ASSISTANCE"
+
+
 def test_variables_are_replaced_delete_first(run_stack: SynthFn) -> None:
     plan = run_stack("production")
     assert all(r["deleteBeforeReplace"] for r in plan.of_type(VARIABLE))
@@ -84,7 +92,12 @@ def test_variables_are_replaced_delete_first(run_stack: SynthFn) -> None:
 
 
 def test_secret_variables_are_sensitive_and_never_reach_development(run_stack: SynthFn) -> None:
-    plan = run_stack("staging", secrets={"frontendEnv": {"SENTRY_AUTH_TOKEN": CANARY}})
+    name, _ = vercel_service("staging")
+
+    def edit(config: dict[str, Any]) -> None:
+        config[f"{NAMESPACE}:services"][name]["secretEnv"] = ["SENTRY_AUTH_TOKEN"]
+
+    plan = run_stack("staging", edit, secrets={"env": {"SENTRY_AUTH_TOKEN": CANARY}})
     sentry = variables(plan)["SENTRY_AUTH_TOKEN"]
     assert sentry["sensitive"] is True
     assert sentry["value"] == "[secret]"
@@ -92,69 +105,63 @@ def test_secret_variables_are_sensitive_and_never_reach_development(run_stack: S
     assert CANARY not in str(plan.to_json())
 
 
-def test_domain_is_the_frontend_host(run_stack: SynthFn, stack: str) -> None:
+def test_domain_is_the_host_of_its_url(run_stack: SynthFn, stack: str) -> None:
+    _, service = vercel_service(stack)
     domain = run_stack(stack).one(DOMAIN)["inputs"]
-    assert (
-        domain["domain"]
-        == {"staging": "staging.autonomica.app", "production": "autonomica.app"}[stack]
-    )
+    assert domain["domain"] == str(service.url).removeprefix("https://")
     assert "gitBranch" not in domain
 
 
 def test_github_gets_the_vercel_ids_from_the_project(run_stack: SynthFn, stack: str) -> None:
+    name, _ = vercel_service(stack)
     plan = run_stack(stack)
     github = {
         r["inputs"]["variableName"]: r["inputs"]["value"] for r in plan.of_type(GITHUB_VARIABLE)
     }
     # The mock runtime gives the project the id "<resource name>-id" and a team id.
-    assert github["VERCEL_PROJECT_ID"] == "frontend-project-id"
+    project = f"{name}-project-id"
+    assert github["VERCEL_PROJECT_ID"] == project
     assert github["VERCEL_ORG_ID"] == "team_offline"
-    frontend = plan.outputs["frontend"]
-    assert (frontend["projectId"], frontend["teamId"]) == ("frontend-project-id", "team_offline")
-    assert frontend["domains"] == [plan.one(DOMAIN)["inputs"]["domain"]]
+    output = plan.outputs["services"][name]
+    assert (output["projectId"], output["teamId"]) == (project, "team_offline")
+    assert output["domains"] == [plan.one(DOMAIN)["inputs"]["domain"]]
 
 
 def test_shared_layout_puts_staging_in_production_project(run_stack: SynthFn) -> None:
+    name, _ = vercel_service("staging")
+    branch = validated_stack("staging").github.branch
+
     def edit(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:vercel"]["layout"] = "shared"
+        config[f"{NAMESPACE}:vercel"]["layout"] = "shared"
 
     plan = run_stack("staging", edit)
     assert plan.of_type(PROJECT) == []
     reference = plan.one("pulumi:pulumi:StackReference")
-    assert reference["inputs"]["name"] == "organization/autonomica-pipeline/production"
+    assert reference["inputs"]["name"] == f"organization/{NAMESPACE}/production"
     for inputs in variables(plan).values():
         assert inputs["targets"] == ["preview"]
-        assert inputs["gitBranch"] == "develop"
-        assert inputs["projectId"] == "frontend-project-id"
-    assert plan.one(DOMAIN)["inputs"]["gitBranch"] == "develop"
+        assert inputs["gitBranch"] == branch
+        assert inputs["projectId"] == f"{name}-project-id"
+    assert plan.one(DOMAIN)["inputs"]["gitBranch"] == branch
 
 
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        (
-            {"newDashbord": True, "advancedAnalytics": True, "aiAssistance": True},
-            [
-                "autonomica-pipeline:featureFlags.newDashbord: Extra inputs are not permitted",
-                "autonomica-pipeline:featureFlags.newDashboard: Field required",
-            ],
-        ),
-        (
-            {"newDashboard": "yes", "advancedAnalytics": True, "aiAssistance": True},
-            ["autonomica-pipeline:featureFlags.newDashboard: Input should be a valid boolean"],
-        ),
+        ({"new_dashboard": True}, ["featureFlags.new_dashboard.[key]: String should match"]),
+        ({"newDashboard": "yes"}, ["featureFlags.newDashboard: Input should be a valid boolean"]),
     ],
 )
 def test_flag_typos_and_non_booleans_fail_with_key_path(
     run_stack: SynthFn, flags: dict[str, Any], expected: list[str]
 ) -> None:
     def edit(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:featureFlags"] = flags
+        config[f"{NAMESPACE}:featureFlags"] = flags
 
     with pytest.raises(ConfigError) as caught:
         run_stack("production", edit)
     for line in expected:
-        assert line in str(caught.value)
+        assert f"{NAMESPACE}:{line}" in str(caught.value)
 
 
 def test_a_sensitive_variable_stays_masked_even_when_given_a_plain_value() -> None:

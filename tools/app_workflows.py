@@ -2,9 +2,12 @@
 (`github.workflows: rendered`) or wants to read them.
 
     python -m tools.app_workflows --stack staging [--out build/staging/app-repository]
+    python -m tools.app_workflows --stack staging --repository >> "$GITHUB_OUTPUT"
 
 The files are the ones `pulumi up` commits with `github.workflows: managed`. A bad stack file, or
 workflows that disagree with what the stack declares, exit 2 with the config message.
+`--repository` prints the stack's application repository instead, `owner=...` and `name=...`
+lines, for this repository's workflows to scope the tokens they mint to it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components import app_repository
-from components.config import ConfigError, raw_project_config, validate
+from components.config import ROOT, ConfigError, project_name, raw_project_config, validate
 from components.stackfile import StackFileError
-from tools.synth import ROOT, pulumi_config, read_stack_file
+from tools.synth import pulumi_config, read_stack_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,14 +29,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--stack", required=True)
     parser.add_argument("--out", type=Path, help="default: build/STACK/app-repository")
+    parser.add_argument(
+        "--repository", action="store_true", help="print the stack's application repository"
+    )
+    parser.add_argument(
+        "--project-dir", type=Path, default=ROOT, help="the project's folder (default: here)"
+    )
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stack / "app-repository"
     try:
-        flat, _ = pulumi_config(read_stack_file(ROOT / f"Pulumi.{args.stack}.yaml"))
+        project = project_name(args.project_dir.resolve())
+        stack_file = read_stack_file(args.project_dir / f"Pulumi.{args.stack}.yaml")
+        flat, _ = pulumi_config(stack_file, namespace=project)
         # Secrets are placeholders here: no workflow file holds a secret, only names.
-        config = validate(raw_project_config(flat), args.stack, frozenset({"secrets"}))
+        config = validate(
+            raw_project_config(flat, project), args.stack, frozenset({"secrets"}), (), project
+        )
+        if args.repository:
+            print(f"owner={config.github.owner}\nname={config.github.name}")
+            return 0
         files = app_repository.files(config)
-        problems = app_repository.problems(config, files)
+        problems = app_repository.problems(config, files, project)
         if problems:
             raise ConfigError("\n".join(problems))
     except (ConfigError, StackFileError) as error:

@@ -30,7 +30,8 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-PROJECT = "autonomica-pipeline"
+from components.config.loading import project_name
+
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
@@ -80,9 +81,15 @@ class Mocks(pulumi.runtime.Mocks):
         if args.typ == "vercel:index/project:Project":
             state.setdefault("teamId", "team_offline")
         if args.typ == "pulumi:pulumi:StackReference":
-            # The production stack's outputs as its own offline synth reports them.
+            # The production stack's outputs as its own offline synth reports them: each Vercel
+            # service of this stack's shape, with the ids the mocks give its project there.
+            services = pulumi.Config().get_object("services") or {}
             state["outputs"] = {
-                "frontend": {"projectId": "frontend-project-id", "teamId": "team_offline"}
+                "services": {
+                    name: {"projectId": f"{name}-project-id", "teamId": "team_offline"}
+                    for name, service in services.items()
+                    if isinstance(service, dict) and service.get("platform") == "vercel"
+                }
             }
         return f"{args.name}-id", state
 
@@ -103,6 +110,15 @@ class Mocks(pulumi.runtime.Mocks):
         return id_
 
 
+def _urn(like: str, parent: str | None, type_: str, name: str) -> str:
+    """The URN of a resource of `type_` and `name` under `parent`, in the stack and project of
+    the URN `like`, as the mock monitor makes them (`MockMonitor.make_urn`: the parent's own
+    type before `$`, where the engine puts the parent's whole chain)."""
+    prefix = like.split("::")[:2]
+    qualified = f"{parent.split('::')[2].split('$')[-1]}${type_}" if parent else type_
+    return "::".join([*prefix, qualified, name])
+
+
 class RecordingMonitor(mocks.MockMonitor):
     """The mock monitor, also keeping every registration with its parent, options and inputs.
 
@@ -115,6 +131,28 @@ class RecordingMonitor(mocks.MockMonitor):
         super().__init__(mock)
         self.registrations: list[dict[str, Any]] = []
         self.plaintext: dict[str, dict[str, Any]] = {}
+        self.aliases: dict[str, list[str]] = {}  # urn -> the urns it was known by
+
+    def _aliases(self, urn: str, request: Any) -> list[str]:
+        """Every URN the resource had before, as the engine works them out from its alias specs
+        and its parent's aliases (a child of a renamed component is renamed too)."""
+        specs = [a.spec for a in getattr(request, "aliases", ()) if a.HasField("spec")]
+        own = [(request.type, request.name, request.parent or None)]
+        own += [
+            (
+                spec.type or request.type,
+                spec.name or request.name,
+                None if spec.noParent else spec.parentUrn or request.parent or None,
+            )
+            for spec in specs
+        ]
+        found = set()
+        for type_, name, parent in own:
+            parents = [parent, *self.aliases.get(parent or "", [])] if parent else [None]
+            for candidate in parents:
+                found.add(_urn(urn, candidate, type_, name))
+        found.discard(urn)
+        return sorted(found)
 
     def _record(self, urn: str, request: Any, properties: Any, custom: bool) -> None:
         wire = json_format.MessageToDict(properties)
@@ -122,6 +160,8 @@ class RecordingMonitor(mocks.MockMonitor):
         if inputs.get("sensitive") is True:
             declared = getattr(request, "additionalSecretOutputs", ())
             inputs.update({name: SECRET for name in declared if name in inputs})
+        aliases = self._aliases(urn, request)
+        self.aliases[urn] = aliases
         self.registrations.append(
             {
                 "urn": urn,
@@ -133,6 +173,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 "deleteBeforeReplace": bool(getattr(request, "deleteBeforeReplace", False)),
                 "retainOnDelete": bool(getattr(request, "retainOnDelete", False)),
                 "replaceOnChanges": sorted(getattr(request, "replaceOnChanges", ())),
+                **({"aliases": aliases} if aliases else {}),
                 "inputs": inputs,
             }
         )
@@ -188,9 +229,9 @@ def no_source_positions() -> Iterator[None]:
 @dataclass
 class Plan:
     stack: str
+    project: str
     resources: list[dict[str, Any]]
     outputs: dict[str, Any] = field(default_factory=dict)
-    project: str = PROJECT
     lookups: dict[str, str] = field(default_factory=dict)  # id -> "user login" / "team slug"
     # config key path -> fingerprint of its ciphertext in the stack file, never of a value
     secret_versions: dict[str, str] = field(default_factory=dict)
@@ -235,10 +276,12 @@ def run(
     config: Mapping[str, str],
     secret_keys: list[str] | tuple[str, ...] = (),
     monitor: RecordingMonitor | None = None,
+    project: str | None = None,
 ) -> Plan:
     """Run `program` under mocks (preview=False, so every apply runs) and return what it did.
 
-    `config` is the flat Pulumi config map (`namespace:key` -> string, objects as JSON).
+    `config` is the flat Pulumi config map (`namespace:key` -> string, objects as JSON);
+    `project` the project's name (default: this repository's Pulumi.yaml).
     Exceptions from the program propagate, so a config error reaches the caller unchanged;
     pass your own `monitor` to see what was registered before it.
     """
@@ -247,9 +290,10 @@ def run(
     settings.reset_options()
     monitor = monitor or RecordingMonitor(Mocks())
     labels = monitor.mocks.labels if isinstance(monitor.mocks, Mocks) else {}
+    project = project or project_name()
     pulumi.runtime.set_mocks(
         monitor.mocks,
-        project=PROJECT,
+        project=project,
         stack=stack,
         preview=False,
         monitor=monitor,
@@ -266,6 +310,7 @@ def run(
         asyncio.set_event_loop(None)
     return Plan(
         stack=stack,
+        project=project,
         resources=monitor.registrations,
         outputs=outputs,
         lookups=dict(labels),

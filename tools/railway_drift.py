@@ -19,7 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.config import ConfigError
+from components.config import ROOT, ConfigError
+from components.railway.spec import SECRET_ENV_PREFIX
 from components.stackfile import StackFileError
 from tools import synth
 
@@ -30,9 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.railway_drift", description=__doc__)
     parser.add_argument("--stack", required=True)
     parser.add_argument("--report", type=Path, help="also write the drift lines here")
+    parser.add_argument(
+        "--project-dir", type=Path, default=ROOT, help="the project's folder (default: here)"
+    )
     args = parser.parse_args(argv)
     try:
-        plan = synth.synthesize(args.stack)
+        plan = synth.synthesize(args.stack, project_dir=args.project_dir.resolve())
     except (ConfigError, StackFileError) as error:
         print(error, file=sys.stderr)
         return 2
@@ -40,14 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     worst = 0
     for command in sorted(plan.of_type(COMMAND), key=lambda c: str(c["name"])):
         spec = json.loads(command["inputs"]["stdin"])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOMICA_SECRET_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_ENV_PREFIX)}
         done = subprocess.run(
             [sys.executable, "-m", "components.railway", "check"],
             input=json.dumps(spec),
             capture_output=True,
             text=True,
             env=env,
-            cwd=synth.ROOT,
+            cwd=ROOT,
             check=False,
         )
         sys.stderr.write(done.stderr)

@@ -1,6 +1,9 @@
 """Offline synth: run the real program under Pulumi's mock runtime and write what it would deploy.
 
-    python -m tools.synth --stack staging [--out build/staging]
+    python -m tools.synth --stack staging [--out build/staging] [--project-dir DIR]
+
+DIR (default: this repository) holds the project's Pulumi.yaml, whose name is the namespace of
+every key, and its stack files Pulumi.STACK.yaml.
 
 Writes DIR/plan.json (every secret as "[secret]") and prints a summary like `pulumi preview`.
 Secure values cannot be decrypted offline, so they, and secrets missing from the stack file,
@@ -24,16 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from components.config import (
-    PROJECT,
+    ROOT,
     SECRET_KEYS,
     ConfigError,
+    check_namespaces,
+    project_name,
+    raw_project_config,
     required_secrets,
     validate_values,
 )
 from components.stackfile import StackFileError, is_secure, read
 from tools import mockrun
 
-ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = "offline-synth-placeholder"
 OUTPUT_WIDTH = 160  # characters of each output the summary shows; plan.json has them all
 
@@ -76,15 +81,40 @@ def secret_versions(value: Any, path: str) -> dict[str, str]:
     return found
 
 
+def _missing(present: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A placeholder for each of `paths` (`vercelToken`, `env.DATABASE_URL`) not in `present`."""
+    added: dict[str, Any] = {}
+    for path in paths:
+        top, _, name = path.partition(".")
+        if not name and top not in present:
+            added[top] = PLACEHOLDER
+        elif name and name not in (present.get(top) or {}):
+            added.setdefault(top, {})[name] = PLACEHOLDER
+    return added
+
+
+def _merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Later layers win, one level of mappings deep (`env` merges name by name)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+            merged[key] = {**merged[key], **value} if both else value
+    return merged
+
+
 def pulumi_config(
-    stack_config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
+    stack_config: Mapping[str, Any],
+    secrets: Mapping[str, Any] | None = None,
+    namespace: str | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """The flat config map and secret keys that `pulumi up` would hand the program.
 
-    `secrets` (camelCase name -> value) are set as the CLI's `--secret --path secrets.NAME`
-    would; secrets still missing get a placeholder so the program runs on a fresh clone. As the
-    CLI does, a key is secret when any value in it is encrypted.
+    `secrets` (camelCase name -> value; `env` a mapping) are set as the CLI's `--secret --path
+    secrets.NAME` would; secrets still missing get a placeholder so the program runs on a fresh
+    clone. As the CLI does, a key is secret when any value in it is encrypted.
     """
+    project = namespace or project_name()
     flat: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, raw in stack_config.items():
@@ -92,15 +122,16 @@ def pulumi_config(
         flat[key] = value if isinstance(value, str) else json.dumps(value)
         if is_secret:
             secret_keys.append(key)
+    shape = raw_project_config(flat, project)
     for key in SECRET_KEYS:
-        full_key = f"{PROJECT}:{key}"
+        full_key = f"{project}:{key}"
         present, _ = _placeholders(stack_config.get(full_key, {}))
         if present == PLACEHOLDER:  # the whole object encrypted: nothing to read offline
             present = {}
         if not isinstance(present, dict):
             continue  # the config validation reports a non-mapping with its key path
-        added = {name: PLACEHOLDER for name in required_secrets() if name not in present}
-        merged = added | present | dict(secrets or {})
+        added = _missing(present, required_secrets(shape))
+        merged = _merge(added, present, dict(secrets or {}))
         flat[full_key] = json.dumps(merged)
         if (added or secrets) and full_key not in secret_keys:
             secret_keys.append(full_key)
@@ -108,25 +139,40 @@ def pulumi_config(
 
 
 def run_program(
-    stack: str, stack_config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
+    stack: str,
+    stack_config: Mapping[str, Any],
+    secrets: Mapping[str, Any] | None = None,
+    project_dir: Path = ROOT,
 ) -> mockrun.Plan:
-    """Run `__main__.py` for `stack` with a stack file's `config` mapping, as `pulumi up` would."""
-    config, secret_keys = pulumi_config(stack_config, secrets)
+    """Run `__main__.py` for `stack` with a stack file's `config` mapping, as `pulumi up` would,
+    in the project of `project_dir` (its Pulumi.yaml names the project and the namespace)."""
+    project = project_name(project_dir)
+    check_namespaces(stack_config, stack, project)  # as the program does, before the rest
+    config, secret_keys = pulumi_config(stack_config, secrets, project)
     # The program sees only which keys hold some encrypted value; this has the file, so every
     # value under `secrets` is checked here first, as the program checks it under `pulumi up`.
-    validate_values(config, secret_keys, stack, stack_config)
+    validate_values(config, secret_keys, stack, stack_config, project)
 
     def program() -> None:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    plan = mockrun.run(program, stack=stack, config=config, secret_keys=secret_keys)
+    plan = mockrun.run(
+        program,
+        stack=stack,
+        config=config,
+        secret_keys=secret_keys,
+        project=project,
+    )
     for key, value in stack_config.items():
         plan.secret_versions |= secret_versions(value, key)
     return plan
 
 
-def synthesize(stack: str, stack_file: Path | None = None) -> mockrun.Plan:
-    return run_program(stack, read_stack_file(stack_file or ROOT / f"Pulumi.{stack}.yaml"))
+def synthesize(
+    stack: str, stack_file: Path | None = None, project_dir: Path = ROOT
+) -> mockrun.Plan:
+    path = stack_file or project_dir / f"Pulumi.{stack}.yaml"
+    return run_program(stack, read_stack_file(path), project_dir=project_dir)
 
 
 def monitoring_files(plan: mockrun.Plan) -> dict[str, str]:
@@ -171,13 +217,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: build/STACK)")
     parser.add_argument("--stack-file", type=Path, help="default: Pulumi.STACK.yaml")
     parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=ROOT,
+        help="the project's folder: its Pulumi.yaml and stack files (default: this repository)",
+    )
+    parser.add_argument(
         "--policy", action="store_true", help="also run the policy pack's rules over the plan"
     )
     parser.add_argument("--policy-config", type=Path, help="a --policy-pack-config JSON file")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stack
     try:
-        plan = synthesize(args.stack, args.stack_file)
+        plan = synthesize(args.stack, args.stack_file, args.project_dir.resolve())
     except (ConfigError, StackFileError) as error:
         print(error, file=sys.stderr)
         return 2

@@ -1,10 +1,11 @@
-"""ci.yml: the frontend, backend and security checks of every pull request, ending in the one job
-that the branch rulesets require. The deploy workflows call it before they deploy."""
+"""ci.yml: the checks of every pull request (one job per source folder and language, and the
+security checks), ending in the one job that the branch rulesets require. The deploy workflows
+call it before they deploy."""
 
 from typing import Any
 
 from workflows.actions import checkout, job, run, uses
-from workflows.config import CI_JOBS, WorkflowsConfig
+from workflows.config import SECURITY_JOB, AppService, WorkflowsConfig
 
 PATH = ".github/workflows/ci.yml"
 HEADER = """\
@@ -19,11 +20,10 @@ def gate_job_id(check: str) -> str:
     return slug if slug[0].isalpha() or slug[0] == "_" else f"check-{slug}"
 
 
-def _frontend(config: WorkflowsConfig) -> dict[str, Any]:
-    root = config.frontend_root
+def _node(config: WorkflowsConfig, name: str, root: str) -> dict[str, Any]:
     npx = "npx --no-install"  # only what the lockfile installed: never fetch a tool on the fly
     return job(
-        "frontend",
+        name,
         20,
         [
             checkout(),
@@ -44,15 +44,22 @@ def _frontend(config: WorkflowsConfig) -> dict[str, Any]:
     )
 
 
-def _requirements(config: WorkflowsConfig) -> str:
-    return " ".join(f"-r {path}" for path in config.backend_requirements)
+def _requirements(services: list[AppService]) -> list[str]:
+    """The requirements files of services sharing a folder, each once, in order."""
+    return list(dict.fromkeys(p for s in services if s.python for p in s.python.requirements))
 
 
-def _backend(config: WorkflowsConfig) -> dict[str, Any]:
-    root = config.backend_root
+def _packages(services: list[AppService]) -> list[str]:
+    return list(dict.fromkeys(s.python.package for s in services if s.python))
+
+
+def _python(config: WorkflowsConfig, name: str, services: list[AppService]) -> dict[str, Any]:
+    root = services[0].root
     pins = config.tools.pins("ruff", "mypy", "pytest", "pytest_cov")
+    requirements = _requirements(services)
+    coverage = " ".join(f"--cov={package}" for package in _packages(services))
     return job(
-        "backend",
+        name,
         20,
         [
             checkout(),
@@ -60,18 +67,18 @@ def _backend(config: WorkflowsConfig) -> dict[str, Any]:
                 "actions/setup-python",
                 python_version=config.python_version,
                 cache="pip",
-                cache_dependency_path="\n".join(
-                    f"{root}/{path}" for path in config.backend_requirements
-                )
-                + "\n",
+                cache_dependency_path="\n".join(f"{root}/{path}" for path in requirements) + "\n",
             ),
-            run("Install", f"python -m pip install --quiet {_requirements(config)} {pins}"),
+            run(
+                "Install",
+                f"python -m pip install --quiet {' '.join(f'-r {p}' for p in requirements)} {pins}",
+            ),
             run("Ruff", "ruff check ."),
             run("Ruff format", "ruff format --check ."),
             run("mypy", "mypy ."),
             run(
                 f"pytest, coverage at least {config.coverage_gate}%",
-                f"pytest --cov={config.backend_package} --cov-report=term-missing "
+                f"pytest {coverage} --cov-report=term-missing "
                 f"--cov-fail-under={config.coverage_gate}",
             ),
         ],
@@ -80,38 +87,56 @@ def _backend(config: WorkflowsConfig) -> dict[str, Any]:
 
 
 def _security(config: WorkflowsConfig) -> dict[str, Any]:
-    return job(
-        "security",
-        15,
-        [
-            checkout(),
+    groups = [[config.services[n] for n in names] for names in config.checked().values()]
+    python = [g for g in groups if g[0].language == "python"]
+    node = [g for g in groups if g[0].language == "node"]
+    steps: list[dict[str, Any]] = [checkout()]
+    if python:
+        steps += [
             uses("actions/setup-python", python_version=config.python_version),
+        ]
+    if node:
+        steps += [
             uses(
                 "actions/setup-node",
                 node_version=config.node_version,
                 package_manager_cache=False,
             ),
+        ]
+    if python:
+        steps.append(
             run(
                 "Install Bandit and pip-audit",
                 f"python -m pip install --quiet {config.tools.pins('bandit', 'pip_audit')}",
-            ),
+            )
+        )
+    several = len(python) > 1
+    for group in python:
+        root = group[0].root
+        at = f" ({root})" if several else ""
+        requirements = " ".join(f"-r {p}" for p in _requirements(group))
+        steps += [
             run(
-                "Bandit",
+                f"Bandit{at}",
                 "bandit -q -r . -x ./tests --severity-level medium --confidence-level medium",
-                working_directory=config.backend_root,
+                working_directory=root,
             ),
             run(
-                "pip-audit",
-                f"pip-audit --progress-spinner off {_requirements(config)}",
-                working_directory=config.backend_root,
+                f"pip-audit{at}",
+                f"pip-audit --progress-spinner off {requirements}",
+                working_directory=root,
             ),
+        ]
+    for group in node:
+        root = group[0].root
+        steps.append(
             run(
-                "npm audit",
+                f"npm audit{f' ({root})' if len(node) > 1 else ''}",
                 f"npm audit --audit-level={config.npm_audit_level}",
-                working_directory=config.frontend_root,
-            ),
-        ],
-    )
+                working_directory=root,
+            )
+        )
+    return job(SECURITY_JOB, 15, steps)
 
 
 def _gate(config: WorkflowsConfig, needed: list[str]) -> dict[str, Any]:
@@ -141,8 +166,16 @@ exit "$status"
     )
 
 
+def _check(config: WorkflowsConfig, name: str, services: list[str]) -> dict[str, Any]:
+    checked = [config.services[s] for s in services]
+    if checked[0].language == "node":
+        return _node(config, name, checked[0].root)
+    return _python(config, name, checked)
+
+
 def ci_workflow(config: WorkflowsConfig) -> dict[str, Any]:
-    jobs = dict(zip(CI_JOBS, (_frontend(config), _backend(config), _security(config)), strict=True))
+    jobs = {name: _check(config, name, services) for name, services in config.checked().items()}
+    jobs[SECURITY_JOB] = _security(config)
     jobs[gate_job_id(config.required_check)] = _gate(config, list(jobs))
     return {
         "name": "ci",

@@ -1,12 +1,12 @@
 """Typed input of the application repository's workflows. Defaults are the spec's values (and
-the names the GitHub component declares), so a config needs only its environments and the
-pipeline repository."""
+the names the GitHub component declares), so a config needs only its environments, its services
+and the pipeline repository."""
 
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from monitoring.config import ConfigModel, Services
+from monitoring.config import ConfigModel, EnvironmentKind, Platform, Role, ServiceName, UrlPath
 
 # GitHub Actions secret and variable names (the component declares them in upper case).
 Name = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,254}$")]
@@ -18,17 +18,18 @@ Folder = Annotated[
 ]
 Repository = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")]
 PythonPackage = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-# ci.yml's jobs before the gate job that the rulesets require.
-CI_JOBS = ("frontend", "backend", "security")
+# ci.yml's job beside the one per source folder, before the gate job the rulesets require.
+SECURITY_JOB = "security"
 Version = Annotated[str, Field(pattern=r"^[0-9]+(?:\.[0-9]+){1,3}$")]
 
 
 class DeployEnvironment(ConfigModel):
     """One stack: where a push to `branch` deploys."""
 
-    name: Literal["staging", "production"] = Field(
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")] = Field(
         description="the stack, also the Railway environment and the workflow file names"
     )
+    kind: EnvironmentKind = Field(description="what the environment is for (smoke test: not prod)")
     github_environment: EnvironmentName = Field(description="the GitHub deployment environment")
     branch: Branch = Field(description="the only branch that deploys here")
     vercel_target: Literal["production", "preview"] = Field(
@@ -59,9 +60,8 @@ class SecretNames(ConfigModel):
 
 
 class VariableNames(ConfigModel):
-    frontend_url: Name = "FRONTEND_URL"
-    api_url: Name = "API_URL"
-    worker_url: Name = "WORKER_URL"
+    """The environment's variables besides each service's url (AppService.url_variable)."""
+
     vercel_project_id: Name = "VERCEL_PROJECT_ID"
     vercel_org_id: Name = "VERCEL_ORG_ID"
     deploy_freeze: Name = Field("DEPLOY_FREEZE", description="set by the rollback service")
@@ -87,6 +87,33 @@ class ToolVersions(ConfigModel):
         return " ".join(f"{tool.replace('_', '-')}=={getattr(self, tool)}" for tool in tools)
 
 
+class PythonProject(ConfigModel):
+    package: PythonPackage = Field(description="what pytest measures the coverage of")
+    requirements: tuple[Folder, ...] = Field(("requirements.txt",), min_length=1)
+
+
+class AppService(ConfigModel):
+    """One service of the application, as its CI and deploys see it."""
+
+    platform: Platform
+    role: Role
+    root: Folder = Field(description="its source folder")
+    language: Literal["node", "python"]
+    python: PythonProject | None = None
+    url_variable: Name | None = Field(None, description="the variable with its url, if it has one")
+    health_path: UrlPath | None = None
+    deploy: Literal["workflow", "image"] = Field(
+        "workflow", description="image: Railway runs an image; no step deploys it"
+    )
+    rollback: bool = Field(True, description="offered by the rollback workflow")
+
+    @model_validator(mode="after")
+    def _python_has_a_package(self) -> Self:
+        if (self.language == "python") != (self.python is not None):
+            raise ValueError("python: {package} is set exactly for language python")
+        return self
+
+
 class WorkflowsConfig(ConfigModel):
     environments: tuple[DeployEnvironment, ...] = Field(min_length=1)
     pipeline_repository: Repository = Field(
@@ -94,12 +121,7 @@ class WorkflowsConfig(ConfigModel):
         "rollback workflow runs"
     )
     pipeline_ref: Branch = "main"
-    frontend_root: Folder = "autonomica-frontend"
-    backend_root: Folder = "autonomica-api"
-    backend_requirements: tuple[Folder, ...] = Field(("requirements.txt",), min_length=1)
-    backend_package: PythonPackage = Field(
-        "autonomica_api", description="what pytest measures the coverage of"
-    )
+    services: dict[ServiceName, AppService] = Field(min_length=1)
     node_version: Literal["20.x", "22.x"] = "22.x"
     python_version: Literal["3.11", "3.12", "3.13"] = "3.11"
     coverage_gate: int = Field(80, ge=0, le=100, description="backend coverage, percent")
@@ -110,9 +132,6 @@ class WorkflowsConfig(ConfigModel):
         max_length=100,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._()-]*$",
         description="name of the CI job that the branch rulesets require",
-    )
-    services: Services = Field(
-        Services(), description="health paths: the same as the monitoring probes'"
     )
     health_check: HealthCheck = HealthCheck()
     smoke_test: SmokeTest = SmokeTest()
@@ -131,9 +150,35 @@ class WorkflowsConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _required_check_is_its_own_job(self) -> Self:
-        if self.required_check in CI_JOBS:
+        jobs = self.ci_jobs()
+        if self.required_check in jobs:
             raise ValueError(
                 f"requiredCheck {self.required_check!r} is the name of a CI job that it gates: "
-                f"choose another name than {', '.join(CI_JOBS)}"
+                f"choose another name than {', '.join(jobs)}"
             )
         return self
+
+    def checked(self) -> dict[str, list[str]]:
+        """CI job -> the services it checks: one job per source folder and language, named
+        after its first service."""
+        jobs: dict[str, list[str]] = {}
+        first: dict[tuple[str, str], str] = {}
+        for name, service in self.services.items():
+            key = (service.root, service.language)
+            jobs.setdefault(first.setdefault(key, name), []).append(name)
+        return jobs
+
+    def ci_jobs(self) -> tuple[str, ...]:
+        """ci.yml's jobs before the gate job, in order."""
+        return (*self.checked(), SECURITY_JOB)
+
+    def on(self, platform: Platform) -> dict[str, AppService]:
+        return {n: s for n, s in self.services.items() if s.platform == platform}
+
+    def probed(self) -> dict[str, tuple[str, str]]:
+        """Service -> (its url variable, its health path), for every service with both."""
+        return {
+            name: (s.url_variable, s.health_path)
+            for name, s in self.services.items()
+            if s.url_variable and s.health_path
+        }

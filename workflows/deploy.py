@@ -1,8 +1,8 @@
 """deploy-<stack>.yml: a push to the stack's branch runs CI, then one deploy job in the GitHub
 environment (its reviewers, wait timer and branch policy hold), one at a time per environment and
-never beside a rollback of it: the frontend built without any token, then Railway's backend and
-worker and the Vercel frontend, each behind a fresh read of the freeze, health checks, and for
-staging a short Locust smoke."""
+never beside a rollback of it: the Vercel service built without any token, then each Railway
+service the workflow ships and the Vercel service, each behind a fresh read of the freeze, health
+checks of every service with a url, and outside production a short Locust smoke."""
 
 from typing import Any
 
@@ -15,8 +15,6 @@ HEALTH_CHECK = ".github/scripts/health-check.sh"
 RAILWAY_DEPLOY = ".github/scripts/railway-deploy.sh"
 LOCUSTFILE = ".github/smoke/locustfile.py"
 DEPLOY_TOOLS = ".github/deploy-tools"
-# The Railway services of a stack (components/railway/stack.py names them so).
-RAILWAY_SERVICES = ("backend", "worker")
 
 HEADER = """\
 Deploys {branch} to the {environment} environment. The deploy job runs in the GitHub environment
@@ -26,8 +24,8 @@ that freezes deploys halfway through a deploy stops it at the next step. It shar
 group with the rollback workflow, whose run cancels it
 (https://docs.github.com/actions/using-jobs/using-concurrency).
 
-The frontend is built (`vercel build`, the app's own install and build scripts) with no token in
-its environment; only `vercel pull` and `vercel deploy --prebuilt` get VERCEL_TOKEN
+A Vercel service is built (`vercel build`, the app's own install and build scripts) with no token
+in its environment; only `vercel pull` and `vercel deploy --prebuilt` get VERCEL_TOKEN
 (https://vercel.com/docs/cli/build). Railway's CLI: `railway up --service NAME --environment ENV
 --detach --json` starts a deployment and prints its id without waiting; `railway deployment list
 --json` shows its status (https://docs.railway.com/cli/deploying,
@@ -41,13 +39,9 @@ def path(environment: DeployEnvironment) -> str:
 
 
 def endpoints(config: WorkflowsConfig) -> list[tuple[str, str, str]]:
-    """The spec's health endpoints: (step env name, GitHub variable with the origin, path)."""
-    names, services = config.variables, config.services
-    return [
-        ("FRONTEND_URL", names.frontend_url, services.frontend.health_path),
-        ("API_URL", names.api_url, services.backend.health_path),
-        ("WORKER_URL", names.worker_url, services.worker.health_path),
-    ]
+    """The health endpoints: (step env name, GitHub variable with the origin, path), one for
+    every service with a url and a health path."""
+    return [(variable, variable, path) for variable, path in config.probed().values()]
 
 
 def concurrency_group(environment: DeployEnvironment) -> str:
@@ -79,19 +73,21 @@ def _vercel_env(config: WorkflowsConfig, *, token: bool) -> dict[str, str]:
     return {"VERCEL_TOKEN": secret(config.secrets.vercel_token), **env} if token else env
 
 
-def _vercel_build(config: WorkflowsConfig, environment: DeployEnvironment) -> list[dict[str, Any]]:
+def _vercel_build(
+    config: WorkflowsConfig, environment: DeployEnvironment, name: str
+) -> list[dict[str, Any]]:
     target = environment.vercel_target
     prod = " --prod" if target == "production" else ""
     return [
         # Run from the repository root: `vercel build` builds the project's root directory.
         run(
-            f"Fetch the frontend's settings (Vercel, {target})",
+            f"Fetch the {name}'s settings (Vercel, {target})",
             f"vercel pull --yes --environment={target}",
             env=_vercel_env(config, token=True),
         ),
         # The app's install and build scripts run here: no token in reach.
         run(
-            f"Build the frontend (Vercel, {target}; no token)",
+            f"Build the {name} (Vercel, {target}; no token)",
             f"vercel build{prod}",
             env=_vercel_env(config, token=False),
         ),
@@ -116,29 +112,18 @@ def _smoke(config: WorkflowsConfig) -> list[dict[str, Any]]:
     ]
 
 
-def _deploy_job(config: WorkflowsConfig, environment: DeployEnvironment) -> dict[str, Any]:
-    check = config.health_check
+def _railway(config: WorkflowsConfig) -> list[str]:
+    """The Railway services this workflow ships (`railway up`)."""
+    return [n for n, s in config.on("railway").items() if s.deploy == "workflow"]
+
+
+def _deploy_steps(config: WorkflowsConfig, environment: DeployEnvironment) -> list[Any]:
+    """Each Railway service the workflow ships, then the Vercel service (built already), each
+    behind a fresh read of the freeze."""
     railway_env = {"RAILWAY_TOKEN": secret(config.secrets.railway_token)}
     prod = " --prod" if environment.vercel_target == "production" else ""
-    steps = [
-        checkout(),
-        freeze_gate(config, environment, ""),
-        uses("actions/setup-node", node_version=config.node_version, package_manager_cache=False),
-        # Outside the checkout, so that `railway up` never uploads them.
-        run(
-            "Install the Railway and Vercel CLIs from their lockfile",
-            f"""\
-tools="$RUNNER_TEMP/deploy-tools"
-mkdir -p "$tools"
-cp {DEPLOY_TOOLS}/package.json {DEPLOY_TOOLS}/package-lock.json "$tools/"
-npm ci --prefix "$tools" --no-audit --no-fund
-echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
-""",
-        ),
-        # Built before anything deploys: a frontend that does not build stops the deploy whole.
-        *_vercel_build(config, environment),
-    ]
-    for service in RAILWAY_SERVICES:
+    steps: list[Any] = []
+    for service in _railway(config):
         steps += [
             freeze_gate(config, environment, f" (before the {service})"),
             run(
@@ -147,27 +132,69 @@ echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
                 env=railway_env,
             ),
         ]
-    steps += [
-        freeze_gate(config, environment, " (before the frontend)"),
-        run(
-            f"Deploy the frontend (Vercel, {environment.vercel_target})",
-            f"vercel deploy --prebuilt{prod}",
-            env=_vercel_env(config, token=True),
-        ),
-        run(
-            "Health checks",
-            f"bash {HEALTH_CHECK} "
-            + " ".join(f'"${env}{path}"' for env, _, path in endpoints(config)),
-            env={
-                **{env: var(variable) for env, variable, _ in endpoints(config)},
-                "HEALTH_CHECK_TRIES": str(check.tries),
-                "HEALTH_CHECK_INTERVAL": str(check.interval_seconds),
-                "HEALTH_CHECK_TIMEOUT": str(check.timeout_seconds),
-            },
-        ),
-    ]
-    if environment.smoke_test:
+    for service in config.on("vercel"):
+        steps += [
+            freeze_gate(config, environment, f" (before the {service})"),
+            run(
+                f"Deploy the {service} (Vercel, {environment.vercel_target})",
+                f"vercel deploy --prebuilt{prod}",
+                env=_vercel_env(config, token=True),
+            ),
+        ]
+    return steps
+
+
+def _site(config: WorkflowsConfig) -> str | None:
+    """The variable with the url GitHub shows for the environment: the Vercel service's, else
+    the first web service's with one."""
+    ranked = sorted(
+        config.services.values(), key=lambda s: (s.platform != "vercel", s.role != "web")
+    )
+    return next((s.url_variable for s in ranked if s.url_variable), None)
+
+
+def _deploy_job(config: WorkflowsConfig, environment: DeployEnvironment) -> dict[str, Any]:
+    check = config.health_check
+    steps: list[Any] = [checkout(), freeze_gate(config, environment, "")]
+    vercel = list(config.on("vercel"))
+    if vercel or _railway(config):
+        steps += [
+            uses(
+                "actions/setup-node", node_version=config.node_version, package_manager_cache=False
+            ),
+            # Outside the checkout, so that `railway up` never uploads them.
+            run(
+                "Install the Railway and Vercel CLIs from their lockfile",
+                f"""\
+tools="$RUNNER_TEMP/deploy-tools"
+mkdir -p "$tools"
+cp {DEPLOY_TOOLS}/package.json {DEPLOY_TOOLS}/package-lock.json "$tools/"
+npm ci --prefix "$tools" --no-audit --no-fund
+echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
+""",
+            ),
+        ]
+    # Built before anything deploys: a Vercel service that does not build stops the deploy whole.
+    for name in vercel:
+        steps += _vercel_build(config, environment, name)
+    steps += _deploy_steps(config, environment)
+    if endpoints(config):
+        steps.append(
+            run(
+                "Health checks",
+                f"bash {HEALTH_CHECK} "
+                + " ".join(f'"${env}{path}"' for env, _, path in endpoints(config)),
+                env={
+                    **{env: var(variable) for env, variable, _ in endpoints(config)},
+                    "HEALTH_CHECK_TRIES": str(check.tries),
+                    "HEALTH_CHECK_INTERVAL": str(check.interval_seconds),
+                    "HEALTH_CHECK_TIMEOUT": str(check.timeout_seconds),
+                },
+            )
+        )
+    if environment.smoke_test and endpoints(config):
         steps += _smoke(config)
+    site = _site(config)
     return job(
         f"deploy ({environment.name})",
         60,
@@ -175,7 +202,7 @@ echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
         needs="ci",
         environment={
             "name": environment.github_environment,
-            "url": var(config.variables.frontend_url),
+            **({"url": var(site)} if site else {}),
         },
         # Never cancel a deploy for a newer push (it waits); the rollback workflow, in the same
         # group, cancels it.

@@ -9,15 +9,14 @@ from workflows.actions import checkout, job, run, secret, uses, var
 from workflows.config import DeployEnvironment, WorkflowsConfig
 from workflows.deploy import concurrency_group
 
-SERVICES = ("frontend", "backend", "worker")
 PIPELINE_PYTHON = "3.11"  # what the pipeline repository's own workflows run
 AUDIT_LOG = "${{ runner.temp }}/rollback-audit.jsonl"
 
 HEADER = """\
 Manual rollback of the {environment} environment, through the same code as the automated
 rollback service (`python -m rollback rollback --service NAME` from {repository}): Railway's
-deploymentRollback for the backend and worker (`railway rollback` does not exist), the previous
-production deployment promoted for the Vercel frontend. The job runs in the GitHub environment
+deploymentRollback for a Railway service (`railway rollback` does not exist), the previous
+production deployment promoted for a Vercel service. The job runs in the GitHub environment
 `{github_environment}` (its tokens, reviewers and wait timer), and not behind the deploy freeze:
 a rollback must work while deploys are frozen. It does not freeze deploys itself. It shares the
 deploy job's concurrency group and cancels a deploy in flight, so a deploy never goes on over a
@@ -65,6 +64,27 @@ def path(environment: DeployEnvironment) -> str:
 def rollback_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -> dict[str, Any]:
     stack = environment.name
     policy = f"build/{stack}/monitoring/rollback-config.yml"
+    services = [name for name, s in config.services.items() if s.rollback]
+    platforms = {config.services[name].platform for name in services}
+    tokens = {
+        **(
+            {
+                "RAILWAY_PROJECT_ID": "${{ steps.policy.outputs.railway_project_id }}",
+                "RAILWAY_TOKEN": secret(config.secrets.railway_token),
+            }
+            if "railway" in platforms
+            else {}
+        ),
+        **(
+            {
+                "VERCEL_TOKEN": secret(config.secrets.vercel_token),
+                "VERCEL_PROJECT_ID": var(config.variables.vercel_project_id),
+                "VERCEL_TEAM_ID": var(config.variables.vercel_org_id),
+            }
+            if "vercel" in platforms
+            else {}
+        ),
+    }
     project_id = (
         'import json, sys; print(json.load(open(sys.argv[1]))["outputs"]["railway"]["projectId"])'
     )
@@ -93,17 +113,14 @@ def rollback_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -
         ),
         run(
             "Roll back",
-            ROLLBACK.replace("{services}", " ".join(SERVICES)),
+            ROLLBACK.replace("{services}", " ".join(services)),
             env={
                 "REQUESTED_SERVICE": "${{ inputs.service }}",
                 "USER": "${{ github.actor }}",  # the audit log's `by`
                 "ROLLBACK_CONFIG_FILE": policy,
+                "ROLLBACK_SERVICES_FILE": f"build/{stack}/monitoring/rollback-services.yml",
                 "ROLLBACK_AUDIT_LOG": AUDIT_LOG,
-                "RAILWAY_PROJECT_ID": "${{ steps.policy.outputs.railway_project_id }}",
-                "RAILWAY_TOKEN": secret(config.secrets.railway_token),
-                "VERCEL_TOKEN": secret(config.secrets.vercel_token),
-                "VERCEL_PROJECT_ID": var(config.variables.vercel_project_id),
-                "VERCEL_TEAM_ID": var(config.variables.vercel_org_id),
+                **tokens,
                 # LiveActions needs a GitHub token; a rollback by hand never writes to GitHub.
                 "GITHUB_TOKEN": "${{ github.token }}",
             },
@@ -129,7 +146,7 @@ def rollback_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -
                         "description": "Service to roll back",
                         "required": True,
                         "type": "choice",
-                        "options": ["all", *SERVICES],
+                        "options": ["all", *services],
                     },
                     "reason": {
                         "description": "Why (a trigger such as health_check_failure, or words)",

@@ -1,7 +1,7 @@
 """CLI run by the Pulumi command resources (and by people for rollback).
 
     python -m components.railway apply      < spec.json   # prints the state JSON
-        (the value of each of the spec's `secretVariables` comes from AUTONOMICA_SECRET_<NAME>)
+        (the value of each of the spec's `secretVariables` comes from PIPELINE_SECRET_<NAME>)
     python -m components.railway delete        # reads the state from PULUMI_COMMAND_STDOUT
     python -m components.railway check      < spec.json   # read only: drift, exit 3
     python -m components.railway rollback --service NAME [--project ID] [--environment NAME]
@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check",
         help="read only: how Railway differs from the spec on stdin (exit 3 on drift); secret "
-        "variables without AUTONOMICA_SECRET_<NAME> are checked for presence only",
+        "variables without PIPELINE_SECRET_<NAME> are checked for presence only",
     )
     back = commands.add_parser("rollback", help="roll back to the previous successful deployment")
     back.add_argument("--service", required=True)

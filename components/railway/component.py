@@ -24,6 +24,9 @@ from components.railway.spec import (
 TOOL = ".venv/bin/python -m components.railway"
 APPLY = f"{TOOL} apply"
 DELETE = f"{TOOL} delete"
+TYPE = "pipeline:railway:Service"
+# Its type before 2.0.0: a stack deployed then keeps its services (and their children).
+ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:railway:Service")])
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class RailwayServiceArgs:
     project_id: str
     environment: str
     service: str
+    product: str  # names it in Railway's commit messages
     source: RepoSource | ImageSource | WorkflowSource
     settings: Settings = field(default_factory=Settings)
     domains: Sequence[str] = ()
@@ -50,6 +54,7 @@ def render_spec(args: RailwayServiceArgs, variables: Mapping[str, str]) -> str:
         {
             "projectId": args.project_id,
             "environment": args.environment,
+            "product": args.product,
             "service": {
                 "name": args.service,
                 "source": args.source,
@@ -82,7 +87,7 @@ class RailwayService(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RailwayServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("autonomica:railway:Service", name, None, opts)
+        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, ALIASES))
         # Fail at `pulumi preview` on a bad spec; values are placeholders, names are checked.
         checked = Spec.model_validate_json(
             render_spec(args, dict.fromkeys(args.variables, "placeholder"))

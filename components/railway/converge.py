@@ -57,7 +57,13 @@ def apply(
     seen = _seen(client, spec, log)
     timeout = spec.service.deploy_timeout or DEPLOY_TIMEOUT
     executor = Executor(
-        client, seen, service=spec.service.name, log=log, pace=pace, timeout=timeout
+        client,
+        seen,
+        service=spec.service.name,
+        log=log,
+        pace=pace,
+        timeout=timeout,
+        product=spec.product,
     )
     return _state(spec, seen, executor.run(plan(spec, seen, previous)))
 

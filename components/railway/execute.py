@@ -88,8 +88,10 @@ class Executor:
         log: Log,
         pace: Pace | None = None,
         timeout: int = DEPLOY_TIMEOUT,
+        product: str | None = None,
     ) -> None:
         self.client, self.seen, self.service = client, seen, service
+        self.product = product
         self.log, self.pace, self.timeout = log, pace or Pace(), timeout
         self.done = Done(seen.environment_id, seen.service_id)
 
@@ -298,6 +300,10 @@ class Executor:
         return "", ()
 
     # --- config ------------------------------------------------------------------------------
+    def _message(self) -> str:
+        """Railway's commit message: whose service, for people reading its history."""
+        return f"{self.product}: {self.service}" if self.product else self.service
+
     def _commit(self, step: CommitConfig) -> None:
         """Stage the service's entry and commit it without deploying; wait until it applies.
         A commit whose outcome is unknown is looked up (is anything still staged?), never sent
@@ -315,7 +321,7 @@ class Executor:
             try:
                 workflow: str = self.client.mutate(
                     docs.ENVIRONMENT_PATCH_COMMIT_STAGED,
-                    {"environmentId": env_id, "commitMessage": f"autonomica: {self.service}"},
+                    {"environmentId": env_id, "commitMessage": self._message()},
                     idempotent=False,
                 )["environmentPatchCommitStaged"]
             except RailwayRejected:

@@ -37,6 +37,7 @@ _DEPLOY_FIELDS = {
     "healthcheck_path": "healthcheckPath",
     "healthcheck_timeout": "healthcheckTimeout",
     "start_command": "startCommand",
+    "cron_schedule": "cronSchedule",
     "restart_policy_type": "restartPolicyType",
 }
 _WAITING_FOR = {

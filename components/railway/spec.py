@@ -73,7 +73,11 @@ class WorkflowSource(Model):
     )
 
 
-ClearableSetting = Literal["healthcheckPath", "healthcheckTimeout", "startCommand"]
+ClearableSetting = Literal["healthcheckPath", "healthcheckTimeout", "startCommand", "cronSchedule"]
+# Railway runs a cron service on a crontab expression: `deploy.cronSchedule` in config as code
+# (railwayapp/docs src/docs/reference/config-as-code.md, "Cron Schedule"), `cronSchedule` of
+# ServiceInstance and ServiceInstanceUpdateInput in its schema (schema.graphql lines 4014, 4066).
+CronSchedule = Annotated[str, StringConstraints(pattern=r"^[0-9*/,-]+( [0-9*/,-]+){4}$")]
 
 
 class Settings(Model):
@@ -84,6 +88,7 @@ class Settings(Model):
     healthcheck_path: Annotated[str, StringConstraints(pattern=r"^/")] | None = None
     healthcheck_timeout: Annotated[int, Field(ge=1, le=3600)] | None = None
     start_command: NonEmpty | None = None
+    cron_schedule: CronSchedule | None = None
     num_replicas: Annotated[int, Field(ge=1, le=50)] | None = None
     region: NonEmpty | None = None
     restart_policy_type: Literal["ALWAYS", "NEVER", "ON_FAILURE"] | None = None
@@ -109,7 +114,7 @@ def _one_per_path(volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
 
 # The converge tool reads the value of each of `Service.secret_variables` from this variable
 # of its own environment (the Command's secret `environment`), never from stdin.
-SECRET_ENV_PREFIX = "AUTONOMICA_SECRET_"
+SECRET_ENV_PREFIX = "PIPELINE_SECRET_"
 
 
 DEPLOY_TIMEOUT = 900
@@ -159,6 +164,8 @@ class Service(Model):
 class Spec(Model):
     project_id: NonEmpty
     environment: Name
+    # For people: Railway's commit messages name it. None: a spec from before it was sent.
+    product: Name | None = None
     service: Service
 
 

@@ -1,5 +1,5 @@
-"""The Railway services one stack declares: backend, worker, the rollback service and the
-monitoring servers, for Pipeline to wire."""
+"""The Railway services one stack declares: each Railway service of the product, the rollback
+service and the monitoring servers, for Pipeline to wire."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 import pulumi
 
 import rollback.deploy
+from components.config import Service
 from components.railway.component import RailwayServiceArgs
 from components.railway.spec import ImageSource, Settings, WorkflowSource
 from monitoring.images import ServerName
 from monitoring.servers import Server, ServerSecret
-from rollback.settings import ACTING, ENV, SECRETS
+from rollback.settings import ACTING, ENV, SECRETS, acting
 
 # This repository's deploy workflow ships the rollback service from the commit it deploys.
 PIPELINE_DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
@@ -21,62 +22,79 @@ PIPELINE_DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
 ACTING_VARIABLES = frozenset(ENV[field] for fields in ACTING.values() for field in fields)
 PLATFORM_TOKENS = ACTING_VARIABLES & SECRETS
 
-HEALTH = Settings(
-    healthcheck_path="/health", healthcheck_timeout=60, restart_policy_type="ON_FAILURE"
-)
+
+def _settings(service: Service) -> Settings:
+    """Railway's health check on its health path; a cron service runs on its schedule and is
+    not restarted when it exits (a failed run waits for the next one, never runs twice)."""
+    if service.role == "cron":
+        return Settings(cron_schedule=service.schedule, restart_policy_type="NEVER")
+    return Settings(
+        healthcheck_path=service.health_path,
+        healthcheck_timeout=60 if service.health_path else None,
+        restart_policy_type="ON_FAILURE",
+    )
 
 
-def stack_services(
+def app_service(
+    name: str,
+    service: Service,
     *,
     project_id: str,
     environment: str,
+    product: str,
     repository: str,
-    api_url: str,
-    worker_url: str,
-    database_url: pulumi.Input[str],
-    redis_url: pulumi.Input[str],
+    secrets: Mapping[str, pulumi.Input[str]],
     retain_on_delete: bool,
     protect: bool,
-    port: int,
-    root_directories: tuple[str, str] = ("backend", "worker"),
-) -> dict[str, RailwayServiceArgs]:
-    """`api_url`/`worker_url` are the stack's https origins; their hosts become custom domains.
-    The Railway environment is named after the stack's environment. Each listens on `port`
-    (PORT), where Prometheus scrapes it on the private network. Their code comes only from the
-    application repository's deploy workflow (`railway up`), behind its reviewers, wait timer
-    and freeze gate: no push deploys them around it."""
-    secrets = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    hosts = {
-        "backend": urlsplit(api_url).hostname or "",
-        "worker": urlsplit(worker_url).hostname or "",
-    }
-    roots = dict(zip(("backend", "worker"), root_directories, strict=True))
-    return {
-        name: RailwayServiceArgs(
-            project_id=project_id,
-            environment=environment,
-            service=name,
-            source=WorkflowSource(
-                deployed_by=f"{repository}: .github/workflows/deploy-{environment}.yml",
-                root_directory=roots[name],
-            ),
-            settings=HEALTH,
-            domains=[hosts[name]] if hosts[name] else [],
-            variables={"ENVIRONMENT": environment, "PORT": str(port)},
-            secrets=secrets,
-            retain_on_delete=retain_on_delete,
-            protect=protect,
+) -> RailwayServiceArgs:
+    """One Railway service of the product. The Railway environment is named after the stack's
+    environment; its url's host becomes its custom domain; it listens on its port (PORT), where
+    Prometheus scrapes it on the private network. With deploy `workflow` its code comes only
+    from the application repository's deploy workflow (`railway up`), behind its reviewers, wait
+    timer and freeze gate: no push deploys it around them. `secrets`: its secretEnv's values."""
+    source: ImageSource | WorkflowSource
+    if service.image is not None:
+        source = ImageSource(image=service.image)
+    else:
+        source = WorkflowSource(
+            deployed_by=f"{repository}: .github/workflows/deploy-{environment}.yml",
+            root_directory=service.root,
         )
-        for name in ("backend", "worker")
-    }
+    host = urlsplit(service.url).hostname if service.url else None
+    return RailwayServiceArgs(
+        project_id=project_id,
+        environment=environment,
+        service=name,
+        product=product,
+        source=source,
+        settings=_settings(service),
+        domains=[host] if host else [],
+        variables={
+            "ENVIRONMENT": environment,
+            **({"PORT": str(service.port)} if service.port else {}),
+        },
+        secrets={variable: secrets[variable] for variable in service.secret_env},
+        retain_on_delete=retain_on_delete,
+        protect=protect,
+    )
 
 
-def _rollback_problems(variables: Mapping[str, object], *, dry_run: bool) -> list[str]:
-    spec = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
+def _spec(platforms: frozenset[str]) -> rollback.deploy.ServiceSpec:
+    return rollback.deploy.service_spec(
+        notifications=("slack", "pagerduty", "email"), platforms=platforms
+    )
+
+
+def _rollback_problems(
+    variables: Mapping[str, object], *, dry_run: bool, platforms: frozenset[str]
+) -> list[str]:
+    spec = _spec(platforms)
     missing = sorted(set(spec.required_variables) - ACTING_VARIABLES - set(variables))
-    if not dry_run:  # acting needs one of each ACTING entry (a token, a project...)
+    if not dry_run:  # acting needs one of each acting entry (a token, a project...)
         missing += [
-            n for n, fields in ACTING.items() if not any(ENV[f] in variables for f in fields)
+            n
+            for n, fields in acting(platforms).items()
+            if not any(ENV[f] in variables for f in fields)
         ]
     problems = [f"needs {', '.join(missing)}"] if missing else []
     held = sorted(PLATFORM_TOKENS & set(variables))
@@ -89,27 +107,31 @@ def rollback_service(
     *,
     project_id: str,
     environment: str,
+    product: str,
     repository: str,
     public_url: str | None,
     variables: Mapping[str, pulumi.Input[str]],
     dry_run: bool,
     protect: bool,
+    platforms: frozenset[str],
 ) -> RailwayServiceArgs:
     """The rollback service (this repository's `rollback/`); `variables` are its settings.
 
     Its code comes only from `repository`'s own deploy workflow (`railway up` of the commit that
     workflow deploys, behind the stack's reviewers), never from Railway building a branch on
     push. It answers on the private network, where Alertmanager reaches it, and on the host of
-    `public_url` only when given. In dry run it holds no platform token."""
-    problems = _rollback_problems(variables, dry_run=dry_run)
+    `public_url` only when given. In dry run it holds no platform token. `platforms`: where the
+    services it may roll back run (what acting needs)."""
+    problems = _rollback_problems(variables, dry_run=dry_run, platforms=platforms)
     if problems:
         raise ValueError(f"the rollback service {'; '.join(problems)}")
-    spec = rollback.deploy.service_spec(notifications=("slack", "pagerduty", "email"))
+    spec = _spec(platforms)
     host = urlsplit(public_url).hostname if public_url else None
     return RailwayServiceArgs(
         project_id=project_id,
         environment=environment,
         service=spec.name,
+        product=product,
         source=WorkflowSource(deployed_by=f"{repository}: {PIPELINE_DEPLOY_WORKFLOW}"),
         settings=Settings(
             healthcheck_path=spec.health_path,
@@ -133,6 +155,7 @@ def monitoring_services(
     *,
     project_id: str,
     environment: str,
+    product: str,
     servers: Mapping[ServerName, Server],
     secrets: Mapping[ServerSecret, pulumi.Input[str]],
     public: Mapping[ServerName, str],
@@ -145,6 +168,7 @@ def monitoring_services(
             project_id=project_id,
             environment=environment,
             service=name,
+            product=product,
             source=ImageSource(image=server.image),
             settings=Settings(
                 healthcheck_path=server.health_path,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import components.monitoring
-from monitoring import MonitoringConfig, Target, render
-from tests.conftest import STACKS, skip_or_fail, validated_stack
+from monitoring import Target, render
+from tests.conftest import STACKS, monitoring_config, skip_or_fail, validated_stack
 
 # The committed stacks' own targets (URLs, private addresses, the rollback service), as the
 # program derives them: what promtool and amtool check is what `pulumi up` ships.
@@ -42,8 +42,9 @@ def stack_target(request: pytest.FixtureRequest) -> Target:
 
 @pytest.fixture
 def rendered_tree(tmp_path: Path, stack_target: Target) -> Path:
-    """The default config rendered for one stack, written under a temporary folder."""
-    return write_tree(render(MonitoringConfig(), stack_target), tmp_path / "monitoring")
+    """The stack's own monitoring rendered for it, written under a temporary folder."""
+    config = monitoring_config(stack=stack_target.environment)
+    return write_tree(render(config, stack_target), tmp_path / "monitoring")
 
 
 @pytest.fixture

@@ -28,8 +28,7 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from monitoring import MonitoringConfig, Target, render, secret_files
-from monitoring.config import SERVICES
+from monitoring import MonitoringConfig, render, secret_files
 from monitoring.images import ServerName
 from monitoring.servers import (
     Layout,
@@ -41,6 +40,7 @@ from monitoring.servers import (
     web_config_secret,
 )
 from monitoring.webauth import AUTHENTICATED, AuthServer, user_of, web_config
+from tests.conftest import merged, monitoring_config, target_of
 
 LOOPBACK = "127.0.0.1"
 GRAFANA_URL = "https://grafana.example.test"  # Grafana is not run here; its URL is only a setting
@@ -296,15 +296,6 @@ class Mailbox(Inbox[Mail]):
         self.controller.stop()
 
 
-def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """`over` on top of `base`, mapping by mapping."""
-    found = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, Mapping) and isinstance(base.get(key), Mapping)
-        found[key] = merged(base[key], value) if both else value
-    return found
-
-
 def alerts_in(note: Notification, status: str, **labels: str) -> list[dict[str, Any]]:
     alerts: list[dict[str, Any]] = note.body.get("alerts", [])
     return [
@@ -425,7 +416,7 @@ def wait_until_probed_healthy(stack: Loopback, timeout: float = 20.0) -> None:
                 timeout=1.0,
                 auth=stack.login("prometheus"),
             )
-            if response.json()["data"]["result"][0]["value"][1] == str(len(SERVICES)):
+            if response.json()["data"]["result"][0]["value"][1] == str(len(stack.apps)):
                 return
         time.sleep(0.2)
     raise TimeoutError("health probes never all succeeded")
@@ -507,16 +498,18 @@ def loopback_stack(
     with `webhook_token` (default: E2E_SECRETS'); with `rollback_url`, Prometheus also scrapes
     that service's /metrics and probes its /health, as on Railway. `overrides` (camelCase) go
     over the loopback config, key by key."""
-    apps: dict[str, App] = {service: App() for service in SERVICES}
+    # The staging stack's services, each a local app at its own port.
+    staging = target_of("staging")
+    apps: dict[str, App] = {service: App() for service in staging.probed()}
     receiver = Receiver()
-    defaults = MonitoringConfig()
+    defaults = monitoring_config(stack="staging")
     mailbox = Mailbox(defaults.receivers.smtp_username, E2E_SECRETS["smtp_password"])
     processes: list[subprocess.Popen[bytes]] = []
     try:
         loopback = loopback_config(defaults, receiver.url, workdir / "secrets", mailbox.smarthost)
         if rollback_url:
             loopback["receivers"]["rollbackWebhookUrl"] = rollback_url
-        config = MonitoringConfig.model_validate(merged(loopback, overrides or {}))
+        config = monitoring_config(merged(loopback, overrides or {}), stack="staging")
         secrets = with_web_configs(
             {
                 **E2E_SECRETS,  # type: ignore[dict-item]
@@ -524,12 +517,12 @@ def loopback_stack(
                 "rollback_webhook_token": webhook_token or E2E_SECRETS["rollback_webhook_token"],
             }
         )
-        target = Target(
-            environment="staging",
-            frontend_url=apps["frontend"].url,
-            backend_url=apps["backend"].url,
-            worker_url=apps["worker"].url,
-            rollback_address=urlsplit(rollback_url).netloc if rollback_url else None,
+        local = {name: {"url": app.url, "metrics_address": None} for name, app in apps.items()}
+        target = target_of("staging", **local).model_copy(
+            update={
+                "rollback_url": None,
+                "rollback_address": urlsplit(rollback_url).netloc if rollback_url else None,
+            }
         )
         layout = loopback_layout(config, tools, workdir / "root")
         running = servers(config, render(config, target), grafana_url=GRAFANA_URL, layout=layout)

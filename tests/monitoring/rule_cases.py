@@ -12,9 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 from monitoring import metrics as m
-from monitoring.config import SERVICES, MonitoringConfig, Target
+from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
-from monitoring.rollback import rollback_config
+from monitoring.rollback import rollback_config, rollback_services
 from monitoring.rules import AlertRule, alert_annotations, alert_labels
 from rollback.metrics import WEBHOOK_OUTCOMES, acted_on
 from rollback.policy import Policy
@@ -68,7 +68,7 @@ def _fire_and_stay(threshold: float, upper: float = 1.0) -> float:
 def _health(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
     n = config.triggers.health_check.consecutive_failures
     p = config.probe_interval
-    instance = target.url_of(rule.service) + config.services.of(rule.service).health_path
+    instance = target.probed()[rule.service]
     labels = {"job": m.PROBE_JOB, "service": rule.service, "instance": instance}
     series = "probe_success" + _labels(**labels)
 
@@ -218,6 +218,8 @@ def _throughput(rule: AlertRule, config: MonitoringConfig, target: Target) -> li
 
 def _conversion(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
     business = config.triggers.business
+    assert config.business is not None, "a conversion alert comes from named business metrics"
+    metrics = config.business.metrics
     interval = 5 * MINUTE
     sel = {"job": m.job_of(rule.service), "service": rule.service}
     per_step_busy = business.min_session_rate * interval.total_seconds() * 20
@@ -237,8 +239,8 @@ def _conversion(rule: AlertRule, config: MonitoringConfig, target: Target) -> li
             steps: int, after: Callable[[int], bool], s: float = sessions, d: float = drop
         ) -> dict[str, Sequence[float]]:
             return {
-                m.SESSIONS + _labels(**sel): _counter(steps, lambda _i: s),
-                m.CONVERSIONS + _labels(**sel): _counter(
+                metrics.sessions + _labels(**sel): _counter(steps, lambda _i: s),
+                metrics.conversions + _labels(**sel): _counter(
                     steps, lambda i: s * share * ((1 - d) if after(i) else 1)
                 ),
             }
@@ -257,9 +259,11 @@ def _conversion(rule: AlertRule, config: MonitoringConfig, target: Target) -> li
 # --- availability and infrastructure ------------------------------------------------------------
 
 
-def _other_jobs_up(service: str, steps: int) -> dict[str, Sequence[float]]:
+def _other_jobs_up(service: str, steps: int, target: Target) -> dict[str, Sequence[float]]:
     return {
-        "up" + _labels(job=m.job_of(s), service=s): [1.0] * steps for s in SERVICES if s != service
+        "up" + _labels(job=m.job_of(s), service=s): [1.0] * steps
+        for s in target.scraped()
+        if s != service
     }
 
 
@@ -267,7 +271,7 @@ def _metrics_absent(rule: AlertRule, config: MonitoringConfig, target: Target) -
     at = config.absent_for + MINUTE
     steps = _steps(at, MINUTE)
     own = {"up" + _labels(job=m.job_of(rule.service), service=rule.service): [1.0] * steps}
-    others = _other_jobs_up(rule.service, steps)
+    others = _other_jobs_up(rule.service, steps, target)
     return [
         Case(rule, "vanished job fires", MINUTE, others, (Check(at, True),),
              {"job": m.job_of(rule.service)}),
@@ -281,7 +285,7 @@ def _probe_absent(rule: AlertRule, config: MonitoringConfig, target: Target) -> 
     labels = {"job": m.PROBE_JOB, "service": rule.service}
     others = {
         "probe_success" + _labels(job=m.PROBE_JOB, service=s): [1.0] * steps
-        for s in SERVICES
+        for s in target.probed()
         if s != rule.service
     }
     own = {"probe_success" + _labels(**labels): [1.0] * steps}
@@ -353,7 +357,7 @@ def _rollback_down(rule: AlertRule, config: MonitoringConfig, target: Target) ->
 def _rollback_absent(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:
     at = config.absent_for + MINUTE
     steps = _steps(at, MINUTE)
-    apps = _other_jobs_up("", steps)
+    apps = _other_jobs_up("", steps, target)
     own = {"up" + _labels(job=m.ROLLBACK, service=m.ROLLBACK): [1.0] * steps}
     return [
         Case(rule, "vanished job fires", MINUTE, apps, (Check(at, True),), {"job": m.ROLLBACK}),
@@ -363,7 +367,10 @@ def _rollback_absent(rule: AlertRule, config: MonitoringConfig, target: Target) 
 
 def _acted_on(config: MonitoringConfig, target: Target) -> list[tuple[str, str]]:
     """The (action, service) pairs the rollback service reads from this config's policy."""
-    return acted_on(Policy.model_validate(rollback_config(config, target)))
+    services = rollback_services(target).services
+    return acted_on(
+        Policy.model_validate({**rollback_config(config, target), "services": services})
+    )
 
 
 def _rollback_failing(rule: AlertRule, config: MonitoringConfig, target: Target) -> list[Case]:

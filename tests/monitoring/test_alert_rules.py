@@ -13,19 +13,19 @@ import yaml
 from monitoring import MonitoringConfig, Target, render
 from monitoring.durations import format_duration
 from monitoring.rules import alert_rules
+from tests.conftest import monitoring_config, target_of
 from tests.monitoring.conftest import STACK_TARGETS, require_tool, write_tree
 from tests.monitoring.rule_cases import Case, cases_for, promtool_tests
 
-CUSTOM = MonitoringConfig.model_validate(
+# A service of the stack whose metrics Prometheus scrapes: the custom objectives are its.
+SLO_SERVICE = sorted(target_of("staging").scraped())[0]
+CUSTOM = monitoring_config(
     {
         "probeInterval": "10s",
         "evaluationInterval": "5s",
         "scrapeInterval": "10s",
         "scrapeTimeout": "5s",
         "absentFor": "3m",
-        "services": {
-            "worker": {"metricsPath": "/metrics", "healthPath": "/ready", "critical": True}
-        },
         "triggers": {
             "healthCheck": {"consecutiveFailures": 4, "failureWindow": "1m", "probeTimeout": "3s"},
             "performance": {
@@ -43,9 +43,10 @@ CUSTOM = MonitoringConfig.model_validate(
                 "window": "30m",
                 "sustainedFor": "10m",
                 "comparisonOffset": "2h",
-                "service": "frontend",
             },
         },
+        # Another service exports the business metrics.
+        "business": {"service": "frontend"},
         "infrastructure": {"cpuUsage": 0.8, "cpuLimitCores": 2, "memoryUsage": 0.75},
         # Its own tiers and objectives: the SLO dashboard draws these (test_render).
         "sloAlerting": {
@@ -55,7 +56,7 @@ CUSTOM = MonitoringConfig.model_validate(
             ]
         },
         "slos": {
-            "backend": [
+            SLO_SERVICE: [
                 {"name": "availability", "objective": 99.5, "window": "14d",
                  "sli": {"kind": "availability"}},
                 {"name": "latency", "objective": 97, "window": "14d",
@@ -64,7 +65,10 @@ CUSTOM = MonitoringConfig.model_validate(
         },
     }
 )  # fmt: skip
-CONFIGS = {"spec": MonitoringConfig(), "custom": CUSTOM}
+# The stack's worker with another health path, and critical.
+CUSTOM_TARGET = target_of("staging", worker={"health_path": "/ready", "critical": True})
+CONFIGS = {"spec": monitoring_config(stack="production"), "custom": CUSTOM}
+TARGETS = {"spec": STACK_TARGETS["production"], "custom": CUSTOM_TARGET}
 
 
 def _promtool_files(config: MonitoringConfig, target: Target, tmp_path: Path) -> list[Path]:
@@ -80,7 +84,7 @@ def _promtool_files(config: MonitoringConfig, target: Target, tmp_path: Path) ->
     files = []
     for (group, interval), batch in sorted(batches.items()):
         group_file = tmp_path / f"alerts-{group}.yml"
-        rendered = [g for g in alerts["groups"] if g["name"] == f"autonomica-{group}"]
+        rendered = [g for g in alerts["groups"] if g["name"] == f"{target.product.name}-{group}"]
         group_file.write_text(yaml.safe_dump({"groups": rendered}, sort_keys=False))
         test_file = tmp_path / f"test-{group}-{format_duration(interval)}.yml"
         test_file.write_text(
@@ -115,17 +119,17 @@ def _run_promtool(config: MonitoringConfig, target: Target, tmp_path: Path) -> N
 def test_every_alert_fires_and_stays_quiet_as_the_spec_config_says(
     stack: str, tmp_path: Path
 ) -> None:
-    _run_promtool(CONFIGS["spec"], STACK_TARGETS[stack], tmp_path)
+    _run_promtool(monitoring_config(stack=stack), STACK_TARGETS[stack], tmp_path)
 
 
 def test_every_alert_follows_changed_thresholds(tmp_path: Path) -> None:
     # Rules differ between stacks only in labels and URLs: one stack proves the derivation.
-    _run_promtool(CUSTOM, STACK_TARGETS["staging"], tmp_path)
+    _run_promtool(CUSTOM, CUSTOM_TARGET, tmp_path)
 
 
 @pytest.mark.parametrize("config_name", sorted(CONFIGS))
 def test_every_alert_has_a_firing_and_a_quiet_case(config_name: str) -> None:
-    config, target = CONFIGS[config_name], STACK_TARGETS["production"]
+    config, target = CONFIGS[config_name], TARGETS[config_name]
     rules = alert_rules(config, target)
     cases = cases_for(rules, config, target)
     for rule in rules:
@@ -134,7 +138,7 @@ def test_every_alert_has_a_firing_and_a_quiet_case(config_name: str) -> None:
 
 
 def test_health_cases_cover_the_exact_boundary_of_consecutive_failures() -> None:
-    config, target = CUSTOM, STACK_TARGETS["staging"]
+    config, target = CUSTOM, CUSTOM_TARGET
     health = [r for r in alert_rules(config, target) if r.kind == "health"]
     checks = {(c.at, c.fires) for case in cases_for(health, config, target) for c in case.checks}
     n = config.triggers.health_check.consecutive_failures
@@ -143,7 +147,7 @@ def test_health_cases_cover_the_exact_boundary_of_consecutive_failures() -> None
 
 
 def test_disabled_triggers_render_no_rollback_alerts() -> None:
-    config = MonitoringConfig.model_validate(
+    config = monitoring_config(
         {"triggers": {k: {"enabled": False} for k in ("healthCheck", "performance", "business")}}
     )
     rules = alert_rules(config, STACK_TARGETS["staging"])

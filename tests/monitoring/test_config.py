@@ -7,10 +7,16 @@ from pydantic import ValidationError
 
 from monitoring import MonitoringConfig, Target
 from monitoring.durations import format_duration, parse_duration
+from tests.fixtures import RECEIVERS
+
+
+def _config(data: dict[str, object]) -> MonitoringConfig:
+    """A monitoring config of `data`, with the receivers every config must name."""
+    return MonitoringConfig.model_validate({"receivers": RECEIVERS, **data})
 
 
 def test_defaults_are_the_spec_values() -> None:
-    config = MonitoringConfig()
+    config = _config({})
     health = config.triggers.health_check
     perf = config.triggers.performance
     assert (health.consecutive_failures, health.failure_window) == (3, timedelta(minutes=2))
@@ -26,7 +32,7 @@ def test_defaults_are_the_spec_values() -> None:
 
 
 def test_health_alert_for_lets_exactly_the_nth_failure_fire() -> None:
-    config = MonitoringConfig.model_validate(
+    config = _config(
         {"probeInterval": "20s", "triggers": {"healthCheck": {"consecutiveFailures": 5}}}
     )
     assert config.health_for == timedelta(seconds=80)
@@ -34,7 +40,7 @@ def test_health_alert_for_lets_exactly_the_nth_failure_fire() -> None:
 
 def test_stack_files_use_camel_case_and_round_trip() -> None:
     data = {"scrapeInterval": "30s", "triggers": {"performance": {"errorRate": 0.02}}}
-    config = MonitoringConfig.model_validate(data)
+    config = _config(data)
     dumped = config.model_dump(by_alias=True, mode="json")
     assert dumped["scrapeInterval"] == "30s"
     assert MonitoringConfig.model_validate(dumped) == config
@@ -53,23 +59,43 @@ def test_stack_files_use_camel_case_and_round_trip() -> None:
         ({"routing": {"repeatInterval": "0s"}}, r"repeatInterval\s+Input should be greater than"),
         ({"strategies": {"fast": {"timeout": "1m", "actions": ["monitor"],
                                   "notifications": ["pagerduty"]}}}, "cannot be routed"),
-        ({"receivers": {"rollbackWebhookUrl": "http://rollback.example.com/hook"}},
+        ({"receivers": {**RECEIVERS, "rollbackWebhookUrl": "http://rollback.example.com/hook"}},
          "must be an https URL"),
         ({"triggers": {"performance": {"comparisonOffset": "8m"}}}, "compared with itself"),
     ],
 )  # fmt: skip
 def test_bad_values_are_refused_with_a_clear_message(data: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        MonitoringConfig.model_validate(data)
+        _config(data)
+
+
+@pytest.mark.parametrize("receiver", ["emailTo", "emailFrom", "smtpSmarthost", "smtpUsername"])
+def test_receivers_have_no_default_address(receiver: str) -> None:
+    """Alert mail and the SMTP password go where the stack says, never to a built-in host."""
+    receivers = {k: v for k, v in RECEIVERS.items() if k != receiver}
+    with pytest.raises(ValidationError, match=rf"receivers.{receiver}\s+Field required"):
+        MonitoringConfig.model_validate({"receivers": receivers})
+
+
+def _target(**urls: str) -> Target:
+    return Target.model_validate(
+        {
+            "environment": "staging",
+            "kind": "staging",
+            "product": {"name": "fixture", "title": "Fixture"},
+            "services": {
+                name: {"platform": "railway", "role": "web", "url": url, "healthPath": "/health"}
+                for name, url in urls.items()
+            },
+        }
+    )
 
 
 def test_plain_http_is_accepted_only_on_loopback() -> None:
-    urls = {"frontend_url": "http://127.0.0.1:8080", "backend_url": "http://[::1]:8081"}
-    target = Target(environment="staging", worker_url="https://w.autonomica.app", **urls)
-    assert target.backend_url == "http://[::1]:8081"
+    target = _target(web="http://127.0.0.1:8080", api="http://[::1]:8081")
+    assert target.services["api"].url == "http://[::1]:8081"
     with pytest.raises(ValidationError, match="must be an https URL"):
-        Target(environment="staging", frontend_url="http://localhost.evil.com",
-               backend_url="https://a.b", worker_url="https://c.d")  # fmt: skip
+        _target(web="http://localhost.evil.com", api="https://a.b")
 
 
 @pytest.mark.parametrize("text", ["0s", "250ms", "15s", "2m", "1h30m", "1d", "1d2h3m4s5ms"])

@@ -13,17 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from monitoring import MonitoringConfig, Target, render
+from monitoring import render
 from monitoring.servers import ENTRYPOINT, Layout, Server, secret_values, servers
+from tests.conftest import monitoring_config, target_of
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import busybox_path
 
-TARGET = Target(
-    environment="production",
-    frontend_url="https://autonomica.app",
-    backend_url="https://api.autonomica.app",
-    worker_url="https://worker.autonomica.app",
-)
+TARGET = target_of("production")
 SECRETS = {
     "slack_api_url": "https://hooks.example.test/canary-slack",
     "pagerduty_routing_key": "canary-pagerduty-key",
@@ -51,7 +47,7 @@ def alertmanager(root: Path) -> Server:
         "smtpPassword": f"{root}/secrets/smtp",
         "rollbackWebhookToken": f"{root}/secrets/webhook",
     }
-    config = MonitoringConfig.model_validate({"secretFiles": secrets})
+    config = monitoring_config({"secretFiles": secrets}, stack="production")
     # The server prints the environment it was started with.
     printer = root / "print-environment"
     printer.write_text("#!/bin/sh\nexec env\n")
@@ -91,10 +87,8 @@ def test_files_are_written_as_rendered_and_secrets_for_the_server_alone(
         assert Path(path).read_text() == SECRETS[secret]  # exactly, no newline added
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert f"wrote secret {path}" in done.stdout
-    started_with = done.stdout.split(f"autonomica-entrypoint: exec {tmp_path}/print-environment\n")[
-        1
-    ]
-    assert "AUTONOMICA_" not in started_with
+    started_with = done.stdout.split(f"pipeline-entrypoint: exec {tmp_path}/print-environment\n")[1]
+    assert "PIPELINE_" not in started_with
     for value in SECRETS.values():
         assert value not in done.stdout + done.stderr
 
@@ -102,7 +96,7 @@ def test_files_are_written_as_rendered_and_secrets_for_the_server_alone(
 @pytest.mark.parametrize(
     ("manifest", "expected"),
     [
-        ("file AUTONOMICA_FILE_MISSING /tmp/x\n", "AUTONOMICA_FILE_MISSING is not set"),
+        ("file PIPELINE_FILE_MISSING /tmp/x\n", "PIPELINE_FILE_MISSING is not set"),
         ("file PATH relative/path\n", "is not an absolute path"),
         ("copy PATH /tmp/x\n", "neither file nor secret"),
         ("file BAD-NAME /tmp/x\n", "is not a variable name"),
@@ -112,7 +106,7 @@ def test_a_broken_manifest_stops_before_the_server_runs(
     shell: tuple[list[str], str], tmp_path: Path, manifest: str, expected: str
 ) -> None:
     server = alertmanager(tmp_path)
-    done = run(shell, server, {"AUTONOMICA_ENTRYPOINT": ENTRYPOINT, "AUTONOMICA_FILES": manifest})
+    done = run(shell, server, {"PIPELINE_ENTRYPOINT": ENTRYPOINT, "PIPELINE_FILES": manifest})
     assert done.returncode == 78
     assert expected in done.stderr
     assert "exec" not in done.stdout

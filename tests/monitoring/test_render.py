@@ -15,8 +15,14 @@ from monitoring.grafana import DASHBOARDS
 from monitoring.prometheus import RULE_FILES
 from monitoring.rules import alert_rules
 from monitoring.slo import all_alerts
+from tests.conftest import monitoring_config, validated_stack
 from tests.monitoring.conftest import STACK_TARGETS, require_tool
 from tests.monitoring.test_alert_rules import CUSTOM
+
+
+def _config(target: Target) -> MonitoringConfig:
+    """The monitoring settings of the stack `target` is of."""
+    return monitoring_config(stack=target.environment)
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -47,19 +53,31 @@ def test_blackbox_config_passes_the_exporter_check(rendered_tree: Path) -> None:
 
 def test_render_is_deterministic(stack_target: Target) -> None:
     # A fresh but equal config object: output depends on values, not on identity or order.
-    twin = MonitoringConfig.model_validate(MonitoringConfig().model_dump(by_alias=True))
-    assert render(MonitoringConfig(), stack_target) == render(twin, stack_target)
+    config = _config(stack_target)
+    twin = MonitoringConfig.model_validate(config.model_dump(by_alias=True))
+    assert render(config, stack_target) == render(twin, stack_target)
 
 
 def test_stacks_scrape_and_probe_their_own_hosts() -> None:
     for name, target in STACK_TARGETS.items():
-        config = yaml.safe_load(render(MonitoringConfig(), target)["prometheus/prometheus.yml"])
+        stack = validated_stack(name)
+        config = yaml.safe_load(render(_config(target), target)["prometheus/prometheus.yml"])
         jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-        # /metrics over Railway's private network; health probes at the public URLs users hit.
-        assert jobs["backend"]["scheme"] == "http"
-        assert jobs["backend"]["static_configs"][0]["targets"] == ["backend.railway.internal:8000"]
-        frontend_host = target.frontend_url.removeprefix("https://")
-        assert jobs["frontend"]["static_configs"][0]["targets"] == [f"{frontend_host}:443"]
+        # /metrics over Railway's private network; Vercel's at the public URL; health probes at
+        # the public URLs users hit.
+        assert set(jobs) >= {n for n, s in stack.services.items() if s.metrics_path}
+        for service, settings in stack.services.items():
+            if settings.metrics_path is None:
+                continue
+            job = jobs[service]
+            assert job["metrics_path"] == settings.metrics_path
+            if settings.platform == "railway":
+                assert job["scheme"] == "http"
+                address = f"{service}.railway.internal:{settings.port}"
+            else:
+                assert job["scheme"] == "https"
+                address = f"{str(settings.url).removeprefix('https://')}:443"
+            assert job["static_configs"][0]["targets"] == [address]
         assert jobs["rollback"]["static_configs"][0]["targets"] == [
             "rollback.railway.internal:8080"
         ]
@@ -68,15 +86,13 @@ def test_stacks_scrape_and_probe_their_own_hosts() -> None:
         ]
         probed = [t for sc in jobs["health-probe"]["static_configs"] for t in sc["targets"]]
         assert probed == [
-            f"{target.frontend_url}/api/health",
-            f"{target.backend_url}/health",
-            f"{target.worker_url}/health",
+            f"{s.url}{s.health_path}" for s in stack.services.values() if s.url and s.health_path
         ]
         assert config["global"]["external_labels"] == {"environment": name}
 
 
 def test_no_secret_value_only_secret_file_paths(stack_target: Target) -> None:
-    config = MonitoringConfig()
+    config = _config(stack_target)
     text = "\n".join(render(config, stack_target).values())
     for name, path in secret_files(config).items():
         # Staging does not page: its config has no PagerDuty receiver to read a key for.
@@ -90,7 +106,7 @@ def test_no_secret_value_only_secret_file_paths(stack_target: Target) -> None:
 
 
 def _alerts(target: Target, config: MonitoringConfig | None = None) -> list[dict[str, Any]]:
-    files = render(config or MonitoringConfig(), target)
+    files = render(config or _config(target), target)
     return [
         rule
         for path in ("prometheus/rules/alerts.yml", "prometheus/rules/slo.yml")
@@ -106,7 +122,7 @@ def test_every_alert_carries_the_label_and_annotation_contract(stack_target: Tar
         labels = alert["labels"]
         assert isinstance(labels, dict)
         watched = {"rollback", "prometheus", "alertmanager", "blackbox-exporter"}
-        assert labels["service"] in {"frontend", "backend", "worker", *watched}
+        assert labels["service"] in {*stack_target.services, *watched}
         assert labels["environment"] == stack_target.environment
         assert labels["severity"] in {"critical", "warning", "info"}
         assert labels.get("rollback_strategy", "immediate") in strategies
@@ -114,23 +130,28 @@ def test_every_alert_carries_the_label_and_annotation_contract(stack_target: Tar
 
 
 def test_rollback_strategy_follows_the_trigger_family() -> None:
-    by_name: dict[str, set[str]] = {}
-    for alert in _alerts(STACK_TARGETS["production"]):
+    target = STACK_TARGETS["production"]
+    business = _config(target).business
+    seen: dict[tuple[str, str], str] = {}
+    for alert in _alerts(target):
         labels = alert["labels"]
         assert isinstance(labels, dict)
-        key = f"{alert['alert']}/{labels['service']}"
-        by_name[key] = {labels.get("rollback_strategy", "-")}
-    assert by_name["HealthCheckFailed/backend"] == {"immediate"}
-    assert by_name["HealthCheckFailed/frontend"] == {"immediate"}
-    assert by_name["HealthCheckFailed/worker"] == {"fast"}  # not a critical endpoint in the spec
-    assert by_name["HighLatencyP95/backend"] == {"fast"}
-    assert by_name["HighErrorRate/frontend"] == {"fast"}
-    assert by_name["ConversionRateDrop/backend"] == {"gradual"}
-    assert by_name["HighCpuUsage/worker"] == {"-"}
+        seen[(alert["alert"], labels["service"])] = labels.get("rollback_strategy", "-")
+    for service, settings in target.services.items():
+        # A critical endpoint rolls everything back at once; any other, itself, fast.
+        health = "immediate" if settings.critical else "fast"
+        assert seen[("HealthCheckFailed", service)] == health
+        if settings.role == "web":
+            assert seen[("HighLatencyP95", service)] == seen[("HighErrorRate", service)] == "fast"
+        else:  # requests and latency are judged where a service serves them
+            assert ("HighLatencyP95", service) not in seen
+        assert seen[("HighCpuUsage", service)] == "-"
+    assert business is not None
+    assert seen[("ConversionRateDrop", business.service)] == "gradual"
 
 
 def test_recording_rules_are_named_level_metric_operations() -> None:
-    files = render(MonitoringConfig(), STACK_TARGETS["staging"])
+    files = render(_config(STACK_TARGETS["staging"]), STACK_TARGETS["staging"])
     recording = yaml.safe_load(files["prometheus/rules/recording.yml"])
     names = [rule["record"] for group in recording["groups"] for rule in group["rules"]]
     assert names
@@ -139,17 +160,20 @@ def test_recording_rules_are_named_level_metric_operations() -> None:
 
 
 def _dashboards(target: Target) -> dict[str, dict[str, object]]:
-    files = render(MonitoringConfig(), target)
+    files = render(_config(target), target)
     return {name: json.loads(files[f"grafana/dashboards/{name}.json"]) for name in DASHBOARDS}
 
 
 def test_dashboards_use_the_provisioned_datasource_and_stable_ids() -> None:
-    files = render(MonitoringConfig(), STACK_TARGETS["staging"])
+    target = STACK_TARGETS["staging"]
+    files = render(_config(target), target)
     provisioned = yaml.safe_load(files["grafana/provisioning/datasources/prometheus.yml"])
     uid = provisioned["datasources"][0]["uid"]
     seen_ids: set[int] = set()
-    for name, board in _dashboards(STACK_TARGETS["staging"]).items():
-        assert board["uid"] == f"autonomica-{name}-staging"
+    for name, board in _dashboards(target).items():
+        # Named after the product and the environment: two stacks never share a dashboard.
+        assert board["uid"] == f"{target.product.name}-{name}-{target.environment}"
+        assert board["title"] == f"{target.product.title} {name} ({target.environment})"
         panels = board["panels"]
         assert isinstance(panels, list)
         for panel in panels:
@@ -180,7 +204,7 @@ def _threshold_lines(board: dict[str, object]) -> set[float]:
 def test_every_alert_threshold_is_a_line_on_a_dashboard(
     stack_target: Target, config_name: str
 ) -> None:
-    config = MonitoringConfig() if config_name == "spec" else CUSTOM
+    config = _config(stack_target) if config_name == "spec" else CUSTOM
     files = render(config, stack_target)
     lines = {
         path.rsplit("/", 1)[1].removesuffix(".json"): _threshold_lines(json.loads(text))
@@ -213,6 +237,18 @@ def test_timeseries_panels_have_a_legend_table_and_a_shared_tooltip(stack_target
                 assert panel["fieldConfig"]["defaults"]["unit"]
 
 
+def test_rollback_services_name_each_service_it_may_roll_back_and_its_platform() -> None:
+    target = STACK_TARGETS["production"]
+    rendered = yaml.safe_load(render(_config(target), target)["rollback-services.yml"])
+    assert rendered == {
+        "services": {
+            name: {"platform": service.platform}
+            for name, service in target.services.items()
+            if service.rollback
+        }
+    }
+
+
 def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     promtool = require_tool("promtool")
     exprs = sorted(
@@ -232,7 +268,8 @@ def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
 
 
 def test_rollback_config_has_the_spec_shape() -> None:
-    files = render(MonitoringConfig(), STACK_TARGETS["production"])
+    target = STACK_TARGETS["production"]
+    files = render(_config(target), target)
     rollback = yaml.safe_load(files["rollback-config.yml"])
     health = rollback["triggers"]["health_check"]
     assert health["thresholds"] == {
@@ -241,12 +278,15 @@ def test_rollback_config_has_the_spec_shape() -> None:
         "recovery_threshold": 2,
         "recovery_window": "5m",
     }
-    assert health["endpoints"][0] == {
-        "name": "frontend",
-        "url": "https://autonomica.app/api/health",
-        "critical": True,
-        "strategy": "immediate",
-    }
+    assert health["endpoints"] == [
+        {
+            "name": name,
+            "url": url,
+            "critical": target.services[name].critical,
+            "strategy": "immediate" if target.services[name].critical else "fast",
+        }
+        for name, url in target.probed().items()
+    ]
     performance = rollback["triggers"]["performance"]
     assert performance["thresholds"] == {
         "response_time_p95": "2s",

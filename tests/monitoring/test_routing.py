@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring import MonitoringConfig, Target, render
+from monitoring import Target, render
 from monitoring.alertmanager import EMAIL, PAGERDUTY, ROLLBACK, SLACK, WATCHDOG
 from monitoring.config import SEVERITY_CHANNELS, StrategyName
+from tests.conftest import monitoring_config
 from tests.monitoring.conftest import STACK_TARGETS, require_tool, write_tree
 
 CHANNEL_RECEIVER = {"pagerduty": PAGERDUTY, "email": EMAIL, "slack": SLACK}
@@ -28,7 +29,8 @@ CASES = {
 
 def _paged(receivers: list[str], target: Target) -> list[str]:
     """Staging pages nobody unless its stack file says so: no PagerDuty there."""
-    return [r for r in receivers if r != PAGERDUTY or target.pages(MonitoringConfig().receivers)]
+    pages = target.pages(monitoring_config(stack=target.environment).receivers)
+    return [r for r in receivers if r != PAGERDUTY or pages]
 
 
 def _routes_test(
@@ -68,7 +70,7 @@ def test_routing_rejects_a_wrong_receiver_list(rendered_tree: Path) -> None:
 def test_rollback_alerts_notify_the_channels_of_their_strategy(
     rendered_tree: Path, stack_target: Target, strategy: StrategyName
 ) -> None:
-    config = MonitoringConfig().strategies.of(strategy)
+    config = monitoring_config(stack=stack_target.environment).strategies.of(strategy)
     channels = SEVERITY_CHANNELS[config.severity]
     assert channels == set(config.notifications)
     receivers = [ROLLBACK] + [
@@ -85,7 +87,7 @@ def test_rollback_alerts_notify_the_channels_of_their_strategy(
 def test_staging_pages_pagerduty_only_when_its_stack_file_says_so(
     tmp_path: Path, setting: bool | None, pages: bool
 ) -> None:
-    config = MonitoringConfig.model_validate({"receivers": {"pagerduty": setting}})
+    config = monitoring_config({"receivers": {"pagerduty": setting}}, stack="staging")
     files = render(config, STACK_TARGETS["staging"])
     tree = write_tree(files, tmp_path)
     critical = [PAGERDUTY, EMAIL, SLACK] if pages else [EMAIL, SLACK]
@@ -96,7 +98,8 @@ def test_staging_pages_pagerduty_only_when_its_stack_file_says_so(
 
 
 def test_production_pages_pagerduty(tmp_path: Path) -> None:
-    tree = write_tree(render(MonitoringConfig(), STACK_TARGETS["production"]), tmp_path)
+    config = monitoring_config(stack="production")
+    tree = write_tree(render(config, STACK_TARGETS["production"]), tmp_path)
     _routes_test(tree, {"severity": "critical"}, [PAGERDUTY, EMAIL, SLACK])
 
 
@@ -108,8 +111,9 @@ def test_the_watchdog_reaches_the_heartbeat_receiver_and_nothing_else(rendered_t
 def test_the_heartbeat_goes_to_the_stacks_url_every_watchdog_interval(
     url: str | None, stack_target: Target
 ) -> None:
-    config = MonitoringConfig.model_validate(
-        {"receivers": {"watchdogUrl": url}, "routing": {"watchdogInterval": "2m"}}
+    config = monitoring_config(
+        {"receivers": {"watchdogUrl": url}, "routing": {"watchdogInterval": "2m"}},
+        stack=stack_target.environment,
     )
     alertmanager = yaml.safe_load(render(config, stack_target)["alertmanager/alertmanager.yml"])
     [receiver] = [r for r in alertmanager["receivers"] if r["name"] == WATCHDOG]
@@ -124,7 +128,9 @@ def test_the_heartbeat_goes_to_the_stacks_url_every_watchdog_interval(
 def test_the_rollback_service_hears_a_firing_group_every_rollback_repeat_interval(
     stack_target: Target,
 ) -> None:
-    config = MonitoringConfig.model_validate({"routing": {"rollbackRepeatInterval": "20m"}})
+    config = monitoring_config(
+        {"routing": {"rollbackRepeatInterval": "20m"}}, stack=stack_target.environment
+    )
     alertmanager = yaml.safe_load(render(config, stack_target)["alertmanager/alertmanager.yml"])
     [route] = [r for r in alertmanager["route"]["routes"] if r["receiver"] == ROLLBACK]
     assert route["repeat_interval"] == "20m"

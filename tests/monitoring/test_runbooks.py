@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from components.monitoring import RUNBOOKS, render
 from monitoring import MonitoringConfig
 from tests.conftest import ROOT, STACKS, validated_stack
+from tests.fixtures import RECEIVERS
 
 
 def anchors(markdown: str) -> set[str]:
@@ -52,4 +53,4 @@ def test_every_runbook_link_points_at_a_section_of_this_repository(stack: str) -
 )
 def test_a_runbook_base_with_credentials_or_extras_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="runbookBaseUrl"):
-        MonitoringConfig.model_validate({"runbookBaseUrl": url})
+        MonitoringConfig.model_validate({"runbookBaseUrl": url, "receivers": RECEIVERS})

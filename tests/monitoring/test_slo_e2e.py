@@ -18,6 +18,7 @@ import pytest
 
 from monitoring.durations import format_duration
 from monitoring.slo_config import WORKBOOK_TIERS
+from tests.conftest import target_of
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import (
     Loopback,
@@ -33,6 +34,9 @@ TOOLS = ("busybox", "prometheus", "prometheus-alertmanager", "prometheus-blackbo
 SCALE = 300
 OBJECTIVE = 99.0  # a 1% budget: the fast tier pages above 14.4% bad requests
 RATE = 200.0  # requests per second: a 1s short window holds 200, so 14.4% is 29 of them
+# The loopback stack is staging's: an objective of one of its scraped services.
+STAGING = target_of("staging")
+SERVICE = sorted(STAGING.scraped())[0]
 SCALED: dict[str, Any] = {
     "scrapeInterval": "250ms",
     "scrapeTimeout": "250ms",
@@ -45,7 +49,7 @@ SCALED: dict[str, Any] = {
         ],
     },
     "slos": {
-        "backend": [
+        SERVICE: [
             {"name": "availability", "objective": OBJECTIVE, "window": timedelta(days=30) / SCALE,
              "sli": {"kind": "availability"}},
         ]
@@ -65,8 +69,8 @@ def _page(note: Notification) -> bool:
 def _history(stack: Loopback) -> None:
     """Good traffic for a whole fast long window, as Prometheus has it recorded."""
     deadline = time.monotonic() + 20
-    while not query(stack, 'slo:sli_requests:increase1s{service="backend"} > 0'):
-        assert time.monotonic() < deadline, "Prometheus never recorded the backend's traffic"
+    while not query(stack, f'slo:sli_requests:increase1s{{service="{SERVICE}"}} > 0'):
+        assert time.monotonic() < deadline, f"Prometheus never recorded {SERVICE}'s traffic"
         time.sleep(0.2)
     time.sleep(LONG)
 
@@ -76,7 +80,7 @@ def test_a_steady_error_rate_just_above_the_fast_factor_pages_within_the_fast_wi
 ) -> None:
     tools = {name: require_tool(name) for name in TOOLS}
     with loopback_stack(tmp_path, tools, overrides=FAST_ONLY) as stack:
-        traffic = stack.apps["backend"].traffic = Traffic(RATE)
+        traffic = stack.apps[SERVICE].traffic = Traffic(RATE)
         _history(stack)
         share = FAST.factor * (100 - OBJECTIVE) / 100 * 1.1  # 10% above the factor
         burning = time.monotonic()
@@ -92,7 +96,7 @@ def test_a_steady_error_rate_just_above_the_fast_factor_pages_within_the_fast_wi
     assert [r["metric"]["burnrate_tier"] for r in fired] == [
         format_duration(FAST.long_window / SCALE)
     ]
-    assert "backend/availability" in page.body["payload"]["summary"]
+    assert f"{SERVICE}/availability" in page.body["payload"]["summary"]
 
 
 def test_a_firing_tier_mutes_the_slower_tiers_of_its_objective(tmp_path: Path) -> None:
@@ -102,8 +106,9 @@ def test_a_firing_tier_mutes_the_slower_tiers_of_its_objective(tmp_path: Path) -
         tiers = [format_duration(t.long_window / SCALE) for t in WORKBOOK_TIERS]
 
         def post(tier: str, action: str, ends: str | None = None) -> None:
-            labels = {"alertname": "ErrorBudgetBurn", "service": "backend", "slo": "availability",
-                      "environment": "staging", "burnrate_tier": tier, "slo_action": action,
+            labels = {"alertname": "ErrorBudgetBurn", "service": SERVICE, "slo": "availability",
+                      "environment": STAGING.environment, "burnrate_tier": tier,
+                      "slo_action": action,
                       "severity": "critical" if action == "page" else "warning"}  # fmt: skip
             alert: dict[str, Any] = {"labels": labels, "annotations": {"summary": tier}}
             if ends:

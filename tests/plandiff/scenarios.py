@@ -166,7 +166,7 @@ def make_stack(env: str) -> Stack:
                         },
                     }
                 ),
-                "environment": {"AUTONOMICA_SECRET_DATABASE_URL": SECRET},
+                "environment": {"PIPELINE_SECRET_DATABASE_URL": SECRET},
                 "triggers": ["autonomica", env, "backend"],
                 "logging": "none",
             },
@@ -260,7 +260,7 @@ def secret_change() -> Case:
     old.find("staging-api-url")["inputs"]["sentryDsn"] = CANARY
     new.find("staging-api-url")["inputs"]["sentryDsn"] = SECRET
     backend = new.find("staging-backend")["inputs"]
-    backend["environment"]["AUTONOMICA_SECRET_REDIS_URL"] = SECRET
+    backend["environment"]["PIPELINE_SECRET_REDIS_URL"] = SECRET
     spec = json.loads(backend["stdin"])
     spec["service"]["secretVariables"].append("REDIS_URL")
     backend["stdin"] = json.dumps(spec)

@@ -7,7 +7,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from components.config import PROJECT
+from tests.conftest import NAMESPACE as PROJECT
 from tests.conftest import stack_config
 from tools import synth
 from tools.mockrun import Plan as MockPlan

@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import re
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 
-from components.config import StackConfig, raw_project_config
+from components.config import ConfigError, StackConfig, raw_project_config, validate
 from monitoring.durations import format_duration, parse_duration
+from monitoring.images import IMAGES
 from tests.conftest import STACKS, CommittedPlan
 from tests.plandiff import stacks
 from tools import synth
@@ -29,11 +30,12 @@ from tools.plandiff.plan import Snapshot
 STACK = "production"
 # Keys that change only another stack: production's Vercel project is the same in either layout.
 # Production already pages (its default): staging shows what turning paging on changes.
-STACK_OF = {"vercel.layout": "staging", "monitoring.receivers.pagerduty": "staging"}
+STACK_OF = {"vercel": "staging", "monitoring.receivers.pagerduty": "staging"}
 
 # Keys the generic changes cannot reach on their own: key -> (value, other keys it needs).
 HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
     "monitoring.receivers.watchdogUrl": ("https://heartbeat.example.net/ping/other", {}),
+    "monitoring.runbookBaseUrl": ("https://runbooks.example.net/monitoring.md", {}),
     "railway.retainOnDelete": (False, {}),  # production's default (null) already retains
     # One more trusted publisher: every image the stack runs is still from the ones before.
     "railway.allowedImagePublishers": (["prom", "grafana", "ghcr.io/example"], {}),
@@ -57,6 +59,32 @@ HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
         {"monitoring.servers.hosting": "external"},
     ),
 }
+# A service's keys that change only together with others: key -> the service changed whole
+# (from the stack file's entry). The first service of the stack for which the result is a valid
+# stack file is changed.
+SERVICE_HINTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "services.*.language": lambda s: {**s, "language": "node", "python": None},
+    "services.*.deploy": lambda s: {**s, "deploy": "image", "image": IMAGES["grafana"]},
+    "services.*.image": lambda s: {**s, "deploy": "image", "image": IMAGES["grafana"]},
+    "services.*.platform": lambda s: {**s, "platform": "railway", "vercel": None, "port": 3000},
+    "services.*.role": lambda s: {**s, "role": "worker"},
+    "services.*.schedule": lambda s: {
+        **{k: v for k, v in s.items() if k not in ("url", "healthPath", "metricsPath")},
+        "role": "cron",
+        "schedule": "0 3 * * *",
+        "urlVariable": None,
+    },
+    "services.*.secretEnv": lambda s: {**s, "secretEnv": [*s.get("secretEnv", []), "NEW_SECRET"]},
+    "services.*.urlVariable": lambda s: {**s, "urlVariable": "SITE_URL"},
+    "services.*.rollback": lambda s: {**s, "rollback": False},
+    "services.*.vercel.publicUrls": lambda s: {
+        **s,
+        "vercel": {
+            **s["vercel"],
+            "publicUrls": {f"{k}_RENAMED": v for k, v in s["vercel"]["publicUrls"].items()},
+        },
+    },
+}
 # Keys the config refuses whatever their value: each must be an error, never silently ignored.
 REFUSED = {"monitoring.receivers.rollbackWebhookUrl"}
 # Keys that describe something outside the stack and only check other keys: they deploy
@@ -74,15 +102,29 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return annotation if is_model else None
 
 
+def _map_of(annotation: Any) -> type[BaseModel] | None:
+    """M of dict[str, M] (the services map): each entry's keys are keys too."""
+    if typing.get_origin(annotation) is dict:
+        return _model_of(typing.get_args(annotation)[1])
+    return None
+
+
 def keys(
     model: type[BaseModel] = StackConfig, prefix: str = ""
 ) -> Iterator[tuple[str, tuple[Any, type[BaseModel]]]]:
-    """camelCase key path -> (annotation, the model that holds it) of every leaf."""
+    """camelCase key path -> (annotation, the model that holds it) of every leaf; `*` stands
+    for a map's key (a service's name)."""
     for field in model.model_fields.values():
         path = f"{prefix}{field.alias}"
         nested = _model_of(field.annotation)
+        entries = _map_of(field.annotation)
+        optional = [a for a in typing.get_args(field.annotation) if _model_of(a)]
         if nested is not None:
             yield from keys(nested, f"{path}.")
+        elif entries is not None:
+            yield from keys(entries, f"{path}.*.")
+        elif len(optional) == 1 and path.startswith("services."):
+            yield from keys(optional[0], f"{path}.")  # a service's vercel or python settings
         else:
             yield path, (field.annotation, model)
 
@@ -90,11 +132,23 @@ def keys(
 KEYS = dict(keys())
 
 
-def current(config: StackConfig, path: str) -> Any:
-    node: Any = config.model_dump(mode="json", by_alias=True)
+def current(config: StackConfig, path: str, exclude_none: bool = False) -> Any:
+    node: Any = config.model_dump(mode="json", by_alias=True, exclude_none=exclude_none)
     for part in path.split("."):
-        node = node[part]
+        node = node.get(part) if isinstance(node, dict) else None
     return node
+
+
+def resolved(config: StackConfig, path: str) -> str:
+    """`path` with `*` as the first entry of the map that has the key set."""
+    if "*" not in path:
+        return path
+    head, _, tail = path.partition(".*.")
+    for name in current(config, head) or {}:
+        concrete = f"{head}.{name}.{tail}"
+        if current(config, concrete) is not None:
+            return concrete
+    return f"{head}.{next(iter(current(config, head)))}.{tail}"
 
 
 def _strings(value: str) -> Iterator[str]:
@@ -139,45 +193,75 @@ def candidates(value: Any, annotation: Any) -> Iterator[Any]:
 
 
 def accepted(config: dict[str, Any]) -> bool:
+    """Whether the program takes the stack file: its models and the rules between keys."""
     flat, _ = synth.pulumi_config(config)
     try:
-        StackConfig.model_validate(raw_project_config(flat))
-    except ValidationError:
+        validate(raw_project_config(flat), STACK, frozenset({"secrets"}))
+    except ConfigError:
         return False
     return True
+
+
+def _in_file(config: dict[str, Any], path: str) -> bool:
+    top, *rest = path.split(".")
+    node: Any = config.get(f"{stacks.PROJECT}:{top}")
+    for part in rest:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node is not None
 
 
 def change_for(stack: str, path: str, base: StackConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (base, head) stack files for a valid change of `path`."""
     annotation, owner = KEYS[path]
+    if path in SERVICE_HINTS:
+        return _service_change(stack, path)
+    if path == "monitoring.business":  # another scraped service exports them
+        assert base.monitoring.business is not None
+        others = [n for n, s in base.services.items() if s.metrics_path]
+        other = next(n for n in others if n != base.monitoring.business.service)
+        head = stacks.edited(stack)
+        stacks.set_key(head, "monitoring.business.service", other)
+        return stacks.edited(stack), head
     if annotation is SecretStr or path.startswith("secrets."):
         head = stacks.edited(stack)
         name = path.removeprefix("secrets.")
-        secret = {"NEW_TOKEN": {"secure": "v1:Zm9v"}} if name == "frontendEnv" else {
-            "secure": "v1:Zm9v"
-        }  # fmt: skip
+        listed = [n for s in base.services.values() for n in s.secret_env]
+        secret = {listed[0]: {"secure": "v1:Zm9v"}} if name == "env" else {"secure": "v1:Zm9v"}
         stacks.set_key(head, "secrets", {name: secret})
         return stacks.edited(stack), head
     value, context = HINTS.get(path, (None, {}))
+    path = resolved(base, path)
     base_file = stacks.edited(stack)
     for key, setting in context.items():
         stacks.set_key(base_file, key, setting)
     was = current(base, path)
     tries = [value] if path in HINTS else list(candidates(was, annotation))
     parent, _, leaf = path.rpartition(".")
-    # A model with required fields (a strategy, a service's endpoints) is set whole.
-    whole = bool(parent) and any(f.is_required() for f in owner.model_fields.values())
+    # A model with required fields (a strategy) is set whole, unless the file holds it already.
+    required = any(f.is_required() for f in owner.model_fields.values())
+    whole = bool(parent) and required and not _in_file(base_file, parent)
     for tried in tries:
         if tried == was:
             continue
         head = json.loads(json.dumps(base_file))
         if whole:
-            stacks.set_key(head, parent, {**current(base, parent), leaf: tried})
+            stacks.set_key(head, parent, {**current(base, parent, True), leaf: tried})
         else:
             stacks.set_key(head, path, tried)
         if accepted(head):
             return base_file, head
     raise AssertionError(f"no valid change found for {path} (tried {tries}): add it to HINTS")
+
+
+def _service_change(stack: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    services = stacks.edited(stack)[f"{stacks.PROJECT}:services"]
+    for name, service in services.items():
+        head = stacks.edited(stack)
+        changed = {k: v for k, v in SERVICE_HINTS[path](service).items() if v is not None}
+        head[f"{stacks.PROJECT}:services"][name] = changed
+        if changed != service and accepted(head):
+            return stacks.edited(stack), head
+    raise AssertionError(f"no service takes the change of {path}: fix SERVICE_HINTS")
 
 
 @pytest.fixture(scope="module")
@@ -193,10 +277,8 @@ def base_snapshots(committed_plan: CommittedPlan) -> dict[str, Snapshot]:
 
 def test_the_key_list_comes_from_the_models() -> None:
     assert len(KEYS) > 100
-    assert {"rollback.dryRun", "railway.backendRootDirectory", "featureFlags.aiAssistance"} <= set(
-        KEYS
-    )
-    named = set(HINTS) | REFUSED | CHECKS_ONLY | set(STACK_OF)
+    assert {"rollback.dryRun", "services.*.healthPath", "featureFlags", "product.name"} <= set(KEYS)
+    named = set(HINTS) | set(SERVICE_HINTS) | REFUSED | CHECKS_ONLY | set(STACK_OF)
     assert named <= set(KEYS), "a list here names a key the models no longer have"
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitoring import MonitoringConfig, Target
 from monitoring import render as render_monitoring
+from tests.conftest import monitoring_config, target_of
 from tools.plandiff.compare import diff_sides, diff_values, unified_diff
 from tools.plandiff.markdown import render
 from tools.plandiff.plan import SECRET, Plan, Snapshot
@@ -135,16 +135,11 @@ def test_a_value_that_becomes_secret_is_never_shown(plain: str, path: list[str])
 def test_a_threshold_change_in_the_rules_marks_only_the_changed_lines() -> None:
     # difflib.unified_diff's autojunk treats lines repeated all over a long rule file
     # (`for: 5m`, `labels:`) as junk and would show whole alert blocks removed and added.
-    target = Target(
-        environment="production",
-        frontend_url="https://autonomica.app",
-        backend_url="https://api.autonomica.app",
-        worker_url="https://worker.autonomica.app",
-    )
+    target = target_of("production")
     stricter = {"triggers": {"performance": {"errorRate": 0.02}}}
     path = "prometheus/rules/alerts.yml"
-    old = render_monitoring(MonitoringConfig(), target)[path].splitlines()
-    new = render_monitoring(MonitoringConfig.model_validate(stricter), target)[path].splitlines()
+    old = render_monitoring(monitoring_config(stack="production"), target)[path].splitlines()
+    new = render_monitoring(monitoring_config(stricter, "production"), target)[path].splitlines()
     differing = sum(a != b for a, b in zip(old, new, strict=True))
     changed = [line for line in unified_diff(old, new) if line[:1] in "+-"]
     assert len(changed) == 2 * differing

@@ -12,11 +12,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import STACKS, CommittedPlan
+from tests.conftest import NAMESPACE, STACKS, CommittedPlan, validated_stack
 from tests.plandiff import stacks
 from tools.plandiff.plan import Snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "stack"
+PRODUCTION = validated_stack("production")
+# The production stack's first Railway service, and the service its Vercel service's first
+# public url names.
+RAILWAY = next(iter(PRODUCTION.of("railway")))
+VERCEL, VERCEL_SERVICE = next(iter(PRODUCTION.of("vercel").items()))
+assert VERCEL_SERVICE.vercel is not None
+PUBLIC_VARIABLE, PUBLIC_SERVICE = next(iter(VERCEL_SERVICE.vercel.public_urls.items()))
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +39,8 @@ def rollback_acts_not(config: dict[str, Any]) -> None:
     config["autonomica-pipeline:rollback"]["dryRun"] = True
 
 
-def backend_root(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:railway"]["backendRootDirectory"] = "services/api"
+def service_root(config: dict[str, Any]) -> None:
+    config[f"{NAMESPACE}:services"][RAILWAY]["root"] = "services/api"
 
 
 def team_reviewer(config: dict[str, Any]) -> None:
@@ -52,19 +59,22 @@ def other_railway_project(config: dict[str, Any]) -> None:
     config["autonomica-pipeline:railway"]["projectId"] = "0b5e7c1d-2f3a-4d6e-8a9b-1c2d3e4f5a6b"
 
 
-def database_secret(config: dict[str, Any]) -> None:
-    stacks.set_key(config, "secrets", {"databaseUrl": {"secure": "v1:AAAAbmV3Y2lwaGVy"}})
+SECRET_ENV = next(n for s in PRODUCTION.services.values() for n in s.secret_env)
+
+
+def service_secret(config: dict[str, Any]) -> None:
+    stacks.set_key(config, "secrets", {"env": {SECRET_ENV: {"secure": "v1:AAAAbmV3Y2lwaGVy"}}})
 
 
 CASES = {
     "production_feature_flag": ("production", flag_on),
     "production_rollback_dry_run": ("production", rollback_acts_not),
-    "production_backend_root_directory": ("production", backend_root),
+    "production_service_root_directory": ("production", service_root),
     "production_team_reviewer": ("production", team_reviewer),
     "production_error_threshold": ("production", error_threshold),
     "production_wait_timer_policy": ("production", no_wait),
     "production_railway_project_replaces": ("production", other_railway_project),
-    "staging_secret_set": ("staging", database_secret),
+    "staging_secret_set": ("staging", service_secret),
 }
 
 
@@ -91,7 +101,7 @@ def section(markdown: str, name: str) -> str:
 
 def test_a_flag_flip_shows_false_to_true_on_its_variable(bases: dict[str, Snapshot]) -> None:
     _, markdown = stacks.diff("production", bases["production"], flag_on)
-    block = section(markdown, "frontend-env-next_public_feature_ai_assistance")
+    block = section(markdown, f"{VERCEL}-env-next_public_feature_ai_assistance")
     assert '- `value`: `"false"` → `"true"`' in block
     assert "applies an environment-variable change only to new deployments" in markdown
     assert "vercel redeploy" in markdown
@@ -108,26 +118,33 @@ def test_every_public_vercel_variable_shows_its_value(bases: dict[str, Snapshot]
             if r.type == "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
             and r.inputs["sensitive"] is False
         ]
-        assert len(public) == 6, stack
+        config = validated_stack(stack)
+        assert VERCEL_SERVICE.vercel is not None
+        count = 2 + len(VERCEL_SERVICE.vercel.public_urls) + len(config.feature_flags)
+        assert len(public) == count, stack
         assert all(inputs["value"] != "[secret]" for inputs in public), stack
 
 
-def test_the_api_url_change_shows_on_next_public_api_url(bases: dict[str, Snapshot]) -> None:
-    def api(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:urls"]["api"] = "https://api2.autonomica.app"
+def test_a_url_change_shows_on_the_public_variable_that_names_it(
+    bases: dict[str, Snapshot],
+) -> None:
+    def moved(config: dict[str, Any]) -> None:
+        config[f"{NAMESPACE}:services"][PUBLIC_SERVICE]["url"] = "https://moved.example.net"
 
-    _, markdown = stacks.diff("production", bases["production"], api)
-    block = section(markdown, "frontend-env-next_public_api_url")
-    assert '- `value`: `"https://api.autonomica.app"` → `"https://api2.autonomica.app"`' in block
+    _, markdown = stacks.diff("production", bases["production"], moved)
+    block = section(markdown, f"{VERCEL}-env-{PUBLIC_VARIABLE.lower()}")
+    was = PRODUCTION.services[PUBLIC_SERVICE].url
+    assert f'- `value`: `"{was}"` → `"https://moved.example.net"`' in block
 
 
 def test_settings_in_a_command_stdin_show_per_key(bases: dict[str, Snapshot]) -> None:
     _, markdown = stacks.diff("production", bases["production"], rollback_acts_not)
     block = section(markdown, "rollback")
     assert '- `stdin.service.variables.ROLLBACK_DRY_RUN`: `"false"` → `"true"`' in block
-    _, markdown = stacks.diff("production", bases["production"], backend_root)
-    block = section(markdown, "backend")
-    assert '- `stdin.service.source.rootDirectory`: `"autonomica-api"` → `"services/api"`' in block
+    _, markdown = stacks.diff("production", bases["production"], service_root)
+    block = section(markdown, RAILWAY)
+    was = PRODUCTION.services[RAILWAY].root
+    assert f'- `stdin.service.source.rootDirectory`: `"{was}"` → `"services/api"`' in block
 
 
 def test_an_added_team_reviewer_shows_its_slug(bases: dict[str, Snapshot]) -> None:
@@ -174,24 +191,26 @@ def test_a_changed_trigger_is_a_replacement_in_the_caution_box(
     _, markdown = stacks.diff("production", bases["production"], other_railway_project)
     caution = markdown[markdown.index("> [!CAUTION]") : markdown.index("### ")]
     assert "7 resources will be replaced" in caution
-    assert "🟠 replace `command:local:Command` `backend`" in caution
+    assert f"🟠 replace `command:local:Command` `{RAILWAY}`" in caution
 
 
 def test_a_secret_set_anew_shows_without_its_value(bases: dict[str, Snapshot]) -> None:
-    _, markdown = stacks.diff("staging", bases["staging"], database_secret)
-    assert "- `autonomica-pipeline:secrets.databaseUrl`: [secret] changed (added)" in markdown
+    _, markdown = stacks.diff("staging", bases["staging"], service_secret)
+    assert f"- `{NAMESPACE}:secrets.env.{SECRET_ENV}`: [secret] changed (added)" in markdown
     assert "AAAAbmV3Y2lwaGVy" not in markdown
 
 
 def test_canary_secrets_stay_out_of_the_comment() -> None:
     """Every secret a canary, on both sides of a change that touches every secret's consumer."""
-    from components.config import required_secrets
     from tools import synth
     from tools.plandiff import diff_sides, render
 
     canary = "canary-plandiff-7d1e-do-not-leak"
-    secrets: dict[str, Any] = {name: f"{canary}-{name}" for name in required_secrets()}
-    secrets["frontendEnv"] = {"SENTRY_AUTH_TOKEN": f"{canary}-sentry"}
+    secrets: dict[str, Any] = {
+        "env": {n: f"{canary}-{n}" for s in PRODUCTION.services.values() for n in s.secret_env},
+        **{name: f"{canary}-{name}" for name in ("slackApiUrl", "smtpPassword")},
+        **{name: f"{canary}-{name}" for name in ("vercelToken", "railwayToken")},
+    }
 
     def side(edit: Any, secrets: dict[str, Any]) -> Snapshot:
         plan = synth.run_program("production", stacks.edited("production", edit), secrets)
@@ -205,8 +224,9 @@ def test_canary_secrets_stay_out_of_the_comment() -> None:
         flag_on(config)
         error_threshold(config)
         other_railway_project(config)
+        config[f"{NAMESPACE}:services"][VERCEL]["secretEnv"] = ["NEW"]
 
-    more = {**secrets, "frontendEnv": {"SENTRY_AUTH_TOKEN": f"{canary}-sentry", "NEW": canary}}
+    more = {**secrets, "env": {**secrets["env"], "NEW": canary}}
     base, head = side(None, secrets), side(everything, more)
     markdown = render(diff_sides({"production": base}, {"production": head}))
     assert "- `value`: [secret] changed (added)" in markdown  # the new sensitive variable

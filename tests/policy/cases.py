@@ -122,7 +122,7 @@ def server(
     body = {
         "name": name,
         "source": {"image": IMAGES[name]},
-        "settings": {"startCommand": "/bin/sh -c 'eval \"$AUTONOMICA_ENTRYPOINT\"' x /bin/x"},
+        "settings": {"startCommand": "/bin/sh -c 'eval \"$PIPELINE_ENTRYPOINT\"' x /bin/x"},
         "domains": [],
         "serviceDomain": False,
     } | service
@@ -198,10 +198,8 @@ def team_access(team: int, repository: str = "autonomica") -> Resource:
 
 def alertmanager(content: str = ALERTMANAGER) -> Resource:
     """The Alertmanager server's command, which carries alertmanager.yml in a variable."""
-    files = "file AUTONOMICA_FILE_AM /etc/alertmanager/alertmanager.yml\n"
-    return server(
-        "alertmanager", variables={"AUTONOMICA_FILES": files, "AUTONOMICA_FILE_AM": content}
-    )
+    files = "file PIPELINE_FILE_AM /etc/alertmanager/alertmanager.yml\n"
+    return server("alertmanager", variables={"PIPELINE_FILES": files, "PIPELINE_FILE_AM": content})
 
 
 def stash(path: str, content: str) -> dict[str, Any]:
@@ -458,7 +456,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             server(
                 "alertmanager",
                 settings={"startCommand": "sh x /bin/alertmanager --web.config.file=/etc/web.yml"},
-                variables={"AUTONOMICA_FILES": "secret ALERTMANAGER_WEB_CONFIG /etc/web.yml\n"},
+                variables={"PIPELINE_FILES": "secret ALERTMANAGER_WEB_CONFIG /etc/web.yml\n"},
             ),
         ],
         [
@@ -468,7 +466,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                 server(
                     "alertmanager",
                     settings={"startCommand": "sh x /bin/alertmanager --web.config.file=/w.yml"},
-                    variables={"AUTONOMICA_FILES": "file AUTONOMICA_FILE_W /w.yml\n"},
+                    variables={"PIPELINE_FILES": "file PIPELINE_FILE_W /w.yml\n"},
                 ),
                 "secrets.alertmanagerPassword",
             ),

@@ -9,7 +9,7 @@ import pytest
 
 from monitoring.images import IMAGES
 from policy.publishers import OFFICIAL_PUBLISHERS, publisher
-from tests.conftest import config_error
+from tests.conftest import config_error, merged
 
 DIGEST = "@sha256:" + "0" * 64
 
@@ -38,7 +38,9 @@ def test_every_pinned_default_image_is_from_an_official_publisher() -> None:
 def _foreign_prometheus(publishers: list[str] | None) -> Any:
     def edit(config: dict[str, Any]) -> None:
         image = IMAGES["prometheus"].replace("prom/", "mallory/", 1)
-        config["autonomica-pipeline:monitoring"] = {"servers": {"images": {"prometheus": image}}}
+        config["autonomica-pipeline:monitoring"] = merged(
+            config["autonomica-pipeline:monitoring"], {"servers": {"images": {"prometheus": image}}}
+        )
         if publishers is not None:
             config["autonomica-pipeline:railway"]["allowedImagePublishers"] = publishers
 

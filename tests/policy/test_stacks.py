@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Callable
@@ -19,11 +20,11 @@ from tests.policy.weakenings import WEAKENINGS, github
 from tools import policycheck
 
 RULESET_URN = (
-    "urn:pulumi:production::autonomica-pipeline::autonomica:github:Environment"
+    "urn:pulumi:production::autonomica-pipeline::pipeline:github:Environment"
     "$github:index/repositoryRuleset:RepositoryRuleset::github-branch-ruleset"
 )
 ENVIRONMENT_URN = (
-    "urn:pulumi:production::autonomica-pipeline::autonomica:github:Environment"
+    "urn:pulumi:production::autonomica-pipeline::pipeline:github:Environment"
     "$github:index/repositoryEnvironment:RepositoryEnvironment::github-environment"
 )
 
@@ -84,9 +85,9 @@ def test_token_in_a_variable_fails(
     """A code change that moves a token into an Actions variable (no stack key can do it)."""
     original = components.pipeline.GitHubEnvironment
 
-    def leaky(*args: Any, variables: dict[str, Any], **kwargs: Any) -> Any:
-        leaked = variables | {"DEPLOY_HOOK": "ghp_" + "k9L8m7N6o5" * 4}
-        return original(*args, variables=leaked, **kwargs)
+    def leaky(name: str, args: Any, opts: Any) -> Any:
+        leaked = args.variables | {"DEPLOY_HOOK": "ghp_" + "k9L8m7N6o5" * 4}
+        return original(name, dataclasses.replace(args, variables=leaked), opts)
 
     monkeypatch.setattr(components.pipeline, "GitHubEnvironment", leaky)
     failed, report = offline(run_stack(stack))

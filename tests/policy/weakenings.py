@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monitoring.images import IMAGES
+from tests.conftest import merged
 
 PROJECT = "autonomica-pipeline"
 GITHUB = f"{PROJECT}:github"
@@ -27,18 +28,24 @@ def _set(key: str, **values: Any) -> Edit:
 
 
 def _monitoring(**values: Any) -> Edit:
-    return lambda config: config.update({f"{PROJECT}:monitoring": values})
+    return lambda config: config.update(
+        {f"{PROJECT}:monitoring": merged(config[f"{PROJECT}:monitoring"], values)}
+    )
 
 
 def _webhook_elsewhere(config: dict[str, Any]) -> None:
-    config[f"{PROJECT}:monitoring"] = {"servers": {"hosting": "external"}}
+    config[f"{PROJECT}:monitoring"] = merged(
+        config[f"{PROJECT}:monitoring"], {"servers": {"hosting": "external"}}
+    )
     config[f"{PROJECT}:urls"]["rollback"] = "https://rollback.evil.example"
 
 
 def _foreign_image(config: dict[str, Any]) -> None:
     """A pinned Prometheus from another publisher, which the stack file itself lets in."""
     image = IMAGES["prometheus"].replace("prom/", "mallory/", 1)
-    config[f"{PROJECT}:monitoring"] = {"servers": {"images": {"prometheus": image}}}
+    config[f"{PROJECT}:monitoring"] = merged(
+        config[f"{PROJECT}:monitoring"], {"servers": {"images": {"prometheus": image}}}
+    )
     config[f"{PROJECT}:railway"]["allowedImagePublishers"] = ["prom", "grafana", "mallory"]
 
 

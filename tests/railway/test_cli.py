@@ -91,10 +91,10 @@ def test_secret_variables_come_from_the_environment_never_from_stdin(
 
     missing = cli(standin, "apply", stdin=stdin)
     assert missing.returncode == 2
-    assert "AUTONOMICA_SECRET_DATABASE_URL" in missing.stderr
+    assert "PIPELINE_SECRET_DATABASE_URL" in missing.stderr
     assert not standin.mutations  # nothing changed
 
-    done = cli(standin, "apply", stdin=stdin, AUTONOMICA_SECRET_DATABASE_URL=CANARY)
+    done = cli(standin, "apply", stdin=stdin, PIPELINE_SECRET_DATABASE_URL=CANARY)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["variables"] == ["DATABASE_URL", "LOG_LEVEL"]
     (instance,) = standin.world.variables.values()
@@ -330,10 +330,10 @@ def test_check_without_a_secrets_value_checks_its_presence_only(standin: Railway
     body["service"]["variables"] = {"LOG_LEVEL": "info"}
     body["service"]["secretVariables"] = ["DATABASE_URL"]
     spec = json.dumps(body)
-    assert cli(standin, "apply", stdin=spec, AUTONOMICA_SECRET_DATABASE_URL=CANARY).returncode == 0
+    assert cli(standin, "apply", stdin=spec, PIPELINE_SECRET_DATABASE_URL=CANARY).returncode == 0
 
     assert cli(standin, "check", stdin=spec).returncode == 0  # present: no value to compare
-    wrong = cli(standin, "check", stdin=spec, AUTONOMICA_SECRET_DATABASE_URL="rotated-elsewhere")
+    wrong = cli(standin, "check", stdin=spec, PIPELINE_SECRET_DATABASE_URL="rotated-elsewhere")
     assert wrong.returncode == 3
     assert wrong.stdout.strip() == "backend: variable DATABASE_URL differs from the spec"
     assert_no_canary(wrong.stdout, wrong.stderr)

@@ -12,7 +12,7 @@ import pytest
 
 from components.railway.component import RailwayService, RailwayServiceArgs
 from components.railway.spec import ImageSource, RepoSource, Settings, Spec
-from tests.conftest import SynthFn
+from tests.conftest import STACKS, SynthFn, validated_stack
 from tools import mockrun
 
 CANARY = "canary-secret-5d1e"
@@ -57,6 +57,7 @@ def backend_args(**overrides: Any) -> RailwayServiceArgs:
         "project_id": "proj-1",
         "environment": "production",
         "service": "backend",
+        "product": "fixture",
         "source": RepoSource(repo="autonomica/app", branch="main", root_directory="backend"),
         "settings": Settings(healthcheck_path="/health"),
         "domains": ["api.autonomica.app"],
@@ -94,7 +95,7 @@ def test_commands_run_the_converge_tool_by_a_relative_interpreter() -> None:
     assert sys.executable not in text
     assert "/work/" not in text and "/home/" not in text
     # Only the secret variables' values: the Railway token comes from the ambient environment.
-    assert inputs["environment"] == {"AUTONOMICA_SECRET_DATABASE_URL": mockrun.SECRET}
+    assert inputs["environment"] == {"PIPELINE_SECRET_DATABASE_URL": mockrun.SECRET}
     assert "TOKEN" not in text
 
 
@@ -107,9 +108,7 @@ def test_secret_values_travel_only_in_the_environment_and_stdin_stays_readable()
     assert spec.service.secret_variables == ("DATABASE_URL",)
     assert spec.service.settings.healthcheck_path == "/health"
     assert spec.service.domains == ("api.autonomica.app",)
-    assert plan.plaintext[command["urn"]]["environment"] == {
-        "AUTONOMICA_SECRET_DATABASE_URL": CANARY
-    }
+    assert plan.plaintext[command["urn"]]["environment"] == {"PIPELINE_SECRET_DATABASE_URL": CANARY}
     assert CANARY not in json.dumps(plan.to_json())
 
 
@@ -153,7 +152,7 @@ def test_custom_domain_gives_the_public_url() -> None:
 
 def test_component_parents_its_command() -> None:
     plan = plan_of(backend_args)
-    component = plan.one("autonomica:railway:Service")
+    component = plan.one("pipeline:railway:Service")
     assert plan.one(COMMAND)["parent"] == component["urn"]
 
 
@@ -162,38 +161,37 @@ def test_bad_spec_fails_before_anything_runs() -> None:
         plan_of(lambda: backend_args(domains=["not a domain"]))
 
 
-@pytest.mark.parametrize(
-    ("stack", "branch", "api", "worker"),
-    [
-        ("staging", "develop", "staging-api.autonomica.app", "staging-worker.autonomica.app"),
-        ("production", "main", "api.autonomica.app", "worker.autonomica.app"),
-    ],
-)
-def test_each_stack_declares_backend_and_worker(
-    run_stack: SynthFn, stack: str, branch: str, api: str, worker: str
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_railway_service_of_the_stack_is_declared_as_its_map_says(
+    run_stack: SynthFn, stack: str
 ) -> None:
-    secrets = {"databaseUrl": CANARY, "redisUrl": CANARY + "-redis"}
-    plan = run_stack(stack, secrets=secrets)
-    commands = {c["name"]: c for c in plan.of_type(COMMAND) if c["name"] in ("backend", "worker")}
-    assert sorted(commands) == ["backend", "worker"]
+    config = validated_stack(stack)
+    railway = config.of("railway")
+    env = {name: f"{CANARY}-{name}" for s in railway.values() for name in s.secret_env}
+    plan = run_stack(stack, secrets={"env": env})
+    commands = {c["name"]: c for c in plan.of_type(COMMAND) if c["name"] in railway}
+    assert sorted(commands) == sorted(railway)
     project_id = plan.outputs["railway"]["projectId"]
     for name, command in commands.items():
-        assert command["inputs"]["triggers"] == [project_id, stack, name]
-        assert command["retainOnDelete"] is (stack == "production")
-        assert command["protect"] is (stack == "production")
+        service = railway[name]
+        assert command["inputs"]["triggers"] == [project_id, config.environment.name, name]
+        assert command["retainOnDelete"] is config.is_production
+        assert command["protect"] is config.is_production
         spec = json.loads(command["inputs"]["stdin"])
+        assert spec["product"] == config.product.name  # names it in Railway's commit messages
         # Connected to no branch: only the deploy workflow (behind its gates) ships code.
         assert spec["service"]["source"] == {
-            "deployedBy": f"jairodriguez/autonomica: .github/workflows/deploy-{stack}.yml",
-            "rootDirectory": "autonomica-api",
+            "deployedBy": f"{config.github.repository}: .github/workflows/deploy-{stack}.yml",
+            "rootDirectory": service.root,
         }
-        assert spec["service"]["settings"]["healthcheckPath"] == "/health"
-        assert spec["service"]["variables"] == {"ENVIRONMENT": stack, "PORT": "8000"}
-        assert spec["service"]["secretVariables"] == ["DATABASE_URL", "REDIS_URL"]
+        assert spec["service"]["settings"]["healthcheckPath"] == service.health_path
+        assert spec["service"]["variables"] == {
+            "ENVIRONMENT": config.environment.name,
+            "PORT": str(service.port),
+        }
+        assert spec["service"]["secretVariables"] == sorted(service.secret_env)
         assert set(command["inputs"]["environment"].values()) == {mockrun.SECRET}
-    domains = {
-        name: json.loads(c["inputs"]["stdin"])["service"]["domains"] for name, c in commands.items()
-    }
-    assert domains == {"backend": [api], "worker": [worker]}
-    assert plan.outputs["urls"]["api"] == f"https://{api}"
+        host = str(service.url).removeprefix("https://")
+        assert spec["service"]["domains"] == [host]
+        assert plan.outputs["services"][name]["url"] == service.url
     assert CANARY not in json.dumps(plan.to_json())

@@ -324,3 +324,21 @@ def test_a_workflow_deployed_service_is_never_deployed_by_apply_and_connects_no_
     after = run_apply(client, changed, state)
     assert standin.mutations[-1] == "deploymentRedeploy"
     assert _running_code(standin, after) == "shipped"
+
+
+def test_a_cron_schedule_is_a_deploy_setting_railway_keeps_and_a_rerun_sends_nothing(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    env_id = standin.add_environment("staging")
+    cron = {"cronSchedule": "0 3 * * *", "restartPolicyType": "NEVER"}
+    spec = make_spec(settings=cron, domains=[], serviceDomain=False)
+    state = run_apply(client, spec)
+    deploy = standin.service_config(env_id, state.service_id)["deploy"]
+    assert deploy["cronSchedule"] == "0 3 * * *"
+    standin.mutations.clear()
+    assert run_apply(client, spec, state) == state
+    assert standin.mutations == []
+    # Dropped from the stack (cleared), the schedule goes: the service runs as a long-running one.
+    plain = make_spec(settings={"cleared": ["cronSchedule"]}, domains=[], serviceDomain=False)
+    after = run_apply(client, plain, state)
+    assert "cronSchedule" not in standin.service_config(env_id, after.service_id)["deploy"]

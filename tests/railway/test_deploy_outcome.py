@@ -139,7 +139,7 @@ def test_cli_exits_1_with_the_deployment_and_its_log_and_prints_no_state(
         standin,
         "apply",
         stdin=secret_stdin(),
-        AUTONOMICA_SECRET_DATABASE_URL=CANARY,
+        PIPELINE_SECRET_DATABASE_URL=CANARY,
         RAILWAY_POLL_SECONDS="0",
     )
 

@@ -273,11 +273,13 @@ def test_the_rollback_service_keeps_its_audit_log_on_a_volume() -> None:
     args = rollback_service(
         project_id="proj-1",
         environment="staging",
+        product="fixture",
         repository="autonomica/app",
         public_url=None,
         variables=dict.fromkeys(ROLLBACK.required_variables, "x"),
         dry_run=False,
         protect=False,
+        platforms=frozenset({"railway", "vercel"}),
     )
     spec = json.loads(render_spec(args, dict.fromkeys(args.variables, "x")))
     assert spec["service"]["volumes"] == [{"mountPath": ROLLBACK.volume_mount}]

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from monitoring import MonitoringConfig, Target, render
+from monitoring import ROLLBACK_SERVICES, render
 from rollback.executor import Actions, Options
 from rollback.service import Service, build_service, options_of
 from rollback.settings import Settings
+from tests.conftest import monitoring_config, target_of
 from tests.monitoring.loopback import Mailbox, Receiver
 from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures, re-exported)
 from tests.railway.standin import RailwayStandIn
@@ -27,22 +28,21 @@ from tests.rollback.standins import (
 
 TOKEN = "webhook-token-for-tests-0123456789"
 SMTP_LOGIN = ("rollback@autonomica.app", "smtp-password-canary-5b1e")
-TARGET = Target(
-    environment="staging",
-    frontend_url="https://staging.autonomica.app",
-    backend_url="https://staging-api.autonomica.app",
-    worker_url="https://staging-worker.autonomica.app",
-)
+# The staging stack's services, without the rollback service's own address (these tests run it).
+TARGET = target_of("staging").model_copy(update={"rollback_address": None, "rollback_url": None})
 
 
 def rollback_yaml(**strategies: Any) -> str:
     """rollback-config.yml as `monitoring.render` writes it; `strategies` overrides (camelCase)."""
     # Staging pages nobody unless its stack says so; these tests exercise paging too.
     pages = {"receivers": {"pagerduty": True}}
-    config = MonitoringConfig.model_validate(
-        {**pages, "strategies": strategies} if strategies else pages
-    )
+    config = monitoring_config({**pages, "strategies": strategies} if strategies else pages)
     return render(config, TARGET)["rollback-config.yml"]
+
+
+def services_yaml() -> str:
+    """rollback-services.yml of the staging stack, as `monitoring.render` writes it."""
+    return render(monitoring_config(), TARGET)[ROLLBACK_SERVICES]
 
 
 @pytest.fixture
@@ -100,8 +100,11 @@ def service_env(
     PagerDuty at `receiver`."""
     config = tmp_path / "rollback-config.yml"
     config.write_text(yaml or rollback_yaml())
+    services = tmp_path / ROLLBACK_SERVICES
+    services.write_text(services_yaml())
     return {
         "ROLLBACK_CONFIG_FILE": str(config),
+        "ROLLBACK_SERVICES_FILE": str(services),
         "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
         "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
         "ROLLBACK_GRADUAL_WATCH": "300ms",

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitoring import MonitoringConfig, render, secret_files
+from monitoring import render, secret_files
+from tests.conftest import monitoring_config
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import LOOPBACK, _stop, _wait_ready, loopback_config
 from tests.railway.standin import RailwayStandIn
@@ -34,9 +35,9 @@ def test_alertmanager_delivers_to_the_service_which_acts_once(
     with serve(service) as url:
         secrets = tmp_path / "secrets"
         secrets.mkdir()
-        overrides = loopback_config(MonitoringConfig(), "http://127.0.0.1:9", secrets)
+        overrides = loopback_config(monitoring_config(), "http://127.0.0.1:9", secrets)
         overrides["receivers"]["rollbackWebhookUrl"] = f"{url}/v1/alertmanager"
-        config = MonitoringConfig.model_validate(overrides)
+        config = monitoring_config(overrides)
         for name, path in secret_files(config).items():
             Path(path).write_text(TOKEN if name == "rollback_webhook_token" else "unused")
         tree = tmp_path / "monitoring"

@@ -10,29 +10,28 @@ from typing import Any
 
 import pytest
 
-from monitoring import MonitoringConfig, Target, render
+from monitoring import render
 from monitoring.slo import ACTION_LABEL, BURN, EXHAUSTED, SLO_LABEL, TIER_LABEL
 from rollback.alerts import Webhook
 from rollback.budget import BUDGET_PREFIX, ROLLBACK_PREFIX, TRAILER, decide
 from rollback.policy import load_policy
 from rollback.service import Service
+from tests.conftest import monitoring_config
+from tests.monitoring.conftest import STACK_TARGETS
 from tests.monitoring.loopback import Receiver
-from tests.rollback.conftest import TOKEN, WAIT, ServiceFactory, audit_events
+from tests.rollback.conftest import TOKEN, WAIT, ServiceFactory, audit_events, services_yaml
 from tests.rollback.standins import Client, GitHubStandIn
 
-ENVIRONMENT = "production"
-TARGET = Target(
-    environment=ENVIRONMENT,
-    frontend_url="https://autonomica.app",
-    backend_url="https://api.autonomica.app",
-    worker_url="https://worker.autonomica.app",
-)
+TARGET = STACK_TARGETS["production"]
+ENVIRONMENT = TARGET.environment
+SERVICE = sorted(TARGET.scraped())[0]  # a service whose requests an objective can judge
 SLOS = {
-    "backend": [
+    SERVICE: [
         {"name": "availability", "objective": 95, "window": "30d",
          "sli": {"kind": "availability"}},
     ]
 }  # fmt: skip
+MARKER = f"[slo:{ENVIRONMENT}/{SERVICE}/availability]"  # how the service finds its issue
 FREEZE, REASON = "DEPLOY_FREEZE", "DEPLOY_FREEZE_REASON"
 EARLIER = "2026-01-01T00:00:00Z"  # before anything the service writes now
 
@@ -41,8 +40,8 @@ def policy_yaml(**alerting: Any) -> str:
     # A fast strategy of 2s: a failing GitHub is given up on within the test's patience.
     fast = {"timeout": "2s", "actions": ["rollback_affected_service"],
             "notifications": ["slack", "email"]}  # fmt: skip
-    config = MonitoringConfig.model_validate(
-        {"slos": SLOS, "sloAlerting": alerting, "strategies": {"fast": fast}}
+    config = monitoring_config(
+        {"slos": SLOS, "sloAlerting": alerting, "strategies": {"fast": fast}}, stack="production"
     )
     return render(config, TARGET)["rollback-config.yml"]
 
@@ -61,7 +60,7 @@ def slo_webhook(
     """An Alertmanager v4 payload of one objective's group, as the SLO route groups it."""
     alerts = []
     for tier in tiers:
-        labels = {"alertname": alertname, "service": "backend", "environment": environment,
+        labels = {"alertname": alertname, "service": SERVICE, "environment": environment,
                   "severity": "warning", SLO_LABEL: slo, ACTION_LABEL: action}  # fmt: skip
         if tier:
             labels[TIER_LABEL] = tier
@@ -70,7 +69,7 @@ def slo_webhook(
                 "status": status,
                 "labels": labels,
                 "annotations": {
-                    "summary": f"backend/{slo}: {alertname} {tier}",
+                    "summary": f"{SERVICE}/{slo}: {alertname} {tier}",
                     "runbook_url": f"https://runbooks.example.test/#runbook-{alertname.lower()}",
                 },
                 "startsAt": starts_at,
@@ -83,7 +82,7 @@ def slo_webhook(
         "groupKey": group,
         "status": status,
         "receiver": "rollback-webhook",
-        "groupLabels": {"alertname": alertname, "service": "backend", SLO_LABEL: slo},
+        "groupLabels": {"alertname": alertname, "service": SERVICE, SLO_LABEL: slo},
         "alerts": alerts,
     }
 
@@ -123,14 +122,14 @@ def test_a_spent_budget_freezes_deploys_with_its_reason_and_tells_people(
 
     variables = github.variables[ENVIRONMENT]
     assert variables[FREEZE] == "true"
-    assert variables[REASON].startswith(f"{BUDGET_PREFIX}backend/availability in production")
+    assert variables[REASON].startswith(f"{BUDGET_PREFIX}{SERVICE}/availability in {ENVIRONMENT}")
     assert f"{TRAILER}: <why>" in variables[REASON]
     told = receiver.wait_for(lambda n: n.path == "/slack" and "budget" in n.body["text"], WAIT)
     assert "Only reliability fixes deploy" in told.body["text"]
     assert "python -m rollback unfreeze" in told.body["text"]
     [record] = audit_events(service, "budget")
     assert (record["action"], record["outcome"]) == ("freeze", "succeeded")
-    frozen = service.metrics.actions.labels("freeze", "backend", "succeeded")._value.get()
+    frozen = service.metrics.actions.labels("freeze", SERVICE, "succeeded")._value.get()
     assert frozen == 1  # rollback_actions_total: what RollbackActionsFailing and Grafana read
 
 
@@ -178,7 +177,7 @@ def test_a_restart_remembers_which_incidents_it_froze_for(
     ("reason", "reason_at"),
     [
         (f"{ROLLBACK_PREFIX}an automated rollback froze deploys", None),  # an incident's
-        (f"{BUDGET_PREFIX}backend/latency in production spent its budget", EARLIER),  # stale
+        (f"{BUDGET_PREFIX}{SERVICE}/latency in {ENVIRONMENT} spent its budget", EARLIER),  # stale
     ],
 )
 def test_a_freeze_for_another_reason_is_left_as_it_is(
@@ -210,7 +209,9 @@ def test_another_objective_renews_a_budget_freeze(
     send(client, service, slo_webhook("g-spent"))
     github.put(ENVIRONMENT, REASON, f"{BUDGET_PREFIX}an older budget freeze")  # still its own
     send(client, service, slo_webhook("g-spent-again", starts_at="2026-04-02T00:00:00Z"))
-    assert github.variables[ENVIRONMENT][REASON].startswith(f"{BUDGET_PREFIX}backend/availability")
+    assert github.variables[ENVIRONMENT][REASON].startswith(
+        f"{BUDGET_PREFIX}{SERVICE}/availability"
+    )
 
 
 def test_in_dry_run_it_decides_and_tells_but_calls_nothing(
@@ -238,7 +239,7 @@ def test_a_freeze_that_fails_is_counted_told_and_tried_at_the_next_resend(
     service = make_service(yaml=policy_yaml())
     client = connect(service)
     send(client, service, slo_webhook("g-spent"))
-    failed = service.metrics.actions.labels("freeze", "backend", "failed")._value.get()
+    failed = service.metrics.actions.labels("freeze", SERVICE, "failed")._value.get()
     assert failed == 1  # RollbackActionsFailing pages on it
     receiver.wait_for(lambda n: n.path == "/slack" and "NOT set" in n.body["text"], WAIT)
     github.fail_next = 0
@@ -264,19 +265,19 @@ def test_a_ticket_tier_keeps_one_issue_per_objective_and_closes_it_on_recovery(
         {"number": n, "state": "open", "title": f"issue {n}", "body": ""} for n in range(1, 150)
     ]
     pull = {"number": 150, "state": "open", "pull_request": {"url": "x"}, "body": ""}
-    github.issues.append({**pull, "title": "fix [slo:production/backend/availability]"})
+    github.issues.append({**pull, "title": f"fix {MARKER}"})
     service = make_service(yaml=policy_yaml())
     client = connect(service)
     ticket = {"alertname": BURN, "action": "ticket"}
     send(client, service, slo_webhook("g-tickets", **ticket, tiers=("1d",)))
-    [opened] = [i for i in github.open_issues() if "[slo:production/backend/availability]" in
+    [opened] = [i for i in github.open_issues() if MARKER in
                 i["title"]]  # fmt: skip
     assert "1d:" in opened["body"] and "closes it when the burn stops" in opened["body"]
     github.issues += [
         {"number": n, "state": "open", "title": f"later {n}", "body": ""} for n in range(152, 180)
     ]  # newer issues push it to the second page
     send(client, service, slo_webhook("g-tickets", **ticket, tiers=("1d", "3d")))
-    mine = [i for i in github.issues if "[slo:production/backend/availability]" in i["title"]]
+    mine = [i for i in github.issues if MARKER in i["title"]]
     assert [i["number"] for i in mine if "pull_request" not in i] == [opened["number"]]
     assert "3d:" in opened["body"]  # updated in place, not a second issue
     send(client, service, slo_webhook("g-tickets", **ticket, tiers=("1d", "3d"), status="resolved"))
@@ -287,17 +288,17 @@ def test_a_ticket_tier_keeps_one_issue_per_objective_and_closes_it_on_recovery(
 
 
 def test_decisions_are_the_policys_alone() -> None:
-    policy = load_policy(policy_yaml())
+    policy = load_policy(policy_yaml(), services_yaml())
 
     def decided(payload: dict[str, Any]) -> Any:
         return decide(Webhook.model_validate(payload), policy)
 
     assert decided(slo_webhook("g", action="page")) is None  # the rollbacks' webhook, not ours
     assert decided(slo_webhook("g", slo="unknown")) == []
-    assert decided(slo_webhook("g", environment="staging")) == []
+    assert decided(slo_webhook("g", environment=f"not-{ENVIRONMENT}")) == []
     [freeze] = decided(slo_webhook("g"))
     assert (freeze.kind, freeze.key, freeze.started) == (
-        "freeze", "backend/availability", "2026-04-01T00:00:00+00:00"
+        "freeze", f"{SERVICE}/availability", "2026-04-01T00:00:00+00:00"
     )  # fmt: skip
     [recovered] = decided(slo_webhook("g", status="resolved"))
     assert recovered.kind == "recovered"

@@ -28,6 +28,7 @@ from tests.rollback.conftest import (
     audit_events,
     rollback_yaml,
     service_env,
+    services_yaml,
 )
 from tests.rollback.process import ServiceProcess
 from tests.rollback.standins import (
@@ -218,7 +219,9 @@ def test_a_restart_keeps_the_newest_state_of_a_group_whatever_the_order_of_its_r
     """Two threads may write records about one group in either order (a take-over racing the
     watch's own timer): the ledger keeps the newest state, not the last line."""
     day = timedelta(hours=24)
-    plan = decide(Webhook.model_validate(FRONTEND), load_policy(rollback_yaml()), day)
+    plan = decide(
+        Webhook.model_validate(FRONTEND), load_policy(rollback_yaml(), services_yaml()), day
+    )
     assert isinstance(plan, Plan)
     context = Context("staging", dry_run=False, lockout=day.total_seconds(), settle=600,
                       freeze_retry=60, freeze_retry_max=1800)  # fmt: skip

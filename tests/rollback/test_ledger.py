@@ -33,12 +33,12 @@ from rollback.ledger import (
 )
 from rollback.plan import Plan, decide
 from rollback.policy import load_policy
-from tests.rollback.conftest import rollback_yaml
+from tests.rollback.conftest import rollback_yaml, services_yaml
 from tests.rollback.standins import webhook
 
 HOUR = 3600.0
 DAY = 24 * HOUR
-POLICY = load_policy(rollback_yaml())
+POLICY = load_policy(rollback_yaml(), services_yaml())
 ALERTS = {  # group -> (alertname, service, strategy)
     "health": ("HealthCheckFailed", "backend", "immediate"),
     "errors": ("HighErrorRate", "backend", "fast"),

@@ -20,7 +20,14 @@ import pytest
 
 from rollback.settings import Settings, SettingsError
 from tests.monitoring.loopback import LOOPBACK, Mailbox, Receiver, free_port
-from tests.rollback.conftest import SMTP_LOGIN, TOKEN, WAIT, rollback_yaml, service_env
+from tests.rollback.conftest import (
+    SMTP_LOGIN,
+    TOKEN,
+    WAIT,
+    rollback_yaml,
+    service_env,
+    services_yaml,
+)
 from tests.rollback.process import ROOT, ServiceProcess
 from tests.rollback.standins import GitHubStandIn, VercelStandIn, bearer, platform_env, webhook
 
@@ -157,20 +164,25 @@ def test_settings_errors_list_every_problem_at_once_with_its_fix(tmp_path: Path)
         "ROLLBACK_SETTLE",  # not a duration
         "ROLLBACK_AUDIT_LOG",  # nowhere to go
         "ROLLBACK_CONFIG",  # neither given
-        "RAILWAY_PROJECT_ID",  # and what acting needs
+        "ROLLBACK_SERVICES",  # neither given
+        "RAILWAY_PROJECT_ID",  # and what acting needs (on every platform: none is known yet)
         "RAILWAY_API_TOKEN or RAILWAY_TOKEN",
         "VERCEL_TOKEN",
         "VERCEL_PROJECT_ID",
         "GITHUB_TOKEN",
         "GITHUB_REPOSITORY",
     ]
-    assert message.startswith("10 problem(s) with the rollback settings")
-    assert message.count("      fix: ") == 10
+    assert message.startswith("11 problem(s) with the rollback settings")
+    assert message.count("      fix: ") == 11
     assert "short-secret" not in message and "shorter than 16 characters" in message
 
 
 def test_the_audit_log_defaults_to_the_volume_only_where_it_exists(tmp_path: Path) -> None:
-    env = {"ROLLBACK_CONFIG": rollback_yaml(), "ROLLBACK_WEBHOOK_TOKEN": TOKEN}
+    env = {
+        "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_SERVICES": services_yaml(),
+        "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+    }
     dry = {**env, "ROLLBACK_DRY_RUN": "true"}
     volume = tmp_path / "data"
     with pytest.raises(SettingsError, match=r"ROLLBACK_AUDIT_LOG: not set, and .*data does not"):
@@ -188,6 +200,7 @@ def test_an_audit_log_it_cannot_write_is_one_error_and_exit_2(tmp_path: Path) ->
     env = {
         "PATH": os.environ["PATH"],
         "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_SERVICES": services_yaml(),
         "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
         "ROLLBACK_DRY_RUN": "true",
         "ROLLBACK_AUDIT_LOG": str(blocker / "audit.jsonl"),

@@ -11,7 +11,14 @@ import pytest
 from rollback.settings import Settings, SettingsError
 from tests.monitoring.loopback import Receiver
 from tests.railway.standin import Fault, RailwayStandIn
-from tests.rollback.conftest import TOKEN, WAIT, ServiceFactory, audit_events, rollback_yaml
+from tests.rollback.conftest import (
+    TOKEN,
+    WAIT,
+    ServiceFactory,
+    audit_events,
+    rollback_yaml,
+    services_yaml,
+)
 from tests.rollback.standins import Client, GitHubStandIn, VercelStandIn, webhook
 
 pytestmark = pytest.mark.e2e  # stand-ins on 127.0.0.1
@@ -202,6 +209,7 @@ def test_health_and_metrics(make_service: ServiceFactory) -> None:
 def test_missing_platform_settings_are_listed_without_values(tmp_path: Path) -> None:
     env = {
         "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_SERVICES": services_yaml(),
         "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
         "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
     }

@@ -20,7 +20,14 @@ import pytest
 
 from rollback.service import build_service
 from rollback.settings import Settings
-from tests.rollback.conftest import RECORDED_PLATFORMS, TOKEN, WAIT, audit_events, rollback_yaml
+from tests.rollback.conftest import (
+    RECORDED_PLATFORMS,
+    TOKEN,
+    WAIT,
+    audit_events,
+    rollback_yaml,
+    services_yaml,
+)
 from tests.rollback.standins import RecordingActions, bearer, serve, webhook
 
 pytestmark = pytest.mark.e2e  # the service on 127.0.0.1
@@ -87,6 +94,7 @@ def test_alert_storm_acts_at_most_once_per_incident(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {
             "ROLLBACK_CONFIG": rollback_yaml(),
+            "ROLLBACK_SERVICES": services_yaml(),
             "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
             "ROLLBACK_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
             "ROLLBACK_GRADUAL_WATCH": "200ms",

@@ -17,9 +17,11 @@ from workflows import Declared, WorkflowsConfig, render
 from workflows.consistency import DeclaredEnvironment
 
 # What the GitHub component declares per environment (one list: components/app_repository.py),
-# plus the freeze variable that the rollback service sets.
-DECLARED_SECRETS = frozenset(app_repository.SECRETS)
-DECLARED_VARIABLES = frozenset({*app_repository.VARIABLES, app_repository.FREEZE})
+# plus the freeze variable that the rollback service sets. Both stacks have the same shape.
+DECLARED_SECRETS = frozenset(app_repository.secrets(validated_stack(STACKS[0])))
+DECLARED_VARIABLES = frozenset(
+    {*app_repository.variables(validated_stack(STACKS[0])), app_repository.FREEZE}
+)
 
 
 def stack_workflows_config(*stacks: str) -> WorkflowsConfig:

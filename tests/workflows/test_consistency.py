@@ -92,21 +92,19 @@ def test_a_secret_the_environment_does_not_declare() -> None:
 
 
 def test_a_variable_the_environment_does_not_declare() -> None:
-    config = CONFIGS["staging"].model_copy(
-        update={
-            "variables": CONFIGS["staging"].variables.model_copy(update={"api_url": "BACKEND_URL"})
-        }
-    )
+    staging = CONFIGS["staging"]
+    name, service = next((n, s) for n, s in staging.services.items() if s.url_variable)
+    renamed = service.model_copy(update={"url_variable": "UNDECLARED_URL"})
+    config = staging.model_copy(update={"services": {**staging.services, name: renamed}})
     problems = check(render(config), declared_for(config))
     assert problems
     assert all(
-        "reads vars.BACKEND_URL, which the environment 'staging' does not declare" in p.message
+        "reads vars.UNDECLARED_URL, which the environment 'staging' does not declare" in p.message
         for p in problems
     )
     health = step(deploy_job("staging"), "Health checks")
-    assert f".github/workflows/deploy-staging.yml: jobs.deploy.steps[{health}].env.API_URL" in {
-        p.key for p in problems
-    }
+    key = f".github/workflows/deploy-staging.yml: jobs.deploy.steps[{health}].env.UNDECLARED_URL"
+    assert key in {p.key for p in problems}
 
 
 def test_a_secret_read_outside_any_environment() -> None:

@@ -11,15 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from monitoring import MonitoringConfig, Target, render
+from monitoring import ROLLBACK_SERVICES, render
 from rollback.budget import BUDGET_PREFIX
 from rollback.platforms import LiveActions
 from rollback.policy import load_policy
 from rollback.settings import Settings
+from tests.conftest import monitoring_config
+from tests.monitoring.conftest import STACK_TARGETS
 from tests.rollback.standins import GITHUB_TOKEN, GitHubStandIn
 from workflows import SCRIPTS
 
-ENVIRONMENT = "production"
+TARGET = STACK_TARGETS["production"]
+ENVIRONMENT = TARGET.environment
+# An objective of the stack: the freeze's reason names it.
+OBJECTIVE = next(
+    f"{service}/{o.name}"
+    for service, objectives in monitoring_config(stack="production").slos.items()
+    for o in objectives
+)
 FREEZE, REASON = "DEPLOY_FREEZE", "DEPLOY_FREEZE_REASON"
 FIX = "Reliability-Fix: retry the payment provider instead of failing the checkout"
 
@@ -34,10 +43,8 @@ def github() -> Iterator[GitHubStandIn]:
 
 def live(github: GitHubStandIn, tmp_path: Path) -> LiveActions:
     """The rollback service's platforms, as production's service builds them."""
-    target = Target(environment=ENVIRONMENT, frontend_url="https://autonomica.app",
-                    backend_url="https://api.autonomica.app",
-                    worker_url="https://worker.autonomica.app")  # fmt: skip
-    policy = load_policy(render(MonitoringConfig(), target)["rollback-config.yml"])
+    files = render(monitoring_config(stack="production"), TARGET)
+    policy = load_policy(files["rollback-config.yml"], files[ROLLBACK_SERVICES])
     settings = Settings.model_validate(
         {
             "config_yaml": "unused",
@@ -91,8 +98,8 @@ def gate(
     )
 
 
-def budget_reason(service: str = "backend/availability") -> str:
-    return f"{BUDGET_PREFIX}{service} in production spent its error budget (95% over 30d)"
+def budget_reason(service: str = OBJECTIVE) -> str:
+    return f"{BUDGET_PREFIX}{service} in {ENVIRONMENT} spent its error budget (95% over 30d)"
 
 
 @pytest.mark.parametrize("started", ["", "true"])
@@ -104,7 +111,7 @@ def test_a_reliability_fix_passes_an_error_budget_freeze(
     assert result.returncode == 0, result.stdout + result.stderr
     notice = result.stdout.splitlines()[-1]
     assert notice.startswith("::notice title=Reliability fix deployed through an error-budget")
-    assert "retry the payment provider" in notice and "backend/availability" in notice
+    assert "retry the payment provider" in notice and OBJECTIVE in notice
 
 
 def test_without_the_trailer_an_error_budget_freeze_stops_and_says_how_to_pass(
@@ -113,7 +120,7 @@ def test_without_the_trailer_an_error_budget_freeze_stops_and_says_how_to_pass(
     live(github, tmp_path).budget_freeze(budget_reason(), timeout=5)
     result = gate(github, commit(tmp_path / "app", "A new feature\n\nNothing to do with it"))
     assert result.returncode == 1
-    assert "::error title=Deploys to production are frozen::" in result.stdout
+    assert f"::error title=Deploys to {ENVIRONMENT} are frozen::" in result.stdout
     assert "'Reliability-Fix: <why>' trailer" in result.stdout
 
 

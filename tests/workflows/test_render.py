@@ -21,6 +21,12 @@ from workflows.actions import PINS
 PINNED = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
 
 
+def _root_of_each(root: str) -> dict[str, Any]:
+    """A change of the staging config that moves every service's source folder to `root`."""
+    services = CONFIGS["staging"].services.items()
+    return {"services": {n: {**s.model_dump(by_alias=True), "root": root} for n, s in services}}
+
+
 def workflows_of(config: WorkflowsConfig) -> dict[str, dict[str, Any]]:
     return {
         path: load(text)
@@ -82,7 +88,7 @@ def test_a_renamed_required_check_names_the_gate_job_that_needs_every_other_job(
     ci = workflows_of(config)[".github/workflows/ci.yml"]
     assert usage(render(config)).ci_checks[-1] == "CI / quality gate (all)"
     gate = next(job for job in ci["jobs"].values() if job["name"] == config.required_check)
-    assert set(gate["needs"]) == {"frontend", "backend", "security"}
+    assert set(gate["needs"]) == set(config.ci_jobs())
     assert gate["if"] == "${{ always() }}"  # runs, and fails, when a needed job failed
 
 
@@ -93,16 +99,23 @@ def test_ci_runs_the_checks_of_the_issue_with_the_coverage_gate() -> None:
         name: "\n".join(step.get("run", "") for step in job["steps"])
         for name, job in ci["jobs"].items()
     }
-    for command in ("npm ci", "eslint", "prettier --check", "tsc --noEmit", "jest --ci --coverage",
-                    "next build"):  # fmt: skip
-        assert command in scripts["frontend"]
-    for command in ("ruff check", "ruff format --check", "mypy", "--cov-fail-under=85"):
-        assert command in scripts["backend"]
+    # One job per source folder and language, named after its first service.
+    assert list(ci["jobs"])[: len(config.ci_jobs())] == list(config.ci_jobs())
+    for job, services in config.checked().items():
+        first = config.services[services[0]]
+        assert ci["jobs"][job]["defaults"]["run"]["working-directory"] == first.root
+        if first.language == "node":
+            commands = ["npm ci", "eslint", "prettier --check", "tsc --noEmit", "next build",
+                        "jest --ci --coverage"]  # fmt: skip
+        else:
+            packages = {config.services[s].python.package for s in services}  # type: ignore[union-attr]
+            commands = ["ruff check", "ruff format --check", "mypy", "--cov-fail-under=85",
+                        *(f"--cov={package}" for package in packages)]  # fmt: skip
+        for command in commands:
+            assert command in scripts[job], f"{job}: {command}"
     for command in ("bandit", "pip-audit", "npm audit --audit-level=high"):
         assert command in scripts["security"]
     assert set(ci["on"]) == {"pull_request", "workflow_call"}
-    assert ci["jobs"]["frontend"]["defaults"]["run"]["working-directory"] == "autonomica-frontend"
-    assert ci["jobs"]["backend"]["defaults"]["run"]["working-directory"] == "autonomica-api"
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -144,18 +157,20 @@ def test_a_push_to_the_stack_branch_runs_ci_then_deploys_once_at_a_time(stack: s
     assert job["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
     names = [step.get("name", step.get("uses", "")) for step in job["steps"]]
     assert names[1] == "Deploy freeze gate"  # right after the checkout that brings the script
-    assert ("Smoke test (Locust, headless)" in names) == (stack == "staging")
-    assert names.index("Health checks") > names.index("Deploy the frontend (Vercel, production)")
-    # The frontend is built before anything ships, so a build that fails deploys nothing.
-    build = names.index("Build the frontend (Vercel, production; no token)")
-    assert build < names.index("Deploy the backend (Railway)")
+    assert ("Smoke test (Locust, headless)" in names) == (environment.kind != "production")
+    shipped = [
+        *(f"the {n} (Railway)" for n, s in config.on("railway").items() if s.deploy == "workflow"),
+        *(f"the {n} (Vercel, production)" for n in config.on("vercel")),
+    ]
+    assert shipped
+    deploys = [names.index(f"Deploy {what}") for what in shipped]
+    assert names.index("Health checks") > max(deploys)
+    # The Vercel service is built before anything ships, so a build that fails deploys nothing.
+    for name in config.on("vercel"):
+        assert names.index(f"Build the {name} (Vercel, production; no token)") < min(deploys)
     # Each platform step comes right after its own read of the freeze.
-    for shipped in (
-        "the backend (Railway)",
-        "the worker (Railway)",
-        "the frontend (Vercel, production)",
-    ):
-        assert names[names.index(f"Deploy {shipped}") - 1].startswith("Deploy freeze gate (before")
+    for index in deploys:
+        assert names[index - 1].startswith("Deploy freeze gate (before")
 
 
 def test_the_rollback_workflow_offers_each_service_and_a_reason_and_runs_the_pipeline_code() -> (
@@ -164,7 +179,8 @@ def test_the_rollback_workflow_offers_each_service_and_a_reason_and_runs_the_pip
     config = CONFIGS["production"]
     rollback = workflows_of(config)[".github/workflows/rollback-production.yml"]
     inputs = rollback["on"]["workflow_dispatch"]["inputs"]
-    assert inputs["service"]["options"] == ["all", "frontend", "backend", "worker"]
+    offered = [name for name, service in config.services.items() if service.rollback]
+    assert inputs["service"]["options"] == ["all", *offered]
     assert inputs["reason"]["type"] == "string" and inputs["reason"]["required"] is True
     job = rollback["jobs"]["rollback"]
     assert job["environment"] == "production"
@@ -181,6 +197,13 @@ def test_the_rollback_workflow_offers_each_service_and_a_reason_and_runs_the_pip
     assert not any("freeze-gate" in s.get("run", "") for s in job["steps"])
 
 
+def test_a_ci_job_named_like_the_required_check_is_refused() -> None:
+    data = CONFIGS["staging"].model_dump(by_alias=True)
+    first_job = next(iter(CONFIGS["staging"].checked()))
+    with pytest.raises(ValidationError, match="is the name of a CI job that it gates"):
+        WorkflowsConfig.model_validate({**data, "requiredCheck": first_job})
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -190,10 +213,10 @@ def test_the_rollback_workflow_offers_each_service_and_a_reason_and_runs_the_pip
         ({"smokeTest": {"durationSeconds": 1}}, "greater than or equal to 5"),
         ({"coverageGate": 101}, "less than or equal to 100"),
         ({"nodeVersion": "18.x"}, "'20.x' or '22.x'"),
-        ({"requiredCheck": "backend"}, "is the name of a CI job that it gates"),
+        ({"requiredCheck": "security"}, "is the name of a CI job that it gates"),
         ({"secrets": {"railwayToken": "railway token"}}, "should match pattern"),
-        ({"frontendRoot": "../elsewhere"}, "should match pattern"),
-        ({"backendRoot": "app/../../etc"}, "should match pattern"),
+        (_root_of_each("../elsewhere"), "should match pattern"),
+        (_root_of_each("app/../../etc"), "should match pattern"),
         ({"typo": 1}, "Extra inputs are not permitted"),
     ],
 )

@@ -345,22 +345,25 @@ def diff_resources(
     files: tuple[FileIndex, FileIndex] = ({}, {}),
 ) -> tuple[tuple[ResourceChange, ...], int]:
     """Changed resources (deletes first, then replacements and protection removed, protected
-    updates, updates, creates) and the number of unchanged ones."""
+    updates, updates, creates) and the number of unchanged ones. A head resource whose alias is
+    a base resource's URN is that resource, moved (as Pulumi treats it): an update if its inputs
+    changed, else unchanged."""
     base_by_urn = {r.urn: r for r in base}
-    head_urns = {r.urn for r in head}
+    matched: set[str] = set()
     changes: list[ResourceChange] = []
     unchanged = 0
     for resource in head:
-        old = base_by_urn.get(resource.urn)
+        known = [resource.urn, *resource.aliases]
+        old = next((base_by_urn[u] for u in known if u in base_by_urn and u not in matched), None)
+        if old is not None:
+            matched.add(old.urn)
         if old is None:
             changes.append(_resource_change("create", None, resource, files))
         elif old.options() != resource.options() or not same(old.inputs, resource.inputs):
             changes.append(_resource_change("update", old, resource, files))
         else:
             unchanged += 1
-    changes.extend(
-        _resource_change("delete", r, None, files) for r in base if r.urn not in head_urns
-    )
+    changes.extend(_resource_change("delete", r, None, files) for r in base if r.urn not in matched)
     return tuple(sorted(changes, key=_attention_order)), unchanged
 
 

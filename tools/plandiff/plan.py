@@ -35,6 +35,9 @@ class Resource(BaseModel):
     deleteBeforeReplace: bool = False
     # Property paths whose change replaces the resource (the SDK's replace_on_changes).
     replaceOnChanges: tuple[str, ...] = ()
+    # The URNs it had before (its aliases, its parents' included): the same resource under
+    # another URN, which Pulumi moves instead of replacing.
+    aliases: tuple[str, ...] = ()
     inputs: dict[str, JsonValue]
 
     def options(self) -> dict[str, bool]:
