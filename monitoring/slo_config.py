@@ -153,6 +153,23 @@ def slo_problems(
         if tier.short_window < 2 * scrape_interval
     ]
     longest = max(tier.long_window for tier in alerting.tiers)
+    # One problem, at the retention, for every window it does not keep: one fix raises it.
+    kept = [
+        f"slos.{service}[{n}] ({format_duration(o.window)})"
+        for service, objectives in slos.items()
+        for n, o in enumerate(objectives)
+        if o.window > retention
+    ]
+    if kept:
+        widest = max(o.window for objectives in slos.values() for o in objectives)
+        problems.append(
+            (
+                "servers.retention",
+                f"{format_duration(retention)} is shorter than the window of "
+                f"{', '.join(kept)}: Prometheus would drop the data an objective is judged on; "
+                f"raise the retention to at least {format_duration(widest)} or shorten the window",
+            )
+        )
     for service, objectives in slos.items():
         if service not in scraped:
             what = "has no metricsPath to scrape" if service in services else "is not a service"
@@ -166,7 +183,7 @@ def slo_problems(
             if objective.name in names[:n]:
                 problems.append((f"{at}.name", f"{objective.name} is used twice for {service}"))
             problems += _objective_problems(
-                at, objective, alerting, buckets=buckets, retention=retention, longest=longest
+                at, objective, alerting, buckets=buckets, longest=longest
             )
     return problems
 
@@ -177,19 +194,10 @@ def _objective_problems(
     alerting: SloAlerting,
     *,
     buckets: Collection[float],
-    retention: timedelta,
     longest: timedelta,
 ) -> list[Problem]:
     problems = []
     window = format_duration(objective.window)
-    if objective.window > retention:
-        problems.append(
-            (
-                f"{at}.window",
-                f"{window} is longer than Prometheus keeps data (servers.retention "
-                f"{format_duration(retention)}): raise the retention or shorten the window",
-            )
-        )
     if objective.window < longest:
         problems.append(
             (

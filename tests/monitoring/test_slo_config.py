@@ -77,8 +77,6 @@ def test_the_stack_file_names_the_key_and_the_fix() -> None:
 @pytest.mark.parametrize(
     ("objectives", "path", "expected"),
     [
-        ([objective(window="31d")], "[0].window",
-         "31d is longer than Prometheus keeps data (servers.retention 30d)"),
         ([objective(window="2d")], "[0].window",
          "2d is shorter than the longest burn-rate window (3d)"),
         ([objective(sli={"kind": "latency", "threshold": "1700ms"})], "[0].sli.threshold",
@@ -97,6 +95,20 @@ def test_an_objective_that_cannot_be_measured_is_refused_at_its_key(
     assert f"{key(at)}: {expected}" in message
     assert f"fix: pulumi config set --path '{at}' VALUE --stack {STACK}" in message
     assert message.count("\n  - ") == 1  # one problem, named once
+
+
+def test_a_window_longer_than_the_retention_is_refused_once_at_the_retention() -> None:
+    message = stack_problems(
+        {SERVICE: [objective(window="31d"), objective(name="b", window="40d")]}
+    )
+    at = "monitoring.servers.retention"
+    assert (
+        f"{key(at)}: 30d is shorter than the window of slos.{SERVICE}[0] (31d), "
+        f"slos.{SERVICE}[1] (40d): Prometheus would drop the data an objective is judged on; "
+        "raise the retention to at least 40d or shorten the window"
+    ) in message
+    assert f"fix: pulumi config set --path '{at}' VALUE --stack {STACK}" in message
+    assert message.count("\n  - ") == 1
 
 
 def test_an_objective_of_no_service_is_refused_with_the_services_that_have_metrics() -> None:
@@ -122,14 +134,14 @@ def test_every_problem_is_listed_at_once() -> None:
             SERVICE: [objective(window="60d", sli={"kind": "latency", "threshold": "1700ms"})],
         }
     )
-    for part in ("is not a service", "60d is longer", "1.7s is not a bucket bound"):
+    for part in ("is not a service", "the window of slos.", "1.7s is not a bucket bound"):
         assert part in message
     assert message.count("\n  - ") == 3
 
 
 def test_rendering_refuses_what_the_stack_file_refuses() -> None:
     config = monitoring_config({"slos": {SERVICE: [objective(window="31d")]}}, stack=STACK)
-    with pytest.raises(ValueError, match=rf"monitoring.slos.{SERVICE}\[0\].window: 31d"):
+    with pytest.raises(ValueError, match=r"monitoring.servers.retention: 30d is shorter"):
         render(config, TARGET)
 
 
