@@ -109,7 +109,9 @@ class SloAlerting(ConfigModel):
         timedelta(hours=1), description="how long a budget stays spent before deploys freeze"
     )
     freeze: bool | None = Field(
-        None, description="freeze deploys when a budget is spent; default: production only"
+        None,
+        description="freeze deploys when a budget is spent; default: where environment.kind is "
+        "production",
     )
 
     @model_validator(mode="after")

@@ -165,3 +165,18 @@ def test_tiers_page_or_open_a_ticket_as_configured() -> None:
     }
     assert by_tier == expected
     assert all(r["labels"][SLO_LABEL] for r in burns)  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("stack", "environment", "kind", "freezes"),
+    [("production", "eu-live", "production", True), ("staging", "production", "staging", False)],
+)
+def test_the_freeze_follows_the_environment_kind_never_its_name(
+    stack: str, environment: str, kind: str, freezes: bool
+) -> None:
+    target = STACK_TARGETS[stack].model_copy(update={"environment": environment, "kind": kind})
+    spent = [r for r in _rules(STACK_CONFIGS[stack], target) if r.get("alert") == EXHAUSTED]
+    assert spent
+    assert all((r["labels"].get(ACTION_LABEL) == "freeze") == freezes for r in spent)  # type: ignore[attr-defined]
+    policy = yaml.safe_load(render(STACK_CONFIGS[stack], target)["rollback-config.yml"])
+    assert {slo["freeze"] for slo in policy["slos"]} == {freezes}
