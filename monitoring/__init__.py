@@ -17,6 +17,10 @@ from monitoring.prometheus import blackbox_config, prometheus_config
 from monitoring.rollback import rollback_config, rollback_services
 from monitoring.rules import alerts_file, recording_file
 from monitoring.secrets import SECRET_FILES, SecretName, secret_files
+from monitoring.slo import RULES_FILE as SLO_RULES
+from monitoring.slo import rules_file as slo_rules_file
+from monitoring.slo_dashboard import PATH as SLO_DASHBOARD
+from monitoring.slo_dashboard import dashboard_json as slo_dashboard_json
 from monitoring.yamlfile import dump
 
 __all__ = [
@@ -38,11 +42,15 @@ ROLLBACK_SERVICES = "rollback-services.yml"
 
 def render(config: MonitoringConfig, target: Target) -> dict[str, str]:
     """Relative file path -> content. Paths inside a tool's folder keep their relative links."""
+    problems = config.slo_problems(target.services, target.scraped())
+    if problems:
+        raise ValueError("; ".join(f"monitoring.{path}: {message}" for path, message in problems))
     product = target.product.name
     files = {
         PROMETHEUS_CONFIG: dump(prometheus_config(config, target)),
         "prometheus/rules/recording.yml": dump(recording_file(config, target)),
         "prometheus/rules/alerts.yml": dump(alerts_file(config, target)),
+        SLO_RULES: dump(slo_rules_file(config, target)),
         BLACKBOX_CONFIG: dump(blackbox_config(config)),
         ALERTMANAGER_CONFIG: dump(alertmanager_config(config, target)),
         f"alertmanager/templates/{product}.tmpl": templates(product),
@@ -57,4 +65,6 @@ def render(config: MonitoringConfig, target: Target) -> dict[str, str]:
     }
     for name in dashboards(config):
         files[f"grafana/dashboards/{name}.json"] = dashboard_json(config, target, name)
+    if config.slos:
+        files[SLO_DASHBOARD] = slo_dashboard_json(config, target)
     return dict(sorted(files.items()))

@@ -13,6 +13,7 @@ from typing import Any
 from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
 from monitoring.rules import HEALTH_ALERT, INHIBITED_BY_HEALTH, WATCHDOG_ALERT
+from monitoring.slo import inhibit_rules, webhook_routes
 
 SLACK = "slack-critical"
 PAGERDUTY = "pagerduty-critical"
@@ -49,6 +50,7 @@ def _routes(config: MonitoringConfig, pages: bool) -> list[dict[str, Any]]:
             "repeat_interval": format_duration(routing.rollback_repeat_interval),
             "continue": True,
         },
+        *webhook_routes(ROLLBACK, config),
         *([pagerduty] if pages else []),
         {"receiver": EMAIL, "matchers": ['severity=~"critical|warning"'], "continue": True},
         # Catch-all: every alert also reaches Slack (a matching child route disables the
@@ -153,7 +155,8 @@ def alertmanager_config(config: MonitoringConfig, target: Target) -> dict[str, A
                 "source_matchers": [f'alertname="{HEALTH_ALERT}"'],
                 "target_matchers": [f'alertname=~"{"|".join(INHIBITED_BY_HEALTH)}"'],
                 "equal": ["service", "environment"],
-            }
+            },
+            *inhibit_rules(config),
         ],
         "receivers": _receivers(config, target, pages),
     }

@@ -2,17 +2,20 @@
 so `MonitoringConfig()` is the spec. Cross-field rules live in one validator per model."""
 
 import ipaddress
-import math
 import re
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from monitoring.durations import Duration
 from monitoring.images import IMAGES, ServerName
+from monitoring.model import ConfigModel as ConfigModel  # noqa: PLC0414 (re-exported)
+from monitoring.model import Decimal
+from monitoring.slo_config import SloAlerting, Slos, slo_problems
 
 # A service of the product (the stack file's `services` map): a name, never a fixed list.
 ServiceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -135,28 +138,7 @@ HostPort = Annotated[
 Email = Annotated[str, Field(pattern=r"^[!-?A-~]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,63}$")]
 
 
-def _decimal_text(value: object) -> object:
-    """`pulumi config set --path` stores a decimal as text ("0.02"): read it as its number."""
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return number if math.isfinite(number) else value
-    return value
-
-
-# A number, also when written as text; never a boolean (the stack config is validated strictly).
-Decimal = Annotated[float, BeforeValidator(_decimal_text)]
 Fraction = Annotated[Decimal, Field(gt=0, lt=1)]
-
-
-class ConfigModel(BaseModel):
-    """Base of every config model of the project: immutable, strict keys, camelCase in YAML."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
 
 
 class HealthCheckTrigger(ConfigModel):
@@ -338,8 +320,9 @@ class Servers(ConfigModel):
         description="railway: the stack runs Prometheus, the blackbox exporter, Alertmanager and "
         "Grafana as Railway services; external: a team's own or hosted ones, at `addresses`",
     )
+    # 30 days: the window of the SLOs the stacks declare (monitoring.slos) must stay in the TSDB.
     retention: Annotated[Duration, Field(ge=timedelta(hours=2), le=timedelta(days=3650))] = (
-        timedelta(days=15)
+        timedelta(days=30)
     )
     images: Images = Images()
 
@@ -397,6 +380,23 @@ class MonitoringConfig(ConfigModel):
     grafana: Grafana = Grafana()
     infrastructure: Infrastructure = Infrastructure()
     servers: Servers = Servers()
+    slos: Slos = Field(default_factory=dict, description="service -> its objectives")
+    slo_alerting: SloAlerting = SloAlerting()
+
+    def slo_problems(
+        self, services: Collection[str], scraped: Collection[str]
+    ) -> list[tuple[str, str]]:
+        """(key path under `monitoring`, what is wrong) for every objective that cannot be
+        measured as written; `scraped`: the services whose metrics Prometheus scrapes."""
+        return slo_problems(
+            self.slos,
+            self.slo_alerting,
+            buckets=self.triggers.performance.latency_buckets,
+            retention=self.servers.retention,
+            scrape_interval=self.scrape_interval,
+            services=services,
+            scraped=scraped,
+        )
 
     @model_validator(mode="after")
     def _consistent_timings(self) -> Self:

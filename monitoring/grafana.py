@@ -29,7 +29,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from monitoring import metrics as m
 from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
-from monitoring.rules import QUANTILES, alert_rules, recording_names
+from monitoring.rules import QUANTILES, AlertRule, alert_rules, recording_names
 from monitoring.servers import GRAFANA_PROMETHEUS_PASSWORD
 from monitoring.webauth import user_of
 
@@ -71,6 +71,7 @@ class PanelSpec:
     kind: Literal["timeseries", "stat"] = "timeseries"
     alerts: tuple[str, ...] = ()  # whose thresholds it draws
     description: str = ""
+    good_above: bool = False  # a value under its threshold is the bad one (an SLI, a budget)
 
 
 def _application(config: MonitoringConfig) -> list[PanelSpec]:
@@ -308,17 +309,27 @@ def panel_specs(config: MonitoringConfig, name: str) -> list[PanelSpec]:
     return builders[name](config)
 
 
-def _thresholds(values: list[float]) -> Any:
-    steps = [Threshold(value=None, color="green")] + [
-        Threshold(value=v, color=_COLOURS[min(i, len(_COLOURS) - 1)])
-        for i, v in enumerate(sorted(set(values)))
-    ]
+def _thresholds(values: list[float], good_above: bool) -> Any:
+    if good_above:
+        steps = [Threshold(value=None, color="red")] + [
+            Threshold(value=v, color="green") for v in sorted(set(values))
+        ]
+    else:
+        steps = [Threshold(value=None, color="green")] + [
+            Threshold(value=v, color=_COLOURS[min(i, len(_COLOURS) - 1)])
+            for i, v in enumerate(sorted(set(values)))
+        ]
     return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps)
 
 
-def _panel(spec: PanelSpec, position: int, datasource: DataSourceRef, limits: list[float]) -> Any:
+def _panel(
+    spec: PanelSpec, position: int, datasource: DataSourceRef, limits: list[float], columns: int
+) -> Any:
     builder: Any = stat.Panel() if spec.kind == "stat" else timeseries.Panel()
-    grid = GridPos(h=_HEIGHT, w=_WIDTH, x=(position % 2) * _WIDTH, y=(position // 2) * _HEIGHT)
+    width = 2 * _WIDTH // columns
+    grid = GridPos(
+        h=_HEIGHT, w=width, x=(position % columns) * width, y=(position // columns) * _HEIGHT
+    )
     builder = builder.id(spec.id).title(spec.title).unit(spec.unit)
     builder = builder.datasource(datasource).grid_pos(grid)
     if spec.description:
@@ -329,16 +340,35 @@ def _panel(spec: PanelSpec, position: int, datasource: DataSourceRef, limits: li
         tooltip = common.VizTooltipOptions().mode(TooltipDisplayMode.MULTI)
         builder = builder.tooltip(tooltip.sort(SortOrder.DESCENDING))
     if limits:
-        builder = builder.thresholds(_thresholds(limits))
-        style = common.GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED)
-        builder = builder.thresholds_style(style)
+        builder = builder.thresholds(_thresholds(limits, spec.good_above))
+        if spec.kind == "timeseries":  # a stat panel colours its value instead
+            style = common.GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED)
+            builder = builder.thresholds_style(style)
     for ref, query in zip("ABCDEFGH", spec.queries, strict=False):
         target = prometheus.Dataquery().expr(query.expr).legend_format(query.legend)
         builder = builder.with_target(target.ref_id(ref).datasource(datasource))
     return builder
 
 
+def limits_of(spec: PanelSpec, rules: list[AlertRule]) -> list[float]:
+    """The thresholds of the alerts `spec` draws, as the rules compare them."""
+    return [r.threshold for r in rules if r.name in spec.alerts and r.threshold is not None]
+
+
 def dashboard_json(config: MonitoringConfig, target: Target, name: str) -> str:
+    rules = alert_rules(config, target)
+    panels = [(spec, limits_of(spec, rules)) for spec in panel_specs(config, name)]
+    return board_json(config, target, name, panels)
+
+
+def board_json(
+    config: MonitoringConfig,
+    target: Target,
+    name: str,
+    panels: list[tuple[PanelSpec, list[float]]],
+    columns: int = 2,
+) -> str:
+    """A dashboard of `panels`, each with the threshold lines it draws, `columns` a row."""
     datasource = DataSourceRef(type_val="prometheus", uid=datasource_uid(target))
     board = (
         dashboard.Dashboard(f"{target.product.title} {name} ({target.environment})")
@@ -349,10 +379,8 @@ def dashboard_json(config: MonitoringConfig, target: Target, name: str) -> str:
         .timezone("utc")
         .readonly()
     )
-    rules = alert_rules(config, target)
-    for position, spec in enumerate(panel_specs(config, name)):
-        limits = [r.threshold for r in rules if r.name in spec.alerts and r.threshold is not None]
-        board = board.with_panel(_panel(spec, position, datasource, limits))
+    for position, (spec, limits) in enumerate(panels):
+        board = board.with_panel(_panel(spec, position, datasource, limits, columns))
     return json.dumps(board.build(), cls=JSONEncoder, sort_keys=True, indent=2) + "\n"
 
 

@@ -9,7 +9,7 @@ from monitoring.durations import format_duration
 from monitoring.webauth import AuthServer, password_file, user_of
 
 # Relative to prometheus.yml, which is how Prometheus resolves them.
-RULE_FILES = ("rules/recording.yml", "rules/alerts.yml")
+RULE_FILES = ("rules/recording.yml", "rules/alerts.yml", "rules/slo.yml")
 
 
 def _scheme_and_address(url: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from monitoring.config import (
 )
 from monitoring.durations import format_duration
 from monitoring.rules import alert_rules
+from monitoring.slo import rollback_policy
 
 
 def rollback_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
@@ -82,6 +83,7 @@ def rollback_config(config: MonitoringConfig, target: Target) -> dict[str, Any]:
             for rule in alert_rules(config, target)
             if rule.strategy is not None
         ],
+        "slos": rollback_policy(config, target),
     }
 
 

@@ -28,6 +28,7 @@ AlertKind = Literal[
     "watchdog",
     "server_down",
     "notifications_failing",
+    "slo",  # monitoring.slo
 ]
 # Alerts are about a service of the stack (its `service` label): one of the product's, the
 # rollback service that watches them, or a monitoring server.

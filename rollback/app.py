@@ -78,7 +78,7 @@ def create_app(service: Service) -> Starlette:
             )  # fmt: skip
             return JSONResponse({"error": "invalid payload", "problems": problems}, 400)
         emit(Report(None, None, counts=(("webhooks", ("accepted",)),)))
-        decision = service.executor.handle(payload, arrived)
+        decision = service.budget.handle(payload) or service.executor.handle(payload, arrived)
         return JSONResponse({"decision": decision, "dryRun": service.settings.dry_run})
 
     async def health(_: Request) -> Response:

@@ -3,8 +3,8 @@
 Every record has `time` (UTC, ISO 8601), `epoch`, `event` and `groupKey`; events:
 invalid, resolved, ignored, duplicate, admitted, waiting, preempted, cancelled, watched,
 attempt, action (with `action`, `service`, `outcome`, `attempts`, `detail`), interrupted,
-notification, finished, started, manual, snapshot. A record that changes a group carries its
-`state` (see `ledger`).
+notification, finished, started, manual, snapshot, budget (rollback.budget). A record that
+changes a group carries its `state` (see `ledger`).
 
 Bounded: past `max_bytes` the file is renamed to `<path>.1` (replacing the older one) and the
 new file starts with a `snapshot` of the ledger, so the ledger is rebuilt from these two files.

@@ -312,10 +312,10 @@ class Executor:
     def _step(self, plan: Plan, task: _Task, arrived: float, deadline: float) -> None:
         action, service, attempt = task
         self.metrics.reaction.labels(plan.strategy).observe(self.options.clock() - arrived)
-        result = self._attempts(action, service, attempt, deadline, plan.timeout.total_seconds())
+        result = self.attempts(action, service, attempt, deadline, plan.timeout.total_seconds())
         self.apply(StepDone(plan.group_key, action, service, result))
 
-    def _attempts(
+    def attempts(
         self, action: str, service: str, attempt: Callable[[float], str], deadline: float,
         budget: float,
     ) -> Step:  # fmt: skip
@@ -360,7 +360,7 @@ class Executor:
         if state is None or state.freeze_retry is None:
             return
         budget = state.plan.timeout.total_seconds()
-        result = self._attempts(
+        result = self.attempts(
             "freeze", "all", self._freeze_step(), self.options.clock() + budget, budget
         )
         self.apply(FreezeTried(key, result))
@@ -378,6 +378,10 @@ class Executor:
         if tell.page:
             channels += [c for c in strategies.immediate.notifications if c not in channels]
         message = Message(tell.plan.group_key, tell.plan.strategy, text, escalation=tell.page)
+        self.tell(channels, message)
+
+    def tell(self, channels: Iterable[Channel], message: Message) -> None:
+        """Queue `message` on `channels` (the outbox sends it within each channel's cap)."""
         for channel in channels:
             self._outbox.post(channel, message)
 

@@ -55,6 +55,12 @@ class Metrics:
             "Audit log writes that failed (the record is held in memory and retried)",
             registry=r,
         )
+        self.tickets = Counter(
+            "rollback_tickets",
+            "GitHub issues of the service level objectives opened, updated or closed, by outcome",
+            ["service", "outcome"],
+            registry=r,
+        )
         self.in_progress = Gauge(
             "rollback_plans_in_progress", "Plans being executed or watched", registry=r
         )
@@ -65,6 +71,9 @@ class Metrics:
         for action, service in acted_on(policy):
             for outcome in ("succeeded", "failed"):
                 self.actions.labels(action, service, outcome)
+        for service in {s.service for s in policy.slos if s.tickets}:
+            for outcome in ("succeeded", "failed"):
+                self.tickets.labels(service, outcome)
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels(outcome)
         for channel in {c for s in STRATEGIES for c in policy.strategies.of(s).notifications}:
@@ -73,7 +82,7 @@ class Metrics:
 
 
 def acted_on(policy: Policy) -> list[tuple[str, str]]:
-    """(action, service) pairs some strategy of `policy` can act on."""
+    """(action, service) pairs some strategy of `policy`, or its error-budget policy, acts on."""
     found: set[tuple[str, str]] = set()
     for name in STRATEGIES:
         actions = set(policy.strategies.of(name).actions)
@@ -83,4 +92,5 @@ def acted_on(policy: Policy) -> list[tuple[str, str]]:
             found |= {("rollback", a.service) for a in policy.alerts if a.strategy == name}
         if "freeze_deployments" in actions:
             found.add(("freeze", "all"))
+    found |= {("freeze", s.service) for s in policy.slos if s.freeze}  # rollback.budget
     return sorted(found)

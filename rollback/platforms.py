@@ -1,11 +1,16 @@
-"""The live platforms behind `executor.Actions`: each service on the platform that
-rollback-services.yml names for it (Vercel or Railway), the freeze -> a GitHub environment
-variable. A client per call, so each request's timeout is what is left of the strategy's; one
-transport (connections, TLS context) for all."""
+"""The live platforms behind `executor.Actions` and `budget.BudgetActions`: each service on the
+platform that rollback-services.yml names for it (Vercel or Railway), the freeze and its reason ->
+GitHub environment variables, the objectives' tickets -> GitHub issues. A client per call, so each
+request's timeout is what is left of the strategy's; one transport (connections, TLS context) for
+all."""
 
 from __future__ import annotations
 
-from rollback.github import GitHubFreeze
+import threading
+import time
+
+from rollback.budget import budget_freeze_holds, rollback_reason
+from rollback.github import GitHubFreeze, GitHubIssues
 from rollback.http import PermanentError, SharedTransport
 from rollback.policy import Policy
 from rollback.railway import RailwayRollback
@@ -42,6 +47,8 @@ class LiveActions:
             transport=self._transport,
         )
         self._github_environment = s.github_environment or policy.environment
+        # The rollback's freeze and a budget's must not interleave their two variables.
+        self._freezing = threading.Lock()
 
     def _vercel(self, timeout: float) -> VercelClient:
         s = self._settings
@@ -70,17 +77,59 @@ class LiveActions:
         return self._railway.rollback(service, before, avoid, timeout)
 
     def freeze(self, timeout: float) -> str:
-        return self.set_variable(self._settings.freeze_variable, "true", timeout)
+        """An incident's freeze: whatever was on before, its reason is now this one, which lets
+        nothing through (the freeze first: a failure between leaves a stale reason, older than
+        the freeze, which the gate does not trust either)."""
+        s = self._settings
+        with self._freezing, self._variables(timeout) as github:
+            done = github.set(s.freeze_variable, "true")
+            github.set(s.freeze_reason_variable, rollback_reason(time.time()))
+        return done
+
+    def budget_freeze(self, reason: str, timeout: float) -> str:
+        """A spent budget's freeze, unless a freeze for another reason is on already."""
+        s = self._settings
+        with self._freezing, self._variables(timeout) as github:
+            freeze = github.get(s.freeze_variable)
+            # Anything but false or unset stops deploys at the gate: on, unless the budget's own.
+            on = freeze is not None and freeze.value.strip().lower() not in ("", "false")
+            if on and not budget_freeze_holds(freeze, github.get(s.freeze_reason_variable)):
+                return f"{s.freeze_variable} is true for another reason already: left as it is"
+            done = github.set(s.freeze_variable, "true")
+            github.set(s.freeze_reason_variable, reason)
+        return done
 
     def set_variable(self, name: str, value: str, timeout: float) -> str:
+        with self._variables(timeout) as github:
+            return github.set(name, value)
+
+    def _variables(self, timeout: float) -> GitHubFreeze:
         s = self._settings
         assert s.github_token is not None and s.github_repository is not None
-        with GitHubFreeze(
+        return GitHubFreeze(
             s.github_api_url,
             s.github_token.get_secret_value(),
             s.github_repository,
             self._github_environment,
             timeout,
             transport=self._transport,
-        ) as github:
-            return github.set(name, value)
+        )
+
+    def _issues(self, timeout: float) -> GitHubIssues:
+        s = self._settings
+        assert s.github_token is not None and s.github_repository is not None
+        return GitHubIssues(
+            s.github_api_url,
+            s.github_token.get_secret_value(),
+            s.github_repository,
+            timeout,
+            transport=self._transport,
+        )
+
+    def open_ticket(self, marker: str, title: str, body: str, timeout: float) -> str:
+        with self._issues(timeout) as issues:
+            return issues.open_or_update(marker, title, body)
+
+    def close_ticket(self, marker: str, body: str, timeout: float) -> str:
+        with self._issues(timeout) as issues:
+            return issues.close_issue(marker, body)

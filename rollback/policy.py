@@ -54,12 +54,24 @@ class Strategies(_Model):
         return strategy
 
 
+class SloPolicy(_Model):
+    """A service level objective (monitoring.slo.rollback_policy): tickets for its slow burns,
+    and whether a spent budget freezes deploys here."""
+
+    service: ServiceName
+    slo: str
+    objective: str  # for people: "99.9% of backend requests answered within 2s over 30d"
+    tickets: bool
+    freeze: bool
+
+
 class Policy(_Model):
     environment: str
     # Thresholds are Prometheus' business; the service only needs the keys to exist.
     triggers: dict[str, Any]
     strategies: Strategies
     alerts: tuple[AlertRoute, ...]
+    slos: tuple[SloPolicy, ...] = ()
     # From rollback-services.yml: the services it may roll back, and where each runs.
     services: dict[ServiceName, RollbackTarget] = Field(default_factory=dict)
 
@@ -69,6 +81,9 @@ class Policy(_Model):
 
     def platform(self, service: str) -> str:
         return self.services[service].platform
+
+    def slo(self, service: str, name: str) -> SloPolicy | None:
+        return next((s for s in self.slos if (s.service, s.slo) == (service, name)), None)
 
     def expected_strategy(self, alertname: str, service: str) -> StrategyName | None:
         return next(

@@ -9,6 +9,7 @@ from typing import Any
 
 from rollback import messages
 from rollback.audit import AuditLog
+from rollback.budget import Budget, BudgetActions
 from rollback.executor import Actions, Executor, Options, Scheduler, Timers
 from rollback.ledger import Context, Ledger, Memory, busy, restore, snapshot
 from rollback.metrics import Metrics
@@ -30,6 +31,7 @@ class Service:
     audit: AuditLog
     restored: int  # alert groups the audit log still had something to remember of
     memory: Memory
+    budget: Budget
     closed: bool = False
 
     def close(self) -> None:
@@ -38,6 +40,7 @@ class Service:
         if self.closed:
             return
         self.closed = True
+        self.budget.close()
         self.executor.close()
         self.notifier.close()
         self.audit.write("stopped", groupKey=None, detail="stopped cleanly")
@@ -139,4 +142,14 @@ def build_service(
     )
     metrics.in_progress.set_function(lambda: busy(ledger.book))
     executor.resume_all()
-    return Service(settings, policy, executor, notifier, metrics, audit, restored, memory)
+    budget = Budget(
+        policy,
+        actions if isinstance(actions, BudgetActions) else None,
+        executor,
+        audit,
+        metrics,
+        records=records,
+        now=now,
+        dry_run=settings.dry_run,
+    )
+    return Service(settings, policy, executor, notifier, metrics, audit, restored, memory, budget)

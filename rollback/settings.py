@@ -55,6 +55,7 @@ ENV: dict[str, str] = {
     "github_environment": "GITHUB_ENVIRONMENT",
     "github_api_url": "GITHUB_API_URL",
     "freeze_variable": "ROLLBACK_FREEZE_VARIABLE",
+    "freeze_reason_variable": "ROLLBACK_FREEZE_REASON_VARIABLE",
     "slack_webhook_url": "SLACK_WEBHOOK_URL",
     "pagerduty_routing_key": "PAGERDUTY_ROUTING_KEY",
     "pagerduty_url": "PAGERDUTY_URL",
@@ -139,6 +140,9 @@ class Settings(BaseModel):
     github_environment: Optional = None  # default: the policy's environment
     github_api_url: str = "https://api.github.com"
     freeze_variable: str = Field("DEPLOY_FREEZE", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    # Why the freeze is on (rollback.budget): the freeze gate lets reliability fixes through an
+    # error-budget freeze, never through another.
+    freeze_reason_variable: str = Field("DEPLOY_FREEZE_REASON", pattern=r"^[A-Z_][A-Z0-9_]*$")
     slack_webhook_url: SecretStr | None = None
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"

@@ -271,7 +271,8 @@ def test_grafana_provisions_the_dashboards_from_where_they_are_written(run_stack
     assert datasource["datasources"][0]["url"] == "http://prometheus.railway.internal:9090"
     uids = [json.loads(files[p])["uid"] for p in sorted(files) if p.endswith(".json")]
     assert uids == [
-        f"autonomica-{n}-staging" for n in ("application", "business", "infrastructure", "rollback")
+        f"autonomica-{n}-staging"
+        for n in ("application", "business", "infrastructure", "rollback", "slo")
     ]
 
 

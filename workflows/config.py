@@ -65,6 +65,9 @@ class VariableNames(ConfigModel):
     vercel_project_id: Name = "VERCEL_PROJECT_ID"
     vercel_org_id: Name = "VERCEL_ORG_ID"
     deploy_freeze: Name = Field("DEPLOY_FREEZE", description="set by the rollback service")
+    deploy_freeze_reason: Name = Field(
+        "DEPLOY_FREEZE_REASON", description="why it is on (a budget freeze lets fixes by)"
+    )
 
 
 class ToolVersions(ConfigModel):

@@ -58,6 +58,7 @@ def freeze_gate(config: WorkflowsConfig, environment: DeployEnvironment, before:
             "DEPLOY_FREEZE": var(config.variables.deploy_freeze),
             "DEPLOY_ENVIRONMENT": environment.github_environment,
             "FREEZE_VARIABLE": config.variables.deploy_freeze,
+            "FREEZE_REASON_VARIABLE": config.variables.deploy_freeze_reason,
             "FREEZE_READ_TOKEN": secret(config.secrets.freeze_read_token),
         },
     )

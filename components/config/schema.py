@@ -603,6 +603,9 @@ def _reference_problems(config: StackConfig) -> Iterator[Problem]:
         elif target.metrics_path is None:
             message = f"names {business.service!r}, which has no metricsPath to scrape"
             yield ("monitoring.business.service", message, "invalid")
+    scraped = [name for name, s in config.services.items() if s.metrics_path is not None]
+    for path, message in config.monitoring.slo_problems(config.services, scraped):
+        yield (f"monitoring.{path}", message, "invalid")
     vercel = config.of("vercel")
     if len(vercel) > 1:
         yield (

@@ -40,7 +40,7 @@ from monitoring.servers import (
     web_config_secret,
 )
 from monitoring.webauth import AUTHENTICATED, AuthServer, user_of, web_config
-from tests.conftest import monitoring_config, target_of
+from tests.conftest import merged, monitoring_config, target_of
 
 LOOPBACK = "127.0.0.1"
 GRAFANA_URL = "https://grafana.example.test"  # Grafana is not run here; its URL is only a setting
@@ -115,17 +115,54 @@ class HttpStandIn:
         self.server.server_close()
 
 
+class Traffic:
+    """The requests an instrumented service serves, as prometheus-fastapi-instrumentator counts
+    them: `rate` requests a second, a `bad` share of them answered 5xx; whole counts, and the
+    5xx series only from the first server error on. Set `bad` as time goes."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.bad = 0.0
+        self._counts = [0.0, 0.0]  # good, bad
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _advance(self) -> None:
+        now = time.monotonic()
+        served, self._at = self.rate * (now - self._at), now
+        self._counts[0] += served * (1 - self.bad)
+        self._counts[1] += served * self.bad
+
+    def set(self, bad: float) -> None:
+        with self._lock:
+            self._advance()
+            self.bad = bad
+
+    def exposition(self) -> bytes:
+        with self._lock:
+            self._advance()
+            good, bad = (int(c) for c in self._counts)
+        lines = [f'http_requests_total{{status="2xx"}} {good}']
+        if bad:
+            lines.append(f'http_requests_total{{status="5xx"}} {bad}')
+        return ("\n".join(lines) + "\n").encode()
+
+
 class App(HttpStandIn):
-    """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped."""
+    """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped,
+    and `traffic` makes its /metrics count requests as they come."""
 
     def __init__(self) -> None:
         self.healthy = True
+        self.traffic: Traffic | None = None
         app = self
 
         class Handler(Quiet):
             def do_GET(self) -> None:
                 if self.path.endswith("/health"):
                     status, body = (200, b"ok") if app.healthy else (503, b"unhealthy")
+                elif self.path.endswith("/metrics") and app.traffic is not None:
+                    status, body = 200, app.traffic.exposition()
                 elif self.path.endswith("/metrics"):
                     status, body = 200, b'http_requests_total{status="2xx"} 1\n'
                 else:
@@ -454,11 +491,13 @@ def loopback_stack(
     *,
     rollback_url: str | None = None,
     webhook_token: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Iterator[Loopback]:
     """tools: paths of busybox, prometheus, prometheus-alertmanager, prometheus-blackbox-exporter.
     Alertmanager's rollback webhook goes to `rollback_url` (default: the receiver's /rollback)
     with `webhook_token` (default: E2E_SECRETS'); with `rollback_url`, Prometheus also scrapes
-    that service's /metrics and probes its /health, as on Railway."""
+    that service's /metrics and probes its /health, as on Railway. `overrides` (camelCase) go
+    over the loopback config, key by key."""
     # The staging stack's services, each a local app at its own port.
     staging = target_of("staging")
     apps: dict[str, App] = {service: App() for service in staging.probed()}
@@ -467,10 +506,10 @@ def loopback_stack(
     mailbox = Mailbox(defaults.receivers.smtp_username, E2E_SECRETS["smtp_password"])
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        overrides = loopback_config(defaults, receiver.url, workdir / "secrets", mailbox.smarthost)
+        loopback = loopback_config(defaults, receiver.url, workdir / "secrets", mailbox.smarthost)
         if rollback_url:
-            overrides["receivers"]["rollbackWebhookUrl"] = rollback_url
-        config = monitoring_config(overrides, stack="staging")
+            loopback["receivers"]["rollbackWebhookUrl"] = rollback_url
+        config = monitoring_config(merged(loopback, overrides or {}), stack="staging")
         secrets = with_web_configs(
             {
                 **E2E_SECRETS,  # type: ignore[dict-item]

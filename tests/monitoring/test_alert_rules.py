@@ -23,6 +23,8 @@ OTHER_METRICS = next(
 )
 CHANGED_HEALTH = sorted((s.critical, n) for n, s in SERVICES.items() if s.health_path)[0][1]
 
+# A service of the stack whose metrics Prometheus scrapes: the custom objectives are its.
+SLO_SERVICE = sorted(target_of(FIRST).scraped())[0]
 CUSTOM = monitoring_config(
     {
         "probeInterval": "10s",
@@ -51,6 +53,29 @@ CUSTOM = monitoring_config(
         },
         "business": {"service": OTHER_METRICS},
         "infrastructure": {"cpuUsage": 0.8, "cpuLimitCores": 2, "memoryUsage": 0.75},
+        # Its own tiers and objectives: the SLO dashboard draws these (test_render).
+        "sloAlerting": {
+            "tiers": [
+                {"factor": 12, "longWindow": "2h", "shortWindow": "10m", "action": "page"},
+                {"factor": 2, "longWindow": "1d", "shortWindow": "2h", "action": "ticket"},
+            ]
+        },
+        "slos": {
+            SLO_SERVICE: [
+                {
+                    "name": "availability",
+                    "objective": 99.5,
+                    "window": "14d",
+                    "sli": {"kind": "availability"},
+                },
+                {
+                    "name": "latency",
+                    "objective": 97,
+                    "window": "14d",
+                    "sli": {"kind": "latency", "threshold": "2500ms"},
+                },
+            ]
+        },
     }
 )
 CUSTOM_TARGET = target_of(FIRST, **{CHANGED_HEALTH: {"health_path": "/ready", "critical": True}})

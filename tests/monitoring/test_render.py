@@ -12,7 +12,9 @@ import yaml
 
 from monitoring import MonitoringConfig, Target, render, secret_files
 from monitoring.grafana import DASHBOARDS
+from monitoring.prometheus import RULE_FILES
 from monitoring.rules import alert_rules
+from monitoring.slo import all_alerts
 from tests.conftest import monitoring_config, validated_stack
 from tests.monitoring.conftest import STACK_TARGETS, require_tool
 from tests.monitoring.test_alert_rules import CUSTOM
@@ -31,7 +33,7 @@ def test_prometheus_config_and_rules_pass_promtool(rendered_tree: Path) -> None:
     promtool = require_tool("promtool")
     result = _run(promtool, "check", "config", str(rendered_tree / "prometheus/prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 rule files found" in result.stdout
+    assert f"{len(RULE_FILES)} rule files found" in result.stdout
 
 
 def test_alertmanager_config_and_templates_pass_amtool(rendered_tree: Path) -> None:
@@ -103,14 +105,20 @@ def test_no_secret_value_only_secret_file_paths(stack_target: Target) -> None:
         assert re.search(rf"^\s*-?\s*{inline}", alertmanager, re.MULTILINE) is None, inline
 
 
-def _alerts(target: Target) -> list[dict[str, Any]]:
-    rules = yaml.safe_load(render(_config(target), target)["prometheus/rules/alerts.yml"])
-    return [rule for group in rules["groups"] for rule in group["rules"]]
+def _alerts(target: Target, config: MonitoringConfig | None = None) -> list[dict[str, Any]]:
+    files = render(config or _config(target), target)
+    return [
+        rule
+        for path in ("prometheus/rules/alerts.yml", "prometheus/rules/slo.yml")
+        for group in yaml.safe_load(files[path])["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
 
 
 def test_every_alert_carries_the_label_and_annotation_contract(stack_target: Target) -> None:
     strategies = {"immediate", "fast", "gradual"}
-    for alert in _alerts(stack_target):
+    for alert in _alerts(stack_target, CUSTOM):
         labels = alert["labels"]
         assert isinstance(labels, dict)
         watched = {"rollback", "prometheus", "alertmanager", "blackbox-exporter"}
@@ -203,13 +211,23 @@ def test_every_alert_threshold_is_a_line_on_a_dashboard(
     config = _config(stack_target) if config_name == "spec" else CUSTOM
     files = render(config, stack_target)
     lines = {
-        name: _threshold_lines(json.loads(files[f"grafana/dashboards/{name}.json"]))
-        for name in DASHBOARDS
+        path.rsplit("/", 1)[1].removesuffix(".json"): _threshold_lines(json.loads(text))
+        for path, text in files.items()
+        if path.startswith("grafana/dashboards/")
     }
     drawn = set().union(*lines.values())
-    limits = {r.name: r.threshold for r in alert_rules(config, stack_target) if r.threshold}
-    assert {"HighLatencyP95", "HighErrorRate", "ThroughputDrop", "HighDiskUsage"} <= set(limits)
-    for alert, limit in limits.items():
+    rules = [
+        *alert_rules(config, stack_target),
+        *(a.rule for a in all_alerts(config, stack_target)),
+    ]
+    limits = {(r.name, r.threshold) for r in rules if r.threshold}
+    assert {"HighLatencyP95", "HighErrorRate", "ThroughputDrop", "HighDiskUsage"} <= {
+        name for name, _ in limits
+    }
+    if config.slos:  # every burn-rate tier's factor, and each objective, on the SLO dashboard
+        assert {("ErrorBudgetBurn", t.factor) for t in config.slo_alerting.tiers} <= limits
+        assert {float(1 - o.budget) for s in config.slos.values() for o in s} <= lines["slo"]
+    for alert, limit in limits:
         assert limit in drawn, f"{alert}: no dashboard draws its threshold {limit}"
     assert lines["rollback"] == set()  # state, not thresholds: decisions, actions, freezes
 

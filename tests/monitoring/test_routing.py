@@ -132,5 +132,10 @@ def test_the_rollback_service_hears_a_firing_group_every_rollback_repeat_interva
         {"routing": {"rollbackRepeatInterval": "20m"}}, stack=stack_target.environment
     )
     alertmanager = yaml.safe_load(render(config, stack_target)["alertmanager/alertmanager.yml"])
-    [route] = [r for r in alertmanager["route"]["routes"] if r["receiver"] == ROLLBACK]
+    # The rollbacks' route (the objectives' tickets and freezes have their own to the service).
+    [route] = [
+        r
+        for r in alertmanager["route"]["routes"]
+        if r["receiver"] == ROLLBACK and any("rollback_strategy" in m for m in r["matchers"])
+    ]
     assert route["repeat_interval"] == "20m"

@@ -24,10 +24,17 @@ def anchors(markdown: str) -> set[str]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_runbook_link_points_at_a_section_of_this_repository(stack: str) -> None:
     config = validated_stack(stack)
-    alerts = yaml.safe_load(render(config)["prometheus/rules/alerts.yml"])
+    files = render(config)
     page = f"https://github.com/{config.rollback.repository}/blob/{config.rollback.branch}/"
     sections = anchors((ROOT / RUNBOOKS).read_text())
-    links = {r["annotations"]["runbook_url"] for g in alerts["groups"] for r in g["rules"]}
+    links = {
+        r["annotations"]["runbook_url"]
+        for path in ("prometheus/rules/alerts.yml", "prometheus/rules/slo.yml")
+        for g in yaml.safe_load(files[path])["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    assert any("#runbook-errorbudgetburn" in link for link in links)  # the stacks' SLOs too
     assert links
     for link in links:
         url, _, anchor = link.partition("#")

@@ -43,6 +43,8 @@ HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
     "monitoring.strategies.immediate.notifications": (["slack", "email"], {}),
     "monitoring.strategies.fast.notifications": (["slack"], {}),
     "monitoring.strategies.gradual.notifications": (["slack", "email"], {}),
+    # Production freezes on a spent budget by default (null): turning it off is the change.
+    "monitoring.sloAlerting.freeze": (False, {}),
     # Set only where the monitoring runs outside Railway (the Railway addresses are derived).
     "monitoring.addresses.alertmanager": (
         "alertmanager.example.net:9093",

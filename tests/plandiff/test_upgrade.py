@@ -53,8 +53,18 @@ UPDATES = {
     "github-file-github-deploy-tools-package-json": "its description",
     "github-file-github-workflows-deploy-STACK-yml": "header wording",
     "github-file-github-workflows-rollback-STACK-yml": "ROLLBACK_SERVICES_FILE",
+    # The service level objectives (issue 29): Prometheus reads their rule file, Alertmanager
+    # routes their tickets and freezes and mutes slower tiers, the gate reads the freeze's reason.
+    "monitoring-prometheus/prometheus.yml": "rules/slo.yml",
+    "monitoring-alertmanager/alertmanager.yml": "SLO route and inhibit rules",
+    "github-file-github-scripts-freeze-gate-sh": "a reliability fix passes a budget's freeze",
 }
-CREATES = {"monitoring-rollback-services.yml"}
+CREATES = {
+    "monitoring-rollback-services.yml",
+    # The service level objectives' rules and dashboard (issue 29).
+    "monitoring-prometheus/rules/slo.yml",
+    "monitoring-grafana/dashboards/slo.json",
+}
 # What converging a pipeline service's changed spec may do: commit settings and variables, and
 # (re)deploy. Never a new service, a deleted one, a volume or a domain.
 IN_PLACE = {

@@ -174,30 +174,92 @@ class VercelStandIn(StandIn):
 
 @dataclass
 class GitHubStandIn(StandIn):
-    """Environment variables of one repository; the freeze is DEPLOY_FREEZE."""
+    """One repository (autonomica/app): its environments' variables (the freeze is DEPLOY_FREEZE,
+    its reason DEPLOY_FREEZE_REASON) and its issues, as GitHub's REST API documents them
+    (docs.github.com/rest, version 2022-11-28):
+    - "Get an environment variable": 200 `{name, value, created_at, updated_at}` (ISO 8601 to the
+      second), 404 when missing (docs.github.com/rest/actions/variables#get-an-environment-
+      variable); "Update an environment variable" PATCH 204, 404 when missing; "Create an
+      environment variable" POST 201, 409 when it exists (what rollback.github expects of it);
+    - "List repository issues": pull requests come back too, with a `pull_request` key; `state`
+      open (the default) or closed or all; `per_page` at most 100, default 30; `page` from 1
+      (docs.github.com/rest/issues/issues#list-repository-issues); "Create an issue" 201 with
+      its `number` (pull requests and issues share numbers); "Update an issue" 200, `state`
+      open or closed, `state_reason` completed, not_planned or reopened
+      (docs.github.com/rest/issues/issues#update-an-issue)."""
 
     token: str = GITHUB_TOKEN
     variables: dict[str, dict[str, str]] = field(default_factory=dict)  # env -> name -> value
+    stamps: dict[tuple[str, str], str] = field(default_factory=dict)  # (env, name) -> updated_at
+    issues: list[dict[str, Any]] = field(default_factory=list)  # and pull requests, by number
+    clock: Callable[[], float] = time.time
+
+    def put(self, environment: str, name: str, value: str, updated_at: str | None = None) -> None:
+        """As if someone set the variable (by hand, `gh variable set`), at `updated_at`."""
+        self.variables.setdefault(environment, {})[name] = value
+        self.stamps[(environment, name)] = updated_at or self._now()
+
+    def _now(self) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
 
     def answer(self, call: Call) -> tuple[int, Any]:
-        found = re.fullmatch(
+        variable = re.fullmatch(
             r"/repos/autonomica/app/environments/(\w+)/variables(?:/(\w+))?", call.path
         )
-        if not found:
-            return 404, {"message": "Not Found"}
-        env, name = found.groups()
+        if variable:
+            return self._variable(call, *variable.groups())
+        issue = re.fullmatch(r"/repos/autonomica/app/issues(?:/([0-9]+))?", call.path)
+        if issue:
+            return self._issue(call, issue.group(1))
+        return 404, {"message": "Not Found"}
+
+    def _variable(self, call: Call, env: str, name: str | None) -> tuple[int, Any]:
         table = self.variables.setdefault(env, {})
+        if call.method == "GET" and name:
+            if name not in table:
+                return 404, {"message": "Not Found"}
+            stamp = self.stamps[(env, name)]
+            return 200, {"name": name, "value": table[name], "created_at": stamp,
+                         "updated_at": stamp}  # fmt: skip
         if call.method == "PATCH" and name:
             if name not in table:
                 return 404, {"message": "Not Found"}
-            table[name] = call.body["value"]
+            self.put(env, name, call.body["value"])
             return 204, None
         if call.method == "POST" and not name:
             if call.body["name"] in table:
                 return 409, {"message": "Already exists"}
-            table[call.body["name"]] = call.body["value"]
+            self.put(env, call.body["name"], call.body["value"])
             return 201, {}
         return 405, {"message": "method"}
+
+    def _issue(self, call: Call, number: str | None) -> tuple[int, Any]:
+        if call.method == "GET" and number is None:
+            state = call.query.get("state", ["open"])[0]
+            per_page = min(100, int(call.query.get("per_page", ["30"])[0]))
+            page = int(call.query.get("page", ["1"])[0])
+            found = [i for i in reversed(self.issues) if state == "all" or i["state"] == state]
+            return 200, found[(page - 1) * per_page : page * per_page]
+        if call.method == "POST" and number is None:
+            if not call.body.get("title"):
+                return 422, {"message": "Validation Failed"}
+            issue = {"number": len(self.issues) + 1, "state": "open", "state_reason": None,
+                     "title": call.body["title"], "body": call.body.get("body")}  # fmt: skip
+            self.issues.append(issue)
+            return 201, issue
+        if call.method == "PATCH" and number is not None:
+            issue = next((i for i in self.issues if i["number"] == int(number)), None)
+            if issue is None:
+                return 404, {"message": "Not Found"}
+            if call.body.get("state", "open") not in ("open", "closed"):
+                return 422, {"message": "Validation Failed"}
+            issue.update({k: call.body[k] for k in ("title", "body", "state", "state_reason")
+                          if k in call.body})  # fmt: skip
+            return 200, issue
+        return 405, {"message": "method"}
+
+    def open_issues(self) -> list[dict[str, Any]]:
+        return [i for i in self.issues if i["state"] == "open" and "pull_request" not in i]
 
 
 @contextlib.contextmanager

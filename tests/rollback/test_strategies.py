@@ -36,7 +36,10 @@ def test_immediate_rolls_back_every_service_and_freezes_deploys(
     assert service.executor.wait_idle(WAIT)
     assert rolled_back(railway) == {"backend", "worker"}
     assert vercel.promotions() == ["dpl_2"]  # the production deployment before dpl_3
-    assert github.variables["staging"] == {"DEPLOY_FREEZE": "true"}
+    frozen = github.variables["staging"]
+    assert frozen["DEPLOY_FREEZE"] == "true"
+    # Its reason is an incident's: no reliability fix passes it (rollback.budget).
+    assert frozen["DEPLOY_FREEZE_REASON"].startswith("rollback: ")
     # immediate notifies PagerDuty and Slack (email has no settings here: reported as such)
     pagerduty = receiver.wait_for(lambda n: n.path == "/pagerduty", WAIT)
     assert pagerduty.body["payload"]["severity"] == "critical"
