@@ -574,22 +574,35 @@ def plan_delete(state: State, seen: Observation) -> list[Step]:
     return steps
 
 
-# Statuses of a deployment that ran: SUCCESS serves now, REMOVED was replaced by a newer one,
-# SLEEPING serves when woken (schema.graphql, enum DeploymentStatus).
+# Statuses of a deployment that ran: SUCCESS serves now, SLEEPING serves when woken ("The first
+# request made to a slept service wakes it", Serverless, railwayapp/docs content/docs/
+# deployments/serverless.md), REMOVED was replaced by a newer one (schema.graphql:683, enum
+# DeploymentStatus). Nothing else serves: BUILDING, DEPLOYING, INITIALIZING, QUEUED, WAITING and
+# NEEDS_APPROVAL never ran, FAILED and CRASHED did not run healthy, SKIPPED never started.
 _RAN = ("SUCCESS", "REMOVED", "SLEEPING")
+
+
+def serving(deployments: Iterable[Mapping[str, Any]]) -> str | None:
+    """The deployment that serves: the newest SUCCESS or SLEEPING one, whatever is newer (a
+    build in progress, a FAILED one: Railway keeps one deployment running per service and a new
+    one replaces it only once it is online, "Singleton deploys", railwayapp/docs content/docs/
+    deployments/reference.md)."""
+    found = [d for d in deployments if d.get("status") in RUNNING]
+    newest = max(found, key=lambda d: d["createdAt"], default=None)
+    return str(newest["id"]) if newest is not None else None
 
 
 def rollback_target(
     deployments: Iterable[Mapping[str, Any]], bad: str | None, avoid: frozenset[str] = frozenset()
 ) -> str | None:
     """The newest deployment created before `bad` that ran and may be rolled back to, neither
-    `bad` nor one of `avoid` (releases an earlier rollback replaced). `bad` None: the newest that
-    serves. "The deployment before the current one" would be wrong after a rollback: the current
-    one is then the rollback's copy, and the one before it the bad release."""
+    `bad` nor one of `avoid` (releases an earlier rollback replaced). `bad` None: the one that
+    serves (`serving`). "The deployment before the current one" would be wrong after a
+    rollback: the current one is then the rollback's copy, and the one before it the bad
+    release."""
     found = list(deployments)
     if bad is None:
-        serving = [d for d in found if d.get("status") == "SUCCESS"]
-        bad = max(serving, key=lambda d: d["createdAt"])["id"] if serving else None
+        bad = serving(found)
     cutoff = next((d["createdAt"] for d in found if d["id"] == bad), None)
     candidates = [
         d
