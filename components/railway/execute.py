@@ -24,6 +24,7 @@ from components.railway.plan import (
     CommitConfig,
     CreateEnvironment,
     CreateService,
+    KnownService,
     CreateVolume,
     DeleteService,
     Deploy,
@@ -129,6 +130,8 @@ class Executor:
                 self.done.environment_id = self._create_environment()
             case CreateService():
                 self.done.service_id = self._create_service()
+            case KnownService():
+                self.done.service_id = step.service_id
             case CommitConfig():
                 self._commit(step)
             case CreateVolume():

@@ -69,6 +69,14 @@ class CreateService:
 
 
 @dataclass(frozen=True)
+class KnownService:
+    """The service apply made before, by the id its last run printed: a project token cannot
+    find it by name while this environment has no instance of it."""
+
+    service_id: str
+
+
+@dataclass(frozen=True)
 class CommitConfig:
     """Stage the service's entry of an environment patch and commit it without deploying.
     `entry` may hold variable values: it is sent, never shown; `differences` name what
@@ -168,6 +176,7 @@ Step = (
     Refuse
     | CreateEnvironment
     | CreateService
+    | KnownService
     | CommitConfig
     | CreateVolume
     | MoveVolume
@@ -515,6 +524,28 @@ def _staged(environment: str, count: int, then: str) -> Refuse:
     )
 
 
+def _service(spec: Spec, seen: Observation, previous: State | None) -> Step:
+    """A service the token does not see. An account or workspace token sees every service of
+    the project, so there is none and apply creates it. A project token is scoped to a "Single
+    environment in a project" (https://docs.railway.com/reference/public-api) and sees only the
+    services with an instance there: one that another environment's stack created is invisible
+    to it, and serviceCreate would make a second service of that name. So with a project token
+    apply uses the id its last run printed, or creates nothing."""
+    name, env = spec.service.name, spec.environment
+    if seen.deployed_elsewhere is not None:  # the token sees the whole project
+        return CreateService(name)
+    if previous is not None and (previous.project_id, previous.service) == (spec.project_id, name):
+        return KnownService(previous.service_id)
+    return Refuse(
+        f"service {name} has no instance in environment {env}, and RAILWAY_TOKEN, a project "
+        "token, sees only that environment: it cannot tell whether another environment has a "
+        f"service {name}, and creating one could make a second. Run apply once with an account "
+        "or workspace token in RAILWAY_API_TOKEN (and RAILWAY_TOKEN unset): it finds the "
+        f"service by name in the project or creates it; or add {name} to {env} in Railway's "
+        "dashboard; then the project token can go on"
+    )
+
+
 def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
     """The steps, in order, that make Railway as `spec` says. When apply must change nothing
     now (changes someone staged, a deployment waiting for someone), a Refuse comes first."""
@@ -522,7 +553,7 @@ def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
     if seen.environment_id is None:
         steps.append(CreateEnvironment(spec.environment))
     if seen.service_id is None:
-        steps.append(CreateService(spec.service.name))
+        steps.append(_service(spec, seen, previous))
     config = _config(spec, seen, previous)
     if config is not None:
         steps.append(config)

@@ -85,10 +85,16 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
         ("volume moved", 1, spec_of(**moved)),
         ("domain change", 0, spec_of(**moved, domains=["staging-api2.autonomica.app"])),
     ]
-    with RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client:
+    with (
+        RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client,
+        RailwayClient(standin.url, TOKENS["account"], timeout=2, max_attempts=2) as account,
+    ):
         apply = Applies(standin, client)
         for step, expected, spec in steps:
+            # Only a token that sees the whole project creates a service (test_scope).
+            apply.client = account if step == "create" else client
             assert apply(spec) == expected, step
+            apply.client = client
             running = apply.running()
             if step == "create":
                 code = running["code"]
