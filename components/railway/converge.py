@@ -69,7 +69,13 @@ def apply(
         timeout=timeout,
         product=spec.product,
     )
-    return _state(spec, seen, executor.run(plan(spec, seen, previous)))
+    steps = plan(spec, seen, previous)
+    state = _state(spec, seen, executor.run(steps))
+    if any(isinstance(s, Deploy | Redeploy) and s.catch_up for s in steps):
+        return state.model_copy(update={"caught_up": state.deployment_id})
+    if previous is not None and previous.caught_up == state.deployment_id:
+        return state.model_copy(update={"caught_up": previous.caught_up})
+    return state
 
 
 def _state(spec: Spec, seen: Observation, done: Done) -> State:

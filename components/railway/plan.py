@@ -133,6 +133,7 @@ class Deploy:
 
     commit: str | None
     reason: str
+    catch_up: bool = False  # for an earlier run that stopped before its deploy, not this one
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Redeploy:
 
     deployment_id: str
     reason: str
+    catch_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -399,7 +401,10 @@ def _why(
             v.mount_path for v in previous.volumes
         }
         runtime = runtime or bool(added or mounted)
-    runtime = runtime or (running is not None and _predates(spec, previous, seen.running_variables))
+    # The snapshot is a reading of undocumented behaviour (docs/railway.md, "Undocumented"): it
+    # is never compared for a deployment apply made because of it, so it cannot loop.
+    compared = running is not None and (previous is None or previous.caught_up != running.id)
+    runtime = runtime or (compared and _predates(spec, previous, seen.running_variables))
     return _Why(settings, runtime, by_this_run, previous is None and running is None)
 
 
@@ -437,7 +442,8 @@ def _deployment(
         "(an earlier run stopped before its deploy): "
     )
     return [
-        replace(s, reason=note + s.reason) if isinstance(s, Deploy | Redeploy) else s for s in steps
+        replace(s, reason=note + s.reason, catch_up=True) if isinstance(s, Deploy | Redeploy) else s
+        for s in steps
     ]
 
 

@@ -27,6 +27,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,6 +135,7 @@ class RailwayStandIn:
         self.rollouts: list[Rollout] = []  # for the next deployments; then immediate SUCCESS
         # For the next commits' workflows: the statuses workflowStatus answers, one per read.
         self.workflow_statuses: list[tuple[str, ...]] = []
+        self.snapshot_shows: Callable[[str], str] = lambda value: value
         self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -647,8 +649,14 @@ class RailwayStandIn:
             return {"id": "<empty>", "status": "COMMITTED", "lastAppliedError": None}
 
         def deployment_snapshot(_info: Any, deploymentId: str) -> Any:
+            # How a snapshot shows the values a deployment started with is undocumented (the
+            # schema's `variables: EnvironmentVariables!`, schema.graphql:673): as sent, unless
+            # a test has it masked or rendered otherwise (`snapshot_shows`).
             deployment = w.deployments.get(deploymentId)
-            return deployment and {"id": f"snap-{deploymentId}", **deployment}
+            if deployment is None:
+                return None
+            shown = {k: self.snapshot_shows(v) for k, v in deployment["variables"].items()}
+            return {"id": f"snap-{deploymentId}", **deployment, "variables": shown}
 
         def domains(_info: Any, environmentId: str, serviceId: str, **_: Any) -> Any:
             return self._domains(environmentId, serviceId)

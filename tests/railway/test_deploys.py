@@ -316,3 +316,33 @@ def test_a_patch_for_a_new_instance_without_is_created_changes_nothing(
     client.mutate(COMMIT, {"environmentId": production, "patch": patch})
     assert standin.service_config(production, running.service_id) == {}
     assert (production, running.service_id) not in standin.world.instances
+
+
+@pytest.mark.parametrize(
+    "shows",
+    {
+        "masked": lambda _value: "*******",
+        "rendered otherwise": lambda value: value.strip() + "\n",
+    }.items(),
+    ids=lambda item: item[0],
+)
+def test_a_snapshot_that_never_matches_redeploys_once_at_most(
+    standin: RailwayStandIn, client: RailwayClient, shows: tuple[str, Any]
+) -> None:
+    # The undocumented reading (docs/railway.md, "Undocumented"): Railway may show the values a
+    # deployment started with otherwise than apply sent them.
+    standin.snapshot_shows = shows[1]
+    standin.add_environment("staging")
+    apply = Applies(standin, client)
+    debug = spec_of(variables={**VARIABLES, "LOG_LEVEL": "debug"})
+    made = [apply(spec_of())]
+    made += [apply(spec_of()) for _ in range(3)]
+    made += [apply(debug)]
+    made += [apply(debug) for _ in range(3)]
+
+    # Per change: its own deployment, at most one more for the snapshot, then nothing.
+    assert made[0] == 1 and made[4] == 1
+    assert sum(made[1:4]) <= 1 and sum(made[5:8]) <= 1
+    standin.mutations.clear()
+    assert apply(debug) == 0
+    assert standin.mutations == []
