@@ -134,6 +134,10 @@ class Deploy:
     commit: str | None
     reason: str
     catch_up: bool = False  # for an earlier run that stopped before its deploy, not this one
+    # A deployment of the same code with the settings that run would do (no build or deploy
+    # setting changes): one Railway starts by itself after a volume or domain mutation is
+    # waited for instead of starting a second (`RailwayDeploys`).
+    adoptable: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,14 @@ class Redeploy:
     deployment_id: str
     reason: str
     catch_up: bool = False
+    adoptable: bool = True
+
+
+@dataclass(frozen=True)
+class RailwayDeploys:
+    """After a volume or domain mutation and no deployment of apply's own: whether Railway
+    deploys on one is undocumented (docs/railway.md), so a deployment it started is waited for
+    and recorded, as apply's own would be."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +202,7 @@ Step = (
     | Deploy
     | Redeploy
     | Await
+    | RailwayDeploys
     | RemoveDeployment
     | DeleteService
     | Rollback
@@ -474,6 +487,7 @@ def _how(spec: Spec, seen: Observation, why: _Why, new_source: bool) -> list[Ste
                     running.commit,
                     f"deploying {name} to {env} at {running.commit[:12]}, the commit it runs, with "
                     "the spec's settings and variables",
+                    adoptable=not why.settings,
                 )
             ]
         reason = (
@@ -564,8 +578,14 @@ def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
     if config is not None:
         steps.append(config)
     volumes = _volumes(spec, seen, previous)
-    steps += [*volumes, *_domains(spec, seen, previous)]
-    steps += _deployment(spec, seen, previous, config, volumes)
+    domains = _domains(spec, seen, previous)
+    steps += [*volumes, *domains]
+    deployment = _deployment(spec, seen, previous, config, volumes)
+    deploys = any(isinstance(s, Deploy | Redeploy | Await | Refuse) for s in deployment)
+    mutates = any(not isinstance(s, Notice) for s in [*volumes, *domains])
+    if mutates and seen.running is not None and not deploys:
+        deployment.append(RailwayDeploys())
+    steps += deployment
     refusals = [s for s in steps if isinstance(s, Refuse)]
     if config is not None and seen.staged_changes:
         refusals.insert(0, _staged(spec.environment, seen.staged_changes, "run apply again"))

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
 
 ONE = {"healthcheckPath": "/health", "numReplicas": 1}
 VARIABLES = {"DATABASE_URL": CANARY, "LOG_LEVEL": "info"}
+DEPLOYS = ("serviceInstanceDeployV2", "deploymentRedeploy")
 WORKFLOW = {"deployedBy": ".github/workflows/deploy-staging.yml", "rootDirectory": "backend"}
 
 
@@ -83,7 +84,9 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
         ("variable removal", 1, spec_of(**fewer)),
         ("volume added", 1, spec_of(**volume)),
         ("volume moved", 1, spec_of(**moved)),
-        ("domain change", 0, spec_of(**moved, domains=["staging-api2.autonomica.app"])),
+        # Railway's own, one per domain mutation (one added, one removed: the stand-in's
+        # hardest reading, that each deploys); apply starts none of its own.
+        ("domain change", 2, spec_of(**moved, domains=["staging-api2.autonomica.app"])),
     ]
     with (
         RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client,
@@ -93,7 +96,10 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
         for step, expected, spec in steps:
             # Only a token that sees the whole project creates a service (test_scope).
             apply.client = account if step == "create" else client
+            standin.mutations.clear()
             assert apply(spec) == expected, step
+            started = [m for m in standin.mutations if m in DEPLOYS]
+            assert len(started) <= 1, step  # apply's own: at most one per change
             apply.client = client
             running = apply.running()
             if step == "create":
