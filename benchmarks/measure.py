@@ -3,7 +3,9 @@ memory, and a loud stop when they cannot run what they measure."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,3 +79,36 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: Sequence[str]  # for `run`
+    expected: int = 0  # its exit code
+
+
+def runs_wanted(doc: str | None, default: int = 11) -> int:
+    """`--runs N` from the command line (the benchmark's docstring is its --help)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=default)
+    runs: int = parser.parse_args().runs
+    return runs
+
+
+def interleaved(
+    commands: Mapping[str, Command], runs: int, env: Mapping[str, str] | None = None
+) -> dict[str, list[Run]]:
+    """Each command `runs` times, taking turns (a machine that slows down slows them all),
+    after one warm-up round that is not kept; each run checked against its exit code."""
+    kept: dict[str, list[Run]] = {name: [] for name in commands}
+    for round_ in range(runs + 1):
+        for name, command in commands.items():
+            result = check(run(command.argv, env), name, command.expected)
+            if round_:
+                kept[name].append(result)
+    return kept
+
+
+def medians(results: Mapping[str, list[Run]]) -> dict[str, float]:
+    """Median wall time per command, in the order given."""
+    return {name: statistics.median(r.seconds for r in runs) for name, runs in results.items()}

@@ -14,7 +14,6 @@ measuring nothing, when a synth or a diff fails. Goal: the diff at most 2x its s
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import statistics
@@ -98,25 +97,21 @@ def scale(count: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=11)
-    runs = parser.parse_args().runs
+    runs = measure.runs_wanted(__doc__)
     measure.require("pulumi", "pulumi_github", "pulumiverse_vercel", "pulumi_command", "pydantic")
     with tempfile.TemporaryDirectory() as tmp:
         base = synthesize(Path(tmp) / "base")
-        commands = {"start-up: `python -m tools.plandiff --help`": (["--help"], 0)}
+        commands = {
+            "start-up: `python -m tools.plandiff --help`": measure.Command(
+                ["-m", "tools.plandiff", "--help"]
+            )
+        }
         for label, edit in CHANGES.items():
             head = synthesize(Path(tmp) / label.replace(" ", "-"), edit)
             argv = [str(base), str(head), "--out", str(head / "plan-diff.md")]
-            commands[f"both stacks, {label}"] = (argv, 2)  # exit 2: changes
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        for run in range(runs + 1):
-            for name, (argv, expected) in commands.items():
-                result = measure.run(["-m", "tools.plandiff", *argv])
-                measure.check(result, name, expected)
-                if run:  # run 0 is the warm-up
-                    times[name].append(result.seconds)
-    medians = {name: statistics.median(t) for name, t in times.items()}
+            # exit 2: changes
+            commands[f"both stacks, {label}"] = measure.Command(["-m", "tools.plandiff", *argv], 2)
+        medians = measure.medians(measure.interleaved(commands, runs))
     start_up = next(iter(medians.values()))
     print(f"| what | median of {runs} runs | ratio to start-up |")
     print("| --- | --- | --- |")

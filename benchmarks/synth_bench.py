@@ -14,9 +14,7 @@ nothing, when a synth fails. Prints a Markdown table.
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import tempfile
 
 from benchmarks import measure
@@ -26,25 +24,17 @@ STACKS = ("staging", "production")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=11)
-    runs = parser.parse_args().runs
+    runs = measure.runs_wanted(__doc__)
     measure.require("pulumi", "pulumi_github", "pulumiverse_vercel", "pulumi_command", "pydantic")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as out:
-        commands = {f"floor: `{FLOOR}`": ["-c", FLOOR]}
+        commands = {f"floor: `{FLOOR}`": measure.Command(["-c", FLOOR])}
         for stack in STACKS:
             synth = ["-m", "tools.synth", "--stack", stack, "--out", f"{out}/{stack}"]
-            commands[f"`python -m tools.synth --stack {stack}`"] = synth
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        peaks: dict[str, list[int]] = {name: [] for name in commands}
-        for run in range(runs + 1):
-            for name, command in commands.items():
-                result = measure.check(measure.run(command, env), name)
-                if run:  # run 0 is the warm-up
-                    times[name].append(result.seconds)
-                    peaks[name].append(result.peak_bytes)
-    medians = {name: statistics.median(t) for name, t in times.items()}
+            commands[f"`python -m tools.synth --stack {stack}`"] = measure.Command(synth)
+        results = measure.interleaved(commands, runs, env)
+    medians = measure.medians(results)
+    peaks = {name: [r.peak_bytes for r in found] for name, found in results.items()}
     floor = next(iter(medians.values()))
     print(f"| what | median of {runs} runs | ratio to floor | peak memory |")
     print("| --- | --- | --- | --- |")

@@ -35,7 +35,7 @@ from monitoring.servers import (
     servers,
     web_config_secret,
 )
-from monitoring.webauth import AUTHENTICATED, web_config
+from monitoring.webauth import AUTHENTICATED, stack_of, web_config
 from rollback.deploy import PORT as ROLLBACK_PORT
 
 TYPE = "pipeline:index:Pipeline"
@@ -57,10 +57,13 @@ def server_logins(config: StackConfig) -> dict[ServerSecret, pulumi.Output[str]]
     """Each authenticated server's password, and its web config (a hash derived from it, the
     same at every run: monitoring.webauth), as Pulumi secrets."""
     found: dict[ServerSecret, pulumi.Output[str]] = {}
+    stack = stack_of(config.product.name, config.environment.name)
     for server in AUTHENTICATED:
         password = secret(getattr(config.secrets, f"{server}_password"))
         found[password_secret(server)] = password
-        found[web_config_secret(server)] = password.apply(functools.partial(web_config, server))
+        found[web_config_secret(server)] = password.apply(
+            functools.partial(web_config, server, stack=stack)
+        )
     return found
 
 

@@ -8,10 +8,13 @@ people with amtool or curl.
 
 The web config holds a bcrypt hash. bcrypt salts at random, so a hash made at each `pulumi up`
 would differ every time, change the server's secret variable and redeploy it for nothing. The
-salt here is derived from the password and the user instead (a keyed BLAKE2b): the same password
-always gives the same hash, so a second `pulumi up` changes nothing, and a new password a new
-hash. The images have no bcrypt tool, so hashing at container start is not an option. The hash
-is derived from a secret and stays one (a Pulumi secret, a secret variable, a 0600 file).
+salt here is derived from the user and the stack (product and environment) instead, never from
+the password: the same password always gives the same hash in one stack, so a second
+`pulumi up` changes nothing; two stacks (or two servers) given one password get different hashes,
+so neither hash tells that they share it; and the salt, which bcrypt writes into the hash in
+clear, says nothing about the password. The images have no bcrypt tool, so hashing at container
+start is not an option. The hash is derived from a secret and stays one (a Pulumi secret, a
+secret variable, a 0600 file).
 """
 
 from __future__ import annotations
@@ -42,22 +45,30 @@ def password_file(server: AuthServer) -> str:
     return f"secrets/{server}-password"
 
 
-def _salt(user: str, password: str) -> bytes:
-    """bcrypt's 22-character salt, from the password and the user: the same pair, the same
-    salt. 16 bytes in bcrypt's base64 (its own alphabet, 4 padding bits)."""
-    raw = hashlib.blake2b(password.encode(), key=user.encode(), digest_size=16).digest()
+def stack_of(product: str, environment: str) -> str:
+    """What names one stack's servers apart from another stack's: the salt's context."""
+    return f"{product}/{environment}"
+
+
+def _salt(user: str, stack: str) -> bytes:
+    """bcrypt's 22-character salt, from the user and the stack: the same pair, the same salt.
+    16 bytes in bcrypt's base64 (its own alphabet, 4 padding bits)."""
+    context = f"pipeline web login salt\0{stack}\0{user}".encode()
+    raw = hashlib.blake2b(context, digest_size=16).digest()
     bits = int.from_bytes(raw, "big") << 4
     encoded = "".join(_ALPHABET[(bits >> (6 * (21 - i))) & 63] for i in range(22))
     return f"$2b${COST:02d}${encoded}".encode()
 
 
-def password_hash(user: str, password: str) -> str:
+def password_hash(user: str, password: str, stack: str) -> str:
     secret = password.encode()
     if len(secret) > MAX_PASSWORD_BYTES:
         raise ValueError(f"a password may hold at most {MAX_PASSWORD_BYTES} bytes (bcrypt)")
-    return bcrypt.hashpw(secret, _salt(user, password)).decode()
+    return bcrypt.hashpw(secret, _salt(user, stack)).decode()
 
 
-def web_config(server: AuthServer, password: str) -> str:
-    """The server's `--web.config.file`: its one user and the hash of its password."""
-    return dump({"basic_auth_users": {user_of(server): password_hash(user_of(server), password)}})
+def web_config(server: AuthServer, password: str, stack: str) -> str:
+    """The server's `--web.config.file` in `stack` (`stack_of`): its one user and the hash of
+    its password."""
+    user = user_of(server)
+    return dump({"basic_auth_users": {user: password_hash(user, password, stack)}})

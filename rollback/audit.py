@@ -133,6 +133,11 @@ class AuditLog:
         self._failing = (f"{name}: {error.strerror}", since)
         self._on_failure()
 
+    def pending(self) -> int:
+        """Records not on the volume yet: held in memory while it fails."""
+        with self._lock:
+            return len(self._held)
+
     def problem(self) -> str | None:
         """What is wrong with the audit log now, or None."""
         with self._lock:

@@ -234,6 +234,10 @@ class Memory:
 
     started: float = 0.0
     whole: bool = True
+    # This run's `started` record is on the volume. While it is not (a full or failing volume
+    # at start), a restart could not tell that this run ran, let alone what it did, and would
+    # act again: so this run acts on nothing and people act.
+    recorded: bool = True
 
 
 @dataclass(frozen=True)
@@ -346,10 +350,12 @@ class _Work:
             if busy or plan.started is None or plan.started <= known.opened:
                 return self.again(known, plan, event.arrived)
             # every alert firing now began after the incident was opened: it fired anew
+        if not self.ctx.memory.recorded:
+            return self.forgotten(plan, known, messages.unrecorded(self.ctx.memory.started))
         if not self.ctx.memory.whole and (
             plan.started is None or plan.started < self.ctx.memory.started
         ):
-            return self.forgotten(plan, known)
+            return self.forgotten(plan, known, messages.memory_gap(self.ctx.memory.started))
         group = self.put(_fresh(plan, now, known))
         group.seen = now
         return self.admit(group, event.arrived, resent=True)
@@ -376,11 +382,11 @@ class _Work:
             self.resume(group)  # a plan cut short in this process goes on
         return decision
 
-    def forgotten(self, plan: Plan, known: GroupState | None) -> str:
-        """An incident that began before this run, which the log may have lost: people act."""
+    def forgotten(self, plan: Plan, known: GroupState | None, why: str) -> str:
+        """An incident the log may have lost, or may lose: people act."""
         group = self.put(_fresh(plan, self.now, known))
         group.seen = self.now
-        return self.escalate(group, messages.memory_gap(self.ctx.memory.started))
+        return self.escalate(group, why)
 
     def escalate(self, group: GroupState, why: str) -> str:
         """People own the incident from now on: told once, paged where the stack pages."""

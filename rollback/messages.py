@@ -128,6 +128,14 @@ def memory_gap(started: float) -> str:
     )
 
 
+def unrecorded(started: float) -> str:
+    return (
+        f"the rollback service could not write that it started ({clock(started)}) to its audit "
+        "log (the volume is full or failing): after a restart it could not tell what it did, so "
+        "it acts on no alert until it is restarted with room on the volume: act by hand"
+    )
+
+
 def escalation(head: str, state: GroupState, why: str) -> str:
     lines = [f"{head}: ESCALATED, people act now", why, *_steps(state.outcomes)]
     lines += [f"Runbook: {url}" for url in state.plan.runbooks]

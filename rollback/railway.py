@@ -14,7 +14,6 @@ from components.railway.client import (
     RailwayUnavailable,
     auth_from_env,
 )
-from components.railway.observation import Observation, observe
 from rollback.http import PermanentError, TransientError
 
 
@@ -46,9 +45,10 @@ class RailwayRollback:
         )
 
     def current(self, service: str, timeout: float) -> str | None:
+        """The deployment that serves, never a newer build in progress or one that failed."""
         with self._client(timeout) as client:
             try:
-                return _current(self._observe(client, service))
+                return converge.serving(client, self._project, self._environment, service)
             except RailwayError as error:
                 raise _classified(error) from None
 
@@ -57,7 +57,7 @@ class RailwayRollback:
     ) -> str:
         with self._client(timeout) as client:
             try:
-                current = _current(self._observe(client, service))
+                current = converge.serving(client, self._project, self._environment, service)
                 if before is not None and current != before:
                     return f"{service} already at {current} (was {before})"
                 target = converge.rollback(
@@ -71,13 +71,6 @@ class RailwayRollback:
             except RailwayError as error:
                 raise _classified(error) from None
         return f"rolled {service} back to deployment {target} (from {before or current})"
-
-    def _observe(self, client: RailwayClient, service: str) -> Observation:
-        return observe(client, self._project, self._environment, service_name=service)
-
-
-def _current(observed: Observation) -> str | None:
-    return observed.latest.id if observed.latest else None
 
 
 def _classified(error: RailwayError) -> Exception:

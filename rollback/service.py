@@ -111,7 +111,11 @@ def build_service(
         channels=sorted(notifier.senders),
     )
     # A volume that fails now may have failed before the last stop too: records may be lost.
-    memory = Memory(started=now(), whole=whole(records) and audit.problem() is None)
+    memory = Memory(
+        started=now(),
+        whole=whole(records) and audit.problem() is None,
+        recorded=audit.pending() == 0,  # else a restart could not know this run: it never acts
+    )
     if not memory.whole:
         audit.write("memory_gap", groupKey=None, detail=messages.memory_gap(memory.started))
     context = Context(

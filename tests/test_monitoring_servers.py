@@ -18,7 +18,7 @@ from components.railway.client import RailwayClient
 from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
-from monitoring.webauth import web_config
+from monitoring.webauth import stack_of, web_config
 from tests.conftest import SynthFn, config_error, merged, stack_config, validated_stack
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
@@ -168,6 +168,8 @@ def test_monitoring_secrets_reach_railway_and_nothing_else(
     found = commands(plan)
     alertmanager = plan.plaintext[found["alertmanager"]["urn"]]["environment"]
     assert alertmanager["PIPELINE_SECRET_SMTP_PASSWORD"] == secrets["smtpPassword"]
+    config = validated_stack("production")
+    stack = stack_of(config.product.name, config.environment.name)
     grafana = plan.plaintext[found["grafana"]["urn"]]["environment"]
     assert grafana == {
         "PIPELINE_SECRET_GRAFANA_ADMIN_PASSWORD": secrets["grafanaAdminPassword"],
@@ -178,11 +180,11 @@ def test_monitoring_secrets_reach_railway_and_nothing_else(
         "PIPELINE_SECRET_ALERTMANAGER_PASSWORD": secrets["alertmanagerPassword"],
         "PIPELINE_SECRET_PROMETHEUS_PASSWORD": secrets["prometheusPassword"],
         "PIPELINE_SECRET_PROMETHEUS_WEB_CONFIG": web_config(
-            "prometheus", secrets["prometheusPassword"]
+            "prometheus", secrets["prometheusPassword"], stack
         ),
     }
     web = alertmanager["PIPELINE_SECRET_ALERTMANAGER_WEB_CONFIG"]
-    assert web == web_config("alertmanager", secrets["alertmanagerPassword"])
+    assert web == web_config("alertmanager", secrets["alertmanagerPassword"], stack)
 
 
 def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix() -> None:

@@ -7,6 +7,8 @@ is empty": it runs the same observe and plan, and executes nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from components.railway import documents as docs
 from components.railway.client import RailwayClient, RailwayError
 from components.railway.execute import DeployFailed, Done, Executor, Pace
@@ -28,6 +30,7 @@ from components.railway.plan import (
     rollback_target,
     settings_digest,
 )
+from components.railway.plan import serving as plan_serving
 from components.railway.spec import DEPLOY_TIMEOUT, Spec, State, VolumeRef, public_url
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "delete",
     "observe",
     "rollback",
+    "serving",
 ]
 
 
@@ -65,7 +69,13 @@ def apply(
         timeout=timeout,
         product=spec.product,
     )
-    return _state(spec, seen, executor.run(plan(spec, seen, previous)))
+    steps = plan(spec, seen, previous)
+    state = _state(spec, seen, executor.run(steps))
+    if any(isinstance(s, Deploy | Redeploy) and s.catch_up for s in steps):
+        return state.model_copy(update={"caught_up": state.deployment_id})
+    if previous is not None and previous.caught_up == state.deployment_id:
+        return state.model_copy(update={"caught_up": previous.caught_up})
+    return state
 
 
 def _state(spec: Spec, seen: Observation, done: Done) -> State:
@@ -131,17 +141,11 @@ def delete(client: RailwayClient, state: State, log: Log) -> None:
     Executor(client, seen, service=state.service, log=log).run(plan_delete(state, seen))
 
 
-def rollback(
-    client: RailwayClient,
-    project_id: str,
-    environment: str,
-    service: str,
-    *,
-    bad: str | None = None,
-    avoid: frozenset[str] = frozenset(),
-) -> str:
-    """Roll back to `plan.rollback_target` (the newest deployment that ran before `bad`, by
-    default the one serving, and is not in `avoid`); returns its id."""
+def _deployments(
+    client: RailwayClient, project_id: str, environment: str, service: str
+) -> tuple[Observation, list[dict[str, Any]]]:
+    """The service in the environment and its deployments, newest first or not (each has its
+    `createdAt`)."""
     seen = observe(client, project_id, environment, service_name=service)
     if seen.environment_id is None or seen.service_id is None:
         raise RailwayError(
@@ -158,7 +162,28 @@ def rollback(
             }
         },
     )["deployments"]
-    target = rollback_target((edge["node"] for edge in listing["edges"]), bad, avoid)
+    return seen, [edge["node"] for edge in listing["edges"]]
+
+
+def serving(client: RailwayClient, project_id: str, environment: str, service: str) -> str | None:
+    """The deployment that serves the service now (`plan.serving`), never a newer one that is
+    building, waiting or failed."""
+    return plan_serving(_deployments(client, project_id, environment, service)[1])
+
+
+def rollback(
+    client: RailwayClient,
+    project_id: str,
+    environment: str,
+    service: str,
+    *,
+    bad: str | None = None,
+    avoid: frozenset[str] = frozenset(),
+) -> str:
+    """Roll back to `plan.rollback_target` (the newest deployment that ran before `bad`, by
+    default the one serving, and is not in `avoid`); returns its id."""
+    seen, deployments = _deployments(client, project_id, environment, service)
+    target = rollback_target(deployments, bad, avoid)
     if target is None:
         raise RailwayError(
             f"no deployment of {service} in {environment} that ran before "

@@ -202,9 +202,11 @@ mutation ServiceInstanceDeploy($serviceId: String!, $environmentId: String!, $co
 }
 """
 
+# `meta` (untyped, schema.graphql:667): the commit a deployment builds, to tell whether one
+# Railway started by itself builds the code apply would.
 DEPLOYMENT_STATUS = """
 query DeploymentStatus($id: String!) {
-  deployment(id: $id) { id status }
+  deployment(id: $id) { id status meta }
 }
 """
 

@@ -28,8 +28,10 @@ from components.railway.plan import (
     DeleteService,
     Deploy,
     DetachVolume,
+    KnownService,
     MoveVolume,
     Notice,
+    RailwayDeploys,
     Redeploy,
     Refuse,
     Refused,
@@ -42,6 +44,16 @@ from components.railway.plan import (
 from components.railway.spec import DEPLOY_TIMEOUT, DomainRef, VolumeRef
 
 T = TypeVar("T")
+# Mutations that may deploy the service by themselves (undocumented: docs/railway.md).
+_MAY_DEPLOY = (
+    CreateVolume,
+    MoveVolume,
+    DetachVolume,
+    AddCustomDomain,
+    RemoveCustomDomain,
+    AddServiceDomain,
+    RemoveServiceDomain,
+)
 _LOG_LINES = 20
 # While Railway's workflow is not found yet, poll this many times before asking the staged
 # patch instead (what Railway's CLI does: src/controllers/staged_changes.rs).
@@ -94,6 +106,7 @@ class Executor:
         self.product = product
         self.log, self.pace, self.timeout = log, pace or Pace(), timeout
         self.done = Done(seen.environment_id, seen.service_id)
+        self._mutated = False  # a volume or domain mutation, which may deploy by itself
 
     @property
     def environment(self) -> str:
@@ -119,6 +132,7 @@ class Executor:
     def run(self, steps: list[Step]) -> Done:
         for step in steps:
             self._one(step)
+            self._mutated |= isinstance(step, _MAY_DEPLOY)
         return self.done
 
     def _one(self, step: Step) -> None:
@@ -129,6 +143,8 @@ class Executor:
                 self.done.environment_id = self._create_environment()
             case CreateService():
                 self.done.service_id = self._create_service()
+            case KnownService():
+                self.done.service_id = step.service_id
             case CommitConfig():
                 self._commit(step)
             case CreateVolume():
@@ -139,17 +155,31 @@ class Executor:
                 self.done.custom_domains[step.domain] = self._add_custom_domain(step.domain)
             case AddServiceDomain():
                 self.done.service_domain = self._add_service_domain()
-            case Deploy() | Redeploy() | Await():
+            case Deploy() | Redeploy() | Await() | RailwayDeploys():
                 self._deploy(step)
             case Notice():
                 self.log(step.text)
             case _:
                 self._remove(step)
 
-    def _deploy(self, step: Deploy | Redeploy | Await) -> None:
+    def _deploy(self, step: Deploy | Redeploy | Await | RailwayDeploys) -> None:
         """Start (or wait for) the one deployment of this run. One whose outcome is unknown is
         looked up (a deployment newer than the one apply saw), never started twice."""
+        if isinstance(step, RailwayDeploys):
+            self._railway_deploys()
+            return
+        running = self.seen.running
+        adopted = None
+        if isinstance(step, Deploy | Redeploy) and step.adoptable:
+            code = step.commit if isinstance(step, Deploy) else running.commit if running else None
+            adopted = self._railways(wanted=code, any_code=False)
         match step:
+            case Deploy() | Redeploy() if adopted is not None:
+                found = adopted
+                self.log(
+                    f"Railway deployed {self.service} by itself after the volume or domain "
+                    f"change ({found}, the same code): waiting for it instead of another"
+                )
             case Deploy():
                 variables = {**self._ids(), "commitSha": step.commit}
                 found = self._start(step.reason, docs.DEPLOY, variables)
@@ -163,6 +193,28 @@ class Executor:
                 )
         self.done.deployment_id = found
         self._await(found)
+
+    def _railway_deploys(self) -> None:
+        found = self._railways(wanted=None, any_code=True)
+        if found is not None:
+            self.log(f"Railway deployed {self.service} by itself after the change: {found}")
+            self.done.deployment_id = found
+            self._await(found)
+
+    def _railways(self, wanted: str | None, *, any_code: bool) -> str | None:
+        """A deployment Railway started by itself after this run's volume or domain mutation
+        (newer than the latest apply saw, and not apply's), when it builds `wanted` (the commit
+        Railway says it builds, `meta.commitHash`) or `any_code`."""
+        if not self._mutated:
+            return None
+        latest = self._observe().latest
+        before = self.seen.latest.id if self.seen.latest else None
+        if latest is None or latest.id == before or latest.status in ENDED:
+            return None
+        found = self.client.query(docs.DEPLOYMENT_STATUS, {"id": latest.id})["deployment"]
+        meta = found.get("meta")
+        built = meta.get("commitHash") if isinstance(meta, dict) else None
+        return latest.id if any_code or built == wanted else None
 
     def _start(self, reason: str, document: str, variables: dict[str, Any]) -> str:
         self.log(reason)
@@ -214,6 +266,10 @@ class Executor:
                 self.log(f"removed domain {step.ref.domain}")
             case RemoveDeployment():
                 self.client.mutate(docs.DEPLOYMENT_REMOVE, {"id": step.deployment_id})
+                # One Railway started after removing the domains (docs/railway.md) goes too.
+                started = self._railways(wanted=None, any_code=True)
+                if started is not None and started != step.deployment_id:
+                    self.client.mutate(docs.DEPLOYMENT_REMOVE, {"id": started})
             case DeleteService():
                 assert self.done.service_id is not None
                 self.client.mutate(

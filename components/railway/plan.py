@@ -69,6 +69,14 @@ class CreateService:
 
 
 @dataclass(frozen=True)
+class KnownService:
+    """The service apply made before, by the id its last run printed: a project token cannot
+    find it by name while this environment has no instance of it."""
+
+    service_id: str
+
+
+@dataclass(frozen=True)
 class CommitConfig:
     """Stage the service's entry of an environment patch and commit it without deploying.
     `entry` may hold variable values: it is sent, never shown; `differences` name what
@@ -125,6 +133,11 @@ class Deploy:
 
     commit: str | None
     reason: str
+    catch_up: bool = False  # for an earlier run that stopped before its deploy, not this one
+    # A deployment of the same code with the settings that run would do (no build or deploy
+    # setting changes): one Railway starts by itself after a volume or domain mutation is
+    # waited for instead of starting a second (`RailwayDeploys`).
+    adoptable: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,15 @@ class Redeploy:
 
     deployment_id: str
     reason: str
+    catch_up: bool = False
+    adoptable: bool = True
+
+
+@dataclass(frozen=True)
+class RailwayDeploys:
+    """After a volume or domain mutation and no deployment of apply's own: whether Railway
+    deploys on one is undocumented (docs/railway.md), so a deployment it started is waited for
+    and recorded, as apply's own would be."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +190,7 @@ Step = (
     Refuse
     | CreateEnvironment
     | CreateService
+    | KnownService
     | CommitConfig
     | CreateVolume
     | MoveVolume
@@ -179,6 +202,7 @@ Step = (
     | Deploy
     | Redeploy
     | Await
+    | RailwayDeploys
     | RemoveDeployment
     | DeleteService
     | Rollback
@@ -390,7 +414,10 @@ def _why(
             v.mount_path for v in previous.volumes
         }
         runtime = runtime or bool(added or mounted)
-    runtime = runtime or (running is not None and _predates(spec, previous, seen.running_variables))
+    # The snapshot is a reading of undocumented behaviour (docs/railway.md, "Undocumented"): it
+    # is never compared for a deployment apply made because of it, so it cannot loop.
+    compared = running is not None and (previous is None or previous.caught_up != running.id)
+    runtime = runtime or (compared and _predates(spec, previous, seen.running_variables))
     return _Why(settings, runtime, by_this_run, previous is None and running is None)
 
 
@@ -428,7 +455,8 @@ def _deployment(
         "(an earlier run stopped before its deploy): "
     )
     return [
-        replace(s, reason=note + s.reason) if isinstance(s, Deploy | Redeploy) else s for s in steps
+        replace(s, reason=note + s.reason, catch_up=True) if isinstance(s, Deploy | Redeploy) else s
+        for s in steps
     ]
 
 
@@ -459,6 +487,7 @@ def _how(spec: Spec, seen: Observation, why: _Why, new_source: bool) -> list[Ste
                     running.commit,
                     f"deploying {name} to {env} at {running.commit[:12]}, the commit it runs, with "
                     "the spec's settings and variables",
+                    adoptable=not why.settings,
                 )
             ]
         reason = (
@@ -515,6 +544,28 @@ def _staged(environment: str, count: int, then: str) -> Refuse:
     )
 
 
+def _service(spec: Spec, seen: Observation, previous: State | None) -> Step:
+    """A service the token does not see. An account or workspace token sees every service of
+    the project, so there is none and apply creates it. A project token is scoped to a "Single
+    environment in a project" (https://docs.railway.com/reference/public-api) and sees only the
+    services with an instance there: one that another environment's stack created is invisible
+    to it, and serviceCreate would make a second service of that name. So with a project token
+    apply uses the id its last run printed, or creates nothing."""
+    name, env = spec.service.name, spec.environment
+    if seen.deployed_elsewhere is not None:  # the token sees the whole project
+        return CreateService(name)
+    if previous is not None and (previous.project_id, previous.service) == (spec.project_id, name):
+        return KnownService(previous.service_id)
+    return Refuse(
+        f"service {name} has no instance in environment {env}, and RAILWAY_TOKEN, a project "
+        "token, sees only that environment: it cannot tell whether another environment has a "
+        f"service {name}, and creating one could make a second. Run apply once with an account "
+        "or workspace token in RAILWAY_API_TOKEN (and RAILWAY_TOKEN unset): it finds the "
+        f"service by name in the project or creates it; or add {name} to {env} in Railway's "
+        "dashboard; then the project token can go on"
+    )
+
+
 def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
     """The steps, in order, that make Railway as `spec` says. When apply must change nothing
     now (changes someone staged, a deployment waiting for someone), a Refuse comes first."""
@@ -522,13 +573,19 @@ def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
     if seen.environment_id is None:
         steps.append(CreateEnvironment(spec.environment))
     if seen.service_id is None:
-        steps.append(CreateService(spec.service.name))
+        steps.append(_service(spec, seen, previous))
     config = _config(spec, seen, previous)
     if config is not None:
         steps.append(config)
     volumes = _volumes(spec, seen, previous)
-    steps += [*volumes, *_domains(spec, seen, previous)]
-    steps += _deployment(spec, seen, previous, config, volumes)
+    domains = _domains(spec, seen, previous)
+    steps += [*volumes, *domains]
+    deployment = _deployment(spec, seen, previous, config, volumes)
+    deploys = any(isinstance(s, Deploy | Redeploy | Await | Refuse) for s in deployment)
+    mutates = any(not isinstance(s, Notice) for s in [*volumes, *domains])
+    if mutates and seen.running is not None and not deploys:
+        deployment.append(RailwayDeploys())
+    steps += deployment
     refusals = [s for s in steps if isinstance(s, Refuse)]
     if config is not None and seen.staged_changes:
         refusals.insert(0, _staged(spec.environment, seen.staged_changes, "run apply again"))
@@ -574,22 +631,35 @@ def plan_delete(state: State, seen: Observation) -> list[Step]:
     return steps
 
 
-# Statuses of a deployment that ran: SUCCESS serves now, REMOVED was replaced by a newer one,
-# SLEEPING serves when woken (schema.graphql, enum DeploymentStatus).
+# Statuses of a deployment that ran: SUCCESS serves now, SLEEPING serves when woken ("The first
+# request made to a slept service wakes it", Serverless, railwayapp/docs content/docs/
+# deployments/serverless.md), REMOVED was replaced by a newer one (schema.graphql:683, enum
+# DeploymentStatus). Nothing else serves: BUILDING, DEPLOYING, INITIALIZING, QUEUED, WAITING and
+# NEEDS_APPROVAL never ran, FAILED and CRASHED did not run healthy, SKIPPED never started.
 _RAN = ("SUCCESS", "REMOVED", "SLEEPING")
+
+
+def serving(deployments: Iterable[Mapping[str, Any]]) -> str | None:
+    """The deployment that serves: the newest SUCCESS or SLEEPING one, whatever is newer (a
+    build in progress, a FAILED one: Railway keeps one deployment running per service and a new
+    one replaces it only once it is online, "Singleton deploys", railwayapp/docs content/docs/
+    deployments/reference.md)."""
+    found = [d for d in deployments if d.get("status") in RUNNING]
+    newest = max(found, key=lambda d: d["createdAt"], default=None)
+    return str(newest["id"]) if newest is not None else None
 
 
 def rollback_target(
     deployments: Iterable[Mapping[str, Any]], bad: str | None, avoid: frozenset[str] = frozenset()
 ) -> str | None:
     """The newest deployment created before `bad` that ran and may be rolled back to, neither
-    `bad` nor one of `avoid` (releases an earlier rollback replaced). `bad` None: the newest that
-    serves. "The deployment before the current one" would be wrong after a rollback: the current
-    one is then the rollback's copy, and the one before it the bad release."""
+    `bad` nor one of `avoid` (releases an earlier rollback replaced). `bad` None: the one that
+    serves (`serving`). "The deployment before the current one" would be wrong after a
+    rollback: the current one is then the rollback's copy, and the one before it the bad
+    release."""
     found = list(deployments)
     if bad is None:
-        serving = [d for d in found if d.get("status") == "SUCCESS"]
-        bad = max(serving, key=lambda d: d["createdAt"])["id"] if serving else None
+        bad = serving(found)
     cutoff = next((d["createdAt"] for d in found if d["id"] == bad), None)
     candidates = [
         d

@@ -203,6 +203,12 @@ class State(Model):
     url: str | None = Field(
         default=None, description="https:// + first custom domain, else service domain"
     )
+    caught_up: str | None = Field(
+        default=None,
+        description="A deployment apply made only because the one before it seemed to predate "
+        "the spec (deploymentSnapshot): its own snapshot is never compared, so a snapshot that "
+        "never matches what apply sent redeploys once, not on every run",
+    )
 
 
 def public_url(custom_domains: tuple[str, ...], service_domain: str | None) -> str | None:

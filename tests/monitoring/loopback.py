@@ -54,10 +54,13 @@ E2E_SECRETS = {
 }
 
 
-def with_web_configs(secrets: Mapping[ServerSecret, str]) -> dict[ServerSecret, str]:
+def with_web_configs(
+    secrets: Mapping[ServerSecret, str], stack: str = "e2e/staging"
+) -> dict[ServerSecret, str]:
     """`secrets` and the web config of each authenticated server, as the stack derives them."""
     derived = {
-        web_config_secret(s): web_config(s, secrets[password_secret(s)]) for s in AUTHENTICATED
+        web_config_secret(s): web_config(s, secrets[password_secret(s)], stack)
+        for s in AUTHENTICATED
     }
     return {**secrets, **derived}
 

@@ -13,7 +13,8 @@ sends; each modelled behaviour names its source where it is implemented:
 - variableCollectionUpsert deploys unless skipDeploys; serviceInstanceUpdate with an
   environment id changes every environment (none is a fork here); a project token reads and
   changes only its own environment;
-- a new running deployment replaces the one before; a failed one replaces nothing.
+- a new running deployment replaces the one before; a failed one replaces nothing;
+- undocumented, so the hardest reading: a volume or domain mutation redeploys what runs.
 Where Railway's material is silent it takes the reading hardest on the converge, and says so.
 Deployments go through the statuses a `Rollout` lists, one step per `deployment` read.
 """
@@ -27,6 +28,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,6 +136,7 @@ class RailwayStandIn:
         self.rollouts: list[Rollout] = []  # for the next deployments; then immediate SUCCESS
         # For the next commits' workflows: the statuses workflowStatus answers, one per read.
         self.workflow_statuses: list[tuple[str, ...]] = []
+        self.snapshot_shows: Callable[[str], str] = lambda value: value
         self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -520,6 +523,21 @@ class RailwayStandIn:
             config = self.service_config(env_id, service_id)
             self._deploy(env_id, service_id, code=latest["code"], manifest=config)
 
+    def _redeploy_running(self, env_id: str, service_id: str) -> None:
+        """Whether a volume or domain mutation deploys the service is not documented (docs/
+        railway.md, "Undocumented"); the hardest reading on the converge is that it does: here,
+        a redeploy of what runs (its code and build/deploy settings, today's variables and
+        volume), as the dashboard's Redeploy would make."""
+        running = [
+            d
+            for d in self.world.deployments.values()
+            if d["environmentId"] == env_id
+            and d["serviceId"] == service_id
+            and d["status"] in ("SUCCESS", "SLEEPING")
+        ]
+        if running:
+            self._copy(max(running, key=lambda d: d["createdAt"])["id"], restore=False)
+
     def _advance(self, deployment_id: str) -> dict[str, Any]:
         """One `deployment` read: the next status of its rollout."""
         deployment = self.world.deployments[deployment_id]
@@ -647,8 +665,14 @@ class RailwayStandIn:
             return {"id": "<empty>", "status": "COMMITTED", "lastAppliedError": None}
 
         def deployment_snapshot(_info: Any, deploymentId: str) -> Any:
+            # How a snapshot shows the values a deployment started with is undocumented (the
+            # schema's `variables: EnvironmentVariables!`, schema.graphql:673): as sent, unless
+            # a test has it masked or rendered otherwise (`snapshot_shows`).
             deployment = w.deployments.get(deploymentId)
-            return deployment and {"id": f"snap-{deploymentId}", **deployment}
+            if deployment is None:
+                return None
+            shown = {k: self.snapshot_shows(v) for k, v in deployment["variables"].items()}
+            return {"id": f"snap-{deploymentId}", **deployment, "variables": shown}
 
         def domains(_info: Any, environmentId: str, serviceId: str, **_: Any) -> Any:
             return self._domains(environmentId, serviceId)
@@ -747,6 +771,7 @@ class RailwayStandIn:
                 "environmentId": input["environmentId"],
                 "serviceId": input["serviceId"],
             }
+            self._redeploy_running(input["environmentId"], input["serviceId"])
             return w.custom_domains[domain_id]
 
         def service_domain_create(_info: Any, input: dict[str, Any]) -> Any:
@@ -759,6 +784,7 @@ class RailwayStandIn:
                 "environmentId": input["environmentId"],
                 "serviceId": input["serviceId"],
             }
+            self._redeploy_running(input["environmentId"], input["serviceId"])
             return w.service_domains[domain_id]
 
         def volume_create(_info: Any, input: dict[str, Any]) -> Any:
@@ -782,6 +808,8 @@ class RailwayStandIn:
                     "state": "READY",
                     "createdAt": self._now(),
                 }
+                if service_id is not None:
+                    self._redeploy_running(env_id, service_id)
             return w.volumes[volume_id]
 
         def volume_instance_update(
@@ -800,13 +828,19 @@ class RailwayStandIn:
                 if input.get("state") is not None:
                     instance["state"] = input["state"]
                 # "If not provided, the volume will be disconnected."
+                was = instance["serviceId"]
                 instance["serviceId"] = input.get("serviceId")
+                for service_id in {was, instance["serviceId"]} - {None}:
+                    if service_id in w.services:
+                        self._redeploy_running(instance["environmentId"], service_id)
             return True
 
         def remove(table: dict[str, dict[str, Any]]) -> Any:
             def resolver(_info: Any, id: str) -> bool:
-                if table.pop(id, None) is None:
+                row = table.pop(id, None)
+                if row is None:
                     raise GraphQLError("Not found")
+                self._redeploy_running(row["environmentId"], row["serviceId"])
                 return True
 
             return resolver

@@ -123,10 +123,18 @@ def test_apply_prints_state_and_a_rerun_with_it_changes_nothing(standin: Railway
 
 def test_project_token_goes_in_its_own_header(standin: RailwayStandIn) -> None:
     standin.add_environment("staging")
-    result = cli(standin, "apply", stdin=SPEC, RAILWAY_TOKEN=PROJECT_TOKEN, RAILWAY_API_TOKEN="")
+    project = {"RAILWAY_TOKEN": PROJECT_TOKEN, "RAILWAY_API_TOKEN": ""}
+    refused = cli(standin, "apply", stdin=SPEC, **project)  # it would create a service
+    assert refused.returncode == 1
+    assert "RAILWAY_API_TOKEN" in refused.stderr and standin.mutations == []
+    first = cli(standin, "apply", stdin=SPEC)
+    standin.auth_headers.clear()
+
+    result = cli(standin, "apply", stdin=SPEC, PULUMI_COMMAND_STDOUT=first.stdout, **project)
+
     assert result.returncode == 0, result.stderr
     assert set(standin.auth_headers) == {"Project-Access-Token"}
-    assert PROJECT_TOKEN not in result.stdout + result.stderr
+    assert PROJECT_TOKEN not in refused.stderr + result.stdout + result.stderr
 
 
 def test_missing_token_is_one_line_that_names_both_variables(standin: RailwayStandIn) -> None:

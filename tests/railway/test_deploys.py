@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
 
 ONE = {"healthcheckPath": "/health", "numReplicas": 1}
 VARIABLES = {"DATABASE_URL": CANARY, "LOG_LEVEL": "info"}
+DEPLOYS = ("serviceInstanceDeployV2", "deploymentRedeploy")
 WORKFLOW = {"deployedBy": ".github/workflows/deploy-staging.yml", "rootDirectory": "backend"}
 
 
@@ -83,12 +84,23 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
         ("variable removal", 1, spec_of(**fewer)),
         ("volume added", 1, spec_of(**volume)),
         ("volume moved", 1, spec_of(**moved)),
-        ("domain change", 0, spec_of(**moved, domains=["staging-api2.autonomica.app"])),
+        # Railway's own, one per domain mutation (one added, one removed: the stand-in's
+        # hardest reading, that each deploys); apply starts none of its own.
+        ("domain change", 2, spec_of(**moved, domains=["staging-api2.autonomica.app"])),
     ]
-    with RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client:
+    with (
+        RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client,
+        RailwayClient(standin.url, TOKENS["account"], timeout=2, max_attempts=2) as account,
+    ):
         apply = Applies(standin, client)
         for step, expected, spec in steps:
+            # Only a token that sees the whole project creates a service (test_scope).
+            apply.client = account if step == "create" else client
+            standin.mutations.clear()
             assert apply(spec) == expected, step
+            started = [m for m in standin.mutations if m in DEPLOYS]
+            assert len(started) <= 1, step  # apply's own: at most one per change
+            apply.client = client
             running = apply.running()
             if step == "create":
                 code = running["code"]
@@ -310,3 +322,33 @@ def test_a_patch_for_a_new_instance_without_is_created_changes_nothing(
     client.mutate(COMMIT, {"environmentId": production, "patch": patch})
     assert standin.service_config(production, running.service_id) == {}
     assert (production, running.service_id) not in standin.world.instances
+
+
+@pytest.mark.parametrize(
+    "shows",
+    {
+        "masked": lambda _value: "*******",
+        "rendered otherwise": lambda value: value.strip() + "\n",
+    }.items(),
+    ids=lambda item: item[0],
+)
+def test_a_snapshot_that_never_matches_redeploys_once_at_most(
+    standin: RailwayStandIn, client: RailwayClient, shows: tuple[str, Any]
+) -> None:
+    # The undocumented reading (docs/railway.md, "Undocumented"): Railway may show the values a
+    # deployment started with otherwise than apply sent them.
+    standin.snapshot_shows = shows[1]
+    standin.add_environment("staging")
+    apply = Applies(standin, client)
+    debug = spec_of(variables={**VARIABLES, "LOG_LEVEL": "debug"})
+    made = [apply(spec_of())]
+    made += [apply(spec_of()) for _ in range(3)]
+    made += [apply(debug)]
+    made += [apply(debug) for _ in range(3)]
+
+    # Per change: its own deployment, at most one more for the snapshot, then nothing.
+    assert made[0] == 1 and made[4] == 1
+    assert sum(made[1:4]) <= 1 and sum(made[5:8]) <= 1
+    standin.mutations.clear()
+    assert apply(debug) == 0
+    assert standin.mutations == []

@@ -154,10 +154,15 @@ ROWS = {
     "a volume is added": Row(
         {}, {"volumes": [{"mountPath": "/data"}]}, ["volume /data", f"deploy {COMMIT}"]
     ),
-    "a domain is added: no deployment": Row(
-        {}, {"domains": [CUSTOM.domain, "api2.autonomica.app"]}, ["add api2.autonomica.app"]
+    # None of apply's own; one Railway may start by itself is waited for (RailwayDeploys).
+    "a domain is added: no deployment of apply's": Row(
+        {},
+        {"domains": [CUSTOM.domain, "api2.autonomica.app"]},
+        ["add api2.autonomica.app", "RailwayDeploys"],
     ),
-    "a domain is removed: no deployment": Row({}, {"domains": []}, [f"remove {CUSTOM.domain}"]),
+    "a domain is removed: no deployment of apply's": Row(
+        {}, {"domains": []}, [f"remove {CUSTOM.domain}", "RailwayDeploys"]
+    ),
     "the latest FAILED and the one before runs: nothing to do": Row(
         {}, {}, ["Notice"], railway={"latest": FAILED}
     ),

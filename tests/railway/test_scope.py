@@ -135,11 +135,14 @@ def test_changes_someone_staged_stop_a_settings_change_before_anything_changes(
 def test_fresh_then_no_op_apply_with_either_token(
     standin: RailwayStandIn, two_environments: dict[str, str], token: str
 ) -> None:
-    with RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client:
+    # The first apply creates the service, which only a token that sees the whole project may
+    # do (test_a_service_another_environment_created_is_never_created_twice).
+    with RailwayClient(standin.url, TOKENS["account"], timeout=2, max_attempts=2) as client:
         first = run_apply(client, make_spec())
-        standin.mutations.clear()
-        standin.queries.clear()
-
+    standin.mutations.clear()
+    standin.queries.clear()
+    standin.auth_headers.clear()
+    with RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client:
         second = run_apply(client, make_spec(), first)
 
     assert second == first
@@ -185,3 +188,56 @@ def test_delete_with_a_project_token_keeps_the_service_it_cannot_see_elsewhere(
     assert "serviceDelete" not in standin.mutations
     assert standin.world.variables[(state.environment_id, state.service_id)] == {}
     assert any("a project token cannot see" in line for line in lines)
+
+
+@pytest.mark.parametrize("token", sorted(TOKENS))
+def test_a_service_another_environment_created_is_never_created_twice(
+    standin: RailwayStandIn,
+    client: RailwayClient,
+    two_environments: dict[str, str],
+    token: str,
+) -> None:
+    # Production's stack made the service; staging has no instance of it yet.
+    production = run_apply(
+        client, in_environment(make_spec(domains=["api.autonomica.app"]), "production")
+    )
+    standin.mutations.clear()
+
+    with RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as staging_client:
+        if token == "project":  # it cannot see production's service: it refuses, changing nothing
+            with pytest.raises(RailwayError, match="RAILWAY_API_TOKEN") as refused:
+                run_apply(staging_client, make_spec())
+            assert "could make a second" in str(refused.value)
+            assert standin.mutations == []
+        staging = run_apply(client if token == "project" else staging_client, make_spec())
+
+        # Once the service has an instance here (or its id is known), the project token goes on.
+        again = run_apply(staging_client, make_spec(), staging)
+
+    assert [s["name"] for s in standin.world.services.values()] == ["backend"]
+    assert staging.service_id == production.service_id == again.service_id
+    assert "serviceCreate" not in standin.mutations
+
+
+def test_a_project_token_uses_the_service_id_its_last_run_printed(
+    standin: RailwayStandIn,
+    client: RailwayClient,
+    project_client: RailwayClient,
+    two_environments: dict[str, str],
+) -> None:
+    production = run_apply(
+        client, in_environment(make_spec(domains=["api.autonomica.app"]), "production")
+    )
+    bare = make_spec(domains=[], serviceDomain=False)
+    staging = run_apply(client, bare)
+    # Someone removed the service's instance from staging; production still runs it.
+    standin.world.instances.pop((two_environments["staging"], staging.service_id))
+    standin.world.configs[two_environments["staging"]]["services"].pop(staging.service_id)
+    standin.mutations.clear()
+
+    again = run_apply(project_client, bare, staging)
+
+    assert "serviceCreate" not in standin.mutations
+    assert list(standin.world.services) == [production.service_id]
+    assert again.service_id == production.service_id
+    assert (two_environments["staging"], production.service_id) in standin.world.instances

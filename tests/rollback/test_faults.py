@@ -5,6 +5,7 @@ done once and people told the truth."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ import pytest
 
 from rollback import messages
 from rollback.alerts import Webhook
+from rollback.audit import AuditLog
 from rollback.ledger import MAX_RESUMES, Book, Context, Finished, Fired, restore, step
 from rollback.plan import Plan, decide
 from rollback.policy import load_policy
@@ -71,7 +73,7 @@ def post(process: ServiceProcess, payload: dict[str, Any]) -> str:
     return decision
 
 
-def test_a_full_volume_still_rolls_back_and_says_so(
+def test_a_volume_full_at_start_keeps_the_service_up_and_hands_alerts_to_people(
     tmp_path: Path, vercel: VercelStandIn, github: GitHubStandIn, receiver: Receiver
 ) -> None:
     env = service_env(tmp_path, receiver, platform_env(NOWHERE, vercel, github))
@@ -80,26 +82,48 @@ def test_a_full_volume_still_rolls_back_and_says_so(
     log.write_text(("x" * 1023 + "\n") * (limit // 1024))  # the volume is full
     with running(env, fsize=limit) as service:  # it starts all the same
         health = httpx.get(f"{service.url}/health")
-        # An alert from before the start: on a failing volume the log cannot say whether it
-        # was acted on already, so it goes to people. One that starts now is acted on.
+        # Its start is not on the volume, so a restart could not tell what it did: an alert
+        # from before the start and one that starts now both go to people, never acted on.
         assert post(service, FRONTEND) == "escalated"
         fresh = webhook("g-new", alertname="HighLatencyP95", service="frontend", strategy="fast",
                         starts_at=datetime.now(UTC).isoformat())  # fmt: skip
-        assert post(service, fresh) == "accepted"
-        report = receiver.wait_for(lambda n: "done" in text_of(n), WAIT)
-        assert post(service, fresh) == "duplicate"  # it remembers, in memory
+        assert post(service, fresh) == "escalated"
+        page = receiver.wait_for(lambda n: "could not write that it started" in text_of(n), WAIT)
         still = httpx.get(f"{service.url}/health")
     with running(env, fsize=limit) as restarted:  # and it restarts
         again = httpx.get(f"{restarted.url}/health")
-        assert post(restarted, fresh) == "escalated"  # forgotten: never acted on twice
-    assert vercel.promotions() == ["dpl_2"]
+        assert post(restarted, fresh) == "escalated"
+    assert vercel.promotions() == []
     assert health.status_code == still.status_code == again.status_code == 503
     assert "the audit log cannot be written (EFBIG" in health.json()["problems"][0]
-    assert "ok rollback frontend: promoted dpl_2" in text_of(report)
-    announced = receiver.wait_for(lambda n: "rolling back frontend" in text_of(n), WAIT)
-    for note in (announced, report):
-        assert "WARNING: the audit log cannot be written (EFBIG" in text_of(note)
+    assert "WARNING: the audit log cannot be written (EFBIG" in text_of(page)
     assert log.stat().st_size == limit
+
+
+def test_a_run_whose_start_cannot_be_recorded_escalates_and_never_acts(
+    make_service: ServiceFactory,
+    vercel: VercelStandIn,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The run before stopped cleanly; this one starts on a failing volume: its `started` record
+    # is lost with the process, so a restart would find the log "whole" and know nothing of it.
+    make_service().close()
+
+    def full(_self: AuditLog, _lines: list[str]) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(AuditLog, "_append", full)
+    service = make_service()
+    fresh = webhook("g-new", alertname="HighLatencyP95", service="frontend", strategy="fast",
+                    starts_at=datetime.now(UTC).isoformat())  # fmt: skip
+    with Client(service, TOKEN) as client:
+        decision = client.send(fresh).json()["decision"]
+    assert decision == "escalated"
+    assert vercel.promotions() == []
+    page = receiver.wait_for(lambda n: "ESCALATED" in text_of(n), WAIT)
+    assert "could not write that it started" in text_of(page)
+    assert "act by hand" in text_of(page)
 
 
 def test_an_audit_write_that_fails_once(
