@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import skip_or_fail, workflow_schema_check, zizmor_findings
+from workflows.consistency import APP_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -224,3 +225,17 @@ def test_backend_guard_stops_with_a_clear_message_only_when_the_secret_is_missin
         assert result.returncode == 1
         assert "::error title=PULUMI_BACKEND_URL is not set::" in result.stdout
         assert "never falls back to a local state" in result.stdout
+
+
+def test_no_step_that_installs_or_runs_packages_holds_a_secret() -> None:
+    """An install script (npm ci) or the program's own dependencies must not see a token: the
+    tools are installed in steps of their own, and only the step that calls the platform gets
+    the token (workflows.consistency.APP_CODE, the check the app's workflows pass too)."""
+    checked = 0
+    for path in workflow_files():
+        for name, job in load(path.name)["jobs"].items():
+            for step in job.get("steps", []):
+                if APP_CODE.search(str(step.get("run", ""))):
+                    checked += 1
+                    assert "secrets." not in json.dumps(step.get("env", {})), (path.name, name)
+    assert checked >= 2  # the Railway CLI's install in the staging and production jobs
