@@ -60,6 +60,7 @@ export default {{
     ? undefined
     : {{
         command: "npm run start",
+        cwd: here,
         url: baseURL,
         env: {{ PORT: String(settings.port), HOSTNAME: "127.0.0.1" }},
         reuseExistingServer: false,
