@@ -108,6 +108,13 @@ class DependencyUpdates(ConfigModel):
     time: str = Field("06:00", pattern=r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
     timezone: str = Field("Etc/UTC", pattern=r"^[A-Za-z_]+(?:/[A-Za-z0-9_+-]+){0,2}$")
     open_pull_requests_limit: int = Field(5, ge=0, le=20)
+    cooldown_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        description="a release is proposed only once it is this old: a hijacked release is "
+        "usually found and pulled within days",
+    )
     target_branch: Branch | None = Field(
         None, description="where its pull requests go (e.g. staging's branch); default: main"
     )

@@ -39,6 +39,7 @@ def dependabot(config: WorkflowsConfig, deploy_tools: str) -> dict[str, Any]:
             "directory": directory,
             "schedule": schedule,
             "open-pull-requests-limit": updates.open_pull_requests_limit,
+            "cooldown": {"default-days": updates.cooldown_days},
             # One pull request per folder and kind: minor and patch updates together; a major
             # one alone, since it is the one that breaks.
             "groups": {

@@ -255,7 +255,12 @@ def _images(config: WorkflowsConfig) -> dict[str, Any]:
         steps += image_steps(config, service, push=tag)[1 if len(steps) > 2 else 0 :]
     return {
         "images": job(
-            "images", 30, steps, needs="ci", permissions={"contents": "read", "packages": "write"}
+            "images",
+            30,
+            steps,
+            needs="ci",
+            permissions={"contents": "read", "packages": "write"},
+            concurrency={"group": f"images-${{{{ github.ref }}}}", "cancel-in-progress": False},
         )
     }
 
@@ -264,6 +269,7 @@ def _images(config: WorkflowsConfig) -> dict[str, Any]:
 # (actions/runner#4457, a draft); `./` is the documented way to call a reusable workflow of the
 # same repository at the same commit.
 NOTES = {
+    "packages: write": "push the services' images to the repository's container registry",
     f"uses: ./{CI_PATH}": "zizmor: ignore[self-repository] ./ is GitHub's documented same-commit "
     "form; $/ is not released",
 }

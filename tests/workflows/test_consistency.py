@@ -49,10 +49,17 @@ def test_the_real_defaults_are_consistent(name: str) -> None:
 
 def test_usage_reports_the_ci_checks_and_what_each_workflow_reads() -> None:
     report = usage(render(CONFIGS["both"]))
-    assert report.ci_checks == ("frontend", "backend", "security", "test-and-quality")
+    assert report.ci_checks == (
+        "frontend",
+        "backend",
+        "image-worker",
+        "security",
+        "test-and-quality",
+    )
     assert report.secrets[".github/workflows/ci.yml"] == ()
     assert report.variables[".github/workflows/ci.yml"] == ()
-    assert report.secrets[DEPLOY] == tuple(sorted(DECLARED_SECRETS))
+    # GitHub's own token, for the images job's push, besides the declared ones.
+    assert report.secrets[DEPLOY] == tuple(sorted({*DECLARED_SECRETS, "GITHUB_TOKEN"}))
     assert report.variables[DEPLOY] == (
         "API_URL",
         "DEPLOY_FREEZE",
