@@ -117,12 +117,12 @@ def _python(config: WorkflowsConfig, name: str, services: list[AppService]) -> d
             run("mypy", "mypy ."),
             run(
                 f"Unit tests (-m '{UNIT}')",
-                f'pytest -m "{UNIT}" {coverage} --cov-report=',
+                f'python -m pytest -m "{UNIT}" {coverage} --cov-report=',
                 env={"COVERAGE_FILE": ".coverage.unit"},
             ),
             run(
                 f"Integration tests{against} (-m '{INTEGRATION}')",
-                f'pytest -m "{INTEGRATION}" {coverage} --cov-report=',
+                f'python -m pytest -m "{INTEGRATION}" {coverage} --cov-report=',
                 env={"COVERAGE_FILE": ".coverage.integration", **databases},
             ),
             run(

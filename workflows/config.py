@@ -25,7 +25,9 @@ Version = Annotated[str, Field(pattern=r"^[0-9]+(?:\.[0-9]+){1,3}$")]
 # (zizmor's unpinned-images). Written into workflow files: no shell or YAML specials.
 ContainerImage = Annotated[
     str,
-    Field(pattern=r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[0-9][A-Za-z0-9._-]{0,127}@sha256:[0-9a-f]{64}$"),
+    Field(
+        pattern=r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[0-9][A-Za-z0-9._-]{0,127}@sha256:[0-9a-f]{64}$"
+    ),
 ]
 # The image the deploy job builds a Vercel service in (node:22-bookworm, by digest as pinned in
 # several public Dockerfiles; Dependabot's docker updates do not reach a workflow's run step).

@@ -116,14 +116,17 @@ class HttpStandIn:
 
 
 class App(HttpStandIn):
-    """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped."""
+    """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped,
+    and its answers slowed down (`delay`, seconds)."""
 
     def __init__(self) -> None:
         self.healthy = True
+        self.delay = 0.0
         app = self
 
         class Handler(Quiet):
             def do_GET(self) -> None:
+                time.sleep(app.delay)
                 if self.path.endswith("/health"):
                     status, body = (200, b"ok") if app.healthy else (503, b"unhealthy")
                 elif self.path.endswith("/metrics"):

@@ -291,9 +291,7 @@ def test_the_deployed_end_to_end_tests_get_the_bypass_secret_and_nothing_else() 
     assert tests["env"]["E2E_BYPASS"] == "${{ secrets.VERCEL_AUTOMATION_BYPASS_SECRET }}"
     declared = declared_for(config)
     environments = {
-        name: DeclaredEnvironment(
-            e.secrets | {"VERCEL_AUTOMATION_BYPASS_SECRET"}, e.variables
-        )
+        name: DeclaredEnvironment(e.secrets | {"VERCEL_AUTOMATION_BYPASS_SECRET"}, e.variables)
         for name, e in declared.environments.items()
     }
     declared = Declared(

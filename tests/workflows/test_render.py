@@ -113,8 +113,8 @@ def test_ci_runs_the_checks_of_the_issue_with_the_coverage_gate() -> None:
             packages = {config.services[s].python.package for s in services}  # type: ignore[union-attr]
             commands = ["ruff check", "ruff format --check", "mypy", "--fail-under=85",
                         "coverage combine .coverage.unit .coverage.integration",
-                        'pytest -m "not integration and not slow"',
-                        'pytest -m "integration or slow"', "python -m build --wheel",
+                        'python -m pytest -m "not integration and not slow"',
+                        'python -m pytest -m "integration or slow"', "python -m build --wheel",
                         *(f"--cov={package}" for package in packages)]  # fmt: skip
         for command in commands:
             assert command in scripts[job], f"{job}: {command}"
