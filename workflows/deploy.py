@@ -247,7 +247,7 @@ def _images(config: WorkflowsConfig) -> dict[str, Any]:
         "docker/login-action",
         registry="ghcr.io",
         username="${{ github.actor }}",
-        password="${{ secrets.GITHUB_TOKEN }}",
+        password=secret("GITHUB_TOKEN"),
     )
     steps: list[Any] = [checkout(), login]
     for service in config.images():
@@ -260,7 +260,7 @@ def _images(config: WorkflowsConfig) -> dict[str, Any]:
             steps,
             needs="ci",
             permissions={"contents": "read", "packages": "write"},
-            concurrency={"group": f"images-${{{{ github.ref }}}}", "cancel-in-progress": False},
+            concurrency={"group": "images-${{ github.ref }}", "cancel-in-progress": False},
         )
     }
 

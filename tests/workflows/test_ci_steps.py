@@ -25,8 +25,8 @@ CI = ".github/workflows/ci.yml"
 
 
 def _python_job(config: WorkflowsConfig) -> tuple[str, dict[str, Any]]:
-    name, services = next(
-        (n, s) for n, s in config.checked().items() if config.services[s[0]].language == "python"
+    name = next(
+        n for n, s in config.checked().items() if config.services[s[0]].language == "python"
     )
     return name, load(render(config)[CI])["jobs"][name]
 
