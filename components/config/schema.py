@@ -407,6 +407,13 @@ class Secrets(ConfigModel):
         description="Vercel token of the team: the deploy workflow's and the rollback "
         "service's (VERCEL_TOKEN); required when a service runs on Vercel",
     )
+    vercel_bypass_secret: SecretStr | None = Field(
+        None,
+        min_length=1,
+        description="Vercel's Protection Bypass for Automation secret of the stack's project: "
+        "the deployed end-to-end tests send it (GitHub secret VERCEL_AUTOMATION_BYPASS_SECRET); "
+        "required when appCi.playwright.protectionBypass",
+    )
     slack_api_url: SecretStr = Field(min_length=1, description="Slack incoming webhook URL")
     pagerduty_routing_key: SecretStr = Field(min_length=1)
     smtp_password: SecretStr = Field(min_length=1)
