@@ -1,7 +1,7 @@
 """`.github/dependabot.yml`: weekly (or as the stack says) grouped update pull requests for every
 npm and pip folder, every Dockerfile and the workflows' actions. Dependabot keeps an action
-pinned by SHA as a SHA and updates its version comment (docs.github.com/code-security/
-dependabot/working-with-dependabot/keeping-your-actions-up-to-date-with-dependabot). Its pull
+pinned by SHA as a SHA and updates its version comment (github.blog/changelog/2022-10-31-
+dependabot-now-updates-comments-in-github-actions-workflows-referencing-action-versions). Its pull
 requests run the same CI, and the branch rulesets require the same check before they merge."""
 
 from typing import Any

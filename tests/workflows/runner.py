@@ -162,7 +162,7 @@ _DOCKER = '''\
 #!/usr/bin/env python3
 """A stand-in for `docker run --rm [-e NAME]... [-v HOST:PATH[:ro]]... [-w PATH] IMAGE CMD...`:
 runs CMD on this machine with, as a container would, only the variables passed with -e (a bare
-`-e NAME` copies the client's value: docs.docker.com/reference/cli/docker/container/run/#env) and
+`-e NAME` copies the client's value, and one the client lacks is set empty: docker/cli#1780) and
 the mounted folders only, at their host paths (a read-only mount is copied, so a write to it
 changes nothing the host keeps). Records each call, and the image."""
 import os, shutil, subprocess, sys, tempfile
@@ -176,9 +176,8 @@ mounts, cwd, rest = {}, None, args[2:]
 while rest[0].startswith("-"):
     flag, value, rest = rest[0], rest[1], rest[2:]
     if flag == "-e":
-        name, _, given = value.partition("=")
-        if given or name in os.environ:
-            env[name] = given or os.environ[name]
+        name, equals, given = value.partition("=")
+        env[name] = given if equals else os.environ.get(name, "")
     elif flag == "-v":
         host, path, *mode = value.split(":")
         if mode == ["ro"]:
