@@ -88,6 +88,7 @@ def workflows_config(config: StackConfig) -> WorkflowsConfig:
                 "maxP95Seconds": performance.response_time_p95.total_seconds(),
             },
             "appCi": config.app_ci.model_dump(by_alias=True),
+            "managed": gh.workflows == "managed",
             "registry": f"ghcr.io/{gh.repository.lower()}",
         }
     )

@@ -232,6 +232,11 @@ class WorkflowsConfig(ConfigModel):
     variables: VariableNames = VariableNames()
     tools: ToolVersions = ToolVersions()
     app_ci: AppCi = AppCi()
+    managed: bool = Field(
+        False,
+        description="the pipeline commits these files (github.workflows managed): Dependabot "
+        "leaves the workflows' actions and the deploy CLIs to the pipeline's repository",
+    )
     registry: str | None = Field(
         None,
         pattern=r"^ghcr\.io/[a-z0-9-]{1,39}/[a-z0-9._-]{1,100}$",

@@ -22,7 +22,8 @@ def _folders(config: WorkflowsConfig, deploy_tools: str) -> list[tuple[str, str]
         if service.dockerfile:
             folder = "/".join([service.root, *service.dockerfile.split("/")[:-1]])
             found.append(("docker", f"/{folder}"))
-    found += [("npm", f"/{deploy_tools}"), ("github-actions", "/")]
+    if not config.managed:  # else the pipeline owns them: an update here would be overwritten
+        found += [("npm", f"/{deploy_tools}"), ("github-actions", "/")]
     return list(dict.fromkeys(found))
 
 

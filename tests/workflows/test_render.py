@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from tests.conftest import ROOT
@@ -240,3 +241,21 @@ def test_two_environments_cannot_share_a_branch() -> None:
     data["environments"][1]["branch"] = data["environments"][0]["branch"]
     with pytest.raises(ValidationError, match=r"branch \['develop'\] used more than once"):
         WorkflowsConfig.model_validate(data)
+
+
+@pytest.mark.parametrize("managed", [True, False])
+def test_dependabot_leaves_the_files_the_pipeline_commits_to_it(managed: bool) -> None:
+    """Managed, the pipeline owns the workflows and the deploy CLIs' lockfile: a Dependabot pull
+    request to them would be overwritten by the next `pulumi up`, so only the app's own folders
+    are updated; rendered, the team owns them all."""
+    config = CONFIGS["staging"].model_copy(update={"managed": managed})
+    updates = yaml.safe_load(render(config)[".github/dependabot.yml"])["updates"]
+    ecosystems = {(u["package-ecosystem"], u["directory"]) for u in updates}
+    services = config.services.values()
+    app = {("npm" if s.language == "node" else "pip", f"/{s.root}") for s in services}
+    docker = {("docker", f"/{s.root}") for s in services if s.dockerfile}
+    owned = {("npm", "/.github/deploy-tools"), ("github-actions", "/")}
+    assert ecosystems == app | docker | (set() if managed else owned)
+    schedule = config.app_ci.dependency_updates
+    assert all(u["cooldown"]["default-days"] == schedule.cooldown_days for u in updates)
+    assert all(u["schedule"]["time"] == schedule.time for u in updates)
