@@ -1,10 +1,12 @@
-"""The rendered Playwright config, run for real: @playwright/test (from tests/workflows/e2e/'s
-lockfile, installed with `npm ci --ignore-scripts`: no browser download) drives Debian's
-Chromium (E2E_CHROMIUM, the config's one hook for a browser Playwright's installer did not put
-in place) against a sample app on loopback. So the rendered settings are proven to work: the
-web server it starts, the base URL, the bypass header, the smoke tag, traces and screenshots
-kept on failure, the HTML report. On GitHub's runners the browser comes from Playwright's own
-installer instead (rendered, not run here).
+"""The rendered Playwright config and steps, run for real: @playwright/test (from
+tests/workflows/e2e/'s lockfile, installed with `npm ci --ignore-scripts`: no browser download)
+drives Debian's Chromium (E2E_CHROMIUM, the config's one hook for a browser Playwright's
+installer did not put in place) against a sample app on loopback. The rendered CI and deploy
+steps run as the runner runs them (runner.run_job), from the service's folder of the rendered
+tree. So the rendered settings are proven to work: the web server it starts, the base URL, the
+bypass header, the smoke tag, traces and screenshots kept on failure, the HTML report. On
+GitHub's runners the browser comes from Playwright's own installer instead (rendered, not run
+here).
 
 Under CI=true a missing Chromium, Node.js or npm fails these tests; elsewhere they skip."""
 
@@ -18,17 +20,21 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.workflows.conftest import CONFIGS
-from workflows import e2e, render
-from workflows.config import Playwright
+from tests.workflows.conftest import CONFIGS, load, write_tree
+from tests.workflows.runner import StepResult, run_job
+from workflows import WorkflowsConfig, e2e, render
 
 HERE = Path(__file__).parent / "e2e"
 CHROMIUM = "/usr/bin/chromium"
 BYPASS = "bypass-secret-canary-7d1e"
+CI = ".github/workflows/ci.yml"
+DEPLOY = ".github/workflows/deploy-production.yml"
+LOCAL = "Playwright against the build served locally"
 
 
 def _free_port() -> int:
@@ -42,7 +48,7 @@ def _free_port() -> int:
 def runner() -> Path:
     """Playwright's test runner, installed once from the lockfile (a lock keeps the test
     workers from installing it together)."""
-    for needed in ("node", "npm"):
+    for needed in ("node", "npm", "npx"):
         if shutil.which(needed) is None:
             skip_or_fail(f"{needed} not installed (apt-get install nodejs npm)")
     if not os.access(CHROMIUM, os.X_OK):
@@ -64,66 +70,90 @@ def runner() -> Path:
     return cli
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Path:
-    """The sample app as an app repository holds it: the rendered config in .github/e2e/, the
-    service's folder with its package.json, specs and node_modules."""
-    root = tmp_path / "repo"
-    config = e2e.config_file(
-        Playwright(port=_free_port(), workers=1, test_timeout_seconds=20, retries=0)
+def _config(port: int, *, bypass: bool = False) -> WorkflowsConfig:
+    """The production stack's config with Playwright on a free port (the machine is shared),
+    one worker and no retry (a failure shows at once)."""
+    data = CONFIGS["production"].model_dump(by_alias=True)
+    data["appCi"]["playwright"].update(
+        port=port, workers=1, retries=0, testTimeoutSeconds=20, protectionBypass=bypass
     )
-    (root / ".github" / "e2e").mkdir(parents=True)
-    (root / e2e.CONFIG).write_text(config)
-    shutil.copytree(HERE / "sample", root / "web")
-    (root / "web" / "node_modules").symlink_to(HERE / "node_modules")
+    return WorkflowsConfig.model_validate(data)
+
+
+def _folder(root: Path, config: WorkflowsConfig) -> Path:
+    return root / config.services[config.e2e_service() or ""].root
+
+
+def _app(tmp_path: Path, config: WorkflowsConfig) -> Path:
+    """The sample app as an app repository holds it: the rendered files (the Playwright config
+    in .github/e2e/) and, in the Node web service's folder, its package.json, specs and
+    node_modules."""
+    root = write_tree(render(config), tmp_path / "repo")
+    folder = _folder(root, config)
+    shutil.copytree(HERE / "sample", folder, dirs_exist_ok=True)
+    (folder / "node_modules").symlink_to(HERE / "node_modules")
     return root
 
 
-def _playwright(
-    cli: Path, root: Path, *args: str, env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """The rendered CI step's command (`playwright test --config $GITHUB_WORKSPACE/...`), from
-    the service's folder."""
-    return subprocess.run(
-        ["node", str(cli), "test", "--config", str(root / e2e.CONFIG), *args],
-        cwd=root / "web",
-        env={
-            "PATH": os.environ["PATH"],
-            "HOME": str(root),
-            "CI": "true",
-            "E2E_CHROMIUM": CHROMIUM,
-            "GITHUB_WORKSPACE": str(root),
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        check=False,
+def _step(config: WorkflowsConfig, workflow: str, prefix: str) -> dict[str, Any]:
+    jobs = load(render(config)[workflow])["jobs"].values()
+    steps = [s for job in jobs for s in job.get("steps", [])]
+    (step,) = [s for s in steps if str(s.get("name", "")).startswith(prefix)]
+    return step
+
+
+def _run_step(
+    step: dict[str, Any],
+    root: Path,
+    config: WorkflowsConfig,
+    contexts: dict[str, str],
+    env: dict[str, str],
+) -> StepResult:
+    """The rendered step as the runner runs it, from the service's folder (its
+    working-directory), with E2E_CHROMIUM pointing at Debian's Chromium."""
+    temp = root.parent / "runner-temp"
+    temp.mkdir(exist_ok=True)
+    done = run_job(
+        {"steps": [step]},
+        _folder(root, config),
+        contexts,
+        bin_dir=Path(shutil.which("node") or "/usr/bin/node").parent,
+        temp=temp,
+        runner_env={"GITHUB_WORKSPACE": str(root), "E2E_CHROMIUM": CHROMIUM, **env},
         timeout=300,
     )
+    (result,) = done.steps
+    return result
 
 
-def test_the_rendered_config_is_what_ci_renders() -> None:
+def test_the_rendered_config_is_the_stacks_settings() -> None:
     config = CONFIGS["staging"]
     assert render(config)[e2e.CONFIG] == e2e.config_file(config.app_ci.playwright)
+    assert f'"port": {config.app_ci.playwright.port}' in render(config)[e2e.CONFIG]
 
 
-def test_ci_mode_starts_the_app_and_passes_in_chromium(runner: Path, app: Path) -> None:
-    seen = app / "seen"
-    done = _playwright(runner, app, env={"SEEN_HEADERS": str(seen)})
+def test_ci_mode_starts_the_app_and_passes_in_chromium(runner: Path, tmp_path: Path) -> None:
+    config = _config(_free_port())
+    root = _app(tmp_path, config)
+    seen = root / "seen"
+    done = _run_step(_step(config, CI, LOCAL), root, config, {}, {"SEEN_HEADERS": str(seen)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
     # The web server the config started (`npm run start` on its port) served the browser.
     pages = [line for line in seen.read_text().splitlines() if line.startswith("/ ")]
     assert len(pages) >= 2 and set(pages) == {"/ -"}, "no bypass header without the secret"
-    assert (app / "web" / e2e.REPORT / "index.html").exists()
-    assert not list((app / "web" / e2e.RESULTS).rglob("*.zip")), "no trace kept for a pass"
+    folder = _folder(root, config)
+    assert (folder / e2e.REPORT / "index.html").exists()
+    assert not list((folder / e2e.RESULTS).rglob("*.zip")), "no trace kept for a pass"
 
 
-def test_a_failure_keeps_its_trace_and_screenshot(runner: Path, app: Path) -> None:
-    done = _playwright(runner, app, env={"SAMPLE_FAILS": "1"})
+def test_a_failure_keeps_its_trace_and_screenshot(runner: Path, tmp_path: Path) -> None:
+    config = _config(_free_port())
+    root = _app(tmp_path, config)
+    done = _run_step(_step(config, CI, LOCAL), root, config, {}, {"SAMPLE_FAILS": "1"})
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed" in done.stdout and "1 passed" in done.stdout
-    results = app / "web" / e2e.RESULTS
+    results = _folder(root, config) / e2e.RESULTS
     assert [p.name for p in results.rglob("trace.zip")] == ["trace.zip"]
     assert len(list(results.rglob("*.png"))) == 1
 
@@ -136,26 +166,30 @@ def deployed(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         ["node", str(HERE / "sample" / "server.mjs")],
         env={**os.environ, "PORT": str(port), "SEEN_HEADERS": str(seen)},
     )
-    url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
         except OSError:
             time.sleep(0.05)
-    yield url, seen
+    yield f"http://127.0.0.1:{port}", seen
     server.terminate()
     server.wait(timeout=10)
 
 
 def test_after_a_production_deploy_only_the_smoke_set_runs_with_the_bypass_header(
-    runner: Path, app: Path, deployed: tuple[str, Path]
+    runner: Path, tmp_path: Path, deployed: tuple[str, Path]
 ) -> None:
     url, seen = deployed
-    smoke_tag = CONFIGS["production"].app_ci.playwright.smoke_tag
-    done = _playwright(
-        runner, app, "--grep", smoke_tag, env={"E2E_BASE_URL": url, "E2E_BYPASS": BYPASS}
-    )
+    config = _config(_free_port(), bypass=True)
+    root = _app(tmp_path, config)
+    step = _step(config, DEPLOY, "Playwright against the deployed")
+    service = config.services[config.e2e_service() or ""]
+    contexts = {
+        f"vars.{service.url_variable}": url,
+        f"secrets.{config.secrets.vercel_bypass}": BYPASS,
+    }
+    done = _run_step(step, root, config, contexts, {})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
     # No web server of its own: the requests reached the deployed one, each with the header.
