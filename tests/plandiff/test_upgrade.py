@@ -53,8 +53,15 @@ UPDATES = {
     "github-file-github-deploy-tools-package-json": "its description",
     "github-file-github-workflows-deploy-STACK-yml": "header wording",
     "github-file-github-workflows-rollback-STACK-yml": "ROLLBACK_SERVICES_FILE",
+    # The app's CI covers the spec (integration tests, builds, Playwright, image, Dependabot);
+    # the smoke judges the alerts' p95.
+    "github-file-github-smoke-locustfile-py": "the p95 bound",
 }
-CREATES = {"monitoring-rollback-services.yml"}
+CREATES = {
+    "monitoring-rollback-services.yml",
+    "github-file-github-dependabot-yml",
+    "github-file-github-e2e-playwright-config-mjs",
+}
 # What converging a pipeline service's changed spec may do: commit settings and variables, and
 # (re)deploy. Never a new service, a deleted one, a volume or a domain.
 IN_PLACE = {
