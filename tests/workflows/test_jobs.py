@@ -35,7 +35,8 @@ VERCEL_CANARY = "vercel-token-canary-0b9d44"
 
 
 def deploy_job(config: WorkflowsConfig, stack: str) -> dict[str, Any]:
-    """The deploy job up to its health checks (the Locust smoke needs Locust: see the docs)."""
+    """The deploy job up to its health checks (the smoke and the end-to-end tests after them:
+    test_ci_steps.py, test_playwright.py)."""
     job = load(render(config)[f".github/workflows/deploy-{stack}.yml"])["jobs"]["deploy"]
     names = [step.get("name") for step in job["steps"]]
     return {**job, "steps": job["steps"][: names.index("Health checks") + 1]}
