@@ -16,16 +16,19 @@ from workflows.consistency import DeclaredEnvironment
 FREEZE_READER = "FREEZE_READ_TOKEN"  # reads the environment's variables: the freeze, afresh
 RAILWAY_DEPLOYER = "RAILWAY_TOKEN"
 VERCEL_DEPLOYER = "VERCEL_TOKEN"
+VERCEL_BYPASS = "VERCEL_AUTOMATION_BYPASS_SECRET"  # the deployed end-to-end tests' only secret
 FREEZE = "DEPLOY_FREEZE"  # set at run time by the rollback service, read by the freeze gate
 
 
 def secrets(config: StackConfig) -> tuple[str, ...]:
     """The environment's secrets: each platform's deploy token where the workflows deploy."""
     railway = any(s.deploy == "workflow" for s in config.of("railway").values())
+    bypass = config.app_ci.playwright.protection_bypass and config.of("vercel")
     return (
         *((RAILWAY_DEPLOYER,) if railway else ()),
         *((VERCEL_DEPLOYER,) if config.of("vercel") else ()),
         FREEZE_READER,
+        *((VERCEL_BYPASS,) if bypass else ()),
     )
 
 
@@ -48,6 +51,7 @@ def app_services(config: StackConfig) -> dict[str, AppService]:
                 "urlVariable": config.url_variable(name) if s.url else None,
                 "healthPath": s.health_path,
                 "deploy": s.deploy,
+                "dockerfile": s.dockerfile,
                 "rollback": s.does_rollback,
             }
         )
@@ -58,6 +62,8 @@ def app_services(config: StackConfig) -> dict[str, AppService]:
 def workflows_config(config: StackConfig) -> WorkflowsConfig:
     gh = config.github
     shared = config.vercel is not None and config.vercel.layout == "shared"
+    # The smoke after a deploy fails where the alerts would fire: the same p95 and error rate.
+    performance = config.monitoring.triggers.performance
     return WorkflowsConfig.model_validate(
         {
             "environments": [
@@ -77,6 +83,13 @@ def workflows_config(config: StackConfig) -> WorkflowsConfig:
             "services": app_services(config),
             **({"nodeVersion": config.vercel.node_version} if config.vercel else {}),
             "requiredCheck": gh.required_checks[0],
+            "smokeTest": {
+                "maxFailureRatio": performance.error_rate,
+                "maxP95Seconds": performance.response_time_p95.total_seconds(),
+            },
+            "appCi": config.app_ci.model_dump(by_alias=True),
+            "managed": gh.workflows == "managed",
+            "registry": f"ghcr.io/{gh.repository.lower()}",
         }
     )
 
@@ -101,6 +114,7 @@ def problems(
         },
         freeze_variable=FREEZE,
         freeze_token=FREEZE_READER,
+        app_secrets=frozenset({VERCEL_BYPASS}),
     )
     found = check(rendered, declared)
     stack = config.environment.name

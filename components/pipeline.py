@@ -233,6 +233,7 @@ def _github_environment(
         app_repository.RAILWAY_DEPLOYER: config.secrets.railway_deploy_token,
         app_repository.VERCEL_DEPLOYER: config.secrets.vercel_token,
         app_repository.FREEZE_READER: config.secrets.freeze_read_token,
+        app_repository.VERCEL_BYPASS: config.secrets.vercel_bypass_secret,
     }
     project = next(iter(vercel.values()), None)
     values: dict[str, pulumi.Input[str]] = {

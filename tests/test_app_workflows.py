@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components import app_repository
+from components.config import raw_project_config
+from components.config.loading import required_secrets
 from components.vercel import IGNORE_PRODUCTION_PUSHES
-from tests.conftest import ROOT, SynthFn, config_error, validated_stack
+from tests.conftest import ROOT, SynthFn, config_error, stack_config, validated_stack
+from tools import synth
 
 FILE = "github:index/repositoryFile:RepositoryFile"
 RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
@@ -127,3 +131,69 @@ def test_the_cli_writes_the_files_for_a_team_that_commits_them(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     written = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     assert written == set(app_repository.files(validated_stack("staging")))
+
+
+def _app_ci(config: dict[str, Any]) -> dict[str, Any]:
+    app_ci: dict[str, Any] = config.setdefault("autonomica-pipeline:appCi", {})
+    return app_ci
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: _app_ci(c).update(databases={"postgres": "postgres:16"}),
+            "appCi.databases.postgres",
+        ),
+        (
+            lambda c: _app_ci(c).update(dependencyUpdates={"time": "25:00"}),
+            "appCi.dependencyUpdates.time",
+        ),
+        (lambda c: _app_ci(c).update(playwright={"workers": 0}), "appCi.playwright.workers"),
+        (
+            lambda c: c["autonomica-pipeline:services"]["frontend"].update(dockerfile="Dockerfile"),
+            "dockerfile, schedule and deploy are Railway settings",
+        ),
+    ],
+)
+def test_bad_app_ci_settings_fail_before_any_resource_with_their_key(
+    edit: Any, message: str
+) -> None:
+    assert message in config_error("staging", edit)
+
+
+def test_a_bypass_of_deployment_protection_needs_its_secret_and_only_the_tests_get_it(
+    run_stack: SynthFn,
+) -> None:
+    def bypass(config: dict[str, Any]) -> None:
+        _app_ci(config).update(playwright={"protectionBypass": True})
+
+    edited = stack_config("production")
+    bypass(edited)
+    assert "vercelBypassSecret" in required_secrets(raw_project_config(
+        synth.pulumi_config(edited)[0]))  # fmt: skip
+    canary = "vercel-bypass-canary-41f0"
+    plan = run_stack("production", bypass, {"vercelBypassSecret": canary})
+    secrets = {r["inputs"]["secretName"]: r for r in plan.of_type(
+        "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret")}  # fmt: skip
+    assert "VERCEL_AUTOMATION_BYPASS_SECRET" in secrets
+    assert canary not in json.dumps([r["inputs"] for r in plan.of_type(FILE)])
+    deploy = next(r["inputs"]["content"] for r in plan.of_type(FILE)
+                  if r["inputs"]["file"] == ".github/workflows/deploy-production.yml")  # fmt: skip
+    steps = yaml.safe_load(deploy)["jobs"]["deploy"]["steps"]
+    holders = [s["name"] for s in steps if "VERCEL_AUTOMATION_BYPASS_SECRET" in str(s.get("env"))]
+    assert holders == ["Playwright against the deployed frontend (the smoke set)"]
+
+
+def test_the_smoke_gate_is_the_alerts_bounds_of_the_stack(stack: str) -> None:
+    config = validated_stack(stack)
+    performance = config.monitoring.triggers.performance
+    smoke = app_repository.workflows_config(config).smoke_test
+    assert smoke.max_failure_ratio == performance.error_rate
+    assert smoke.max_p95_seconds == performance.response_time_p95.total_seconds()
+    deploy = app_repository.files(config)[f".github/workflows/deploy-{stack}.yml"]
+    if not config.is_production:
+        assert (
+            f"SMOKE_MAX_P95_MS: '{performance.response_time_p95.total_seconds() * 1000:.0f}'"
+            in (deploy)
+        )

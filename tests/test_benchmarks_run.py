@@ -40,5 +40,9 @@ def test_the_benchmark_runs_its_subject(module: str, prerequisites: tuple[str, .
         timeout=240,
         check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "median" in done.stdout
+    # Exit 1 with its goal line is a measurement whose goal this (maybe busy) machine missed;
+    # a crash exits 1 without one, and a missing prerequisite exits 2.
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "median" in done.stdout, done.stderr[-3000:]
+    if done.returncode == 1:
+        assert "NOT met" in done.stdout, done.stderr[-3000:]

@@ -8,7 +8,7 @@ variables the GitHub environments hold. `usage` reports what the rendered workfl
 
 from pathlib import Path
 
-from workflows import ci, deploy, manual_rollback
+from workflows import ci, dependabot, deploy, e2e, manual_rollback
 from workflows.config import DeployEnvironment, WorkflowsConfig
 from workflows.consistency import Declared, Problem, Usage, check, usage
 from workflows.yamltext import dump
@@ -49,6 +49,12 @@ def render(config: WorkflowsConfig) -> dict[str, str]:
             manual_rollback.rollback_workflow(config, environment),
             manual_rollback.header(config, environment),
         )
+    if config.app_ci.dependency_updates.enabled:
+        files[dependabot.PATH] = dump(
+            dependabot.dependabot(config, deploy.DEPLOY_TOOLS), dependabot.HEADER
+        )
+    if config.e2e_service():
+        files[e2e.CONFIG] = e2e.config_file(config.app_ci.playwright)
     for name, target in SCRIPT_FILES.items():
         files[target] = (SCRIPTS / name).read_text(encoding="utf-8")
     return dict(sorted(files.items()))

@@ -1,9 +1,9 @@
 """The actions the rendered workflows use, each pinned to the full commit SHA of a release.
 
 checkout, setup-python and upload-artifact are the pins of this repository's own workflows;
-setup-node v5.0.0 was cross-checked in several unrelated public repositories that pin the same
-SHA with the same version comment (docs/app-workflows.md). The YAML writer puts the version in a
-comment after each `uses:`."""
+setup-node v5.0.0 and the three docker/ actions were cross-checked in several unrelated public
+repositories that pin the same SHA with the same version comment (docs/app-workflows.md). The
+YAML writer puts the version in a comment after each `uses:`."""
 
 from typing import Any
 
@@ -13,6 +13,9 @@ PINS: dict[str, tuple[str, str]] = {
     "actions/setup-node": ("a0853c24544627f65ddf259abe73b1d18a591444", "v5.0.0"),
     "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
     "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "docker/setup-buildx-action": ("e468171a9de216ec08956ac3ada2f0791b6bd435", "v3.11.1"),
+    "docker/build-push-action": ("263435318d21b8e681c14492fe198d362a7d2c83", "v6.18.0"),
+    "docker/login-action": ("184bdaa0721073962dff0199f1fb9940f07167d1", "v3.5.0"),
 }
 
 
@@ -66,3 +69,15 @@ def job(name: str, timeout: int, steps: list[dict[str, Any]], **keys: Any) -> di
     spec["timeout-minutes"] = timeout
     spec["steps"] = steps
     return spec
+
+
+def upload(name: str, path: str, *, when: str, days: int = 14) -> dict[str, Any]:
+    """Keep files of the run as an artifact; `when`: the step's `if:` (failure(), always())."""
+    step = uses(
+        "actions/upload-artifact",
+        name=name,
+        path=path,
+        if_no_files_found="ignore" if when != "success()" else "error",
+        retention_days=days,
+    )
+    return {"if": f"${{{{ {when} }}}}", **step}

@@ -4,8 +4,9 @@ call it before they deploy."""
 
 from typing import Any
 
-from workflows.actions import checkout, job, run, uses
-from workflows.config import SECURITY_JOB, AppService, WorkflowsConfig
+from workflows import e2e
+from workflows.actions import checkout, job, run, upload, uses
+from workflows.config import SECURITY_JOB, AppService, WorkflowsConfig, image_job
 
 PATH = ".github/workflows/ci.yml"
 HEADER = """\
@@ -20,11 +21,13 @@ def gate_job_id(check: str) -> str:
     return slug if slug[0].isalpha() or slug[0] == "_" else f"check-{slug}"
 
 
-def _node(config: WorkflowsConfig, name: str, root: str) -> dict[str, Any]:
+def _node(config: WorkflowsConfig, name: str, services: list[str]) -> dict[str, Any]:
     npx = "npx --no-install"  # only what the lockfile installed: never fetch a tool on the fly
+    root = config.services[services[0]].root
+    tested = config.e2e_service() in services
     return job(
         name,
-        20,
+        30 if tested else 20,
         [
             checkout(),
             uses(
@@ -39,6 +42,7 @@ def _node(config: WorkflowsConfig, name: str, root: str) -> dict[str, Any]:
             run("Type check", f"{npx} tsc --noEmit"),
             run("Jest with coverage", f"{npx} jest --ci --coverage"),
             run("Next.js build", f"{npx} next build", env={"NEXT_TELEMETRY_DISABLED": "1"}),
+            *(e2e.local_steps(root) if tested else []),
         ],
         defaults={"run": {"working-directory": root}},
     )
@@ -53,14 +57,49 @@ def _packages(services: list[AppService]) -> list[str]:
     return list(dict.fromkeys(s.python.package for s in services if s.python))
 
 
+# The pytest markers the spec names: each step selects its own; the gate counts both.
+UNIT = "not integration and not slow"
+INTEGRATION = "integration or slow"
+POSTGRES_URL = "postgresql://postgres@localhost:5432/test"
+REDIS_URL = "redis://localhost:6379/0"
+
+
+def _databases(config: WorkflowsConfig) -> tuple[dict[str, Any], dict[str, str]]:
+    """The service containers (ports on the runner's loopback, health-checked before the first
+    step) and the variables that point the tests at them. No password: the container takes only
+    this job's connections (trust), and none appears in a file."""
+    databases = config.app_ci.databases
+    containers: dict[str, Any] = {}
+    env: dict[str, str] = {}
+    health = "--health-interval 5s --health-timeout 5s --health-retries 10"
+    if databases.postgres:
+        containers["postgres"] = {
+            "image": databases.postgres,
+            "env": {"POSTGRES_DB": "test", "POSTGRES_HOST_AUTH_METHOD": "trust"},
+            "ports": ["5432:5432"],
+            "options": f"--health-cmd pg_isready {health}",
+        }
+        env["DATABASE_URL"] = POSTGRES_URL
+    if databases.redis:
+        containers["redis"] = {
+            "image": databases.redis,
+            "ports": ["6379:6379"],
+            "options": f'--health-cmd "redis-cli ping" {health}',
+        }
+        env["REDIS_URL"] = REDIS_URL
+    return containers, env
+
+
 def _python(config: WorkflowsConfig, name: str, services: list[AppService]) -> dict[str, Any]:
     root = services[0].root
-    pins = config.tools.pins("ruff", "mypy", "pytest", "pytest_cov")
+    pins = config.tools.pins("ruff", "mypy", "pytest", "pytest_cov", "coverage", "build")
     requirements = _requirements(services)
     coverage = " ".join(f"--cov={package}" for package in _packages(services))
+    containers, databases = _databases(config)
+    against = " against PostgreSQL and Redis" if databases else ""
     return job(
         name,
-        20,
+        30,
         [
             checkout(),
             uses(
@@ -77,13 +116,55 @@ def _python(config: WorkflowsConfig, name: str, services: list[AppService]) -> d
             run("Ruff format", "ruff format --check ."),
             run("mypy", "mypy ."),
             run(
-                f"pytest, coverage at least {config.coverage_gate}%",
-                f"pytest {coverage} --cov-report=term-missing "
-                f"--cov-fail-under={config.coverage_gate}",
+                f"Unit tests (-m '{UNIT}')",
+                f'python -m pytest -m "{UNIT}" {coverage} --cov-report=',
+                env={"COVERAGE_FILE": ".coverage.unit"},
             ),
+            run(
+                f"Integration tests{against} (-m '{INTEGRATION}')",
+                f'python -m pytest -m "{INTEGRATION}" {coverage} --cov-report=',
+                env={"COVERAGE_FILE": ".coverage.integration", **databases},
+            ),
+            run(
+                f"Coverage of both, at least {config.coverage_gate}%",
+                "python -m coverage combine .coverage.unit .coverage.integration\n"
+                f"python -m coverage report --show-missing --fail-under={config.coverage_gate}\n",
+            ),
+            run("Build the Python package", "python -m build --wheel --outdir dist ."),
+            upload(f"wheel-{name}", f"{root}/dist/*.whl", when="success()"),
         ],
         defaults={"run": {"working-directory": root}},
+        **({"services": containers} if containers else {}),
     )
+
+
+def image_steps(config: WorkflowsConfig, service: str, *, push: str | None) -> list[Any]:
+    """Buildx with GitHub's cache (one scope per service); `push`: the tag to push, else the
+    image is only built. The build runs the Dockerfile's own steps inside BuildKit, not on the
+    runner, and holds no token."""
+    spec = config.services[service]
+    build: dict[str, Any] = {
+        "context": spec.root,
+        "file": f"{spec.root}/{spec.dockerfile}",
+        "push": push is not None,
+        "cache-from": f"type=gha,scope={service}",
+    }
+    if push is None:
+        build["cache-to"] = f"type=gha,scope={service},mode=max"
+    else:
+        build["tags"] = push
+    return [
+        uses("docker/setup-buildx-action"),
+        {
+            "name": f"{'Build and push' if push else 'Build'} the {service}'s image (Buildx)",
+            "uses": uses("docker/build-push-action")["uses"],
+            "with": build,
+        },
+    ]
+
+
+def _image(config: WorkflowsConfig, service: str) -> dict[str, Any]:
+    return job(image_job(service), 30, [checkout(), *image_steps(config, service, push=None)])
 
 
 def _security(config: WorkflowsConfig) -> dict[str, Any]:
@@ -169,12 +250,13 @@ exit "$status"
 def _check(config: WorkflowsConfig, name: str, services: list[str]) -> dict[str, Any]:
     checked = [config.services[s] for s in services]
     if checked[0].language == "node":
-        return _node(config, name, checked[0].root)
+        return _node(config, name, services)
     return _python(config, name, checked)
 
 
 def ci_workflow(config: WorkflowsConfig) -> dict[str, Any]:
     jobs = {name: _check(config, name, services) for name, services in config.checked().items()}
+    jobs.update({image_job(service): _image(config, service) for service in config.images()})
     jobs[SECURITY_JOB] = _security(config)
     jobs[gate_job_id(config.required_check)] = _gate(config, list(jobs))
     return {

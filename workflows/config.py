@@ -21,6 +21,24 @@ PythonPackage = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 # ci.yml's job beside the one per source folder, before the gate job the rulesets require.
 SECURITY_JOB = "security"
 Version = Annotated[str, Field(pattern=r"^[0-9]+(?:\.[0-9]+){1,3}$")]
+# A container image by tag and digest: the tag says the version, the digest fixes the bytes
+# (zizmor's unpinned-images). Written into workflow files: no shell or YAML specials.
+ContainerImage = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[0-9][A-Za-z0-9._-]{0,127}@sha256:[0-9a-f]{64}$"
+    ),
+]
+# The image the deploy job builds a Vercel service in (node:22-bookworm, by digest as pinned in
+# several public Dockerfiles; Dependabot's docker updates do not reach a workflow's run step).
+NODE_BUILD_IMAGE = (
+    "node:22-bookworm@sha256:cd7bcd2e7a1e6f72052feb023c7f6b722205d3fcab7bbcbd2d1bfdab10b1e935"
+)
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def image_job(service: str) -> str:
+    return f"image-{service}"
 
 
 class DeployEnvironment(ConfigModel):
@@ -45,9 +63,77 @@ class HealthCheck(ConfigModel):
 
 
 class SmokeTest(ConfigModel):
+    """The Locust smoke after a deploy, judged by the bounds the alerts use (the stack passes
+    monitoring.triggers.performance's errorRate and responseTimeP95)."""
+
     users: int = Field(5, ge=1, le=50)
     duration_seconds: int = Field(30, ge=5, le=300)
     max_failure_ratio: float = Field(0.0, ge=0, le=0.5)
+    max_p95_seconds: float = Field(2.0, gt=0, le=60, description="p95 of every request")
+
+
+class Databases(ConfigModel):
+    """The service containers of the integration tests: the versions the services run against
+    on Railway. None: no container, and no DATABASE_URL / REDIS_URL."""
+
+    postgres: ContainerImage | None = None
+    redis: ContainerImage | None = None
+
+
+class Playwright(ConfigModel):
+    """End-to-end tests of the Node web service: against its build served locally in CI, and
+    after each deploy against the environment (production: the smoke set only)."""
+
+    enabled: bool = True
+    tests: Folder = Field("e2e", description="the specs' folder, in the service's root")
+    port: int = Field(3000, ge=1024, le=65535, description="where `npm run start` serves locally")
+    workers: int = Field(2, ge=1, le=8)
+    retries: int = Field(1, ge=0, le=3, description="in CI; a retried failure keeps its trace")
+    test_timeout_seconds: int = Field(30, ge=5, le=600)
+    smoke_tag: str = Field(
+        "@smoke", pattern=r"^@[A-Za-z0-9_-]{1,40}$", description="production runs only these"
+    )
+    after_deploy: bool = True
+    protection_bypass: bool = Field(
+        False,
+        description="Vercel deployment protection is on: send the bypass secret "
+        "(secrets.vercelBypass) as x-vercel-protection-bypass",
+    )
+
+
+class DependencyUpdates(ConfigModel):
+    """Dependabot's schedule, for npm, pip, Docker and GitHub Actions alike."""
+
+    enabled: bool = True
+    interval: Literal["daily", "weekly", "monthly"] = "weekly"
+    day: Weekday = "monday"
+    time: str = Field("06:00", pattern=r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
+    timezone: str = Field("Etc/UTC", pattern=r"^[A-Za-z_]+(?:/[A-Za-z0-9_+-]+){0,2}$")
+    open_pull_requests_limit: int = Field(5, ge=0, le=20)
+    cooldown_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        description="a release is proposed only once it is this old: a hijacked release is "
+        "usually found and pulled within days",
+    )
+    target_branch: Branch | None = Field(
+        None, description="where its pull requests go (e.g. staging's branch); default: main"
+    )
+
+
+class AppCi(ConfigModel):
+    """The stack file's `appCi`: what the application's CI runs besides its linters and unit
+    tests."""
+
+    databases: Databases = Databases()
+    playwright: Playwright = Playwright()
+    dependency_updates: DependencyUpdates = DependencyUpdates()
+    build_image: ContainerImage = Field(
+        NODE_BUILD_IMAGE,
+        description="the container the deploy job builds the Vercel service in (no token, a "
+        "copy of the checkout)",
+    )
 
 
 class SecretNames(ConfigModel):
@@ -56,6 +142,11 @@ class SecretNames(ConfigModel):
     freeze_read_token: Name = Field(
         "FREEZE_READ_TOKEN",
         description="reads the environment's variables: the freeze gate re-reads the freeze",
+    )
+    vercel_bypass: Name = Field(
+        "VERCEL_AUTOMATION_BYPASS_SECRET",
+        description="Vercel's Protection Bypass for Automation: the only secret the deployed "
+        "end-to-end tests (the app's code) get",
     )
 
 
@@ -81,6 +172,8 @@ class ToolVersions(ConfigModel):
     pytest_cov: Version = "7.1.0"
     bandit: Version = "1.9.4"
     pip_audit: Version = "2.10.1"
+    build: Version = "1.6.1"
+    coverage: Version = "7.17.3"
 
     def pins(self, *tools: str) -> str:
         """pip requirement specifiers, e.g. `pins("ruff", "pytest_cov")` -> ruff==… pytest-cov==…"""
@@ -104,6 +197,9 @@ class AppService(ConfigModel):
     health_path: UrlPath | None = None
     deploy: Literal["workflow", "image"] = Field(
         "workflow", description="image: Railway runs an image; no step deploys it"
+    )
+    dockerfile: Folder | None = Field(
+        None, description="its Dockerfile in root: CI builds the image, the deploy pushes it"
     )
     rollback: bool = Field(True, description="offered by the rollback workflow")
 
@@ -138,6 +234,24 @@ class WorkflowsConfig(ConfigModel):
     secrets: SecretNames = SecretNames()
     variables: VariableNames = VariableNames()
     tools: ToolVersions = ToolVersions()
+    app_ci: AppCi = AppCi()
+    managed: bool = Field(
+        False,
+        description="the pipeline commits these files (github.workflows managed): Dependabot "
+        "leaves the workflows' actions and the deploy CLIs to the pipeline's repository",
+    )
+    registry: str | None = Field(
+        None,
+        pattern=r"^ghcr\.io/[a-z0-9-]{1,39}/[a-z0-9._-]{1,100}$",
+        description="where the deploy pushes the services' images (ghcr.io/owner/repository, "
+        "lower case); needed when a service has a dockerfile",
+    )
+
+    @model_validator(mode="after")
+    def _images_have_a_registry(self) -> Self:
+        if self.registry is None and self.images():
+            raise ValueError(f"registry: needed to push the images of {', '.join(self.images())}")
+        return self
 
     @model_validator(mode="after")
     def _environments_are_distinct(self) -> Self:
@@ -168,9 +282,20 @@ class WorkflowsConfig(ConfigModel):
             jobs.setdefault(first.setdefault(key, name), []).append(name)
         return jobs
 
+    def images(self) -> list[str]:
+        """The services built as Docker images."""
+        return [name for name, s in self.services.items() if s.dockerfile]
+
     def ci_jobs(self) -> tuple[str, ...]:
         """ci.yml's jobs before the gate job, in order."""
-        return (*self.checked(), SECURITY_JOB)
+        return (*self.checked(), *(image_job(n) for n in self.images()), SECURITY_JOB)
+
+    def e2e_service(self) -> str | None:
+        """The service the end-to-end tests drive: the first Node web service."""
+        if not self.app_ci.playwright.enabled:
+            return None
+        web = (n for n, s in self.services.items() if (s.language, s.role) == ("node", "web"))
+        return next(web, None)
 
     def on(self, platform: Platform) -> dict[str, AppService]:
         return {n: s for n, s in self.services.items() if s.platform == platform}

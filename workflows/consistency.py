@@ -24,8 +24,18 @@ DEPLOYS = re.compile(
     r"railway-deploy\.sh|\brailway\s+(?:up|redeploy)\b|\bvercel\s+(?:deploy|--prod)\b"
 )
 FREEZE_GATE = re.compile(r"\bfreeze-gate\.sh\b")
-# A step that runs the application's own code or its dependencies' scripts (install, build).
-APP_CODE = re.compile(r"\bvercel\s+build\b|\bnext\s+build\b|\bnpm\s+(?:run|start|test)\b")
+# A step that runs the application's own code or its dependencies' scripts (install, build,
+# tests).
+APP_CODE = re.compile(
+    r"\bvercel\s+build\b|\bnext\s+build\b|\bnpm\s+(?:run|start|test|ci|install)\b"
+    r"|\bplaywright\s+test\b"
+)
+# Run inside a container on a copy of the checkout (workflows/vercel_build.py): it cannot write
+# the runner's $GITHUB_ENV / $GITHUB_PATH or the tools later steps run.
+WALLED_OFF = re.compile(r"^docker run --rm ", re.MULTILINE)
+# The pipeline's own deploy CLIs, installed from their lockfile outside the checkout: the
+# packages that receive the tokens anyway, so their install is trusted as much as they are.
+DEPLOY_TOOLS = re.compile(r'\bnpm ci --prefix "\$tools"')
 # GitHub provides this one to every run; nothing declares it.
 AUTOMATIC_SECRETS = frozenset({"GITHUB_TOKEN"})
 
@@ -61,6 +71,8 @@ class Declared:
     environments: Mapping[str, DeclaredEnvironment] = field(default_factory=dict)
     freeze_variable: str = "DEPLOY_FREEZE"  # the rollback service's ROLLBACK_FREEZE_VARIABLE
     freeze_token: str = "FREEZE_READ_TOKEN"  # the secret the gate re-reads the freeze with
+    # Secrets made for the app's own code (Vercel's protection bypass for its end-to-end tests).
+    app_secrets: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -170,7 +182,7 @@ def _check_jobs(path: str, workflow: dict[str, Any], declared: Declared) -> list
                 )
             )
         problems += _check_freeze_gate(path, job_id, job, declared)
-        problems += _check_app_code(path, job_id, job, workflow)
+        problems += _check_app_code(path, job_id, job, workflow, declared)
     return problems
 
 
@@ -233,22 +245,57 @@ def _gate_problems(where: str, gate: dict[str, Any], declared: Declared, fix: st
     return [Problem(where, message, fix)]
 
 
+def _secrets_in(env: Mapping[str, Any], allowed: frozenset[str]) -> list[str]:
+    """The variables of `env` that hold a secret other than the `allowed` ones."""
+    return [
+        name
+        for name, value in env.items()
+        for _kind, secret in REFERENCE.findall(" ".join(EXPRESSION.findall(str(value))))
+        if _kind == "secrets" and secret not in allowed
+    ]
+
+
+def _runs_app_code(step: dict[str, Any]) -> bool:
+    script = str(step.get("run", ""))
+    return bool(APP_CODE.search(script)) and not DEPLOY_TOOLS.search(script)
+
+
 def _check_app_code(
-    path: str, job_id: str, job: dict[str, Any], workflow: dict[str, Any]
+    path: str, job_id: str, job: dict[str, Any], workflow: dict[str, Any], declared: Declared
 ) -> list[Problem]:
-    """A step that runs the application's code (its install and build scripts) sees no secret:
-    neither in its own env nor in the job's or the workflow's."""
+    """A step that runs the application's code (its install, build and test scripts) sees no
+    secret but the ones made for it: neither in its own env nor in the job's or the
+    workflow's. And once such a step ran on the runner, no later step of the job holds a
+    secret: the app's code could have written $GITHUB_ENV, $GITHUB_PATH or the tools those
+    steps run."""
     outer = {**workflow.get("env", {}), **job.get("env", {})}
-    inherited = [f"env.{name}" for name, value in outer.items() if "secrets." in str(value)]
+    allowed = declared.app_secrets
+    inherited = [f"env.{name}" for name in _secrets_in(outer, allowed)]
     problems = []
+    ran: int | None = None
     for index, step in enumerate(job.get("steps", [])):
-        if not APP_CODE.search(str(step.get("run", ""))):
+        where = f"{path}: jobs.{job_id}.steps[{index}]"
+        holds = _secrets_in({**step.get("env", {}), **step.get("with", {})}, allowed)
+        if ran is not None and holds:
+            problems.append(
+                Problem(
+                    where,
+                    f"holds a secret ({', '.join(holds)}) after steps[{ran}] ran the "
+                    "application's code on the runner, which could have changed this step's "
+                    "environment, PATH or tools",
+                    "run the app's code last in the job, in a job of its own, or walled off "
+                    "(`docker run --rm` on a copy of the checkout)",
+                )
+            )
+        if not _runs_app_code(step):
             continue
-        own = [name for name, value in step.get("env", {}).items() if "secrets." in str(value)]
+        if ran is None and not WALLED_OFF.search(str(step.get("run", ""))):
+            ran = index
+        own = _secrets_in(step.get("env", {}), allowed)
         for name in [*own, *inherited]:
             problems.append(
                 Problem(
-                    f"{path}: jobs.{job_id}.steps[{index}]",
+                    where,
                     f"runs the application's code with a secret in its environment ({name}): "
                     "a build script or a dependency could read it",
                     "give the token only to the steps that call the platform (vercel pull, "

@@ -6,9 +6,12 @@ checks of every service with a url, and outside production a short Locust smoke.
 
 from typing import Any
 
-from workflows.actions import checkout, job, run, secret, uses, var
+from workflows import e2e
+from workflows.actions import checkout, job, run, secret, upload, uses, var
 from workflows.ci import PATH as CI_PATH
+from workflows.ci import image_steps
 from workflows.config import DeployEnvironment, WorkflowsConfig
+from workflows.vercel_build import isolated_build
 
 FREEZE_GATE = ".github/scripts/freeze-gate.sh"
 HEALTH_CHECK = ".github/scripts/health-check.sh"
@@ -85,20 +88,25 @@ def _vercel_build(
             f"vercel pull --yes --environment={target}",
             env=_vercel_env(config, token=True),
         ),
-        # The app's install and build scripts run here: no token in reach.
-        run(
-            f"Build the {name} (Vercel, {target}; no token)",
-            f"vercel build{prod}",
-            env=_vercel_env(config, token=False),
+        # The app's install and build scripts run here: walled off, no token in reach.
+        isolated_build(
+            name,
+            target,
+            prod,
+            {**_vercel_env(config, token=False), "BUILD_IMAGE": config.app_ci.build_image},
         ),
     ]
+
+
+SMOKE_REPORT = "smoke-report"
 
 
 def _smoke(config: WorkflowsConfig) -> list[dict[str, Any]]:
     smoke = config.smoke_test
     command = (
         f"locust -f {LOCUSTFILE} --headless --users {smoke.users} --spawn-rate {smoke.users} "
-        f"--run-time {smoke.duration_seconds}s --only-summary"
+        f"--run-time {smoke.duration_seconds}s --only-summary "
+        f"--csv {SMOKE_REPORT}/locust --html {SMOKE_REPORT}/locust.html"
     )
     urls = " ".join(f"{var(name)}{health}" for _env, name, health in endpoints(config))
     return [
@@ -107,8 +115,13 @@ def _smoke(config: WorkflowsConfig) -> list[dict[str, Any]]:
         run(
             "Smoke test (Locust, headless)",
             command,
-            env={"SMOKE_URLS": urls, "SMOKE_MAX_FAILURE_RATIO": str(smoke.max_failure_ratio)},
+            env={
+                "SMOKE_URLS": urls,
+                "SMOKE_MAX_FAILURE_RATIO": str(smoke.max_failure_ratio),
+                "SMOKE_MAX_P95_MS": str(round(smoke.max_p95_seconds * 1000)),
+            },
         ),
+        upload("smoke-report", SMOKE_REPORT, when="always()"),
     ]
 
 
@@ -194,12 +207,14 @@ echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
         )
     if environment.smoke_test and endpoints(config):
         steps += _smoke(config)
+    # Last: the app's own test code runs here, after every step that held a token.
+    steps += e2e.deployed_steps(config, environment.kind == "production")
     site = _site(config)
     return job(
         f"deploy ({environment.name})",
         60,
         steps,
-        needs="ci",
+        needs=["ci", "images"] if config.images() else "ci",
         environment={
             "name": environment.github_environment,
             **({"url": var(site)} if site else {}),
@@ -218,8 +233,36 @@ def deploy_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -> 
         "jobs": {
             # A reusable workflow's caller job takes no timeout: ci.yml's jobs each have one.
             "ci": {"name": "ci", "uses": f"./{CI_PATH}", "permissions": {"contents": "read"}},
+            **_images(config),
             "deploy": _deploy_job(config, environment),
         },
+    }
+
+
+def _images(config: WorkflowsConfig) -> dict[str, Any]:
+    """The services' images, built as CI built them (the same cache) and pushed to the
+    registry tagged with the commit: only here, never from a pull request."""
+    if not config.images():
+        return {}
+    login = uses(
+        "docker/login-action",
+        registry="ghcr.io",
+        username="${{ github.actor }}",
+        password=secret("GITHUB_TOKEN"),
+    )
+    steps: list[Any] = [checkout(), login]
+    for service in config.images():
+        tag = f"{config.registry}/{service}:${{{{ github.sha }}}}"
+        steps += image_steps(config, service, push=tag)[1 if len(steps) > 2 else 0 :]
+    return {
+        "images": job(
+            "images",
+            30,
+            steps,
+            needs="ci",
+            permissions={"contents": "read", "packages": "write"},
+            concurrency={"group": "images-${{ github.ref }}", "cancel-in-progress": False},
+        )
     }
 
 
@@ -227,6 +270,7 @@ def deploy_workflow(config: WorkflowsConfig, environment: DeployEnvironment) -> 
 # (actions/runner#4457, a draft); `./` is the documented way to call a reusable workflow of the
 # same repository at the same commit.
 NOTES = {
+    "packages: write": "push the services' images to the repository's container registry",
     f"uses: ./{CI_PATH}": "zizmor: ignore[self-repository] ./ is GitHub's documented same-commit "
     "form; $/ is not released",
 }

@@ -20,8 +20,12 @@ class _Dumper(_SafeDumper):
         return True  # a step's env written out in full, never as an anchor of another's
 
 
+# 06:00 is a time to GitHub, a number in base 60 to a YAML 1.1 reader (Dependabot's Ruby).
+_SEXAGESIMAL = re.compile(r"[0-9]+(?::[0-9]+)+")
+
+
 def _string(dumper: _SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    style = "|" if "\n" in value else '"' if _SEXAGESIMAL.fullmatch(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

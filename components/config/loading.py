@@ -81,9 +81,18 @@ def required_secrets(raw: Mapping[str, Any]) -> list[str]:
         *ALWAYS,
         *(["vercelToken"] if "vercel" in platforms else []),
         *(["railwayDeployToken"] if by_workflow else []),
+        *(["vercelBypassSecret"] if "vercel" in platforms and _bypass(raw) else []),
         *ACTING_SECRETS,
         *(f"env.{name}" for name in env if isinstance(name, str)),
     ]
+
+
+def _bypass(raw: Mapping[str, Any]) -> bool:
+    """appCi.playwright.protectionBypass: the deployed end-to-end tests pass Vercel's
+    deployment protection with its bypass secret."""
+    app_ci = raw.get("appCi")
+    playwright = app_ci.get("playwright") if isinstance(app_ci, dict) else None
+    return isinstance(playwright, dict) and playwright.get("protectionBypass") is True
 
 
 def _missing_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
@@ -99,7 +108,13 @@ def _missing_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
             continue  # the model, or _acting_problems, says it
         here = secrets.get(top) if name else secrets
         if not isinstance(here, dict) or here.get(name or top) in (None, ""):
-            why = "a service lists it in secretEnv" if name else "a service deploys with it"
+            why = (
+                "a service lists it in secretEnv"
+                if name
+                else "appCi.playwright.protectionBypass sends it"
+                if path == "vercelBypassSecret"
+                else "a service deploys with it"
+            )
             found.append(
                 (f"secrets.{path}", f"missing: {why}", fix(f"secrets.{path}", "missing", stack))
             )

@@ -33,6 +33,7 @@ from monitoring.config import (
 )
 from monitoring.grafana import DASHBOARDS
 from policy.publishers import OFFICIAL_PUBLISHERS, publisher
+from workflows.config import AppCi
 
 __all__ = ["MonitoringConfig", "Product", "StackConfig"]
 
@@ -299,6 +300,11 @@ class Service(ConfigModel):
         "runs `image`",
     )
     image: ImageRef | None = None
+    dockerfile: Folder | None = Field(
+        None,
+        description="its Dockerfile, in root: the app's CI builds the image (Buildx, cached) and "
+        "the deploy workflow pushes it to ghcr.io/<github.repository>/<service>:<commit>",
+    )
     schedule: CronSchedule | None = Field(None, description="cron: Railway's cronSchedule")
     secret_env: tuple[SecretEnvName, ...] = Field(
         (), description="names of its secret variables; their values live under secrets.env"
@@ -323,8 +329,9 @@ def _service_problems(s: Service) -> list[str]:
         (vercel and s.vercel is None, "a vercel service needs vercel.project"),
         (vercel and (s.role, s.language) != ("web", "node"), "a vercel service is web and node"),
         (
-            vercel and bool(s.port or s.image or s.schedule or s.deploy != "workflow"),
-            "port, image, schedule and deploy are Railway settings",
+            vercel
+            and bool(s.port or s.image or s.schedule or s.dockerfile or s.deploy != "workflow"),
+            "port, image, dockerfile, schedule and deploy are Railway settings",
         ),
         (not vercel and s.vercel is not None, "vercel: only for platform vercel"),
         (
@@ -399,6 +406,13 @@ class Secrets(ConfigModel):
         min_length=1,
         description="Vercel token of the team: the deploy workflow's and the rollback "
         "service's (VERCEL_TOKEN); required when a service runs on Vercel",
+    )
+    vercel_bypass_secret: SecretStr | None = Field(
+        None,
+        min_length=1,
+        description="Vercel's Protection Bypass for Automation secret of the stack's project: "
+        "the deployed end-to-end tests send it (GitHub secret VERCEL_AUTOMATION_BYPASS_SECRET); "
+        "required when appCi.playwright.protectionBypass",
     )
     slack_api_url: SecretStr = Field(min_length=1, description="Slack incoming webhook URL")
     pagerduty_routing_key: SecretStr = Field(
@@ -476,6 +490,11 @@ class StackConfig(ConfigModel):
     secrets: Secrets
     rollback: RollbackConfig
     monitoring: MonitoringConfig
+    app_ci: AppCi = Field(
+        AppCi(),
+        description="what the application's CI runs besides linters and unit tests: database "
+        "containers, Playwright, dependency updates (docs/app-workflows.md)",
+    )
 
     @field_validator("monitoring")
     @classmethod

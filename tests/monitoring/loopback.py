@@ -153,15 +153,18 @@ class Traffic:
 
 class App(HttpStandIn):
     """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped,
-    and `traffic` makes its /metrics count requests as they come."""
+    `traffic` makes its /metrics count requests as they come, and its answers can be slowed down
+    (`delay`, seconds)."""
 
     def __init__(self) -> None:
         self.healthy = True
         self.traffic: Traffic | None = None
+        self.delay = 0.0
         app = self
 
         class Handler(Quiet):
             def do_GET(self) -> None:
+                time.sleep(app.delay)
                 if self.path.endswith("/health"):
                     status, body = (200, b"ok") if app.healthy else (503, b"unhealthy")
                 elif self.path.endswith("/metrics") and app.traffic is not None:

@@ -58,12 +58,18 @@ UPDATES = {
     "monitoring-prometheus/prometheus.yml": "rules/slo.yml",
     "monitoring-alertmanager/alertmanager.yml": "SLO route and inhibit rules",
     "github-file-github-scripts-freeze-gate-sh": "a reliability fix passes a budget's freeze",
+    # The app's CI covers the spec (integration tests, builds, Playwright, image, Dependabot);
+    # the smoke judges the alerts' p95.
+    "github-file-github-smoke-locustfile-py": "the p95 bound",
 }
 CREATES = {
     "monitoring-rollback-services.yml",
     # The service level objectives' rules and dashboard (issue 29).
     "monitoring-prometheus/rules/slo.yml",
     "monitoring-grafana/dashboards/slo.json",
+    # The app's Dependabot config and Playwright config (issue 28).
+    "github-file-github-dependabot-yml",
+    "github-file-github-e2e-playwright-config-mjs",
 }
 # What converging a pipeline service's changed spec may do: commit settings and variables, and
 # (re)deploy. Never a new service, a deleted one, a volume or a domain.

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import skip_or_fail, workflow_schema_check, zizmor_findings
+from tests.conftest import skip_or_fail, tool, workflow_schema_check, zizmor_findings
+from workflows.consistency import APP_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -49,8 +50,28 @@ def test_workflows_match_the_github_actions_schema() -> None:
 def test_zizmor_finds_nothing_even_as_an_auditor() -> None:
     """The auditor persona adds the pedantic audits: secrets outside a dedicated environment,
     permissions without a comment saying why."""
-    findings = zizmor_findings(workflow_files(), "--persona", "auditor")
+    dependabot = WORKFLOWS.parent / "dependabot.yml"
+    findings = zizmor_findings([*workflow_files(), dependabot], "--persona", "auditor")
     assert [f"{f['ident']}: {f['desc']}" for f in findings] == []
+
+
+def test_dependabot_updates_what_this_repository_pins_and_matches_its_schema() -> None:
+    dependabot = WORKFLOWS.parent / "dependabot.yml"
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(dependabot)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    updates = yaml.safe_load(dependabot.read_text(encoding="utf-8"))["updates"]
+    covered = {(u["package-ecosystem"], u["directory"]) for u in updates}
+    assert covered == {
+        ("pip", "/"),
+        ("github-actions", "/"),
+        ("npm", "/workflows/scripts/deploy-tools"),
+    }
 
 
 SECRET = re.compile(r"\$\{\{\s*secrets\.(\w+)")
@@ -224,3 +245,17 @@ def test_backend_guard_stops_with_a_clear_message_only_when_the_secret_is_missin
         assert result.returncode == 1
         assert "::error title=PULUMI_BACKEND_URL is not set::" in result.stdout
         assert "never falls back to a local state" in result.stdout
+
+
+def test_no_step_that_installs_or_runs_packages_holds_a_secret() -> None:
+    """An install script (npm ci) or the program's own dependencies must not see a token: the
+    tools are installed in steps of their own, and only the step that calls the platform gets
+    the token (workflows.consistency.APP_CODE, the check the app's workflows pass too)."""
+    checked = 0
+    for path in workflow_files():
+        for name, job in load(path.name)["jobs"].items():
+            for step in job.get("steps", []):
+                if APP_CODE.search(str(step.get("run", ""))):
+                    checked += 1
+                    assert "secrets." not in json.dumps(step.get("env", {})), (path.name, name)
+    assert checked >= 2  # the Railway CLI's install in the staging and production jobs

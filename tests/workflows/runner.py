@@ -156,3 +156,49 @@ case "$1" in
     cat "{answers}/list-$(( n < {len(statuses)} ? n : {len(statuses)} )).json" ;;
 esac""",
     )
+
+
+_DOCKER = '''\
+#!/usr/bin/env python3
+"""A stand-in for `docker run --rm [-e NAME]... [-v HOST:PATH[:ro]]... [-w PATH] IMAGE CMD...`:
+runs CMD on this machine with, as a container would, only the variables passed with -e (a bare
+`-e NAME` copies the client's value, and one the client lacks is set empty: docker/cli#1780) and
+the mounted folders only, at their host paths (a read-only mount is copied, so a write to it
+changes nothing the host keeps). Records each call, and the image."""
+import os, shutil, subprocess, sys, tempfile
+log = os.path.join(os.path.dirname(os.path.abspath(__file__)), "docker.calls")
+args = sys.argv[1:]
+with open(log, "a") as out:
+    out.write(" ".join(args) + "\\n")
+assert args[:2] == ["run", "--rm"], args
+env = {"PATH": "/usr/bin:/bin", "HOME": tempfile.mkdtemp()}
+mounts, cwd, rest = {}, None, args[2:]
+while rest[0].startswith("-"):
+    flag, value, rest = rest[0], rest[1], rest[2:]
+    if flag == "-e":
+        name, equals, given = value.partition("=")
+        env[name] = given if equals else os.environ.get(name, "")
+    elif flag == "-v":
+        host, path, *mode = value.split(":")
+        if mode == ["ro"]:
+            copy = tempfile.mkdtemp()
+            shutil.copytree(host, copy, dirs_exist_ok=True, symlinks=True)
+            host = copy
+        mounts[path] = host
+    elif flag == "-w":
+        cwd = value
+image, command = rest[0], rest[1:]
+def host(path):
+    for inside, outside in sorted(mounts.items(), key=lambda m: -len(m[0])):
+        if path == inside or path.startswith(inside + "/"):
+            return outside + path[len(inside):]
+    raise SystemExit(f"docker stand-in: {path} is not mounted")
+sys.exit(subprocess.run([host(command[0]), *command[1:]], cwd=host(cwd), env=env).returncode)
+'''
+
+
+def fake_docker(bin_dir: Path) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / "docker"
+    path.write_text(_DOCKER)
+    path.chmod(0o755)

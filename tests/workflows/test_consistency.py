@@ -9,11 +9,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.workflows.conftest import CONFIGS, DECLARED_SECRETS, DECLARED_VARIABLES, declared_for
+from tests.workflows.conftest import (
+    CONFIGS,
+    DECLARED_SECRETS,
+    DECLARED_VARIABLES,
+    declared_for,
+    load,
+)
 from workflows import WorkflowsConfig, check, render, usage
 from workflows.consistency import Declared, DeclaredEnvironment
 
 DEPLOY = ".github/workflows/deploy-production.yml"
+CI = ".github/workflows/ci.yml"
 
 
 def step(job: dict[str, Any], name: str) -> int:
@@ -42,10 +49,17 @@ def test_the_real_defaults_are_consistent(name: str) -> None:
 
 def test_usage_reports_the_ci_checks_and_what_each_workflow_reads() -> None:
     report = usage(render(CONFIGS["both"]))
-    assert report.ci_checks == ("frontend", "backend", "security", "test-and-quality")
+    assert report.ci_checks == (
+        "frontend",
+        "backend",
+        "image-worker",
+        "security",
+        "test-and-quality",
+    )
     assert report.secrets[".github/workflows/ci.yml"] == ()
     assert report.variables[".github/workflows/ci.yml"] == ()
-    assert report.secrets[DEPLOY] == tuple(sorted(DECLARED_SECRETS))
+    # GitHub's own token, for the images job's push, besides the declared ones.
+    assert report.secrets[DEPLOY] == tuple(sorted({*DECLARED_SECRETS, "GITHUB_TOKEN"}))
     assert report.variables[DEPLOY] == (
         "API_URL",
         "DEPLOY_FREEZE",
@@ -200,17 +214,106 @@ def test_a_secret_beside_the_application_build_is_caught(where: str) -> None:
 
     def leak(workflow: dict[str, Any]) -> None:
         job = workflow["jobs"]["deploy"]
-        build = job["steps"][step(job, "Build the frontend (Vercel, production; no token)")]
+        build = job["steps"][step(job, BUILD)]
         {"step": build, "job": job, "workflow": workflow}[where].setdefault("env", {}).update(token)
 
+    edited = edit(render(config), deploy, leak)
     problems = [
         p
-        for p in check(edit(render(config), deploy, leak), declared_for(config))
+        for p in check(edited, declared_for(config))
         if "runs the application's code with a secret" in p.message
     ]
-    assert len(problems) == 1, problems
-    assert "VERCEL_TOKEN" in problems[0].message
+    job = load(edited[deploy])["jobs"]["deploy"]
+    # The build, and with a job- or workflow-wide token also the end-to-end tests' install and run.
+    app_code = [step(job, BUILD)] + (
+        [i for i, s in enumerate(job["steps"]) if "npm ci --no" in str(s.get("run"))]
+        + [i for i, s in enumerate(job["steps"]) if "playwright test" in str(s.get("run"))]
+        if where != "step"
+        else []
+    )
+    assert [p.key for p in problems] == [f"{deploy}: jobs.deploy.steps[{i}]" for i in app_code]
+    assert all("VERCEL_TOKEN" in p.message for p in problems)
     assert "never to the build" in problems[0].fix
+
+
+BUILD = "Build the frontend (Vercel, production; in a container, no token)"
+
+
+def test_a_build_on_the_runner_before_the_steps_that_hold_tokens_is_caught() -> None:
+    """`vercel build` run on the runner itself could write $GITHUB_ENV / $GITHUB_PATH or the
+    deploy CLIs for the token-holding steps after it: each of those steps is reported."""
+    config = CONFIGS["production"]
+    deploy = ".github/workflows/deploy-production.yml"
+
+    def unwall(workflow: dict[str, Any]) -> None:
+        job = workflow["jobs"]["deploy"]
+        job["steps"][step(job, BUILD)]["run"] = "vercel build --prod\n"
+
+    rendered = render(config)
+    assert check(rendered, declared_for(config)) == []
+    problems = [
+        p
+        for p in check(edit(rendered, deploy, unwall), declared_for(config))
+        if "after steps[" in p.message
+    ]
+    job = load(edit(rendered, deploy, unwall)[deploy])["jobs"]["deploy"]
+    holding = [
+        i
+        for i, s in enumerate(job["steps"])
+        if i > step(job, BUILD) and "secrets." in str(s.get("env", {}))
+    ]
+    assert holding, "the deploy steps after the build hold tokens"
+    assert [p.key for p in problems] == [f"{deploy}: jobs.deploy.steps[{i}]" for i in holding]
+    assert "walled off" in problems[0].fix
+
+
+@pytest.mark.parametrize("install", ["npm ci", "npm install --no-audit"])
+def test_an_install_of_the_apps_dependencies_beside_a_secret_is_caught(install: str) -> None:
+    config = CONFIGS["staging"]
+
+    def leak(workflow: dict[str, Any]) -> None:
+        job = workflow["jobs"]["frontend"]
+        job["steps"][step(job, "Install")]["env"] = {"NPM_TOKEN": "${{ secrets.NPM_TOKEN }}"}
+        job["steps"][step(job, "Install")]["run"] = install
+
+    problems = check(edit(render(config), CI, leak), declared_for(config))
+    assert any("runs the application's code with a secret" in p.message for p in problems)
+
+
+def test_the_deployed_end_to_end_tests_get_the_bypass_secret_and_nothing_else() -> None:
+    data = CONFIGS["staging"].model_dump(by_alias=True)
+    data["appCi"]["playwright"]["protectionBypass"] = True
+    config = WorkflowsConfig.model_validate(data)
+    deploy = ".github/workflows/deploy-staging.yml"
+    rendered = render(config)
+    job = load(rendered[deploy])["jobs"]["deploy"]
+    tests = job["steps"][step(job, "Playwright against the deployed frontend (every spec)")]
+    assert tests["env"]["E2E_BYPASS"] == "${{ secrets.VERCEL_AUTOMATION_BYPASS_SECRET }}"
+    declared = declared_for(config)
+    environments = {
+        name: DeclaredEnvironment(e.secrets | {"VERCEL_AUTOMATION_BYPASS_SECRET"}, e.variables)
+        for name, e in declared.environments.items()
+    }
+    declared = Declared(
+        declared.required_checks,
+        environments,
+        app_secrets=frozenset({"VERCEL_AUTOMATION_BYPASS_SECRET"}),
+    )
+    assert check(rendered, declared) == []
+
+    def leak(workflow: dict[str, Any]) -> None:
+        job = workflow["jobs"]["deploy"]
+        index = step(job, "Playwright against the deployed frontend (every spec)")
+        job["steps"][index]["env"]["RAILWAY_TOKEN"] = "${{ secrets.RAILWAY_TOKEN }}"
+
+    problems = check(edit(rendered, deploy, leak), declared)
+    assert [p.message.split(":")[0] for p in problems] == [
+        "holds a secret (RAILWAY_TOKEN) after steps[{}] ran the application's code on the "
+        "runner, which could have changed this step's environment, PATH or tools".format(
+            step(job, "Install the frontend's dependencies (for its end-to-end tests)")
+        ),
+        "runs the application's code with a secret in its environment (RAILWAY_TOKEN)",
+    ]
 
 
 def test_a_deploy_step_added_to_another_job_needs_its_own_gate() -> None:

@@ -19,7 +19,14 @@ from tests.monitoring.loopback import App
 from tests.railway.standin import PROJECT_ID, PROJECT_TOKEN, RailwayStandIn
 from tests.rollback.standins import VERCEL_PROJECT, VERCEL_TOKEN, GitHubStandIn, VercelStandIn
 from tests.workflows.conftest import CONFIGS, load, write_tree
-from tests.workflows.runner import calls, credentials, fake_cli, fake_railway, run_job
+from tests.workflows.runner import (
+    calls,
+    credentials,
+    fake_cli,
+    fake_docker,
+    fake_railway,
+    run_job,
+)
 from tests.workflows.variables import REPOSITORY, TOKEN, Variables
 from workflows import WorkflowsConfig, render
 from workflows.config import HealthCheck
@@ -29,7 +36,8 @@ VERCEL_CANARY = "vercel-token-canary-0b9d44"
 
 
 def deploy_job(config: WorkflowsConfig, stack: str) -> dict[str, Any]:
-    """The deploy job up to its health checks (the Locust smoke needs Locust: see the docs)."""
+    """The deploy job up to its health checks (the smoke and the end-to-end tests after them:
+    test_ci_steps.py, test_playwright.py)."""
     job = load(render(config)[f".github/workflows/deploy-{stack}.yml"])["jobs"]["deploy"]
     names = [step.get("name") for step in job["steps"]]
     return {**job, "steps": job["steps"][: names.index("Health checks") + 1]}
@@ -57,7 +65,17 @@ def cli(tmp_path: Path) -> Path:
     (from tools/) into DIR/node_modules/.bin, as the lockfile install does."""
     tools = tmp_path / "tools"
     fake_railway(tools, ["DEPLOYING", "SUCCESS"])
-    fake_cli(tools, "vercel", 'if [ "$1" = deploy ]; then echo https://autonomica-x.vercel.app; fi')
+    fake_cli(
+        tools,
+        "vercel",
+        """\
+case "$1" in
+  pull) mkdir -p .vercel && echo '{}' > .vercel/project.json ;;
+  build) mkdir -p .vercel/output && echo '{"version":3}' > .vercel/output/config.json ;;
+  deploy) echo https://autonomica-x.vercel.app ;;
+esac""",
+    )
+    fake_docker(tmp_path / "bin")
     fake_cli(
         tmp_path / "bin",
         "npm",

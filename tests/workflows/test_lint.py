@@ -20,8 +20,21 @@ def test_workflows_match_the_github_actions_schema(tree: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_dependabot_config_matches_its_schema(tree: Path) -> None:
+    dependabot = tree / ".github" / "dependabot.yml"
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(dependabot)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_zizmor_finds_nothing_even_as_an_auditor(tree: Path) -> None:
-    findings = zizmor_findings(workflow_files(tree), "--persona", "auditor")
+    dependabot = tree / ".github" / "dependabot.yml"
+    findings = zizmor_findings([*workflow_files(tree), dependabot], "--persona", "auditor")
     assert [f"{f['ident']}: {f['desc']}" for f in findings] == []
 
 

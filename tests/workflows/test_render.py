@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from tests.conftest import ROOT
@@ -57,8 +58,10 @@ def test_render_is_byte_identical_for_the_same_config_even_in_another_process() 
 
 def test_the_application_repository_gets_ci_a_deploy_and_a_rollback_per_stack_and_scripts() -> None:
     assert sorted(render(CONFIGS["both"])) == [
+        ".github/dependabot.yml",
         ".github/deploy-tools/package-lock.json",
         ".github/deploy-tools/package.json",
+        ".github/e2e/playwright.config.mjs",
         ".github/scripts/freeze-gate.sh",
         ".github/scripts/health-check.sh",
         ".github/scripts/railway-deploy.sh",
@@ -109,7 +112,10 @@ def test_ci_runs_the_checks_of_the_issue_with_the_coverage_gate() -> None:
                         "jest --ci --coverage"]  # fmt: skip
         else:
             packages = {config.services[s].python.package for s in services}  # type: ignore[union-attr]
-            commands = ["ruff check", "ruff format --check", "mypy", "--cov-fail-under=85",
+            commands = ["ruff check", "ruff format --check", "mypy", "--fail-under=85",
+                        "coverage combine .coverage.unit .coverage.integration",
+                        'python -m pytest -m "not integration and not slow"',
+                        'python -m pytest -m "integration or slow"', "python -m build --wheel",
                         *(f"--cov={package}" for package in packages)]  # fmt: skip
         for command in commands:
             assert command in scripts[job], f"{job}: {command}"
@@ -133,8 +139,11 @@ def test_least_privilege_timeouts_and_no_expression_inside_a_script(name: str) -
     for path, workflow in workflows_of(CONFIGS[name]).items():
         assert workflow["permissions"] == {"contents": "read"}, path
         for job_id, job in workflow["jobs"].items():
-            assert set(job["permissions"]) <= {"contents"}, f"{path}: {job_id}"
+            assert set(job["permissions"]) <= {"contents", "packages"}, f"{path}: {job_id}"
             assert job["permissions"].get("contents", "read") == "read"
+            # Only the deploy's image job pushes: never a pull request's CI.
+            if "packages" in job["permissions"]:
+                assert (path.startswith(".github/workflows/deploy-"), job_id) == (True, "images")
             if "uses" in job:  # a reusable workflow's caller; ci.yml's jobs have timeouts
                 continue
             assert 0 < job["timeout-minutes"] <= 60, f"{path}: {job_id}"
@@ -152,7 +161,7 @@ def test_a_push_to_the_stack_branch_runs_ci_then_deploys_once_at_a_time(stack: s
     assert deploy["on"]["push"] == {"branches": [environment.branch]}
     assert deploy["jobs"]["ci"]["uses"] == "./.github/workflows/ci.yml"
     job = deploy["jobs"]["deploy"]
-    assert job["needs"] == "ci"
+    assert job["needs"] == (["ci", "images"] if config.images() else "ci")
     assert job["environment"]["name"] == environment.github_environment
     assert job["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
     names = [step.get("name", step.get("uses", "")) for step in job["steps"]]
@@ -167,7 +176,8 @@ def test_a_push_to_the_stack_branch_runs_ci_then_deploys_once_at_a_time(stack: s
     assert names.index("Health checks") > max(deploys)
     # The Vercel service is built before anything ships, so a build that fails deploys nothing.
     for name in config.on("vercel"):
-        assert names.index(f"Build the {name} (Vercel, production; no token)") < min(deploys)
+        build = f"Build the {name} (Vercel, production; in a container, no token)"
+        assert names.index(build) < min(deploys)
     # Each platform step comes right after its own read of the freeze.
     for index in deploys:
         assert names[index - 1].startswith("Deploy freeze gate (before")
@@ -231,3 +241,21 @@ def test_two_environments_cannot_share_a_branch() -> None:
     data["environments"][1]["branch"] = data["environments"][0]["branch"]
     with pytest.raises(ValidationError, match=r"branch \['develop'\] used more than once"):
         WorkflowsConfig.model_validate(data)
+
+
+@pytest.mark.parametrize("managed", [True, False])
+def test_dependabot_leaves_the_files_the_pipeline_commits_to_it(managed: bool) -> None:
+    """Managed, the pipeline owns the workflows and the deploy CLIs' lockfile: a Dependabot pull
+    request to them would be overwritten by the next `pulumi up`, so only the app's own folders
+    are updated; rendered, the team owns them all."""
+    config = CONFIGS["staging"].model_copy(update={"managed": managed})
+    updates = yaml.safe_load(render(config)[".github/dependabot.yml"])["updates"]
+    ecosystems = {(u["package-ecosystem"], u["directory"]) for u in updates}
+    services = config.services.values()
+    app = {("npm" if s.language == "node" else "pip", f"/{s.root}") for s in services}
+    docker = {("docker", f"/{s.root}") for s in services if s.dockerfile}
+    owned = {("npm", "/.github/deploy-tools"), ("github-actions", "/")}
+    assert ecosystems == app | docker | (set() if managed else owned)
+    schedule = config.app_ci.dependency_updates
+    assert all(u["cooldown"]["default-days"] == schedule.cooldown_days for u in updates)
+    assert all(u["schedule"]["time"] == schedule.time for u in updates)

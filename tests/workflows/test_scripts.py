@@ -294,11 +294,16 @@ def gate_script() -> tuple[str, dict[str, str]]:
 @pytest.mark.parametrize(
     ("results", "failed"),
     [
-        ({"FRONTEND": "success", "BACKEND": "success", "SECURITY": "success"}, []),
-        ({"FRONTEND": "success", "BACKEND": "failure", "SECURITY": "success"}, ["backend"]),
+        (dict.fromkeys(("FRONTEND", "BACKEND", "IMAGE_WORKER", "SECURITY"), "success"), []),
         (
-            {"FRONTEND": "cancelled", "BACKEND": "success", "SECURITY": "skipped"},
-            ["frontend", "security"],
+            {"FRONTEND": "success", "BACKEND": "failure", "IMAGE_WORKER": "success"}
+            | {"SECURITY": "success"},
+            ["backend"],
+        ),
+        (
+            {"FRONTEND": "cancelled", "BACKEND": "success", "IMAGE_WORKER": "failure"}
+            | {"SECURITY": "skipped"},
+            ["frontend", "image-worker", "security"],
         ),
     ],
 )
