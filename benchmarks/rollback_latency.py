@@ -9,9 +9,7 @@ figure includes its watch (set to 0.5 s here; 5 min by default).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import os
 import statistics
 import sys
 import tempfile
@@ -21,19 +19,18 @@ from pathlib import Path
 import httpx
 from graphql import GraphQLSchema
 
-from rollback.service import build_service
 from rollback.settings import Settings
 from tests.conftest import validated_stack
 from tests.railway.conftest import schema_path
 from tests.railway.standin import RailwayStandIn, load_schema
 from tests.rollback.conftest import TOKEN, rollback_yaml, services_yaml
+from tests.rollback.process import ServiceProcess
 from tests.rollback.standins import (
     GitHubStandIn,
     VercelStandIn,
     bearer,
     deploy_twice,
     platform_env,
-    serve,
     webhook,
 )
 
@@ -49,19 +46,20 @@ def trial(strategy: str, schema: GraphQLSchema, workdir: Path) -> float:
     vercel, github = VercelStandIn(), GitHubStandIn()
     vercel.start()
     github.start()
+    env = {
+        "ROLLBACK_CONFIG": rollback_yaml(),
+        "ROLLBACK_SERVICES": services_yaml(),
+        "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
+        "ROLLBACK_AUDIT_LOG": str(workdir / f"audit-{time.monotonic_ns()}.jsonl"),
+        "ROLLBACK_GRADUAL_WATCH": "500ms",
+        **platform_env(railway.url, vercel, github),
+    }
+    Settings.from_env(env)  # a bad setting stops here, with its message, not as a timeout
+    # The service in its own process, as deployed: the stand-ins' threads (and the collector's
+    # scans of the schema they hold) do not compete with it for this process's interpreter.
+    service = ServiceProcess(env).wait_ready()
     try:
-        settings = Settings.from_env(
-            {
-                "ROLLBACK_CONFIG": rollback_yaml(),
-                "ROLLBACK_SERVICES": services_yaml(),
-                "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
-                "ROLLBACK_AUDIT_LOG": str(workdir / f"audit-{time.monotonic_ns()}.jsonl"),
-                "ROLLBACK_GRADUAL_WATCH": "500ms",
-                **platform_env(railway.url, vercel, github),
-            }
-        )
-        service = build_service(settings)
-        with serve(service) as url, httpx.Client(base_url=url, headers=bearer(TOKEN)) as http:
+        with httpx.Client(base_url=service.url, headers=bearer(TOKEN)) as http:
             http.get("/health")  # warm the connection
             payload = webhook("bench", strategy=strategy, **CASES[strategy])
             sent = time.monotonic()
@@ -73,9 +71,9 @@ def trial(strategy: str, schema: GraphQLSchema, workdir: Path) -> float:
                 while not railway.world.rollbacks and time.monotonic() < deadline:
                     time.sleep(0.001)
                 arrived = time.monotonic()
-            service.executor.wait_idle(60)
         return arrived - sent
     finally:
+        service.stop()
         railway.stop()
         vercel.stop()
         github.stop()
@@ -89,16 +87,14 @@ def main() -> None:
     if path is None:
         sys.exit("Railway's schema not found (../shared/railway/schema.graphql or $RAILWAY_SCHEMA)")
     schema = load_schema(path)
-    # The stand-ins' objects (Railway's whole schema above all) live in this process, not in
-    # the service's: kept out of the collector's scans, they do not add its pauses to ours.
+    # The stand-ins' objects (Railway's whole schema above all): kept out of the collector's
+    # scans, they do not add its pauses to the stand-ins' answers.
     gc.freeze()
     strategies = validated_stack("production").monitoring.strategies
     print(f"{'strategy':<10} {'median':>9} {'p95':>9} {'max':>9} {'timeout':>8}  (n={args.trials})")
     with tempfile.TemporaryDirectory() as tmp:
         for name in CASES:
-            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-                # the service's own JSON lines on stdout: not part of the table
-                samples = sorted(trial(name, schema, Path(tmp)) for _ in range(args.trials))
+            samples = sorted(trial(name, schema, Path(tmp)) for _ in range(args.trials))
             p95 = samples[max(0, round(0.95 * len(samples)) - 1)]
             timeout = strategies.of(name).timeout.total_seconds()  # type: ignore[arg-type]
             print(
