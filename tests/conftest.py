@@ -94,6 +94,14 @@ def key(name: str) -> str:
 
 
 def stack_config(stack: str) -> dict[str, Any]:
+    """The committed stack file's config, a copy of its own for each caller to change."""
+    return copy.deepcopy(_stack_config(stack))
+
+
+@functools.cache
+def _stack_config(stack: str) -> dict[str, Any]:
+    # Read once per process: the strict reader is pure Python, and hundreds of tests start
+    # from the same committed files.
     return synth.read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
 
 
