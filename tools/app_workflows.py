@@ -7,7 +7,9 @@
 The files are the ones `pulumi up` commits with `github.workflows: managed`. A bad stack file, or
 workflows that disagree with what the stack declares, exit 2 with the config message.
 `--repository` prints the stack's application repository instead, `owner=...` and `name=...`
-lines, for this repository's workflows to scope the tokens they mint to it.
+lines, for this repository's workflows to scope the tokens they mint to it, and
+`administers=true` for a production-kind stack, whose App administers that repository behind the
+environment's reviewers (`false`: the App only commits the workflows; docs/security.md).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = validated(args.stack, stack_file, project)
         if args.repository:
             print(f"owner={config.github.owner}\nname={config.github.name}")
+            print(f"administers={str(config.is_production).lower()}")
             return 0
         files = app_repository.files(config)
         problems = app_repository.problems(config, files, project)

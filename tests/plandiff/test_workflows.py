@@ -8,13 +8,20 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import skip_or_fail, tool, workflow_schema_check, zizmor_findings
+from tests.conftest import (
+    skip_or_fail,
+    tool,
+    validated_stack,
+    workflow_schema_check,
+    zizmor_findings,
+)
 from workflows.consistency import APP_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,7 +164,8 @@ def test_a_live_preview_runs_only_in_an_environment_a_person_approves() -> None:
     preview = load("pull-request.yml")["jobs"]["preview"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
     assert preview["environment"] == "preview-${{ matrix.stack }}"
-    assert preview["strategy"]["matrix"]["stack"] == ["staging", "production"]
+    assert preview["needs"] == "stacks"
+    assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
     assert preview["permissions"] == {"contents": "read"}
     (pulumi,) = steps_using(preview, "pulumi/actions")
     assert pulumi["with"]["command"] == "preview"
@@ -167,46 +175,95 @@ def test_a_live_preview_runs_only_in_an_environment_a_person_approves() -> None:
     assert {v for k, v in token["with"].items() if k.startswith("permission-")} == {"read"}
 
 
-@pytest.mark.parametrize(
-    ("job_name", "branch", "stack"),
-    [("staging", "develop", "staging"), ("production", "main", "production")],
-)
-def test_push_deploys_one_stack_per_branch_never_overlapping(
-    job_name: str, branch: str, stack: str
-) -> None:
+MATRIX = "${{ fromJSON(needs.test.outputs.stacks) }}"
+
+
+def stacks_of(*args: str) -> list[str]:
+    """What the workflows' lister prints: `python -m tools.stacks ARGS`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.stacks", *args],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    found: list[str] = json.loads(done.stdout)
+    return found
+
+
+def test_a_push_deploys_each_stack_of_its_branch_in_that_stacks_environment() -> None:
+    """One job per stack whose `github.branch` is the pushed branch, in the GitHub environment
+    named after the stack (whose branch policy and reviewers hold its secrets), one update per
+    stack at a time, then the rollback service shipped from this commit."""
     deploy = load("deploy.yml")
-    assert set(deploy["on"]["push"]["branches"]) == {"develop", "main"}
-    job = deploy["jobs"][job_name]
-    assert job["if"] == f"github.ref == 'refs/heads/{branch}'"
-    assert job["environment"] == stack
+    test_job = deploy["jobs"]["test"]
+    (lister,) = [s for s in test_job["steps"] if s.get("id") == "stacks"]
+    assert lister["env"] == {"BRANCH": "${{ github.ref_name }}"}
+    assert 'tools.stacks --branch "$BRANCH"' in lister["run"]
+    assert test_job["outputs"] == {"stacks": "${{ steps.stacks.outputs.stacks }}"}
+    job = deploy["jobs"]["up"]
     assert job["needs"] == "test"
-    assert job["concurrency"] == {"group": f"pulumi-{stack}", "cancel-in-progress": False}
+    assert job["if"] == "needs.test.outputs.stacks != '[]'"
+    assert job["strategy"]["matrix"]["stack"] == MATRIX
+    assert job["environment"] == "${{ matrix.stack }}"
+    assert job["concurrency"] == {
+        "group": "pulumi-${{ matrix.stack }}",
+        "cancel-in-progress": False,
+    }
     (pulumi,) = steps_using(job, "pulumi/actions")
     assert pulumi["with"]["command"] == "up"
-    assert pulumi["with"]["stack-name"] == stack
-    # Then the rollback service is shipped from this commit, after the stack declared it.
+    assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
     names = [step.get("name", step.get("uses", "")) for step in job["steps"]]
-    ship = names.index("Ship the rollback service from this commit (Railway)")
-    assert ship > job["steps"].index(pulumi)
-    assert f"railway-deploy.sh rollback {stack}" in job["steps"][ship]["run"]
+    ship = job["steps"][names.index("Ship the rollback service from this commit (Railway)")]
+    assert job["steps"].index(ship) > job["steps"].index(pulumi)
+    assert ship["env"]["STACK"] == "${{ matrix.stack }}"
+    assert 'railway-deploy.sh rollback "$STACK"' in ship["run"]
+
+
+def test_every_stack_deploys_from_a_branch_the_workflow_is_pushed_on() -> None:
+    """The lister finds each committed stack on its own branch only, and the push trigger covers
+    every stack's branch: a stack on a branch missing here would never deploy."""
+    branches = load("deploy.yml")["on"]["push"]["branches"]
+    found = {branch: stacks_of("--branch", branch) for branch in branches}
+    for stack in stacks_of():
+        branch = validated_stack(stack).github.branch
+        assert branch in branches, f"{stack} deploys from {branch}, which deploy.yml never runs on"
+        assert [b for b, listed in found.items() if stack in listed] == [branch]
+    assert stacks_of("--branch", "no-such-branch") == []
 
 
 def test_each_stack_mints_its_own_app_with_only_what_it_may_do() -> None:
-    """The staging job's App may commit to develop and nothing else: no administration (main's
-    rulesets, production's reviewers), no environments (production's secrets)."""
-    deploy = load("deploy.yml")["jobs"]
+    """A stack that is not of kind production gets a token that may commit to its branch and
+    nothing else: no administration (main's rulesets, production's reviewers), no environments
+    (production's secrets). Which token a stack gets is read from its stack file."""
+    job = load("deploy.yml")["jobs"]["up"]
+    tokens = {s["id"]: s for s in steps_using(job, "actions/create-github-app-token")}
     granted = {}
-    for stack in ("staging", "production"):
-        (token,) = steps_using(deploy[stack], "actions/create-github-app-token")
+    for id_, token in tokens.items():
         assert token["with"]["private-key"] == "${{ secrets.PIPELINE_APP_PRIVATE_KEY }}"
-        granted[stack] = {k: v for k, v in token["with"].items() if k.startswith("permission-")}
-    assert granted["staging"] == {"permission-contents": "write", "permission-workflows": "write"}
-    assert granted["production"] == {
-        "permission-administration": "write",
-        "permission-contents": "write",
-        "permission-environments": "write",
-        "permission-workflows": "write",
+        granted[token["if"]] = {
+            k: v for k, v in token["with"].items() if k.startswith("permission-")
+        }
+    assert granted == {
+        "steps.app.outputs.administers != 'true'": {
+            "permission-contents": "write",
+            "permission-workflows": "write",
+        },
+        "steps.app.outputs.administers == 'true'": {
+            "permission-administration": "write",
+            "permission-contents": "write",
+            "permission-environments": "write",
+            "permission-workflows": "write",
+        },
     }
+    (pulumi,) = steps_using(job, "pulumi/actions")
+    assert pulumi["env"]["GITHUB_TOKEN"] == (
+        "${{ steps.admin-token.outputs.token || steps.commit-token.outputs.token }}"
+    )
+    for stack in stacks_of():
+        printed = subprocess.run(
+            [sys.executable, "-m", "tools.app_workflows", "--stack", stack, "--repository"],
+            cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+        ).stdout  # fmt: skip
+        administers = str(validated_stack(stack).is_production).lower()
+        assert f"administers={administers}\n" in printed
 
 
 def test_jobs_that_touch_state_require_the_backend_secret_first() -> None:
@@ -222,14 +279,14 @@ def test_jobs_that_touch_state_require_the_backend_secret_first() -> None:
             assert "exit 1" in guard["run"]
             for step in steps_using(job, "pulumi/actions"):
                 assert step["with"]["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}"
-    assert checked == 4  # preview (matrix), staging, production, drift (matrix)
+    assert checked == 3  # preview, up, drift (each a matrix of the stacks)
 
 
 @pytest.mark.parametrize("backend", ["", "s3://state-bucket/autonomica-pipeline"])
 def test_backend_guard_stops_with_a_clear_message_only_when_the_secret_is_missing(
     backend: str,
 ) -> None:
-    guard = load("deploy.yml")["jobs"]["production"]["steps"][0]["run"]
+    guard = load("deploy.yml")["jobs"]["up"]["steps"][0]["run"]
     result = subprocess.run(
         ["bash", "-c", guard],
         env={"PATH": "/usr/bin:/bin", "PULUMI_BACKEND_URL": backend},
@@ -258,4 +315,4 @@ def test_no_step_that_installs_or_runs_packages_holds_a_secret() -> None:
                 if APP_CODE.search(str(step.get("run", ""))):
                     checked += 1
                     assert "secrets." not in json.dumps(step.get("env", {})), (path.name, name)
-    assert checked >= 2  # the Railway CLI's install in the staging and production jobs
+    assert checked >= 1  # the Railway CLI's install in the deploy job
