@@ -15,12 +15,9 @@ import yaml
 
 from tests.conftest import ROOT, tool, workflow_schema_check, zizmor_findings
 from tests.monitoring.conftest import require_tool
+from tools.stacks import stacks as stacks_of
 
 EXAMPLES = ROOT / "examples"
-
-
-def stacks_of(project_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
 def example_stacks() -> list[tuple[Path, str]]:
