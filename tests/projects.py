@@ -4,6 +4,9 @@ shellcheck): for the example products and for a product adopted in a test."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import json
 import os
 import subprocess
@@ -25,16 +28,32 @@ def example_stacks() -> list[tuple[Path, str]]:
 
 
 def command(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`python -m ...` from the repository, as a person runs it (no CI-only variables)."""
-    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_PROJECT_DIR"}
-    result = subprocess.run(
-        [sys.executable, "-m", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    """`python -m MODULE ARGS` as a person runs it from the repository (no CI-only variables),
+    run in this process: the module's `main(argv)`, what its `python -m` entry point calls, with
+    its output and exit code. Starting an interpreter for each would cost most of these tests'
+    time; the entry points themselves are run as processes in tests/test_synth.py and
+    tests/test_app_workflows.py."""
+    module_name, *argv = map(str, args)
+    module = importlib.import_module(module_name)
+    if not hasattr(module, "main"):  # a package: `python -m` runs its __main__
+        module = importlib.import_module(f"{module_name}.__main__")
+    out, err = io.StringIO(), io.StringIO()
+    saved = os.environ.pop("PIPELINE_PROJECT_DIR", None)
+    try:
+        with (
+            contextlib.chdir(ROOT),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                code = module.main(argv)
+            except SystemExit as exit_:  # argparse's usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        if saved is not None:
+            os.environ["PIPELINE_PROJECT_DIR"] = saved
+    result = subprocess.CompletedProcess(
+        [sys.executable, "-m", *map(str, args)], code, out.getvalue(), err.getvalue()
     )
     if check:
         assert result.returncode == 0, (
