@@ -1,6 +1,6 @@
 """The actions the rendered workflows use, each pinned to the full commit SHA of a release.
 
-checkout, setup-python and upload-artifact are the pins of this repository's own workflows;
+checkout, setup-python and the artifact actions are the pins of this repository's own workflows;
 setup-node v5.0.0 and the three docker/ actions were cross-checked in several unrelated public
 repositories that pin the same SHA with the same version comment (docs/app-workflows.md). The
 YAML writer puts the version in a comment after each `uses:`."""
@@ -10,6 +10,7 @@ from typing import Any
 # name -> (commit SHA, release tag)
 PINS: dict[str, tuple[str, str]] = {
     "actions/checkout": ("08c6903cd8c0fde910a37f88322edcfb5dd907a8", "v5.0.0"),
+    "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
     "actions/setup-node": ("a0853c24544627f65ddf259abe73b1d18a591444", "v5.0.0"),
     "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
     "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),

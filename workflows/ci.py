@@ -57,7 +57,7 @@ def _packages(services: list[AppService]) -> list[str]:
     return list(dict.fromkeys(s.python.package for s in services if s.python))
 
 
-# The pytest markers the spec names: each step selects its own; the gate counts both.
+# The pytest markers the spec names: each job selects its own; the gate counts both.
 UNIT = "not integration and not slow"
 INTEGRATION = "integration or slow"
 POSTGRES_URL = "postgresql://postgres@localhost:5432/test"
@@ -90,28 +90,53 @@ def _databases(config: WorkflowsConfig) -> tuple[dict[str, Any], dict[str, str]]
     return containers, env
 
 
+def _setup(config: WorkflowsConfig, root: str, requirements: list[str]) -> list[dict[str, Any]]:
+    return [
+        checkout(),
+        uses(
+            "actions/setup-python",
+            python_version=config.python_version,
+            cache="pip",
+            cache_dependency_path="\n".join(f"{root}/{path}" for path in requirements) + "\n",
+        ),
+    ]
+
+
+def _install(requirements: list[str], pins: str) -> dict[str, Any]:
+    return run(
+        "Install",
+        f"python -m pip install --quiet {' '.join(f'-r {p}' for p in requirements)} {pins}",
+    )
+
+
+def _coverage_data(name: str, root: str, kind: str) -> dict[str, Any]:
+    """This job's coverage data, for the coverage job (a hidden file: uploaded on purpose)."""
+    return {
+        **uses(
+            "actions/upload-artifact",
+            name=f"coverage-{name}-{kind}",
+            path=f"{root}/.coverage.{kind}",
+            include_hidden_files=True,
+            if_no_files_found="error",
+            retention_days=1,
+        ),
+        "if": "${{ success() }}",
+    }
+
+
 def _python(config: WorkflowsConfig, name: str, services: list[AppService]) -> dict[str, Any]:
+    """Lint, types, the unit tests and the wheel; the integration tests and the coverage gate
+    over both are the next two jobs (`_integration`, `_coverage`)."""
     root = services[0].root
     pins = config.tools.pins("ruff", "mypy", "pytest", "pytest_cov", "coverage", "build")
     requirements = _requirements(services)
     coverage = " ".join(f"--cov={package}" for package in _packages(services))
-    containers, databases = _databases(config)
-    against = " against PostgreSQL and Redis" if databases else ""
     return job(
         name,
         30,
         [
-            checkout(),
-            uses(
-                "actions/setup-python",
-                python_version=config.python_version,
-                cache="pip",
-                cache_dependency_path="\n".join(f"{root}/{path}" for path in requirements) + "\n",
-            ),
-            run(
-                "Install",
-                f"python -m pip install --quiet {' '.join(f'-r {p}' for p in requirements)} {pins}",
-            ),
+            *_setup(config, root, requirements),
+            _install(requirements, pins),
             run("Ruff", "ruff check ."),
             run("Ruff format", "ruff format --check ."),
             run("mypy", "mypy ."),
@@ -120,21 +145,66 @@ def _python(config: WorkflowsConfig, name: str, services: list[AppService]) -> d
                 f'python -m pytest -m "{UNIT}" {coverage} --cov-report=',
                 env={"COVERAGE_FILE": ".coverage.unit"},
             ),
+            _coverage_data(name, root, "unit"),
+            run("Build the Python package", "python -m build --wheel --outdir dist ."),
+            upload(f"wheel-{name}", f"{root}/dist/*.whl", when="success()"),
+        ],
+        defaults={"run": {"working-directory": root}},
+    )
+
+
+def _integration(config: WorkflowsConfig, name: str, services: list[AppService]) -> dict[str, Any]:
+    """The integration tests, against the stack's database containers: a job of their own, so
+    the unit job never waits for the containers and each selects its tests by marker."""
+    root = services[0].root
+    pins = config.tools.pins("pytest", "pytest_cov", "coverage")
+    requirements = _requirements(services)
+    coverage = " ".join(f"--cov={package}" for package in _packages(services))
+    containers, databases = _databases(config)
+    against = " against PostgreSQL and Redis" if databases else ""
+    return job(
+        f"{name} integration",
+        30,
+        [
+            *_setup(config, root, requirements),
+            _install(requirements, pins),
             run(
                 f"Integration tests{against} (-m '{INTEGRATION}')",
                 f'python -m pytest -m "{INTEGRATION}" {coverage} --cov-report=',
                 env={"COVERAGE_FILE": ".coverage.integration", **databases},
+            ),
+            _coverage_data(name, root, "integration"),
+        ],
+        defaults={"run": {"working-directory": root}},
+        **({"services": containers} if containers else {}),
+    )
+
+
+def _coverage(config: WorkflowsConfig, name: str, services: list[AppService]) -> dict[str, Any]:
+    """One gate over the unit and the integration tests' coverage, read against the checkout."""
+    root = services[0].root
+    return job(
+        f"{name} coverage",
+        10,
+        [
+            *_setup(config, root, _requirements(services)),
+            run(
+                "Install coverage", f"python -m pip install --quiet {config.tools.pins('coverage')}"
+            ),
+            uses(
+                "actions/download-artifact",
+                pattern=f"coverage-{name}-*",
+                merge_multiple=True,
+                path=root,
             ),
             run(
                 f"Coverage of both, at least {config.coverage_gate}%",
                 "python -m coverage combine .coverage.unit .coverage.integration\n"
                 f"python -m coverage report --show-missing --fail-under={config.coverage_gate}\n",
             ),
-            run("Build the Python package", "python -m build --wheel --outdir dist ."),
-            upload(f"wheel-{name}", f"{root}/dist/*.whl", when="success()"),
         ],
+        needs=[name, f"{name}-integration"],
         defaults={"run": {"working-directory": root}},
-        **({"services": containers} if containers else {}),
     )
 
 
@@ -256,6 +326,10 @@ def _check(config: WorkflowsConfig, name: str, services: list[str]) -> dict[str,
 
 def ci_workflow(config: WorkflowsConfig) -> dict[str, Any]:
     jobs = {name: _check(config, name, services) for name, services in config.checked().items()}
+    for name in config.python_jobs():
+        services = [config.services[s] for s in config.checked()[name]]
+        jobs[f"{name}-integration"] = _integration(config, name, services)
+        jobs[f"{name}-coverage"] = _coverage(config, name, services)
     jobs.update({image_job(service): _image(config, service) for service in config.images()})
     jobs[SECURITY_JOB] = _security(config)
     jobs[gate_job_id(config.required_check)] = _gate(config, list(jobs))

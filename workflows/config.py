@@ -20,6 +20,8 @@ Repository = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za
 PythonPackage = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 # ci.yml's job beside the one per source folder, before the gate job the rulesets require.
 SECURITY_JOB = "security"
+# A Python folder's jobs after its own: the integration tests, then one coverage gate over both.
+PYTHON_SUFFIXES = ("-integration", "-coverage")
 Version = Annotated[str, Field(pattern=r"^[0-9]+(?:\.[0-9]+){1,3}$")]
 # A container image by tag and digest: the tag says the version, the digest fixes the bytes
 # (zizmor's unpinned-images). Written into workflow files: no shell or YAML specials.
@@ -286,9 +288,18 @@ class WorkflowsConfig(ConfigModel):
         """The services built as Docker images."""
         return [name for name, s in self.services.items() if s.dockerfile]
 
+    def python_jobs(self) -> list[str]:
+        """The CI jobs of Python folders: each has an integration job and a coverage job."""
+        return [n for n, s in self.checked().items() if self.services[s[0]].language == "python"]
+
     def ci_jobs(self) -> tuple[str, ...]:
         """ci.yml's jobs before the gate job, in order."""
-        return (*self.checked(), *(image_job(n) for n in self.images()), SECURITY_JOB)
+        return (
+            *self.checked(),
+            *(f"{name}{suffix}" for name in self.python_jobs() for suffix in PYTHON_SUFFIXES),
+            *(image_job(n) for n in self.images()),
+            SECURITY_JOB,
+        )
 
     def e2e_service(self) -> str | None:
         """The service the end-to-end tests drive: the first Node web service."""

@@ -77,13 +77,49 @@ PASSING = """\
 
 
 def _run(tmp_path: Path, integration: str) -> Any:
+    """The unit job's tests, the integration job and the coverage job, in that order (the order
+    `needs` imposes), in one checkout: the coverage job reads what the two left, as the artifact
+    steps (skipped here) carry it on GitHub."""
     config = CONFIGS["staging"]
     name, job = _python_job(config)
+    jobs = load(render(config)[CI])["jobs"]
+    assert jobs[f"{name}-coverage"]["needs"] == [name, f"{name}-integration"]
     package = config.services[config.checked()[name][0]].python.package  # type: ignore[union-attr]
     root = tmp_path / "app"
     _sample(root, package, integration)
-    selected = _steps(job, "Unit tests", "Integration tests", "Coverage of both")
-    return run_job(selected, root, {}, bin_dir=VENV_BIN, temp=tmp_path / "runner-temp")
+    steps = [
+        *_steps(job, "Unit tests")["steps"],
+        *_steps(jobs[f"{name}-integration"], "Integration tests")["steps"],
+        *_steps(jobs[f"{name}-coverage"], "Coverage of both")["steps"],
+    ]
+    return run_job({"steps": steps}, root, {}, bin_dir=VENV_BIN, temp=tmp_path / "runner-temp")
+
+
+def test_each_test_job_keeps_its_coverage_data_for_the_gate() -> None:
+    """The data files are hidden (`.coverage.*`): uploaded only with include-hidden-files, and
+    downloaded into the folder the gate combines in."""
+    config = CONFIGS["staging"]
+    name, _ = _python_job(config)
+    jobs = load(render(config)[CI])["jobs"]
+    root = config.services[config.checked()[name][0]].root
+    for job_id, kind in ((name, "unit"), (f"{name}-integration", "integration")):
+        (upload,) = [
+            s
+            for s in jobs[job_id]["steps"]
+            if s.get("with", {}).get("name") == f"coverage-{name}-{kind}"
+        ]
+        assert upload["with"]["path"] == f"{root}/.coverage.{kind}"
+        assert upload["with"]["include-hidden-files"] is True
+    (download,) = [
+        s for s in jobs[f"{name}-coverage"]["steps"] if "download-artifact" in s.get("uses", "")
+    ]
+    assert download["with"] == {
+        "pattern": f"coverage-{name}-*",
+        "merge-multiple": True,
+        "path": root,
+    }
+    # The containers serve the integration job alone.
+    assert "services" in jobs[f"{name}-integration"] and "services" not in jobs[name]
 
 
 @pytest.fixture(autouse=True)

@@ -52,6 +52,8 @@ def test_usage_reports_the_ci_checks_and_what_each_workflow_reads() -> None:
     assert report.ci_checks == (
         "frontend",
         "backend",
+        "backend integration",
+        "backend coverage",
         "image-worker",
         "security",
         "test-and-quality",

@@ -107,6 +107,10 @@ def test_ci_runs_the_checks_of_the_issue_with_the_coverage_gate() -> None:
     for job, services in config.checked().items():
         first = config.services[services[0]]
         assert ci["jobs"][job]["defaults"]["run"]["working-directory"] == first.root
+        if first.language == "python":  # its integration tests and its gate are jobs of their own
+            scripts[job] += "\n".join(
+                scripts[f"{job}{suffix}"] for suffix in ("-integration", "-coverage")
+            )
         if first.language == "node":
             commands = ["npm ci", "eslint", "prettier --check", "tsc --noEmit", "next build",
                         "jest --ci --coverage"]  # fmt: skip

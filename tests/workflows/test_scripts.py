@@ -291,19 +291,26 @@ def gate_script() -> tuple[str, dict[str, str]]:
     return step["run"], step["env"]
 
 
+JOBS = (
+    "FRONTEND",
+    "BACKEND",
+    "BACKEND_INTEGRATION",
+    "BACKEND_COVERAGE",
+    "IMAGE_WORKER",
+    "SECURITY",
+)
+
+
 @pytest.mark.parametrize(
     ("results", "failed"),
     [
-        (dict.fromkeys(("FRONTEND", "BACKEND", "IMAGE_WORKER", "SECURITY"), "success"), []),
+        (dict.fromkeys(JOBS, "success"), []),
+        (dict.fromkeys(JOBS, "success") | {"BACKEND": "failure"}, ["backend"]),
+        # The coverage gate's failure alone fails the check; a job skipped fails it too.
         (
-            {"FRONTEND": "success", "BACKEND": "failure", "IMAGE_WORKER": "success"}
-            | {"SECURITY": "success"},
-            ["backend"],
-        ),
-        (
-            {"FRONTEND": "cancelled", "BACKEND": "success", "IMAGE_WORKER": "failure"}
-            | {"SECURITY": "skipped"},
-            ["frontend", "image-worker", "security"],
+            dict.fromkeys(JOBS, "success")
+            | {"FRONTEND": "cancelled", "BACKEND_COVERAGE": "failure", "SECURITY": "skipped"},
+            ["frontend", "backend-coverage", "security"],
         ),
     ],
 )
