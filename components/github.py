@@ -211,6 +211,8 @@ class GitHubEnvironment(pulumi.ComponentResource):
                     required_approving_review_count=config.required_approving_reviews,
                     dismiss_stale_reviews_on_push=True,
                     required_review_thread_resolution=True,
+                    # The committed CODEOWNERS (github.codeOwners) puts .github/ under review.
+                    require_code_owner_review=bool(config.code_owners),
                 ),
             ),
             [

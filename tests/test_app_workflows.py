@@ -16,7 +16,7 @@ from components import app_repository
 from components.config import raw_project_config
 from components.config.loading import required_secrets
 from components.vercel import IGNORE_PRODUCTION_PUSHES
-from tests.conftest import ROOT, SynthFn, config_error, stack_config, validated_stack
+from tests.conftest import ROOT, SynthFn, config_error, key, stack_config, validated_stack
 from tools import synth
 
 FILE = "github:index/repositoryFile:RepositoryFile"
@@ -197,3 +197,31 @@ def test_the_smoke_gate_is_the_alerts_bounds_of_the_stack(stack: str) -> None:
             f"SMOKE_MAX_P95_MS: '{performance.response_time_p95.total_seconds() * 1000:.0f}'"
             in (deploy)
         )
+
+
+def _review_ruleset(plan: Any) -> dict[str, Any]:
+    (review,) = [r for r in plan.of_type(RULESET) if r["inputs"]["name"].startswith("review-")]
+    return review["inputs"]
+
+
+def test_code_owners_must_approve_a_change_to_the_workflows(run_stack: SynthFn, stack: str) -> None:
+    """With github.codeOwners, the stack commits a CODEOWNERS file owning .github/ and its
+    review ruleset requires a code owner's approval: a pull request that adds a job named like
+    the required check waits for them. Without it, neither."""
+    gh = validated_stack(stack).github
+    assert gh.code_owners, "the committed stacks name their code owners"
+    plan = run_stack(stack)
+    committed = {r["inputs"]["file"]: r["inputs"]["content"] for r in plan.of_type(FILE)}
+    owners = [line for line in committed[".github/CODEOWNERS"].splitlines() if line[:1] != "#"]
+    expected = [
+        f"@{o.user}" if hasattr(o, "user") else f"@{gh.owner}/{o.team}" for o in gh.code_owners
+    ]
+    assert owners == [f"/.github/ {' '.join(expected)}"]
+    assert _review_ruleset(plan)["rules"]["pullRequest"]["requireCodeOwnerReview"] is True
+
+    def without(config: dict[str, Any]) -> None:
+        config[key("github")].pop("codeOwners")
+
+    bare = run_stack(stack, without)
+    assert ".github/CODEOWNERS" not in {r["inputs"]["file"] for r in bare.of_type(FILE)}
+    assert _review_ruleset(bare)["rules"]["pullRequest"]["requireCodeOwnerReview"] is False

@@ -183,6 +183,9 @@ def stack_file(answers: Answers, env: Env) -> dict[str, Any]:
         "environment": env.name,
         "branch": env.branch,
         "reviewers": reviewers,
+        # The people among them own .github/ (CODEOWNERS): a team reviews deployments with
+        # read access, but a code owner needs write access, which the stack does not grant.
+        **({"codeOwners": [{"user": u} for u in users]} if users else {}),
         "waitTimer": 5 if env.production else 0,
         "requiredChecks": [REQUIRED_CHECK],
         "requiredApprovingReviews": 1,

@@ -183,6 +183,15 @@ class GitHubConfig(ConfigModel):
         "commits the managed workflows, and only this stack's branch rulesets let it push; "
         "staging and production each name their own (docs/security.md)",
     )
+    code_owners: list[UserReviewer | TeamReviewer] = Field(
+        default_factory=list,
+        max_length=10,
+        description="who must approve a pull request that changes `.github/` (the workflows, "
+        "the CI, the scripts): the stack commits a CODEOWNERS file naming them to its branch "
+        "and its review ruleset requires a code owner's approval. Each needs write access to "
+        "the repository (GitHub ignores other owners). Without it, a pull request that adds a "
+        "job named like the required check brings its own passing check (docs/security.md)",
+    )
     merge_bypass: list[Login] = Field(
         default_factory=list,
         max_length=10,

@@ -61,6 +61,8 @@ UPDATES = {
     # The app's CI covers the spec (integration tests, builds, Playwright, image, Dependabot);
     # the smoke judges the alerts' p95.
     "github-file-github-smoke-locustfile-py": "the p95 bound",
+    # A code owner's review of .github/ (github.codeOwners, CODEOWNERS) is required.
+    "github-review-ruleset": "requireCodeOwnerReview",
 }
 CREATES = {
     "monitoring-rollback-services.yml",
@@ -70,6 +72,7 @@ CREATES = {
     # The app's Dependabot config and Playwright config (issue 28).
     "github-file-github-dependabot-yml",
     "github-file-github-e2e-playwright-config-mjs",
+    "github-file-github-codeowners",  # github.codeOwners
 }
 # What converging a pipeline service's changed spec may do: commit settings and variables, and
 # (re)deploy. Never a new service, a deleted one, a volume or a domain.

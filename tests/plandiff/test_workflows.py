@@ -235,8 +235,9 @@ def test_each_stack_mints_its_own_app_with_only_what_it_may_do() -> None:
     (production's secrets). Which token a stack gets is read from its stack file."""
     job = load("deploy.yml")["jobs"]["up"]
     tokens = {s["id"]: s for s in steps_using(job, "actions/create-github-app-token")}
+    assert set(tokens) == {"commit-token", "admin-token"}
     granted = {}
-    for id_, token in tokens.items():
+    for token in tokens.values():
         assert token["with"]["private-key"] == "${{ secrets.PIPELINE_APP_PRIVATE_KEY }}"
         granted[token["if"]] = {
             k: v for k, v in token["with"].items() if k.startswith("permission-")
