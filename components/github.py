@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_github as github
 
+from components import legacy
 from components.config import GitHubConfig, TeamReviewer, UserReviewer
 
 # GitHub's built-in repository role id for "Admin", used as a ruleset bypass actor.
@@ -24,7 +25,7 @@ ADMIN_ROLE_ID = 5
 GITHUB_ACTIONS_APP_ID = 15368
 TYPE = "pipeline:github:Environment"
 # Its type before 2.0.0: a stack deployed then keeps its environment, rulesets and files.
-ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:github:Environment")])
+ALIASES = legacy.aliases("github:Environment")
 
 
 def _bypass_actors(config: GitHubConfig) -> list[github.RepositoryRulesetBypassActorArgs]:

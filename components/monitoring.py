@@ -17,6 +17,7 @@ import hashlib
 import pulumi
 
 import monitoring
+from components import legacy
 from components.config import StackConfig
 from monitoring.config import MonitoredService, private_address
 from monitoring.servers import Layout
@@ -26,7 +27,7 @@ from rollback.deploy import WEBHOOK_PATH
 RUNBOOKS = "docs/monitoring.md"  # in this repository, where every alert has its section
 TYPE = "pipeline:monitoring:Files"
 # Its type before 2.0.0: a stack deployed then keeps its files.
-ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:monitoring:Files")])
+ALIASES = legacy.aliases("monitoring:Files")
 
 
 def settings(config: StackConfig) -> monitoring.MonitoringConfig:

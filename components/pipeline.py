@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pulumi
 from pydantic import SecretStr
 
-from components import app_repository
+from components import app_repository, legacy
 from components.config import ConfigError, StackConfig
 from components.github import GitHubEnvironment, GitHubEnvironmentArgs
 from components.monitoring import MonitoringFiles
@@ -40,7 +40,7 @@ from rollback.deploy import PORT as ROLLBACK_PORT
 
 TYPE = "pipeline:index:Pipeline"
 # Its type before 2.0.0: a stack deployed then keeps every resource (children follow).
-ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:index:Pipeline")])
+ALIASES = legacy.aliases("index:Pipeline")
 
 
 def secret(value: SecretStr) -> pulumi.Output[str]:

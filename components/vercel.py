@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumiverse_vercel as vercel
 
+from components import legacy
 from components.config import VercelConfig
 
 # Vercel's targets: `production` is the project's production branch; `preview` every other branch.
@@ -54,7 +55,7 @@ class VercelServiceArgs:
 
 TYPE = "pipeline:vercel:Service"
 # Its type before 2.0.0 (the frontend): a stack deployed then keeps its project and variables.
-ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:vercel:Frontend")])
+ALIASES = legacy.aliases("vercel:Frontend")
 
 
 class VercelService(pulumi.ComponentResource):

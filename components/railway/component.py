@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 
+from components import legacy
 from components.railway.spec import (
     SECRET_ENV_PREFIX,
     ImageSource,
@@ -26,7 +27,7 @@ APPLY = f"{TOOL} apply"
 DELETE = f"{TOOL} delete"
 TYPE = "pipeline:railway:Service"
 # Its type before 2.0.0: a stack deployed then keeps its services (and their children).
-ALIASES = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="autonomica:railway:Service")])
+ALIASES = legacy.aliases("railway:Service")
 
 
 @dataclass(frozen=True)
