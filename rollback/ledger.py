@@ -402,6 +402,11 @@ class _Work:
 
     def admit(self, group: GroupState, arrived: float, *, resent: bool) -> str:
         """What of the group's plan is done now; the rest waits for a claim, or is refused."""
+        if not self.ctx.memory.recorded:
+            # Every way in (a re-send of a group restored waiting, a claim that went): this run
+            # could not write that it started, so a restart could not tell what it did.
+            group.waiting = {}
+            return self.escalate(group, messages.unrecorded(self.ctx.memory.started))
         plan, now = group.plan, self.now
         take: list[ServiceName] = []
         refused: dict[ServiceName, Reason] = {}

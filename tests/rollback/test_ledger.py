@@ -26,6 +26,7 @@ from rollback.ledger import (
     Resolved,
     RetryFreeze,
     Run,
+    Watch,
     Step,
     StepDone,
     WatchOver,
@@ -287,3 +288,21 @@ def test_a_freeze_retry_ends_with_the_incident() -> None:
     before = len(sim.effects)
     sim.at(HOUR + 60, FreezeTried("health", _step("failed")))  # a retry already on its way
     assert sim.effects[before:] == []
+
+
+def test_a_group_restored_waiting_in_a_run_without_its_started_record_never_acts() -> None:
+    """A restart while the audit volume fails: the log holds a group waiting for another's
+    rollback, and this run could not write that it started. When the rollback it waited for
+    fails (no lock) and when it is re-sent, it is escalated: this run acts on nothing."""
+    sim = Sim()
+    assert (sim.fire(0, "front"), sim.fire(1, "conversion")) == ("accepted", "waiting")
+    assert sim.phase("conversion") == "waiting"
+    sim.ctx = context(memory=Memory(started=T0 + 5, recorded=False))  # the restart
+    before = len(sim.effects)
+    sim.done(10, "front", "failed")  # the claim goes: what waited would be admitted
+    assert sim.fire(20, "conversion") == "escalated"
+    assert sim.fire(20 + HOUR, "conversion") == "escalated"
+    after = sim.effects[before:]
+    assert [e for e in after if isinstance(e, (Run, Watch))] == []
+    assert sim.phase("conversion") == "escalated"
+    assert sim.told("could not write that it started") == 1
