@@ -69,12 +69,17 @@ class LiveActions:
         return self._railway.current(service, timeout)
 
     def rollback(
-        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
+        self,
+        service: str,
+        before: str | None,
+        avoid: frozenset[str],
+        timeout: float,
+        healthy: frozenset[str] = frozenset(),
     ) -> str:
         if self._policy.platform(service) == "vercel":
             with self._vercel(timeout) as vercel:
                 return vercel.rollback(before, avoid)
-        return self._railway.rollback(service, before, avoid, timeout)
+        return self._railway.rollback(service, before, avoid, timeout, healthy)
 
     def freeze(self, timeout: float) -> str:
         """An incident's freeze: whatever was on before, its reason is now this one, which lets

@@ -1,7 +1,8 @@
 """Railway services (backend, worker) roll back with Railway's `deploymentRollback`, to the
-newest deployment that ran healthy *before the one that failed*, never to a release an earlier
-automated rollback replaced. ("The deployment before the current one" is wrong after a
-rollback: the current one is then the rollback's copy, and the one before it the bad release.)"""
+newest deployment known healthy (seen serving when an incident had resolved, rollback.ledger)
+*before the one that failed*, never to a release an earlier automated rollback replaced. ("The
+deployment before the current one" is wrong after a rollback: the current one is then the
+rollback's copy, and the one before it the bad release.)"""
 
 from __future__ import annotations
 
@@ -53,7 +54,12 @@ class RailwayRollback:
                 raise _classified(error) from None
 
     def rollback(
-        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
+        self,
+        service: str,
+        before: str | None,
+        avoid: frozenset[str],
+        timeout: float,
+        healthy: frozenset[str] = frozenset(),
     ) -> str:
         with self._client(timeout) as client:
             try:
@@ -67,10 +73,16 @@ class RailwayRollback:
                     service,
                     bad=before or current,
                     avoid=avoid,
+                    healthy=healthy,
                 )
             except RailwayError as error:
                 raise _classified(error) from None
-        return f"rolled {service} back to deployment {target} (from {before or current})"
+        known = (
+            "known healthy"
+            if target in healthy
+            else "the newest that ran before it: none of its older deployments was seen healthy"
+        )
+        return f"rolled {service} back to deployment {target} ({known}; from {before or current})"
 
 
 def _classified(error: RailwayError) -> Exception:

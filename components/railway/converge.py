@@ -179,11 +179,12 @@ def rollback(
     *,
     bad: str | None = None,
     avoid: frozenset[str] = frozenset(),
+    healthy: frozenset[str] = frozenset(),
 ) -> str:
-    """Roll back to `plan.rollback_target` (the newest deployment that ran before `bad`, by
-    default the one serving, and is not in `avoid`); returns its id."""
+    """Roll back to `plan.rollback_target` (the newest deployment of `healthy`, else the newest
+    that ran, before `bad`, by default the one serving, and not in `avoid`); returns its id."""
     seen, deployments = _deployments(client, project_id, environment, service)
-    target = rollback_target(deployments, bad, avoid)
+    target = rollback_target(deployments, bad, avoid, healthy)
     if target is None:
         raise RailwayError(
             f"no deployment of {service} in {environment} that ran before "

@@ -412,7 +412,12 @@ class RecordingActions:
         return f"{service}-v{self.versions[service]}"
 
     def rollback(
-        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
+        self,
+        service: str,
+        before: str | None,
+        avoid: frozenset[str],
+        timeout: float,
+        healthy: frozenset[str] = frozenset(),
     ) -> str:
         if service in self.hold:
             self.hold[service].wait(timeout=30)

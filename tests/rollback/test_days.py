@@ -227,3 +227,33 @@ def test_a_failed_freeze_is_retried_with_backoff_until_it_is_set(
     assert any("the deploy freeze is NOT set: retrying from" in t for t in texts)
     assert any("deploy freeze set after" in t for t in texts)
     assert 'rollback_actions_total{action="freeze",outcome="failed",service="all"} 3.0' in metrics
+
+
+def test_a_rollback_goes_back_to_the_release_seen_healthy_never_to_one_that_crashed(
+    start: Any, railway: RailwayStandIn, clock: FakeClock
+) -> None:
+    """Day 0: v1, then v2 fails and is rolled back; the incident resolves while v1's copy serves,
+    so it is known healthy. Day 2: v3 crashes and v4 replaces it, and v4 fails too. Railway shows
+    v3 REMOVED like any replaced release ("older deploys in a `Crashed` and `Success` state are
+    eventually removed", railwayapp/docs src/docs/reference/deployments.md), so only what the
+    service saw healthy tells it apart: the rollback goes to v1, never to v3."""
+
+    def fired() -> dict[str, Any]:
+        return webhook(GROUP, **FAST_BACKEND, starts_at=clock.iso(-60))
+
+    resolved = webhook(GROUP, "resolved", **FAST_BACKEND)
+    release(railway, "backend", "v1")
+    release(railway, "backend", "v2")
+    with start() as (service, client):
+        answers = [send(service, client, fired())]  # day 0: v2 fails
+        clock.advance(HOUR)
+        answers.append(send(service, client, resolved))  # v1's copy serves: healthy
+    clock.advance(2 * DAY)
+    crashed = release(railway, "backend", "v3")
+    bad = release(railway, "backend", "v4")
+    with start() as (service, client):  # a restart: what it saw healthy is in its audit log
+        answers.append(send(service, client, fired()))
+    assert answers == ["accepted", "resolved", "accepted"]
+    assert railway.world.deployments[crashed]["status"] == "REMOVED"
+    assert crashed not in railway.world.rollbacks and bad not in railway.world.rollbacks
+    assert running(railway, "backend") == "v1"

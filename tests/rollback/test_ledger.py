@@ -22,14 +22,19 @@ from rollback.ledger import (
     Fired,
     FreezeTried,
     Memory,
+    Observe,
     Report,
     Resolved,
     RetryFreeze,
     Run,
-    Watch,
+    Served,
     Step,
     StepDone,
+    Watch,
     WatchOver,
+    known_healthy,
+    pruned,
+    restore,
     step,
 )
 from rollback.plan import Plan, decide
@@ -306,3 +311,32 @@ def test_a_group_restored_waiting_in_a_run_without_its_started_record_never_acts
     assert [e for e in after if isinstance(e, (Run, Watch))] == []
     assert sim.phase("conversion") == "escalated"
     assert sim.told("could not write that it started") == 1
+
+
+def test_what_serves_when_an_incident_resolves_is_known_healthy_for_days() -> None:
+    sim = Sim()
+    sim.fire(0, "errors")
+    sim.done(10, "errors")
+    sim.at(HOUR, Resolved("errors", "resolved"))
+    [observe] = [e for e in sim.effects if isinstance(e, Observe)]
+    assert observe.services == ("backend",)
+    sim.at(HOUR + 1, Served("errors", "backend", "copy-of-v1"))
+    assert known_healthy(sim.book, "backend") == {"copy-of-v1"}
+    # a restart reads it back from the audit records; days later it is still known
+    records = [
+        {"state": e.state.record()} for e in sim.effects if isinstance(e, Report) and e.state
+    ]
+    restored = restore(records)
+    assert known_healthy(pruned(restored, T0 + 20 * DAY, DAY), "backend") == {"copy-of-v1"}
+    assert known_healthy(pruned(restored, T0 + 31 * DAY, DAY), "backend") == frozenset()
+    # an answer that comes after the group fired again proves nothing
+    sim.fire(2 * DAY, "errors", started=2 * DAY - 30)
+    sim.at(2 * DAY + 1, Served("errors", "backend", "v5"))
+    assert known_healthy(sim.book, "backend") == {"copy-of-v1"}
+
+
+def test_no_observation_while_a_rollback_is_under_way() -> None:
+    sim = Sim()
+    sim.fire(0, "errors")  # acting: its rollback runs
+    sim.at(5, Resolved("errors", "resolved"))
+    assert [e for e in sim.effects if isinstance(e, Observe)] == []
