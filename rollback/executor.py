@@ -32,6 +32,7 @@ from rollback.ledger import (
     Finished,
     Fired,
     FreezeTried,
+    History,
     Ledger,
     Observe,
     Report,
@@ -46,8 +47,7 @@ from rollback.ledger import (
     Tell,
     Watch,
     WatchOver,
-    known_bad,
-    known_healthy,
+    history,
 )
 from rollback.metrics import Metrics
 from rollback.notify import Message, Sender
@@ -61,18 +61,11 @@ __all__ = ["MAX_RESUMES", "Actions", "Executor", "Options", "Scheduler", "Timers
 class Actions(Protocol):
     """The platforms. `timeout` bounds each request; errors are Transient or Permanent.
     `rollback` goes back from `before` (what served when the plan began) to the newest deployment
-    older than it of `healthy` (seen serving when an incident had resolved), never to one of
-    `avoid` (releases rolled back before)."""
+    older than it of `known.healthy` (seen serving when an incident had resolved), never to one
+    of `known.avoid` (releases rolled back before)."""
 
     def current(self, service: str, timeout: float) -> str | None: ...
-    def rollback(
-        self,
-        service: str,
-        before: str | None,
-        avoid: frozenset[str],
-        timeout: float,
-        healthy: frozenset[str] = frozenset(),
-    ) -> str: ...
+    def rollback(self, service: str, before: str | None, known: History, timeout: float) -> str: ...
     def freeze(self, timeout: float) -> str: ...
 
 
@@ -310,20 +303,20 @@ class Executor:
         self,
         key: str,
         service: ServiceName,
-        known: dict[ServiceName, str | None],
+        served: dict[ServiceName, str | None],
         book: Book,
     ) -> Callable[[float], str]:
         """What served when the plan started is written down before the first rollback call:
         a retry, or the same plan resumed after a restart, never goes further back."""
-        before: list[str | None] = [known[service]] if service in known else []
-        avoid, healthy = known_bad(book, service), known_healthy(book, service)
+        before: list[str | None] = [served[service]] if service in served else []
+        known = history(book, service)
 
         def step(timeout: float) -> str:
             assert self.actions is not None
             if not before:
                 before.append(self.actions.current(service, timeout))
                 self.apply(Attempting(key, service, before[0]))
-            return self.actions.rollback(service, before[0], avoid, timeout, healthy)
+            return self.actions.rollback(service, before[0], known, timeout)
 
         return step
 

@@ -776,6 +776,18 @@ def known_bad(book: Book, service: ServiceName) -> frozenset[str]:
     )
 
 
+@dataclass(frozen=True)
+class History:
+    """What the book knows of a service's deployments, for choosing a rollback target."""
+
+    avoid: frozenset[str] = frozenset()  # rolled back from: never a target
+    healthy: frozenset[str] = frozenset()  # seen serving after an incident resolved
+
+
+def history(book: Book, service: ServiceName) -> History:
+    return History(known_bad(book, service), known_healthy(book, service))
+
+
 def known_healthy(book: Book, service: ServiceName) -> frozenset[str]:
     """The deployments of `service` seen serving when an incident on it had resolved, but for
     those rolled back from since (a release can be healthy for one load and not another)."""

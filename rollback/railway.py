@@ -16,6 +16,7 @@ from components.railway.client import (
     auth_from_env,
 )
 from rollback.http import PermanentError, TransientError
+from rollback.ledger import History
 
 
 class RailwayRollback:
@@ -53,14 +54,7 @@ class RailwayRollback:
             except RailwayError as error:
                 raise _classified(error) from None
 
-    def rollback(
-        self,
-        service: str,
-        before: str | None,
-        avoid: frozenset[str],
-        timeout: float,
-        healthy: frozenset[str] = frozenset(),
-    ) -> str:
+    def rollback(self, service: str, before: str | None, known: History, timeout: float) -> str:
         with self._client(timeout) as client:
             try:
                 current = converge.serving(client, self._project, self._environment, service)
@@ -72,17 +66,17 @@ class RailwayRollback:
                     self._environment,
                     service,
                     bad=before or current,
-                    avoid=avoid,
-                    healthy=healthy,
+                    avoid=known.avoid,
+                    healthy=known.healthy,
                 )
             except RailwayError as error:
                 raise _classified(error) from None
-        known = (
+        why = (
             "known healthy"
-            if target in healthy
+            if target in known.healthy
             else "the newest that ran before it: none of its older deployments was seen healthy"
         )
-        return f"rolled {service} back to deployment {target} ({known}; from {before or current})"
+        return f"rolled {service} back to deployment {target} ({why}; from {before or current})"
 
 
 def _classified(error: RailwayError) -> Exception:

@@ -21,6 +21,7 @@ from components.railway import converge
 from components.railway.client import Auth, RailwayClient
 from rollback.app import create_app
 from rollback.http import PermanentError
+from rollback.ledger import History
 from rollback.service import Service
 from tests.monitoring.loopback import LOOPBACK, HttpStandIn, Inbox, Quiet, free_port
 from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
@@ -411,14 +412,7 @@ class RecordingActions:
     def current(self, service: str, timeout: float) -> str | None:
         return f"{service}-v{self.versions[service]}"
 
-    def rollback(
-        self,
-        service: str,
-        before: str | None,
-        avoid: frozenset[str],
-        timeout: float,
-        healthy: frozenset[str] = frozenset(),
-    ) -> str:
+    def rollback(self, service: str, before: str | None, known: History, timeout: float) -> str:
         if service in self.hold:
             self.hold[service].wait(timeout=30)
         with self._lock:
