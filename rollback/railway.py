@@ -57,9 +57,13 @@ class RailwayRollback:
     def rollback(self, service: str, before: str | None, known: History, timeout: float) -> str:
         with self._client(timeout) as client:
             try:
+                # First: a deploy in flight would replace the rollback once online.
+                cancelled = converge.cancel_in_flight(
+                    client, self._project, self._environment, service
+                )
                 current = converge.serving(client, self._project, self._environment, service)
                 if before is not None and current != before:
-                    return f"{service} already at {current} (was {before})"
+                    return f"{_cancelled(cancelled)}{service} already at {current} (was {before})"
                 target = converge.rollback(
                     client,
                     self._project,
@@ -76,7 +80,14 @@ class RailwayRollback:
             if target in known.healthy
             else "the newest that ran before it: none of its older deployments was seen healthy"
         )
-        return f"rolled {service} back to deployment {target} ({why}; from {before or current})"
+        return (
+            f"{_cancelled(cancelled)}rolled {service} back to deployment {target} ({why}; from "
+            f"{before or current})"
+        )
+
+
+def _cancelled(ids: list[str]) -> str:
+    return f"cancelled the deployment(s) in flight {', '.join(ids)}; " if ids else ""
 
 
 def _classified(error: RailwayError) -> Exception:

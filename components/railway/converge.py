@@ -30,6 +30,7 @@ from components.railway.plan import (
     rollback_target,
     settings_digest,
 )
+from components.railway.plan import in_flight as plan_in_flight
 from components.railway.plan import serving as plan_serving
 from components.railway.spec import DEPLOY_TIMEOUT, Spec, State, VolumeRef, public_url
 
@@ -169,6 +170,18 @@ def serving(client: RailwayClient, project_id: str, environment: str, service: s
     """The deployment that serves the service now (`plan.serving`), never a newer one that is
     building, waiting or failed."""
     return plan_serving(_deployments(client, project_id, environment, service)[1])
+
+
+def cancel_in_flight(
+    client: RailwayClient, project_id: str, environment: str, service: str
+) -> list[str]:
+    """Cancel every deployment of `service` still on its way to serving (a deploy that began
+    before a rollback would otherwise replace it once online); returns their ids."""
+    _, deployments = _deployments(client, project_id, environment, service)
+    cancelled = plan_in_flight(deployments)
+    for deployment_id in cancelled:
+        client.mutate(docs.DEPLOYMENT_CANCEL, {"id": deployment_id})
+    return cancelled
 
 
 def rollback(

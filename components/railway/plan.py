@@ -639,6 +639,18 @@ def plan_delete(state: State, seen: Observation) -> list[Step]:
 _RAN = ("SUCCESS", "REMOVED", "SLEEPING")
 
 
+# Statuses of a deployment on its way to serving (enum DeploymentStatus, schema.graphql:683): it
+# replaces the one serving once online ("Singleton deploys"), also after a rollback.
+IN_FLIGHT = ("INITIALIZING", "QUEUED", "WAITING", "NEEDS_APPROVAL", "BUILDING", "DEPLOYING")
+
+
+def in_flight(deployments: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The deployments that could still go live, oldest first."""
+    found = sorted((d for d in deployments if d.get("status") in IN_FLIGHT),
+                   key=lambda d: d["createdAt"])  # fmt: skip
+    return [str(d["id"]) for d in found]
+
+
 def serving(deployments: Iterable[Mapping[str, Any]]) -> str | None:
     """The deployment that serves: the newest SUCCESS or SLEEPING one, whatever is newer (a
     build in progress, a FAILED one: Railway keeps one deployment running per service and a new
