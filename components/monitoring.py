@@ -37,19 +37,20 @@ def settings(config: StackConfig) -> monitoring.MonitoringConfig:
         pipeline = config.rollback  # this repository, which holds the runbooks
         runbooks = f"https://github.com/{pipeline.repository}/blob/{pipeline.branch}/{RUNBOOKS}"
         given = given.model_copy(update={"runbook_base_url": runbooks})
+    heartbeat = config.secrets.watchdog_url is not None
     if given.servers.hosting == "external":
         webhook = f"{config.urls.rollback}{WEBHOOK_PATH}"
-        return given.model_copy(
-            update={
-                "receivers": given.receivers.model_copy(update={"rollback_webhook_url": webhook})
-            }
+        receivers = given.receivers.model_copy(
+            update={"rollback_webhook_url": webhook, "heartbeat": heartbeat}
         )
+        return given.model_copy(update={"receivers": receivers})
     layout = Layout()
     receivers = given.receivers.model_copy(
         update={
             "rollback_webhook_url": (
                 f"http://{private_address('rollback', ROLLBACK_PORT)}{WEBHOOK_PATH}"
-            )
+            ),
+            "heartbeat": heartbeat,
         }
     )
     addresses = given.addresses.model_copy(

@@ -124,6 +124,7 @@ def _monitoring_servers(
             "smtp_password": secret(secrets.smtp_password),
             "rollback_webhook_token": secret(secrets.rollback_webhook_token),
             "grafana_admin_password": secret(secrets.grafana_admin_password),
+            **({"watchdog_url": secret(secrets.watchdog_url)} if secrets.watchdog_url else {}),
             **server_logins(config),
         },
         public={name: str(urlsplit(grafana).hostname) for name in PUBLIC},

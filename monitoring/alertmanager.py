@@ -13,6 +13,7 @@ from typing import Any
 from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
 from monitoring.rules import HEALTH_ALERT, INHIBITED_BY_HEALTH, WATCHDOG_ALERT
+from monitoring.secrets import placeholder
 from monitoring.slo import inhibit_rules, webhook_routes
 
 SLACK = "slack-critical"
@@ -128,10 +129,12 @@ def _receivers(config: MonitoringConfig, target: Target, pages: bool) -> list[di
             ],
         },
     ]
-    # Without a heartbeat URL the Watchdog goes nowhere (a receiver without configs).
+    # Without a heartbeat URL the Watchdog goes nowhere (a receiver without configs). The URL is
+    # a credential: the entrypoint puts it in place of its placeholder (monitoring.secrets).
     watchdog: dict[str, Any] = {"name": WATCHDOG}
-    if receivers.watchdog_url is not None:
-        watchdog["webhook_configs"] = [{"url": receivers.watchdog_url, "send_resolved": False}]
+    if receivers.heartbeat:
+        url = placeholder("watchdog_url")
+        watchdog["webhook_configs"] = [{"url": url, "send_resolved": False}]
     found.append(watchdog)
     return [r for r in found if pages or r["name"] != PAGERDUTY]
 

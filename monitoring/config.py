@@ -246,7 +246,7 @@ class Routing(ConfigModel):
     )
     watchdog_interval: PositiveDuration = Field(
         timedelta(minutes=1),
-        description="how often Alertmanager pings the heartbeat receiver (receivers.watchdogUrl)",
+        description="how often Alertmanager pings the heartbeat receiver (secrets.watchdogUrl)",
     )
     resolve_timeout: PositiveDuration = timedelta(minutes=5)
 
@@ -267,11 +267,11 @@ class Receivers(ConfigModel):
     rollback_webhook_url: InternalUrl | None = Field(
         None, description="derived by the stack: the rollback service's webhook"
     )
-    watchdog_url: SecureUrl | None = Field(
-        None,
-        description="the dead man's switch: a heartbeat URL (a healthchecks.io-style check) "
-        "that Alertmanager posts the always-firing Watchdog alert to every watchdogInterval; "
-        "the service there alerts when the posts stop. None: the Watchdog goes nowhere",
+    heartbeat: bool = Field(
+        False,
+        description="derived by the stack: whether it has a dead man's switch URL "
+        "(secrets.watchdogUrl), which Alertmanager posts the always-firing Watchdog alert to "
+        "every watchdogInterval; without one the Watchdog goes nowhere",
     )
 
 

@@ -3,9 +3,12 @@
 # in the images. The start command runs it as
 #   /bin/sh -c 'eval "$PIPELINE_ENTRYPOINT"' pipeline-entrypoint SERVER [FLAG...]
 # PIPELINE_FILES holds one "KIND VARIABLE PATH" line per file. A `file` is its variable's value
-# plus a newline; a `secret` is its variable's value exactly, mode 0600. Only shell builtins
-# touch a value, and each variable is unset once written, so the server's own environment holds
-# none of them.
+# plus a newline; a `secret` is its variable's value exactly, mode 0600. A `fill` line,
+# "fill VARIABLE PATH SECRET PLACEHOLDER", is a file whose one PLACEHOLDER is replaced by the
+# variable SECRET's value, byte for byte, mode 0600 (a URL Alertmanager 0.25 cannot read from a
+# file); a value that is empty or holds whitespace, a quote or anything a URL does not is refused.
+# Only shell builtins touch a value, and each variable is unset once written, so the server's
+# own environment holds none of them.
 set -eu
 
 fail() {
@@ -13,11 +16,17 @@ fail() {
   exit 78 # EX_CONFIG
 }
 
-while read -r kind variable path; do
+while read -r kind variable path filler placeholder; do
   [ -n "$kind" ] || continue
   case $kind in
   file | secret) ;;
-  *) fail "'$kind' is neither file nor secret (line for $variable)" ;;
+  fill)
+    case $filler in
+    *[!A-Za-z0-9_]* | [0-9]* | '') fail "'$filler' is not a variable name" ;;
+    esac
+    [ -n "$placeholder" ] || fail "the fill line for $variable names no placeholder"
+    ;;
+  *) fail "'$kind' is not file, secret or fill (line for $variable)" ;;
   esac
   case $variable in
   *[!A-Za-z0-9_]* | [0-9]* | '') fail "'$variable' is not a variable name" ;;
@@ -30,7 +39,28 @@ while read -r kind variable path; do
   value=""
   eval "value=\$$variable"
   mkdir -p "${path%/*}"
-  if [ "$kind" = secret ]; then
+  if [ "$kind" = fill ]; then
+    eval "[ -n \"\${$filler+set}\" ]" || fail "$filler is not set (it goes into $path)"
+    secret=""
+    eval "secret=\$$filler"
+    # FILLED_CHARACTERS of monitoring/secrets.py
+    case $secret in
+    '' | *[!A-Za-z0-9._~:/?#@!\$\&\(\)*+,\;=%-]*)
+      fail "$filler is empty or holds whitespace, a quote or a character a URL does not"
+      ;;
+    esac
+    case $value in
+    *?"$placeholder"*) ;;
+    *) fail "$path has no placeholder '$placeholder' for $filler" ;;
+    esac
+    rm -f "$path"
+    (
+      umask 077
+      printf '%s%s%s\n' "${value%%"$placeholder"*}" "$secret" "${value#*"$placeholder"}" >"$path"
+    )
+    echo "pipeline-entrypoint: wrote $path with $filler in place of its placeholder"
+    unset "$filler" secret
+  elif [ "$kind" = secret ]; then
     (
       umask 077
       printf '%s' "$value" >"$path"

@@ -23,7 +23,7 @@ from typing import Literal, get_args
 from monitoring.config import MonitoringConfig
 from monitoring.durations import format_duration
 from monitoring.images import ServerName
-from monitoring.secrets import SecretName, secret_files
+from monitoring.secrets import FILLED, FilledSecret, SecretName, placeholder, secret_files
 from monitoring.webauth import AUTHENTICATED, AuthServer, password_file
 
 SERVERS: tuple[ServerName, ...] = get_args(ServerName)
@@ -43,7 +43,7 @@ OwnSecret = Literal[
     "prometheus_web_config",
     "alertmanager_web_config",
 ]
-ServerSecret = SecretName | OwnSecret
+ServerSecret = SecretName | OwnSecret | FilledSecret
 # Where Grafana reads Prometheus' password: its datasource names it ($__file{...}).
 GRAFANA_PROMETHEUS_PASSWORD = "/run/secrets/prometheus-password"
 
@@ -89,6 +89,14 @@ class File:
     variable: str  # named after the rendered path, so it is the same in every layout
     path: str  # absolute, where the server reads it
     content: str
+    filled: FilledSecret | None = None  # the entrypoint writes the secret over its placeholder
+
+    @property
+    def manifest(self) -> str:
+        if self.filled is None:
+            return f"file {self.variable} {self.path}\n"
+        secret = self.filled
+        return f"fill {self.variable} {self.path} {secret_variable(secret)} {placeholder(secret)}\n"
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ class Server:
     @property
     def variables(self) -> dict[str, str]:
         """Plain variables: the entrypoint, the files (one variable each), the settings."""
-        manifest = [f"file {f.variable} {f.path}\n" for f in self.files] + [
+        manifest = [f.manifest for f in self.files] + [
             f"secret {secret_variable(s)} {p}\n" for p, s in sorted(self.secrets.items())
         ]
         variables = {
@@ -137,7 +145,8 @@ class Server:
     @property
     def secret_variables(self) -> dict[str, ServerSecret]:
         """Variable -> the stack secret it must hold (the entrypoint writes it to its file)."""
-        return {secret_variable(s): s for s in self.secrets.values()}
+        filled = [f.filled for f in self.files if f.filled]
+        return {secret_variable(s): s for s in (*self.secrets.values(), *filled)}
 
 
 def secret_variable(secret: ServerSecret) -> str:
@@ -152,6 +161,7 @@ def _under(files: Mapping[str, str], folder: str, destination: str) -> tuple[Fil
             variable="PIPELINE_FILE_" + re.sub(r"[^A-Z0-9]+", "_", path.upper()).strip("_"),
             path=f"{destination}/{path.removeprefix(prefix)}",
             content=content,
+            filled=next((s for s in FILLED if placeholder(s) in content), None),
         )
         for path, content in sorted(files.items())
         if path.startswith(prefix)

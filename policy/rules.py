@@ -799,9 +799,9 @@ def _files_of(resource: Resource) -> Iterator[tuple[str, str]]:
         return
     variables = (_railway_service(resource) or {}).get("variables") or {}
     for line in str(variables.get("PIPELINE_FILES") or "").splitlines():
-        kind, _, rest = line.partition(" ")
-        variable, _, path = rest.partition(" ")
-        if kind == "file" and isinstance(variables.get(variable), str):
+        kind, variable, path, *_ = [*line.split(), "", "", ""]
+        # a `fill` file holds a placeholder where the entrypoint writes a secret at start-up
+        if kind in ("file", "fill") and isinstance(variables.get(variable), str):
             yield path.lstrip("/"), variables[variable]
 
 

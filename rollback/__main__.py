@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from rollback.audit import AuditLog, AuditPathError
 from rollback.http import PermanentError, TransientError
+from rollback.ledger import history, restore
 from rollback.logs import UVICORN_LOGGING
 from rollback.platforms import LiveActions
 from rollback.service import policy_of
@@ -101,7 +102,9 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
     try:
         if args.command == "rollback":
             before = actions.current(args.service, timeout)
-            detail = actions.rollback(args.service, before, frozenset(), timeout)
+            # what the service rolled back from and saw healthy, from its audit log
+            seen = history(restore(audit.records()), args.service)
+            detail = actions.rollback(args.service, before, seen, timeout)
             audit.write("manual", groupKey=None, action="rollback", service=args.service,
                         outcome="succeeded", detail=detail, by=user)  # fmt: skip
         else:

@@ -3,7 +3,8 @@
 Every record has `time` (UTC, ISO 8601), `epoch`, `event` and `groupKey`; events:
 invalid, resolved, ignored, duplicate, admitted, waiting, preempted, cancelled, watched,
 attempt, action (with `action`, `service`, `outcome`, `attempts`, `detail`), interrupted,
-notification, finished, started, manual, snapshot, budget (rollback.budget). A record that
+notification, finished, started, manual, snapshot, budget (rollback.budget), healthy (a
+deployment seen serving after its group resolved), healthy_unknown. A record that
 changes a group carries its `state` (see `ledger`).
 
 Bounded: past `max_bytes` the file is renamed to `<path>.1` (replacing the older one) and the

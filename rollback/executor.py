@@ -26,24 +26,28 @@ from rollback.http import PermanentError, TransientError
 from rollback.ledger import (
     MAX_RESUMES,
     Attempting,
+    Book,
     Effect,
     Event,
     Finished,
     Fired,
     FreezeTried,
+    History,
     Ledger,
+    Observe,
     Report,
     Resolved,
     Resumed,
     RetryFreeze,
     Run,
+    Served,
     Step,
     StepDone,
     StopWatch,
     Tell,
     Watch,
     WatchOver,
-    known_bad,
+    history,
 )
 from rollback.metrics import Metrics
 from rollback.notify import Message, Sender
@@ -56,13 +60,12 @@ __all__ = ["MAX_RESUMES", "Actions", "Executor", "Options", "Scheduler", "Timers
 
 class Actions(Protocol):
     """The platforms. `timeout` bounds each request; errors are Transient or Permanent.
-    `rollback` goes back from `before` (what served when the plan began) to the newest healthy
-    deployment older than it, never to one of `avoid` (releases rolled back before)."""
+    `rollback` goes back from `before` (what served when the plan began) to the newest deployment
+    older than it of `known.healthy` (seen serving when an incident had resolved), never to one
+    of `known.avoid` (releases rolled back before)."""
 
     def current(self, service: str, timeout: float) -> str | None: ...
-    def rollback(
-        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
-    ) -> str: ...
+    def rollback(self, service: str, before: str | None, known: History, timeout: float) -> str: ...
     def freeze(self, timeout: float) -> str: ...
 
 
@@ -167,6 +170,8 @@ class Executor:
                 self._cancel(self._watches, effect.key)
             elif isinstance(effect, RetryFreeze):
                 self._schedule(self._retries, effect.key, effect.at, self._retry_freeze)
+            elif isinstance(effect, Observe) and self.actions and not self.options.dry_run:
+                self._background(self._observe, effect)
 
     def emit(self, report: Report) -> None:
         """The one place that writes an audit record, its metric counts and its message."""
@@ -244,6 +249,18 @@ class Executor:
         with self._lock:
             self._futures.discard(future)
 
+    def _observe(self, effect: Observe) -> None:
+        """What serves each service now that the group resolved: known healthy (the ledger)."""
+        assert self.actions is not None
+        for service in effect.services:
+            try:
+                deployment = self.actions.current(service, self.options.request_timeout)
+            except (TransientError, PermanentError) as error:
+                self.audit.write("healthy_unknown", groupKey=effect.key, service=service,
+                                 detail=str(error))  # fmt: skip
+                continue
+            self.apply(Served(effect.key, service, deployment))
+
     # --- background: act within the timeout ------------------------------------------------
     def _run(self, key: str, arrived: float) -> None:
         try:
@@ -253,7 +270,7 @@ class Executor:
             deadline = arrived + plan.timeout.total_seconds()
             book = self.ledger.book
             steps: list[_Task] = [
-                ("rollback", s, self._rollback_step(key, s, active.before, known_bad(book, s)))
+                ("rollback", s, self._rollback_step(key, s, active.before, book))
                 for s in active.services
             ]
             if active.freeze:
@@ -286,19 +303,20 @@ class Executor:
         self,
         key: str,
         service: ServiceName,
-        known: dict[ServiceName, str | None],
-        avoid: frozenset[str],
+        served: dict[ServiceName, str | None],
+        book: Book,
     ) -> Callable[[float], str]:
         """What served when the plan started is written down before the first rollback call:
         a retry, or the same plan resumed after a restart, never goes further back."""
-        before: list[str | None] = [known[service]] if service in known else []
+        before: list[str | None] = [served[service]] if service in served else []
+        known = history(book, service)
 
         def step(timeout: float) -> str:
             assert self.actions is not None
             if not before:
                 before.append(self.actions.current(service, timeout))
                 self.apply(Attempting(key, service, before[0]))
-            return self.actions.rollback(service, before[0], avoid, timeout)
+            return self.actions.rollback(service, before[0], known, timeout)
 
         return step
 

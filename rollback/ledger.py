@@ -26,7 +26,11 @@ Per service, derived from the groups:
 - its lock: a rollback that happened (succeeded, or dry_run's "would") within `lockout`. Another
   group refused by a lock is escalated, not queued: a second automatic rollback is what loops;
 - the deployments it was rolled back *from* (`rolled_back_from`, kept `MEMORY`): never a
-  rollback target again.
+  rollback target again;
+- the deployments seen serving when an incident of a group on it resolved (`healthy`, kept
+  `MEMORY`): known healthy, so a rollback goes back to the newest of them that is older than the
+  bad release (Railway's history cannot tell: a release that crashed is REMOVED too once
+  replaced, components.railway.plan.rollback_target).
 
 After a restart the book is rebuilt from the audit log (`restore`). When the log may miss
 records (the previous run did not stop cleanly, e.g. its volume was full), a group the log does
@@ -51,6 +55,7 @@ LOCKING = ("succeeded", "dry_run")  # step outcomes that mean the rollback happe
 MEMORY = timedelta(days=30).total_seconds()  # how long a rolled-back deployment stays known bad
 STALE = timedelta(days=7).total_seconds()  # an unresolved group unheard of this long is dropped
 MAX_RESUMES = 3  # a plan cut short by this many restarts is given up, not tried again
+MAX_HEALTHY = 20  # deployments remembered healthy per service and group, newest last
 
 Phase = Literal["watching", "acting", "acted", "waiting", "escalated", "resolved"]
 
@@ -113,6 +118,8 @@ class GroupState(_State):
     handled: tuple[ServiceName, ...] = ()
     rolled_back: dict[ServiceName, float] = Field(default_factory=dict)
     rolled_back_from: dict[ServiceName, str] = Field(default_factory=dict)
+    healthy: dict[ServiceName, tuple[str, ...]] = Field(default_factory=dict)  # seen resolved
+    healthy_at: float | None = None  # when it last saw one
     froze: bool = False
     outcomes: dict[str, Step] = Field(default_factory=dict)  # of its plans in this incident
     freeze_retry: FreezeRetry | None = None
@@ -175,7 +182,18 @@ class FreezeTried:
     step: Step
 
 
-Event = Fired | Resolved | WatchOver | Attempting | StepDone | Finished | Resumed | FreezeTried
+@dataclass(frozen=True)
+class Served:
+    """What served `service` just after the group resolved (None: the platform did not say)."""
+
+    key: str
+    service: ServiceName
+    deployment: str | None
+
+
+Event = (
+    Fired | Resolved | WatchOver | Attempting | StepDone | Finished | Resumed | FreezeTried | Served
+)
 
 
 # --- effects -------------------------------------------------------------------------------
@@ -223,7 +241,15 @@ class RetryFreeze:
     at: float  # epoch
 
 
-Effect = Report | Run | Watch | StopWatch | RetryFreeze
+@dataclass(frozen=True)
+class Observe:
+    """Ask the platforms what serves `services` now (each answer comes back as `Served`)."""
+
+    key: str
+    services: tuple[ServiceName, ...]
+
+
+Effect = Report | Run | Watch | StopWatch | RetryFreeze | Observe
 
 
 @dataclass(frozen=True)
@@ -337,6 +363,8 @@ class _Work:
             self.finished(event)
         elif isinstance(event, Resumed):
             self.resumed(event.key)
+        elif isinstance(event, Served):
+            self.served(event)
         else:
             self.freeze_tried(event)
         return ""
@@ -402,6 +430,11 @@ class _Work:
 
     def admit(self, group: GroupState, arrived: float, *, resent: bool) -> str:
         """What of the group's plan is done now; the rest waits for a claim, or is refused."""
+        if not self.ctx.memory.recorded:
+            # Every way in (a re-send of a group restored waiting, a claim that went): this run
+            # could not write that it started, so a restart could not tell what it did.
+            group.waiting = {}
+            return self.escalate(group, messages.unrecorded(self.ctx.memory.started))
         plan, now = group.plan, self.now
         take: list[ServiceName] = []
         refused: dict[ServiceName, Reason] = {}
@@ -565,7 +598,21 @@ class _Work:
                           "was never set and is no longer retried"),
             )  # fmt: skip
         self.wake(freed)
+        if state.active is None:  # nothing under way: what serves now served through the end
+            self.effects.append(Observe(group.key, group.plan.rollback))
         return "resolved"
+
+    def served(self, event: Served) -> None:
+        """A deployment that served while its group's alert was resolved is known healthy."""
+        known = self.groups.get(event.key)
+        if known is None or known.phase != "resolved" or event.deployment is None:
+            return  # fired again meanwhile: what serves now proves nothing
+        group = self.edit(event.key)
+        seen = [d for d in group.healthy.get(event.service, ()) if d != event.deployment]
+        group.healthy[event.service] = (*seen, event.deployment)[-MAX_HEALTHY:]
+        group.healthy_at = self.now
+        state = self.changed(group)
+        self.report("healthy", state, service=event.service, deployment=event.deployment)
 
     # --- what happens next ---------------------------------------------------------------
     def watch_over(self, key: str) -> None:
@@ -696,6 +743,8 @@ def _fresh(plan: Plan, now: float, old: GroupState | None) -> GroupState:
         opened=now,
         rolled_back=dict(old.rolled_back) if old else {},
         rolled_back_from=dict(old.rolled_back_from) if old else {},
+        healthy=dict(old.healthy) if old else {},
+        healthy_at=old.healthy_at if old else None,
     )
 
 
@@ -725,6 +774,25 @@ def known_bad(book: Book, service: ServiceName) -> frozenset[str]:
     return frozenset(
         g.rolled_back_from[service] for g in book.groups.values() if service in g.rolled_back_from
     )
+
+
+@dataclass(frozen=True)
+class History:
+    """What the book knows of a service's deployments, for choosing a rollback target."""
+
+    avoid: frozenset[str] = frozenset()  # rolled back from: never a target
+    healthy: frozenset[str] = frozenset()  # seen serving after an incident resolved
+
+
+def history(book: Book, service: ServiceName) -> History:
+    return History(known_bad(book, service), known_healthy(book, service))
+
+
+def known_healthy(book: Book, service: ServiceName) -> frozenset[str]:
+    """The deployments of `service` seen serving when an incident on it had resolved, but for
+    those rolled back from since (a release can be healthy for one load and not another)."""
+    seen = {d for g in book.groups.values() for d in g.healthy.get(service, ())}
+    return frozenset(seen - known_bad(book, service))
 
 
 def restore(records: Iterable[Mapping[str, Any]]) -> Book:
@@ -765,6 +833,7 @@ def pruned(book: Book, now: float, lockout: float) -> Book:
             g.active
             or g.freeze_retry
             or any(now - at < horizon for at in g.rolled_back.values())
+            or (g.healthy_at is not None and now - g.healthy_at < MEMORY)
             or (g.phase != "resolved" and now - g.seen < STALE)
         )
 

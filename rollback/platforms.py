@@ -12,6 +12,7 @@ import time
 from rollback.budget import budget_freeze_holds, rollback_reason
 from rollback.github import GitHubFreeze, GitHubIssues
 from rollback.http import PermanentError, SharedTransport
+from rollback.ledger import History
 from rollback.policy import Policy
 from rollback.railway import RailwayRollback
 from rollback.settings import Settings
@@ -68,13 +69,11 @@ class LiveActions:
                 return vercel.current_production()
         return self._railway.current(service, timeout)
 
-    def rollback(
-        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
-    ) -> str:
+    def rollback(self, service: str, before: str | None, known: History, timeout: float) -> str:
         if self._policy.platform(service) == "vercel":
             with self._vercel(timeout) as vercel:
-                return vercel.rollback(before, avoid)
-        return self._railway.rollback(service, before, avoid, timeout)
+                return vercel.rollback(before, known.avoid)
+        return self._railway.rollback(service, before, known, timeout)
 
     def freeze(self, timeout: float) -> str:
         """An incident's freeze: whatever was on before, its reason is now this one, which lets

@@ -1,7 +1,8 @@
 """Railway services (backend, worker) roll back with Railway's `deploymentRollback`, to the
-newest deployment that ran healthy *before the one that failed*, never to a release an earlier
-automated rollback replaced. ("The deployment before the current one" is wrong after a
-rollback: the current one is then the rollback's copy, and the one before it the bad release.)"""
+newest deployment known healthy (seen serving when an incident had resolved, rollback.ledger)
+*before the one that failed*, never to a release an earlier automated rollback replaced. ("The
+deployment before the current one" is wrong after a rollback: the current one is then the
+rollback's copy, and the one before it the bad release.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from components.railway.client import (
     auth_from_env,
 )
 from rollback.http import PermanentError, TransientError
+from rollback.ledger import History
 
 
 class RailwayRollback:
@@ -52,25 +54,40 @@ class RailwayRollback:
             except RailwayError as error:
                 raise _classified(error) from None
 
-    def rollback(
-        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
-    ) -> str:
+    def rollback(self, service: str, before: str | None, known: History, timeout: float) -> str:
         with self._client(timeout) as client:
             try:
+                # First: a deploy in flight would replace the rollback once online.
+                cancelled = converge.cancel_in_flight(
+                    client, self._project, self._environment, service
+                )
                 current = converge.serving(client, self._project, self._environment, service)
                 if before is not None and current != before:
-                    return f"{service} already at {current} (was {before})"
+                    return f"{_cancelled(cancelled)}{service} already at {current} (was {before})"
                 target = converge.rollback(
                     client,
                     self._project,
                     self._environment,
                     service,
                     bad=before or current,
-                    avoid=avoid,
+                    avoid=known.avoid,
+                    healthy=known.healthy,
                 )
             except RailwayError as error:
                 raise _classified(error) from None
-        return f"rolled {service} back to deployment {target} (from {before or current})"
+        why = (
+            "known healthy"
+            if target in known.healthy
+            else "the newest that ran before it: none of its older deployments was seen healthy"
+        )
+        return (
+            f"{_cancelled(cancelled)}rolled {service} back to deployment {target} ({why}; from "
+            f"{before or current})"
+        )
+
+
+def _cancelled(ids: list[str]) -> str:
+    return f"cancelled the deployment(s) in flight {', '.join(ids)}; " if ids else ""
 
 
 def _classified(error: RailwayError) -> Exception:

@@ -3,7 +3,9 @@
 REST API (https://vercel.com/docs/rest-api): `GET /v9/projects/{id}` (`targets.production.id` is
 the deployment serving production), `GET /v6/deployments?projectId=&target=production&state=READY`
 (newest first, `uid` and `created`), `POST /v10/projects/{id}/promote/{deploymentId}` (201/202;
-points the production domains at an existing deployment without rebuilding it).
+points the production domains at an existing deployment without rebuilding it),
+`PATCH /v12/deployments/{id}/cancel` ("cancel a deployment which is currently building",
+https://vercel.com/docs/rest-api/deployments/cancel-a-deployment).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Any
 import httpx
 
 from rollback.http import PermanentError, TransientError, json_of, send
+
+# The states of a deployment not yet ready (list deployments' `state` filter).
+IN_FLIGHT = "BUILDING,INITIALIZING,QUEUED"
 
 
 class VercelClient:
@@ -53,12 +58,13 @@ class VercelClient:
         current = production.get("id")
         return current if isinstance(current, str) else None
 
-    def production_deployments(self) -> list[dict[str, Any]]:
+    def production_deployments(self, state: str = "READY") -> list[dict[str, Any]]:
+        """Newest first; `state`: Vercel's states, comma-separated."""
         what = "list Vercel production deployments"
         params = {
             "projectId": self._project,
             "target": "production",
-            "state": "READY",
+            "state": state,
             "limit": "20",
             **self._team,
         }
@@ -84,13 +90,30 @@ class VercelClient:
         if response.status_code >= 400:
             raise PermanentError(f"{what}: HTTP {response.status_code}")
 
+    def cancel_in_flight(self) -> list[str]:
+        """Cancel every production deployment still building: once ready it would take the
+        production domains over from the rollback."""
+        building = self.production_deployments(IN_FLIGHT)
+        for deployment in building:
+            what = f"cancel Vercel deployment {deployment['uid']}"
+            path = f"/v12/deployments/{deployment['uid']}/cancel"
+            response = send(self._http, "PATCH", path, what, params=self._team)
+            if response.status_code >= 400:
+                raise PermanentError(f"{what}: HTTP {response.status_code}")
+        return [d["uid"] for d in building]
+
     def rollback(self, before: str | None, avoid: frozenset[str] = frozenset()) -> str:
         """Promote the newest READY production deployment older than `before` (the one serving
         when the alert came), never one of `avoid` (rolled back from earlier). If production
-        already moved away from `before`, an earlier attempt landed: no-op."""
+        already moved away from `before`, an earlier attempt landed: no-op. First, a deployment
+        still building is cancelled."""
+        cancelled = self.cancel_in_flight()
+        said = (
+            f"cancelled the deployment(s) in flight {', '.join(cancelled)}; " if cancelled else ""
+        )
         current = self.current_production()
         if before is not None and current is not None and current != before:
-            return f"production already at {current} (was {before})"
+            return f"{said}production already at {current} (was {before})"
         deployments = self.production_deployments()
         ids = [d["uid"] for d in deployments]
         bad = before or current
@@ -100,4 +123,4 @@ class VercelClient:
             raise PermanentError("no earlier READY production deployment of the frontend")
         target: str = older[0]["uid"]
         self.promote(target)
-        return f"promoted {target} (was {current})"
+        return f"{said}promoted {target} (was {current})"

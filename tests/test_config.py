@@ -618,3 +618,66 @@ def _first(config: dict[str, Any], platform: str) -> dict[str, Any]:
 )
 def test_the_rules_between_keys_name_the_key_to_change(edit: Any, expected: str) -> None:
     assert expected in _problems_of(edit)
+
+
+# --- The dead man's switch URL is a secret, and production never deploys without one ----------
+
+
+def test_a_heartbeat_url_in_plain_config_is_refused_with_where_it_goes(tmp_path: Path) -> None:
+    config = _with_secrets("staging")
+    config[f"{PROJECT}:monitoring"]["receivers"]["watchdogUrl"] = f"https://hc-ping.com/{CANARY}"
+    code, message = _gate(config, "staging", tmp_path)
+    assert code == 2
+    assert f"{PROJECT}:monitoring.receivers.watchdogUrl: Extra inputs" in message
+    assert "move it to secrets.watchdogUrl with `pulumi config set --secret" in message
+    assert "fix: pulumi config rm --path 'monitoring.receivers.watchdogUrl'" in message
+    assert CANARY not in message
+
+
+def test_production_does_not_deploy_without_its_heartbeat_url() -> None:
+    without = raw("production")
+    del without["secrets"]["watchdogUrl"]
+    with pytest.raises(ConfigError) as caught:
+        validate(without, "production", ["secrets"])
+    assert f"{PROJECT}:secrets.watchdogUrl: missing: a production stack's dead man's switch" in (
+        str(caught.value)
+    )
+    assert "fix: pulumi config set --secret --path 'secrets.watchdogUrl' --stack production" in (
+        str(caught.value)
+    )
+    staging = raw("staging")
+    assert "watchdogUrl" not in staging["secrets"]  # optional there: the Watchdog goes nowhere
+    assert validate(staging, "staging", ["secrets"]).secrets.watchdog_url is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://hc-ping.com/{CANARY}\n",
+        f" https://hc-ping.com/{CANARY}",
+        f"https://hc-ping.com/{CANARY}'",
+        f"https://hc-ping.com/{CANARY} x",
+        f"http://hc-ping.com/{CANARY}",
+        f"hc-ping.com/{CANARY}",
+    ],
+)
+def test_a_heartbeat_url_alertmanager_would_not_get_byte_exact_is_refused(url: str) -> None:
+    config = raw("production")
+    config["secrets"]["watchdogUrl"] = url
+    with pytest.raises(ConfigError) as caught:
+        validate(config, "production", ["secrets"])
+    assert f"{PROJECT}:secrets.watchdogUrl: Value error" in str(caught.value)
+    assert CANARY not in str(caught.value)
+
+
+def test_missing_lists_the_heartbeat_url_with_its_secret_command(tmp_path: Path) -> None:
+    for stack, section in (("production", "Missing from"), ("staging", "Optional, not counted")):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = synth.main(["--missing", "--stack", stack])
+        text = out.getvalue()
+        assert code == 1
+        listed = text.index("  - secrets.watchdogUrl:")
+        assert text.rindex(section, 0, listed) > text.rindex("\n\n", 0, listed)
+        command = f"pulumi config set --secret --path 'secrets.watchdogUrl' --stack {stack}"
+        assert command in text

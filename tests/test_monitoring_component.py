@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from monitoring.secrets import placeholder
 from tests.conftest import ROOT, SynthFn, merged
 from tools import synth
 
@@ -73,3 +76,23 @@ def test_a_threshold_in_the_stack_file_reaches_the_rules(run_stack: SynthFn) -> 
     rules = synth.monitoring_files(run_stack("production", edit))["prometheus/rules/alerts.yml"]
     assert "> 0.02" in rules
     assert "> 0.05" not in rules
+
+
+def test_the_heartbeat_url_is_a_secret_of_alertmanagers_service_alone(run_stack: SynthFn) -> None:
+    url = f"https://hc-ping.com/{CANARY}"
+    plan = run_stack("production", secrets={"watchdogUrl": url})
+    assert CANARY not in json.dumps(plan.to_json())
+    holders = [
+        c["name"]
+        for c in plan.of_type("command:local:Command")
+        if "WATCHDOG_URL" in json.loads(c["inputs"]["stdin"])["service"].get("secretVariables", ())
+    ]
+    assert holders == ["alertmanager"]
+    [receiver] = [
+        r
+        for r in yaml.safe_load(synth.monitoring_files(plan)["alertmanager/alertmanager.yml"])[
+            "receivers"
+        ]
+        if r["name"] == "watchdog"
+    ]
+    assert receiver["webhook_configs"][0]["url"] == placeholder("watchdog_url")

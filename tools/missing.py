@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ACTING_SECRETS, Secrets, StackConfig, required_secrets
+from components.config.loading import HEARTBEAT
 from components.stackfile import is_secure
 
 UNSET_PROJECT_ID = "00000000-0000-0000-0000-000000000000"
@@ -82,17 +83,25 @@ def stack_file_items(
                 f"{config.environment.name}",
             )
         )
-    if config.monitoring.receivers.watchdog_url is None:
-        items.append(
-            Item(
-                "monitoring.receivers.watchdogUrl",
-                "the dead man's switch's ping URL: without it nothing tells you Alertmanager is "
-                "down (docs/monitoring.md)",
-                f"pulumi{where} config set --path 'monitoring.receivers.watchdogUrl' URL --stack "
-                f"{config.environment.name}",
-            )
-        )
     return items
+
+
+def optional_items(
+    config: StackConfig, stack_file: Mapping[str, Any], namespace: str, where: str
+) -> list[Item]:
+    """What a stack may go without: the dead man's switch outside production."""
+    raw = {k.partition(":")[2]: v for k, v in stack_file.items() if k.startswith(f"{namespace}:")}
+    if config.is_production or _has(raw.get("secrets"), HEARTBEAT):
+        return []
+    return [
+        Item(
+            f"secrets.{HEARTBEAT}",
+            "optional outside production (without it nobody notices that this stack's "
+            "Alertmanager or Prometheus died): " + _secret_purpose(HEARTBEAT, config),
+            f"pulumi{where} config set --secret --path 'secrets.{HEARTBEAT}' --stack "
+            f"{config.environment.name}  # the value is read from stdin",
+        )
+    ]
 
 
 def deployer_items(config: StackConfig, environ: Mapping[str, str]) -> list[Item]:
@@ -174,6 +183,8 @@ def report(
         lines += _section(f"Missing from Pulumi.{stack}.yaml", in_file)
     if in_shell:
         lines += _section("Missing from this shell (the deployer's environment)", in_shell)
+    if optional := optional_items(config, stack_file, namespace, where):
+        lines += _section(f"Optional, not counted, in Pulumi.{stack}.yaml", optional)
     lines += _section(
         "Not checked (GitHub cannot be reached offline): the pipeline repository's environment "
         "secrets and variables, set once (docs/security.md)",

@@ -46,6 +46,8 @@ from components.stackfile import StackFileError, is_secure, read
 from tools import missing, mockrun
 
 PLACEHOLDER = "offline-synth-placeholder"
+# A secret whose shape the config checks gets a placeholder of that shape (`.invalid`: RFC 2606).
+PLACEHOLDERS = {"watchdogUrl": "https://offline-synth-placeholder.invalid/heartbeat"}
 OUTPUT_WIDTH = 160  # characters of each output the summary shows; plan.json has them all
 
 
@@ -54,15 +56,15 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     return read(path)
 
 
-def _placeholders(value: Any) -> tuple[Any, bool]:
+def _placeholders(value: Any, key: str = "") -> tuple[Any, bool]:
     """The value with every `secure:` leaf replaced by a placeholder, and whether it had one."""
     if is_secure(value):
-        return PLACEHOLDER, True
+        return PLACEHOLDERS.get(key, PLACEHOLDER), True
     if isinstance(value, dict):
         found = False
         out = {}
-        for key, item in value.items():
-            out[key], leaf_secret = _placeholders(item)
+        for name, item in value.items():
+            out[name], leaf_secret = _placeholders(item, name)
             found |= leaf_secret
         return out, found
     if isinstance(value, list):
@@ -93,7 +95,7 @@ def _missing(present: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]
     for path in paths:
         top, _, name = path.partition(".")
         if not name and top not in present:
-            added[top] = PLACEHOLDER
+            added[top] = PLACEHOLDERS.get(top, PLACEHOLDER)
         elif name and name not in (present.get(top) or {}):
             added.setdefault(top, {})[name] = PLACEHOLDER
     return added

@@ -43,6 +43,8 @@ MOVED = {
     "monitoring.grafana.folderUid": "product.name",
     "monitoring.grafana.datasourceUid": "product.name (the uid is <name>-prometheus)",
 }
+# Keys that held a credential in plain text -> the secret that holds it now.
+NOW_SECRET = {"monitoring.receivers.watchdogUrl": "secrets.watchdogUrl"}
 # Keys new in 2.0.0 that every stack file sets.
 NEW = {
     "product": "new in 2.0.0: {name, title} of the product",
@@ -163,6 +165,12 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
 
 
 def _hint(loc: tuple[int | str, ...], path: str, error_type: str) -> str:
+    if error_type == "extra_forbidden" and path in NOW_SECRET:
+        return (
+            f" (a credential in plain text: move it to {NOW_SECRET[path]} with `pulumi config "
+            f"set --secret --path '{NOW_SECRET[path]}'`, and replace it if this file was ever "
+            "committed)"
+        )
     if error_type == "extra_forbidden" and path in MOVED:
         return f" (moved in 2.0.0: set {MOVED[path]} instead; {MIGRATION})"
     if error_type in ("missing", "model_type") and path in NEW:

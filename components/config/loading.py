@@ -41,6 +41,8 @@ ALWAYS = (
     "prometheusPassword",
     "alertmanagerPassword",
 )
+# The dead man's switch: a production stack never deploys without one (optional elsewhere).
+HEARTBEAT = "watchdogUrl"
 # The rollback service's platform tokens: it acts with them, and holds none in dry run.
 ACTING_SECRETS = ("railwayToken", "rollbackGithubToken")
 
@@ -68,8 +70,9 @@ def _services(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def required_secrets(raw: Mapping[str, Any]) -> list[str]:
     """The paths under `secrets` (`vercelToken`, `env.DATABASE_URL`) a stack of this shape sets:
     every common one; each platform's deploy token where a service deploys through it; each name
-    a service lists in secretEnv; the rollback service's tokens (ACTING_SECRETS) only while it
-    acts (rollback.dryRun false; as the offline synth cannot tell, it always lists them)."""
+    a service lists in secretEnv; the heartbeat URL in production; the rollback service's tokens
+    (ACTING_SECRETS) only while it acts (rollback.dryRun false; as the offline synth cannot tell,
+    it always lists them)."""
     services = _services(raw).values()
     platforms = {s.get("platform") for s in services}
     by_workflow = any(
@@ -77,12 +80,15 @@ def required_secrets(raw: Mapping[str, Any]) -> list[str]:
         for s in services
     )
     env = dict.fromkeys(name for s in services for name in s.get("secretEnv") or ())
+    environment = raw.get("environment")
+    production = isinstance(environment, dict) and environment.get("kind") == "production"
     return [
         *ALWAYS,
         *(["vercelToken"] if "vercel" in platforms else []),
         *(["railwayDeployToken"] if by_workflow else []),
         *(["vercelBypassSecret"] if "vercel" in platforms and _bypass(raw) else []),
         *ACTING_SECRETS,
+        *([HEARTBEAT] if production else []),
         *(f"env.{name}" for name in env if isinstance(name, str)),
     ]
 
@@ -111,6 +117,9 @@ def _missing_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
             why = (
                 "a service lists it in secretEnv"
                 if name
+                else "a production stack's dead man's switch: without it nobody learns that "
+                "Alertmanager or Prometheus died (docs/monitoring.md)"
+                if path == HEARTBEAT
                 else "appCi.playwright.protectionBypass sends it"
                 if path == "vercelBypassSecret"
                 else "a service deploys with it"

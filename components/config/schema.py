@@ -32,6 +32,7 @@ from monitoring.config import (
     UrlPath,
 )
 from monitoring.grafana import DASHBOARDS
+from monitoring.secrets import checked_url
 from policy.publishers import OFFICIAL_PUBLISHERS, publisher
 from workflows.config import AppCi
 
@@ -460,11 +461,26 @@ class Secrets(ConfigModel):
         description="Alertmanager's login (user `alertmanager`): Prometheus, amtool and people "
         "use it",
     )
+    watchdog_url: SecretStr | None = Field(
+        None,
+        description="the dead man's switch: the ping URL of a heartbeat check outside Railway "
+        "(healthchecks.io's https://hc-ping.com/<uuid>), which Alertmanager posts the "
+        "always-firing Watchdog to; it alerts you when the posts stop. A credential: whoever "
+        "holds it can keep a dead pipeline looking alive. Required in production",
+    )
     env: dict[SecretEnvName, SecretStr] = Field(
         default_factory=dict,
         description="the value of every name a service lists in its secretEnv (sensitive "
         "variables on Vercel, secret variables on Railway)",
     )
+
+    @field_validator("watchdog_url")
+    @classmethod
+    def _a_url_alertmanager_gets_byte_exact(cls, value: SecretStr | None) -> SecretStr | None:
+        """The entrypoint writes it into Alertmanager's config as it is (monitoring.secrets)."""
+        if value is not None:
+            checked_url(value.get_secret_value())
+        return value
 
     @field_validator("*")
     @classmethod
@@ -513,6 +529,11 @@ class StackConfig(ConfigModel):
             problems.append(
                 "monitoring.receivers.rollbackWebhookUrl is derived (the rollback service's "
                 "private address, or urls.rollback with hosting external); remove it"
+            )
+        if "heartbeat" in monitoring.receivers.model_fields_set:
+            problems.append(
+                "monitoring.receivers.heartbeat is derived (whether secrets.watchdogUrl is set); "
+                "remove it"
             )
         if monitoring.servers.hosting == "railway" and "addresses" in monitoring.model_fields_set:
             problems.append(

@@ -30,6 +30,7 @@ from components.railway.plan import (
     rollback_target,
     settings_digest,
 )
+from components.railway.plan import in_flight as plan_in_flight
 from components.railway.plan import serving as plan_serving
 from components.railway.spec import DEPLOY_TIMEOUT, Spec, State, VolumeRef, public_url
 
@@ -171,6 +172,18 @@ def serving(client: RailwayClient, project_id: str, environment: str, service: s
     return plan_serving(_deployments(client, project_id, environment, service)[1])
 
 
+def cancel_in_flight(
+    client: RailwayClient, project_id: str, environment: str, service: str
+) -> list[str]:
+    """Cancel every deployment of `service` still on its way to serving (a deploy that began
+    before a rollback would otherwise replace it once online); returns their ids."""
+    _, deployments = _deployments(client, project_id, environment, service)
+    cancelled = plan_in_flight(deployments)
+    for deployment_id in cancelled:
+        client.mutate(docs.DEPLOYMENT_CANCEL, {"id": deployment_id})
+    return cancelled
+
+
 def rollback(
     client: RailwayClient,
     project_id: str,
@@ -179,11 +192,12 @@ def rollback(
     *,
     bad: str | None = None,
     avoid: frozenset[str] = frozenset(),
+    healthy: frozenset[str] = frozenset(),
 ) -> str:
-    """Roll back to `plan.rollback_target` (the newest deployment that ran before `bad`, by
-    default the one serving, and is not in `avoid`); returns its id."""
+    """Roll back to `plan.rollback_target` (the newest deployment of `healthy`, else the newest
+    that ran, before `bad`, by default the one serving, and not in `avoid`); returns its id."""
     seen, deployments = _deployments(client, project_id, environment, service)
-    target = rollback_target(deployments, bad, avoid)
+    target = rollback_target(deployments, bad, avoid, healthy)
     if target is None:
         raise RailwayError(
             f"no deployment of {service} in {environment} that ran before "

@@ -233,6 +233,13 @@ mutation DeploymentRedeploy($id: String!) {
 }
 """
 
+# "deploymentCancel(id: String!): Boolean!" (schema.graphql:1548): stops a deployment in flight.
+DEPLOYMENT_CANCEL = """
+mutation DeploymentCancel($id: String!) {
+  deploymentCancel(id: $id)
+}
+"""
+
 DEPLOYMENT_ROLLBACK = """
 mutation DeploymentRollback($id: String!) {
   deploymentRollback(id: $id)

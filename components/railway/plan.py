@@ -639,6 +639,18 @@ def plan_delete(state: State, seen: Observation) -> list[Step]:
 _RAN = ("SUCCESS", "REMOVED", "SLEEPING")
 
 
+# Statuses of a deployment on its way to serving (enum DeploymentStatus, schema.graphql:683): it
+# replaces the one serving once online ("Singleton deploys"), also after a rollback.
+IN_FLIGHT = ("INITIALIZING", "QUEUED", "WAITING", "NEEDS_APPROVAL", "BUILDING", "DEPLOYING")
+
+
+def in_flight(deployments: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The deployments that could still go live, oldest first."""
+    found = sorted((d for d in deployments if d.get("status") in IN_FLIGHT),
+                   key=lambda d: d["createdAt"])  # fmt: skip
+    return [str(d["id"]) for d in found]
+
+
 def serving(deployments: Iterable[Mapping[str, Any]]) -> str | None:
     """The deployment that serves: the newest SUCCESS or SLEEPING one, whatever is newer (a
     build in progress, a FAILED one: Railway keeps one deployment running per service and a new
@@ -650,13 +662,20 @@ def serving(deployments: Iterable[Mapping[str, Any]]) -> str | None:
 
 
 def rollback_target(
-    deployments: Iterable[Mapping[str, Any]], bad: str | None, avoid: frozenset[str] = frozenset()
+    deployments: Iterable[Mapping[str, Any]],
+    bad: str | None,
+    avoid: frozenset[str] = frozenset(),
+    healthy: frozenset[str] = frozenset(),
 ) -> str | None:
     """The newest deployment created before `bad` that ran and may be rolled back to, neither
-    `bad` nor one of `avoid` (releases an earlier rollback replaced). `bad` None: the one that
-    serves (`serving`). "The deployment before the current one" would be wrong after a
+    `bad` nor one of `avoid` (releases an earlier rollback replaced): the newest of `healthy`
+    (seen serving while no alert fired) if any, else the newest that ran. `bad` None: the one
+    that serves (`serving`). "The deployment before the current one" would be wrong after a
     rollback: the current one is then the rollback's copy, and the one before it the bad
-    release."""
+    release. A status cannot say which ran healthy: "older deploys in a `Crashed` and
+    `Success` state are eventually removed - first having their status updated to `Removing`
+    before they are finally `Removed`" (railwayapp/docs src/docs/reference/deployments.md,
+    "Deployment States"), so a REMOVED one may be a release that crashed."""
     found = list(deployments)
     if bad is None:
         bad = serving(found)
@@ -670,5 +689,6 @@ def rollback_target(
         and d.get("status") in _RAN
         and (cutoff is None or d["createdAt"] < cutoff)
     ]
-    newest = max(candidates, key=lambda d: d["createdAt"], default=None)
+    known = [d for d in candidates if d["id"] in healthy]
+    newest = max(known or candidates, key=lambda d: d["createdAt"], default=None)
     return str(newest["id"]) if newest is not None else None

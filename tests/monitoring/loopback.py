@@ -333,7 +333,7 @@ def loopback_config(
             "pagerduty": True,  # staging pages nobody unless told to: here it is, to test paging
             "pagerdutyUrl": f"{receiver_url}/pagerduty",
             "rollbackWebhookUrl": f"{receiver_url}/rollback",
-            "watchdogUrl": f"{receiver_url}/watchdog",
+            "heartbeat": True,  # the URL is a secret (loopback_stack's `heartbeat`)
             "smtpSmarthost": smarthost or f"{LOOPBACK}:{free_port()}",
             "smtpRequireTls": False,
         },
@@ -498,12 +498,14 @@ def loopback_stack(
     rollback_url: str | None = None,
     webhook_token: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    heartbeat: str = "/watchdog",
 ) -> Iterator[Loopback]:
     """tools: paths of busybox, prometheus, prometheus-alertmanager, prometheus-blackbox-exporter.
     Alertmanager's rollback webhook goes to `rollback_url` (default: the receiver's /rollback)
     with `webhook_token` (default: E2E_SECRETS'); with `rollback_url`, Prometheus also scrapes
     that service's /metrics and probes its /health, as on Railway. `overrides` (camelCase) go
-    over the loopback config, key by key."""
+    over the loopback config, key by key. The dead man's switch's secret URL is the receiver's
+    `heartbeat` path."""
     # The staging stack's services, each a local app at its own port.
     staging = target_of("staging")
     apps: dict[str, App] = {service: App() for service in staging.probed()}
@@ -521,6 +523,7 @@ def loopback_stack(
                 **E2E_SECRETS,  # type: ignore[dict-item]
                 "slack_api_url": f"{receiver.url}/slack",
                 "rollback_webhook_token": webhook_token or E2E_SECRETS["rollback_webhook_token"],
+                "watchdog_url": f"{receiver.url}{heartbeat}",
             }
         )
         local = {name: {"url": app.url, "metrics_address": None} for name, app in apps.items()}

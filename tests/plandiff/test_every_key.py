@@ -34,7 +34,6 @@ STACK_OF = {"vercel": "staging", "monitoring.receivers.pagerduty": "staging"}
 
 # Keys the generic changes cannot reach on their own: key -> (value, other keys it needs).
 HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
-    "monitoring.receivers.watchdogUrl": ("https://heartbeat.example.net/ping/other", {}),
     "monitoring.runbookBaseUrl": ("https://runbooks.example.net/monitoring.md", {}),
     "railway.retainOnDelete": (False, {}),  # production's default (null) already retains
     # One more trusted publisher: every image the stack runs is still from the ones before.
@@ -86,7 +85,7 @@ SERVICE_HINTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     },
 }
 # Keys the config refuses whatever their value: each must be an error, never silently ignored.
-REFUSED = {"monitoring.receivers.rollbackWebhookUrl"}
+REFUSED = {"monitoring.receivers.rollbackWebhookUrl", "monitoring.receivers.heartbeat"}
 # Keys that describe something outside the stack and only check other keys: they deploy
 # nothing, so the test checks that they still change nothing (remove one when it does).
 CHECKS_ONLY = {

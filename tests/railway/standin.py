@@ -59,6 +59,8 @@ _INSTANCE_INPUT = {
     "rootDirectory": ("source", "rootDirectory"),
 }
 _DEFAULT_REGION = "us-west2"
+# DeploymentStatus values (schema.graphql:683) of a deployment not yet online, not ended.
+IN_FLIGHT = ("INITIALIZING", "QUEUED", "WAITING", "NEEDS_APPROVAL", "BUILDING", "DEPLOYING")
 
 
 @dataclass
@@ -110,6 +112,7 @@ class World:
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     volume_instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     rollbacks: list[str] = field(default_factory=list)
+    cancels: list[str] = field(default_factory=list)
     # The commit a deployment from the branch gets: what a push moved the branch to. Each
     # deployment records its `code`; a rollback and a redeploy keep the code they copy.
     heads: dict[str, str] = field(default_factory=dict)  # service id -> commit
@@ -855,6 +858,19 @@ class RailwayStandIn:
             w.deployments[id]["status"] = "REMOVED"
             return True
 
+        def deployment_cancel(_info: Any, id: str) -> bool:
+            # "deploymentCancel(id: String!): Boolean!" (schema.graphql:1548). What a cancelled
+            # deployment shows is undocumented: here REMOVED, so it never goes live; one that is
+            # no longer in flight cannot be cancelled (the hardest reading: a race is an error).
+            deployment = w.deployments.get(id)
+            if deployment is None:
+                raise GraphQLError("Deployment not found")
+            if deployment["status"] not in IN_FLIGHT:
+                raise GraphQLError("Deployment cannot be cancelled")
+            w.cancels.append(id)
+            deployment["status"] = "REMOVED"
+            return True
+
         def deployment_rollback(_info: Any, id: str) -> bool:
             w.rollbacks.append(id)
             self._copy(id, restore=True)
@@ -896,6 +912,7 @@ class RailwayStandIn:
             "serviceInstanceDeployV2": deploy,
             "deploymentRemove": deployment_remove,
             "deploymentRollback": deployment_rollback,
+            "deploymentCancel": deployment_cancel,
             "deploymentRedeploy": deployment_redeploy,
         }
 

@@ -11,6 +11,7 @@ import pytest
 from components.railway import converge
 from components.railway.client import RailwayClient
 from components.railway.plan import rollback_target, serving
+from rollback.ledger import History
 from rollback.railway import RailwayRollback
 from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn, Rollout
 from tests.railway.test_converge import CANARY, make_spec
@@ -43,7 +44,7 @@ def test_the_deployment_serving_is_the_one_recorded_and_rolled_back_from(
     railway = _rollback(standin)
 
     before = railway.current("backend", timeout=2)
-    said = railway.rollback("backend", before, frozenset(), timeout=2)
+    said = railway.rollback("backend", before, History(), timeout=2)
 
     assert before == bad
     assert standin.world.rollbacks == [good]
@@ -57,7 +58,7 @@ def test_a_new_build_above_the_recorded_one_is_not_taken_for_the_rollback_done(
 ) -> None:
     good, bad, _failed, _building = _service(standin, client)
 
-    said = _rollback(standin).rollback("backend", bad, frozenset(), timeout=2)
+    said = _rollback(standin).rollback("backend", bad, History(), timeout=2)
 
     assert "already at" not in said
     assert standin.world.rollbacks == [good]

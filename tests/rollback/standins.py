@@ -21,6 +21,7 @@ from components.railway import converge
 from components.railway.client import Auth, RailwayClient
 from rollback.app import create_app
 from rollback.http import PermanentError
+from rollback.ledger import History
 from rollback.service import Service
 from tests.monitoring.loopback import LOOPBACK, HttpStandIn, Inbox, Quiet, free_port
 from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
@@ -142,7 +143,12 @@ def _is(call: Call, method: str, pattern: str) -> bool:
 
 @dataclass
 class VercelStandIn(StandIn):
-    """Three READY production deployments, dpl_3 serving; promote moves production."""
+    """Three READY production deployments, dpl_3 serving; promote moves production. List
+    deployments filters on `state`, comma-separated ("Filter deployments based on their state",
+    vercel.com/docs/rest-api/deployments/list-deployments); cancel stops one "currently building"
+    (vercel.com/docs/rest-api/deployments/cancel-a-deployment): CANCELED; anything else is
+    refused (the hardest reading: a race is an error). `finish_builds` is Vercel going on: a
+    production deployment that gets READY takes the production domains (its default)."""
 
     token: str = VERCEL_TOKEN
     deployments: list[dict[str, Any]] = field(
@@ -160,13 +166,28 @@ class VercelStandIn(StandIn):
         if call.method == "GET" and call.path == "/v6/deployments":
             if call.query.get("projectId") != [VERCEL_PROJECT]:
                 return 400, {"error": "projectId"}
-            newest_first = sorted(self.deployments, key=lambda d: -d["created"])
-            return 200, {"deployments": newest_first, "pagination": {"count": 3}}
+            states = (call.query.get("state") or [""])[0].split(",")
+            found = [d for d in self.deployments if states == [""] or d["state"] in states]
+            newest_first = sorted(found, key=lambda d: -d["created"])
+            return 200, {"deployments": newest_first, "pagination": {"count": len(found)}}
+        cancel = re.fullmatch(r"/v12/deployments/(\w+)/cancel", call.path)
+        if call.method == "PATCH" and cancel:
+            [deployment] = [d for d in self.deployments if d["uid"] == cancel.group(1)]
+            if deployment["state"] not in ("BUILDING", "INITIALIZING", "QUEUED"):
+                return 400, {"error": {"code": "deployment_not_cancelable"}}
+            deployment["state"] = "CANCELED"
+            return 200, {"id": deployment["uid"], "readyState": "CANCELED"}
         promote = re.fullmatch(rf"/v10/projects/{VERCEL_PROJECT}/promote/(\w+)", call.path)
         if call.method == "POST" and promote:
             self.production = promote.group(1)
             return 201, {}
         return 404, {"error": "not found"}
+
+    def finish_builds(self) -> None:
+        for deployment in self.deployments:
+            if deployment["state"] in ("BUILDING", "INITIALIZING", "QUEUED"):
+                deployment["state"] = "READY"
+                self.production = deployment["uid"]
 
     def promotions(self) -> list[str]:
         return [c.path.rsplit("/", 1)[1] for c in self.matching("POST", r".*/promote/\w+")]
@@ -411,9 +432,7 @@ class RecordingActions:
     def current(self, service: str, timeout: float) -> str | None:
         return f"{service}-v{self.versions[service]}"
 
-    def rollback(
-        self, service: str, before: str | None, avoid: frozenset[str], timeout: float
-    ) -> str:
+    def rollback(self, service: str, before: str | None, known: History, timeout: float) -> str:
         if service in self.hold:
             self.hold[service].wait(timeout=30)
         with self._lock:

@@ -21,7 +21,7 @@ from rollback.audit import AuditLog
 from rollback.service import Service, build_service
 from rollback.settings import Settings
 from tests.monitoring.loopback import Receiver
-from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn
+from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn, Rollout
 from tests.rollback.conftest import TOKEN, WAIT, fast_retries, rollback_yaml, service_env
 from tests.rollback.fakeclock import FakeClock
 from tests.rollback.standins import Client, GitHubStandIn, VercelStandIn, platform_env, webhook
@@ -46,6 +46,17 @@ def release(railway: RailwayStandIn, service: str, code: str) -> str:
         deployed = client.mutate(docs.DEPLOY, {"serviceId": service_id, "environmentId": env_id})
     deployment: str = deployed["serviceInstanceDeployV2"]
     return deployment
+
+
+def read(railway: RailwayStandIn, deployment: str) -> str:
+    """One read of a deployment's status, as anyone watching it would (the stand-in moves it on
+    along its rollout at each read)."""
+    auth = Auth("account", "Authorization", f"Bearer {ACCOUNT_TOKEN}")
+    with RailwayClient(railway.url, auth, timeout=2, max_attempts=1) as client:
+        status: str = client.query(docs.DEPLOYMENT_STATUS, {"id": deployment})["deployment"][
+            "status"
+        ]
+    return status
 
 
 def running(railway: RailwayStandIn, service: str) -> str:
@@ -227,3 +238,53 @@ def test_a_failed_freeze_is_retried_with_backoff_until_it_is_set(
     assert any("the deploy freeze is NOT set: retrying from" in t for t in texts)
     assert any("deploy freeze set after" in t for t in texts)
     assert 'rollback_actions_total{action="freeze",outcome="failed",service="all"} 3.0' in metrics
+
+
+def test_a_rollback_goes_back_to_the_release_seen_healthy_never_to_one_that_crashed(
+    start: Any, railway: RailwayStandIn, clock: FakeClock
+) -> None:
+    """Day 0: v1, then v2 fails and is rolled back; the incident resolves while v1's copy serves,
+    so it is known healthy. Day 2: v3 crashes and v4 replaces it, and v4 fails too. Railway shows
+    v3 REMOVED like any replaced release ("older deploys in a `Crashed` and `Success` state are
+    eventually removed", railwayapp/docs src/docs/reference/deployments.md), so only what the
+    service saw healthy tells it apart: the rollback goes to v1, never to v3."""
+
+    def fired() -> dict[str, Any]:
+        return webhook(GROUP, **FAST_BACKEND, starts_at=clock.iso(-60))
+
+    resolved = webhook(GROUP, "resolved", **FAST_BACKEND)
+    release(railway, "backend", "v1")
+    release(railway, "backend", "v2")
+    with start() as (service, client):
+        answers = [send(service, client, fired())]  # day 0: v2 fails
+        clock.advance(HOUR)
+        answers.append(send(service, client, resolved))  # v1's copy serves: healthy
+    clock.advance(2 * DAY)
+    crashed = release(railway, "backend", "v3")
+    bad = release(railway, "backend", "v4")
+    with start() as (service, client):  # a restart: what it saw healthy is in its audit log
+        answers.append(send(service, client, fired()))
+    assert answers == ["accepted", "resolved", "accepted"]
+    assert railway.world.deployments[crashed]["status"] == "REMOVED"
+    assert crashed not in railway.world.rollbacks and bad not in railway.world.rollbacks
+    assert running(railway, "backend") == "v1"
+
+
+def test_a_rollback_cancels_a_deploy_in_flight_which_then_never_goes_live(
+    start: Any, railway: RailwayStandIn, clock: FakeClock
+) -> None:
+    """v2 fails while `railway up` of v3 is building: the rollback cancels v3 first (GitHub
+    cancelling the deploy job would not stop Railway's build), then goes back to v1."""
+    release(railway, "backend", "v1")
+    release(railway, "backend", "v2")
+    railway.rollouts.append(Rollout(("BUILDING", "DEPLOYING", "SUCCESS")))
+    building = release(railway, "backend", "v3")
+    with start() as (service, client):
+        assert send(service, client, webhook(GROUP, **FAST_BACKEND)) == "accepted"
+        records = [r for r in service.audit.records() if r.get("event") == "action"]
+    for _ in range(3):  # Railway goes on with what it was given: here, nothing
+        read(railway, building)
+    assert running(railway, "backend") == "v1"
+    assert railway.world.cancels == [building]
+    [action] = records
+    assert f"cancelled the deployment(s) in flight {building}" in action["detail"]

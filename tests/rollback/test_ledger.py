@@ -22,13 +22,19 @@ from rollback.ledger import (
     Fired,
     FreezeTried,
     Memory,
+    Observe,
     Report,
     Resolved,
     RetryFreeze,
     Run,
+    Served,
     Step,
     StepDone,
+    Watch,
     WatchOver,
+    known_healthy,
+    pruned,
+    restore,
     step,
 )
 from rollback.plan import Plan, decide
@@ -287,3 +293,50 @@ def test_a_freeze_retry_ends_with_the_incident() -> None:
     before = len(sim.effects)
     sim.at(HOUR + 60, FreezeTried("health", _step("failed")))  # a retry already on its way
     assert sim.effects[before:] == []
+
+
+def test_a_group_restored_waiting_in_a_run_without_its_started_record_never_acts() -> None:
+    """A restart while the audit volume fails: the log holds a group waiting for another's
+    rollback, and this run could not write that it started. When the rollback it waited for
+    fails (no lock) and when it is re-sent, it is escalated: this run acts on nothing."""
+    sim = Sim()
+    assert (sim.fire(0, "front"), sim.fire(1, "conversion")) == ("accepted", "waiting")
+    assert sim.phase("conversion") == "waiting"
+    sim.ctx = context(memory=Memory(started=T0 + 5, recorded=False))  # the restart
+    before = len(sim.effects)
+    sim.done(10, "front", "failed")  # the claim goes: what waited would be admitted
+    assert sim.fire(20, "conversion") == "escalated"
+    assert sim.fire(20 + HOUR, "conversion") == "escalated"
+    after = sim.effects[before:]
+    assert [e for e in after if isinstance(e, (Run, Watch))] == []
+    assert sim.phase("conversion") == "escalated"
+    assert sim.told("could not write that it started") == 1
+
+
+def test_what_serves_when_an_incident_resolves_is_known_healthy_for_days() -> None:
+    sim = Sim()
+    sim.fire(0, "errors")
+    sim.done(10, "errors")
+    sim.at(HOUR, Resolved("errors", "resolved"))
+    [observe] = [e for e in sim.effects if isinstance(e, Observe)]
+    assert observe.services == ("backend",)
+    sim.at(HOUR + 1, Served("errors", "backend", "copy-of-v1"))
+    assert known_healthy(sim.book, "backend") == {"copy-of-v1"}
+    # a restart reads it back from the audit records; days later it is still known
+    records = [
+        {"state": e.state.record()} for e in sim.effects if isinstance(e, Report) and e.state
+    ]
+    restored = restore(records)
+    assert known_healthy(pruned(restored, T0 + 20 * DAY, DAY), "backend") == {"copy-of-v1"}
+    assert known_healthy(pruned(restored, T0 + 31 * DAY, DAY), "backend") == frozenset()
+    # an answer that comes after the group fired again proves nothing
+    sim.fire(2 * DAY, "errors", started=2 * DAY - 30)
+    sim.at(2 * DAY + 1, Served("errors", "backend", "v5"))
+    assert known_healthy(sim.book, "backend") == {"copy-of-v1"}
+
+
+def test_no_observation_while_a_rollback_is_under_way() -> None:
+    sim = Sim()
+    sim.fire(0, "errors")  # acting: its rollback runs
+    sim.at(5, Resolved("errors", "resolved"))
+    assert [e for e in sim.effects if isinstance(e, Observe)] == []

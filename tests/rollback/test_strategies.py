@@ -141,3 +141,24 @@ def test_gradual_resolved_during_the_watch_does_not_roll_back(
         again = webhook("g-conv", alertname="ConversionRateDrop", strategy="gradual",
                         starts_at=later)  # fmt: skip
         assert client.send(again).json()["decision"] == "accepted"
+
+
+def test_a_rollback_cancels_the_frontend_build_in_flight_which_never_takes_production(
+    make_service: ServiceFactory, vercel: VercelStandIn
+) -> None:
+    """dpl_4 is building when dpl_3 fails: GitHub cancelling the deploy job would not stop
+    Vercel's build, which would take production over from the rollback once ready."""
+    vercel.deployments.append(
+        {"uid": "dpl_4", "created": 4_000, "target": "production", "state": "BUILDING"}
+    )
+    service = make_service()
+    with Client(service, TOKEN) as client:
+        assert client.send(webhook("g-health")).json()["decision"] == "accepted"
+    assert service.executor.wait_idle(WAIT)
+    vercel.finish_builds()  # Vercel goes on with what it still builds: nothing
+    assert vercel.production == "dpl_2"
+    assert [c.path for c in vercel.matching("PATCH", r".*/cancel")] == [
+        "/v12/deployments/dpl_4/cancel"
+    ]
+    [frontend] = [r for r in audit_events(service, "action") if r["service"] == "frontend"]
+    assert frontend["detail"].startswith("cancelled the deployment(s) in flight dpl_4; promoted")
