@@ -43,6 +43,26 @@ STACKS = tuple(
     )
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Whether the stack files under test are this repository's own (Autonomica's).
+OWN_STACKS = PROJECT_DIR == ROOT
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked `committed_stacks("why")` is about this repository's own stack files (their
+    content, the upgrade of their state), not behaviour: on another project's stack files it is
+    skipped with its reason, never counted as passed (docs/adopting.md, "The suite on your stack
+    files")."""
+    if OWN_STACKS:
+        return
+    for item in items:
+        marker = item.get_closest_marker("committed_stacks")
+        if marker is not None:
+            why = marker.args[0] if marker.args else marker.kwargs["why"]
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"about this repository's committed stacks, not {PROJECT_DIR}'s: {why}"
+                )
+            )
 
 
 def skip_or_fail(reason: str) -> None:
