@@ -41,9 +41,18 @@ def declared_for(config: WorkflowsConfig) -> Declared:
     return Declared(required_checks=(config.required_check,), environments=environments)
 
 
+def _one_per_branch() -> list[str]:
+    """The stacks that can share one application repository: the first of each deployment
+    branch (WorkflowsConfig refuses two environments deploying from one branch)."""
+    first: dict[str, str] = {}
+    for stack in STACKS:
+        first.setdefault(validated_stack(stack).github.branch, stack)
+    return list(first.values())
+
+
 CONFIGS = {
     **{stack: stack_workflows_config(stack) for stack in STACKS},
-    "both": stack_workflows_config(*STACKS),
+    "both": stack_workflows_config(*_one_per_branch()),
 }
 
 
