@@ -194,9 +194,9 @@ def candidates(value: Any, annotation: Any) -> Iterator[Any]:
 
 def accepted(config: dict[str, Any]) -> bool:
     """Whether the program takes the stack file: its models and the rules between keys."""
-    flat, _ = synth.pulumi_config(config)
+    flat, _ = synth.pulumi_config(config, namespace=stacks.PROJECT)
     try:
-        validate(raw_project_config(flat), STACK, frozenset({"secrets"}))
+        validate(raw_project_config(flat, stacks.PROJECT), STACK, frozenset({"secrets"}))
     except ConfigError:
         return False
     return True
@@ -266,8 +266,14 @@ def _service_change(stack: str, path: str) -> tuple[dict[str, Any], dict[str, An
 
 @pytest.fixture(scope="module")
 def base_configs() -> dict[str, StackConfig]:
-    flat = {stack: synth.pulumi_config(stacks.edited(stack))[0] for stack in STACKS}
-    return {s: StackConfig.model_validate(raw_project_config(f)) for s, f in flat.items()}
+    flat = {
+        stack: synth.pulumi_config(stacks.edited(stack), namespace=stacks.PROJECT)[0]
+        for stack in STACKS
+    }
+    return {
+        s: StackConfig.model_validate(raw_project_config(f, stacks.PROJECT))
+        for s, f in flat.items()
+    }
 
 
 @pytest.fixture(scope="module")
