@@ -16,7 +16,7 @@ from components import app_repository
 from components.config import raw_project_config
 from components.config.loading import required_secrets
 from components.vercel import IGNORE_PRODUCTION_PUSHES
-from tests.conftest import ROOT, SynthFn, config_error, stack_config, validated_stack
+from tests.conftest import ROOT, SynthFn, config_error, key, stack_config, validated_stack
 from tools import synth
 
 FILE = "github:index/repositoryFile:RepositoryFile"
@@ -54,7 +54,7 @@ def test_each_stack_commits_as_its_own_app() -> None:
 
 def test_rendered_workflows_commit_nothing_and_let_no_app_push(run_stack: SynthFn) -> None:
     def rendered(config: dict[str, Any]) -> None:
-        github = config["autonomica-pipeline:github"]
+        github = config[key("github")]
         github["workflows"] = "rendered"
         del github["committerAppId"]
 
@@ -102,15 +102,13 @@ def test_vercel_builds_no_production_push_but_still_previews(vercel_env: str, bu
 
 
 def test_managed_workflows_without_a_committer_fail_before_any_resource() -> None:
-    message = config_error(
-        "production", lambda config: config["autonomica-pipeline:github"].pop("committerAppId")
-    )
+    message = config_error("production", lambda config: config[key("github")].pop("committerAppId"))
     assert "github.workflows managed needs github.committerAppId" in message
 
 
 def test_a_required_check_the_ci_never_reports_fails_before_any_resource() -> None:
     def e2e(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:github"]["requiredChecks"] = ["test-and-quality", "e2e"]
+        config[key("github")]["requiredChecks"] = ["test-and-quality", "e2e"]
 
     message = config_error("staging", e2e)
     assert (
@@ -134,7 +132,7 @@ def test_the_cli_writes_the_files_for_a_team_that_commits_them(tmp_path: Path) -
 
 
 def _app_ci(config: dict[str, Any]) -> dict[str, Any]:
-    app_ci: dict[str, Any] = config.setdefault("autonomica-pipeline:appCi", {})
+    app_ci: dict[str, Any] = config.setdefault(key("appCi"), {})
     return app_ci
 
 
@@ -151,7 +149,7 @@ def _app_ci(config: dict[str, Any]) -> dict[str, Any]:
         ),
         (lambda c: _app_ci(c).update(playwright={"workers": 0}), "appCi.playwright.workers"),
         (
-            lambda c: c["autonomica-pipeline:services"]["frontend"].update(dockerfile="Dockerfile"),
+            lambda c: c[key("services")]["frontend"].update(dockerfile="Dockerfile"),
             "dockerfile, schedule and deploy are Railway settings",
         ),
     ],

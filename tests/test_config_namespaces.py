@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, check_namespaces
-from tests.conftest import NAMESPACE, ROOT, SynthFn, dump_yaml
+from tests.conftest import NAMESPACE, ROOT, SynthFn, dump_yaml, key
 from tools import mockrun, synth
 
 
@@ -63,7 +63,7 @@ def test_a_key_nothing_reads_is_an_error_with_the_fix_before_anything_registers(
 def test_every_unknown_key_is_listed_at_once_with_provider_keys_checked() -> None:
     with pytest.raises(ConfigError) as caught:
         check_namespaces(
-            ["github:tokn", "vercel:team", "githb:owner", "autonomica-pipeline:x", "pulumi:tags"],
+            ["github:tokn", "vercel:team", "githb:owner", key("x"), "pulumi:tags"],
             "production",
         )
     message = str(caught.value)

@@ -19,7 +19,7 @@ from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
 from monitoring.webauth import stack_of, web_config
-from tests.conftest import SynthFn, config_error, merged, stack_config, validated_stack
+from tests.conftest import SynthFn, config_error, key, merged, stack_config, validated_stack
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
 from tests.railway.standin import PROJECT_ID, RailwayStandIn
@@ -144,7 +144,7 @@ def test_the_deployed_start_commands_are_the_ones_the_end_to_end_test_runs(
 
 def test_a_threshold_change_changes_only_the_servers_that_read_it(run_stack: SynthFn) -> None:
     def stricter(config: dict[str, Any]) -> None:
-        monitoring = config.setdefault("autonomica-pipeline:monitoring", {})
+        monitoring = config.setdefault(key("monitoring"), {})
         monitoring["triggers"] = {"performance": {"errorRate": 0.02}}
 
     before, after = commands(run_stack("production")), commands(run_stack("production", stricter))
@@ -189,11 +189,11 @@ def test_monitoring_secrets_reach_railway_and_nothing_else(
 
 def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix() -> None:
     def malformed(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"],
+        config[key("monitoring")] = merged(
+            config[key("monitoring")],
             {"servers": {"retention": "-1d", "images": {"prometheus": "prom/prometheus:latest"}}},
         )
-        config["autonomica-pipeline:urls"]["grafana"] = "http://grafana.autonomica.app"
+        config[key("urls")]["grafana"] = "http://grafana.autonomica.app"
 
     message = config_error("production", malformed)
     for path in (
@@ -208,16 +208,16 @@ def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix()
 
 def test_addresses_are_derived_while_railway_runs_the_servers(run_stack: SynthFn) -> None:
     def typed(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"], {"addresses": {"alertmanager": "am:9093"}}
+        config[key("monitoring")] = merged(
+            config[key("monitoring")], {"addresses": {"alertmanager": "am:9093"}}
         )
 
     with pytest.raises(ConfigError, match=r"monitoring\.addresses is derived"):
         run_stack("staging", typed)
 
     def hosted(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"],
+        config[key("monitoring")] = merged(
+            config[key("monitoring")],
             {
                 "servers": {"hosting": "external"},
                 "addresses": {"prometheusUrl": "https://prometheus.example.com"},

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from components.outputs import StackOutputs
-from tests.conftest import ROOT, SynthFn
+from tests.conftest import ROOT, SynthFn, key
 from tools import schemas
 
 
@@ -29,7 +29,7 @@ def test_schema_version_is_pinned_in_the_schema() -> None:
 
 def test_outputs_carry_the_feature_flags_of_the_environment(run_stack: SynthFn) -> None:
     def flip(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:featureFlags"]["aiAssistance"] = True
+        config[key("featureFlags")]["aiAssistance"] = True
 
     flags = {"newDashboard": True, "advancedAnalytics": False, "aiAssistance": False}
     assert run_stack("production").outputs["featureFlags"] == flags

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components.app_repository import files as app_files
-from tests.conftest import NAMESPACE, SynthFn, validated_stack
+from tests.conftest import NAMESPACE, PROJECT_DIR, SynthFn, stack_config, validated_stack
 from tools import synth
 
 COMMAND = "command:local:Command"
@@ -46,9 +46,9 @@ def more_services(config: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def plan() -> Any:
-    config = synth.read_stack_file(synth.ROOT / "Pulumi.staging.yaml")
+    config = stack_config("staging")
     more_services(config)
-    return synth.run_program("staging", config)
+    return synth.run_program("staging", config, project_dir=PROJECT_DIR)
 
 
 def spec(plan: Any, name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from components.outputs import SCHEMA_VERSION
-from tests.conftest import ROOT, SynthFn, dump_yaml, stack_config, validated_stack
+from tests.conftest import ROOT, SynthFn, dump_yaml, key, stack_config, validated_stack
 from tools import synth
 
 CANARY = "canary-3f9c1b7e-do-not-leak"
@@ -58,8 +58,8 @@ def test_synth_is_deterministic(tmp_path: Path) -> None:
 
 def test_bad_stack_file_exits_non_zero_without_traceback(tmp_path: Path) -> None:
     config = stack_config("staging")
-    config["autonomica-pipeline:github"]["waitTimer"] = 99999
-    config["autonomica-pipeline:urls"]["grafana"] = "ftp://x"
+    config[key("github")]["waitTimer"] = 99999
+    config[key("urls")]["grafana"] = "ftp://x"
     stack_file = dump_yaml(config, tmp_path / "Pulumi.staging.yaml")
     result = run_cli(
         "--stack", "staging", "--stack-file", str(stack_file), "--out", str(tmp_path / "o")
@@ -79,15 +79,15 @@ def test_unknown_stack_names_the_stack_files(tmp_path: Path) -> None:
 
 def test_secure_values_become_placeholders(tmp_path: Path) -> None:
     config = stack_config("staging")
-    config["autonomica-pipeline:secrets"] = {
+    config[key("secrets")] = {
         "slackApiUrl": {"secure": "v1:AAAABBBBCCCC"},
         "env": {"ANY_NAME": {"secure": "v1:DDDDEEEEFFFF"}},
     }
     flat, secret_keys = synth.pulumi_config(config)
-    assert "autonomica-pipeline:secrets" in secret_keys
+    assert key("secrets") in secret_keys
     assert "v1:AAAABBBBCCCC" not in json.dumps(flat)
     assert "v1:DDDDEEEEFFFF" not in json.dumps(flat)
-    secrets = json.loads(flat["autonomica-pipeline:secrets"])
+    secrets = json.loads(flat[key("secrets")])
     assert secrets["slackApiUrl"] == secrets["env"]["ANY_NAME"] == synth.PLACEHOLDER
 
 
@@ -96,7 +96,7 @@ def test_every_secret_the_shape_needs_gets_a_placeholder() -> None:
     the services' secretEnv names included."""
     config = stack_config("staging")
     flat, _ = synth.pulumi_config(config)
-    secrets = json.loads(flat["autonomica-pipeline:secrets"])
+    secrets = json.loads(flat[key("secrets")])
     listed = {n for s in validated_stack("staging").services.values() for n in s.secret_env}
     assert set(secrets["env"]) == listed
     assert set(secrets["env"].values()) == {synth.PLACEHOLDER}
@@ -126,8 +126,8 @@ def test_outputs_hold_no_secret(run_stack: SynthFn) -> None:
 
 def test_policy_flag_fails_a_weakened_production_stack(tmp_path: Path) -> None:
     config = stack_config("production")
-    config["autonomica-pipeline:github"]["reviewers"] = []
-    config["autonomica-pipeline:github"]["waitTimer"] = 0
+    config[key("github")]["reviewers"] = []
+    config[key("github")]["waitTimer"] = 0
     stack_file = dump_yaml(config, tmp_path / "Pulumi.production.yaml")
     weakened = run_cli(
         "--stack", "production", "--stack-file", str(stack_file), "--out", str(tmp_path / "w"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NAMESPACE, STACKS, CommittedPlan, validated_stack
+from tests.conftest import NAMESPACE, STACKS, CommittedPlan, key, validated_stack
 from tests.plandiff import stacks
 from tools.plandiff.plan import Snapshot
 
@@ -32,11 +32,11 @@ def bases(committed_plan: CommittedPlan) -> dict[str, Snapshot]:
 
 
 def flag_on(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:featureFlags"]["aiAssistance"] = True
+    config[key("featureFlags")]["aiAssistance"] = True
 
 
 def rollback_acts_not(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:rollback"]["dryRun"] = True
+    config[key("rollback")]["dryRun"] = True
 
 
 def service_root(config: dict[str, Any]) -> None:
@@ -44,7 +44,7 @@ def service_root(config: dict[str, Any]) -> None:
 
 
 def team_reviewer(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:github"]["reviewers"].append({"team": "platform"})
+    config[key("github")]["reviewers"].append({"team": "platform"})
 
 
 def error_threshold(config: dict[str, Any]) -> None:
@@ -52,11 +52,11 @@ def error_threshold(config: dict[str, Any]) -> None:
 
 
 def no_wait(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:github"]["waitTimer"] = 0
+    config[key("github")]["waitTimer"] = 0
 
 
 def other_railway_project(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:railway"]["projectId"] = "0b5e7c1d-2f3a-4d6e-8a9b-1c2d3e4f5a6b"
+    config[key("railway")]["projectId"] = "0b5e7c1d-2f3a-4d6e-8a9b-1c2d3e4f5a6b"
 
 
 SECRET_ENV = next(n for s in PRODUCTION.services.values() for n in s.secret_env)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, stack_config
+from tests.conftest import ROOT, key, stack_config
 from tests.monitoring.loopback import App
 from tests.railway.standin import PROJECT_ID, PROJECT_TOKEN, RailwayStandIn
 from tests.rollback.standins import VERCEL_PROJECT, VERCEL_TOKEN, GitHubStandIn, VercelStandIn
@@ -301,7 +301,7 @@ def run_rollback(
     )
     assert first.failed is None, first.output
     # The synth read the stack's Railway project; the stand-in knows only its own project.
-    stack_project = stack_config("staging")["autonomica-pipeline:railway"]["projectId"]
+    stack_project = stack_config("staging")[key("railway")]["projectId"]
     assert first.contexts["steps.policy.outputs.railway_project_id"] == stack_project
     contexts = {**first.contexts, "steps.policy.outputs.railway_project_id": PROJECT_ID}
     return run_job(
