@@ -113,8 +113,13 @@ def key(name: str) -> str:
     return f"{NAMESPACE}:{name}"
 
 
-def stack_config(stack: str) -> dict[str, Any]:
-    return synth.read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
+# An explicit fixture product of a fixed shape (a Vercel frontend, a critical Railway backend, a
+# non-critical worker) for tests about that shape rather than about the stack under test.
+THREE_SERVICES = ROOT / "tests" / "fixtures" / "three_services"
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    return synth.read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
 
 
 def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,20 +134,24 @@ def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any
 
 
 def monitoring_config(
-    changes: Mapping[str, Any] | None = None, stack: str = "staging"
+    changes: Mapping[str, Any] | None = None,
+    stack: str = "staging",
+    project_dir: Path = PROJECT_DIR,
 ) -> MonitoringConfig:
     """The stack's monitoring settings as the program derives them (components.monitoring:
     runbooks, the rollback webhook, the servers' addresses), with `changes` (camelCase) merged
     in: what a test renders is what the stack would render."""
-    derived = components.monitoring.settings(validated_stack(stack))
+    derived = components.monitoring.settings(validated_stack(stack, project_dir))
     base = derived.model_dump(by_alias=True, mode="json", exclude_none=True)
     return MonitoringConfig.model_validate(merged(base, changes or {}))
 
 
-def target_of(stack: str = "staging", **services: Mapping[str, Any]) -> Target:
+def target_of(
+    stack: str = "staging", project_dir: Path = PROJECT_DIR, **services: Mapping[str, Any]
+) -> Target:
     """The stack's monitoring target as the program derives it, each named service changed by
     its mapping (snake_case fields of MonitoredService)."""
-    target = components.monitoring.target(validated_stack(stack))
+    target = components.monitoring.target(validated_stack(stack, project_dir))
     changed = {
         name: target.services[name].model_copy(update=dict(update))
         for name, update in services.items()
@@ -170,16 +179,17 @@ def config_error(stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
     return str(caught.value)
 
 
-def validated_stack(stack: str) -> StackConfig:
+def validated_stack(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The committed stack file, validated as the program does (placeholder secrets)."""
-    return _validated(stack)
+    return _validated(stack, project_dir)
 
 
 @functools.cache
-def _validated(stack: str) -> StackConfig:
-    flat, _ = synth.pulumi_config(stack_config(stack), namespace=NAMESPACE)
+def _validated(stack: str, project_dir: Path) -> StackConfig:
+    namespace = project_name(project_dir)
+    flat, _ = synth.pulumi_config(stack_config(stack, project_dir), namespace=namespace)
     return validate(
-        raw_project_config(flat, NAMESPACE), stack, frozenset({"secrets"}), (), NAMESPACE
+        raw_project_config(flat, namespace), stack, frozenset({"secrets"}), (), namespace
     )
 
 
