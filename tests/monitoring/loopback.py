@@ -152,11 +152,11 @@ class Traffic:
 
 
 class App(HttpStandIn):
-    """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped,
-    `traffic` makes its /metrics count requests as they come, and its answers can be slowed down
-    (`delay`, seconds)."""
+    """A service stand-in: /metrics, /api/metrics and its health path (`health_path`, the
+    stack's; by default /health and /api/health); health can be flipped, `traffic` makes its
+    /metrics count requests as they come, and its answers can be slowed down (`delay`, seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, health_path: str | None = None) -> None:
         self.healthy = True
         self.traffic: Traffic | None = None
         self.delay = 0.0
@@ -165,7 +165,7 @@ class App(HttpStandIn):
         class Handler(Quiet):
             def do_GET(self) -> None:
                 time.sleep(app.delay)
-                if self.path.endswith("/health"):
+                if self.path == health_path if health_path else self.path.endswith("/health"):
                     status, body = (200, b"ok") if app.healthy else (503, b"unhealthy")
                 elif self.path.endswith("/metrics") and app.traffic is not None:
                     status, body = 200, app.traffic.exposition()
@@ -508,7 +508,7 @@ def loopback_stack(
     (default: the one under test)."""
     # The staging stack's services, each a local app at its own port.
     staging = target_of("staging", project_dir)
-    apps: dict[str, App] = {service: App() for service in staging.probed()}
+    apps = {name: App(staging.services[name].health_path) for name in staging.probed()}
     receiver = Receiver()
     defaults = monitoring_config(stack="staging", project_dir=project_dir)
     mailbox = Mailbox(defaults.receivers.smtp_username, E2E_SECRETS["smtp_password"])
