@@ -110,15 +110,21 @@ def _models() -> dict[str, Any]:
 def test_ci_checks_each_source_folder_once_and_the_deploy_ships_each_railway_service(
     plan: Any,
 ) -> None:
+    config = validated_stack("staging").model_copy(
+        update={"services": {**validated_stack("staging").services, **_models()}}
+    )
+    rendered = app_files(config)
     committed = {r["inputs"]["file"]: r["inputs"]["content"] for r in plan.of_type(
         "github:index/repositoryFile:RepositoryFile")}  # fmt: skip
-    ci = yaml.safe_load(committed[".github/workflows/ci.yml"])
+    if config.github.workflows == "managed":  # pulumi up commits what the stack renders
+        assert {path: rendered[path] for path in committed} == committed
+    ci = yaml.safe_load(rendered[".github/workflows/ci.yml"])
     folders = [job["defaults"]["run"]["working-directory"] for job in ci["jobs"].values()
                if "defaults" in job]  # fmt: skip
     assert sorted(folders) == sorted({s.root for s in validated_stack("staging").services.values()}
                                      | {"jobs"})  # fmt: skip
     assert "--cov=jobs" in json.dumps(ci["jobs"]["nightly"])
-    deploy = yaml.safe_load(committed[".github/workflows/deploy-staging.yml"])
+    deploy = yaml.safe_load(rendered[f".github/workflows/deploy-{config.environment.name}.yml"])
     names = [s.get("name", "") for s in deploy["jobs"]["deploy"]["steps"]]
     assert {"Deploy the queue (Railway)", "Deploy the nightly (Railway)"} <= set(names)
 
