@@ -110,7 +110,7 @@ NAMESPACE = project_name(PROJECT_DIR)  # the project's, from its Pulumi.yaml
 # its frozen plans of before 2.0.0 were made of (tests/plandiff/frozen), at the repository root.
 # In an adopter's copy (another name) or on examples/shop they are not.
 _FROZEN = ROOT / "tests" / "plandiff" / "frozen" / "production" / "plan.json"
-OWN_STACKS = PROJECT_DIR == ROOT and NAMESPACE == json.loads(_FROZEN.read_text())["project"]
+OWN_STACKS = PROJECT_DIR == ROOT and json.loads(_FROZEN.read_text())["project"] == NAMESPACE
 
 
 def key(name: str) -> str:
