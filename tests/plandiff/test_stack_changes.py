@@ -78,6 +78,7 @@ CASES = {
 }
 
 
+@pytest.mark.committed_stacks("the golden reports are of this repository's stacks, edited")
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_report_matches_golden_file(case: str, bases: dict[str, Snapshot]) -> None:
     stack, edit = CASES[case]
