@@ -45,8 +45,11 @@ def rollback_acts_not(config: dict[str, Any]) -> None:
     config[key("rollback")]["dryRun"] = True
 
 
+MOVED_ROOT = "moved/elsewhere"  # a source folder no stack uses
+
+
 def service_root(config: dict[str, Any]) -> None:
-    config[f"{NAMESPACE}:services"][RAILWAY]["root"] = "services/api"
+    config[f"{NAMESPACE}:services"][RAILWAY]["root"] = MOVED_ROOT
 
 
 def team_reviewer(config: dict[str, Any]) -> None:
@@ -151,7 +154,7 @@ def test_settings_in_a_command_stdin_show_per_key(bases: dict[str, Snapshot]) ->
     _, markdown = stacks.diff("production", bases["production"], service_root)
     block = section(markdown, RAILWAY)
     was = PRODUCTION.services[RAILWAY].root
-    assert f'- `stdin.service.source.rootDirectory`: `"{was}"` → `"services/api"`' in block
+    assert f'- `stdin.service.source.rootDirectory`: `"{was}"` → `"{MOVED_ROOT}"`' in block
 
 
 def test_an_added_team_reviewer_shows_its_slug(bases: dict[str, Snapshot]) -> None:
