@@ -179,19 +179,33 @@ def test_each_railway_service_of_the_stack_is_declared_as_its_map_says(
         assert command["protect"] is config.is_production
         spec = json.loads(command["inputs"]["stdin"])
         assert spec["product"] == config.product.name  # names it in Railway's commit messages
-        # Connected to no branch: only the deploy workflow (behind its gates) ships code.
-        assert spec["service"]["source"] == {
-            "deployedBy": f"{config.github.repository}: .github/workflows/deploy-{stack}.yml",
-            "rootDirectory": service.root,
-        }
-        assert spec["service"]["settings"]["healthcheckPath"] == service.health_path
+        # Connected to no branch: only the deploy workflow (behind its gates) ships code; an
+        # image service runs its image.
+        assert spec["service"]["source"] == (
+            {"image": service.image}
+            if service.image
+            else {
+                "deployedBy": f"{config.github.repository}: "
+                f".github/workflows/deploy-{config.environment.name}.yml",
+                "rootDirectory": service.root,
+            }
+        )
+        settings = spec["service"]["settings"]
+        if service.role == "cron":  # runs on its schedule, never restarted when it exits
+            assert settings["cronSchedule"] == service.schedule
+            assert settings["restartPolicyType"] == "NEVER"
+            assert "healthcheckPath" not in settings
+        else:
+            assert settings.get("healthcheckPath") == service.health_path
+            assert settings["restartPolicyType"] == "ON_FAILURE"
         assert spec["service"]["variables"] == {
             "ENVIRONMENT": config.environment.name,
-            "PORT": str(service.port),
+            **({"PORT": str(service.port)} if service.port else {}),
         }
         assert spec["service"]["secretVariables"] == sorted(service.secret_env)
-        assert set(command["inputs"]["environment"].values()) == {mockrun.SECRET}
-        host = str(service.url).removeprefix("https://")
-        assert spec["service"]["domains"] == [host]
+        secret = {mockrun.SECRET} if service.secret_env else set()
+        assert set((command["inputs"].get("environment") or {}).values()) == secret
+        hosts = [str(service.url).removeprefix("https://")] if service.url else []
+        assert spec["service"]["domains"] == hosts
         assert plan.outputs["services"][name]["url"] == service.url
     assert CANARY not in json.dumps(plan.to_json())
