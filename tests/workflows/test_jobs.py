@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, key, stack_config
+from components.config import project_name
+from tests.conftest import ROOT, stack_config
 from tests.monitoring.loopback import App
 from tests.railway.standin import PROJECT_ID, PROJECT_TOKEN, RailwayStandIn
 from tests.rollback.standins import VERCEL_PROJECT, VERCEL_TOKEN, GitHubStandIn, VercelStandIn
@@ -300,8 +301,9 @@ def run_rollback(
         timeout=300,
     )
     assert first.failed is None, first.output
-    # The synth read the stack's Railway project; the stand-in knows only its own project.
-    stack_project = stack_config("staging")[key("railway")]["projectId"]
+    # The synth read the checkout's stack's Railway project (this repository's, where the job
+    # runs); the stand-in knows only its own project.
+    stack_project = stack_config("staging", ROOT)[f"{project_name(ROOT)}:railway"]["projectId"]
     assert first.contexts["steps.policy.outputs.railway_project_id"] == stack_project
     contexts = {**first.contexts, "steps.policy.outputs.railway_project_id": PROJECT_ID}
     return run_job(
