@@ -58,9 +58,9 @@ def backend_args(**overrides: Any) -> RailwayServiceArgs:
         "environment": "production",
         "service": "backend",
         "product": "fixture",
-        "source": RepoSource(repo="autonomica/app", branch="main", root_directory="backend"),
+        "source": RepoSource(repo="fixture-owner/app", branch="main", root_directory="backend"),
         "settings": Settings(healthcheck_path="/health"),
-        "domains": ["api.autonomica.app"],
+        "domains": ["api.fixture.example.test"],
         "variables": {"LOG_LEVEL": "info"},
         "secrets": {"DATABASE_URL": pulumi.Output.secret(CANARY)},
         "retain_on_delete": True,
@@ -107,7 +107,7 @@ def test_secret_values_travel_only_in_the_environment_and_stdin_stays_readable()
     assert spec.service.variables == {"LOG_LEVEL": "info"}
     assert spec.service.secret_variables == ("DATABASE_URL",)
     assert spec.service.settings.healthcheck_path == "/health"
-    assert spec.service.domains == ("api.autonomica.app",)
+    assert spec.service.domains == ("api.fixture.example.test",)
     assert plan.plaintext[command["urn"]]["environment"] == {"PIPELINE_SECRET_DATABASE_URL": CANARY}
     assert CANARY not in json.dumps(plan.to_json())
 
@@ -136,7 +136,7 @@ def test_outputs_come_from_the_printed_state() -> None:
     args: dict[str, Any] = dict(
         service="worker",
         environment="staging",
-        source=ImageSource(image="ghcr.io/autonomica/worker:1"),
+        source=ImageSource(image="ghcr.io/fixture-owner/worker:1"),
         domains=[],
         service_domain=True,
     )
@@ -147,7 +147,7 @@ def test_outputs_come_from_the_printed_state() -> None:
 
 
 def test_custom_domain_gives_the_public_url() -> None:
-    assert plan_of(backend_args).outputs["public_url"] == "https://api.autonomica.app"
+    assert plan_of(backend_args).outputs["public_url"] == "https://api.fixture.example.test"
 
 
 def test_component_parents_its_command() -> None:

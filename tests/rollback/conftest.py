@@ -28,7 +28,7 @@ from tests.rollback.standins import (
 )
 
 TOKEN = "webhook-token-for-tests-0123456789"
-SMTP_LOGIN = ("rollback@autonomica.app", "smtp-password-canary-5b1e")
+SMTP_LOGIN = ("rollback@fixture.example.test", "smtp-password-canary-5b1e")
 # The rollback service's behaviour is tested on an explicit fixture product's staging stack (a
 # Vercel frontend, a critical backend, a non-critical worker: the cases below name them), not on
 # the stack under test: without its own address (these tests run it).
@@ -101,7 +101,7 @@ RECORDED_PLATFORMS = {
     "VERCEL_TOKEN": "t",
     "VERCEL_PROJECT_ID": "p",
     "GITHUB_TOKEN": "t",
-    "GITHUB_REPOSITORY": "autonomica/app",
+    "GITHUB_REPOSITORY": "fixture-owner/app",
 }
 
 

@@ -57,7 +57,7 @@ def live(github: GitHubStandIn, tmp_path: Path) -> LiveActions:
             "vercel_token": "t",
             "vercel_project_id": "p",
             "github_token": GITHUB_TOKEN,
-            "github_repository": "autonomica/app",
+            "github_repository": "fixture-owner/app",
             "github_api_url": github.url,
         }
     )
@@ -86,7 +86,7 @@ def gate(
         "DEPLOY_ENVIRONMENT": ENVIRONMENT,
         "FREEZE_READ_TOKEN": GITHUB_TOKEN,
         "GITHUB_API_URL": github.url,
-        "GITHUB_REPOSITORY": "autonomica/app",
+        "GITHUB_REPOSITORY": "fixture-owner/app",
         **env,
     }
     return subprocess.run(
