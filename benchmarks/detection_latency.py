@@ -49,6 +49,7 @@ from monitoring.rules import HEALTH_ALERT
 from rollback.deploy import WEBHOOK_PATH
 from rollback.service import build_service
 from rollback.settings import Settings
+from tests.conftest import THREE_SERVICES
 from tests.monitoring.loopback import Loopback, loopback_stack, wait_until_probed_healthy
 from tests.railway.conftest import schema_path
 from tests.railway.standin import RailwayStandIn, load_schema
@@ -188,6 +189,7 @@ def run(
                     tools,
                     rollback_url=f"{url}{WEBHOOK_PATH}",
                     webhook_token=TOKEN,
+                    project_dir=THREE_SERVICES,  # the rollback service's fixture product
                 ) as stack,
             ):
                 with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):

@@ -204,8 +204,13 @@ class HostSettings(Settings):
             "backboard.railway.com",
         ),
         description="hosts, and the hosts below them, that may receive a credential: the "
-        "platforms' by default; policy.settings adds the stack's own (its urls, the SMTP "
-        "smarthost) and the settings file's",
+        "platforms' by default; policy.settings adds the settings file's",
+    )
+    own_hosts: tuple[str, ...] = Field(
+        (),
+        description="the hosts the stack names as its own (its urls, the SMTP smarthost), "
+        "trusted exactly: a host below one (evil.shop.example under shop.example) is not the "
+        "stack's; policy.settings derives them from the stack file",
     )
 
 
@@ -768,7 +773,9 @@ def _host(address: str) -> str:
 
 
 def _trusted(host: str, settings: HostSettings) -> bool:
-    return any(host == h or host.endswith(f".{h}") for h in settings.trusted_hosts)
+    return host in settings.own_hosts or any(
+        host == h or host.endswith(f".{h}") for h in settings.trusted_hosts
+    )
 
 
 def _alertmanager_destinations(text: str) -> Iterator[tuple[str, str, str]]:

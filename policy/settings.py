@@ -38,6 +38,7 @@ DERIVED = frozenset(
         "applicationRepository",
         "deployAppId",
         "trustedHosts",
+        "ownHosts",
     }
 )
 
@@ -174,9 +175,9 @@ def _derived(stack: Mapping[str, Any], file: SettingsFile) -> dict[str, Any]:
         "pipelineRepository": file.pipeline_repository or rollback.get("repository"),
         "applicationRepository": file.application_repository or github.get("repository"),
         "deployAppId": github.get("committerAppId"),
-        "trustedHosts": list(
-            dict.fromkeys([*own_hosts(stack), *PLATFORM_HOSTS, *file.trusted_hosts])
-        ),
+        "trustedHosts": list(dict.fromkeys([*PLATFORM_HOSTS, *file.trusted_hosts])),
+        # The stack's own hosts exactly, never the hosts below them.
+        "ownHosts": list(own_hosts(stack)),
     }
 
 

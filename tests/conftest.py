@@ -45,6 +45,26 @@ STACKS = tuple(
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked `committed_stacks("why")` is about this repository's own stack files (their
+    content, the upgrade of their state), not behaviour: on another project's stack files it is
+    skipped with its reason, never counted as passed (docs/adopting.md, "The suite on your stack
+    files")."""
+    if OWN_STACKS:
+        return
+    project = PROJECT_DIR.relative_to(ROOT) if PROJECT_DIR.is_relative_to(ROOT) else PROJECT_DIR
+    for item in items:
+        marker = item.get_closest_marker("committed_stacks")
+        if marker is not None:
+            why = marker.args[0] if marker.args else marker.kwargs["why"]
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"about the stacks this repository was written for, not {project}'s "
+                    f"({NAMESPACE}): {why}"
+                )
+            )
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip a test whose tool or file is missing; in CI a missing tool is a failure, not a skip."""
     if IN_CI:
@@ -86,6 +106,11 @@ def zizmor_findings(files: Iterable[Path], *options: str) -> list[dict[str, Any]
 
 
 NAMESPACE = project_name(PROJECT_DIR)  # the project's, from its Pulumi.yaml
+# Whether the stack files under test are the ones this repository was written for: the project
+# its frozen plans of before 2.0.0 were made of (tests/plandiff/frozen), at the repository root.
+# In an adopter's copy (another name) or on examples/shop they are not.
+_FROZEN = ROOT / "tests" / "plandiff" / "frozen" / "production" / "plan.json"
+OWN_STACKS = PROJECT_DIR == ROOT and json.loads(_FROZEN.read_text())["project"] == NAMESPACE
 
 
 def key(name: str) -> str:
@@ -93,16 +118,21 @@ def key(name: str) -> str:
     return f"{NAMESPACE}:{name}"
 
 
-def stack_config(stack: str) -> dict[str, Any]:
-    """The committed stack file's config, a copy of its own for each caller to change."""
-    return copy.deepcopy(_stack_config(stack))
+# An explicit fixture product of a fixed shape (a Vercel frontend, a critical Railway backend, a
+# non-critical worker) for tests about that shape rather than about the stack under test.
+THREE_SERVICES = ROOT / "tests" / "fixtures" / "three_services"
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """A project's stack file's config, a copy of its own for each caller to change."""
+    return copy.deepcopy(_stack_config(stack, project_dir))
 
 
 @functools.cache
-def _stack_config(stack: str) -> dict[str, Any]:
+def _stack_config(stack: str, project_dir: Path) -> dict[str, Any]:
     # Read once per process: the strict reader is pure Python, and hundreds of tests start
-    # from the same committed files.
-    return synth.read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
+    # from the same stack files.
+    return synth.read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
 
 
 def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,20 +147,24 @@ def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any
 
 
 def monitoring_config(
-    changes: Mapping[str, Any] | None = None, stack: str = "staging"
+    changes: Mapping[str, Any] | None = None,
+    stack: str = "staging",
+    project_dir: Path = PROJECT_DIR,
 ) -> MonitoringConfig:
     """The stack's monitoring settings as the program derives them (components.monitoring:
     runbooks, the rollback webhook, the servers' addresses), with `changes` (camelCase) merged
     in: what a test renders is what the stack would render."""
-    derived = components.monitoring.settings(validated_stack(stack))
+    derived = components.monitoring.settings(validated_stack(stack, project_dir))
     base = derived.model_dump(by_alias=True, mode="json", exclude_none=True)
     return MonitoringConfig.model_validate(merged(base, changes or {}))
 
 
-def target_of(stack: str = "staging", **services: Mapping[str, Any]) -> Target:
+def target_of(
+    stack: str = "staging", project_dir: Path = PROJECT_DIR, **services: Mapping[str, Any]
+) -> Target:
     """The stack's monitoring target as the program derives it, each named service changed by
     its mapping (snake_case fields of MonitoredService)."""
-    target = components.monitoring.target(validated_stack(stack))
+    target = components.monitoring.target(validated_stack(stack, project_dir))
     changed = {
         name: target.services[name].model_copy(update=dict(update))
         for name, update in services.items()
@@ -158,16 +192,17 @@ def config_error(stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
     return str(caught.value)
 
 
-def validated_stack(stack: str) -> StackConfig:
+def validated_stack(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The committed stack file, validated as the program does (placeholder secrets)."""
-    return _validated(stack)
+    return _validated(stack, project_dir)
 
 
 @functools.cache
-def _validated(stack: str) -> StackConfig:
-    flat, _ = synth.pulumi_config(stack_config(stack), namespace=NAMESPACE)
+def _validated(stack: str, project_dir: Path) -> StackConfig:
+    namespace = project_name(project_dir)
+    flat, _ = synth.pulumi_config(stack_config(stack, project_dir), namespace=namespace)
     return validate(
-        raw_project_config(flat, NAMESPACE), stack, frozenset({"secrets"}), (), NAMESPACE
+        raw_project_config(flat, namespace), stack, frozenset({"secrets"}), (), namespace
     )
 
 

@@ -16,55 +16,93 @@ from components import app_repository
 from components.config import raw_project_config
 from components.config.loading import required_secrets
 from components.vercel import IGNORE_PRODUCTION_PUSHES
-from tests.conftest import ROOT, SynthFn, config_error, key, stack_config, validated_stack
+from tests.conftest import (
+    NAMESPACE,
+    PROJECT_DIR,
+    ROOT,
+    STACKS,
+    SynthFn,
+    config_error,
+    key,
+    stack_config,
+    validated_stack,
+)
 from tools import synth
 
 FILE = "github:index/repositoryFile:RepositoryFile"
 RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
-BRANCH = {"staging": "develop", "production": "main"}
+VERCEL = next(iter(validated_stack("staging").of("vercel")))
+ENVIRONMENT = validated_stack("production").environment.name
+
+
+def managed(stack: str) -> Any:
+    """An edit: the stack's workflows committed by pulumi up (`managed`), as its own App (its
+    committerAppId, or a test id where it renders them); None where the stack manages them."""
+    if validated_stack(stack).github.workflows == "managed":
+        return None
+
+    def edit(config: dict[str, Any]) -> None:
+        config[key("github")].update(workflows="managed", committerAppId=4200 + STACKS.index(stack))
+
+    return edit
+
+
+def committer(stack: str) -> int:
+    return validated_stack(stack).github.committer_app_id or 4200 + STACKS.index(stack)
 
 
 def test_managed_workflows_are_committed_on_the_stacks_branch(
     run_stack: SynthFn, stack: str
 ) -> None:
-    plan = run_stack(stack)
+    plan = run_stack(stack, managed(stack))
     committed = {r["inputs"]["file"]: r for r in plan.of_type(FILE)}
-    rendered = app_repository.files(validated_stack(stack))
+    config = validated_stack(stack)
+    github = config.github.model_copy(
+        update={"workflows": "managed", "committer_app_id": committer(stack)}
+    )
+    rendered = app_repository.files(config.model_copy(update={"github": github}))
     assert sorted(committed) == sorted(rendered)
-    assert f".github/workflows/deploy-{stack}.yml" in committed
+    assert f".github/workflows/deploy-{config.environment.name}.yml" in committed
     for path, resource in committed.items():
         assert resource["inputs"]["content"] == rendered[path]
-        assert resource["inputs"]["branch"] == BRANCH[stack]
-        assert resource["inputs"]["repository"] == "autonomica"
-        assert resource["protect"] is (stack == "production")
-    app = validated_stack(stack).github.committer_app_id
-    committer = {"actorType": "Integration", "actorId": app, "bypassMode": "always"}
+        assert resource["inputs"]["branch"] == config.github.branch
+        assert resource["inputs"]["repository"] == config.github.name
+        assert resource["protect"] is config.is_production
+    app = {"actorType": "Integration", "actorId": committer(stack), "bypassMode": "always"}
     rulesets = {r["inputs"]["name"]: r["inputs"] for r in plan.of_type(RULESET)}
+    environment = config.github.environment
     for kind in ("checks", "review"):  # the checks and the review rule both let it push
-        assert committer in rulesets[f"{kind}-{stack}"]["bypassActors"]
-    assert "bypassActors" not in rulesets[f"branch-{stack}"]  # no one deletes or force-pushes
+        assert app in rulesets[f"{kind}-{environment}"]["bypassActors"]
+    assert "bypassActors" not in rulesets[f"branch-{environment}"]  # no one deletes or force-pushes
 
 
 def test_each_stack_commits_as_its_own_app() -> None:
     """Staging's App is no bypass actor on production's branch: code merged to the pipeline's
     develop cannot push to the app's main (docs/security.md)."""
-    staging, production = (validated_stack(s).github.committer_app_id for s in BRANCH)
-    assert staging is not None and production is not None and staging != production
+    apps = [validated_stack(s).github.committer_app_id for s in STACKS]
+    apps = [app for app in apps if app is not None]
+    if len(apps) < 2:
+        pytest.skip("fewer than two stacks commit the app repository's workflows")
+    assert len(set(apps)) == len(apps)
 
 
 def test_rendered_workflows_commit_nothing_and_let_no_app_push(run_stack: SynthFn) -> None:
     def rendered(config: dict[str, Any]) -> None:
-        github = config["autonomica-pipeline:github"]
+        github = config[key("github")]
         github["workflows"] = "rendered"
-        del github["committerAppId"]
+        github.pop("committerAppId", None)
 
     plan = run_stack("production", rendered)
     assert plan.of_type(FILE) == []
+    github = validated_stack("production").github
     rulesets = {r["inputs"]["name"]: r["inputs"] for r in plan.of_type(RULESET)}
-    assert "bypassActors" not in rulesets["branch-production"]
-    assert "bypassActors" not in rulesets["checks-production"]  # the checks bind everyone
-    [maintainer] = rulesets["review-production"]["bypassActors"]  # merges of own PRs only
-    assert (maintainer["actorType"], maintainer["bypassMode"]) == ("User", "pull_request")
+    assert "bypassActors" not in rulesets[f"branch-{github.environment}"]
+    assert "bypassActors" not in rulesets[f"checks-{github.environment}"]  # the checks bind all
+    actors = rulesets[f"review-{github.environment}"].get("bypassActors", [])
+    # Only the maintainers' merges of their own pull requests.
+    assert [(a["actorType"], a["bypassMode"]) for a in actors] == [
+        ("User", "pull_request") for _ in github.merge_bypass
+    ]
 
 
 def test_the_environment_declares_what_the_workflows_read(run_stack: SynthFn, stack: str) -> None:
@@ -102,27 +140,38 @@ def test_vercel_builds_no_production_push_but_still_previews(vercel_env: str, bu
 
 
 def test_managed_workflows_without_a_committer_fail_before_any_resource() -> None:
-    message = config_error(
-        "production", lambda config: config["autonomica-pipeline:github"].pop("committerAppId")
-    )
+    def no_committer(config: dict[str, Any]) -> None:
+        config[key("github")]["workflows"] = "managed"
+        config[key("github")].pop("committerAppId", None)
+
+    message = config_error("production", no_committer)
     assert "github.workflows managed needs github.committerAppId" in message
 
 
 def test_a_required_check_the_ci_never_reports_fails_before_any_resource() -> None:
     def e2e(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:github"]["requiredChecks"] = ["test-and-quality", "e2e"]
+        config[key("github")]["requiredChecks"] = [*required, "e2e"]
 
+    required = validated_stack("staging").github.required_checks
     message = config_error("staging", e2e)
-    assert (
-        "autonomica-pipeline:github.requiredChecks[1]: 'e2e' is not a job of the rendered CI"
-        in (message)
-    )
+    at = len(required)
+    assert f"{key('github')}.requiredChecks[{at}]: 'e2e' is not a job of the rendered CI" in message
     assert "fix: " in message
 
 
 def test_the_cli_writes_the_files_for_a_team_that_commits_them(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "tools.app_workflows", "--stack", "staging", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "tools.app_workflows",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--stack",
+            "staging",
+            "--out",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -134,7 +183,7 @@ def test_the_cli_writes_the_files_for_a_team_that_commits_them(tmp_path: Path) -
 
 
 def _app_ci(config: dict[str, Any]) -> dict[str, Any]:
-    app_ci: dict[str, Any] = config.setdefault("autonomica-pipeline:appCi", {})
+    app_ci: dict[str, Any] = config.setdefault(key("appCi"), {})
     return app_ci
 
 
@@ -151,7 +200,7 @@ def _app_ci(config: dict[str, Any]) -> dict[str, Any]:
         ),
         (lambda c: _app_ci(c).update(playwright={"workers": 0}), "appCi.playwright.workers"),
         (
-            lambda c: c["autonomica-pipeline:services"]["frontend"].update(dockerfile="Dockerfile"),
+            lambda c: c[key("services")][VERCEL].update(dockerfile="Dockerfile"),
             "dockerfile, schedule and deploy are Railway settings",
         ),
     ],
@@ -171,18 +220,26 @@ def test_a_bypass_of_deployment_protection_needs_its_secret_and_only_the_tests_g
     edited = stack_config("production")
     bypass(edited)
     assert "vercelBypassSecret" in required_secrets(raw_project_config(
-        synth.pulumi_config(edited)[0]))  # fmt: skip
+        synth.pulumi_config(edited, namespace=NAMESPACE)[0], NAMESPACE))  # fmt: skip
     canary = "vercel-bypass-canary-41f0"
-    plan = run_stack("production", bypass, {"vercelBypassSecret": canary})
+    to_manage = managed("production")
+
+    def both(config: dict[str, Any]) -> None:
+        bypass(config)
+        if to_manage:  # the files pulumi up commits show what each step gets
+            to_manage(config)
+
+    plan = run_stack("production", both, {"vercelBypassSecret": canary})
     secrets = {r["inputs"]["secretName"]: r for r in plan.of_type(
         "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret")}  # fmt: skip
     assert "VERCEL_AUTOMATION_BYPASS_SECRET" in secrets
     assert canary not in json.dumps([r["inputs"] for r in plan.of_type(FILE)])
+    path = f".github/workflows/deploy-{ENVIRONMENT}.yml"
     deploy = next(r["inputs"]["content"] for r in plan.of_type(FILE)
-                  if r["inputs"]["file"] == ".github/workflows/deploy-production.yml")  # fmt: skip
+                  if r["inputs"]["file"] == path)  # fmt: skip
     steps = yaml.safe_load(deploy)["jobs"]["deploy"]["steps"]
     holders = [s["name"] for s in steps if "VERCEL_AUTOMATION_BYPASS_SECRET" in str(s.get("env"))]
-    assert holders == ["Playwright against the deployed frontend (the smoke set)"]
+    assert holders == [f"Playwright against the deployed {VERCEL} (the smoke set)"]
 
 
 def test_the_smoke_gate_is_the_alerts_bounds_of_the_stack(stack: str) -> None:
@@ -191,7 +248,7 @@ def test_the_smoke_gate_is_the_alerts_bounds_of_the_stack(stack: str) -> None:
     smoke = app_repository.workflows_config(config).smoke_test
     assert smoke.max_failure_ratio == performance.error_rate
     assert smoke.max_p95_seconds == performance.response_time_p95.total_seconds()
-    deploy = app_repository.files(config)[f".github/workflows/deploy-{stack}.yml"]
+    deploy = app_repository.files(config)[f".github/workflows/deploy-{config.environment.name}.yml"]
     if not config.is_production:
         assert (
             f"SMOKE_MAX_P95_MS: '{performance.response_time_p95.total_seconds() * 1000:.0f}'"
@@ -209,8 +266,18 @@ def test_code_owners_must_approve_a_change_to_the_workflows(run_stack: SynthFn, 
     review ruleset requires a code owner's approval: a pull request that adds a job named like
     the required check waits for them. Without it, neither."""
     gh = validated_stack(stack).github
-    assert gh.code_owners, "the committed stacks name their code owners"
-    plan = run_stack(stack)
+    assert gh.code_owners, "the stacks under test name their code owners"
+    manage = managed(stack)  # the stack's workflows committed by pulumi up
+
+    def edited(change: Any = None) -> Any:
+        def edit(config: dict[str, Any]) -> None:
+            for step in (manage, change):
+                if step is not None:
+                    step(config)
+
+        return run_stack(stack, edit)
+
+    plan = edited()
     committed = {r["inputs"]["file"]: r["inputs"]["content"] for r in plan.of_type(FILE)}
     owners = [line for line in committed[".github/CODEOWNERS"].splitlines() if line[:1] != "#"]
     expected = [
@@ -222,6 +289,6 @@ def test_code_owners_must_approve_a_change_to_the_workflows(run_stack: SynthFn, 
     def without(config: dict[str, Any]) -> None:
         config[key("github")].pop("codeOwners")
 
-    bare = run_stack(stack, without)
+    bare = edited(without)
     assert ".github/CODEOWNERS" not in {r["inputs"]["file"] for r in bare.of_type(FILE)}
     assert _review_ruleset(bare)["rules"]["pullRequest"]["requireCodeOwnerReview"] is False

@@ -26,6 +26,7 @@ from components.config import (
 )
 from tests.conftest import (
     NAMESPACE,
+    PROJECT_DIR,
     STACKS,
     SynthFn,
     config_error,
@@ -39,8 +40,8 @@ PROJECT = NAMESPACE
 
 
 def raw(stack: str) -> dict[str, Any]:
-    flat, _ = synth.pulumi_config(stack_config(stack))
-    return raw_project_config(flat)
+    flat, _ = synth.pulumi_config(stack_config(stack), namespace=PROJECT)
+    return raw_project_config(flat, PROJECT)
 
 
 def secrets_of(paths: list[str], value: Any) -> dict[str, Any]:
@@ -65,19 +66,20 @@ SECRETS = secrets_of(required_secrets(raw("staging")), "a-placeholder-secret")
 
 def problems(config: dict[str, Any], stack: str = "staging") -> str:
     with pytest.raises(ConfigError) as caught:
-        validate(config, stack, frozenset({"secrets"}))
+        validate(config, stack, frozenset({"secrets"}), (), PROJECT)
     return str(caught.value)
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_committed_stack_files_are_valid(stack: str) -> None:
-    config = validate(raw(stack), stack, frozenset({"secrets"}))
+    config = validate(raw(stack), stack, frozenset({"secrets"}), (), PROJECT)
     assert config.environment.name == stack
 
 
+@pytest.mark.committed_stacks("the pipeline spec's wait timers (0 and 5 minutes) for Autonomica")
 def test_spec_values_are_in_the_stack_files() -> None:
-    staging = validate(raw("staging"), "staging", frozenset({"secrets"}))
-    production = validate(raw("production"), "production", frozenset({"secrets"}))
+    staging = validate(raw("staging"), "staging", frozenset({"secrets"}), (), PROJECT)
+    production = validate(raw("production"), "production", frozenset({"secrets"}), (), PROJECT)
     assert (staging.environment.kind, production.environment.kind) == ("staging", "production")
     assert (staging.github.wait_timer, production.github.wait_timer) == (0, 5)
     assert staging.services.keys() == production.services.keys()  # one shape, two environments
@@ -115,7 +117,10 @@ def test_a_dry_run_rollback_service_needs_no_platform_token() -> None:
     config = raw("staging")
     assert config["rollback"]["dryRun"] is True
     config["secrets"] = {k: v for k, v in SECRETS.items() if k not in ACTING_SECRETS}
-    assert validate(config, "staging", frozenset({"secrets"})).secrets.railway_token is None
+    assert (
+        validate(config, "staging", frozenset({"secrets"}), (), PROJECT).secrets.railway_token
+        is None
+    )
     config["rollback"]["dryRun"] = False
     message = problems(config)
     assert message.count("required while rollback.dryRun is false") == len(ACTING_SECRETS)
@@ -124,7 +129,7 @@ def test_a_dry_run_rollback_service_needs_no_platform_token() -> None:
 def test_secrets_stored_in_plain_text_are_refused_without_echoing_them() -> None:
     config = raw("staging") | {"secrets": dict(SECRETS, slackApiUrl="https://u:hunter2@hooks")}
     with pytest.raises(ConfigError) as caught:
-        validate(config, "staging", frozenset())
+        validate(config, "staging", frozenset(), (), PROJECT)
     assert "stored in plain text" in str(caught.value)
     assert "hunter2" not in str(caught.value)
 
@@ -245,7 +250,10 @@ def _gate(config: dict[str, Any], stack: str, tmp_path: Path) -> tuple[int, str]
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
         code = synth.main(
-            ["--stack", stack, "--stack-file", str(stack_file), "--out", str(tmp_path)]
+            [
+                *("--project-dir", str(PROJECT_DIR), "--stack", stack),
+                *("--stack-file", str(stack_file), "--out", str(tmp_path)),
+            ]
         )
     return code, errors.getvalue()
 
@@ -301,8 +309,10 @@ def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
         """`values`: the config decrypted; secret keys as the CLI marks them in its file."""
         if stack_file is not None:
             dump_yaml(stack_file, tmp_path / f"Pulumi.{stack}.yaml")
-        flat, _ = synth.pulumi_config(values)
-        _, secret_keys = synth.pulumi_config(values if stack_file is None else stack_file)
+        flat, _ = synth.pulumi_config(values, namespace=PROJECT)
+        _, secret_keys = synth.pulumi_config(
+            values if stack_file is None else stack_file, namespace=PROJECT
+        )
         monkeypatch.setenv("PULUMI_CONFIG", json.dumps(flat))
         monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
         settings.reset_options(project=PROJECT, stack=stack)
@@ -497,7 +507,7 @@ def test_a_decimal_set_with_the_cli_is_read_as_its_number_but_a_boolean_is_no_nu
     config["monitoring"] = config["monitoring"] | {
         "triggers": {"performance": {"errorRate": "0.02"}}
     }
-    parsed = validate(config, "production", {"secrets"})
+    parsed = validate(config, "production", frozenset({"secrets"}), (), PROJECT)
     assert parsed.monitoring.triggers.performance.error_rate == 0.02
     config["monitoring"]["triggers"]["performance"]["errorRate"] = True
     assert "performance.errorRate: Input should be a valid number (got true)" in problems(
@@ -521,7 +531,13 @@ def test_a_branch_no_one_can_merge_into_is_refused_with_the_ways_out() -> None:
         {"reviewers": [{"team": "platform"}]},
         {"requiredApprovingReviews": 0},
     ):
-        validate({**config, "github": {**config["github"], **enough}}, "production", {"secrets"})
+        validate(
+            {**config, "github": {**config["github"], **enough}},
+            "production",
+            frozenset({"secrets"}),
+            (),
+            PROJECT,
+        )
 
 
 # --- The shape's rules, and keys of the stack files before 2.0.0 --------------------------------
@@ -638,7 +654,7 @@ def test_production_does_not_deploy_without_its_heartbeat_url() -> None:
     without = raw("production")
     del without["secrets"]["watchdogUrl"]
     with pytest.raises(ConfigError) as caught:
-        validate(without, "production", ["secrets"])
+        validate(without, "production", ["secrets"], (), PROJECT)
     assert f"{PROJECT}:secrets.watchdogUrl: missing: a production stack's dead man's switch" in (
         str(caught.value)
     )
@@ -647,7 +663,7 @@ def test_production_does_not_deploy_without_its_heartbeat_url() -> None:
     )
     staging = raw("staging")
     assert "watchdogUrl" not in staging["secrets"]  # optional there: the Watchdog goes nowhere
-    assert validate(staging, "staging", ["secrets"]).secrets.watchdog_url is None
+    assert validate(staging, "staging", ["secrets"], (), PROJECT).secrets.watchdog_url is None
 
 
 @pytest.mark.parametrize(
@@ -665,7 +681,7 @@ def test_a_heartbeat_url_alertmanager_would_not_get_byte_exact_is_refused(url: s
     config = raw("production")
     config["secrets"]["watchdogUrl"] = url
     with pytest.raises(ConfigError) as caught:
-        validate(config, "production", ["secrets"])
+        validate(config, "production", ["secrets"], (), PROJECT)
     assert f"{PROJECT}:secrets.watchdogUrl: Value error" in str(caught.value)
     assert CANARY not in str(caught.value)
 

@@ -8,22 +8,25 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, check_namespaces
-from tests.conftest import NAMESPACE, ROOT, SynthFn, dump_yaml
+from tests.conftest import NAMESPACE, SynthFn, dump_yaml, key, stack_config, validated_stack
 from tools import mockrun, synth
 
 
 def fails(stack: str, edit: Any) -> tuple[str, list[dict[str, Any]]]:
     """The config message and what was registered before it."""
-    config = synth.read_stack_file(synth.ROOT / f"Pulumi.{stack}.yaml")
+    config = stack_config(stack)
     edit(config)
     monitor = mockrun.RecordingMonitor(mockrun.Mocks())
-    flat, secret_keys = synth.pulumi_config(config)
+    flat, secret_keys = synth.pulumi_config(config, namespace=NAMESPACE)
     with pytest.raises(ConfigError) as caught:
         mockrun.run(
             lambda: synth.runpy.run_path(str(synth.ROOT / "__main__.py"), run_name="__main__"),
-            stack=stack, config=flat, secret_keys=secret_keys, monitor=monitor,
+            stack=stack, config=flat, secret_keys=secret_keys, monitor=monitor, project=NAMESPACE,
         )  # fmt: skip
     return str(caught.value), monitor.registrations
+
+
+TYPO = NAMESPACE[:-1]  # the project's name, its last letter left out
 
 
 @pytest.mark.parametrize(
@@ -31,11 +34,11 @@ def fails(stack: str, edit: Any) -> tuple[str, list[dict[str, Any]]]:
     [
         (
             "production",
-            "autonomica-pipline:monitoring",
+            f"{TYPO}:monitoring",
             [
-                "autonomica-pipline:monitoring: unknown namespace 'autonomica-pipline'",
-                "fix: rename it to autonomica-pipeline:monitoring in Pulumi.production.yaml, or "
-                "pulumi config rm 'autonomica-pipline:monitoring' --stack production",
+                f"{TYPO}:monitoring: unknown namespace '{TYPO}'",
+                f"fix: rename it to {NAMESPACE}:monitoring in Pulumi.production.yaml, or "
+                f"pulumi config rm '{TYPO}:monitoring' --stack production",
             ],
         ),
         (
@@ -43,7 +46,7 @@ def fails(stack: str, edit: Any) -> tuple[str, list[dict[str, Any]]]:
             "monitoring",
             [
                 "  - monitoring: has no namespace, so nothing reads this key",
-                "rename it to autonomica-pipeline:monitoring in Pulumi.staging.yaml",
+                f"rename it to {NAMESPACE}:monitoring in Pulumi.staging.yaml",
             ],
         ),
     ],
@@ -63,8 +66,9 @@ def test_a_key_nothing_reads_is_an_error_with_the_fix_before_anything_registers(
 def test_every_unknown_key_is_listed_at_once_with_provider_keys_checked() -> None:
     with pytest.raises(ConfigError) as caught:
         check_namespaces(
-            ["github:tokn", "vercel:team", "githb:owner", "autonomica-pipeline:x", "pulumi:tags"],
+            ["github:tokn", "vercel:team", "githb:owner", key("x"), "pulumi:tags"],
             "production",
+            NAMESPACE,
         )
     message = str(caught.value)
     assert message.startswith("Stack 'production' has 2 configuration problem(s):")
@@ -76,8 +80,8 @@ def test_every_unknown_key_is_listed_at_once_with_provider_keys_checked() -> Non
 
 def test_known_provider_keys_pass(run_stack: SynthFn) -> None:
     def providers(config: dict[str, Any]) -> None:
-        config["github:owner"] = "jairodriguez"
-        config["vercel:team"] = "autonomica"
+        config["github:owner"] = validated_stack("staging").github.owner
+        config["vercel:team"] = "any-team"  # a key the provider reads: its value is not ours
         config["command:anything"] = "x"
         config["pulumi:tags"] = {"team": "platform"}
 
@@ -89,26 +93,28 @@ def _project(tmp_path: Path, name: str, namespace: str) -> Path:
     `namespace`."""
     tmp_path.mkdir()
     (tmp_path / "Pulumi.yaml").write_text(f"name: {name}\nruntime: python\n")
-    config = synth.read_stack_file(ROOT / "Pulumi.staging.yaml")
+    config = stack_config("staging")
     renamed = {f"{namespace}:{k.partition(':')[2]}": v for k, v in config.items()}
     dump_yaml(renamed, tmp_path / "Pulumi.staging.yaml")
     return tmp_path
 
 
 def test_the_namespace_is_the_name_in_the_projects_pulumi_yaml(tmp_path: Path) -> None:
-    project = _project(tmp_path / "shop", "shop-pipeline", "shop-pipeline")
+    project = _project(tmp_path / "renamed", "renamed-pipeline", "renamed-pipeline")
     plan = synth.synthesize("staging", project_dir=project)
-    assert plan.project == "shop-pipeline"
-    assert all(r["urn"].startswith("urn:pulumi:staging::shop-pipeline::") for r in plan.resources)
+    assert plan.project == "renamed-pipeline"
+    assert all(
+        r["urn"].startswith("urn:pulumi:staging::renamed-pipeline::") for r in plan.resources
+    )
 
 
 def test_keys_under_another_projects_name_say_so_once_each(tmp_path: Path) -> None:
     """A renamed project with its old keys: every key named with the rename that fixes it, not a
     "Field required" for each key the model then misses."""
-    project = _project(tmp_path / "shop", "shop-pipeline", NAMESPACE)
+    project = _project(tmp_path / "renamed", "renamed-pipeline", NAMESPACE)
     with pytest.raises(ConfigError) as caught:
         synth.synthesize("staging", project_dir=project)
     message = str(caught.value)
     assert "Field required" not in message
     assert f"{NAMESPACE}:services: unknown namespace '{NAMESPACE}'" in message
-    assert "rename it to shop-pipeline:services in Pulumi.staging.yaml" in message
+    assert "rename it to renamed-pipeline:services in Pulumi.staging.yaml" in message

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from tests.conftest import ROOT, validated_stack
+from tests.conftest import PROJECT_DIR, ROOT, STACKS, validated_stack
 from tests.monitoring.loopback import HttpStandIn, JsonReplies
 from tools import drift_issue
 
@@ -87,7 +87,7 @@ def github() -> Any:
 def run(github: IssuesStandIn, tmp_path: Path, drifted: bool, report: str = "") -> int:
     (tmp_path / "report.txt").write_text(report)
     env = {
-        "GITHUB_REPOSITORY": "jairodriguez/autonomica-pipeline",
+        "GITHUB_REPOSITORY": validated_stack("production").rollback.repository,
         "GITHUB_TOKEN": TOKEN,
         "GITHUB_API_URL": github.url,
         "GITHUB_RUN_URL": "https://github.com/run/1",
@@ -167,9 +167,10 @@ def test_the_pipeline_app_token_is_scoped_to_the_stacks_application_repository()
                 assert "tools.app_workflows --stack" in steps["app"]["run"]
                 assert "--repository" in steps["app"]["run"]
     assert minted == 4  # deploy (committing and administering), drift, preview
-    for stack in ("staging", "production"):
+    for stack in STACKS:
         printed = subprocess.run(
-            [sys.executable, "-m", "tools.app_workflows", "--stack", stack, "--repository"],
+            [sys.executable, "-m", "tools.app_workflows", "--project-dir", str(PROJECT_DIR),
+             "--stack", stack, "--repository"],
             cwd=ROOT, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         owner, name = validated_stack(stack).github.repository.split("/")

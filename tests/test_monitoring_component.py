@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from monitoring.secrets import placeholder
-from tests.conftest import ROOT, SynthFn, merged
+from tests.conftest import ROOT, SynthFn, key, merged
 from tools import synth
 
 CANARY = "canary-monitoring-71d0-do-not-leak"
@@ -68,8 +68,8 @@ def test_synth_writes_the_monitoring_files(tmp_path: Path) -> None:
 
 def test_a_threshold_in_the_stack_file_reaches_the_rules(run_stack: SynthFn) -> None:
     def edit(config: dict[str, object]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"],
+        config[key("monitoring")] = merged(
+            config[key("monitoring")],
             {"triggers": {"performance": {"errorRate": 0.02}}},
         )
 

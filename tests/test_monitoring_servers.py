@@ -19,7 +19,15 @@ from components.railway.spec import Spec, VolumeRef
 from monitoring.images import IMAGES
 from monitoring.servers import ENTRYPOINT, SERVERS, START, Layout, Server, servers
 from monitoring.webauth import stack_of, web_config
-from tests.conftest import SynthFn, config_error, merged, stack_config, validated_stack
+from tests.conftest import (
+    NAMESPACE,
+    SynthFn,
+    config_error,
+    key,
+    merged,
+    stack_config,
+    validated_stack,
+)
 from tests.monitoring.loopback import loopback_layout
 from tests.railway.conftest import client, schema, sleeps, standin  # noqa: F401  (fixtures)
 from tests.railway.standin import PROJECT_ID, RailwayStandIn
@@ -74,7 +82,8 @@ def test_each_stack_runs_four_private_servers_and_a_public_grafana(
         login = "--web.config.file=" in service["settings"]["startCommand"]
         assert login is (name in ("prometheus", "alertmanager"))
         assert ("healthcheckPath" in service["settings"]) is not login
-        assert command["protect"] is command["retainOnDelete"] is (stack == "production")
+        production = validated_stack(stack).is_production
+        assert command["protect"] is command["retainOnDelete"] is production
         output = plan.outputs["monitoring"]["services"][name]
         assert output["serviceId"] == f"{name}-service-id"
         port = service["variables"]["PORT"]
@@ -90,7 +99,7 @@ def test_each_stack_runs_four_private_servers_and_a_public_grafana(
         "ROLLBACK_WEBHOOK_TOKEN",
         "SLACK_API_URL",
         "SMTP_PASSWORD",
-        *(["WATCHDOG_URL"] if stack == "production" else []),
+        *(["WATCHDOG_URL"] if validated_stack(stack).is_production else []),
     ]
 
 
@@ -146,7 +155,7 @@ def test_the_deployed_start_commands_are_the_ones_the_end_to_end_test_runs(
 
 def test_a_threshold_change_changes_only_the_servers_that_read_it(run_stack: SynthFn) -> None:
     def stricter(config: dict[str, Any]) -> None:
-        monitoring = config.setdefault("autonomica-pipeline:monitoring", {})
+        monitoring = config.setdefault(key("monitoring"), {})
         monitoring["triggers"] = {"performance": {"errorRate": 0.02}}
 
     before, after = commands(run_stack("production")), commands(run_stack("production", stricter))
@@ -191,11 +200,12 @@ def test_monitoring_secrets_reach_railway_and_nothing_else(
 
 def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix() -> None:
     def malformed(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"],
+        config[key("monitoring")] = merged(
+            config[key("monitoring")],
             {"servers": {"retention": "-1d", "images": {"prometheus": "prom/prometheus:latest"}}},
         )
-        config["autonomica-pipeline:urls"]["grafana"] = "http://grafana.autonomica.app"
+        https = config[key("urls")]["grafana"]
+        config[key("urls")]["grafana"] = https.replace("https://", "http://", 1)
 
     message = config_error("production", malformed)
     for path in (
@@ -203,23 +213,23 @@ def test_bad_monitoring_config_fails_before_any_resource_with_each_key_and_fix()
         "monitoring.servers.images.prometheus",
         "urls.grafana",
     ):
-        assert f"autonomica-pipeline:{path}:" in message
+        assert f"{NAMESPACE}:{path}:" in message
         assert f"fix: pulumi config set --path '{path}' VALUE --stack production" in message
     assert "pinned by version and digest" in message
 
 
 def test_addresses_are_derived_while_railway_runs_the_servers(run_stack: SynthFn) -> None:
     def typed(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"], {"addresses": {"alertmanager": "am:9093"}}
+        config[key("monitoring")] = merged(
+            config[key("monitoring")], {"addresses": {"alertmanager": "am:9093"}}
         )
 
     with pytest.raises(ConfigError, match=r"monitoring\.addresses is derived"):
         run_stack("staging", typed)
 
     def hosted(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"],
+        config[key("monitoring")] = merged(
+            config[key("monitoring")],
             {
                 "servers": {"hosting": "external"},
                 "addresses": {"prometheusUrl": "https://prometheus.example.com"},
@@ -262,9 +272,10 @@ def test_each_server_converges_once_and_a_second_apply_changes_nothing(
 def test_grafana_provisions_the_dashboards_from_where_they_are_written(run_stack: SynthFn) -> None:
     plan = run_stack("staging")
     files = synth.monitoring_files(plan)
-    provider = yaml.safe_load(files["grafana/provisioning/dashboards/autonomica.yml"])["providers"]
-    [dashboards] = provider
-    assert (dashboards["folder"], dashboards["folderUid"]) == ("Autonomica", "autonomica")
+    product = validated_stack("staging").product
+    provisioning = files[f"grafana/provisioning/dashboards/{product.name}.yml"]
+    [dashboards] = yaml.safe_load(provisioning)["providers"]
+    assert (dashboards["folder"], dashboards["folderUid"]) == (product.title, product.name)
     grafana = spec_of(commands(plan)["grafana"])["variables"]
     written = [line.split()[2] for line in grafana["PIPELINE_FILES"].splitlines()]
     board_files = [p for p in written if p.endswith(".json")]
@@ -274,10 +285,12 @@ def test_grafana_provisions_the_dashboards_from_where_they_are_written(run_stack
     datasource = yaml.safe_load(files["grafana/provisioning/datasources/prometheus.yml"])
     assert datasource["datasources"][0]["url"] == "http://prometheus.railway.internal:9090"
     uids = [json.loads(files[p])["uid"] for p in sorted(files) if p.endswith(".json")]
-    assert uids == [
-        f"autonomica-{n}-staging"
-        for n in ("application", "business", "infrastructure", "rollback", "slo")
-    ]
+    # Business metrics and objectives have boards where the stack sets them.
+    monitoring = validated_stack("staging").monitoring
+    boards = ["application", "infrastructure", "rollback"]
+    boards += ["business"] * (monitoring.business is not None) + ["slo"] * bool(monitoring.slos)
+    environment = validated_stack("staging").environment.name
+    assert uids == [f"{product.name}-{n}-{environment}" for n in sorted(boards)]
 
 
 @pytest.mark.parametrize("secret", ["rollbackWebhookToken", "alertmanagerPassword"])

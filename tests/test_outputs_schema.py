@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from components.outputs import StackOutputs
-from tests.conftest import ROOT, SynthFn
+from tests.conftest import ROOT, SynthFn, key, validated_stack
 from tools import schemas
 
 
@@ -27,11 +27,13 @@ def test_schema_version_is_pinned_in_the_schema() -> None:
     assert (ROOT / "schemas" / "stack-outputs.schema.json").is_file()
 
 
-def test_outputs_carry_the_feature_flags_of_the_environment(run_stack: SynthFn) -> None:
-    def flip(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:featureFlags"]["aiAssistance"] = True
+def test_outputs_carry_the_feature_flags_of_the_environment(run_stack: SynthFn, stack: str) -> None:
+    flags = dict(validated_stack(stack).feature_flags)
+    assert flags, "the stack sets no feature flag"
+    assert run_stack(stack).outputs["featureFlags"] == flags
+    name = sorted(flags)[0]
 
-    flags = {"newDashboard": True, "advancedAnalytics": False, "aiAssistance": False}
-    assert run_stack("production").outputs["featureFlags"] == flags
-    assert run_stack("production", flip).outputs["featureFlags"] == flags | {"aiAssistance": True}
-    assert run_stack("staging").outputs["featureFlags"] == dict.fromkeys(flags, True)
+    def flip(config: dict[str, Any]) -> None:
+        config[key("featureFlags")][name] = not flags[name]
+
+    assert run_stack(stack, flip).outputs["featureFlags"] == flags | {name: not flags[name]}

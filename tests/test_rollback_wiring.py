@@ -12,7 +12,7 @@ import yaml
 import rollback.deploy
 from components.config import ConfigError
 from components.railway.stack import ACTING_VARIABLES, PLATFORM_TOKENS, rollback_service
-from tests.conftest import SynthFn, merged, validated_stack
+from tests.conftest import SynthFn, key, merged, validated_stack
 from tools import synth
 
 COMMAND = "command:local:Command"
@@ -73,7 +73,7 @@ def test_it_is_built_only_by_the_pipeline_deploy_job_and_stays_private(
 
 def test_a_public_rollback_service_is_the_stacks_choice(run_stack: SynthFn) -> None:
     def public(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:rollback"]["public"] = True
+        config[key("rollback")]["public"] = True
 
     plan = run_stack("production", public)
     origin = plan.outputs["urls"]["rollback"]
@@ -129,8 +129,8 @@ def test_alertmanager_posts_to_the_rollback_service_over_the_private_network(
 
 def test_an_external_alertmanager_posts_to_the_public_url(run_stack: SynthFn) -> None:
     def edit(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"], {"servers": {"hosting": "external"}}
+        config[key("monitoring")] = merged(
+            config[key("monitoring")], {"servers": {"hosting": "external"}}
         )
 
     plan = run_stack("staging", edit)
@@ -155,8 +155,8 @@ def test_rollback_secrets_travel_only_in_the_secret_environment(run_stack: Synth
 
 def test_the_webhook_url_is_typed_once(run_stack: SynthFn) -> None:
     def edit(config: dict[str, Any]) -> None:
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"],
+        config[key("monitoring")] = merged(
+            config[key("monitoring")],
             {"receivers": {"rollbackWebhookUrl": "https://elsewhere.example/v1/alertmanager"}},
         )
 

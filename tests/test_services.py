@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components.app_repository import files as app_files
-from tests.conftest import NAMESPACE, SynthFn, validated_stack
+from tests.conftest import NAMESPACE, PROJECT_DIR, SynthFn, stack_config, validated_stack
 from tools import synth
 from workflows.config import PYTHON_SUFFIXES
 
@@ -47,9 +47,9 @@ def more_services(config: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def plan() -> Any:
-    config = synth.read_stack_file(synth.ROOT / "Pulumi.staging.yaml")
+    config = stack_config("staging")
     more_services(config)
-    return synth.run_program("staging", config)
+    return synth.run_program("staging", config, project_dir=PROJECT_DIR)
 
 
 def spec(plan: Any, name: str) -> dict[str, Any]:
@@ -111,16 +111,22 @@ def _models() -> dict[str, Any]:
 def test_ci_checks_each_source_folder_once_and_the_deploy_ships_each_railway_service(
     plan: Any,
 ) -> None:
+    config = validated_stack("staging").model_copy(
+        update={"services": {**validated_stack("staging").services, **_models()}}
+    )
+    rendered = app_files(config)
     committed = {r["inputs"]["file"]: r["inputs"]["content"] for r in plan.of_type(
         "github:index/repositoryFile:RepositoryFile")}  # fmt: skip
-    ci = yaml.safe_load(committed[".github/workflows/ci.yml"])
+    if config.github.workflows == "managed":  # pulumi up commits what the stack renders
+        assert {path: rendered[path] for path in committed} == committed
+    ci = yaml.safe_load(rendered[".github/workflows/ci.yml"])
     # One checking job per folder (a Python folder's integration and coverage jobs follow it).
     folders = [job["defaults"]["run"]["working-directory"] for name, job in ci["jobs"].items()
                if "defaults" in job and not name.endswith(PYTHON_SUFFIXES)]  # fmt: skip
     assert sorted(folders) == sorted({s.root for s in validated_stack("staging").services.values()}
                                      | {"jobs"})  # fmt: skip
     assert "--cov=jobs" in json.dumps(ci["jobs"]["nightly"])
-    deploy = yaml.safe_load(committed[".github/workflows/deploy-staging.yml"])
+    deploy = yaml.safe_load(rendered[f".github/workflows/deploy-{config.environment.name}.yml"])
     names = [s.get("name", "") for s in deploy["jobs"]["deploy"]["steps"]]
     assert {"Deploy the queue (Railway)", "Deploy the nightly (Railway)"} <= set(names)
 

@@ -20,7 +20,7 @@ from components.config import ConfigError, raw_project_config, validate
 from components.stackfile import MAX_DEPTH, StackFileError
 from monitoring.durations import format_duration, parse_duration
 from tests.conftest import NAMESPACE as PROJECT
-from tests.conftest import merged, stack_config
+from tests.conftest import PROJECT_DIR, STACKS, merged, stack_config
 from tools import synth
 
 KEY = f"{PROJECT}:github"
@@ -49,15 +49,15 @@ def gate(text: str, tmp_path: Path) -> tuple[int, str]:
 
 def config_problems(raw: dict[str, Any]) -> str | None:
     try:
-        validate(raw, "production", {"secrets"})
+        validate(raw, "production", frozenset({"secrets"}), (), PROJECT)
     except ConfigError as error:
         return str(error)
     return None
 
 
 def production_raw() -> dict[str, Any]:
-    flat, _ = synth.pulumi_config(PRODUCTION)
-    return raw_project_config(flat)
+    flat, _ = synth.pulumi_config(PRODUCTION, namespace=PROJECT)
+    return raw_project_config(flat, PROJECT)
 
 
 YAML_CHARACTERS = string.ascii_letters + string.digits + " \n\t-:[]{}&*!|>'\"#%@`,?.~=+_"
@@ -172,7 +172,7 @@ def test_any_duration_is_accepted_or_one_config_problem(amount: int, unit: str) 
     written = f"{amount}{unit}"
     raw = merged(production_raw(), {"monitoring": {"servers": {"retention": written}}})
     try:
-        config = validate(raw, "production", {"secrets"})
+        config = validate(raw, "production", frozenset({"secrets"}), (), PROJECT)
     except ConfigError as error:
         assert str(error).startswith("Stack 'production' has 1 configuration problem(s):")
         assert f"{PROJECT}:monitoring.servers.retention: " in str(error)
@@ -254,7 +254,7 @@ def test_sexagesimal_stays_text_as_yaml_v2_reads_it() -> None:
     assert parse("config:\n  x: 12:30\n") == {"config": {"x": "12:30"}}
 
 
-def test_the_committed_stack_files_read_as_before() -> None:
-    for stack in ("staging", "production"):
-        path = Path(synth.ROOT) / f"Pulumi.{stack}.yaml"
+def test_the_stack_files_read_as_before() -> None:
+    for stack in STACKS:
+        path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
         assert stackfile.read(path) == yaml.safe_load(path.read_text())["config"]

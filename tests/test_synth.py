@@ -11,15 +11,26 @@ from typing import Any
 import pytest
 
 from components.outputs import SCHEMA_VERSION
-from tests.conftest import ROOT, SynthFn, dump_yaml, stack_config, validated_stack
+from tests.conftest import (
+    NAMESPACE,
+    PROJECT_DIR,
+    ROOT,
+    STACKS,
+    SynthFn,
+    dump_yaml,
+    key,
+    stack_config,
+    validated_stack,
+)
 from tools import synth
 
 CANARY = "canary-3f9c1b7e-do-not-leak"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m tools.synth` on the project under test."""
     return subprocess.run(
-        [sys.executable, "-m", "tools.synth", *args],
+        [sys.executable, "-m", "tools.synth", "--project-dir", str(PROJECT_DIR), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -32,7 +43,7 @@ def test_synth_writes_plan_and_prints_summary(tmp_path: Path, stack: str) -> Non
     result = run_cli("--stack", stack, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     plan = json.loads((tmp_path / "plan.json").read_text())
-    assert plan["project"] == "autonomica-pipeline"
+    assert plan["project"] == NAMESPACE
     assert plan["stack"] == stack
     assert plan["outputs"]["schemaVersion"] == SCHEMA_VERSION
     assert {"urn", "type", "name", "parent", "custom", "protect", "inputs"} <= set(
@@ -40,10 +51,10 @@ def test_synth_writes_plan_and_prints_summary(tmp_path: Path, stack: str) -> Non
     )
     urns = {r["urn"] for r in plan["resources"]}
     assert all(
-        r["parent"] in urns or r["parent"].endswith(f"autonomica-pipeline-{stack}")
+        r["parent"] in urns or r["parent"].endswith(f"{NAMESPACE}-{stack}")
         for r in plan["resources"]
     )
-    assert f"Offline synth of autonomica-pipeline/{stack}" in result.stdout
+    assert f"Offline synth of {NAMESPACE}/{stack}" in result.stdout
     assert f"Resources: {len(plan['resources'])} to create" in result.stdout
     assert "github:index/repositoryEnvironment:RepositoryEnvironment" in result.stdout
 
@@ -58,36 +69,37 @@ def test_synth_is_deterministic(tmp_path: Path) -> None:
 
 def test_bad_stack_file_exits_non_zero_without_traceback(tmp_path: Path) -> None:
     config = stack_config("staging")
-    config["autonomica-pipeline:github"]["waitTimer"] = 99999
-    config["autonomica-pipeline:urls"]["grafana"] = "ftp://x"
+    config[key("github")]["waitTimer"] = 99999
+    config[key("urls")]["grafana"] = "ftp://x"
     stack_file = dump_yaml(config, tmp_path / "Pulumi.staging.yaml")
     result = run_cli(
         "--stack", "staging", "--stack-file", str(stack_file), "--out", str(tmp_path / "o")
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "autonomica-pipeline:github.waitTimer" in result.stderr
-    assert "autonomica-pipeline:urls.grafana" in result.stderr
+    assert f"{key('github')}.waitTimer" in result.stderr
+    assert f"{key('urls')}.grafana" in result.stderr
     assert not (tmp_path / "o").exists()
 
 
 def test_unknown_stack_names_the_stack_files(tmp_path: Path) -> None:
     result = run_cli("--stack", "qa", "--out", str(tmp_path))
     assert result.returncode == 2
-    assert "Pulumi.production.yaml, Pulumi.staging.yaml" in result.stderr
+    files = sorted(f"Pulumi.{s}.yaml" for s in STACKS)
+    assert f"stack files there: {', '.join(files)}" in result.stderr
 
 
 def test_secure_values_become_placeholders(tmp_path: Path) -> None:
     config = stack_config("staging")
-    config["autonomica-pipeline:secrets"] = {
+    config[key("secrets")] = {
         "slackApiUrl": {"secure": "v1:AAAABBBBCCCC"},
         "env": {"ANY_NAME": {"secure": "v1:DDDDEEEEFFFF"}},
     }
-    flat, secret_keys = synth.pulumi_config(config)
-    assert "autonomica-pipeline:secrets" in secret_keys
+    flat, secret_keys = synth.pulumi_config(config, namespace=NAMESPACE)
+    assert key("secrets") in secret_keys
     assert "v1:AAAABBBBCCCC" not in json.dumps(flat)
     assert "v1:DDDDEEEEFFFF" not in json.dumps(flat)
-    secrets = json.loads(flat["autonomica-pipeline:secrets"])
+    secrets = json.loads(flat[key("secrets")])
     assert secrets["slackApiUrl"] == secrets["env"]["ANY_NAME"] == synth.PLACEHOLDER
 
 
@@ -95,8 +107,8 @@ def test_every_secret_the_shape_needs_gets_a_placeholder() -> None:
     """A fresh clone has no secret at all: the synth still runs, each needed one a placeholder,
     the services' secretEnv names included."""
     config = stack_config("staging")
-    flat, _ = synth.pulumi_config(config)
-    secrets = json.loads(flat["autonomica-pipeline:secrets"])
+    flat, _ = synth.pulumi_config(config, namespace=NAMESPACE)
+    secrets = json.loads(flat[key("secrets")])
     listed = {n for s in validated_stack("staging").services.values() for n in s.secret_env}
     assert set(secrets["env"]) == listed
     assert set(secrets["env"].values()) == {synth.PLACEHOLDER}
@@ -121,13 +133,13 @@ def test_canary_secrets_never_leave_the_secret_channel(
 def test_outputs_hold_no_secret(run_stack: SynthFn) -> None:
     outputs: dict[str, Any] = run_stack("staging").outputs
     assert "[secret]" not in json.dumps(outputs)
-    assert outputs["github"]["branch"] == "develop"
+    assert outputs["github"]["branch"] == validated_stack("staging").github.branch
 
 
 def test_policy_flag_fails_a_weakened_production_stack(tmp_path: Path) -> None:
     config = stack_config("production")
-    config["autonomica-pipeline:github"]["reviewers"] = []
-    config["autonomica-pipeline:github"]["waitTimer"] = 0
+    config[key("github")]["reviewers"] = []
+    config[key("github")]["waitTimer"] = 0
     stack_file = dump_yaml(config, tmp_path / "Pulumi.production.yaml")
     weakened = run_cli(
         "--stack", "production", "--stack-file", str(stack_file), "--out", str(tmp_path / "w"),

@@ -14,9 +14,12 @@ VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 DOMAIN = "vercel:index/projectDomain:ProjectDomain"
 GITHUB_VARIABLE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
 CANARY = "canary-vercel-5b2e-do-not-leak"
+# Where a public variable lands, by the environment's kind (project-per-stack layout): a
+# production stack's in its project's production, another's in every target of its own project.
 TARGETS = {
-    "staging": ["production", "preview", "development"],
     "production": ["production"],
+    "staging": ["production", "preview", "development"],
+    "preview": ["production", "preview", "development"],
 }
 
 
@@ -70,12 +73,16 @@ def test_every_variable_has_explicit_sensitive_and_targets(run_stack: SynthFn, s
         # Each feature flag, NEXT_PUBLIC_FEATURE_<UPPER_SNAKE>.
         **{flag_variable(f): str(on).lower() for f, on in config.feature_flags.items()},
     }
-    assert values(plan) == expected
+    public = {k: v for k, v in values(plan).items() if not found[k]["sensitive"]}
+    assert public == expected
+    # Its secretEnv names are there too, sensitive (test_secret_variables_are_sensitive...).
+    assert set(found) - set(public) == set(service.secret_env)
     for inputs in found.values():
+        if inputs["sensitive"]:
+            continue
         # The provider marks every `value` secret; the plan shows what the program passed.
         assert inputs["value"] == expected[inputs["key"]]
-        assert inputs["sensitive"] is False
-        assert inputs["targets"] == TARGETS[stack]
+        assert inputs["targets"] == TARGETS[config.environment.kind]
         assert "gitBranch" not in inputs
 
 

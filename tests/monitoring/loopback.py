@@ -40,7 +40,7 @@ from monitoring.servers import (
     web_config_secret,
 )
 from monitoring.webauth import AUTHENTICATED, AuthServer, user_of, web_config
-from tests.conftest import merged, monitoring_config, target_of
+from tests.conftest import PROJECT_DIR, merged, monitoring_config, target_of
 
 LOOPBACK = "127.0.0.1"
 GRAFANA_URL = "https://grafana.example.test"  # Grafana is not run here; its URL is only a setting
@@ -152,11 +152,11 @@ class Traffic:
 
 
 class App(HttpStandIn):
-    """A service stand-in: /metrics, /api/metrics, /health, /api/health; health can be flipped,
-    `traffic` makes its /metrics count requests as they come, and its answers can be slowed down
-    (`delay`, seconds)."""
+    """A service stand-in: /metrics, /api/metrics and its health path (`health_path`, the
+    stack's; by default /health and /api/health); health can be flipped, `traffic` makes its
+    /metrics count requests as they come, and its answers can be slowed down (`delay`, seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, health_path: str | None = None) -> None:
         self.healthy = True
         self.traffic: Traffic | None = None
         self.delay = 0.0
@@ -165,7 +165,7 @@ class App(HttpStandIn):
         class Handler(Quiet):
             def do_GET(self) -> None:
                 time.sleep(app.delay)
-                if self.path.endswith("/health"):
+                if self.path == health_path if health_path else self.path.endswith("/health"):
                     status, body = (200, b"ok") if app.healthy else (503, b"unhealthy")
                 elif self.path.endswith("/metrics") and app.traffic is not None:
                     status, body = 200, app.traffic.exposition()
@@ -499,25 +499,27 @@ def loopback_stack(
     webhook_token: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     heartbeat: str = "/watchdog",
+    project_dir: Path = PROJECT_DIR,
 ) -> Iterator[Loopback]:
     """tools: paths of busybox, prometheus, prometheus-alertmanager, prometheus-blackbox-exporter.
     Alertmanager's rollback webhook goes to `rollback_url` (default: the receiver's /rollback)
     with `webhook_token` (default: E2E_SECRETS'); with `rollback_url`, Prometheus also scrapes
     that service's /metrics and probes its /health, as on Railway. `overrides` (camelCase) go
     over the loopback config, key by key. The dead man's switch's secret URL is the receiver's
-    `heartbeat` path."""
+    `heartbeat` path. `project_dir`: the project whose staging stack it runs (default: the one
+    under test)."""
     # The staging stack's services, each a local app at its own port.
-    staging = target_of("staging")
-    apps: dict[str, App] = {service: App() for service in staging.probed()}
+    staging = target_of("staging", project_dir)
+    apps = {name: App(staging.services[name].health_path) for name in staging.probed()}
     receiver = Receiver()
-    defaults = monitoring_config(stack="staging")
+    defaults = monitoring_config(stack="staging", project_dir=project_dir)
     mailbox = Mailbox(defaults.receivers.smtp_username, E2E_SECRETS["smtp_password"])
     processes: list[subprocess.Popen[bytes]] = []
     try:
         loopback = loopback_config(defaults, receiver.url, workdir / "secrets", mailbox.smarthost)
         if rollback_url:
             loopback["receivers"]["rollbackWebhookUrl"] = rollback_url
-        config = monitoring_config(merged(loopback, overrides or {}), stack="staging")
+        config = monitoring_config(merged(loopback, overrides or {}), "staging", project_dir)
         secrets = with_web_configs(
             {
                 **E2E_SECRETS,  # type: ignore[dict-item]
@@ -527,7 +529,7 @@ def loopback_stack(
             }
         )
         local = {name: {"url": app.url, "metrics_address": None} for name, app in apps.items()}
-        target = target_of("staging", **local).model_copy(
+        target = target_of("staging", project_dir, **local).model_copy(
             update={
                 "rollback_url": None,
                 "rollback_address": urlsplit(rollback_url).netloc if rollback_url else None,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitoring import secret_files
+from tests.conftest import target_of
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import (
     E2E_SECRETS,
@@ -21,6 +22,9 @@ from tests.monitoring.loopback import (
 
 TOOLS = ("busybox", "prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")
 TIMEOUT = 30.0
+# The staging stack's first critical service with a health check: its failure rolls back at once.
+_STAGING = target_of("staging")
+CRITICAL = next(n for n in sorted(_STAGING.probed()) if _STAGING.services[n].critical)
 
 
 def _health(note: Notification, status: str, service: str) -> bool:
@@ -44,17 +48,17 @@ def test_unhealthy_backend_triggers_immediate_rollback_then_resolves(tmp_path: P
             assert b"AUTONOMICA_" not in seen
         wait_until_probed_healthy(stack)
         turned_unhealthy = time.monotonic()
-        stack.apps["backend"].healthy = False
+        stack.apps[CRITICAL].healthy = False
 
         rollback = stack.receiver.wait_for(
-            lambda n: n.path == "/rollback" and _health(n, "firing", "backend"),
+            lambda n: n.path == "/rollback" and _health(n, "firing", CRITICAL),
             TIMEOUT,
             after=turned_unhealthy,
         )
         alert = alerts_in(rollback, "firing", alertname="HealthCheckFailed")[0]
         assert alert["labels"]["rollback_strategy"] == "immediate"
-        assert alert["labels"]["service"] == "backend"
-        assert alert["labels"]["environment"] == "staging"
+        assert alert["labels"]["service"] == CRITICAL
+        assert alert["labels"]["environment"] == _STAGING.environment
         assert alert["labels"]["severity"] == "critical"
         assert alert["annotations"]["runbook_url"].endswith("#runbook-healthcheckfailed")
         # The bearer token came from the secret file, not from the rendered config.
@@ -68,29 +72,31 @@ def test_unhealthy_backend_triggers_immediate_rollback_then_resolves(tmp_path: P
         stack.receiver.wait_for(lambda n: n.path == "/slack", TIMEOUT, after=turned_unhealthy)
         # And email, logged in with the password read from its file.
         mail = stack.mailbox.wait_for(
-            lambda m: "HealthCheckFailed backend" in m.message["Subject"],
+            lambda m: f"HealthCheckFailed {CRITICAL}" in m.message["Subject"],
             TIMEOUT,
             after=turned_unhealthy,
         )
         receivers = stack.config.receivers
         assert mail.login == (receivers.smtp_username, E2E_SECRETS["smtp_password"])
-        assert mail.message["Subject"] == "[FIRING:1] HealthCheckFailed backend (staging)"
+        assert mail.message["Subject"] == (
+            f"[FIRING:1] HealthCheckFailed {CRITICAL} ({_STAGING.environment})"
+        )
         assert mail.envelope_to == receivers.email_to
         assert mail.message["From"] == receivers.email_from
 
         recovered = time.monotonic()
-        stack.apps["backend"].healthy = True
+        stack.apps[CRITICAL].healthy = True
         stack.receiver.wait_for(
-            lambda n: n.path == "/rollback" and _health(n, "resolved", "backend"),
+            lambda n: n.path == "/rollback" and _health(n, "resolved", CRITICAL),
             TIMEOUT,
             after=recovered,
         )
 
-        # Only the backend was unhealthy: no other service ever triggered a rollback.
+        # Only that service was unhealthy: no other service ever triggered a rollback.
         fired = {
             a["labels"]["service"]
             for n in stack.receiver.received
             if n.path == "/rollback"
             for a in alerts_in(n, "firing", alertname="HealthCheckFailed")
         }
-        assert fired == {"backend"}
+        assert fired == {CRITICAL}

@@ -151,6 +151,7 @@ def test_a_longer_retention_admits_a_longer_window() -> None:
     assert monitoring_config(data, stack=STACK).slos[SERVICE][0].window == timedelta(days=90)
 
 
+@pytest.mark.committed_stacks("their objectives' windows; a stack without SLOs has none")
 @pytest.mark.parametrize("stack", ["staging", "production"])
 def test_the_default_retention_covers_the_committed_stacks_windows(stack: str) -> None:
     config = validated_stack(stack).monitoring

@@ -9,7 +9,7 @@ from typing import Any
 
 from policy import settings as policy_settings
 from tests.conftest import NAMESPACE as PROJECT
-from tests.conftest import ROOT, stack_config
+from tests.conftest import PROJECT_DIR, stack_config
 from tools import synth
 from tools.mockrun import Plan as MockPlan
 from tools.plandiff import StackDiff, diff_sides, render
@@ -21,7 +21,7 @@ Edit = Callable[[dict[str, Any]], None]
 
 
 def snapshot(stack: str, config: dict[str, Any]) -> Snapshot:
-    return snapshot_of(synth.run_program(stack, config))
+    return snapshot_of(synth.run_program(stack, config, project_dir=PROJECT_DIR))
 
 
 def snapshot_of(plan: MockPlan) -> Snapshot:
@@ -56,6 +56,8 @@ def diff(stack: str, base: Snapshot, edit: Edit, policy: bool = True) -> tuple[S
     config = edited(stack, edit)
     head = snapshot(stack, config)
     # The head's policy settings, as the CLI resolves them against its stack file.
-    settings = policy_settings.load(ROOT, stack, policy_settings.stack_values(config, PROJECT))
+    settings = policy_settings.load(
+        PROJECT_DIR, stack, policy_settings.stack_values(config, PROJECT)
+    )
     diffs = diff_sides({stack: base}, {stack: head}, policy, {stack: settings.pack_config()})
     return diffs[0], render(diffs)

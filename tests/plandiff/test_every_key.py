@@ -22,7 +22,7 @@ from pydantic import BaseModel, SecretStr
 from components.config import ConfigError, StackConfig, raw_project_config, validate
 from monitoring.durations import format_duration, parse_duration
 from monitoring.images import IMAGES
-from tests.conftest import STACKS, CommittedPlan
+from tests.conftest import STACKS, CommittedPlan, validated_stack
 from tests.plandiff import stacks
 from tools import synth
 from tools.plandiff.plan import Snapshot
@@ -34,6 +34,10 @@ STACK_OF = {"vercel": "staging", "monitoring.receivers.pagerduty": "staging"}
 
 # Keys the generic changes cannot reach on their own: key -> (value, other keys it needs).
 HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
+    # Keys a stack may leave unset: a value no stack file has.
+    "appCi.databases.postgres": ("postgres:17@sha256:" + "1" * 64, {}),
+    "appCi.databases.redis": ("redis:8@sha256:" + "2" * 64, {}),
+    "appCi.dependencyUpdates.targetBranch": ("release", {}),
     "monitoring.runbookBaseUrl": ("https://runbooks.example.net/monitoring.md", {}),
     "railway.retainOnDelete": (False, {}),  # production's default (null) already retains
     # One more trusted publisher: every image the stack runs is still from the ones before.
@@ -62,6 +66,7 @@ HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
 # (from the stack file's entry). The first service of the stack for which the result is a valid
 # stack file is changed.
 SERVICE_HINTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "services.*.dockerfile": lambda s: {**s, "dockerfile": "docker/ci"},
     "services.*.language": lambda s: {**s, "language": "node", "python": None},
     "services.*.deploy": lambda s: {**s, "deploy": "image", "image": IMAGES["grafana"]},
     "services.*.image": lambda s: {**s, "deploy": "image", "image": IMAGES["grafana"]},
@@ -193,9 +198,9 @@ def candidates(value: Any, annotation: Any) -> Iterator[Any]:
 
 def accepted(config: dict[str, Any]) -> bool:
     """Whether the program takes the stack file: its models and the rules between keys."""
-    flat, _ = synth.pulumi_config(config)
+    flat, _ = synth.pulumi_config(config, namespace=stacks.PROJECT)
     try:
-        validate(raw_project_config(flat), STACK, frozenset({"secrets"}))
+        validate(raw_project_config(flat, stacks.PROJECT), STACK, frozenset({"secrets"}))
     except ConfigError:
         return False
     return True
@@ -209,6 +214,33 @@ def _in_file(config: dict[str, Any], path: str) -> bool:
     return node is not None
 
 
+def _every_effect(stack: str) -> stacks.Edit | None:
+    """What lets every key take effect where the stack lacks it: pulumi up commits the app
+    repository's workflows (appCi and the services' CI keys change the committed files), and a
+    scraped service has an objective (the SLO keys change rules); None where it has both."""
+    config = validated_stack(stack)
+    managed = config.github.workflows == "managed"
+    scraped = [n for n, s in config.services.items() if s.metrics_path]
+    if managed and config.monitoring.slos:
+        return None
+
+    def edit(file: dict[str, Any]) -> None:
+        if not managed:
+            stacks.set_key(file, "github.workflows", "managed")
+            stacks.set_key(file, "github.committerAppId", 4242)
+        if not config.monitoring.slos:
+            objective = {"name": "availability", "objective": 95, "window": "30d",
+                         "sli": {"kind": "availability"}}  # fmt: skip
+            stacks.set_key(file, "monitoring.slos", {scraped[0]: [objective]})
+
+    return edit
+
+
+def edited(stack: str) -> dict[str, Any]:
+    """The stack file under test, with what lets every key take effect (_every_effect)."""
+    return stacks.edited(stack, _every_effect(stack))
+
+
 def change_for(stack: str, path: str, base: StackConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (base, head) stack files for a valid change of `path`."""
     annotation, owner = KEYS[path]
@@ -218,19 +250,19 @@ def change_for(stack: str, path: str, base: StackConfig) -> tuple[dict[str, Any]
         assert base.monitoring.business is not None
         others = [n for n, s in base.services.items() if s.metrics_path]
         other = next(n for n in others if n != base.monitoring.business.service)
-        head = stacks.edited(stack)
+        head = edited(stack)
         stacks.set_key(head, "monitoring.business.service", other)
-        return stacks.edited(stack), head
+        return edited(stack), head
     if annotation is SecretStr or path.startswith("secrets."):
-        head = stacks.edited(stack)
+        head = edited(stack)
         name = path.removeprefix("secrets.")
         listed = [n for s in base.services.values() for n in s.secret_env]
         secret = {listed[0]: {"secure": "v1:Zm9v"}} if name == "env" else {"secure": "v1:Zm9v"}
         stacks.set_key(head, "secrets", {name: secret})
-        return stacks.edited(stack), head
+        return edited(stack), head
     value, context = HINTS.get(path, (None, {}))
     path = resolved(base, path)
-    base_file = stacks.edited(stack)
+    base_file = edited(stack)
     for key, setting in context.items():
         stacks.set_key(base_file, key, setting)
     was = current(base, path)
@@ -253,25 +285,35 @@ def change_for(stack: str, path: str, base: StackConfig) -> tuple[dict[str, Any]
 
 
 def _service_change(stack: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    services = stacks.edited(stack)[f"{stacks.PROJECT}:services"]
+    services = edited(stack)[f"{stacks.PROJECT}:services"]
     for name, service in services.items():
-        head = stacks.edited(stack)
+        head = edited(stack)
         changed = {k: v for k, v in SERVICE_HINTS[path](service).items() if v is not None}
         head[f"{stacks.PROJECT}:services"][name] = changed
         if changed != service and accepted(head):
-            return stacks.edited(stack), head
+            return edited(stack), head
     raise AssertionError(f"no service takes the change of {path}: fix SERVICE_HINTS")
 
 
 @pytest.fixture(scope="module")
 def base_configs() -> dict[str, StackConfig]:
-    flat = {stack: synth.pulumi_config(stacks.edited(stack))[0] for stack in STACKS}
-    return {s: StackConfig.model_validate(raw_project_config(f)) for s, f in flat.items()}
+    flat = {
+        stack: synth.pulumi_config(edited(stack), namespace=stacks.PROJECT)[0] for stack in STACKS
+    }
+    return {
+        s: StackConfig.model_validate(raw_project_config(f, stacks.PROJECT))
+        for s, f in flat.items()
+    }
 
 
 @pytest.fixture(scope="module")
 def base_snapshots(committed_plan: CommittedPlan) -> dict[str, Snapshot]:
-    return {stack: stacks.snapshot_of(committed_plan(stack)) for stack in STACKS}
+    return {
+        stack: stacks.snapshot_of(committed_plan(stack))
+        if _every_effect(stack) is None
+        else stacks.snapshot(stack, edited(stack))
+        for stack in STACKS
+    }
 
 
 def test_the_key_list_comes_from_the_models() -> None:
@@ -287,7 +329,7 @@ def test_a_changed_key_shows_in_the_diff(
 ) -> None:
     stack = STACK_OF.get(path, STACK)
     base_file, head_file = change_for(stack, path, base_configs[stack])
-    base = base_snapshots[stack] if base_file == stacks.edited(stack) else None
+    base = base_snapshots[stack] if base_file == edited(stack) else None
     base = base or stacks.snapshot(stack, base_file)
     diff, markdown = stacks.diff(stack, base, lambda c: c.update(head_file), policy=False)
     if path in CHECKS_ONLY:
@@ -308,6 +350,6 @@ def test_a_changed_key_shows_in_the_diff(
 
 @pytest.mark.parametrize("path", sorted(REFUSED))
 def test_a_derived_key_is_refused_not_ignored(path: str) -> None:
-    config = stacks.edited(STACK)
+    config = edited(STACK)
     stacks.set_key(config, path, "https://elsewhere.example.net/hook")
     assert not accepted(config)

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NAMESPACE, STACKS, CommittedPlan, validated_stack
+from components.config import flag_variable
+from tests.conftest import NAMESPACE, PROJECT_DIR, STACKS, CommittedPlan, key, validated_stack
 from tests.plandiff import stacks
+from tests.policy.weakenings import advisories
 from tools.plandiff.plan import Snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "stack"
@@ -31,20 +33,27 @@ def bases(committed_plan: CommittedPlan) -> dict[str, Snapshot]:
     return {stack: stacks.snapshot_of(committed_plan(stack)) for stack in STACKS}
 
 
+# A feature flag production has off (the last by name).
+FLAG = max(f for f, on in PRODUCTION.feature_flags.items() if not on)
+
+
 def flag_on(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:featureFlags"]["aiAssistance"] = True
+    config[key("featureFlags")][FLAG] = True
 
 
 def rollback_acts_not(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:rollback"]["dryRun"] = True
+    config[key("rollback")]["dryRun"] = True
+
+
+MOVED_ROOT = "moved/elsewhere"  # a source folder no stack uses
 
 
 def service_root(config: dict[str, Any]) -> None:
-    config[f"{NAMESPACE}:services"][RAILWAY]["root"] = "services/api"
+    config[f"{NAMESPACE}:services"][RAILWAY]["root"] = MOVED_ROOT
 
 
 def team_reviewer(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:github"]["reviewers"].append({"team": "platform"})
+    config[key("github")]["reviewers"].append({"team": "platform"})
 
 
 def error_threshold(config: dict[str, Any]) -> None:
@@ -52,11 +61,11 @@ def error_threshold(config: dict[str, Any]) -> None:
 
 
 def no_wait(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:github"]["waitTimer"] = 0
+    config[key("github")]["waitTimer"] = 0
 
 
 def other_railway_project(config: dict[str, Any]) -> None:
-    config["autonomica-pipeline:railway"]["projectId"] = "0b5e7c1d-2f3a-4d6e-8a9b-1c2d3e4f5a6b"
+    config[key("railway")]["projectId"] = "0b5e7c1d-2f3a-4d6e-8a9b-1c2d3e4f5a6b"
 
 
 SECRET_ENV = next(n for s in PRODUCTION.services.values() for n in s.secret_env)
@@ -78,6 +87,7 @@ CASES = {
 }
 
 
+@pytest.mark.committed_stacks("the golden reports are of this repository's stacks, edited")
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_report_matches_golden_file(case: str, bases: dict[str, Snapshot]) -> None:
     stack, edit = CASES[case]
@@ -101,12 +111,12 @@ def section(markdown: str, name: str) -> str:
 
 def test_a_flag_flip_shows_false_to_true_on_its_variable(bases: dict[str, Snapshot]) -> None:
     _, markdown = stacks.diff("production", bases["production"], flag_on)
-    block = section(markdown, f"{VERCEL}-env-next_public_feature_ai_assistance")
+    block = section(markdown, f"{VERCEL}-env-{flag_variable(FLAG).lower()}")
     assert '- `value`: `"false"` → `"true"`' in block
     assert "applies an environment-variable change only to new deployments" in markdown
     assert "vercel redeploy" in markdown
     assert "[!CAUTION]" not in markdown  # a protected variable changed in place
-    assert "- `featureFlags.aiAssistance`: `false` → `true`" in markdown
+    assert f"- `featureFlags.{FLAG}`: `false` → `true`" in markdown
 
 
 def test_every_public_vercel_variable_shows_its_value(bases: dict[str, Snapshot]) -> None:
@@ -144,7 +154,7 @@ def test_settings_in_a_command_stdin_show_per_key(bases: dict[str, Snapshot]) ->
     _, markdown = stacks.diff("production", bases["production"], service_root)
     block = section(markdown, RAILWAY)
     was = PRODUCTION.services[RAILWAY].root
-    assert f'- `stdin.service.source.rootDirectory`: `"{was}"` → `"services/api"`' in block
+    assert f'- `stdin.service.source.rootDirectory`: `"{was}"` → `"{MOVED_ROOT}"`' in block
 
 
 def test_an_added_team_reviewer_shows_its_slug(bases: dict[str, Snapshot]) -> None:
@@ -180,8 +190,8 @@ def test_policy_violations_come_first_per_stack(bases: dict[str, Snapshot]) -> N
     assert policy < markdown.index("#### Resources")
     assert "❌ **1 mandatory violation** (1 new in this change):" in markdown
     assert "- 🆕 `[mandatory]` `production-environment-protection`" in markdown
-    # self-review, the committer app on both rulesets, the maintainer's merges: folded
-    assert "<details><summary>⚠️ 4 advisories</summary>" in markdown
+    # the advisories the stack grants (self-review, bypass actors): folded
+    assert f"<details><summary>⚠️ {len(advisories('production'))} advisories</summary>" in markdown
     assert "| `production` | 0 | 1 | 0 |" in markdown and "| ❌ 1 |" in markdown
 
 
@@ -190,7 +200,10 @@ def test_a_changed_trigger_is_a_replacement_in_the_caution_box(
 ) -> None:
     _, markdown = stacks.diff("production", bases["production"], other_railway_project)
     caution = markdown[markdown.index("> [!CAUTION]") : markdown.index("### ")]
-    assert "7 resources will be replaced" in caution
+    # Every Railway service of the stack: the product's and the pipeline's own.
+    railway = bases["production"].plan.resources
+    replaced = len([r for r in railway if r.type == "command:local:Command"])
+    assert f"{replaced} resources will be replaced" in caution
     assert f"🟠 replace `command:local:Command` `{RAILWAY}`" in caution
 
 
@@ -213,7 +226,8 @@ def test_canary_secrets_stay_out_of_the_comment() -> None:
     }
 
     def side(edit: Any, secrets: dict[str, Any]) -> Snapshot:
-        plan = synth.run_program("production", stacks.edited("production", edit), secrets)
+        config = stacks.edited("production", edit)
+        plan = synth.run_program("production", config, secrets, PROJECT_DIR)
         files = synth.monitoring_files(plan)
         return Snapshot(
             stacks.Plan.model_validate(plan.to_json()),
@@ -224,11 +238,12 @@ def test_canary_secrets_stay_out_of_the_comment() -> None:
         flag_on(config)
         error_threshold(config)
         other_railway_project(config)
-        config[f"{NAMESPACE}:services"][VERCEL]["secretEnv"] = ["NEW"]
+        vercel = config[f"{NAMESPACE}:services"][VERCEL]
+        vercel["secretEnv"] = [*vercel.get("secretEnv", []), "NEW"]
 
     more = {**secrets, "env": {**secrets["env"], "NEW": canary}}
     base, head = side(None, secrets), side(everything, more)
-    settings = {"production": policycheck.pack_config("production")}
+    settings = {"production": policycheck.pack_config("production", PROJECT_DIR)}
     markdown = render(diff_sides({"production": base}, {"production": head}, settings=settings))
     assert "- `value`: [secret] changed (added)" in markdown  # the new sensitive variable
     assert "🟠 replace" in markdown and '`"false"` → `"true"`' in markdown

@@ -28,6 +28,8 @@ from tools.plandiff import diff_sides
 from tools.plandiff.plan import load_side
 
 FROZEN = Path(__file__).parent / "frozen"
+# Why the tests of the frozen plans run on this repository's stacks only.
+UPGRADE = "the frozen plans are of this repository's stacks, deployed before 2.0.0"
 COMMAND = "command:local:Command"
 # What the upgrade updates in place (resource name -> why), the same for both stacks.
 UPDATES = {
@@ -91,6 +93,7 @@ def upgrades(committed_plan: CommittedPlan) -> dict[str, Any]:
     return {d.stack: d for d in diff_sides(frozen, current, policy=False)}
 
 
+@pytest.mark.committed_stacks(UPGRADE)
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_upgrade_replaces_nothing_and_deletes_nothing(stack: str, upgrades: Any) -> None:
     diff = upgrades[stack]
@@ -100,6 +103,7 @@ def test_the_upgrade_replaces_nothing_and_deletes_nothing(stack: str, upgrades: 
     assert not any(c.unprotected for c in diff.resources)
 
 
+@pytest.mark.committed_stacks(UPGRADE)
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_upgrade_updates_only_what_the_migration_note_lists(stack: str, upgrades: Any) -> None:
     diff = upgrades[stack]
@@ -108,6 +112,7 @@ def test_the_upgrade_updates_only_what_the_migration_note_lists(stack: str, upgr
     assert {c.name for c in diff.resources if c.action == "create"} == CREATES
 
 
+@pytest.mark.committed_stacks(UPGRADE)
 def test_every_renamed_component_keeps_its_old_type_as_an_alias(
     committed_plan: CommittedPlan,
 ) -> None:
@@ -147,6 +152,7 @@ def _deployed(standin: RailwayStandIn, client: RailwayClient, spec: Spec) -> Sta
     return _apply(client, spec, state)
 
 
+@pytest.mark.committed_stacks(UPGRADE)
 @pytest.mark.e2e
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_service_upgrades_in_place_and_the_products_converge_with_no_mutation(

@@ -9,7 +9,7 @@ import pytest
 
 from monitoring.images import IMAGES
 from policy.publishers import OFFICIAL_PUBLISHERS, publisher
-from tests.conftest import config_error, merged
+from tests.conftest import config_error, key, merged, validated_stack
 
 DIGEST = "@sha256:" + "0" * 64
 
@@ -38,11 +38,11 @@ def test_every_pinned_default_image_is_from_an_official_publisher() -> None:
 def _foreign_prometheus(publishers: list[str] | None) -> Any:
     def edit(config: dict[str, Any]) -> None:
         image = IMAGES["prometheus"].replace("prom/", "mallory/", 1)
-        config["autonomica-pipeline:monitoring"] = merged(
-            config["autonomica-pipeline:monitoring"], {"servers": {"images": {"prometheus": image}}}
+        config[key("monitoring")] = merged(
+            config[key("monitoring")], {"servers": {"images": {"prometheus": image}}}
         )
         if publishers is not None:
-            config["autonomica-pipeline:railway"]["allowedImagePublishers"] = publishers
+            config[key("railway")]["allowedImagePublishers"] = publishers
 
     return edit
 
@@ -50,7 +50,8 @@ def _foreign_prometheus(publishers: list[str] | None) -> Any:
 def test_an_image_from_another_publisher_is_refused_before_any_resource() -> None:
     message = config_error("production", _foreign_prometheus(None))
     assert "monitoring.servers.images.prometheus is published by 'mallory'" in message
-    assert "railway.allowedImagePublishers (prom, grafana)" in message
+    allowed = ", ".join(validated_stack("production").railway.allowed_image_publishers)
+    assert f"railway.allowedImagePublishers ({allowed})" in message
 
 
 def test_an_empty_publisher_list_is_refused() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pydantic
 import pytest
 
 from policy import rules
+from policy import settings as policy_settings
 from policy.secret_values import secret_kind
 from tests.policy.cases import (
     CASES,
@@ -148,10 +151,10 @@ def test_secret_looking_values(value: str) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "https://api.autonomica.app",
+        "https://api.shop.example",
         "5c1f2a7e-93d4-4b8e-a6f0-2d7c9e41b3a8",  # a Railway project id
         "prj_a1B2c3D4e5F6g7H8i9J0k1L2",  # a Vercel project id
-        "autonomica-frontend-staging",
+        "shop-web-staging",
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # a sha256
         "[secret]",
         "production",
@@ -170,6 +173,41 @@ def test_trusted_hosts_come_from_the_pack_config() -> None:
     trusted = [*rules.HostSettings().trusted_hosts, "sendgrid.net"]
     assert rules.check_resource(rule, provider, {"trustedHosts": trusted}) == []
     assert "railway.internal" in rules.config_schema(rule)["trustedHosts"]["default"]
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted"),
+    [
+        ("smtp.shop.example", True),  # the stack's own host
+        ("shop.example", True),
+        ("evil.shop.example", False),  # below an own host: not the stack's
+        ("smtp.shop.example.evil.example", False),
+        ("smtp.sendgrid.net", True),  # below a trustedHosts entry
+    ],
+)
+def test_the_stacks_own_hosts_are_trusted_exactly(host: str, trusted: bool) -> None:
+    rule = RULES["credentials-to-trusted-hosts"]
+    config = {
+        "ownHosts": ["shop.example", "smtp.shop.example"],
+        "trustedHosts": [*rules.HostSettings().trusted_hosts, "sendgrid.net"],
+    }
+    found = rules.check_resource(rule, rollback(SMTP_HOST=host), config)
+    assert (found == []) is trusted, found
+
+
+def test_a_stack_vouches_for_its_own_hosts_only(tmp_path: Path) -> None:
+    """The settings the stack file resolves: its urls' and smarthost's hosts, exactly."""
+    stack = {
+        "environment": {"name": "staging", "kind": "staging"},
+        "services": {"web": {"url": "https://shop.example"}},
+        "urls": {"grafana": "https://grafana.shop.example"},
+        "monitoring": {"receivers": {"smtpSmarthost": "smtp.shop.example:587"}},
+    }
+    path = tmp_path / "staging.yaml"
+    config = policy_settings.resolve({}, stack, "staging", path).pack_config()
+    hosts = config["credentials-to-trusted-hosts"]
+    assert hosts["ownHosts"] == ["shop.example", "grafana.shop.example", "smtp.shop.example"]
+    assert "shop.example" not in hosts["trustedHosts"]
 
 
 def test_the_rollback_repository_comes_from_the_pack_config() -> None:

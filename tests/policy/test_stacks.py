@@ -17,16 +17,16 @@ import components.pipeline
 from components.railway.spec import SECRET_ENV_PREFIX
 from policy import rules
 from policy import settings as policy_settings
-from tests.conftest import ROOT, SynthFn
-from tests.policy.weakenings import OWN_HOSTS, PINS, WEAKENINGS, github, pack_config
+from tests.conftest import NAMESPACE, PROJECT_DIR, SynthFn, validated_stack
+from tests.policy.weakenings import OWN_HOSTS, PINS, WEAKENINGS, advisories, github, pack_config
 from tools import policycheck
 
 RULESET_URN = (
-    "urn:pulumi:production::autonomica-pipeline::pipeline:github:Environment"
+    f"urn:pulumi:production::{NAMESPACE}::pipeline:github:Environment"
     "$github:index/repositoryRuleset:RepositoryRuleset::github-branch-ruleset"
 )
 ENVIRONMENT_URN = (
-    "urn:pulumi:production::autonomica-pipeline::pipeline:github:Environment"
+    f"urn:pulumi:production::{NAMESPACE}::pipeline:github:Environment"
     "$github:index/repositoryEnvironment:RepositoryEnvironment::github-environment"
 )
 
@@ -41,27 +41,28 @@ def offline(plan: Any, config: Any = None) -> tuple[bool, str]:
 
 def test_real_stacks_pass(run_stack: SynthFn, stack: str) -> None:
     plan = run_stack(stack)
-    violations = policycheck.check(plan.to_json(), policycheck.pack_config(stack))
+    violations = policycheck.check(plan.to_json(), policycheck.pack_config(stack, PROJECT_DIR))
     assert [v for v in violations if v.level == "mandatory"] == []
     failed, _ = offline(plan)
     assert not failed
 
 
-def test_production_flags_self_review_for_a_human() -> None:
+def test_production_flags_self_review_and_every_bypass_for_a_human() -> None:
+    """The advisories name who may pass production's rules, as the stack file grants it
+    (weakenings.advisories)."""
     from tools import synth
 
     violations = policycheck.check(
-        synth.synthesize("production").to_json(), policycheck.pack_config("production")
+        synth.synthesize("production", project_dir=PROJECT_DIR).to_json(),
+        policycheck.pack_config("production", PROJECT_DIR),
     )
-    found = sorted((v.rule, v.level, v.resource.urn) for v in violations)
-    checks = RULESET_URN.replace("github-branch-ruleset", "github-checks-ruleset")
-    review = RULESET_URN.replace("github-branch-ruleset", "github-review-ruleset")
-    assert found == [
-        ("production-branch-bypass", "advisory", checks),  # the committer app
-        ("production-branch-bypass", "advisory", review),  # the committer app
-        ("production-branch-bypass", "advisory", review),  # the maintainer's merges
-        ("production-self-review", "advisory", ENVIRONMENT_URN),
-    ]
+    expected = advisories("production")
+    assert expected, "the stack grants no bypass: nothing shows the advisories"
+    assert sorted((v.rule, v.resource.name) for v in violations) == expected
+    assert {v.level for v in violations} == {"advisory"}
+    urns = {v.resource.name: v.resource.urn for v in violations}
+    assert urns["github-environment"] == ENVIRONMENT_URN
+    assert urns["github-review-ruleset"] == RULESET_URN.replace("branch-ruleset", "review-ruleset")
 
 
 @pytest.mark.parametrize("weakening", sorted(WEAKENINGS))
@@ -159,7 +160,7 @@ def _project(tmp_path: Path, stack: str, settings: str) -> Path:
     """A copy of the project's stack with `settings` as its policy settings file."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     for name in ("Pulumi.yaml", f"Pulumi.{stack}.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
     path = policy_settings.path_of(tmp_path, stack)
     path.parent.mkdir(parents=True)
     path.write_text(settings)
@@ -175,10 +176,11 @@ def test_cli_exit_codes(
     weak.write_text(
         json.dumps(run_stack("production", github(lambda gh: gh.update(waitTimer=1))).to_json())
     )
+    stricter_wait = validated_stack("production").github.wait_timer + 1
     stricter = _project(
         tmp_path / "strict",
         "production",
-        "rules: {production-environment-protection: {minWaitTimer: 10}}",
+        f"rules: {{production-environment-protection: {{minWaitTimer: {stricter_wait}}}}}",
     )
     typo = _project(
         tmp_path / "typo",
@@ -186,10 +188,11 @@ def test_cli_exit_codes(
         "rules: {production-environment-protection: {minWaitTimr: 10}}",
     )
 
-    assert policycheck.main([str(good)]) == 0
-    assert policycheck.main([str(weak)]) == 1
+    project = ["--project-dir", str(PROJECT_DIR)]
+    assert policycheck.main([str(good), *project]) == 0
+    assert policycheck.main([str(weak), *project]) == 1
     assert policycheck.main([str(good), "--project-dir", str(stricter)]) == 1
-    assert "minimum of 10" in capsys.readouterr().out
+    assert f"minimum of {stricter_wait}" in capsys.readouterr().out
     assert policycheck.main([str(good), "--project-dir", str(typo)]) == 2
     out, err = capsys.readouterr()
     assert out == ""  # nothing ran
@@ -205,8 +208,10 @@ def test_cli_exit_codes(
 def test_pack_config_prints_the_settings_crossguard_gets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert policycheck.main(["--pack-config", "--stack", "production"]) == 0
-    assert json.loads(capsys.readouterr().out) == policycheck.pack_config("production")
+    project = ["--project-dir", str(PROJECT_DIR)]
+    assert policycheck.main(["--pack-config", "--stack", "production", *project]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == policycheck.pack_config("production", PROJECT_DIR)
 
 
 def _server(plan: dict[str, Any], name: str) -> dict[str, Any]:
@@ -243,7 +248,7 @@ def test_a_weakened_monitoring_server_fails_the_offline_check(
 ) -> None:
     plan = run_stack("production").to_json()
     change(_server(plan, name))
-    config = policycheck.pack_config("production")
+    config = policycheck.pack_config("production", PROJECT_DIR)
     mandatory = [v for v in policycheck.check(plan, config) if v.level == "mandatory"]
     assert [(v.rule, v.resource.name) for v in mandatory] == [(rule, name)]
 
@@ -264,8 +269,16 @@ def _app_past_force_pushes(plan: dict[str, Any]) -> None:
     _ruleset(plan, "branch")["inputs"]["bypassActors"] = [app]
 
 
+# The App's bypass exists where pulumi up commits the app repository's workflows.
+_COMMITTER_APP = github(
+    lambda gh: gh.update(workflows="managed", committerAppId=gh.get("committerAppId", 7654321))
+)
+STACK_EDITS = {_app_past_force_pushes: _COMMITTER_APP}
+
+
 def _rollback_built_on_push(plan: dict[str, Any]) -> None:
-    source = {"repo": "someone/autonomica-pipeline", "branch": "main"}
+    _, name = validated_stack("production").rollback.repository.split("/")
+    source = {"repo": f"someone/{name}", "branch": "main"}
     _edit_spec(_server(plan, "rollback"), source=source)
 
 
@@ -309,9 +322,9 @@ def test_a_weakened_production_plan_fails_the_offline_check(
     words: str,
 ) -> None:
     """Weakenings no stack key can make, only a change to the program."""
-    plan = run_stack("production").to_json()
+    plan = run_stack("production", STACK_EDITS.get(change)).to_json()
     change(plan)
-    config = policycheck.pack_config("production")
+    config = policycheck.pack_config("production", PROJECT_DIR)
     mandatory = [v for v in policycheck.check(plan, config) if v.level == "mandatory"]
     assert any(
         (v.rule, v.resource.name) == (rule, resource_name) and words in v.message for v in mandatory

@@ -12,7 +12,7 @@ from typing import Any
 
 from monitoring.images import IMAGES
 from policy import settings as policy_settings
-from tests.conftest import NAMESPACE, ROOT, merged, stack_config
+from tests.conftest import NAMESPACE, PROJECT_DIR, merged, stack_config, validated_stack
 
 PROJECT = NAMESPACE
 GITHUB = f"{PROJECT}:github"
@@ -56,6 +56,13 @@ def _health_check(**values: Any) -> Edit:
     return _monitoring(triggers={"healthCheck": values})
 
 
+def _fork(key: str, config: dict[str, Any]) -> str:
+    """The stack's repository under `key`, as another owner's fork of it."""
+    _, name = config[f"{PROJECT}:{key}"]["repository"].split("/")
+    return f"mallory/{name}"
+
+
+RAILWAY_SERVICE = next(iter(validated_stack("production").of("railway")))
 NOTIFY_ONLY = {"timeout": "30s", "actions": ["investigate_cause"]}
 
 WEAKENINGS = {
@@ -108,7 +115,7 @@ WEAKENINGS = {
         "set rollback.dryRun to false",
     ),
     "rollback-from-a-fork": (
-        _set("rollback", repository="mallory/autonomica-pipeline"),
+        lambda config: config[f"{PROJECT}:rollback"].update(repository=_fork("rollback", config)),
         "production-rollback-armed",
         "rollback",
         "set rollback.repository",
@@ -169,11 +176,11 @@ WEAKENINGS = {
     "retain-on-delete-off": (
         _set("railway", retainOnDelete=False),
         "production-retain-on-delete",
-        "backend",
+        RAILWAY_SERVICE,
         "set railway.retainOnDelete to true",
     ),
     "swapped-repository": (
-        github(lambda gh: gh.update(repository="mallory/autonomica")),
+        lambda config: config[GITHUB].update(repository=_fork("github", config)),
         "production-repository",
         "rollback",
         "its reviewers, rulesets and freeze would guard another repository; set github.repository",
@@ -212,6 +219,22 @@ PINS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
+def advisories(stack: str) -> list[tuple[str, str]]:
+    """(rule, resource name) of every advisory the stack's plan gets, as its stack file grants
+    them: in a production-kind stack its committer App on the checks and review rulesets, each
+    mergeBypass maintainer on the review ruleset, self-review while preventSelfReview is off."""
+    config = validated_stack(stack)
+    if config.environment.kind != "production":
+        return []
+    gh, bypass = config.github, "production-branch-bypass"
+    found = [(bypass, "github-checks-ruleset"), (bypass, "github-review-ruleset")]
+    found = found if gh.committer_app_id else []
+    found += [(bypass, "github-review-ruleset") for _ in gh.merge_bypass]
+    if not gh.prevent_self_review:
+        found.append(("production-self-review", "github-environment"))
+    return sorted(found)
+
+
 def pack_config(stack: str, edit: Edit | None = None, pinned: Any = None) -> dict[str, Any]:
     """The policy settings of the stack file edited by `edit`, as every tool resolves them:
     the committed `policy/settings/<stack>.yaml`, or the settings file content `pinned`."""
@@ -220,6 +243,6 @@ def pack_config(stack: str, edit: Edit | None = None, pinned: Any = None) -> dic
         edit(config)
     values = policy_settings.stack_values(config, PROJECT)
     if pinned is None:
-        return policy_settings.load(ROOT, stack, values).pack_config()
+        return policy_settings.load(PROJECT_DIR, stack, values).pack_config()
     path = Path(f"{stack}.yaml")
     return policy_settings.resolve(pinned, values, stack, path).pack_config()

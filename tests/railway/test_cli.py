@@ -109,7 +109,7 @@ def test_apply_prints_state_and_a_rerun_with_it_changes_nothing(standin: Railway
     state = json.loads(first.stdout)
     assert state["service"] == "backend"
     assert state["variables"] == ["DATABASE_URL", "LOG_LEVEL"]
-    assert state["url"] == "https://staging-api.autonomica.app"
+    assert state["url"] == "https://staging-api.fixture.example.test"
     assert "railway: created service backend" in first.stderr
     standin.mutations.clear()
 

@@ -58,9 +58,9 @@ def backend_args(**overrides: Any) -> RailwayServiceArgs:
         "environment": "production",
         "service": "backend",
         "product": "fixture",
-        "source": RepoSource(repo="autonomica/app", branch="main", root_directory="backend"),
+        "source": RepoSource(repo="fixture-owner/app", branch="main", root_directory="backend"),
         "settings": Settings(healthcheck_path="/health"),
-        "domains": ["api.autonomica.app"],
+        "domains": ["api.fixture.example.test"],
         "variables": {"LOG_LEVEL": "info"},
         "secrets": {"DATABASE_URL": pulumi.Output.secret(CANARY)},
         "retain_on_delete": True,
@@ -107,7 +107,7 @@ def test_secret_values_travel_only_in_the_environment_and_stdin_stays_readable()
     assert spec.service.variables == {"LOG_LEVEL": "info"}
     assert spec.service.secret_variables == ("DATABASE_URL",)
     assert spec.service.settings.healthcheck_path == "/health"
-    assert spec.service.domains == ("api.autonomica.app",)
+    assert spec.service.domains == ("api.fixture.example.test",)
     assert plan.plaintext[command["urn"]]["environment"] == {"PIPELINE_SECRET_DATABASE_URL": CANARY}
     assert CANARY not in json.dumps(plan.to_json())
 
@@ -136,7 +136,7 @@ def test_outputs_come_from_the_printed_state() -> None:
     args: dict[str, Any] = dict(
         service="worker",
         environment="staging",
-        source=ImageSource(image="ghcr.io/autonomica/worker:1"),
+        source=ImageSource(image="ghcr.io/fixture-owner/worker:1"),
         domains=[],
         service_domain=True,
     )
@@ -147,7 +147,7 @@ def test_outputs_come_from_the_printed_state() -> None:
 
 
 def test_custom_domain_gives_the_public_url() -> None:
-    assert plan_of(backend_args).outputs["public_url"] == "https://api.autonomica.app"
+    assert plan_of(backend_args).outputs["public_url"] == "https://api.fixture.example.test"
 
 
 def test_component_parents_its_command() -> None:
@@ -179,19 +179,33 @@ def test_each_railway_service_of_the_stack_is_declared_as_its_map_says(
         assert command["protect"] is config.is_production
         spec = json.loads(command["inputs"]["stdin"])
         assert spec["product"] == config.product.name  # names it in Railway's commit messages
-        # Connected to no branch: only the deploy workflow (behind its gates) ships code.
-        assert spec["service"]["source"] == {
-            "deployedBy": f"{config.github.repository}: .github/workflows/deploy-{stack}.yml",
-            "rootDirectory": service.root,
-        }
-        assert spec["service"]["settings"]["healthcheckPath"] == service.health_path
+        # Connected to no branch: only the deploy workflow (behind its gates) ships code; an
+        # image service runs its image.
+        assert spec["service"]["source"] == (
+            {"image": service.image}
+            if service.image
+            else {
+                "deployedBy": f"{config.github.repository}: "
+                f".github/workflows/deploy-{config.environment.name}.yml",
+                "rootDirectory": service.root,
+            }
+        )
+        settings = spec["service"]["settings"]
+        if service.role == "cron":  # runs on its schedule, never restarted when it exits
+            assert settings["cronSchedule"] == service.schedule
+            assert settings["restartPolicyType"] == "NEVER"
+            assert "healthcheckPath" not in settings
+        else:
+            assert settings.get("healthcheckPath") == service.health_path
+            assert settings["restartPolicyType"] == "ON_FAILURE"
         assert spec["service"]["variables"] == {
             "ENVIRONMENT": config.environment.name,
-            "PORT": str(service.port),
+            **({"PORT": str(service.port)} if service.port else {}),
         }
         assert spec["service"]["secretVariables"] == sorted(service.secret_env)
-        assert set(command["inputs"]["environment"].values()) == {mockrun.SECRET}
-        host = str(service.url).removeprefix("https://")
-        assert spec["service"]["domains"] == [host]
+        secret = {mockrun.SECRET} if service.secret_env else set()
+        assert set((command["inputs"].get("environment") or {}).values()) == secret
+        hosts = [str(service.url).removeprefix("https://")] if service.url else []
+        assert spec["service"]["domains"] == hosts
         assert plan.outputs["services"][name]["url"] == service.url
     assert CANARY not in json.dumps(plan.to_json())

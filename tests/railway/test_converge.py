@@ -14,7 +14,7 @@ from tests.railway.standin import PROJECT_ID, Fault, RailwayStandIn
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
 
 CANARY = "canary-value-7f3a9c"
-SOURCE = {"repo": "autonomica/app", "branch": "develop", "rootDirectory": "backend"}
+SOURCE = {"repo": "fixture-owner/app", "branch": "develop", "rootDirectory": "backend"}
 # What apply sends for any change of settings or variables: one patch, staged and committed
 # without deploying, then one deployment.
 COMMIT = ["environmentStageChanges", "environmentPatchCommitStaged"]
@@ -23,7 +23,7 @@ COMMIT = ["environmentStageChanges", "environmentPatchCommitStaged"]
 def make_spec(**service: Any) -> Spec:
     body: dict[str, Any] = {
         "name": "backend",
-        "source": {"repo": "autonomica/app", "branch": "develop", "rootDirectory": "backend"},
+        "source": {"repo": "fixture-owner/app", "branch": "develop", "rootDirectory": "backend"},
         "variables": {"DATABASE_URL": CANARY, "LOG_LEVEL": "info"},
         "settings": {
             "healthcheckPath": "/health",
@@ -31,7 +31,7 @@ def make_spec(**service: Any) -> Spec:
             "numReplicas": 2,
             "restartPolicyType": "ON_FAILURE",
         },
-        "domains": ["staging-api.autonomica.app"],
+        "domains": ["staging-api.fixture.example.test"],
         "serviceDomain": True,
     }
     body.update(service)
@@ -56,12 +56,12 @@ def test_fresh_apply_creates_everything_and_deploys_once(
     assert instance["healthcheckPath"] == "/health"
     assert instance["numReplicas"] == 2
     assert instance["rootDirectory"] == "backend"
-    assert instance["source"] == {"repo": "autonomica/app", "image": None}
+    assert instance["source"] == {"repo": "fixture-owner/app", "image": None}
     assert standin.service_config(*key)["source"]["branch"] == "develop"
     assert standin.mutations.count("serviceInstanceDeployV2") == 1
     assert "serviceInstanceUpdate" not in standin.mutations  # it would change every environment
     assert len(w.deployments) == 1
-    assert state.url == "https://staging-api.autonomica.app"
+    assert state.url == "https://staging-api.fixture.example.test"
     assert state.variables == ("DATABASE_URL", "LOG_LEVEL")
     assert state.service_domain is not None
     assert state.service_domain.domain.endswith(".up.railway.app")
@@ -139,7 +139,7 @@ def test_setting_and_branch_changes_are_applied(
     standin.add_environment("staging")
     first = run_apply(client, make_spec())
     standin.mutations.clear()
-    source = {"repo": "autonomica/app", "branch": "main", "rootDirectory": "backend"}
+    source = {"repo": "fixture-owner/app", "branch": "main", "rootDirectory": "backend"}
 
     run_apply(client, make_spec(source=source, settings={"numReplicas": 3}), first)
 
@@ -155,12 +155,14 @@ def test_image_source_and_domain_changes(standin: RailwayStandIn, client: Railwa
 
     second = run_apply(
         client,
-        make_spec(source={"image": "ghcr.io/autonomica/worker:1"}, domains=[], serviceDomain=False),
+        make_spec(
+            source={"image": "ghcr.io/fixture-owner/worker:1"}, domains=[], serviceDomain=False
+        ),
         first,
     )
 
     key = (first.environment_id, first.service_id)
-    image = "ghcr.io/autonomica/worker:1"
+    image = "ghcr.io/fixture-owner/worker:1"
     assert standin.instance(*key)["source"] == {"repo": None, "image": image}
     assert "branch" not in standin.service_config(*key)["source"]  # no deploys from a branch
     assert standin.world.custom_domains == {}
@@ -187,7 +189,7 @@ def test_delete_keeps_a_service_another_environment_runs(
     standin.add_environment("staging")
     standin.add_environment("production")
     staging = run_apply(client, make_spec())
-    prod_spec = make_spec(domains=["api.autonomica.app"])
+    prod_spec = make_spec(domains=["api.fixture.example.test"])
     production = run_apply(
         client,
         Spec.model_validate({**prod_spec.model_dump(by_alias=True), "environment": "production"}),
@@ -201,7 +203,7 @@ def test_delete_keeps_a_service_another_environment_runs(
     assert (staging.environment_id, staging.service_id) not in w.variables or not w.variables[
         (staging.environment_id, staging.service_id)
     ]
-    assert [d["domain"] for d in w.custom_domains.values()] == ["api.autonomica.app"]
+    assert [d["domain"] for d in w.custom_domains.values()] == ["api.fixture.example.test"]
     assert w.variables[(production.environment_id, production.service_id)]["DATABASE_URL"] == CANARY
     staging_deployments = [
         d for d in w.deployments.values() if d["environmentId"] == staging.environment_id

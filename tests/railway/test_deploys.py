@@ -86,7 +86,7 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
         ("volume moved", 1, spec_of(**moved)),
         # Railway's own, one per domain mutation (one added, one removed: the stand-in's
         # hardest reading, that each deploys); apply starts none of its own.
-        ("domain change", 2, spec_of(**moved, domains=["staging-api2.autonomica.app"])),
+        ("domain change", 2, spec_of(**moved, domains=["staging-api2.fixture.example.test"])),
     ]
     with (
         RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client,
@@ -124,7 +124,7 @@ def test_a_service_that_exists_before_its_environment_is_created_there(
 ) -> None:
     production_id = standin.add_environment("production")
     production = Applies(standin, client)
-    production(in_environment(spec_of(domains=["api.autonomica.app"]), "production"))
+    production(in_environment(spec_of(domains=["api.fixture.example.test"]), "production"))
     assert production.state is not None
     before = standin.service_config(production_id, production.state.service_id)
 

@@ -29,7 +29,7 @@ def assert_one_healthy_service(standin: RailwayStandIn, state: State) -> None:
         "DATABASE_URL",
         "LOG_LEVEL",
     }
-    assert [d["domain"] for d in w.custom_domains.values()] == ["staging-api.autonomica.app"]
+    assert [d["domain"] for d in w.custom_domains.values()] == ["staging-api.fixture.example.test"]
     assert len(w.service_domains) == 1
     assert len(w.deployments) == 1
 

@@ -39,7 +39,7 @@ RUNS = Deployment("dep-1", "SUCCESS", T0, COMMIT)
 ONE = {"healthcheckPath": "/health", "numReplicas": 1}
 WORKFLOW = {"deployedBy": "deploy-staging.yml", "rootDirectory": "backend"}
 IMAGE = {"image": "prom/prometheus@sha256:" + "a" * 64}
-CUSTOM = DomainRef(id="cd-1", domain="staging-api.autonomica.app")
+CUSTOM = DomainRef(id="cd-1", domain="staging-api.fixture.example.test")
 GENERATED = DomainRef(id="sd-1", domain="backend-staging.up.railway.app")
 
 
@@ -148,7 +148,7 @@ ROWS = {
     "a setting changes": Row({}, {"settings": STARTS}, ["commit deploy", f"deploy {COMMIT}"]),
     "the branch changes: the new branch's latest": Row(
         {},
-        {"source": {"repo": "autonomica/app", "branch": "main", "rootDirectory": "backend"}},
+        {"source": {"repo": "fixture-owner/app", "branch": "main", "rootDirectory": "backend"}},
         ["commit source", "deploy source"],
     ),
     "a volume is added": Row(
@@ -157,8 +157,8 @@ ROWS = {
     # None of apply's own; one Railway may start by itself is waited for (RailwayDeploys).
     "a domain is added: no deployment of apply's": Row(
         {},
-        {"domains": [CUSTOM.domain, "api2.autonomica.app"]},
-        ["add api2.autonomica.app", "RailwayDeploys"],
+        {"domains": [CUSTOM.domain, "api2.fixture.example.test"]},
+        ["add api2.fixture.example.test", "RailwayDeploys"],
     ),
     "a domain is removed: no deployment of apply's": Row(
         {}, {"domains": []}, [f"remove {CUSTOM.domain}", "RailwayDeploys"]

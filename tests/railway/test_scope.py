@@ -56,9 +56,9 @@ def test_a_staging_apply_never_changes_production_settings(
         client,
         in_environment(
             make_spec(
-                source={"repo": "autonomica/app", "branch": "main"},
+                source={"repo": "fixture-owner/app", "branch": "main"},
                 settings={"numReplicas": 3, "healthcheckPath": "/health", "region": "us-east4"},
-                domains=["api.autonomica.app"],
+                domains=["api.fixture.example.test"],
             ),
             "production",
         ),
@@ -69,7 +69,7 @@ def test_a_staging_apply_never_changes_production_settings(
     run_apply(
         client,
         make_spec(
-            source={"image": "ghcr.io/autonomica/app:next"},
+            source={"image": "ghcr.io/fixture-owner/app:next"},
             settings={"numReplicas": 2, "startCommand": "run b", "region": "europe-west4"},
         ),
         staging,
@@ -78,7 +78,7 @@ def test_a_staging_apply_never_changes_production_settings(
     assert staging.service_id == production.service_id  # one service, two instances
     after = production_view(standin, two_environments["production"], production.service_id)
     assert after == before
-    assert before["config"]["source"] == {"repo": "autonomica/app", "branch": "main"}
+    assert before["config"]["source"] == {"repo": "fixture-owner/app", "branch": "main"}
     assert before["instance"]["numReplicas"] == 3
     assert standin.instance(two_environments["staging"], staging.service_id)["region"] == (
         "europe-west4"
@@ -91,7 +91,7 @@ def test_the_standin_applies_service_instance_update_to_every_environment(
     # The control for the test above: the mutation apply no longer sends, given staging's id,
     # changes production too, as Railway's schema describes it.
     state = run_apply(client, make_spec())
-    run_apply(client, in_environment(make_spec(domains=["api.autonomica.app"]), "production"))
+    run_apply(client, in_environment(make_spec(domains=["api.fixture.example.test"]), "production"))
     update = """
     mutation ServiceInstanceUpdate(
       $serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!
@@ -199,7 +199,7 @@ def test_a_service_another_environment_created_is_never_created_twice(
 ) -> None:
     # Production's stack made the service; staging has no instance of it yet.
     production = run_apply(
-        client, in_environment(make_spec(domains=["api.autonomica.app"]), "production")
+        client, in_environment(make_spec(domains=["api.fixture.example.test"]), "production")
     )
     standin.mutations.clear()
 
@@ -226,7 +226,7 @@ def test_a_project_token_uses_the_service_id_its_last_run_printed(
     two_environments: dict[str, str],
 ) -> None:
     production = run_apply(
-        client, in_environment(make_spec(domains=["api.autonomica.app"]), "production")
+        client, in_environment(make_spec(domains=["api.fixture.example.test"]), "production")
     )
     bare = make_spec(domains=[], serviceDomain=False)
     staging = run_apply(client, bare)

@@ -152,7 +152,7 @@ def test_delete_keeps_the_volume_attached_when_another_environment_runs_the_serv
     standin.add_environment("production")
     staging = run_apply(client, volume_spec())
     production = run_apply(
-        client, volume_spec(environment="production", domains=["api.autonomica.app"])
+        client, volume_spec(environment="production", domains=["api.fixture.example.test"])
     )
     assert staging.volumes[0].id != production.volumes[0].id  # one volume per environment
     lines = Lines()
@@ -278,7 +278,7 @@ def test_the_rollback_service_keeps_its_audit_log_on_a_volume() -> None:
         project_id="proj-1",
         environment="staging",
         product="fixture",
-        repository="autonomica/app",
+        repository="fixture-owner/app",
         public_url=None,
         variables=dict.fromkeys(ROLLBACK.required_variables, "x"),
         dry_run=False,

@@ -3,18 +3,19 @@ notification receiver, and a factory for the service wired to all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from monitoring import ROLLBACK_SERVICES, render
+from monitoring import ROLLBACK_SERVICES, MonitoringConfig, render
 from rollback.executor import Actions, Options
 from rollback.service import Service, build_service, options_of
 from rollback.settings import Settings
-from tests.conftest import monitoring_config, target_of
+from tests.conftest import THREE_SERVICES, target_of
+from tests.conftest import monitoring_config as stack_monitoring_config
 from tests.monitoring.loopback import Mailbox, Receiver
 from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures, re-exported)
 from tests.railway.standin import RailwayStandIn
@@ -27,9 +28,20 @@ from tests.rollback.standins import (
 )
 
 TOKEN = "webhook-token-for-tests-0123456789"
-SMTP_LOGIN = ("rollback@autonomica.app", "smtp-password-canary-5b1e")
-# The staging stack's services, without the rollback service's own address (these tests run it).
-TARGET = target_of("staging").model_copy(update={"rollback_address": None, "rollback_url": None})
+SMTP_LOGIN = ("rollback@fixture.example.test", "smtp-password-canary-5b1e")
+# The rollback service's behaviour is tested on an explicit fixture product's staging stack (a
+# Vercel frontend, a critical backend, a non-critical worker: the cases below name them), not on
+# the stack under test: without its own address (these tests run it).
+TARGET = target_of("staging", THREE_SERVICES).model_copy(
+    update={"rollback_address": None, "rollback_url": None}
+)
+
+
+def monitoring_config(
+    changes: Mapping[str, Any] | None = None, stack: str = "staging"
+) -> MonitoringConfig:
+    """The fixture product's monitoring settings with `changes` (camelCase) merged in."""
+    return stack_monitoring_config(changes, stack, THREE_SERVICES)
 
 
 def rollback_yaml(**strategies: Any) -> str:
@@ -89,7 +101,7 @@ RECORDED_PLATFORMS = {
     "VERCEL_TOKEN": "t",
     "VERCEL_PROJECT_ID": "p",
     "GITHUB_TOKEN": "t",
-    "GITHUB_REPOSITORY": "autonomica/app",
+    "GITHUB_REPOSITORY": "fixture-owner/app",
 }
 
 

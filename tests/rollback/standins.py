@@ -195,7 +195,7 @@ class VercelStandIn(StandIn):
 
 @dataclass
 class GitHubStandIn(StandIn):
-    """One repository (autonomica/app): its environments' variables (the freeze is DEPLOY_FREEZE,
+    """One repository (fixture-owner/app): its environments' variables (the freeze is DEPLOY_FREEZE,
     its reason DEPLOY_FREEZE_REASON) and its issues, as GitHub's REST API documents them
     (docs.github.com/rest, version 2022-11-28):
     - "Get an environment variable": 200 `{name, value, created_at, updated_at}` (ISO 8601 to the
@@ -225,11 +225,11 @@ class GitHubStandIn(StandIn):
 
     def answer(self, call: Call) -> tuple[int, Any]:
         variable = re.fullmatch(
-            r"/repos/autonomica/app/environments/(\w+)/variables(?:/(\w+))?", call.path
+            r"/repos/fixture-owner/app/environments/(\w+)/variables(?:/(\w+))?", call.path
         )
         if variable:
             return self._variable(call, *variable.groups())
-        issue = re.fullmatch(r"/repos/autonomica/app/issues(?:/([0-9]+))?", call.path)
+        issue = re.fullmatch(r"/repos/fixture-owner/app/issues(?:/([0-9]+))?", call.path)
         if issue:
             return self._issue(call, issue.group(1))
         return 404, {"message": "Not Found"}
@@ -369,7 +369,7 @@ def platform_env(railway_url: str, vercel: VercelStandIn, github: GitHubStandIn)
         "VERCEL_PROJECT_ID": VERCEL_PROJECT,
         "GITHUB_API_URL": github.url,
         "GITHUB_TOKEN": GITHUB_TOKEN,
-        "GITHUB_REPOSITORY": "autonomica/app",
+        "GITHUB_REPOSITORY": "fixture-owner/app",
     }
 
 
@@ -409,7 +409,7 @@ def deploy_twice(standin: RailwayStandIn) -> RailwayStandIn:
             for level in ("info", "debug"):
                 spec = make_spec(
                     name=name,
-                    domains=[f"{host}.autonomica.app"],
+                    domains=[f"{host}.fixture.example.test"],
                     variables={"LOG_LEVEL": level},
                 )
                 state = converge.apply(client, spec, state, lambda _line: None)

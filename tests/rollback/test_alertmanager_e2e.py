@@ -13,11 +13,17 @@ import httpx
 import pytest
 
 from monitoring import render, secret_files
-from tests.conftest import monitoring_config
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import LOOPBACK, _stop, _wait_ready, loopback_config
 from tests.railway.standin import RailwayStandIn
-from tests.rollback.conftest import TARGET, TOKEN, WAIT, ServiceFactory, audit_events
+from tests.rollback.conftest import (
+    TARGET,
+    TOKEN,
+    WAIT,
+    ServiceFactory,
+    audit_events,
+    monitoring_config,
+)
 from tests.rollback.standins import GitHubStandIn, VercelStandIn, serve
 
 pytestmark = pytest.mark.e2e

@@ -18,11 +18,18 @@ import pytest
 from monitoring import render
 from rollback.budget import BUDGET_PREFIX
 from rollback.deploy import WEBHOOK_PATH
-from tests.conftest import monitoring_config
+from tests.conftest import THREE_SERVICES
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import Traffic, loopback_stack, query
 from tests.railway.standin import RailwayStandIn
-from tests.rollback.conftest import TARGET, TOKEN, WAIT, ServiceFactory, audit_events
+from tests.rollback.conftest import (
+    TARGET,
+    TOKEN,
+    WAIT,
+    ServiceFactory,
+    audit_events,
+    monitoring_config,
+)
 from tests.rollback.standins import GitHubStandIn, serve
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +71,7 @@ def test_a_spent_budget_freezes_deploys_through_the_deployed_servers(
     with (
         serve(service) as url,
         loopback_stack(tmp_path, tools, rollback_url=f"{url}{WEBHOOK_PATH}", webhook_token=TOKEN,
-                       overrides=SLO) as stack,
+                       overrides=SLO, project_dir=THREE_SERVICES) as stack,
     ):  # fmt: skip
         traffic = stack.apps[SERVICE].traffic = Traffic(200.0)
         traffic.set(0.05)  # five times the 1% budget, from the start

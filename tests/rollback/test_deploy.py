@@ -24,7 +24,7 @@ def test_the_required_variables_are_enough_to_start(tmp_path: Path) -> None:
     values = {
         "ROLLBACK_CONFIG": rollback_yaml(),
         "ROLLBACK_WEBHOOK_TOKEN": TOKEN,
-        "GITHUB_REPOSITORY": "autonomica/app",
+        "GITHUB_REPOSITORY": "fixture-owner/app",
     }
     env = {name: values.get(name, "x") for name in service_spec().required_variables}
     settings = Settings.from_env(env, volume=tmp_path)

@@ -116,8 +116,8 @@ def test_stdout_has_every_decision_as_json_and_no_secret(
         "SMTP_STARTTLS": "false",
         "SMTP_USERNAME": SMTP_LOGIN[0],
         "SMTP_PASSWORD": SMTP_LOGIN[1],
-        "SMTP_FROM": "rollback@autonomica.app",
-        "SMTP_TO": "oncall@autonomica.app",
+        "SMTP_FROM": "rollback@fixture.example.test",
+        "SMTP_TO": "oncall@fixture.example.test",
     }
     vercel.token, github.token = CANARIES["VERCEL_TOKEN"], CANARIES["GITHUB_TOKEN"]
     vercel.fail_next = 1  # one 500 first: a retry, and its error, on the way

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from rollback.deploy import WEBHOOK_PATH
+from tests.conftest import THREE_SERVICES
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import (
     Loopback,
@@ -40,7 +41,11 @@ def test_a_failing_health_check_rolls_back_through_the_deployed_servers(
     with (
         serve(service) as url,
         loopback_stack(
-            tmp_path, tools, rollback_url=f"{url}{WEBHOOK_PATH}", webhook_token=TOKEN
+            tmp_path,
+            tools,
+            rollback_url=f"{url}{WEBHOOK_PATH}",
+            webhook_token=TOKEN,
+            project_dir=THREE_SERVICES,
         ) as stack,
     ):
         wait_until_probed_healthy(stack)
@@ -85,7 +90,8 @@ def test_a_rollback_whose_platform_call_fails_alerts_on_the_first_failure(
     failed = 'rollback_actions_total{outcome="failed", exported_service="frontend"}'
     with (
         serve(service) as url,
-        loopback_stack(tmp_path, tools, rollback_url=f"{url}{WEBHOOK_PATH}", webhook_token=TOKEN)
+        loopback_stack(tmp_path, tools, rollback_url=f"{url}{WEBHOOK_PATH}", webhook_token=TOKEN,
+                       project_dir=THREE_SERVICES)
         as stack,
     ):  # fmt: skip
         deadline = time.monotonic() + WAIT
@@ -113,7 +119,8 @@ def test_a_token_that_differs_between_alertmanager_and_the_service_alerts(
     with (
         serve(service) as url,
         loopback_stack(tmp_path, tools, rollback_url=f"{url}{WEBHOOK_PATH}",
-                       webhook_token="a-token-rotated-on-one-side-only") as stack,
+                       webhook_token="a-token-rotated-on-one-side-only",
+                       project_dir=THREE_SERVICES) as stack,
     ):  # fmt: skip
         wait_until_probed_healthy(stack)
         unhealthy = time.monotonic()

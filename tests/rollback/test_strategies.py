@@ -66,8 +66,8 @@ def test_immediate_emails_on_call_over_smtp_with_its_login(
         SMTP_STARTTLS="false",  # the stand-in has no certificate; production keeps the default
         SMTP_USERNAME=username,
         SMTP_PASSWORD=password,
-        SMTP_FROM="rollback@autonomica.app",
-        SMTP_TO="oncall@autonomica.app",
+        SMTP_FROM="rollback@fixture.example.test",
+        SMTP_TO="oncall@fixture.example.test",
     )
     with Client(service, TOKEN) as client:
         client.send(webhook("g-health"))
@@ -75,8 +75,8 @@ def test_immediate_emails_on_call_over_smtp_with_its_login(
 
     report = mailbox.wait_for(lambda m: "done" in m.message.get_content(), WAIT)
     assert report.login == SMTP_LOGIN
-    assert report.envelope_to == ("oncall@autonomica.app",)
-    assert report.message["From"] == "rollback@autonomica.app"
+    assert report.envelope_to == ("oncall@fixture.example.test",)
+    assert report.message["From"] == "rollback@fixture.example.test"
     # Python folds a subject this long onto a continuation line; unfolding leaves one space.
     subject = "[rollback] [staging] immediate rollback for HealthCheckFailed/backend: done"
     assert report.message["Subject"].strip() == subject

@@ -16,17 +16,19 @@ from rollback.budget import BUDGET_PREFIX
 from rollback.platforms import LiveActions
 from rollback.policy import load_policy
 from rollback.settings import Settings
-from tests.conftest import monitoring_config
-from tests.monitoring.conftest import STACK_TARGETS
+from tests.conftest import THREE_SERVICES, monitoring_config, target_of
 from tests.rollback.standins import GITHUB_TOKEN, GitHubStandIn
 from workflows import SCRIPTS
 
-TARGET = STACK_TARGETS["production"]
+# The fixture product's production stack: it sets objectives (the stack under test may not).
+TARGET = target_of("production", THREE_SERVICES)
 ENVIRONMENT = TARGET.environment
 # An objective of the stack: the freeze's reason names it.
 OBJECTIVE = next(
     f"{service}/{o.name}"
-    for service, objectives in monitoring_config(stack="production").slos.items()
+    for service, objectives in monitoring_config(
+        stack="production", project_dir=THREE_SERVICES
+    ).slos.items()
     for o in objectives
 )
 FREEZE, REASON = "DEPLOY_FREEZE", "DEPLOY_FREEZE_REASON"
@@ -43,7 +45,7 @@ def github() -> Iterator[GitHubStandIn]:
 
 def live(github: GitHubStandIn, tmp_path: Path) -> LiveActions:
     """The rollback service's platforms, as production's service builds them."""
-    files = render(monitoring_config(stack="production"), TARGET)
+    files = render(monitoring_config(stack="production", project_dir=THREE_SERVICES), TARGET)
     policy = load_policy(files["rollback-config.yml"], files[ROLLBACK_SERVICES])
     settings = Settings.model_validate(
         {
@@ -55,7 +57,7 @@ def live(github: GitHubStandIn, tmp_path: Path) -> LiveActions:
             "vercel_token": "t",
             "vercel_project_id": "p",
             "github_token": GITHUB_TOKEN,
-            "github_repository": "autonomica/app",
+            "github_repository": "fixture-owner/app",
             "github_api_url": github.url,
         }
     )
@@ -84,7 +86,7 @@ def gate(
         "DEPLOY_ENVIRONMENT": ENVIRONMENT,
         "FREEZE_READ_TOKEN": GITHUB_TOKEN,
         "GITHUB_API_URL": github.url,
-        "GITHUB_REPOSITORY": "autonomica/app",
+        "GITHUB_REPOSITORY": "fixture-owner/app",
         **env,
     }
     return subprocess.run(

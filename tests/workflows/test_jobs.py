@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from components.config import project_name
 from tests.conftest import ROOT, stack_config
 from tests.monitoring.loopback import App
 from tests.railway.standin import PROJECT_ID, PROJECT_TOKEN, RailwayStandIn
@@ -72,7 +73,7 @@ def cli(tmp_path: Path) -> Path:
 case "$1" in
   pull) mkdir -p .vercel && echo '{}' > .vercel/project.json ;;
   build) mkdir -p .vercel/output && echo '{"version":3}' > .vercel/output/config.json ;;
-  deploy) echo https://autonomica-x.vercel.app ;;
+  deploy) echo https://fixture-x.vercel.app ;;
 esac""",
     )
     fake_docker(tmp_path / "bin")
@@ -100,7 +101,7 @@ def run_deploy(
         "vars.FRONTEND_URL": apps["frontend"].url,
         "vars.API_URL": apps["backend"].url,
         "vars.WORKER_URL": apps["worker"].url,
-        "vars.VERCEL_ORG_ID": "team_autonomica",
+        "vars.VERCEL_ORG_ID": "team_fixture",
         "vars.VERCEL_PROJECT_ID": "prj_frontend",
         "vars.DEPLOY_FREEZE": freeze,
         "secrets.RAILWAY_TOKEN": RAILWAY_CANARY,
@@ -272,7 +273,7 @@ def run_rollback(
         "secrets.RAILWAY_TOKEN": PROJECT_TOKEN,
         "secrets.VERCEL_TOKEN": VERCEL_TOKEN,
         "vars.VERCEL_PROJECT_ID": VERCEL_PROJECT,
-        "vars.VERCEL_ORG_ID": "team_autonomica",
+        "vars.VERCEL_ORG_ID": "team_fixture",
     }
     # What the runner sets itself, and the platforms' endpoints pointed at the stand-ins. The
     # install step downloads from the package index, as on a runner: this machine's trust store
@@ -281,7 +282,7 @@ def run_rollback(
         **{k: v for k, v in os.environ.items() if k in TRUST or k.startswith(("PIP_", "UV_"))},
         "PIP_CACHE_DIR": str(caches / "pip"),
         "UV_CACHE_DIR": str(caches / "uv"),
-        "GITHUB_REPOSITORY": "autonomica/app",
+        "GITHUB_REPOSITORY": "fixture-owner/app",
         "GITHUB_API_URL": github.url,
         "RAILWAY_API_URL": railway.url,
         "VERCEL_API_URL": vercel.url,
@@ -300,8 +301,9 @@ def run_rollback(
         timeout=300,
     )
     assert first.failed is None, first.output
-    # The synth read the stack's Railway project; the stand-in knows only its own project.
-    stack_project = stack_config("staging")["autonomica-pipeline:railway"]["projectId"]
+    # The synth read the checkout's stack's Railway project (this repository's, where the job
+    # runs); the stand-in knows only its own project.
+    stack_project = stack_config("staging", ROOT)[f"{project_name(ROOT)}:railway"]["projectId"]
     assert first.contexts["steps.policy.outputs.railway_project_id"] == stack_project
     contexts = {**first.contexts, "steps.policy.outputs.railway_project_id": PROJECT_ID}
     return run_job(

@@ -15,7 +15,8 @@ import yaml
 from pydantic import ValidationError
 
 from tests.conftest import ROOT
-from tests.workflows.conftest import CONFIGS, load
+from tests.workflows.conftest import STACK_CONFIGS as CONFIGS
+from tests.workflows.conftest import load
 from workflows import WorkflowsConfig, render, usage
 from workflows.actions import PINS
 

@@ -14,7 +14,7 @@ from typing import Any
 from tests.monitoring.loopback import HttpStandIn, JsonReplies
 
 TOKEN = "freeze-read-token-canary-3e7b"
-REPOSITORY = "autonomica/app"
+REPOSITORY = "fixture-owner/app"
 PATH = re.compile(rf"/repos/{REPOSITORY}/environments/([\w.-]+)/variables/(\w+)")
 STAMP = "2024-01-01T00:00:00Z"
 
