@@ -81,15 +81,20 @@ def tool(name: str) -> str:
     return found
 
 
-def workflow_schema_check(files: Iterable[Path]) -> subprocess.CompletedProcess[str]:
-    """check-jsonschema with the GitHub workflow schema it ships."""
+def schema_check(schema: str, files: Iterable[Path]) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with one of the schemas it ships (`vendor.github-workflows`, ...)."""
     return subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
+        [tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def workflow_schema_check(files: Iterable[Path]) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with the GitHub workflow schema it ships."""
+    return schema_check("vendor.github-workflows", files)
 
 
 def zizmor_findings(files: Iterable[Path], *options: str) -> list[dict[str, Any]]:

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from tests.conftest import (
+    schema_check,
     skip_or_fail,
-    tool,
     validated_stack,
     workflow_schema_check,
     zizmor_findings,
@@ -64,13 +64,7 @@ def test_zizmor_finds_nothing_even_as_an_auditor() -> None:
 
 def test_dependabot_updates_what_this_repository_pins_and_matches_its_schema() -> None:
     dependabot = WORKFLOWS.parent / "dependabot.yml"
-    result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(dependabot)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = schema_check("vendor.dependabot", [dependabot])
     assert result.returncode == 0, result.stdout + result.stderr
     updates = yaml.safe_load(dependabot.read_text(encoding="utf-8"))["updates"]
     covered = {(u["package-ecosystem"], u["directory"]) for u in updates}

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.conftest import tool, workflow_schema_check, zizmor_findings
+from tests.conftest import schema_check, tool, workflow_schema_check, zizmor_findings
 from tests.workflows.conftest import load, workflow_files
 
 SILENCED = re.compile(r"# zizmor: ignore\[([^\]]+)\] (\S.*)$")
@@ -22,13 +22,7 @@ def test_workflows_match_the_github_actions_schema(tree: Path) -> None:
 
 def test_dependabot_config_matches_its_schema(tree: Path) -> None:
     dependabot = tree / ".github" / "dependabot.yml"
-    result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(dependabot)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = schema_check("vendor.dependabot", [dependabot])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
