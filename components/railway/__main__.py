@@ -178,9 +178,14 @@ def run(
                     "(or RAILWAY_PROJECT_ID and RAILWAY_ENVIRONMENT)"
                 )
             with _client(env) as client:
-                target = converge.rollback(client, args.project, args.environment, args.service)
+                # First: a deploy in flight would replace the rollback once online.
+                where = (args.project, args.environment, args.service)
+                cancelled = converge.cancel_in_flight(client, *where)
+                target = converge.rollback(client, *where)
+            if cancelled:
+                log(f"cancelled the deployment(s) in flight {', '.join(cancelled)}")
             log(f"rolled {args.service} in {args.environment} back to deployment {target}")
-            print(json.dumps({"rolledBackTo": target}), file=stdout)
+            print(json.dumps({"rolledBackTo": target, "cancelled": cancelled}), file=stdout)
     except UsageError as error:
         log(str(error))
         return 2

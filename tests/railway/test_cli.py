@@ -234,11 +234,15 @@ def test_delete_without_state_does_nothing(standin: RailwayStandIn) -> None:
 
 
 def test_rollback_command(standin: RailwayStandIn) -> None:
-    standin.add_environment("staging")
+    """It rolls back to the deployment before the serving one, and first cancels a build still
+    on its way (once online, it would replace the rollback)."""
+    env_id = standin.add_environment("staging")
     first = cli(standin, "apply", stdin=SPEC)
     changed: dict[str, Any] = json.loads(SPEC)
     changed["service"]["variables"]["LOG_LEVEL"] = "debug"
-    cli(standin, "apply", stdin=json.dumps(changed), PULUMI_COMMAND_STDOUT=first.stdout)
+    second = cli(standin, "apply", stdin=json.dumps(changed), PULUMI_COMMAND_STDOUT=first.stdout)
+    standin.rollouts.append(Rollout(("BUILDING",)))
+    building = standin.deploy_source(env_id, json.loads(second.stdout)["serviceId"])
 
     result = cli(
         standin,
@@ -252,8 +256,12 @@ def test_rollback_command(standin: RailwayStandIn) -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"rolledBackTo": json.loads(first.stdout)["deploymentId"]}
+    assert json.loads(result.stdout) == {
+        "rolledBackTo": json.loads(first.stdout)["deploymentId"],
+        "cancelled": [building],
+    }
     assert standin.world.rollbacks == [json.loads(first.stdout)["deploymentId"]]
+    assert f"cancelled the deployment(s) in flight {building}" in result.stderr
 
 
 def test_cli_path_does_not_import_pulumi() -> None:
