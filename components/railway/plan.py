@@ -228,7 +228,11 @@ def desired_config(spec: Spec, current: Mapping[str, Any]) -> dict[str, Any]:
         if source.root_directory is not None:
             wanted_source["rootDirectory"] = source.root_directory
     elif isinstance(source, WorkflowSource):
-        wanted_source = {k: None for k in ("repo", "branch", "image") if have_source.get(k)}
+        wanted_source = {
+            k: None
+            for k in ("repo", "branch", "image")
+            if have_source.get(k) and not (k == "image" and source.ships(have_source[k]))
+        }
         if source.root_directory is not None:
             wanted_source["rootDirectory"] = source.root_directory
     else:

@@ -441,6 +441,8 @@ class RailwayStandIn:
         answers in practice, not documented)."""
         config = self.service_config(env_id, service_id)
         source = config.get("source") or {}
+        # An image source runs the image it names, set by a patch's `source.image` ("Change
+        # Docker Image", railwayapp/railway-skills skills/reference/environment-config.md).
         if source.get("image"):
             code, meta = source["image"], {"image": source["image"]}
         elif source.get("repo"):

@@ -119,7 +119,7 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
             assert apply.state == last
 
 
-CHANGES_WITH_A_SETTING = {
+CHANGES_WITH_A_SETTING: dict[str, tuple[dict[str, Any], int]] = {
     # Variables and settings go in one patch: one deployment, apply's.
     "a variable": ({"variables": {**VARIABLES, "LOG_LEVEL": "debug"}}, 1),
     # A volume or domain mutation is sent on its own; under the stand-in's hardest reading it

@@ -41,9 +41,18 @@ def declared_for(config: WorkflowsConfig) -> Declared:
     return Declared(required_checks=(config.required_check,), environments=environments)
 
 
+def built_images(config: WorkflowsConfig) -> WorkflowsConfig:
+    """`config` with each service that has a Dockerfile running its pushed image (`built`)."""
+    data = config.model_dump(by_alias=True)
+    for name in config.images():
+        data["services"][name]["deploy"] = "built"
+    return WorkflowsConfig.model_validate(data)
+
+
 CONFIGS = {
     **{stack: stack_workflows_config(stack) for stack in STACKS},
     "both": stack_workflows_config(*STACKS),
+    "built images": built_images(stack_workflows_config(*STACKS)),
 }
 
 
