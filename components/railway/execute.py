@@ -201,7 +201,7 @@ class Executor:
         """A deployment Railway started by itself after this run's volume or domain mutation
         redeploys the old settings: apply's own, which carries the new ones, goes live after it
         ends, never before (the one that goes live last is the one that runs)."""
-        if not self._mutated:
+        if not self._mutated or self.seen.running is None:  # a redeploy of nothing: none
             return
         listing = self.client.query(
             docs.DEPLOYMENTS, {"input": {"projectId": self.seen.project_id, **self._ids()}}

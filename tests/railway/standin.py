@@ -453,6 +453,15 @@ class RailwayStandIn:
             raise GraphQLError("Service instance has no source to deploy")
         return self._deploy(env_id, service_id, code=code, manifest=config, meta=meta)
 
+    def ship_image(self, env_id: str, service_id: str, image: str) -> str:
+        """What railway-deploy-image.sh does: `source.image` committed without a deploy, then
+        one deployment of it."""
+        with self.lock:
+            self._commit(
+                env_id, {"services": {service_id: {"source": {"image": image}}}}, deploys=False
+            )
+            return self.deploy_source(env_id, service_id)
+
     def upload(self, env_id: str, service_id: str, code: str) -> str:
         """What a deploy workflow's `railway up` does: a build of the uploaded code with the
         service's current settings ("When a new deployment is triggered, Railway will look for
