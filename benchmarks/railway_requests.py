@@ -10,7 +10,9 @@ committed patch deploys what it changes unless committed staged with skipDeploys
 keeps the copied deployment's settings) and reports each deployment running at the first look;
 a real build adds one status query per RAILWAY_POLL_SECONDS. The floor: a no-op sends 0
 mutations; a change makes 1 deployment, or none where nothing needs restarting (a domain) or
-where Railway cannot put it into the running code (a workflow service's settings). Needs
+where Railway cannot put it into the running code (a workflow service's settings). A setting
+changed with a volume or domain change, and a custom domain swap, miss it under the stand-in's
+hardest reading (each such mutation redeploys what runs): docs/railway.md says why. Needs
 Railway's schema (../shared/railway or $RAILWAY_SCHEMA): the stand-in validates every document.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from components.railway import converge
 from components.railway.client import Auth, RailwayClient
@@ -49,7 +52,16 @@ class Scenario:
         return f"{self.floor} deployment{'s' if self.floor != 1 else ''}"
 
 
+def _start(command: str) -> dict[str, Any]:
+    return {"settings": {**ONE, "startCommand": command}}
+
+
+def _at(path: str) -> dict[str, Any]:
+    return {"volumes": [{"mountPath": path}]}
+
+
 def backend() -> list[Scenario]:
+    debug2 = {"variables": {"DATABASE_URL": CANARY, "LOG_LEVEL": "warning"}}
     faster = {"settings": {**ONE, "startCommand": "serve --fast"}}
     debug = {**faster, "variables": {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}}
     fewer = {**faster, "variables": {"DATABASE_URL": CANARY}}
@@ -63,6 +75,27 @@ def backend() -> list[Scenario]:
         # At most one deployment per change; the stand-in has Railway deploy on each domain
         # mutation (undocumented: the hardest reading), and a changed domain is two.
         ("a domain changed", domain, 1),
+        # A setting with another change: one patch for variables; a volume or domain mutation is
+        # sent on its own, and Railway's redeploy after it keeps the old settings.
+        (
+            "a setting and a variable changed",
+            both := {**domain, **_start("serve --a"), **debug2},
+            1,
+        ),
+        (
+            "a setting changed, the volume moved",
+            moved := {**both, **_start("serve --b"), **_at("/var/lib/data")},
+            1,
+        ),
+        (
+            "a setting changed, a domain added",
+            {
+                **moved,
+                **_start("serve --c"),
+                "domains": ["staging-api2.autonomica.app", "staging-api3.autonomica.app"],
+            },
+            1,
+        ),
     ]
     first = make_spec(settings=ONE)
     found = [
@@ -129,6 +162,24 @@ def workflow() -> list[Scenario]:
     ]
 
 
+BUILT = "ghcr.io/owner/app/api"
+
+
+def built() -> list[Scenario]:
+    """A service that runs the image its deploy workflow pushed (stack `deploy: built`)."""
+    source = {"deployedBy": ".github/workflows/deploy-staging.yml", "imageRepository": BUILT}
+    body = {"name": "api", "source": source, "domains": [], "serviceDomain": False}
+    debug = {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}
+    return [
+        Scenario("built image service, fresh", make_spec(**body), ACCOUNT, 0),
+        Scenario("built image service, no-op after its deploy", make_spec(**body), PROJECT, NO_OP),
+        Scenario(
+            "built image service, one variable", make_spec(**body, variables=debug), ACCOUNT, 1
+        ),
+        Scenario("built image service, no-op", make_spec(**body, variables=debug), PROJECT, NO_OP),
+    ]
+
+
 def run(standin: RailwayStandIn, scenarios: list[Scenario]) -> list[str]:
     rows = []
     previous: State | None = None
@@ -141,6 +192,10 @@ def run(standin: RailwayStandIn, scenarios: list[Scenario]) -> list[str]:
         made = len(standin.world.deployments) - before
         if scenario.label == "workflow service, fresh":  # its deploy workflow ships the code
             standin.upload(previous.environment_id, previous.service_id, "shipped")
+        if scenario.label == "built image service, fresh":  # railway-deploy-image.sh's requests
+            standin.ship_image(
+                previous.environment_id, previous.service_id, f"{BUILT}@sha256:{'b' * 64}"
+            )
         names = ", ".join(standin.mutations) or "-"
         met = scenario.met(sent.mutations, made)
         rows.append(
@@ -163,7 +218,7 @@ def main() -> int:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     try:
-        for scenarios in (backend(), image(), workflow()):
+        for scenarios in (backend(), image(), workflow(), built()):
             for row in run(standin, scenarios):
                 print(row)
     finally:

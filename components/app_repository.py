@@ -22,7 +22,7 @@ FREEZE = "DEPLOY_FREEZE"  # set at run time by the rollback service, read by the
 
 def secrets(config: StackConfig) -> tuple[str, ...]:
     """The environment's secrets: each platform's deploy token where the workflows deploy."""
-    railway = any(s.deploy == "workflow" for s in config.of("railway").values())
+    railway = any(s.deploy in ("workflow", "built") for s in config.of("railway").values())
     bypass = config.app_ci.playwright.protection_bypass and config.of("vercel")
     return (
         *((RAILWAY_DEPLOYER,) if railway else ()),

@@ -30,6 +30,7 @@ SCRIPT_FILES = {
     "freeze-gate.sh": deploy.FREEZE_GATE,
     "health-check.sh": deploy.HEALTH_CHECK,
     "railway-deploy.sh": deploy.RAILWAY_DEPLOY,
+    "railway-deploy-image.sh": deploy.RAILWAY_DEPLOY_IMAGE,
     "locustfile.py": deploy.LOCUSTFILE,
     "deploy-tools/package.json": f"{deploy.DEPLOY_TOOLS}/package.json",
     "deploy-tools/package-lock.json": f"{deploy.DEPLOY_TOOLS}/package-lock.json",
@@ -56,5 +57,6 @@ def render(config: WorkflowsConfig) -> dict[str, str]:
     if config.e2e_service():
         files[e2e.CONFIG] = e2e.config_file(config.app_ci.playwright)
     for name, target in SCRIPT_FILES.items():
-        files[target] = (SCRIPTS / name).read_text(encoding="utf-8")
+        if target != deploy.RAILWAY_DEPLOY_IMAGE or deploy.built(config):
+            files[target] = (SCRIPTS / name).read_text(encoding="utf-8")
     return dict(sorted(files.items()))

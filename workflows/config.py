@@ -197,8 +197,10 @@ class AppService(ConfigModel):
     python: PythonProject | None = None
     url_variable: Name | None = Field(None, description="the variable with its url, if it has one")
     health_path: UrlPath | None = None
-    deploy: Literal["workflow", "image"] = Field(
-        "workflow", description="image: Railway runs an image; no step deploys it"
+    deploy: Literal["workflow", "image", "built"] = Field(
+        "workflow",
+        description="image: Railway runs an image; no step deploys it. built: the deploy job "
+        "points Railway at the image the images job pushed (by digest)",
     )
     dockerfile: Folder | None = Field(
         None, description="its Dockerfile in root: CI builds the image, the deploy pushes it"
@@ -283,6 +285,13 @@ class WorkflowsConfig(ConfigModel):
             key = (service.root, service.language)
             jobs.setdefault(first.setdefault(key, name), []).append(name)
         return jobs
+
+    @model_validator(mode="after")
+    def _built_services_have_an_image(self) -> Self:
+        missing = [n for n, s in self.services.items() if s.deploy == "built" and not s.dockerfile]
+        if missing:
+            raise ValueError(f"services.{missing[0]}.dockerfile: needed for deploy built")
+        return self
 
     def images(self) -> list[str]:
         """The services built as Docker images."""

@@ -21,7 +21,7 @@ EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 REFERENCE = re.compile(r"\b(secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)")
 # A step that ships code: our Railway script, Railway's or Vercel's CLI deploying.
 DEPLOYS = re.compile(
-    r"railway-deploy\.sh|\brailway\s+(?:up|redeploy)\b|\bvercel\s+(?:deploy|--prod)\b"
+    r"railway-deploy(?:-image)?\.sh|\brailway\s+(?:up|redeploy)\b|\bvercel\s+(?:deploy|--prod)\b"
 )
 FREEZE_GATE = re.compile(r"\bfreeze-gate\.sh\b")
 # A step that runs the application's own code or its dependencies' scripts (install, build,

@@ -16,6 +16,7 @@ from workflows.vercel_build import isolated_build
 FREEZE_GATE = ".github/scripts/freeze-gate.sh"
 HEALTH_CHECK = ".github/scripts/health-check.sh"
 RAILWAY_DEPLOY = ".github/scripts/railway-deploy.sh"
+RAILWAY_DEPLOY_IMAGE = ".github/scripts/railway-deploy-image.sh"
 LOCUSTFILE = ".github/smoke/locustfile.py"
 DEPLOY_TOOLS = ".github/deploy-tools"
 
@@ -130,6 +131,16 @@ def _railway(config: WorkflowsConfig) -> list[str]:
     return [n for n, s in config.on("railway").items() if s.deploy == "workflow"]
 
 
+def built(config: WorkflowsConfig) -> list[str]:
+    """The Railway services that run the image the images job pushed for this commit."""
+    return [n for n, s in config.on("railway").items() if s.deploy == "built"]
+
+
+def _pushed(service: str) -> str:
+    """The id of the images job's step that pushes `service`, whose `digest` output names it."""
+    return f"push-{service}"
+
+
 def _deploy_steps(config: WorkflowsConfig, environment: DeployEnvironment) -> list[Any]:
     """Each Railway service the workflow ships, then the Vercel service (built already), each
     behind a fresh read of the freeze."""
@@ -143,6 +154,17 @@ def _deploy_steps(config: WorkflowsConfig, environment: DeployEnvironment) -> li
                 f"Deploy the {service} (Railway)",
                 f"bash {RAILWAY_DEPLOY} {service} {environment.name}",
                 env=railway_env,
+            ),
+        ]
+    for service in built(config):
+        # The bytes CI built and the images job pushed: by digest, never by a tag that moves.
+        image = f"{config.registry}/{service}@${{{{ needs.images.outputs.{service} }}}}"
+        steps += [
+            freeze_gate(config, environment, f" (before the {service})"),
+            run(
+                f"Deploy the {service}'s image of this commit (Railway)",
+                f"bash {RAILWAY_DEPLOY_IMAGE} {service}",
+                env={**railway_env, "IMAGE": image},
             ),
         ]
     for service in config.on("vercel"):
@@ -170,7 +192,7 @@ def _deploy_job(config: WorkflowsConfig, environment: DeployEnvironment) -> dict
     check = config.health_check
     steps: list[Any] = [checkout(), freeze_gate(config, environment, "")]
     vercel = list(config.on("vercel"))
-    if vercel or _railway(config):
+    if vercel or _railway(config) or built(config):
         steps += [
             uses(
                 "actions/setup-node", node_version=config.node_version, package_manager_cache=False
@@ -253,13 +275,16 @@ def _images(config: WorkflowsConfig) -> dict[str, Any]:
     steps: list[Any] = [checkout(), login]
     for service in config.images():
         tag = f"{config.registry}/{service}:${{{{ github.sha }}}}"
-        steps += image_steps(config, service, push=tag)[1 if len(steps) > 2 else 0 :]
+        build, push = image_steps(config, service, push=tag)
+        steps += [*([build] if len(steps) == 2 else []), {"id": _pushed(service), **push}]
     return {
         "images": job(
             "images",
             30,
             steps,
             needs="ci",
+            # docker/build-push-action's `digest` output: the pushed image's digest.
+            outputs={s: f"${{{{ steps.{_pushed(s)}.outputs.digest }}}}" for s in config.images()},
             permissions={"contents": "read", "packages": "write"},
             concurrency={"group": "images-${{ github.ref }}", "cancel-in-progress": False},
         )

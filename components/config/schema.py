@@ -304,10 +304,11 @@ class Service(ConfigModel):
     vercel: VercelService | None = None
     python: PythonProject | None = None
     port: int | None = Field(None, ge=1, le=65535, description="PORT (Railway)")
-    deploy: Literal["workflow", "image"] = Field(
+    deploy: Literal["workflow", "image", "built"] = Field(
         "workflow",
         description="workflow: `railway up` from the app's deploy workflow; image: Railway "
-        "runs `image`",
+        "runs `image`; built: Railway runs the image the deploy workflow pushed for the commit "
+        "it deploys (by digest), the one CI built and tested (needs dockerfile)",
     )
     image: ImageRef | None = None
     dockerfile: Folder | None = Field(
@@ -364,6 +365,10 @@ def _service_problems(s: Service) -> list[str]:
             "python: {package} is set exactly for language python",
         ),
         ((s.deploy == "image") != (s.image is not None), "image is set exactly for deploy image"),
+        (
+            s.deploy == "built" and s.dockerfile is None,
+            "deploy built runs the image built from dockerfile: set dockerfile",
+        ),
     ]
     return [message for broken, message in rules if broken]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from components.railway import documents as docs
@@ -173,6 +174,8 @@ class Executor:
         if isinstance(step, Deploy | Redeploy) and step.adoptable:
             code = step.commit if isinstance(step, Deploy) else running.commit if running else None
             adopted = self._railways(wanted=code, any_code=False)
+        if isinstance(step, Deploy | Redeploy) and adopted is None:
+            self._railways_first()
         match step:
             case Deploy() | Redeploy() if adopted is not None:
                 found = adopted
@@ -193,6 +196,29 @@ class Executor:
                 )
         self.done.deployment_id = found
         self._await(found)
+
+    def _railways_first(self) -> None:
+        """A deployment Railway started by itself after this run's volume or domain mutation
+        redeploys the old settings: apply's own, which carries the new ones, goes live after it
+        ends, never before (the one that goes live last is the one that runs)."""
+        if not self._mutated or self.seen.running is None:  # a redeploy of nothing: none
+            return
+        listing = self.client.query(
+            docs.DEPLOYMENTS, {"input": {"projectId": self.seen.project_id, **self._ids()}}
+        )["deployments"]["edges"]
+        latest = self.seen.latest
+        started = sorted(
+            (edge["node"] for edge in listing if edge["node"]["status"] not in (*ENDED, *RUNNING)),
+            key=lambda d: datetime.fromisoformat(d["createdAt"]),
+        )
+        for found in started:
+            if latest and datetime.fromisoformat(found["createdAt"]) <= latest.created_at:
+                continue  # not after this run's mutation
+            self.log(
+                f"Railway deployed {self.service} by itself after the volume or domain change "
+                f"({found['id']}, the settings it ran with): waiting for it before apply's own"
+            )
+            self._await(str(found["id"]))
 
     def _railway_deploys(self) -> None:
         found = self._railways(wanted=None, any_code=True)

@@ -228,7 +228,11 @@ def desired_config(spec: Spec, current: Mapping[str, Any]) -> dict[str, Any]:
         if source.root_directory is not None:
             wanted_source["rootDirectory"] = source.root_directory
     elif isinstance(source, WorkflowSource):
-        wanted_source = {k: None for k in ("repo", "branch", "image") if have_source.get(k)}
+        wanted_source = {
+            k: None
+            for k in ("repo", "branch", "image")
+            if have_source.get(k) and not (k == "image" and source.ships(have_source[k]))
+        }
         if source.root_directory is not None:
             wanted_source["rootDirectory"] = source.root_directory
     else:
@@ -566,6 +570,27 @@ def _service(spec: Spec, seen: Observation, previous: State | None) -> Step:
     )
 
 
+def _may_deploy_more(spec: Spec, mutations: int, own: bool) -> Notice:
+    """Where one deployment cannot be promised. Each volume or domain change is a mutation of its
+    own: no mutation renames a custom domain (customDomainUpdate takes only a targetPort,
+    schema.graphql:1536), and a staged patch does not carry them ("Networking changes are not
+    yet staged and are applied immediately", railwayapp/docs staged-changes guide). Whether each
+    deploys is undocumented; if it does, its deployment is a redeploy of what runs, which keeps
+    the old build/deploy settings, so a settings change needs apply's own after it."""
+    name, env = spec.service.name, spec.environment
+    text = (
+        f"{name} in {env}: {mutations} volume or domain mutation(s), each sent on its own (no "
+        "Railway mutation or staged patch changes a domain in one); Railway does not document "
+        "whether each starts a deployment of the code that runs"
+    )
+    if own:
+        text += (
+            ", and one would keep the old settings: apply waits for any Railway starts, then "
+            "deploys the same code with the new settings, last"
+        )
+    return Notice(text)
+
+
 def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
     """The steps, in order, that make Railway as `spec` says. When apply must change nothing
     now (changes someone staged, a deployment waiting for someone), a Refuse comes first."""
@@ -579,13 +604,15 @@ def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
         steps.append(config)
     volumes = _volumes(spec, seen, previous)
     domains = _domains(spec, seen, previous)
-    steps += [*volumes, *domains]
     deployment = _deployment(spec, seen, previous, config, volumes)
     deploys = any(isinstance(s, Deploy | Redeploy | Await | Refuse) for s in deployment)
-    mutates = any(not isinstance(s, Notice) for s in [*volumes, *domains])
-    if mutates and seen.running is not None and not deploys:
+    mutations = [s for s in [*volumes, *domains] if not isinstance(s, Notice)]
+    if mutations and seen.running is not None and not deploys:
         deployment.append(RailwayDeploys())
-    steps += deployment
+    own = any(isinstance(s, Deploy | Redeploy) and not s.adoptable for s in deployment)
+    if seen.running is not None and (len(mutations) > 1 or (mutations and own)):
+        steps.append(_may_deploy_more(spec, len(mutations), own))
+    steps += [*volumes, *domains, *deployment]
     refusals = [s for s in steps if isinstance(s, Refuse)]
     if config is not None and seen.staged_changes:
         refusals.insert(0, _staged(spec.environment, seen.staged_changes, "run apply again"))

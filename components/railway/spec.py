@@ -71,6 +71,24 @@ class WorkflowSource(Model):
     root_directory: str | None = Field(
         default=None, description="Folder of the service in what the workflow uploads"
     )
+    # The workflow points the instance at an image of this repository, by digest, the one its
+    # CI built (`source.image` of the environment config, as Railway's "Change Docker Image"
+    # patch: railwayapp/railway-skills skills/reference/environment-config.md): apply leaves
+    # such an image alone and removes any other source.
+    image_repository: (
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9.-]+(/[a-z0-9._-]+)+$")] | None
+    ) = Field(
+        default=None, description="ghcr.io/owner/repo/service: the images the workflow deploys"
+    )
+
+    def ships(self, image: object) -> bool:
+        """Whether `image` is one of `image_repository`'s, as the workflow sets it."""
+        repository = self.image_repository
+        return (
+            repository is not None
+            and isinstance(image, str)
+            and image.startswith((f"{repository}@sha256:", f"{repository}:"))
+        )
 
 
 ClearableSetting = Literal["healthcheckPath", "healthcheckTimeout", "startCommand", "cronSchedule"]

@@ -53,13 +53,15 @@ def app_service(
     from the application repository's deploy workflow (`railway up`), behind its reviewers, wait
     timer and freeze gate: no push deploys it around them. `secrets`: its secretEnv's values."""
     source: ImageSource | WorkflowSource
+    deployed_by = f"{repository}: .github/workflows/deploy-{environment}.yml"
     if service.image is not None:
         source = ImageSource(image=service.image)
-    else:
+    elif service.deploy == "built":
         source = WorkflowSource(
-            deployed_by=f"{repository}: .github/workflows/deploy-{environment}.yml",
-            root_directory=service.root,
+            deployed_by=deployed_by, image_repository=f"ghcr.io/{repository.lower()}/{name}"
         )
+    else:
+        source = WorkflowSource(deployed_by=deployed_by, root_directory=service.root)
     host = urlsplit(service.url).hostname if service.url else None
     return RailwayServiceArgs(
         project_id=project_id,

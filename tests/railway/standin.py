@@ -444,6 +444,8 @@ class RailwayStandIn:
         answers in practice, not documented)."""
         config = self.service_config(env_id, service_id)
         source = config.get("source") or {}
+        # An image source runs the image it names, set by a patch's `source.image` ("Change
+        # Docker Image", railwayapp/railway-skills skills/reference/environment-config.md).
         if source.get("image"):
             code, meta = source["image"], {"image": source["image"]}
         elif source.get("repo"):
@@ -453,6 +455,15 @@ class RailwayStandIn:
             # Undocumented for a service connected to no repository or image: refused here.
             raise GraphQLError("Service instance has no source to deploy")
         return self._deploy(env_id, service_id, code=code, manifest=config, meta=meta)
+
+    def ship_image(self, env_id: str, service_id: str, image: str) -> str:
+        """What railway-deploy-image.sh does: `source.image` committed without a deploy, then
+        one deployment of it."""
+        with self.lock:
+            self._commit(
+                env_id, {"services": {service_id: {"source": {"image": image}}}}, deploys=False
+            )
+            return self.deploy_source(env_id, service_id)
 
     def upload(self, env_id: str, service_id: str, code: str) -> str:
         """What a deploy workflow's `railway up` does: a build of the uploaded code with the

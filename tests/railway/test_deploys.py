@@ -119,6 +119,51 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
             assert apply.state == last
 
 
+CHANGES_WITH_A_SETTING: dict[str, tuple[dict[str, Any], int]] = {
+    # Variables and settings go in one patch: one deployment, apply's.
+    "a variable": ({"variables": {**VARIABLES, "LOG_LEVEL": "debug"}}, 1),
+    # A volume or domain mutation is sent on its own; under the stand-in's hardest reading it
+    # makes Railway redeploy what runs, with the old settings: that one, then apply's.
+    "a volume": ({"volumes": [{"mountPath": "/data"}]}, 2),
+    "a domain": ({"domains": ["staging-api2.autonomica.app"]}, 3),  # an add and a remove
+}
+
+
+@pytest.mark.parametrize("other", sorted(CHANGES_WITH_A_SETTING))
+def test_a_setting_changed_with_another_change_runs_with_the_code_it_ran_before(
+    standin: RailwayStandIn, client: RailwayClient, other: str
+) -> None:
+    standin.add_environment("staging")
+    apply = Applies(standin, client)
+    apply(spec_of())
+    assert apply.state is not None
+    code = apply.running()["code"]
+    standin.world.heads[apply.state.service_id] = "pushed-since"  # HEAD moves on
+    change, expected = CHANGES_WITH_A_SETTING[other]
+    spec = spec_of(settings={**ONE, "startCommand": "serve --fast"}, **change)
+    # Railway's own deployments take a while: each is still building when apply goes on.
+    standin.rollouts = [Rollout(("BUILDING", "DEPLOYING", "SUCCESS"))] * 3
+
+    standin.mutations.clear()
+    made = apply(spec)
+    for deployment in list(standin.world.deployments.values()):  # time passes: all end
+        while deployment["status"] not in ("SUCCESS", "REMOVED", "FAILED"):
+            standin._advance(deployment["id"])
+
+    assert made == expected
+    assert [m for m in standin.mutations if m in DEPLOYS] == ["serviceInstanceDeployV2"]
+    running = apply.running()  # the one that went live last
+    assert running["meta"]["serviceManifest"]["deploy"]["startCommand"] == "serve --fast"
+    assert running["code"] == code
+    assert running["variables"] == spec.service.variables
+    assert running["mounts"] == [v.mount_path for v in spec.service.volumes]
+    if expected > 1:
+        assert any("Railway does not document whether" in line for line in apply.lines)
+    standin.mutations.clear()
+    assert apply(spec) == 0
+    assert standin.mutations == []
+
+
 def test_a_service_that_exists_before_its_environment_is_created_there(
     standin: RailwayStandIn, client: RailwayClient
 ) -> None:

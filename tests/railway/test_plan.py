@@ -163,6 +163,28 @@ ROWS = {
     "a domain is removed: no deployment of apply's": Row(
         {}, {"domains": []}, [f"remove {CUSTOM.domain}", "RailwayDeploys"]
     ),
+    # No mutation renames a custom domain: an add and a remove, said before they are sent.
+    "a custom domain is swapped: two mutations, said first": Row(
+        {},
+        {"domains": ["api2.autonomica.app"]},
+        ["Notice", "add api2.autonomica.app", f"remove {CUSTOM.domain}", "RailwayDeploys"],
+    ),
+    "a setting and a variable change: one patch, one deployment": Row(
+        {},
+        {"settings": STARTS, "variables": DEBUG},
+        ["commit deploy+variables", f"deploy {COMMIT}"],
+    ),
+    # Railway's own (if any) redeploys the old settings: apply's, with the new ones, goes last.
+    "a setting and a volume change: apply's deployment carries the settings": Row(
+        {},
+        {"settings": STARTS, "volumes": [{"mountPath": "/data"}]},
+        ["commit deploy", "Notice", "volume /data", f"deploy {COMMIT}"],
+    ),
+    "a setting and a domain change: apply's deployment carries the settings": Row(
+        {},
+        {"settings": STARTS, "domains": [CUSTOM.domain, "api2.autonomica.app"]},
+        ["commit deploy", "Notice", "add api2.autonomica.app", f"deploy {COMMIT}"],
+    ),
     "the latest FAILED and the one before runs: nothing to do": Row(
         {}, {}, ["Notice"], railway={"latest": FAILED}
     ),

@@ -59,8 +59,17 @@ def configs_of(stacks: tuple[str, ...], project_dir: Path) -> dict[str, Workflow
     }
 
 
+def built_images(config: WorkflowsConfig) -> WorkflowsConfig:
+    """`config` with each service that has a Dockerfile running its pushed image (`built`)."""
+    data = config.model_dump(by_alias=True)
+    for name in config.images():
+        data["services"][name]["deploy"] = "built"
+    return WorkflowsConfig.model_validate(data)
+
+
 STACK_CONFIGS = configs_of(STACKS, PROJECT_DIR)
 CONFIGS = configs_of(FIXTURE_STACKS, THREE_SERVICES)
+CONFIGS["built images"] = built_images(CONFIGS["both"])
 
 
 @pytest.fixture(params=sorted(STACK_CONFIGS))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.conftest import schema_check, tool, workflow_schema_check, zizmor_findings
 from tests.workflows.conftest import load, workflow_files
+from workflows import WorkflowsConfig
 
 SILENCED = re.compile(r"# zizmor: ignore\[([^\]]+)\] (\S.*)$")
 
@@ -69,8 +70,14 @@ def test_every_run_block_passes_shellcheck(tree: Path) -> None:
     assert checked >= 10
 
 
-def test_every_script_passes_shellcheck(tree: Path) -> None:
+def test_every_script_passes_shellcheck(tree: Path, config: WorkflowsConfig) -> None:
     scripts = sorted((tree / ".github" / "scripts").glob("*.sh"))
-    assert [s.name for s in scripts] == ["freeze-gate.sh", "health-check.sh", "railway-deploy.sh"]
+    built = any(s.deploy == "built" for s in config.services.values())
+    assert [s.name for s in scripts] == [
+        "freeze-gate.sh",
+        "health-check.sh",
+        *(["railway-deploy-image.sh"] if built else []),
+        "railway-deploy.sh",
+    ]
     for script in scripts:
         _shellcheck(script.read_text(encoding="utf-8"), script.name)
