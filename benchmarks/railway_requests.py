@@ -66,20 +66,23 @@ def backend() -> list[Scenario]:
     debug = {**faster, "variables": {"DATABASE_URL": CANARY, "LOG_LEVEL": "debug"}}
     fewer = {**faster, "variables": {"DATABASE_URL": CANARY}}
     volume = {**fewer, "volumes": [{"mountPath": "/data"}]}
-    domain = {**volume, "domains": ["staging-api2.autonomica.app"]}
-    changes = [
+    domain = {**volume, "domains": ["staging-api2.fixture.example.test"]}
+    changes: list[tuple[str, dict[str, Any], int]] = [
         ("one changed setting", faster, 1),
         ("one changed variable", debug, 1),
         ("one variable removed", fewer, 1),
         ("a volume added", volume, 1),
-        # At most one deployment per change; the stand-in has Railway deploy on each domain
-        # mutation (undocumented: the hardest reading), and a changed domain is two.
+        # At most one deployment per change; the stand-in has Railway deploy on each volume or
+        # domain mutation (undocumented: the hardest reading). The old domain goes in the
+        # patch, so a changed domain is one mutation; a removed one is none.
         ("a domain changed", domain, 1),
-        # A setting with another change: one patch for variables; a volume or domain mutation is
-        # sent on its own, and Railway's redeploy after it keeps the old settings.
+        ("a domain removed", removed := {**domain, "domains": []}, 0),
+        # A setting with another change: one patch for variables and a moved volume; a new
+        # domain is a mutation of its own, and Railway's redeploy after it keeps the old
+        # settings.
         (
             "a setting and a variable changed",
-            both := {**domain, **_start("serve --a"), **debug2},
+            both := {**removed, **_start("serve --a"), **debug2},
             1,
         ),
         (
@@ -92,7 +95,7 @@ def backend() -> list[Scenario]:
             {
                 **moved,
                 **_start("serve --c"),
-                "domains": ["staging-api2.autonomica.app", "staging-api3.autonomica.app"],
+                "domains": ["staging-api2.fixture.example.test"],
             },
             1,
         ),

@@ -41,20 +41,11 @@ from components.railway.plan import (
     RemoveServiceDomain,
     Rollback,
     Step,
+    may_deploy,
 )
 from components.railway.spec import DEPLOY_TIMEOUT, DomainRef, VolumeRef
 
 T = TypeVar("T")
-# Mutations that may deploy the service by themselves (undocumented: docs/railway.md).
-_MAY_DEPLOY = (
-    CreateVolume,
-    MoveVolume,
-    DetachVolume,
-    AddCustomDomain,
-    RemoveCustomDomain,
-    AddServiceDomain,
-    RemoveServiceDomain,
-)
 _LOG_LINES = 20
 # While Railway's workflow is not found yet, poll this many times before asking the staged
 # patch instead (what Railway's CLI does: src/controllers/staged_changes.rs).
@@ -133,7 +124,7 @@ class Executor:
     def run(self, steps: list[Step]) -> Done:
         for step in steps:
             self._one(step)
-            self._mutated |= isinstance(step, _MAY_DEPLOY)
+            self._mutated |= may_deploy(step)
         return self.done
 
     def _one(self, step: Step) -> None:
@@ -284,6 +275,8 @@ class Executor:
                     f"{volume.environment}): detached from {self.service}; its data stays until "
                     "a person deletes it"
                 )
+            case RemoveCustomDomain() | RemoveServiceDomain() if step.in_patch:
+                self.log(f"removed domain {step.ref.domain}, in the committed patch")
             case RemoveCustomDomain():
                 self.client.mutate(docs.CUSTOM_DOMAIN_DELETE, {"id": step.ref.id})
                 self.log(f"removed domain {step.ref.domain}")
@@ -534,6 +527,10 @@ class Executor:
 
     def _move_volume(self, step: MoveVolume) -> VolumeRef:
         volume = step.volume
+        moved = f"moved volume {volume.volume_id} from {volume.mount_path} to {step.mount_path}"
+        if step.in_patch:
+            self.log(f"{moved}, in the committed patch")
+            return VolumeRef(id=volume.volume_id, mount_path=step.mount_path)
         self.client.mutate(
             docs.VOLUME_INSTANCE_UPDATE,
             {
@@ -543,7 +540,7 @@ class Executor:
                 "input": {"mountPath": step.mount_path, "serviceId": self._ids()["serviceId"]},
             },
         )
-        self.log(f"moved volume {volume.volume_id} from {volume.mount_path} to {step.mount_path}")
+        self.log(moved)
         return VolumeRef(id=volume.volume_id, mount_path=step.mount_path)
 
     def _domains_now(self) -> dict[str, Any]:

@@ -3,7 +3,9 @@ printed, the steps that make Railway as the spec says. Pure: no request, no cloc
 
 The rules it follows, each with its source in docs/railway.md ("What the converge relies on"):
 - settings, source and variables of a service go in one environment patch, staged and committed
-  with skipDeploys, then the service is deployed once, with everything in place;
+  with skipDeploys, then the service is deployed once, with everything in place; so do a moved
+  volume's mount path and a domain's removal, where the environment's config lists the volume
+  or the domain (elsewhere, and for a volume or a domain added, a mutation of its own);
 - a repository service is deployed at the commit that runs now (serviceInstanceDeployV2
   commitSha), so a settings change runs the new settings and the code it ran before; only a new
   source, or a service where nothing runs, is deployed from the source's latest;
@@ -95,10 +97,12 @@ class CreateVolume:
 
 @dataclass(frozen=True)
 class MoveVolume:
-    """A volume apply made before, to the spec's new mount path: its data moves with it."""
+    """A volume apply made before, to the spec's new mount path: its data moves with it.
+    `in_patch`: the move rides in the CommitConfig before it, no mutation of its own."""
 
     volume: VolumeInstance
     mount_path: str
+    in_patch: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class AddCustomDomain:
 @dataclass(frozen=True)
 class RemoveCustomDomain:
     ref: DomainRef
+    in_patch: bool = False  # removed by the CommitConfig before it
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class AddServiceDomain:
 @dataclass(frozen=True)
 class RemoveServiceDomain:
     ref: DomainRef
+    in_patch: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,77 @@ Step = (
 )
 
 
+_MUTATIONS = (
+    CreateVolume,
+    MoveVolume,
+    DetachVolume,
+    AddCustomDomain,
+    RemoveCustomDomain,
+    AddServiceDomain,
+    RemoveServiceDomain,
+)
+
+
+def may_deploy(step: Step) -> bool:
+    """A volume or domain mutation, which may deploy the service by itself (undocumented:
+    docs/railway.md). A change that rides in the environment patch sends none."""
+    return isinstance(step, _MUTATIONS) and not getattr(step, "in_patch", False)
+
+
+def _listed(seen: Observation, *path: str) -> Mapping[str, Any]:
+    """A section of the service's entry of the environment's config, keyed by id."""
+    found: Any = seen.config or {}
+    for key in path:
+        found = found.get(key) if isinstance(found, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def _carried(steps: list[Step], seen: Observation) -> list[Step]:
+    """`steps`, each move of a volume and removal of a domain that the environment patch can
+    carry marked so: the service's entry of the environment's config lists the volume under
+    `volumeMounts` or the domain under `networking`, keyed by the id a patch names it by
+    ("volumeMounts.<volume-id>.mountPath"; "Remove domains via JSON config patch by setting the
+    domain ID to null", railwayapp/railway-skills plugins/railway/skills/use-railway/references/
+    configure.md; railwayapp/cli src/controllers/config/environment.rs, ServiceInstance and
+    ServiceNetworking). Committed with skipDeploys, they deploy nothing by themselves."""
+    mounts = _listed(seen, "volumeMounts")
+    custom = _listed(seen, "networking", "customDomains")
+    generated = _listed(seen, "networking", "serviceDomains")
+    out: list[Step] = []
+    for step in steps:
+        match step:
+            case MoveVolume() if step.volume.volume_id in mounts:
+                out.append(replace(step, in_patch=True))
+            case RemoveCustomDomain() if step.ref.id in custom:
+                out.append(replace(step, in_patch=True))
+            case RemoveServiceDomain() if step.ref.id in generated:
+                out.append(replace(step, in_patch=True))
+            case _:
+                out.append(step)
+    return out
+
+
+def _carried_entry(steps: list[Step]) -> tuple[dict[str, Any], list[str]]:
+    """The patch entry of the steps `_carried` marked, and what each changes."""
+    entry: dict[str, Any] = {}
+    differences: list[str] = []
+    for step in steps:
+        match step:
+            case MoveVolume(in_patch=True):
+                mount = {"mountPath": step.mount_path}
+                entry.setdefault("volumeMounts", {})[step.volume.volume_id] = mount
+                differences.append(
+                    f"volume {step.volume.volume_id} moves from {step.volume.mount_path} to "
+                    f"{step.mount_path}"
+                )
+            case RemoveCustomDomain(in_patch=True) | RemoveServiceDomain(in_patch=True):
+                kind = "customDomains" if isinstance(step, RemoveCustomDomain) else "serviceDomains"
+                networking = entry.setdefault("networking", {})
+                networking.setdefault(kind, {})[step.ref.id] = None  # null removes it
+                differences.append(f"domain {step.ref.domain} is no longer in the spec")
+    return entry, differences
+
+
 def _nulls(current: object) -> dict[str, None]:
     """Null for every key of `current`: in a patch, null removes the key."""
     return dict.fromkeys(current) if isinstance(current, dict) else {}
@@ -280,7 +357,9 @@ def _new_source(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     )
 
 
-def _config(spec: Spec, seen: Observation, previous: State | None) -> CommitConfig | None:
+def _config(
+    spec: Spec, seen: Observation, previous: State | None, carried: list[Step]
+) -> CommitConfig | None:
     created = seen.config is None
     current = seen.config or {}
     wanted = desired_config(spec, current)
@@ -304,6 +383,9 @@ def _config(spec: Spec, seen: Observation, previous: State | None) -> CommitConf
             differences.append(f"variable {name} is no longer in the spec")
     if variables:
         entry["variables"] = variables
+    more, changes = _carried_entry(carried)
+    entry.update(more)
+    differences += changes
     if not entry:
         return None
     return CommitConfig(entry, tuple(differences), created or _new_source(current, wanted))
@@ -571,16 +653,15 @@ def _service(spec: Spec, seen: Observation, previous: State | None) -> Step:
 
 
 def _may_deploy_more(spec: Spec, mutations: int, own: bool) -> Notice:
-    """Where one deployment cannot be promised. Each volume or domain change is a mutation of its
-    own: no mutation renames a custom domain (customDomainUpdate takes only a targetPort,
-    schema.graphql:1536), and a staged patch does not carry them ("Networking changes are not
-    yet staged and are applied immediately", railwayapp/docs staged-changes guide). Whether each
-    deploys is undocumented; if it does, its deployment is a redeploy of what runs, which keeps
-    the old build/deploy settings, so a settings change needs apply's own after it."""
+    """Where one deployment cannot be promised. A new volume or domain is a mutation of its own:
+    a patch names a volume or a domain by an id only Railway gives (`_carried`), and no mutation
+    renames a custom domain (customDomainUpdate takes only a targetPort, schema.graphql:1536).
+    Whether each deploys is undocumented; if it does, its deployment is a redeploy of what runs,
+    which keeps the old build/deploy settings, so a settings change needs apply's own after it."""
     name, env = spec.service.name, spec.environment
     text = (
-        f"{name} in {env}: {mutations} volume or domain mutation(s), each sent on its own (no "
-        "Railway mutation or staged patch changes a domain in one); Railway does not document "
+        f"{name} in {env}: {mutations} volume or domain mutation(s), each sent on its own (a new "
+        "volume or domain has no id an environment patch could name); Railway does not document "
         "whether each starts a deployment of the code that runs"
     )
     if own:
@@ -599,14 +680,14 @@ def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
         steps.append(CreateEnvironment(spec.environment))
     if seen.service_id is None:
         steps.append(_service(spec, seen, previous))
-    config = _config(spec, seen, previous)
+    volumes = _carried(_volumes(spec, seen, previous), seen)
+    domains = _carried(_domains(spec, seen, previous), seen)
+    config = _config(spec, seen, previous, [*volumes, *domains])
     if config is not None:
         steps.append(config)
-    volumes = _volumes(spec, seen, previous)
-    domains = _domains(spec, seen, previous)
     deployment = _deployment(spec, seen, previous, config, volumes)
     deploys = any(isinstance(s, Deploy | Redeploy | Await | Refuse) for s in deployment)
-    mutations = [s for s in [*volumes, *domains] if not isinstance(s, Notice)]
+    mutations = [s for s in [*volumes, *domains] if may_deploy(s)]
     if mutations and seen.running is not None and not deploys:
         deployment.append(RailwayDeploys())
     own = any(isinstance(s, Deploy | Redeploy) and not s.adoptable for s in deployment)

@@ -14,6 +14,8 @@ sends; each modelled behaviour names its source where it is implemented:
   environment id changes every environment (none is a fork here); a project token reads and
   changes only its own environment;
 - a new running deployment replaces the one before; a failed one replaces nothing;
+- a patch moves a service's volume (`volumeMounts`) and removes its domains (`networking`,
+  set to null), and the environment's config lists both by id;
 - undocumented, so the hardest reading: a volume or domain mutation redeploys what runs.
 Where Railway's material is silent it takes the reading hardest on the converge, and says so.
 Deployments go through the statuses a `Rollout` lists, one step per `deployment` read.
@@ -140,6 +142,11 @@ class RailwayStandIn:
         # For the next commits' workflows: the statuses workflowStatus answers, one per read.
         self.workflow_statuses: list[tuple[str, ...]] = []
         self.snapshot_shows: Callable[[str], str] = lambda value: value
+        # Each service's entry of an environment's config lists its `volumeMounts` (by volume
+        # id: {mountPath}) and `networking` (serviceDomains, customDomains by id: {port}), as
+        # Railway's CLI reads them (railwayapp/cli src/controllers/config/environment.rs,
+        # ServiceInstance, ServiceNetworking). False: a Railway that leaves them out.
+        self.config_lists_mounts_and_domains = True
         self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -380,6 +387,60 @@ class RailwayStandIn:
             "domains": self._domains(env_id, service_id),
         }
 
+    def _config_view(self, env_id: str) -> dict[str, Any]:
+        """The environment's config as the API answers it."""
+        config = copy.deepcopy(self.world.configs.get(env_id, {}))
+        if not self.config_lists_mounts_and_domains:
+            return config
+        for service_id, entry in (config.get("services") or {}).items():
+            volume = self._volume_of(env_id, service_id)
+            if volume is not None:
+                entry["volumeMounts"] = {volume["volumeId"]: {"mountPath": volume["mountPath"]}}
+            found = self._domains(env_id, service_id)
+            networking = {
+                kind: {d["id"]: {"port": d.get("targetPort")} for d in found[kind]}
+                for kind in ("serviceDomains", "customDomains")
+                if found[kind]
+            }
+            if networking:
+                entry["networking"] = networking
+        return config
+
+    def _carried(self, env_id: str, service_id: str, entry: dict[str, Any]) -> bool:
+        """A patch's `volumeMounts` and `networking` removals: "volumeMounts.<volume-id>.
+        mountPath"; "Remove domains via JSON config patch by setting the domain ID to null"
+        (railwayapp/railway-skills plugins/railway/skills/use-railway/references/configure.md).
+        Neither says what a patch naming a volume or domain that is not the service's does: the
+        hardest reading refuses the whole patch. Whether changed."""
+        w = self.world
+        mounts = entry.get("volumeMounts") or {}
+        networking = entry.get("networking") or {}
+        instances = {v["volumeId"]: v for v in w.volume_instances.values()
+                     if v["environmentId"] == env_id}  # fmt: skip
+        for volume_id in mounts:
+            instance = instances.get(volume_id)
+            if instance is None or instance["serviceId"] not in (None, service_id):
+                raise GraphQLError(f"Volume {volume_id} is not in this environment's service")
+        tables = {"customDomains": w.custom_domains, "serviceDomains": w.service_domains}
+        for kind, removed in networking.items():
+            for domain_id, value in (removed or {}).items():
+                row = tables[kind].get(domain_id)
+                if row is None or (row["environmentId"], row["serviceId"]) != (env_id, service_id):
+                    raise GraphQLError(f"Domain {domain_id} is not this service's")
+                if value is not None:
+                    raise GraphQLError("A patch adds no domain here")  # only removals modelled
+        changed = False
+        for volume_id, mount in mounts.items():
+            instance = instances[volume_id]
+            new = (service_id, (mount or {}).get("mountPath") or instance["mountPath"])
+            changed |= (instance["serviceId"], instance["mountPath"]) != new
+            instance["serviceId"], instance["mountPath"] = new
+        for kind, removed in networking.items():
+            for domain_id in removed or {}:
+                tables[kind].pop(domain_id)
+                changed = True
+        return changed
+
     def _patch(self, env_id: str, patch: dict[str, Any]) -> None:
         self.world.configs[env_id] = _merged(self.world.configs.get(env_id, {}), patch)
 
@@ -513,6 +574,7 @@ class RailwayStandIn:
                 self._instance(*key)
                 w.configs.setdefault(env_id, {}).setdefault("services", {})[service_id] = {}
             before = (self.service_config(*key), dict(w.variables.get(key, {})))
+            carried = self._carried(env_id, service_id, entry or {})
             settings = {k: v for k, v in (entry or {}).items() if k in ("source", "deploy")}
             self._patch(env_id, {"services": {service_id: settings}})
             variables = w.variables.setdefault(key, {})
@@ -521,7 +583,7 @@ class RailwayStandIn:
                     variables.pop(name, None)
                 else:
                     variables[name] = value["value"]
-            changed = before != (self.service_config(*key), dict(variables))
+            changed = carried or before != (self.service_config(*key), dict(variables))
             if deploys and changed:
                 self._deploy_changed(*key)
 
@@ -592,7 +654,7 @@ class RailwayStandIn:
             volumes = [v for v in w.volume_instances.values() if v["environmentId"] == env["id"]]
             return {
                 **env,
-                "config": copy.deepcopy(w.configs.get(env["id"], {})),
+                "config": self._config_view(env["id"]),
                 "unmergedChangesCount": w.staged.get(env["id"], 0)
                 + (1 if w.staged_patches.get(env["id"]) else 0),
                 "serviceInstances": connection([self._instance_view(k) for k in keys]),

@@ -83,10 +83,12 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
         ("variable change", 1, spec_of(**debug)),
         ("variable removal", 1, spec_of(**fewer)),
         ("volume added", 1, spec_of(**volume)),
-        ("volume moved", 1, spec_of(**moved)),
-        # Railway's own, one per domain mutation (one added, one removed: the stand-in's
-        # hardest reading, that each deploys); apply starts none of its own.
-        ("domain change", 2, spec_of(**moved, domains=["staging-api2.fixture.example.test"])),
+        ("volume moved", 1, spec_of(**moved)),  # in the patch: apply's own
+        # The old domain goes in a patch, committed without deploying; the new one is a
+        # mutation, and under the stand-in's hardest reading Railway's own deployment follows
+        # it; apply starts none of its own.
+        ("domain change", 1, spec_of(**moved, domains=["staging-api2.fixture.example.test"])),
+        ("domain removed", 0, spec_of(**moved, domains=[])),
     ]
     with (
         RailwayClient(standin.url, TOKENS[token], timeout=2, max_attempts=2) as client,
@@ -122,10 +124,11 @@ def test_one_deployment_per_change_none_per_no_op(standin: RailwayStandIn, token
 CHANGES_WITH_A_SETTING: dict[str, tuple[dict[str, Any], int]] = {
     # Variables and settings go in one patch: one deployment, apply's.
     "a variable": ({"variables": {**VARIABLES, "LOG_LEVEL": "debug"}}, 1),
-    # A volume or domain mutation is sent on its own; under the stand-in's hardest reading it
-    # makes Railway redeploy what runs, with the old settings: that one, then apply's.
+    # A new volume or domain is a mutation of its own; under the stand-in's hardest reading it
+    # makes Railway redeploy what runs, with the old settings: that one, then apply's. The old
+    # domain goes in the patch, which deploys nothing.
     "a volume": ({"volumes": [{"mountPath": "/data"}]}, 2),
-    "a domain": ({"domains": ["staging-api2.autonomica.app"]}, 3),  # an add and a remove
+    "a domain": ({"domains": ["staging-api2.fixture.example.test"]}, 2),
 }
 
 
@@ -161,6 +164,27 @@ def test_a_setting_changed_with_another_change_runs_with_the_code_it_ran_before(
         assert any("Railway does not document whether" in line for line in apply.lines)
     standin.mutations.clear()
     assert apply(spec) == 0
+    assert standin.mutations == []
+
+
+def test_where_railway_s_config_lists_no_domain_a_swap_is_two_mutations_and_converges(
+    standin: RailwayStandIn, client: RailwayClient
+) -> None:
+    standin.add_environment("staging")
+    standin.config_lists_mounts_and_domains = False  # a patch could not name the old domain
+    apply = Applies(standin, client)
+    apply(spec_of())
+    swapped = spec_of(domains=["staging-api2.fixture.example.test"])
+    standin.mutations.clear()
+
+    assert apply(swapped) == 2  # Railway's, one per mutation (the hardest reading)
+
+    assert standin.mutations == ["customDomainCreate", "customDomainDelete"]
+    assert [d["domain"] for d in standin.world.custom_domains.values()] == list(
+        swapped.service.domains
+    )
+    standin.mutations.clear()
+    assert apply(swapped) == 0
     assert standin.mutations == []
 
 

@@ -17,6 +17,7 @@ from components.railway.plan import (
     DeleteService,
     Deploy,
     DetachVolume,
+    MoveVolume,
     Notice,
     Redeploy,
     Refuse,
@@ -108,10 +109,12 @@ def shape(steps: list[Step]) -> list[str]:
                 words.append(f"redeploy {step.deployment_id}")
             case CreateVolume():
                 words.append(f"volume {step.mount_path}")
+            case MoveVolume():
+                words.append(f"move {step.mount_path}{' (patch)' if step.in_patch else ''}")
             case AddCustomDomain():
                 words.append(f"add {step.domain}")
             case RemoveCustomDomain() | RemoveServiceDomain():
-                words.append(f"remove {step.ref.domain}")
+                words.append(f"remove {step.ref.domain}{' (patch)' if step.in_patch else ''}")
             case RemoveDeployment():
                 words.append(f"remove {step.deployment_id}")
             case _:
@@ -129,6 +132,24 @@ class Row:
     expected: list[str]
     railway: dict[str, Any] = field(default_factory=dict)
     last: dict[str, Any] | None = field(default_factory=dict)
+    # Railway's config lists the service's volume and domains by id (a patch can name them).
+    listed: bool = False
+
+
+def listing(seen: Observation) -> Observation:
+    """`seen` with its volumes and domains in the service's config entry, as Railway's CLI
+    reads them (railwayapp/cli src/controllers/config/environment.rs)."""
+    networking = {
+        kind: {d.id: {"port": None} for d in found}
+        for kind, found in (
+            ("customDomains", seen.custom_domains),
+            ("serviceDomains", seen.service_domains),
+        )
+        if found
+    }
+    mounts = {v.volume_id: {"mountPath": v.mount_path} for v in seen.volumes_here}
+    config = {**(seen.config or {}), "networking": networking, "volumeMounts": mounts}
+    return replace(seen, config=config)
 
 
 FAILED = Deployment("dep-2", "FAILED", T0, "broken")
@@ -166,8 +187,40 @@ ROWS = {
     # No mutation renames a custom domain: an add and a remove, said before they are sent.
     "a custom domain is swapped: two mutations, said first": Row(
         {},
-        {"domains": ["api2.autonomica.app"]},
-        ["Notice", "add api2.autonomica.app", f"remove {CUSTOM.domain}", "RailwayDeploys"],
+        {"domains": ["api2.fixture.example.test"]},
+        ["Notice", "add api2.fixture.example.test", f"remove {CUSTOM.domain}", "RailwayDeploys"],
+    ),
+    # Where the config lists them, a moved volume and a removed domain go in the patch.
+    "a domain is removed, the config lists it: in the patch, nothing deployed": Row(
+        {}, {"domains": []}, ["commit networking", f"remove {CUSTOM.domain} (patch)"], listed=True
+    ),
+    "a custom domain is swapped, the config lists it: one mutation": Row(
+        {},
+        {"domains": ["api2.fixture.example.test"]},
+        [
+            "commit networking",
+            "add api2.fixture.example.test",
+            f"remove {CUSTOM.domain} (patch)",
+            "RailwayDeploys",
+        ],
+        listed=True,
+    ),
+    "a volume moves, the config lists it: one patch, one deployment": Row(
+        {"volumes": [{"mountPath": "/data"}]},
+        {"volumes": [{"mountPath": "/var/lib/data"}]},
+        ["commit volumeMounts", "move /var/lib/data (patch)", f"deploy {COMMIT}"],
+        listed=True,
+    ),
+    "a setting and a volume move: one patch, one deployment": Row(
+        {"volumes": [{"mountPath": "/data"}]},
+        {"settings": STARTS, "volumes": [{"mountPath": "/var/lib/data"}]},
+        ["commit deploy+volumeMounts", "move /var/lib/data (patch)", f"deploy {COMMIT}"],
+        listed=True,
+    ),
+    "a volume moves, the config is silent: a mutation": Row(
+        {"volumes": [{"mountPath": "/data"}]},
+        {"volumes": [{"mountPath": "/var/lib/data"}]},
+        ["move /var/lib/data", f"deploy {COMMIT}"],
     ),
     "a setting and a variable change: one patch, one deployment": Row(
         {},
@@ -182,8 +235,8 @@ ROWS = {
     ),
     "a setting and a domain change: apply's deployment carries the settings": Row(
         {},
-        {"settings": STARTS, "domains": [CUSTOM.domain, "api2.autonomica.app"]},
-        ["commit deploy", "Notice", "add api2.autonomica.app", f"deploy {COMMIT}"],
+        {"settings": STARTS, "domains": [CUSTOM.domain, "api2.fixture.example.test"]},
+        ["commit deploy", "Notice", "add api2.fixture.example.test", f"deploy {COMMIT}"],
     ),
     "the latest FAILED and the one before runs: nothing to do": Row(
         {}, {}, ["Notice"], railway={"latest": FAILED}
@@ -297,6 +350,7 @@ def test_plan(name: str) -> None:
     before = spec_of(**{"variables": INFO, **row.before})
     after = spec_of(**{"variables": INFO, **row.after})
     seen = railway_as(before, **row.railway)
+    seen = listing(seen) if row.listed else seen
     last = None if row.last is None else recorded(before, **row.last)
     steps = plan(after, seen, last)
     assert shape(steps) == row.expected

@@ -90,12 +90,15 @@ def test_volume_added_to_a_running_service_is_mounted_by_one_deployment(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("listed", [True, False], ids=["config-lists-it", "config-silent"])
 def test_changed_mount_path_moves_the_same_volume_with_its_data(
-    standin: RailwayStandIn, client: RailwayClient
+    standin: RailwayStandIn, client: RailwayClient, listed: bool
 ) -> None:
     standin.add_environment("staging")
+    standin.config_lists_mounts_and_domains = listed
     first = run_apply(client, volume_spec("/data"))
     standin.mutations.clear()
+    deployments = len(standin.world.deployments)
 
     second = run_apply(client, volume_spec("/var/lib/rollback"), first)
 
@@ -103,8 +106,15 @@ def test_changed_mount_path_moves_the_same_volume_with_its_data(
     assert instance["volumeId"] == first.volumes[0].id  # no new, empty volume
     assert instance["mountPath"] == "/var/lib/rollback"
     assert instance["serviceId"] == first.service_id  # still attached
-    assert standin.mutations == ["volumeInstanceUpdate"]  # Railway's deployment, waited for
     assert second.volumes == (VolumeRef(id=first.volumes[0].id, mount_path="/var/lib/rollback"),)
+    assert len(standin.world.deployments) == deployments + 1
+    latest = standin.world.deployments[second.deployment_id or ""]
+    assert latest["mounts"] == ["/var/lib/rollback"]
+    if listed:  # in the patch, then apply's one deployment
+        assert "volumeInstanceUpdate" not in standin.mutations
+        assert standin.mutations.count("serviceInstanceDeployV2") == 1
+    else:  # a mutation of its own: Railway's deployment (the hardest reading), waited for
+        assert standin.mutations == ["volumeInstanceUpdate"]
 
 
 @pytest.mark.e2e
