@@ -117,6 +117,9 @@ class World:
     # deployment records its `code`; a rollback and a redeploy keep the code they copy.
     heads: dict[str, str] = field(default_factory=dict)  # service id -> commit
     redeploys: list[str] = field(default_factory=list)
+    # The login each instance pulls its image with (registryCredentials), write-only: Railway's
+    # ServiceInstance has no field that shows it back.
+    registry_logins: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
 def load_schema(path: Path) -> GraphQLSchema:
@@ -140,6 +143,8 @@ class RailwayStandIn:
         # For the next commits' workflows: the statuses workflowStatus answers, one per read.
         self.workflow_statuses: list[tuple[str, ...]] = []
         self.snapshot_shows: Callable[[str], str] = lambda value: value
+        # Images only a login pulls (a private GHCR package): repository -> (username, password).
+        self.private_images: dict[str, tuple[str, str]] = {}
         self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -417,6 +422,9 @@ class RailwayStandIn:
     ) -> str:
         """A new deployment of `code` built with `manifest` (its build/deploy settings)."""
         rollout = self.rollouts.pop(0) if self.rollouts else Rollout()
+        refused = self._pull_refused(env_id, service_id, (meta or {}).get("image"))
+        if refused:
+            rollout = Rollout(statuses=("FAILED",), build_log=(refused,))
         deployment_id = self._new_id("dep")
         current = self.world.variables.get((env_id, service_id), {})
         self.world.deployments[deployment_id] = {
@@ -436,6 +444,20 @@ class RailwayStandIn:
         }
         self._settle(deployment_id)
         return deployment_id
+
+    def _pull_refused(self, env_id: str, service_id: str, image: object) -> str | None:
+        """Why the registry refuses to give Railway `image`, if it does. A private image needs
+        the login set on the instance ("Private Registries": Railway decrypts the credentials
+        "at deployment time when pulling your image", railwayapp/docs content/docs/builds/
+        private-registries.md); without it the deployment fails, and the one before it runs on
+        ("Singleton deploys")."""
+        if not isinstance(image, str):
+            return None
+        repository = image.split("@", 1)[0].rsplit(":", 1)[0]
+        wanted = self.private_images.get(repository)
+        if wanted is None or self.world.registry_logins.get((env_id, service_id)) == wanted:
+            return None
+        return f"pull access denied for {repository}: unauthorized"
 
     def deploy_source(self, env_id: str, service_id: str, commit: str | None = None) -> str:
         """A build of the instance's source with its current settings and variables: the
@@ -746,6 +768,13 @@ class RailwayStandIn:
                 raise GraphQLError("Service instance not found")
             # "If the environment is a fork, the service will only be updated in it. Otherwise it
             # will updated in all environments that are not forks" (schema.graphql:1887-1890).
+            login = input.pop("registryCredentials", None)
+            if login is not None:
+                for env_id in w.environments:
+                    w.registry_logins[(env_id, serviceId)] = (login["username"], login["password"])
+                    # Whether a changed login deploys is undocumented; the hardest reading: it
+                    # redeploys what runs, in every environment it changed.
+                    self._redeploy_running(env_id, serviceId)
             settings: dict[str, Any] = {}
             for key, value in input.items():
                 where = _INSTANCE_INPUT.get(key) or ("source", key)
