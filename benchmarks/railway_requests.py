@@ -211,6 +211,9 @@ def main() -> int:
         print("Railway's schema not found: set RAILWAY_SCHEMA", file=sys.stderr)
         return 2
     standin = RailwayStandIn(load_schema(path)).start()
+    # Counts of the pulls that succeed: Railway pulling by digest is assumed (undocumented,
+    # docs/railway.md "Pull by digest"; the stand-in's default fails such a pull).
+    standin.pulls_by_digest = True
     standin.add_environment("staging")
     standin.add_environment("production")
     print(

@@ -145,6 +145,13 @@ class RailwayStandIn:
         self.snapshot_shows: Callable[[str], str] = lambda value: value
         # Images only a login pulls (a private GHCR package): repository -> (username, password).
         self.private_images: dict[str, tuple[str, str]] = {}
+        # Whether Railway pulls an image named by digest (`name@sha256:...`): nothing of
+        # Railway's documents it (its docs name images `name[:tag]` only: railwayapp/docs
+        # content/docs/services.md, "Deploying a public Docker image"; content/docs/builds/
+        # private-registries.md, "Image format"), so by default the hardest reading: the patch
+        # takes it, and the deployment fails when Railway pulls it. A test that relies on the
+        # other reading sets it, and says so.
+        self.pulls_by_digest = False
         self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -422,7 +429,10 @@ class RailwayStandIn:
     ) -> str:
         """A new deployment of `code` built with `manifest` (its build/deploy settings)."""
         rollout = self.rollouts.pop(0) if self.rollouts else Rollout()
-        refused = self._pull_refused(env_id, service_id, (meta or {}).get("image"))
+        image = (meta or {}).get("image")
+        refused = self._pull_refused(env_id, service_id, image)
+        if isinstance(image, str) and "@sha256:" in image and not self.pulls_by_digest:
+            refused = f"failed to pull {image}: a reference by digest (undocumented)"
         if refused:
             rollout = Rollout(statuses=("FAILED",), build_log=(refused,))
         deployment_id = self._new_id("dep")

@@ -50,6 +50,7 @@ def apply(standin: RailwayStandIn, token: str, state: str = "") -> tuple[str, st
 def test_a_private_image_runs_with_the_login_apply_sets_once(
     standin: RailwayStandIn, tmp_path: Any
 ) -> None:
+    standin.pulls_by_digest = True  # assumed: Railway does not document it (docs/railway.md)
     env_id = standin.add_environment("staging")
     standin.add_environment("production")
     standin.private_images[REPOSITORY] = (USERNAME, TOKEN)

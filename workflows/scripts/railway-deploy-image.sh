@@ -81,4 +81,9 @@ deployment="$(gql 'mutation($serviceId: String!, $environmentId: String!) { serv
   "$(jq -cn --arg service "$service_id" --arg env "$environment_id" '{serviceId: $service, environmentId: $env}')" |
   jq -r '.serviceInstanceDeployV2')"
 echo "Railway deployment $deployment of $service ($IMAGE) in $environment started."
-railway_wait_live "$service" "$deployment" railway_status
+railway_wait_live "$service" "$deployment" railway_status || {
+  # Railway documents images as name[:tag] only (docs/railway.md, "Pull by digest"): never
+  # retried with a tag, which could be other bytes than the ones CI tested.
+  echo "::error title=$service by digest did not deploy::$IMAGE did not go live; the deployment before it still runs. If its build log says Railway cannot pull the image by digest, this pipeline cannot ship built images to it (docs/railway.md, \"Pull by digest\")."
+  exit 1
+}
