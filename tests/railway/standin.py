@@ -14,7 +14,11 @@ sends; each modelled behaviour names its source where it is implemented:
   environment id changes every environment (none is a fork here); a project token reads and
   changes only its own environment;
 - a new running deployment replaces the one before; a failed one replaces nothing;
-- undocumented, so the hardest reading: a volume or domain mutation redeploys what runs.
+- undocumented, so the hardest reading: a volume or domain mutation redeploys what runs;
+- an image in `private_images` is pulled only with the login set on the instance
+  (registryCredentials, write-only, set in every environment); a changed login redeploys what
+  runs (undocumented: the hardest reading); an image named by digest fails at the pull unless
+  `pulls_by_digest` (undocumented: the hardest reading, docs/railway.md "Pull by digest").
 Where Railway's material is silent it takes the reading hardest on the converge, and says so.
 Deployments go through the statuses a `Rollout` lists, one step per `deployment` read.
 """
