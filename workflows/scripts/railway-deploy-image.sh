@@ -26,7 +26,7 @@ fi
 service="$1"
 tries="${RAILWAY_DEPLOY_TRIES:-90}"
 interval="${RAILWAY_DEPLOY_INTERVAL:-10}"
-# shellcheck source=railway-lib.sh source-path=SCRIPTDIR
+# shellcheck source=railway-lib.sh source-path=SCRIPTDIR disable=SC1091  # followed with -x
 source "$(dirname "${BASH_SOURCE[0]}")/railway-lib.sh"
 if [ -z "${RAILWAY_TOKEN:-}" ]; then
   echo "::error title=RAILWAY_TOKEN is not set::Add the project token of this Railway environment as the secret RAILWAY_TOKEN of this GitHub environment."

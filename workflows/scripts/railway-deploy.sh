@@ -21,7 +21,7 @@ if [ "$#" -ne 2 ]; then
 fi
 service="$1"
 environment="$2"
-# shellcheck source=railway-lib.sh source-path=SCRIPTDIR
+# shellcheck source=railway-lib.sh source-path=SCRIPTDIR disable=SC1091  # followed with -x
 source "$(dirname "${BASH_SOURCE[0]}")/railway-lib.sh"
 if [ -z "${RAILWAY_TOKEN:-}" ]; then
   echo "::error title=RAILWAY_TOKEN is not set::Add the project token of Railway's $environment environment as the secret RAILWAY_TOKEN of this GitHub environment."
