@@ -91,11 +91,10 @@ class CommitConfig:
 class SetRegistryCredentials:
     """serviceInstanceUpdate with `registryCredentials` (schema.graphql:4079): the login Railway
     pulls the private image with. Railway never shows it back (ServiceInstance has no such
-    field), so the state keeps `fingerprint` and the same login is never sent twice."""
+    field), so the state keeps its fingerprint and the same login is never sent twice."""
 
     username: str
     password: str = field(repr=False)
-    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -293,12 +292,12 @@ def _registry(spec: Spec, previous: State | None) -> list[Step]:
     """The login, when it is not the one the last apply gave (a new service, a rotated token,
     another username). Railway cannot be asked which login it holds; one removed from the
     dashboard is set again only when the stack's login changes."""
-    login, fingerprint = spec.service.registry_credentials, registry_fingerprint(spec)
-    if login is None or login.password is None or fingerprint is None:
+    login = spec.service.registry_credentials
+    if login is None or login.password is None:
         return []
-    if previous is not None and previous.registry_credentials == fingerprint:
+    if previous is not None and previous.registry_credentials == registry_fingerprint(spec):
         return []
-    return [SetRegistryCredentials(login.username, login.password.get_secret_value(), fingerprint)]
+    return [SetRegistryCredentials(login.username, login.password.get_secret_value())]
 
 
 def _contains(have: object, want: object) -> bool:
