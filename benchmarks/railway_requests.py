@@ -24,7 +24,7 @@ from typing import Any
 
 from components.railway import converge
 from components.railway.client import Auth, RailwayClient
-from components.railway.spec import Spec, State
+from components.railway.spec import REGISTRY_PASSWORD_ENV, Spec, State
 from tests.railway.conftest import schema_path
 from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_TOKEN, RailwayStandIn, load_schema
 from tests.railway.test_converge import CANARY, PROMETHEUS_YML, make_spec
@@ -180,7 +180,18 @@ def built() -> list[Scenario]:
             "built image service, one variable", make_spec(**body, variables=debug), ACCOUNT, 1
         ),
         Scenario("built image service, no-op", make_spec(**body, variables=debug), PROJECT, NO_OP),
+        # A private image: the login Railway pulls it with, sent once per token.
+        Scenario("built image, private: login set", _login(body, debug, "t1"), ACCOUNT, 0),
+        Scenario("built image, private: no-op", _login(body, debug, "t1"), PROJECT, NO_OP),
+        Scenario("built image, private: token rotated", _login(body, debug, "t2"), ACCOUNT, 0),
+        Scenario("built image, private: no-op after it", _login(body, debug, "t2"), PROJECT, NO_OP),
     ]
+
+
+def _login(body: dict[str, Any], variables: dict[str, str], token: str) -> Spec:
+    spec = make_spec(**body, variables=variables, registryCredentials={"username": "puller"})
+    service = spec.service.with_secrets({REGISTRY_PASSWORD_ENV: f"{CANARY}-{token}"})
+    return spec.model_copy(update={"service": service})
 
 
 def run(standin: RailwayStandIn, scenarios: list[Scenario]) -> list[str]:
@@ -214,6 +225,9 @@ def main() -> int:
         print("Railway's schema not found: set RAILWAY_SCHEMA", file=sys.stderr)
         return 2
     standin = RailwayStandIn(load_schema(path)).start()
+    # Counts of the pulls that succeed: Railway pulling by digest is assumed (undocumented,
+    # docs/railway.md "Pull by digest"; the stand-in's default fails such a pull).
+    standin.pulls_by_digest = True
     standin.add_environment("staging")
     standin.add_environment("production")
     print(

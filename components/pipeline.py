@@ -21,7 +21,7 @@ from components.config import ConfigError, StackConfig
 from components.github import GitHubEnvironment, GitHubEnvironmentArgs
 from components.monitoring import MonitoringFiles
 from components.outputs import StackOutputs
-from components.railway.component import RailwayService, RailwayServiceArgs
+from components.railway.component import RailwayService, RailwayServiceArgs, RegistryLogin
 from components.railway.stack import app_service, monitoring_services, rollback_service
 from components.vercel import VercelService, VercelServiceArgs
 from monitoring import ROLLBACK_CONFIG, ROLLBACK_SERVICES
@@ -72,6 +72,14 @@ def _retain(config: StackConfig) -> bool:
     return config.is_production if retain is None else retain
 
 
+def _registry(config: StackConfig) -> RegistryLogin | None:
+    """The login Railway pulls the private images CI built with (railway.registry)."""
+    registry, token = config.railway.registry, config.secrets.registry_token
+    if not registry.private or registry.username is None or token is None:
+        return None
+    return RegistryLogin(registry.username, secret(token))
+
+
 def _railway_services(config: StackConfig) -> dict[str, RailwayServiceArgs]:
     env = {name: secret(value) for name, value in config.secrets.env.items()}
     return {
@@ -85,6 +93,7 @@ def _railway_services(config: StackConfig) -> dict[str, RailwayServiceArgs]:
             secrets=env,
             retain_on_delete=_retain(config),
             protect=config.is_production,
+            registry=_registry(config),
         )
         for name, service in config.of("railway").items()
     }

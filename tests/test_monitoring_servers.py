@@ -249,6 +249,7 @@ def test_each_server_converges_once_and_a_second_apply_changes_nothing(
     client: RailwayClient,  # noqa: F811
 ) -> None:
     plan = run_stack("production")
+    standin.pulls_by_digest = True  # their images by digest: assumed (docs/railway.md)
     standin.add_environment("production")
     for name in SERVERS:
         command = commands(plan)[name]

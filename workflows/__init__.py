@@ -31,6 +31,7 @@ SCRIPT_FILES = {
     "health-check.sh": deploy.HEALTH_CHECK,
     "railway-deploy.sh": deploy.RAILWAY_DEPLOY,
     "railway-deploy-image.sh": deploy.RAILWAY_DEPLOY_IMAGE,
+    "railway-lib.sh": deploy.RAILWAY_LIB,
     "locustfile.py": deploy.LOCUSTFILE,
     "deploy-tools/package.json": f"{deploy.DEPLOY_TOOLS}/package.json",
     "deploy-tools/package-lock.json": f"{deploy.DEPLOY_TOOLS}/package-lock.json",

@@ -17,6 +17,7 @@ FREEZE_GATE = ".github/scripts/freeze-gate.sh"
 HEALTH_CHECK = ".github/scripts/health-check.sh"
 RAILWAY_DEPLOY = ".github/scripts/railway-deploy.sh"
 RAILWAY_DEPLOY_IMAGE = ".github/scripts/railway-deploy-image.sh"
+RAILWAY_LIB = ".github/scripts/railway-lib.sh"  # sourced by both, from their own folder
 LOCUSTFILE = ".github/smoke/locustfile.py"
 DEPLOY_TOOLS = ".github/deploy-tools"
 

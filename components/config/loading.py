@@ -75,10 +75,10 @@ def required_secrets(raw: Mapping[str, Any]) -> list[str]:
     it always lists them)."""
     services = _services(raw).values()
     platforms = {s.get("platform") for s in services}
-    by_workflow = any(
-        s.get("platform") == "railway" and s.get("deploy", "workflow") == "workflow"
-        for s in services
-    )
+    railway = [s for s in services if s.get("platform") == "railway"]
+    # `railway up` and railway-deploy-image.sh both deploy with the GitHub secret RAILWAY_TOKEN.
+    by_workflow = any(s.get("deploy", "workflow") in ("workflow", "built") for s in railway)
+    pulled = any(s.get("deploy") == "built" for s in railway) and _private_images(raw)
     env = dict.fromkeys(name for s in services for name in s.get("secretEnv") or ())
     environment = raw.get("environment")
     production = isinstance(environment, dict) and environment.get("kind") == "production"
@@ -86,11 +86,19 @@ def required_secrets(raw: Mapping[str, Any]) -> list[str]:
         *ALWAYS,
         *(["vercelToken"] if "vercel" in platforms else []),
         *(["railwayDeployToken"] if by_workflow else []),
+        *(["registryToken"] if pulled else []),
         *(["vercelBypassSecret"] if "vercel" in platforms and _bypass(raw) else []),
         *ACTING_SECRETS,
         *([HEARTBEAT] if production else []),
         *(f"env.{name}" for name in env if isinstance(name, str)),
     ]
+
+
+def _private_images(raw: Mapping[str, Any]) -> bool:
+    """railway.registry.private (default true): Railway pulls the built images with a login."""
+    railway = raw.get("railway")
+    registry = railway.get("registry") if isinstance(railway, dict) else None
+    return not (isinstance(registry, dict) and registry.get("private") is False)
 
 
 def _bypass(raw: Mapping[str, Any]) -> bool:
@@ -122,6 +130,9 @@ def _missing_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 if path == HEARTBEAT
                 else "appCi.playwright.protectionBypass sends it"
                 if path == "vercelBypassSecret"
+                else "a service deploys built and its image is private (railway.registry.private): "
+                "Railway pulls it with this token"
+                if path == "registryToken"
                 else "a service deploys with it"
             )
             found.append(

@@ -247,6 +247,24 @@ class VercelConfig(ConfigModel):
     node_version: Literal["20.x", "22.x"] = "22.x"
 
 
+class Registry(ConfigModel):
+    """How Railway pulls the images the deploy workflow pushes to GHCR (services with deploy
+    built): a private repository's packages are private, and Railway pulls them with a login
+    (docs/app-workflows.md, "A private repository's images")."""
+
+    private: bool = Field(
+        True,
+        description="the images are private (GHCR's default for a private repository's "
+        "packages): Railway pulls them as username with secrets.registryToken; false only for "
+        "packages made public",
+    )
+    username: Login | None = Field(
+        None,
+        description="the GitHub account that owns secrets.registryToken (a machine user with "
+        "read access to the repository); required while private and a service deploys built",
+    )
+
+
 class RailwayConfig(ConfigModel):
     project_id: str = Field(
         pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
@@ -254,6 +272,9 @@ class RailwayConfig(ConfigModel):
     )
     retain_on_delete: bool | None = Field(
         None, description="keep the services when the stack drops them; default: production only"
+    )
+    registry: Registry = Field(
+        default_factory=Registry, description="how Railway pulls the images CI built"
     )
     allowed_image_publishers: list[Publisher] = Field(
         default_factory=lambda: list(OFFICIAL_PUBLISHERS),
@@ -415,6 +436,13 @@ class Secrets(ConfigModel):
         description="project token of this stack's Railway environment: `railway up` in the "
         "deploy workflow (GitHub secret RAILWAY_TOKEN); required when a Railway service deploys "
         "from it",
+    )
+    registry_token: SecretStr | None = Field(
+        None,
+        min_length=1,
+        description="GitHub personal access token (classic) of railway.registry.username with "
+        "only the read:packages scope: Railway pulls the images of the services with deploy "
+        "built with it; required while railway.registry.private",
     )
     vercel_token: SecretStr | None = Field(
         None,
@@ -602,7 +630,29 @@ def problems(config: StackConfig) -> list[Problem]:
         *_secret_env_problems(config),
         *_reference_problems(config),
         *_name_problems(config),
+        *_registry_problems(config),
     ]
+
+
+def _registry_problems(config: StackConfig) -> Iterator[Problem]:
+    """A private image needs the login Railway pulls it with; a token nothing pulls with goes.
+    (secrets.registryToken missing: components.config.loading.required_secrets says so.)"""
+    built = sorted(n for n, s in config.of("railway").items() if s.deploy == "built")
+    private = bool(built) and config.railway.registry.private
+    if private and config.railway.registry.username is None:
+        yield (
+            "railway.registry.username",
+            f"missing: {', '.join(built)} deploy built and the images are private "
+            "(railway.registry.private): the GitHub account of secrets.registryToken",
+            "missing",
+        )
+    if not private and config.secrets.registry_token is not None:
+        yield (
+            "secrets.registryToken",
+            "nothing pulls with it (no service deploys built, or railway.registry.private is "
+            "false)",
+            "extra",
+        )
 
 
 def _secret_env_problems(config: StackConfig) -> Iterator[Problem]:

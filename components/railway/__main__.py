@@ -1,7 +1,8 @@
 """CLI run by the Pulumi command resources (and by people for rollback).
 
     python -m components.railway apply      < spec.json   # prints the state JSON
-        (the value of each of the spec's `secretVariables` comes from PIPELINE_SECRET_<NAME>)
+        (the value of each of the spec's `secretVariables` comes from PIPELINE_SECRET_<NAME>,
+        the password of its `registryCredentials` from PIPELINE_REGISTRY_PASSWORD)
     python -m components.railway delete        # reads the state from PULUMI_COMMAND_STDOUT
     python -m components.railway check      < spec.json   # read only: drift, exit 3
     python -m components.railway rollback --service NAME [--project ID] [--environment NAME]
@@ -58,6 +59,9 @@ def _read_spec(stdin: TextIO, env: Mapping[str, str]) -> tuple[Spec, list[str]]:
     except ValueError as error:
         raise UsageError(str(error)) from None
     secrets = [service.variables[name] for name in spec.service.secret_variables]
+    login = service.registry_credentials
+    if login is not None and login.password is not None:
+        secrets.append(login.password.get_secret_value())
     return spec.model_copy(update={"service": service}), secrets
 
 

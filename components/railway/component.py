@@ -12,6 +12,7 @@ import pulumi_command as command
 
 from components import legacy
 from components.railway.spec import (
+    REGISTRY_PASSWORD_ENV,
     SECRET_ENV_PREFIX,
     ImageSource,
     RepoSource,
@@ -31,6 +32,15 @@ ALIASES = legacy.aliases("railway:Service")
 
 
 @dataclass(frozen=True)
+class RegistryLogin:
+    """The login Railway pulls a private image with: the username in the spec, the password
+    only in the command's secret environment."""
+
+    username: str
+    password: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class RailwayServiceArgs:
     project_id: str
     environment: str
@@ -45,6 +55,7 @@ class RailwayServiceArgs:
     # only in the command's environment, each its own Pulumi secret.
     variables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    registry: RegistryLogin | None = None
     retain_on_delete: bool = False
     protect: bool = False
 
@@ -65,6 +76,9 @@ def render_spec(args: RailwayServiceArgs, variables: Mapping[str, str]) -> str:
                 "domains": list(args.domains),
                 "serviceDomain": args.service_domain,
                 "volumes": [{"mountPath": path} for path in args.volumes],
+                "registryCredentials": (
+                    {"username": args.registry.username} if args.registry else None
+                ),
             },
         }
     )
@@ -101,6 +115,8 @@ class RailwayService(pulumi.ComponentResource):
             f"{SECRET_ENV_PREFIX}{name}": pulumi.Output.secret(value)
             for name, value in sorted(args.secrets.items())
         }
+        if args.registry is not None:
+            environment[REGISTRY_PASSWORD_ENV] = pulumi.Output.secret(args.registry.password)
         self.command = command.local.Command(
             name,
             create=APPLY,

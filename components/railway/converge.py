@@ -27,6 +27,7 @@ from components.railway.plan import (
     Rollback,
     plan,
     plan_delete,
+    registry_fingerprint,
     rollback_target,
     settings_digest,
 )
@@ -101,6 +102,7 @@ def _state(spec: Spec, seen: Observation, done: Done) -> State:
         volumes=tuple(volumes[v.mount_path] for v in service.volumes),
         deployment_id=done.deployment_id or (seen.running.id if seen.running else None),
         applied=settings_digest(spec),
+        registry_credentials=registry_fingerprint(spec),
         url=public_url(service.domains, service_domain.domain if service_domain else None),
     )
 

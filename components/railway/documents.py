@@ -246,9 +246,26 @@ mutation DeploymentRollback($id: String!) {
 }
 """
 
+# The login Railway pulls a private image with ("Private Registries", railwayapp/docs
+# content/docs/builds/private-registries.md; RegistryCredentialsInput, schema.graphql:3830, "Only
+# available for Pro plan deployments"). No environment patch carries it (neither Railway's CLI,
+# src/controllers/config/environment.rs, nor railwayapp/railway-skills
+# skills/reference/environment-config.md names one), so it is this mutation, which "will
+# updated in all environments that are not forks" (schema.graphql:1886-1890): every non-fork
+# environment of the project gets the same login. Railway never returns it.
+REGISTRY_CREDENTIALS = """
+mutation ServiceInstanceRegistryCredentials(
+  $serviceId: String!, $environmentId: String!, $input: ServiceInstanceUpdateInput!
+) {
+  serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input)
+}
+"""
+
 # Requests whose variables or answer hold variable values: an error answering one of them is
 # never shown as Railway wrote it, since it may quote a value.
-CARRY_VALUES = frozenset({SERVICE_STATE, RUNNING_DEPLOYMENT, ENVIRONMENT_STAGE_CHANGES})
+CARRY_VALUES = frozenset(
+    {SERVICE_STATE, RUNNING_DEPLOYMENT, ENVIRONMENT_STAGE_CHANGES, REGISTRY_CREDENTIALS}
+)
 
 ALL: dict[str, str] = {
     name: value

@@ -40,6 +40,7 @@ from components.railway.plan import (
     RemoveDeployment,
     RemoveServiceDomain,
     Rollback,
+    SetRegistryCredentials,
     Step,
     may_deploy,
 )
@@ -137,8 +138,8 @@ class Executor:
                 self.done.service_id = self._create_service()
             case KnownService():
                 self.done.service_id = step.service_id
-            case CommitConfig():
-                self._commit(step)
+            case SetRegistryCredentials() | CommitConfig():
+                self._configure(step)
             case CreateVolume():
                 self.done.volumes[step.mount_path] = self._create_volume(step)
             case MoveVolume():
@@ -378,6 +379,21 @@ class Executor:
     def _message(self) -> str:
         """Railway's commit message: whose service, for people reading its history."""
         return f"{self.product}: {self.service}" if self.product else self.service
+
+    def _configure(self, step: SetRegistryCredentials | CommitConfig) -> None:
+        """The instance's settings: its registry login, or its environment patch."""
+        if isinstance(step, CommitConfig):
+            self._commit(step)
+            return
+        # The same login sent twice is harmless: retried like any idempotent request.
+        self.log(
+            f"registry login of {self.service} ({step.username}): set in every environment of "
+            "the project that is not a fork (serviceInstanceUpdate)"
+        )
+        login = {"username": step.username, "password": step.password}
+        self.client.mutate(
+            docs.REGISTRY_CREDENTIALS, {**self._ids(), "input": {"registryCredentials": login}}
+        )
 
     def _commit(self, step: CommitConfig) -> None:
         """Stage the service's entry and commit it without deploying; wait until it applies.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from components.railway.client import RailwayError
@@ -87,6 +87,16 @@ class CommitConfig:
     entry: Mapping[str, Any]
     differences: tuple[str, ...]
     new_source: bool = False  # a new instance, or another repository, branch or image
+
+
+@dataclass(frozen=True)
+class SetRegistryCredentials:
+    """serviceInstanceUpdate with `registryCredentials` (schema.graphql:4079): the login Railway
+    pulls the private image with. Railway never shows it back (ServiceInstance has no such
+    field), so the state keeps its fingerprint and the same login is never sent twice."""
+
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -197,6 +207,7 @@ Step = (
     | CreateEnvironment
     | CreateService
     | KnownService
+    | SetRegistryCredentials
     | CommitConfig
     | CreateVolume
     | MoveVolume
@@ -217,6 +228,7 @@ Step = (
 
 
 _MUTATIONS = (
+    SetRegistryCredentials,
     CreateVolume,
     MoveVolume,
     DetachVolume,
@@ -228,8 +240,8 @@ _MUTATIONS = (
 
 
 def may_deploy(step: Step) -> bool:
-    """A volume or domain mutation, which may deploy the service by itself (undocumented:
-    docs/railway.md). A change that rides in the environment patch sends none."""
+    """A volume, domain or registry login mutation, which may deploy the service by itself
+    (undocumented: docs/railway.md). A change that rides in the environment patch sends none."""
     return isinstance(step, _MUTATIONS) and not getattr(step, "in_patch", False)
 
 
@@ -337,6 +349,33 @@ def settings_digest(spec: Spec) -> str:
     that a run that committed them and stopped before its deploy is deployed by the next."""
     wanted = json.dumps(desired_config(spec, {}), sort_keys=True)
     return hashlib.sha256(wanted.encode()).hexdigest()[:16]
+
+
+def registry_fingerprint(spec: Spec) -> str | None:
+    """What the state keeps of the spec's registry login: scrypt of the password, salted with
+    the project, service and username, so that the state (stored unencrypted by Pulumi) never
+    holds anything that gives the password back, even a weak one. None without a login, or
+    without its password (a `check`, which is never given it)."""
+    login = spec.service.registry_credentials
+    if login is None or login.password is None:
+        return None
+    salt = f"{spec.project_id}/{spec.service.name}/{login.username}".encode()
+    key = hashlib.scrypt(
+        login.password.get_secret_value().encode(), salt=salt, n=2**14, r=8, p=1, dklen=16
+    )
+    return f"scrypt:{key.hex()}"
+
+
+def _registry(spec: Spec, previous: State | None) -> list[Step]:
+    """The login, when it is not the one the last apply gave (a new service, a rotated token,
+    another username). Railway cannot be asked which login it holds; one removed from the
+    dashboard is set again only when the stack's login changes."""
+    login = spec.service.registry_credentials
+    if login is None or login.password is None:
+        return []
+    if previous is not None and previous.registry_credentials == registry_fingerprint(spec):
+        return []
+    return [SetRegistryCredentials(login.username, login.password.get_secret_value())]
 
 
 def _contains(have: object, want: object) -> bool:
@@ -680,6 +719,9 @@ def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
         steps.append(CreateEnvironment(spec.environment))
     if seen.service_id is None:
         steps.append(_service(spec, seen, previous))
+    # Before anything deploys: Railway pulls the image with it.
+    registry = _registry(spec, previous)
+    steps += registry
     volumes = _carried(_volumes(spec, seen, previous), seen)
     domains = _carried(_domains(spec, seen, previous), seen)
     config = _config(spec, seen, previous, [*volumes, *domains])
@@ -688,7 +730,8 @@ def plan(spec: Spec, seen: Observation, previous: State | None) -> list[Step]:
     deployment = _deployment(spec, seen, previous, config, volumes)
     deploys = any(isinstance(s, Deploy | Redeploy | Await | Refuse) for s in deployment)
     mutations = [s for s in [*volumes, *domains] if may_deploy(s)]
-    if mutations and seen.running is not None and not deploys:
+    # Whether serviceInstanceUpdate deploys is undocumented: one Railway starts is waited for.
+    if (mutations or registry) and seen.running is not None and not deploys:
         deployment.append(RailwayDeploys())
     own = any(isinstance(s, Deploy | Redeploy) and not s.adoptable for s in deployment)
     if seen.running is not None and (len(mutations) > 1 or (mutations and own)):

@@ -11,7 +11,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel, to_snake
@@ -133,6 +135,26 @@ def _one_per_path(volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
 # The converge tool reads the value of each of `Service.secret_variables` from this variable
 # of its own environment (the Command's secret `environment`), never from stdin.
 SECRET_ENV_PREFIX = "PIPELINE_SECRET_"
+# ... and the password of `Service.registry_credentials` from this one.
+REGISTRY_PASSWORD_ENV = "PIPELINE_REGISTRY_PASSWORD"
+
+
+class RegistryCredentials(Model):
+    """The login Railway pulls a private image with (`registryCredentials` of
+    ServiceInstanceUpdateInput, schema.graphql:4079; "Private Registries", railwayapp/docs
+    content/docs/builds/private-registries.md). Only the username travels on stdin; the password
+    comes from REGISTRY_PASSWORD_ENV (`Service.with_secrets`)."""
+
+    username: Name
+    password: SecretStr | None = Field(default=None, exclude=True)
+
+    @field_validator("password")
+    @classmethod
+    def _never_on_stdin(cls, value: SecretStr | None) -> SecretStr | None:
+        # with_secrets sets it with model_copy, which validates nothing: only stdin gets here.
+        if value is not None:
+            raise ValueError(f"the password is read from {REGISTRY_PASSWORD_ENV}, never stdin")
+        return value
 
 
 DEPLOY_TIMEOUT = 900
@@ -151,6 +173,9 @@ class Service(Model):
     # Railway attaches at most one volume to a service and refuses replicas with a volume.
     volumes: Annotated[tuple[Volume, ...], AfterValidator(_one_per_path)] = Field(
         default=(), max_length=1, description="Persistent volumes of this environment's instance"
+    )
+    registry_credentials: RegistryCredentials | None = Field(
+        default=None, description="The login Railway pulls the service's private image with"
     )
     # None, not a number, by default: left out, the rendered stdin stays as it was.
     deploy_timeout: Annotated[int, Field(ge=1, le=7200)] | None = Field(
@@ -173,10 +198,18 @@ class Service(Model):
         if missing:
             names = ", ".join(f"{SECRET_ENV_PREFIX}{n}" for n in missing)
             raise ValueError(f"secret variables without a value in the environment: {names}")
+        login = self.registry_credentials
+        if login is not None and not env.get(REGISTRY_PASSWORD_ENV):
+            raise ValueError(f"registry credentials without a password in {REGISTRY_PASSWORD_ENV}")
         values = {n: env[f"{SECRET_ENV_PREFIX}{n}"] for n in self.secret_variables}
-        return self.model_copy(
-            update={"variables": {**self.variables, **values}, "secret_variables": ()}
-        )
+        update: dict[str, object] = {
+            "variables": {**self.variables, **values},
+            "secret_variables": (),
+        }
+        if login is not None:
+            password = SecretStr(env[REGISTRY_PASSWORD_ENV])
+            update["registry_credentials"] = login.model_copy(update={"password": password})
+        return self.model_copy(update=update)
 
 
 class Spec(Model):
@@ -220,6 +253,12 @@ class State(Model):
     )
     url: str | None = Field(
         default=None, description="https:// + first custom domain, else service domain"
+    )
+    registry_credentials: str | None = Field(
+        default=None,
+        description="Fingerprint (scrypt, never reversible to the password) of the registry "
+        "login apply last gave Railway, which cannot read it back: the same login is not sent "
+        "again",
     )
     caught_up: str | None = Field(
         default=None,

@@ -10,7 +10,7 @@ import pulumi
 
 import rollback.deploy
 from components.config import Service
-from components.railway.component import RailwayServiceArgs
+from components.railway.component import RailwayServiceArgs, RegistryLogin
 from components.railway.spec import ImageSource, Settings, WorkflowSource
 from monitoring.images import ServerName
 from monitoring.servers import Server, ServerSecret
@@ -46,12 +46,15 @@ def app_service(
     secrets: Mapping[str, pulumi.Input[str]],
     retain_on_delete: bool,
     protect: bool,
+    registry: RegistryLogin | None = None,
 ) -> RailwayServiceArgs:
     """One Railway service of the product. The Railway environment is named after the stack's
     environment; its url's host becomes its custom domain; it listens on its port (PORT), where
     Prometheus scrapes it on the private network. With deploy `workflow` its code comes only
     from the application repository's deploy workflow (`railway up`), behind its reviewers, wait
-    timer and freeze gate: no push deploys it around them. `secrets`: its secretEnv's values."""
+    timer and freeze gate: no push deploys it around them. `secrets`: its secretEnv's values.
+    `registry`: the login Railway pulls a private image with, for a service with deploy built
+    (the only one whose image is the repository's)."""
     source: ImageSource | WorkflowSource
     deployed_by = f"{repository}: .github/workflows/deploy-{environment}.yml"
     if service.image is not None:
@@ -76,6 +79,7 @@ def app_service(
             **({"PORT": str(service.port)} if service.port else {}),
         },
         secrets={variable: secrets[variable] for variable in service.secret_env},
+        registry=registry if service.deploy == "built" else None,
         retain_on_delete=retain_on_delete,
         protect=protect,
     )

@@ -216,12 +216,17 @@ def _in_file(config: dict[str, Any], path: str) -> bool:
 
 def _every_effect(stack: str) -> stacks.Edit | None:
     """What lets every key take effect where the stack lacks it: pulumi up commits the app
-    repository's workflows (appCi and the services' CI keys change the committed files), and a
-    scraped service has an objective (the SLO keys change rules); None where it has both."""
+    repository's workflows (appCi and the services' CI keys change the committed files), a
+    scraped service has an objective (the SLO keys change rules), and a service with a
+    Dockerfile runs its built image, pulled with a login (railway.registry); None where it has
+    all."""
     config = validated_stack(stack)
     managed = config.github.workflows == "managed"
     scraped = [n for n, s in config.services.items() if s.metrics_path]
-    if managed and config.monitoring.slos:
+    # A service runs the image CI built, pulled with a login (the railway.registry keys).
+    dockerfiles = [n for n, s in config.of("railway").items() if s.dockerfile]
+    built = any(s.deploy == "built" for s in config.services.values())
+    if managed and config.monitoring.slos and (built or not dockerfiles):
         return None
 
     def edit(file: dict[str, Any]) -> None:
@@ -232,6 +237,9 @@ def _every_effect(stack: str) -> stacks.Edit | None:
             objective = {"name": "availability", "objective": 95, "window": "30d",
                          "sli": {"kind": "availability"}}  # fmt: skip
             stacks.set_key(file, "monitoring.slos", {scraped[0]: [objective]})
+        if dockerfiles and not built:
+            stacks.set_key(file, f"services.{dockerfiles[0]}.deploy", "built")
+            stacks.set_key(file, "railway.registry", {"username": "a-puller"})
 
     return edit
 

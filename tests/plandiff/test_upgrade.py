@@ -65,6 +65,8 @@ UPDATES = {
     "github-file-github-smoke-locustfile-py": "the p95 bound",
     # A code owner's review of .github/ (github.codeOwners, CODEOWNERS) is required.
     "github-review-ruleset": "requireCodeOwnerReview",
+    # Its wait until live moved to railway-lib.sh, which both Railway deploy scripts source.
+    "github-file-github-scripts-railway-deploy-sh": "sources railway-lib.sh",
 }
 CREATES = {
     "monitoring-rollback-services.yml",
@@ -75,6 +77,7 @@ CREATES = {
     "github-file-github-dependabot-yml",
     "github-file-github-e2e-playwright-config-mjs",
     "github-file-github-codeowners",  # github.codeOwners
+    "github-file-github-scripts-railway-lib-sh",  # the Railway deploy scripts' shared wait
 }
 # What converging a pipeline service's changed spec may do: commit settings and variables, and
 # (re)deploy. Never a new service, a deleted one, a volume or a domain.
@@ -158,6 +161,7 @@ def _deployed(standin: RailwayStandIn, client: RailwayClient, spec: Spec) -> Sta
 def test_each_service_upgrades_in_place_and_the_products_converge_with_no_mutation(
     stack: str, standin: RailwayStandIn, client: RailwayClient, committed_plan: CommittedPlan
 ) -> None:
+    standin.pulls_by_digest = True  # the monitoring images: assumed (docs/railway.md)
     standin.add_environment(stack)
     frozen = json.loads((FROZEN / stack / "plan.json").read_text())
     current = committed_plan(stack).to_json()

@@ -16,7 +16,11 @@ sends; each modelled behaviour names its source where it is implemented:
 - a new running deployment replaces the one before; a failed one replaces nothing;
 - a patch moves a service's volume (`volumeMounts`) and removes its domains (`networking`,
   set to null), and the environment's config lists both by id;
-- undocumented, so the hardest reading: a volume or domain mutation redeploys what runs.
+- undocumented, so the hardest reading: a volume or domain mutation redeploys what runs;
+- an image in `private_images` is pulled only with the login set on the instance
+  (registryCredentials, write-only, set in every environment); a changed login redeploys what
+  runs (undocumented: the hardest reading); an image named by digest fails at the pull unless
+  `pulls_by_digest` (undocumented: the hardest reading, docs/railway.md "Pull by digest").
 Where Railway's material is silent it takes the reading hardest on the converge, and says so.
 Deployments go through the statuses a `Rollout` lists, one step per `deployment` read.
 """
@@ -119,6 +123,9 @@ class World:
     # deployment records its `code`; a rollback and a redeploy keep the code they copy.
     heads: dict[str, str] = field(default_factory=dict)  # service id -> commit
     redeploys: list[str] = field(default_factory=list)
+    # The login each instance pulls its image with (registryCredentials), write-only: Railway's
+    # ServiceInstance has no field that shows it back.
+    registry_logins: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
 def load_schema(path: Path) -> GraphQLSchema:
@@ -147,6 +154,15 @@ class RailwayStandIn:
         # Railway's CLI reads them (railwayapp/cli src/controllers/config/environment.rs,
         # ServiceInstance, ServiceNetworking). False: a Railway that leaves them out.
         self.config_lists_mounts_and_domains = True
+        # Images only a login pulls (a private GHCR package): repository -> (username, password).
+        self.private_images: dict[str, tuple[str, str]] = {}
+        # Whether Railway pulls an image named by digest (`name@sha256:...`): nothing of
+        # Railway's documents it (its docs name images `name[:tag]` only: railwayapp/docs
+        # content/docs/services.md, "Deploying a public Docker image"; content/docs/builds/
+        # private-registries.md, "Image format"), so by default the hardest reading: the patch
+        # takes it, and the deployment fails when Railway pulls it. A test that relies on the
+        # other reading sets it, and says so.
+        self.pulls_by_digest = False
         self.applied = threading.Event()  # set when a hang_after fault has applied its mutation
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -478,6 +494,12 @@ class RailwayStandIn:
     ) -> str:
         """A new deployment of `code` built with `manifest` (its build/deploy settings)."""
         rollout = self.rollouts.pop(0) if self.rollouts else Rollout()
+        image = (meta or {}).get("image")
+        refused = self._pull_refused(env_id, service_id, image)
+        if isinstance(image, str) and "@sha256:" in image and not self.pulls_by_digest:
+            refused = f"failed to pull {image}: a reference by digest (undocumented)"
+        if refused:
+            rollout = Rollout(statuses=("FAILED",), build_log=(refused,))
         deployment_id = self._new_id("dep")
         current = self.world.variables.get((env_id, service_id), {})
         self.world.deployments[deployment_id] = {
@@ -497,6 +519,20 @@ class RailwayStandIn:
         }
         self._settle(deployment_id)
         return deployment_id
+
+    def _pull_refused(self, env_id: str, service_id: str, image: object) -> str | None:
+        """Why the registry refuses to give Railway `image`, if it does. A private image needs
+        the login set on the instance ("Private Registries": Railway decrypts the credentials
+        "at deployment time when pulling your image", railwayapp/docs content/docs/builds/
+        private-registries.md); without it the deployment fails, and the one before it runs on
+        ("Singleton deploys")."""
+        if not isinstance(image, str):
+            return None
+        repository = image.split("@", 1)[0].rsplit(":", 1)[0]
+        wanted = self.private_images.get(repository)
+        if wanted is None or self.world.registry_logins.get((env_id, service_id)) == wanted:
+            return None
+        return f"pull access denied for {repository}: unauthorized"
 
     def deploy_source(self, env_id: str, service_id: str, commit: str | None = None) -> str:
         """A build of the instance's source with its current settings and variables: the
@@ -808,6 +844,13 @@ class RailwayStandIn:
                 raise GraphQLError("Service instance not found")
             # "If the environment is a fork, the service will only be updated in it. Otherwise it
             # will updated in all environments that are not forks" (schema.graphql:1887-1890).
+            login = input.pop("registryCredentials", None)
+            if login is not None:
+                for env_id in w.environments:
+                    w.registry_logins[(env_id, serviceId)] = (login["username"], login["password"])
+                    # Whether a changed login deploys is undocumented; the hardest reading: it
+                    # redeploys what runs, in every environment it changed.
+                    self._redeploy_running(env_id, serviceId)
             settings: dict[str, Any] = {}
             for key, value in input.items():
                 where = _INSTANCE_INPUT.get(key) or ("source", key)

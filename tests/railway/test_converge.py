@@ -241,6 +241,7 @@ def test_an_image_service_converges_and_a_rerun_changes_nothing(
 ) -> None:
     # As the monitoring services will be: an image pinned by digest, no public domain, a volume,
     # a start command and a config file in a variable.
+    standin.pulls_by_digest = True  # assumed: Railway does not document it (docs/railway.md)
     standin.add_environment("staging")
     image = "prom/prometheus@sha256:" + "a" * 64
     spec = make_spec(

@@ -80,6 +80,7 @@ def apply(standin: RailwayStandIn, spec: Spec, state: State | None, token: str) 
 def test_the_pushed_image_is_deployed_once_and_apply_leaves_it_alone(
     standin: RailwayStandIn, tmp_path: Path
 ) -> None:
+    standin.pulls_by_digest = True  # assumed: Railway does not document it (docs/railway.md)
     standin.add_environment("staging")
     spec = built_spec()
     state = apply(standin, spec, None, "account")
@@ -225,6 +226,7 @@ def test_the_rendered_deploy_step_ships_the_image_the_images_job_pushed(
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text, encoding="utf-8")
+    standin.pulls_by_digest = True  # assumed: Railway does not document it (docs/railway.md)
     standin.add_environment(environment.name)
     state = apply(standin, built_spec(name=name), None, "account")
     digest = "sha256:" + hashlib.sha256(b"pushed").hexdigest()
@@ -249,3 +251,31 @@ def test_the_rendered_deploy_step_ships_the_image_the_images_job_pushed(
     assert done.returncode == 0, done.stdout + done.stderr
     [live] = running(standin, state)
     assert live["code"] == image
+
+
+def test_if_railway_cannot_pull_by_digest_the_deploy_fails_and_the_code_before_runs_on(
+    standin: RailwayStandIn, tmp_path: Path
+) -> None:
+    """The stand-in's default, the hardest reading of what Railway does not document: the patch
+    takes `name@sha256:...`, the deployment fails at the pull. The job fails saying why, never
+    falls back to a tag that moves; what ran before (here an image shipped by tag before the
+    service deployed built) runs on, and apply changes nothing."""
+    env_id = standin.add_environment("staging")
+    spec = built_spec()
+    state = apply(standin, spec, None, "account")
+    before = f"{REPOSITORY}:v1"
+    standin.ship_image(env_id, state.service_id, before)
+
+    done = deploy_image(standin, pushed("first"), tmp_path)
+    assert done.returncode == 1
+    assert "by digest did not deploy" in done.stdout and "still runs" in done.stdout
+    [live] = running(standin, state)
+    assert live["code"] == before
+    assert [d["code"] for d in standin.world.deployments.values()] == [before, pushed("first")]
+    standin.mutations.clear()
+    state = apply(standin, spec, state, "project")
+    assert standin.mutations == []
+    changed = built_spec(variables={**spec.service.variables, "LOG_LEVEL": "debug"})
+    apply(standin, changed, state, "project")
+    [live] = running(standin, state)
+    assert live["code"] == before  # the redeploy copies what runs, never the unpulled source

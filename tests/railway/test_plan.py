@@ -28,9 +28,10 @@ from components.railway.plan import (
     desired_config,
     plan,
     plan_delete,
+    registry_fingerprint,
     settings_digest,
 )
-from components.railway.spec import DomainRef, Spec, State, VolumeRef
+from components.railway.spec import REGISTRY_PASSWORD_ENV, DomainRef, Spec, State, VolumeRef
 from tests.railway.standin import PROJECT_ID
 from tests.railway.test_converge import make_spec
 
@@ -470,3 +471,40 @@ def test_plan_delete(name: str) -> None:
     assert not any(isinstance(s, DeleteService) for s in steps) or isinstance(
         steps[0], DetachVolume
     )
+
+
+def _with_login(password: str | None) -> Spec:
+    spec = spec_of(source=WORKFLOW, registryCredentials={"username": "puller"})
+    if password is None:  # as `check` reads it: no password
+        return spec
+    service = spec.service.with_secrets({REGISTRY_PASSWORD_ENV: password})
+    return spec.model_copy(update={"service": service})
+
+
+@pytest.mark.parametrize(
+    ("password", "last", "expected"),
+    [
+        ("token-1", None, ["SetRegistryCredentials"]),  # never given: a new service
+        ("token-1", "token-1", []),  # the same login: Railway cannot show it, never sent again
+        ("token-2", "token-1", ["SetRegistryCredentials"]),  # a rotated token
+        (None, None, []),  # `check`: without the password, a login is never counted
+    ],
+)
+def test_the_registry_login_is_sent_only_when_it_is_not_the_one_last_given(
+    password: str | None, last: str | None, expected: list[str]
+) -> None:
+    spec = _with_login(password)
+    previous = recorded(spec, registry_credentials=registry_fingerprint(_with_login(last)))
+    railway = railway_as(spec, running=None, latest=None)  # a built service before its deploy
+    steps = plan(spec, railway, previous if last else recorded(spec))
+    assert shape(steps) == expected
+    for step in steps:
+        assert "token" not in repr(step)  # the password never shows, even in a repr
+
+
+def test_the_fingerprint_gives_nothing_of_the_password_back() -> None:
+    fingerprint = registry_fingerprint(_with_login("hunter2"))
+    assert fingerprint is not None and fingerprint.startswith("scrypt:")
+    assert "hunter2" not in fingerprint
+    assert fingerprint != registry_fingerprint(_with_login("hunter3"))
+    assert fingerprint == registry_fingerprint(_with_login("hunter2"))  # no clock, no salt drawn

@@ -46,10 +46,12 @@ def test_the_only_silenced_audit_is_the_self_repository_one_with_its_reason(tree
         assert "documented" in reason
 
 
-def _shellcheck(script: str, name: str) -> None:
+def _shellcheck(script: str, name: str, folder: Path | None = None) -> None:
+    """`folder`: the script's own, where `-x` follows what it sources (railway-lib.sh)."""
     result = subprocess.run(
-        [tool("shellcheck"), "-s", "bash", "-"],
-        input=script,
+        [tool("shellcheck"), "-s", "bash", *(["-x", name] if folder else ["-"])],
+        input=None if folder else script,
+        cwd=folder,
         capture_output=True,
         text=True,
         check=False,
@@ -78,6 +80,7 @@ def test_every_script_passes_shellcheck(tree: Path, config: WorkflowsConfig) -> 
         "health-check.sh",
         *(["railway-deploy-image.sh"] if built else []),
         "railway-deploy.sh",
+        "railway-lib.sh",  # sourced by the two before it
     ]
     for script in scripts:
-        _shellcheck(script.read_text(encoding="utf-8"), script.name)
+        _shellcheck(script.read_text(encoding="utf-8"), script.name, script.parent)

@@ -66,6 +66,7 @@ def test_the_application_repository_gets_ci_a_deploy_and_a_rollback_per_stack_an
         ".github/scripts/freeze-gate.sh",
         ".github/scripts/health-check.sh",
         ".github/scripts/railway-deploy.sh",
+        ".github/scripts/railway-lib.sh",
         ".github/smoke/locustfile.py",
         ".github/workflows/ci.yml",
         ".github/workflows/deploy-production.yml",

@@ -10,6 +10,7 @@
 #   RAILWAY_API_URL           Railway's GraphQL endpoint (default backboard.railway.com)
 #   RAILWAY_DEPLOY_TRIES      status checks before giving up (default 90)
 #   RAILWAY_DEPLOY_INTERVAL   seconds between two checks (default 10)
+# railway-lib.sh, beside it, holds the requests and the wait until the deployment is live.
 # The requests are the converge tool's (components/railway/documents.py, which cites each):
 # the instance's `source.image` staged (environmentStageChanges, as Railway's "Change Docker
 # Image" patch), committed with skipDeploys (so that committing starts nothing), then one
@@ -23,9 +24,10 @@ if [ "$#" -ne 1 ]; then
   exit 2
 fi
 service="$1"
-api="${RAILWAY_API_URL:-https://backboard.railway.com/graphql/v2}"
 tries="${RAILWAY_DEPLOY_TRIES:-90}"
 interval="${RAILWAY_DEPLOY_INTERVAL:-10}"
+# shellcheck source=railway-lib.sh source-path=SCRIPTDIR disable=SC1091  # followed with -x
+source "$(dirname "${BASH_SOURCE[0]}")/railway-lib.sh"
 if [ -z "${RAILWAY_TOKEN:-}" ]; then
   echo "::error title=RAILWAY_TOKEN is not set::Add the project token of this Railway environment as the secret RAILWAY_TOKEN of this GitHub environment."
   exit 1
@@ -34,25 +36,9 @@ if ! [[ "${IMAGE:-}" =~ ^[a-z0-9.-]+(/[a-z0-9._-]+)+@sha256:[0-9a-f]{64}$ ]]; th
   echo "::error title=No image digest for $service::IMAGE must name the pushed image by digest (name@sha256:...), got '${IMAGE:-}'"
   exit 1
 fi
+railway_headers "$RAILWAY_TOKEN"
 
-headers="$(mktemp)"
-trap 'rm -f "$headers"' EXIT
-printf 'Project-Access-Token: %s\nContent-Type: application/json\n' "$RAILWAY_TOKEN" >"$headers"
-
-# gql QUERY VARIABLES_JSON: the answer's data; an error answer stops the deploy.
-gql() {
-  local answer
-  answer="$(jq -cn --arg query "$1" --argjson variables "$2" '{query: $query, variables: $variables}' |
-    curl --silent --show-error --max-time 30 --retry 3 -H @"$headers" --data-binary @- "$api")" || {
-    echo "::error title=Railway did not answer::$api"
-    exit 1
-  }
-  if ! jq -e '(.errors // []) == [] and .data != null' >/dev/null <<<"$answer"; then
-    echo "::error title=Railway refused a request for $service::$(jq -r '[.errors[]?.message] | join("; ")' <<<"$answer" 2>/dev/null || echo "an answer that is not JSON")"
-    exit 1
-  fi
-  jq -c '.data' <<<"$answer"
-}
+gql() { railway_gql "$service" "$@"; }
 
 scope="$(gql 'query { projectToken { environmentId environment { name unmergedChangesCount serviceInstances(first: 500) { edges { node { serviceId serviceName } } } } } }' '{}')"
 environment_id="$(jq -r '.projectToken.environmentId' <<<"$scope")"
@@ -95,23 +81,9 @@ deployment="$(gql 'mutation($serviceId: String!, $environmentId: String!) { serv
   "$(jq -cn --arg service "$service_id" --arg env "$environment_id" '{serviceId: $service, environmentId: $env}')" |
   jq -r '.serviceInstanceDeployV2')"
 echo "Railway deployment $deployment of $service ($IMAGE) in $environment started."
-
-for try in $(seq 1 "$tries"); do
-  status="$(gql 'query($id: String!) { deployment(id: $id) { status } }' "$(jq -cn --arg id "$deployment" '{id: $id}')" | jq -r '.deployment.status')"
-  case "$status" in
-    SUCCESS | SLEEPING)
-      echo "Railway deployment $deployment of $service is live ($status)."
-      exit 0
-      ;;
-    FAILED | CRASHED | REMOVED | REMOVING | SKIPPED)
-      echo "::error title=Railway deployment of $service failed::deployment $deployment is $status (railway logs --build $deployment shows why)"
-      exit 1
-      ;;
-  esac
-  echo "deployment $deployment of $service: $status (check $try/$tries)"
-  if [ "$try" -lt "$tries" ]; then
-    sleep "$interval"
-  fi
-done
-echo "::error title=Railway deployment of $service timed out::deployment $deployment was not SUCCESS after $tries checks"
-exit 1
+railway_wait_live "$service" "$deployment" railway_status || {
+  # Railway documents images as name[:tag] only (docs/railway.md, "Pull by digest"): never
+  # retried with a tag, which could be other bytes than the ones CI tested.
+  echo "::error title=$service by digest did not deploy::$IMAGE did not go live; the deployment before it still runs. If its build log says Railway cannot pull the image by digest, this pipeline cannot ship built images to it (docs/railway.md, \"Pull by digest\")."
+  exit 1
+}

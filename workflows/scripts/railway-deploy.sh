@@ -11,7 +11,8 @@
 # uploads the current directory (the service's root directory setting picks its folder, as for
 # a deploy from GitHub) and prints {"deploymentId": ...} without waiting; `railway deployment
 # list --json` lists the service's deployments with their status (SUCCESS, FAILED, CRASHED,
-# BUILDING, DEPLOYING, ...; Railway's schema has the full enum).
+# BUILDING, DEPLOYING, ...; Railway's schema has the full enum). railway-lib.sh, beside it,
+# waits until the deployment is live.
 set -euo pipefail
 
 if [ "$#" -ne 2 ]; then
@@ -20,8 +21,8 @@ if [ "$#" -ne 2 ]; then
 fi
 service="$1"
 environment="$2"
-tries="${RAILWAY_DEPLOY_TRIES:-90}"
-interval="${RAILWAY_DEPLOY_INTERVAL:-10}"
+# shellcheck source=railway-lib.sh source-path=SCRIPTDIR disable=SC1091  # followed with -x
+source "$(dirname "${BASH_SOURCE[0]}")/railway-lib.sh"
 if [ -z "${RAILWAY_TOKEN:-}" ]; then
   echo "::error title=RAILWAY_TOKEN is not set::Add the project token of Railway's $environment environment as the secret RAILWAY_TOKEN of this GitHub environment."
   exit 1
@@ -36,23 +37,9 @@ if [ -z "$deployment" ]; then
 fi
 echo "Railway deployment $deployment of $service in $environment started."
 
-for try in $(seq 1 "$tries"); do
-  status="$(railway deployment list --service "$service" --environment "$environment" --limit 20 --json |
-    jq -r --arg id "$deployment" '.[] | select(.id == $id) | .status')"
-  case "$status" in
-    SUCCESS | SLEEPING)
-      echo "Railway deployment $deployment of $service is live ($status)."
-      exit 0
-      ;;
-    FAILED | CRASHED | REMOVED | REMOVING | SKIPPED)
-      echo "::error title=Railway deployment of $service failed::deployment $deployment is $status (railway logs --build $deployment shows why)"
-      exit 1
-      ;;
-  esac
-  echo "deployment $deployment of $service: ${status:-not listed yet} (check $try/$tries)"
-  if [ "$try" -lt "$tries" ]; then
-    sleep "$interval"
-  fi
-done
-echo "::error title=Railway deployment of $service timed out::deployment $deployment was not SUCCESS after $tries checks"
-exit 1
+# Railway's CLI lists the service's deployments with their status; one not listed yet waits.
+listed_status() {
+  railway deployment list --service "$service" --environment "$environment" --limit 20 --json |
+    jq -r --arg id "$1" '.[] | select(.id == $id) | .status'
+}
+railway_wait_live "$service" "$deployment" listed_status
