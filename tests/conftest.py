@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import json
 import os
 import runpy
@@ -63,6 +64,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                     f"({NAMESPACE}): {why}"
                 )
             )
+
+
+def pytest_collection_finish() -> None:
+    """What collection imported (pulumi and the provider SDKs, pydantic's models, the schemas)
+    lives until the worker exits: frozen, the garbage collector stops walking it again at every
+    full collection. Measured on the synth-heavy tests: about a quarter less CPU, the same peak
+    memory (docs: README "The test command")."""
+    gc.collect()
+    gc.freeze()
 
 
 def skip_or_fail(reason: str) -> None:

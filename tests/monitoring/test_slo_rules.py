@@ -2,9 +2,7 @@
 config they are rendered from (`monitoring.slo_promtool`): production's committed objectives, and
 a config with every SLO setting changed. Plus the files as the real tools read them."""
 
-import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from monitoring.slo_promtool import PromtoolFile, promtool_files
 from tests.conftest import PROJECT_DIR, STACKS, THREE_SERVICES, validated_stack
 from tests.fixtures import RECEIVERS
 from tests.monitoring.conftest import require_tool, write_tree
+from tests.monitoring.promtool import promtool_test
 
 # The stacks' monitoring, as the program derives it (their monitoring.slos included): the stacks
 # under test, or where they set no objective (examples/shop) the fixture product's, which do.
@@ -70,21 +69,7 @@ CASES = {
 def _run_promtool(
     files: list[PromtoolFile], config: MonitoringConfig, target: Target, tmp: Path
 ) -> None:
-    promtool = require_tool("promtool")
-    paths = [f.write(config, target, tmp) for f in files]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = pool.map(
-            lambda p: subprocess.run(
-                [promtool, "test", "rules", p.name],
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd=tmp,
-            ),
-            paths,
-        )
-        failures = [r.stdout + r.stderr for r in results if r.returncode != 0]
-    assert not failures, "\n".join(failures)
+    promtool_test([f.write(config, target, tmp).relative_to(tmp) for f in files], cwd=tmp)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -1,6 +1,8 @@
 """Synth outputs for the plan diff tests: small realistic stacks and changes to them.
 
-A side is {stack: Stack}; `write_side` lays it out as `tools.synth --out` does.
+A side is {stack: Stack}; `write_side` lays it out as `tools.synth --out` does. They are the
+fixture product's (tests/fixtures/three_services: its namespace, repository, addresses and
+Railway project), whose policy settings the reports are checked with.
 """
 
 from __future__ import annotations
@@ -11,9 +13,20 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-PROJECT = "autonomica-pipeline"
+from components.config import project_name
+from components.pipeline import TYPE as PIPELINE_TYPE
+from tests.conftest import THREE_SERVICES, validated_stack
+
+PROJECT_DIR = THREE_SERVICES
+PROJECT = project_name(PROJECT_DIR)
 SECRET = "[secret]"
+_STACKS = {env: validated_stack(env, PROJECT_DIR) for env in ("production", "staging")}
+APP_REPOSITORY = _STACKS["production"].github.repository
+REPOSITORY = APP_REPOSITORY.partition("/")[2]  # GitHub's resources take the name only
+RAILWAY_PROJECT = _STACKS["production"].railway.project_id
+OTHER_RAILWAY_PROJECT = "0b6d4c1e-2f3a-4e5b-8c7d-9e0f1a2b3c4d"  # the stack moved to another one
 
 RULES = """groups:
   - name: backend
@@ -32,7 +45,7 @@ RULES = """groups:
         annotations:
           summary: Backend 5xx ratio above 5%
           description: More than 5% of backend requests failed for 5 minutes.
-          runbook_url: https://runbooks.autonomica.app/backend-errors
+          runbook_url: https://runbooks.example.test/backend-errors
 """
 
 ALERTMANAGER = """route:
@@ -81,7 +94,7 @@ def resource(
     name: str,
     inputs: dict[str, Any],
     *,
-    parent_type: str | None = "autonomica:index:Pipeline",
+    parent_type: str | None = PIPELINE_TYPE,
     protect: bool = False,
     custom: bool = True,
 ) -> dict[str, Any]:
@@ -99,16 +112,16 @@ def resource(
 
 
 def make_stack(env: str) -> Stack:
-    domain = "api.autonomica.app" if env == "production" else "staging-api.autonomica.app"
+    domain = urlsplit(_STACKS[env].services["backend"].url).hostname
     branch = "main" if env == "production" else "develop"
     resources = [
-        resource(env, "autonomica:index:Pipeline", "pipeline", {}, parent_type=None, custom=False),
+        resource(env, PIPELINE_TYPE, "pipeline", {}, parent_type=None, custom=False),
         resource(
             env,
             "github:index/repositoryEnvironment:RepositoryEnvironment",
             env,
             {
-                "repository": "autonomica",
+                "repository": REPOSITORY,
                 "environment": env,
                 "waitTimer": 0,
                 "deploymentBranchPolicy": {
@@ -123,14 +136,14 @@ def make_stack(env: str) -> Stack:
             env,
             "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
             f"{env}-branch",
-            {"repository": "autonomica", "environment": env, "branchPattern": branch},
+            {"repository": REPOSITORY, "environment": env, "branchPattern": branch},
         ),
         resource(
             env,
             "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret",
             f"{env}-railway-token",
             {
-                "repository": "autonomica",
+                "repository": REPOSITORY,
                 "environment": env,
                 "secretName": "RAILWAY_TOKEN",
                 "value": SECRET,
@@ -141,7 +154,7 @@ def make_stack(env: str) -> Stack:
             "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
             f"{env}-api-url",
             {
-                "repository": "autonomica",
+                "repository": REPOSITORY,
                 "environment": env,
                 "variableName": "API_URL",
                 "value": f"https://{domain}",
@@ -160,14 +173,14 @@ def make_stack(env: str) -> Stack:
                         "environment": env,
                         "service": {
                             "name": "backend",
-                            "source": {"repo": "autonomica/api", "branch": branch},
+                            "source": {"repo": APP_REPOSITORY, "branch": branch},
                             "variables": {"PORT": "8000", "ROLLBACK_DRY_RUN": "false"},
                             "secretVariables": ["DATABASE_URL"],
                         },
                     }
                 ),
                 "environment": {"PIPELINE_SECRET_DATABASE_URL": SECRET},
-                "triggers": ["autonomica", env, "backend"],
+                "triggers": [RAILWAY_PROJECT, env, "backend"],
                 "logging": "none",
             },
         ),
@@ -237,7 +250,7 @@ def added_resource() -> Case:
             "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
             "staging-feature-flags",
             {
-                "repository": "autonomica",
+                "repository": REPOSITORY,
                 "environment": "staging",
                 "variableName": "FEATURE_FLAGS",
                 "value": '{"newCheckout": true}',
@@ -274,7 +287,7 @@ def replace_and_unprotect() -> Case:
     base, head = base_side(), base_side()
     production = head["production"]
     backend = production.find("production-backend")["inputs"]
-    backend["triggers"][0] = "autonomica-2"
+    backend["triggers"][0] = OTHER_RAILWAY_PROJECT
     spec = json.loads(backend["stdin"])
     spec["service"]["variables"]["ROLLBACK_DRY_RUN"] = "true"
     backend["stdin"] = json.dumps(spec)
@@ -299,7 +312,7 @@ def generated_stack(env: str, count: int, revision: int) -> Stack:
             "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
             f"variable-{index:04d}",
             {
-                "repository": "autonomica",
+                "repository": REPOSITORY,
                 "environment": env,
                 "variableName": f"VARIABLE_{index:04d}",
                 "value": f"value-{index}-r{revision}",

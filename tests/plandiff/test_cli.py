@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def plandiff(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The command on the scenario product's plans, with its policy settings."""
+    project = ["--project-dir", str(scenarios.PROJECT_DIR)]
     return subprocess.run(
-        [sys.executable, "-m", "tools.plandiff", *map(str, args)],
+        [sys.executable, "-m", "tools.plandiff", *map(str, args), *project],
         cwd=ROOT,
         capture_output=True,
         text=True,

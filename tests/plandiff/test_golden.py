@@ -19,8 +19,8 @@ GOLDEN = Path(__file__).parent / "golden"
 def report(case: Callable[[], scenarios.Case], tmp_path: Path) -> str:
     base, head = case()
     heads = load_side(scenarios.write_side(head, tmp_path / "head"))
-    # Each stack's committed policy settings, as the CLI reads them.
-    settings = {stack: policycheck.pack_config(stack) for stack in heads}
+    # The scenario product's policy settings for each stack, as the CLI reads them.
+    settings = {stack: policycheck.pack_config(stack, scenarios.PROJECT_DIR) for stack in heads}
     return render(
         diff_sides(load_side(scenarios.write_side(base, tmp_path / "base")), heads, True, settings)
     )
@@ -80,7 +80,8 @@ def test_replacement_and_protection_removed_raise_the_caution_box(tmp_path: Path
     assert "1 resource will be replaced and 1 resource will lose `protect`" in summary
     assert "🟠 replace `command:local:Command` `production-backend`" in summary
     assert "(🔓 protection removed)" in summary
-    assert '- `triggers[0]`: `"autonomica"` → `"autonomica-2"`' in details
+    moved = f'`"{scenarios.RAILWAY_PROJECT}"` → `"{scenarios.OTHER_RAILWAY_PROJECT}"`'
+    assert f"- `triggers[0]`: {moved}" in details
 
 
 def test_secret_changes_show_no_value(tmp_path: Path) -> None:

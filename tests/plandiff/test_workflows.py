@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import (
+    NAMESPACE,
     schema_check,
     skip_or_fail,
     validated_stack,
@@ -277,7 +278,7 @@ def test_jobs_that_touch_state_require_the_backend_secret_first() -> None:
     assert checked == 3  # preview, up, drift (each a matrix of the stacks)
 
 
-@pytest.mark.parametrize("backend", ["", "s3://state-bucket/autonomica-pipeline"])
+@pytest.mark.parametrize("backend", ["", f"s3://state-bucket/{NAMESPACE}"])
 def test_backend_guard_stops_with_a_clear_message_only_when_the_secret_is_missing(
     backend: str,
 ) -> None:

@@ -10,15 +10,21 @@ from monitoring.images import IMAGES
 from policy import rules
 from policy import settings as policy_settings
 from policy.rules import Resource
-from tests.conftest import ROOT
+from tests.conftest import NAMESPACE as PROJECT
+from tests.conftest import PROJECT_DIR, validated_stack
 
-PROJECT = "autonomica-pipeline"
 ACTIONS = rules.ProtectionSettings().checks_integration_id  # GitHub Actions
-# The committed production stack's policy settings: the repositories and hosts it names.
-CONFIG = policy_settings.load(ROOT, "production").pack_config()
+# The production stack's policy settings, of the project under test: the repositories and hosts
+# it names. The resources below are that product's, as its stack would declare them.
+CONFIG = policy_settings.load(PROJECT_DIR, "production").pack_config()
 PIPELINE = CONFIG["production-rollback-armed"]["pipelineRepository"]
 SHIPPED = {"deployedBy": f"{PIPELINE}: .github/workflows/deploy.yml"}
+FORK = f"mallory/{PIPELINE.partition('/')[2]}"  # the pipeline's code, from someone else's fork
 APP_REPOSITORY = CONFIG["production-repository"]["applicationRepository"]
+REPOSITORY = APP_REPOSITORY.partition("/")[2]  # GitHub's resources take the name only
+# The stack's own SMTP host (one of the hosts its credentials may go to).
+SMTP = validated_stack("production").monitoring.receivers.smtp_smarthost
+SMTP_HOST = SMTP.rpartition(":")[0]
 
 
 def resource(
@@ -36,7 +42,7 @@ def resource(
 def environment(**changes: Any) -> dict[str, Any]:
     return {
         "environment": "production",
-        "repository": "autonomica",
+        "repository": REPOSITORY,
         "reviewers": [{"teams": [], "users": [1016705144]}],
         "waitTimer": 5,
         "preventSelfReview": True,
@@ -50,7 +56,7 @@ def ruleset(**changes: Any) -> dict[str, Any]:
         "conditions": {"refName": {"excludes": [], "includes": ["refs/heads/main"]}},
         "enforcement": "active",
         "name": "deploy-production",
-        "repository": "autonomica",
+        "repository": REPOSITORY,
         "rules": {
             "pullRequest": {"requiredApprovingReviewCount": 1},
             "requiredStatusChecks": {
@@ -64,7 +70,7 @@ def ruleset(**changes: Any) -> dict[str, Any]:
 def branch_protection(**changes: Any) -> dict[str, Any]:
     return {
         "pattern": "main",
-        "repositoryId": "autonomica",
+        "repositoryId": REPOSITORY,
         "enforceAdmins": True,
         "requiredStatusChecks": [{"contexts": ["test-and-quality"], "strict": True}],
         "requiredPullRequestReviews": [{"requiredApprovingReviewCount": 1}],
@@ -74,7 +80,7 @@ def branch_protection(**changes: Any) -> dict[str, Any]:
 def variable(name: str, value: str) -> dict[str, Any]:
     return {
         "environment": "production",
-        "repository": "autonomica",
+        "repository": REPOSITORY,
         "variableName": name,
         "value": value,
     }
@@ -165,7 +171,7 @@ def rollback(
         "variables": {
             "ROLLBACK_DRY_RUN": "false",
             "ROLLBACK_CONFIG": ROLLBACK_POLICY,
-            "SMTP_HOST": "smtp.autonomica.app",
+            "SMTP_HOST": SMTP_HOST,
         }
         | variables,
     }
@@ -173,13 +179,13 @@ def rollback(
     return resource(rules.COMMAND, command(stdin=spec), kind=kind, name="rollback")
 
 
-ALERTMANAGER = """
+ALERTMANAGER = f"""
 receivers:
 - name: rollback-webhook
   webhook_configs:
   - url: http://rollback.railway.internal:8080/v1/alertmanager
     http_config:
-      authorization: {type: Bearer, credentials_file: /etc/alertmanager/secrets/token}
+      authorization: {{type: Bearer, credentials_file: /etc/alertmanager/secrets/token}}
 - name: watchdog
   webhook_configs:
   - url: https://hc-ping.com/a-heartbeat-check
@@ -188,7 +194,7 @@ receivers:
   - url: https://events.pagerduty.com/v2/enqueue
 - name: email
   email_configs:
-  - smarthost: smtp.autonomica.app:587
+  - smarthost: {SMTP}
 """
 
 
@@ -200,7 +206,7 @@ def acting_rollback(*tokens: str) -> Resource:
     return dataclasses.replace(found, inputs={**found.inputs, "environment": environment})
 
 
-def team_access(team: int, repository: str = "autonomica") -> Resource:
+def team_access(team: int, repository: str = REPOSITORY) -> Resource:
     inputs = {"teamId": str(team), "repository": repository, "permission": "pull"}
     return resource(rules.GITHUB_TEAM_ACCESS, inputs, name=f"team-{team}")
 
@@ -349,7 +355,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     ),
     "no-secret-in-plain-channel": (
         [
-            resource(rules.GITHUB_ENV_VARIABLE, variable("API_URL", "https://api.autonomica.app")),
+            resource(rules.GITHUB_ENV_VARIABLE, variable("API_URL", "https://api.example.test")),
             resource(
                 rules.GITHUB_ENV_VARIABLE,
                 variable("VERCEL_PROJECT_ID", "prj_a1B2c3D4e5F6g7H8i9J0k1L2"),
@@ -447,15 +453,15 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     "monitoring-private": (
         [
             server("prometheus"),
-            server("grafana", domains=["grafana.autonomica.app"]),
+            server("grafana", domains=["grafana.example.test"]),
             server(
                 "prometheus",
-                domains=["prometheus.autonomica.app"],
+                domains=["prometheus.example.test"],
                 settings={"startCommand": "x /bin/prometheus --web.config.file=/etc/web.yml"},
             ),
         ],
         [
-            (server("prometheus", domains=["prometheus.autonomica.app"]), "public domain"),
+            (server("prometheus", domains=["prometheus.example.test"]), "public domain"),
             (server("alertmanager", serviceDomain=True), "no authentication"),
             (server("alertmanager", kind="staging", serviceDomain=True), "private network"),
         ],
@@ -532,8 +538,8 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             (rollback(ROLLBACK_DRY_RUN="true"), "set rollback.dryRun to false"),
             (rollback(ROLLBACK_DRY_RUN="1"), "runs dry (ROLLBACK_DRY_RUN=1)"),
             (
-                rollback(source={"deployedBy": "mallory/autonomica-pipeline: deploy.yml"}),
-                f"shipped from mallory/autonomica-pipeline, not by {PIPELINE}'s deploy workflow",
+                rollback(source={"deployedBy": f"{FORK}: deploy.yml"}),
+                f"shipped from {FORK}, not by {PIPELINE}'s deploy workflow",
             ),
             (
                 rollback(source={"repo": PIPELINE, "branch": "main"}),
@@ -609,10 +615,8 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             ),
             (
                 # A look-alike of the stack's own domain is another domain.
-                alertmanager(
-                    ALERTMANAGER.replace("smtp.autonomica.app", "smtp.autonomica.app.evil")
-                ),
-                "the SMTP login would go to smtp.autonomica.app.evil",
+                alertmanager(ALERTMANAGER.replace(SMTP_HOST, f"{SMTP_HOST}.evil")),
+                f"the SMTP login would go to {SMTP_HOST}.evil",
             ),
             (rollback(SMTP_HOST="mail.evil.example"), "set monitoring.receivers.smtpSmarthost"),
             (rollback(GITHUB_API_URL="https://api.github.evil"), "the GitHub token would go to"),
@@ -694,10 +698,10 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                 f"acts on the GitHub repository 'mallory', not {APP_REPOSITORY}",
             ),
             (
-                resource(rules.GITHUB_RULESET, ruleset(repository="autonomica-fork")),
+                resource(rules.GITHUB_RULESET, ruleset(repository=f"{REPOSITORY}-fork")),
                 "set github.repository to",
             ),
-            (rollback(GITHUB_REPOSITORY="mallory/autonomica"), "'mallory/autonomica'"),
+            (rollback(GITHUB_REPOSITORY=f"mallory/{REPOSITORY}"), f"'mallory/{REPOSITORY}'"),
         ],
     ),
     "production-self-review": (

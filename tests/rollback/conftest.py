@@ -3,6 +3,8 @@ notification receiver, and a factory for the service wired to all of them."""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +25,7 @@ from tests.rollback.standins import (
     GitHubStandIn,
     RecordingActions,
     VercelStandIn,
-    deploy_twice,
+    deployed_twice,
     platform_env,
 )
 
@@ -46,21 +48,29 @@ def monitoring_config(
 
 def rollback_yaml(**strategies: Any) -> str:
     """rollback-config.yml as `monitoring.render` writes it; `strategies` overrides (camelCase)."""
+    return _rollback_yaml(json.dumps(strategies, sort_keys=True))
+
+
+@functools.cache
+def _rollback_yaml(strategies_json: str) -> str:
+    # Rendered once per worker and set of strategies (`render` is pure: about 20 ms a call).
     # Staging pages nobody unless its stack says so; these tests exercise paging too.
+    strategies = json.loads(strategies_json)
     pages = {"receivers": {"pagerduty": True}}
     config = monitoring_config({**pages, "strategies": strategies} if strategies else pages)
     return render(config, TARGET)["rollback-config.yml"]
 
 
+@functools.cache
 def services_yaml() -> str:
-    """rollback-services.yml of the staging stack, as `monitoring.render` writes it."""
+    """rollback-services.yml of the staging stack, as `monitoring.render` writes it (once)."""
     return render(monitoring_config(), TARGET)[ROLLBACK_SERVICES]
 
 
 @pytest.fixture
 def railway(standin: RailwayStandIn) -> RailwayStandIn:  # noqa: F811
     """backend and worker in staging, each deployed twice: one deployment to roll back to."""
-    return deploy_twice(standin)
+    return deployed_twice(standin)
 
 
 @pytest.fixture
