@@ -130,6 +130,27 @@ def test_canary_secrets_never_leave_the_secret_channel(
     assert '"[secret]"' in written  # the secrets are there, masked
 
 
+def test_a_rerun_leaves_exactly_the_files_the_program_renders(
+    run_stack: SynthFn, tmp_path: Path
+) -> None:
+    plan = run_stack("staging")
+    folder = tmp_path / "monitoring"
+    stale = folder / "gone" / "old.yml"  # from an older program: no longer rendered
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    outside = tmp_path / "outside.yml"
+    outside.write_text("not ours")
+    rendered = sorted(synth.monitoring_files(plan))
+    (folder / rendered[0]).parent.mkdir(parents=True, exist_ok=True)
+    (folder / rendered[0]).symlink_to(outside)  # a link where a rendered file goes
+    synth.write(plan, tmp_path)
+    found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert found == rendered
+    assert not (folder / "gone").exists()
+    assert not (folder / rendered[0]).is_symlink()
+    assert outside.read_text() == "not ours"
+
+
 def test_outputs_hold_no_secret(run_stack: SynthFn) -> None:
     outputs: dict[str, Any] = run_stack("staging").outputs
     assert "[secret]" not in json.dumps(outputs)
