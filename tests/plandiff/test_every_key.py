@@ -223,10 +223,13 @@ def _every_effect(stack: str) -> stacks.Edit | None:
     config = validated_stack(stack)
     managed = config.github.workflows == "managed"
     scraped = [n for n, s in config.services.items() if s.metrics_path]
-    # A service runs the image CI built, pulled with a login (the railway.registry keys).
-    dockerfiles = [n for n, s in config.of("railway").items() if s.dockerfile]
+    # A service runs the image CI built, pulled with a login (the railway.registry keys): one
+    # with a Dockerfile, else one that runs no fixed image, given a Dockerfile.
+    railway = config.of("railway")
+    dockerfiles = [n for n, s in railway.items() if s.dockerfile]
+    buildable = dockerfiles or [n for n, s in railway.items() if s.image is None]
     built = any(s.deploy == "built" for s in config.services.values())
-    if managed and config.monitoring.slos and (built or not dockerfiles):
+    if managed and config.monitoring.slos and (built or not buildable):
         return None
 
     def edit(file: dict[str, Any]) -> None:
@@ -237,8 +240,10 @@ def _every_effect(stack: str) -> stacks.Edit | None:
             objective = {"name": "availability", "objective": 95, "window": "30d",
                          "sli": {"kind": "availability"}}  # fmt: skip
             stacks.set_key(file, "monitoring.slos", {scraped[0]: [objective]})
-        if dockerfiles and not built:
-            stacks.set_key(file, f"services.{dockerfiles[0]}.deploy", "built")
+        if buildable and not built:
+            if not dockerfiles:
+                stacks.set_key(file, f"services.{buildable[0]}.dockerfile", "Dockerfile")
+            stacks.set_key(file, f"services.{buildable[0]}.deploy", "built")
             stacks.set_key(file, "railway.registry", {"username": "a-puller"})
 
     return edit
