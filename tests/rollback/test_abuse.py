@@ -152,8 +152,9 @@ def test_a_storm_of_distinct_groups_sends_a_bounded_number_of_messages(
         assert service.executor.wait_idle(WAIT)
         elapsed = time.monotonic() - started
     posts = sorted(n.arrived for n in receiver.received if n.path == "/slack")
-    # the cap: no `limit + 1` posts within one window (50 ms for the way from sender to receiver)
-    assert all(b - a >= window - 0.05 for a, b in zip(posts, posts[limit:], strict=False))
+    # the cap: no `limit + 1` posts within one window, less a quarter of it for the way from
+    # sender to receiver on a loaded machine (an uncapped storm sends all 60 within it)
+    assert all(b - a >= window * 0.75 for a, b in zip(posts, posts[limit:], strict=False))
     assert len(posts) <= limit * (elapsed // window + 1)
     # nothing dropped: each group is named in a message, alone or in a digest
     texts = "\n".join(n.body["text"] for n in receiver.received if n.path == "/slack")
