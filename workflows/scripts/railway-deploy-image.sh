@@ -61,17 +61,18 @@ REGISTRY_HEADERS="$(mktemp)"
 # shellcheck disable=SC2064  # the files' names are fixed now, on purpose
 trap "rm -f '$RAILWAY_HEADERS' '$REGISTRY_HEADERS'" EXIT
 
-# tag_digest: sets `digest` to the digest IMAGE's tag points at now. A pull token of the repository from GHCR's
-# token endpoint, traded for GITHUB_TOKEN with Basic auth (the Docker registry token flow GHCR
-# answers: https://ghcr.io/token?scope=repository:<name>:pull, github.com/CopilotKit/CopilotKit
-# pull 5239; GITHUB_TOKEN with packages: read pulls the repository's packages,
-# docs.github.com/en/packages/managing-github-packages-using-github-actions-workflows/
-# publishing-and-installing-a-package-with-github-actions), then the manifest's HEAD and its
-# Docker-Content-Digest header (OCI distribution spec, spec.md "Checking if content exists":
-# HEAD /v2/<name>/manifests/<reference>). Accept names the index types too: Buildx pushes an
-# index, whose digest is the one the images job outputs, and GHCR refuses to answer an index to
-# a client that does not accept one (github.com/Mic92/niks3 issue 229). Tokens go in a header
-# file, read by curl, never on a command line; a fresh one each time (they expire).
+# tag_digest: sets `digest` to what IMAGE's tag points at now. First a pull token of the
+# repository, traded for GITHUB_TOKEN with Basic auth at GHCR's token endpoint
+# (https://ghcr.io/token?scope=repository:<name>:pull; github.com/CopilotKit/CopilotKit pull 5239);
+# GITHUB_TOKEN reads the repository's packages with `packages: read` (docs.github.com/en/packages/
+# managing-github-packages-using-github-actions-workflows/publishing-and-installing-a-package-
+# with-github-actions). Then `HEAD /v2/<name>/manifests/<tag>` and its Docker-Content-Digest
+# (github.com/opencontainers/distribution-spec spec.md, "Checking if content exists in the
+# registry", where the header is a SHOULD: none is taken for a mismatch). Accept names the index
+# types too: Buildx pushes an index, whose digest is the images job's output, and GHCR answers
+# no index to a client that does not accept one (github.com/Mic92/niks3 issue 229). The tokens
+# go in a header file that curl reads, never on a command line; a fresh one each time (they
+# expire during a long deploy).
 tag_digest() {
   local answer token
   printf 'Authorization: Basic %s\n' "$(printf 'x-access-token:%s' "$GITHUB_TOKEN" | base64 -w0)" >"$REGISTRY_HEADERS"
@@ -153,7 +154,10 @@ railway_wait_live "$service" "$deployment" railway_status || {
   exit 1
 }
 # Railway pulled the tag somewhere between the two reads: if it moved, it may run other bytes.
-tag_digest || exit 1
+tag_digest || {
+  echo "::error title=$service is live, unchecked::Railway's deployment $deployment runs $IMAGE, but what the tag points at now could not be read: re-run this job to check it against $IMAGE_DIGEST."
+  exit 1
+}
 if [ "$digest" != "$IMAGE_DIGEST" ]; then
   echo "::error title=$service may run an image CI did not test::Railway's deployment $deployment of $service is live from $IMAGE, and that tag now points at ${digest:-no digest}, not at $IMAGE_DIGEST, which the images job pushed and CI tested: someone pushed over the tag while Railway pulled it, so the deployment may run their image. Roll back to the deployment before (the rollback workflow), find who can push to the package and why, then re-run this workflow."
   exit 1
