@@ -226,12 +226,13 @@ def test_a_tag_moved_before_the_deploy_is_refused_and_changes_nothing(
     built = push(registry, "first")
     registry.push(NAME, sha("first"), digest("someone else's"))  # pushed over it since
     standin.mutations.clear()
+    standin.requests = 0
 
     done = deploy_image(standin, registry, pushed("first"), built, tmp_path)
     assert done.returncode == 1
     assert f"::error title=The tag of backend moved::{pushed('first')} points at" in done.stdout
     assert digest("someone else's") in done.stdout and "Nothing was deployed" in done.stdout
-    assert standin.mutations == []
+    assert (standin.requests, standin.mutations) == (0, [])  # asked before anything of Railway
     [live] = running(standin, state)
     assert live["code"] == before
 
