@@ -142,6 +142,11 @@ def _pushed(service: str) -> str:
     return f"push-{service}"
 
 
+def _tag(config: WorkflowsConfig, service: str) -> str:
+    """The image the images job pushes for this commit, by its tag: the full commit sha."""
+    return f"{config.registry}/{service}:${{{{ github.sha }}}}"
+
+
 def _deploy_steps(config: WorkflowsConfig, environment: DeployEnvironment) -> list[Any]:
     """Each Railway service the workflow ships, then the Vercel service (built already), each
     behind a fresh read of the freeze."""
@@ -158,14 +163,19 @@ def _deploy_steps(config: WorkflowsConfig, environment: DeployEnvironment) -> li
             ),
         ]
     for service in built(config):
-        # The bytes CI built and the images job pushed: by digest, never by a tag that moves.
-        image = f"{config.registry}/{service}@${{{{ needs.images.outputs.{service} }}}}"
+        # By the commit's tag (Railway documents name[:tag] only), bound by the script to the
+        # digest the images job pushed: the bytes CI built and tested, or no deploy.
         steps += [
             freeze_gate(config, environment, f" (before the {service})"),
             run(
                 f"Deploy the {service}'s image of this commit (Railway)",
                 f"bash {RAILWAY_DEPLOY_IMAGE} {service}",
-                env={**railway_env, "IMAGE": image},
+                env={
+                    **railway_env,
+                    "IMAGE": _tag(config, service),
+                    "IMAGE_DIGEST": f"${{{{ needs.images.outputs.{service} }}}}",
+                    "GITHUB_TOKEN": secret("GITHUB_TOKEN"),
+                },
             ),
         ]
     for service in config.on("vercel"):
@@ -238,6 +248,8 @@ echo "$tools/node_modules/.bin" >> "$GITHUB_PATH"
         60,
         steps,
         needs=["ci", "images"] if config.images() else "ci",
+        # packages: read only where a built image's tag is read back (railway-deploy-image.sh).
+        permissions={"contents": "read", **({"packages": "read"} if built(config) else {})},
         environment={
             "name": environment.github_environment,
             **({"url": var(site)} if site else {}),
@@ -275,8 +287,7 @@ def _images(config: WorkflowsConfig) -> dict[str, Any]:
     )
     steps: list[Any] = [checkout(), login]
     for service in config.images():
-        tag = f"{config.registry}/{service}:${{{{ github.sha }}}}"
-        build, push = image_steps(config, service, push=tag)
+        build, push = image_steps(config, service, push=_tag(config, service))
         steps += [*([build] if len(steps) == 2 else []), {"id": _pushed(service), **push}]
     return {
         "images": job(
@@ -297,6 +308,7 @@ def _images(config: WorkflowsConfig) -> dict[str, Any]:
 # same repository at the same commit.
 NOTES = {
     "packages: write": "push the services' images to the repository's container registry",
+    "packages: read": "read what a built image's tag points at before and after it deploys",
     f"uses: ./{CI_PATH}": "zizmor: ignore[self-repository] ./ is GitHub's documented same-commit "
     "form; $/ is not released",
 }

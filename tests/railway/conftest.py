@@ -11,9 +11,12 @@ from graphql import GraphQLSchema
 
 from components.railway.client import Auth, RailwayClient
 from tests.conftest import skip_or_fail
+from tests.railway.registry import RegistryStandIn
 from tests.railway.standin import ACCOUNT_TOKEN, RailwayStandIn, load_schema
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The deploy job's GITHUB_TOKEN, a canary: it must show up nowhere but the registry's token request.
+GITHUB_TOKEN = "ghs_canary-github-token-7f3a"
 
 
 def schema_path() -> Path | None:
@@ -62,3 +65,10 @@ def client(standin: RailwayStandIn, sleeps: Sleeps) -> Iterator[RailwayClient]:
     # workers beside other jobs) was sent again, and the first deployment ended REMOVED.
     with RailwayClient(standin.url, auth, timeout=2.0, max_attempts=4, sleep=sleeps) as c:
         yield c
+
+
+@pytest.fixture
+def registry() -> Iterator[RegistryStandIn]:
+    server = RegistryStandIn(GITHUB_TOKEN).start()
+    yield server
+    server.stop()

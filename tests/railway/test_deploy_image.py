@@ -1,11 +1,13 @@
 """A service that runs the image CI built (stack `deploy: built`): the deploy job's script points
-Railway at the pushed image by digest and deploys it once; apply leaves that image alone and
-redeploys it, never a rebuild, for a variable change."""
+Railway at the image the images job pushed, by the commit's tag bound to the digest CI built, and
+deploys it once; apply leaves that image alone and redeploys it, never a rebuild, for a variable
+change."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from components.railway.client import RailwayClient
 from components.railway.spec import Spec, State, WorkflowSource
 from components.railway.stack import app_service
 from tests.conftest import STACKS, config_error, key, stack_config, validated_stack
+from tests.railway.conftest import GITHUB_TOKEN
+from tests.railway.registry import RegistryStandIn
 from tests.railway.standin import PROJECT_TOKEN, RailwayStandIn
 from tests.railway.test_converge import make_spec
 from tests.railway.test_scope import TOKENS
@@ -28,12 +32,30 @@ pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
 
 SCRIPT = SCRIPTS / "railway-deploy-image.sh"
 REPOSITORY = "ghcr.io/owner/app/backend"
+NAME = REPOSITORY.split("/", 1)[1]  # the repository's name in the registry, after its host
 DEPLOYS = ("serviceInstanceDeployV2", "deploymentRedeploy")
 
 
+def sha(commit: str) -> str:
+    """The full sha of `commit`, the tag the images job pushes it under."""
+    return hashlib.sha256(commit.encode()).hexdigest()[:40]
+
+
+def digest(content: str) -> str:
+    return f"sha256:{hashlib.sha256(content.encode()).hexdigest()}"
+
+
 def pushed(commit: str) -> str:
-    """The image the images job pushed for `commit`, by digest."""
-    return f"{REPOSITORY}@sha256:{hashlib.sha256(commit.encode()).hexdigest()}"
+    """The image the images job pushed for `commit`, by its tag."""
+    return f"{REPOSITORY}:{sha(commit)}"
+
+
+def push(registry: RegistryStandIn, commit: str, *moves: str) -> str:
+    """The images job pushes `commit`'s image; `moves`: what someone pushes over its tag after
+    each read of it. Returns the digest pushed, the images job's `digest` output."""
+    built = digest(commit)
+    registry.push(NAME, sha(commit), built, *map(digest, moves))
+    return built
 
 
 def built_spec(**service: Any) -> Spec:
@@ -41,16 +63,41 @@ def built_spec(**service: Any) -> Spec:
     return make_spec(source=source, domains=[], serviceDomain=False, **service)
 
 
-def deploy_image(
-    standin: RailwayStandIn, image: str, tmp_path: Path
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ["PATH"],
+def script_env(
+    standin: RailwayStandIn, registry: RegistryStandIn, tmp_path: Path
+) -> dict[str, str]:
+    """What the deploy job gives the script, but the platforms' addresses: the stand-ins'. Its
+    curl is the real one behind a shim that writes each command line to tmp_path/argv, which
+    `command_lines` reads: a token there is one any process of the runner could read."""
+    shims = tmp_path / "shims"
+    shims.mkdir(exist_ok=True)
+    curl = shims / "curl"
+    curl.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >>"{tmp_path}/argv"\nexec {shutil.which("curl")} "$@"\n'
+    )
+    curl.chmod(0o755)
+    return {
+        "PATH": f"{shims}:{os.environ['PATH']}",
         "HOME": str(tmp_path),
         "RAILWAY_TOKEN": PROJECT_TOKEN,
         "RAILWAY_API_URL": standin.url,
-        "IMAGE": image,
+        "GITHUB_TOKEN": GITHUB_TOKEN,
+        "REGISTRY_URL": registry.url,
         "RAILWAY_DEPLOY_INTERVAL": "0",
+    }
+
+
+def deploy_image(
+    standin: RailwayStandIn,
+    registry: RegistryStandIn,
+    image: str,
+    image_digest: str,
+    tmp_path: Path,
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **script_env(standin, registry, tmp_path),
+        "IMAGE": image,
+        "IMAGE_DIGEST": image_digest,
         "RAILWAY_DEPLOY_TRIES": "5",
     }
     return subprocess.run(
@@ -61,6 +108,11 @@ def deploy_image(
         timeout=60,
         check=False,
     )
+
+
+def command_lines(tmp_path: Path) -> str:
+    argv = tmp_path / "argv"
+    return argv.read_text() if argv.exists() else ""
 
 
 def running(standin: RailwayStandIn, state: State) -> list[dict[str, Any]]:
@@ -77,20 +129,26 @@ def apply(standin: RailwayStandIn, spec: Spec, state: State | None, token: str) 
         return converge.apply(client, spec, state, lambda _line: None)
 
 
+@pytest.mark.parametrize("pulls_by_digest", [False, True])
 def test_the_pushed_image_is_deployed_once_and_apply_leaves_it_alone(
-    standin: RailwayStandIn, tmp_path: Path
+    standin: RailwayStandIn, registry: RegistryStandIn, tmp_path: Path, pulls_by_digest: bool
 ) -> None:
-    standin.pulls_by_digest = True  # assumed: Railway does not document it (docs/railway.md)
+    # Both readings of what Railway does not document (docs/railway.md, "Pull by digest"): the
+    # script names the image by its tag, which Railway documents, so either works.
+    standin.pulls_by_digest = pulls_by_digest
     standin.add_environment("staging")
     spec = built_spec()
     state = apply(standin, spec, None, "account")
     assert standin.world.deployments == {}  # nothing runs until the deploy job ships an image
 
     for commit in ("first", "second"):
-        image = pushed(commit)
+        image, built = pushed(commit), push(registry, commit)
         standin.mutations.clear()
-        done = deploy_image(standin, image, tmp_path)
+        registry.reads.clear()
+        done = deploy_image(standin, registry, image, built, tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
+        # The tag read before anything changes and again once the deployment is live.
+        assert registry.reads == [(NAME, sha(commit))] * 2
         # The image in the instance's source, committed without a deploy, then one deployment.
         assert standin.mutations == [
             "environmentStageChanges",
@@ -102,7 +160,9 @@ def test_the_pushed_image_is_deployed_once_and_apply_leaves_it_alone(
         assert standin.service_config(state.environment_id, state.service_id)["source"] == {
             "image": image
         }
-        assert PROJECT_TOKEN not in done.stdout + done.stderr
+        assert built in done.stdout
+        seen = done.stdout + done.stderr + command_lines(tmp_path)
+        assert PROJECT_TOKEN not in seen and GITHUB_TOKEN not in seen
 
         standin.mutations.clear()
         state = apply(standin, spec, state, "project")
@@ -131,31 +191,77 @@ def test_another_source_is_replaced_but_never_by_a_build(standin: RailwayStandIn
 
 
 @pytest.mark.parametrize(
-    "image",
+    ("image", "image_digest"),
     [
-        f"{REPOSITORY}:latest",  # a tag moves: never what CI tested
-        f"{REPOSITORY}@sha256:",
-        "",
+        (f"{REPOSITORY}@{digest('first')}", digest("first")),  # Railway documents name[:tag]
+        (f"{REPOSITORY}:", digest("first")),
+        ("", digest("first")),
+        (pushed("first"), ""),  # nothing to bind the tag to
+        (pushed("first"), "sha256:"),
     ],
 )
-def test_an_image_not_named_by_digest_is_refused_before_any_request(
-    standin: RailwayStandIn, tmp_path: Path, image: str
+def test_an_image_without_its_tag_and_digest_is_refused_before_any_request(
+    standin: RailwayStandIn,
+    registry: RegistryStandIn,
+    tmp_path: Path,
+    image: str,
+    image_digest: str,
 ) -> None:
     standin.add_environment("staging")
-    done = deploy_image(standin, image, tmp_path)
+    push(registry, "first")
+    done = deploy_image(standin, registry, image, image_digest, tmp_path)
     assert done.returncode == 1
-    assert "by digest" in done.stdout
+    assert "::error title=No image" in done.stdout
     assert standin.requests == 0
+    assert registry.headers_seen == []
+
+
+def test_a_tag_moved_before_the_deploy_is_refused_and_changes_nothing(
+    standin: RailwayStandIn, registry: RegistryStandIn, tmp_path: Path
+) -> None:
+    env_id = standin.add_environment("staging")
+    state = apply(standin, built_spec(), None, "account")
+    before = pushed("before")
+    standin.ship_image(env_id, state.service_id, before)
+    built = push(registry, "first")
+    registry.push(NAME, sha("first"), digest("someone else's"))  # pushed over it since
+    standin.mutations.clear()
+    standin.requests = 0
+
+    done = deploy_image(standin, registry, pushed("first"), built, tmp_path)
+    assert done.returncode == 1
+    assert f"::error title=The tag of backend moved::{pushed('first')} points at" in done.stdout
+    assert digest("someone else's") in done.stdout and "Nothing was deployed" in done.stdout
+    assert (standin.requests, standin.mutations) == (0, [])  # asked before anything of Railway
+    [live] = running(standin, state)
+    assert live["code"] == before
+
+
+def test_a_tag_moved_while_railway_pulls_it_fails_the_job_saying_what_may_run(
+    standin: RailwayStandIn, registry: RegistryStandIn, tmp_path: Path
+) -> None:
+    standin.add_environment("staging")
+    state = apply(standin, built_spec(), None, "account")
+    built = push(registry, "first", "someone else's")  # pushed over after the first read
+
+    done = deploy_image(standin, registry, pushed("first"), built, tmp_path)
+    assert done.returncode == 1
+    assert "::error title=backend may run an image CI did not test::" in done.stdout
+    message = done.stdout[done.stdout.index("may run an image") :]
+    assert digest("someone else's") in message and built in message
+    assert "Roll back" in message
+    [live] = running(standin, state)  # Railway deployed the tag: the job cannot undo that
+    assert live["code"] == pushed("first")
 
 
 def test_changes_someone_staged_stop_the_deploy_before_any_mutation(
-    standin: RailwayStandIn, tmp_path: Path
+    standin: RailwayStandIn, registry: RegistryStandIn, tmp_path: Path
 ) -> None:
     env_id = standin.add_environment("staging")
     apply(standin, built_spec(), None, "account")
     standin.world.staged[env_id] = 2
     standin.mutations.clear()
-    done = deploy_image(standin, pushed("first"), tmp_path)
+    done = deploy_image(standin, registry, pushed("first"), push(registry, "first"), tmp_path)
     assert done.returncode == 1
     assert "Staged changes" in done.stdout
     assert standin.mutations == []
@@ -202,7 +308,7 @@ def test_deploy_built_without_a_dockerfile_is_refused_by_its_key_path() -> None:
 
 
 def test_the_rendered_deploy_step_ships_the_image_the_images_job_pushed(
-    standin: RailwayStandIn, tmp_path: Path
+    standin: RailwayStandIn, registry: RegistryStandIn, tmp_path: Path
 ) -> None:
     config = CONFIGS["built images"]
     [name] = config.images()
@@ -213,31 +319,33 @@ def test_the_rendered_deploy_step_ships_the_image_the_images_job_pushed(
     assert "images" in job["needs"]
     pushing = next(s for s in images["steps"] if s.get("id") == f"push-{name}")
     assert images["outputs"][name] == f"${{{{ steps.{pushing['id']}.outputs.digest }}}}"
+    commit_tag = f"{config.registry}/{name}:${{{{ github.sha }}}}"
+    assert pushing["with"]["tags"] == commit_tag  # unique to the commit
+    assert job["permissions"] == {"contents": "read", "packages": "read"}
+    assert images["permissions"]["packages"] == "write"  # only the images job pushes
     steps = job["steps"]
     at = next(i for i, s in enumerate(steps) if s.get("env", {}).get("IMAGE"))
     step = steps[at]
     assert "freeze-gate.sh" in steps[at - 1]["run"]  # the freeze read afresh just before
-    pushed_digest = f"${{{{ needs.images.outputs.{name} }}}}"
-    assert step["env"]["IMAGE"] == f"{config.registry}/{name}@{pushed_digest}"
-    assert set(step["env"]) == {"IMAGE", "RAILWAY_TOKEN"}  # no other secret in reach
+    assert step["env"]["IMAGE"] == commit_tag
+    assert step["env"]["IMAGE_DIGEST"] == f"${{{{ needs.images.outputs.{name} }}}}"
+    # No other secret in reach; GITHUB_TOKEN reads packages only.
+    assert set(step["env"]) == {"IMAGE", "IMAGE_DIGEST", "GITHUB_TOKEN", "RAILWAY_TOKEN"}
 
     # Run it as the runner would, in the rendered repository, against the stand-in.
     root = tmp_path / "app"
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text, encoding="utf-8")
-    standin.pulls_by_digest = True  # assumed: Railway does not document it (docs/railway.md)
     standin.add_environment(environment.name)
     state = apply(standin, built_spec(name=name), None, "account")
-    digest = "sha256:" + hashlib.sha256(b"pushed").hexdigest()
-    image = step["env"]["IMAGE"].replace(pushed_digest, digest)
+    commit = sha("pushed")
+    image = step["env"]["IMAGE"].replace("${{ github.sha }}", commit)
+    registry.push(image.split("/", 1)[1].rsplit(":", 1)[0], commit, digest("pushed"))
     env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "RAILWAY_TOKEN": PROJECT_TOKEN,
-        "RAILWAY_API_URL": standin.url,
-        "RAILWAY_DEPLOY_INTERVAL": "0",
+        **script_env(standin, registry, tmp_path),
         "IMAGE": image,
+        "IMAGE_DIGEST": digest("pushed"),
     }
     done = subprocess.run(
         ["bash", "-c", step["run"]],
@@ -251,31 +359,3 @@ def test_the_rendered_deploy_step_ships_the_image_the_images_job_pushed(
     assert done.returncode == 0, done.stdout + done.stderr
     [live] = running(standin, state)
     assert live["code"] == image
-
-
-def test_if_railway_cannot_pull_by_digest_the_deploy_fails_and_the_code_before_runs_on(
-    standin: RailwayStandIn, tmp_path: Path
-) -> None:
-    """The stand-in's default, the hardest reading of what Railway does not document: the patch
-    takes `name@sha256:...`, the deployment fails at the pull. The job fails saying why, never
-    falls back to a tag that moves; what ran before (here an image shipped by tag before the
-    service deployed built) runs on, and apply changes nothing."""
-    env_id = standin.add_environment("staging")
-    spec = built_spec()
-    state = apply(standin, spec, None, "account")
-    before = f"{REPOSITORY}:v1"
-    standin.ship_image(env_id, state.service_id, before)
-
-    done = deploy_image(standin, pushed("first"), tmp_path)
-    assert done.returncode == 1
-    assert "by digest did not deploy" in done.stdout and "still runs" in done.stdout
-    [live] = running(standin, state)
-    assert live["code"] == before
-    assert [d["code"] for d in standin.world.deployments.values()] == [before, pushed("first")]
-    standin.mutations.clear()
-    state = apply(standin, spec, state, "project")
-    assert standin.mutations == []
-    changed = built_spec(variables={**spec.service.variables, "LOG_LEVEL": "debug"})
-    apply(standin, changed, state, "project")
-    [live] = running(standin, state)
-    assert live["code"] == before  # the redeploy copies what runs, never the unpulled source

@@ -17,10 +17,18 @@ from components.config.loading import raw_project_config, required_secrets, vali
 from components.railway.component import RegistryLogin
 from components.railway.spec import REGISTRY_PASSWORD_ENV, Spec
 from tests.conftest import NAMESPACE, STACKS, config_error, key, stack_config
+from tests.railway.registry import RegistryStandIn
 from tests.railway.standin import RailwayStandIn
 from tests.railway.test_cli import cli
 from tests.railway.test_component import COMMAND, backend_args, plan_of
-from tests.railway.test_deploy_image import REPOSITORY, built_spec, deploy_image, pushed, running
+from tests.railway.test_deploy_image import (
+    REPOSITORY,
+    built_spec,
+    deploy_image,
+    push,
+    pushed,
+    running,
+)
 from tests.test_config import secrets_of
 from tools import missing, mockrun, synth
 
@@ -48,9 +56,8 @@ def apply(standin: RailwayStandIn, token: str, state: str = "") -> tuple[str, st
 
 
 def test_a_private_image_runs_with_the_login_apply_sets_once(
-    standin: RailwayStandIn, tmp_path: Any
+    standin: RailwayStandIn, registry: RegistryStandIn, tmp_path: Any
 ) -> None:
-    standin.pulls_by_digest = True  # assumed: Railway does not document it (docs/railway.md)
     env_id = standin.add_environment("staging")
     standin.add_environment("production")
     standin.private_images[REPOSITORY] = (USERNAME, TOKEN)
@@ -62,7 +69,7 @@ def test_a_private_image_runs_with_the_login_apply_sets_once(
     assert {k for k, v in standin.world.registry_logins.items() if v == (USERNAME, TOKEN)} == {
         (e, service_id) for e in standin.world.environments
     }
-    shipped = deploy_image(standin, pushed("first"), tmp_path)
+    shipped = deploy_image(standin, registry, pushed("first"), push(registry, "first"), tmp_path)
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
     [live] = [d for d in standin.world.deployments.values() if d["status"] == "SUCCESS"]
     assert (live["environmentId"], live["code"]) == (env_id, pushed("first"))
@@ -95,14 +102,14 @@ def test_a_private_image_runs_with_the_login_apply_sets_once(
 
 
 def test_without_the_login_the_pushed_image_fails_to_deploy(
-    standin: RailwayStandIn, tmp_path: Any
+    standin: RailwayStandIn, registry: RegistryStandIn, tmp_path: Any
 ) -> None:
     """The control: what a team sees when nothing gives Railway the login."""
     standin.add_environment("staging")
     standin.private_images[REPOSITORY] = (USERNAME, TOKEN)
     done = cli(standin, "apply", stdin=built_spec().model_dump_json(by_alias=True))
     assert done.returncode == 0, done.stderr
-    shipped = deploy_image(standin, pushed("first"), tmp_path)
+    shipped = deploy_image(standin, registry, pushed("first"), push(registry, "first"), tmp_path)
     assert shipped.returncode == 1
     assert "FAILED" in shipped.stdout
     assert running(standin, _state(done.stdout)) == []

@@ -1,5 +1,7 @@
-"""The rendered workflows for both stacks' configs: GitHub's workflow schema, zizmor (no finding;
-the one silenced audit is justified on its line), shellcheck on every script and `run:` block."""
+"""The rendered workflows for both stacks' configs, and for a config whose services run the images
+CI built (`deploy: built`, which no stack under test may use): GitHub's workflow schema, zizmor
+(no finding; the one silenced audit is justified on its line), shellcheck on every script and
+`run:` block."""
 
 from __future__ import annotations
 
@@ -7,9 +9,20 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import schema_check, tool, workflow_schema_check, zizmor_findings
-from tests.workflows.conftest import load, workflow_files
+from tests.workflows.conftest import CONFIGS, STACK_CONFIGS, load, workflow_files
 from workflows import WorkflowsConfig
+
+LINTED = {**STACK_CONFIGS, "built images": CONFIGS["built images"]}
+
+
+@pytest.fixture(params=sorted(LINTED))
+def config(request: pytest.FixtureRequest) -> WorkflowsConfig:
+    """Each config of the stack files under test, and one with built images (the `tree`'s)."""
+    return LINTED[request.param]
+
 
 SILENCED = re.compile(r"# zizmor: ignore\[([^\]]+)\] (\S.*)$")
 
