@@ -137,11 +137,12 @@ def check(client: RailwayClient, spec: Spec, unknown: frozenset[str] = frozenset
     return [f"{name}: {line}" for line in lines or deploys]
 
 
-def delete(client: RailwayClient, state: State, log: Log) -> None:
+def delete(client: RailwayClient, state: State, log: Log, pace: Pace | None = None) -> None:
     """Remove what apply manages (plan.plan_delete says what, and why)."""
     found = observe(client, state.project_id, state.environment, service_id=state.service_id)
     seen = observe_service(client, found, log)
-    Executor(client, seen, service=state.service, log=log).run(plan_delete(state, seen))
+    executor = Executor(client, seen, service=state.service, log=log, pace=pace)
+    executor.run(plan_delete(state, seen))
 
 
 def _deployments(

@@ -279,11 +279,9 @@ class Executor:
             case RemoveCustomDomain() | RemoveServiceDomain() if step.in_patch:
                 self.log(f"removed domain {step.ref.domain}, in the committed patch")
             case RemoveCustomDomain():
-                self.client.mutate(docs.CUSTOM_DOMAIN_DELETE, {"id": step.ref.id})
-                self.log(f"removed domain {step.ref.domain}")
+                self._remove_domain(docs.CUSTOM_DOMAIN_DELETE, "customDomains", step.ref)
             case RemoveServiceDomain():
-                self.client.mutate(docs.SERVICE_DOMAIN_DELETE, {"id": step.ref.id})
-                self.log(f"removed domain {step.ref.domain}")
+                self._remove_domain(docs.SERVICE_DOMAIN_DELETE, "serviceDomains", step.ref)
             case RemoveDeployment():
                 self.client.mutate(docs.DEPLOYMENT_REMOVE, {"id": step.deployment_id})
                 # One Railway started after removing the domains (docs/railway.md) goes too.
@@ -581,6 +579,20 @@ class Executor:
         ref = self._create(create, lookup, f"domain {name}")
         self.log(f"added domain {name}")
         return ref
+
+    def _remove_domain(self, document: str, kind: str, ref: DomainRef) -> None:
+        """Remove once: a delete whose answer was lost is looked up, not sent again (sent
+        again, Railway answers that it is not found)."""
+
+        def delete() -> bool:
+            self.client.mutate(document, {"id": ref.id}, idempotent=False)
+            return True
+
+        def gone() -> bool | None:
+            return None if any(d["id"] == ref.id for d in self._domains_now()[kind]) else True
+
+        self._create(delete, gone, f"the removal of domain {ref.domain}")
+        self.log(f"removed domain {ref.domain}")
 
     def _add_service_domain(self) -> DomainRef:
         def create() -> DomainRef:

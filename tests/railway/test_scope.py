@@ -12,7 +12,7 @@ from components.railway import converge
 from components.railway import documents as docs
 from components.railway.client import Auth, RailwayClient, RailwayError
 from components.railway.spec import Spec, State
-from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, PROJECT_TOKEN, RailwayStandIn
+from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, PROJECT_TOKEN, Fault, RailwayStandIn
 from tests.railway.test_converge import make_spec
 
 pytestmark = pytest.mark.e2e  # starts the Railway stand-in on 127.0.0.1
@@ -188,6 +188,25 @@ def test_delete_with_a_project_token_keeps_the_service_it_cannot_see_elsewhere(
     assert "serviceDelete" not in standin.mutations
     assert standin.world.variables[(state.environment_id, state.service_id)] == {}
     assert any("a project token cannot see" in line for line in lines)
+
+
+def test_a_domain_removal_whose_answer_was_lost_is_looked_up_not_sent_again(
+    standin: RailwayStandIn,
+    client: RailwayClient,
+    project_client: RailwayClient,
+    two_environments: dict[str, str],
+) -> None:
+    state = run_apply(client, make_spec())
+    standin.faults.append(Fault("drop_after", field="customDomainDelete"))
+    standin.faults.append(Fault("drop_after", field="serviceDomainDelete"))
+    standin.mutations.clear()
+
+    converge.delete(project_client, state, lambda _line: None, converge.Pace(sleep=lambda _s: None))
+
+    assert standin.world.custom_domains == {}
+    assert standin.world.service_domains == {}
+    assert standin.mutations.count("customDomainDelete") == 1
+    assert standin.mutations.count("serviceDomainDelete") == 1
 
 
 @pytest.mark.parametrize("token", sorted(TOKENS))
