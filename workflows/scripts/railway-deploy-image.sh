@@ -37,10 +37,7 @@ tries="${RAILWAY_DEPLOY_TRIES:-90}"
 interval="${RAILWAY_DEPLOY_INTERVAL:-10}"
 # shellcheck source=railway-lib.sh source-path=SCRIPTDIR disable=SC1091  # followed with -x
 source "$(dirname "${BASH_SOURCE[0]}")/railway-lib.sh"
-if [ -z "${RAILWAY_TOKEN:-}" ]; then
-  echo "::error title=RAILWAY_TOKEN is not set::Add the project token of this Railway environment as the secret RAILWAY_TOKEN of this GitHub environment."
-  exit 1
-fi
+railway_require_token "this Railway environment"
 # A name and a tag as the OCI distribution spec writes them (spec.md, "Pulling manifests").
 if ! [[ "${IMAGE:-}" =~ ^([a-z0-9.-]+)/([a-z0-9._-]+(/[a-z0-9._-]+)*):([A-Za-z0-9_][A-Za-z0-9._-]{0,127})$ ]]; then
   echo "::error title=No image tag for $service::IMAGE must name the pushed image by its tag (name:tag), got '${IMAGE:-}'"

@@ -23,10 +23,7 @@ service="$1"
 environment="$2"
 # shellcheck source=railway-lib.sh source-path=SCRIPTDIR disable=SC1091  # followed with -x
 source "$(dirname "${BASH_SOURCE[0]}")/railway-lib.sh"
-if [ -z "${RAILWAY_TOKEN:-}" ]; then
-  echo "::error title=RAILWAY_TOKEN is not set::Add the project token of Railway's $environment environment as the secret RAILWAY_TOKEN of this GitHub environment."
-  exit 1
-fi
+railway_require_token "Railway's $environment environment"
 
 started="$(railway up --service "$service" --environment "$environment" --detach --json \
   --message "GitHub Actions ${GITHUB_REPOSITORY:-}@${GITHUB_SHA:-}")"

@@ -9,6 +9,15 @@
 # GraphQL documents are single-quoted on purpose: their $names are GraphQL variables.
 # shellcheck disable=SC2016
 
+# railway_require_token WHOSE: stops the job, saying where the token goes, when RAILWAY_TOKEN is
+# not set (WHOSE: the Railway environment whose project token it is).
+railway_require_token() {
+  if [ -z "${RAILWAY_TOKEN:-}" ]; then
+    echo "::error title=RAILWAY_TOKEN is not set::Add the project token of $1 as the secret RAILWAY_TOKEN of this GitHub environment."
+    exit 1
+  fi
+}
+
 # railway_wait_live SERVICE DEPLOYMENT READER: calls `READER DEPLOYMENT`, which prints the
 # deployment's status (empty while Railway does not list it yet), until the deployment is live
 # (return 0) or ended, or the checks run out (return 1), with a GitHub error annotation.
