@@ -105,18 +105,19 @@ class Executor:
     def environment(self) -> str:
         return self.seen.environment
 
-    def _create(self, create: Callable[[], T], lookup: Callable[[], T | None], what: str) -> T:
-        """Create once. When the outcome is unknown (5xx, timeout, dropped connection), wait one
-        poll interval (Railway may still be at it) and look before sending it again."""
+    def _once(self, act: Callable[[], T], lookup: Callable[[], T | None], what: str) -> T:
+        """Do once (create, start, commit, remove). When the outcome is unknown (5xx, timeout,
+        dropped connection), wait one poll interval (Railway may still be at it) and look
+        before sending it again."""
         for _ in range(3):
             try:
-                return create()
+                return act()
             except AmbiguousError:
                 self.pace.sleep(self.pace.interval)
                 found = lookup()
                 if found is not None:
                     return found
-        raise RailwayError(f"could not create {what}: Railway kept failing; run apply again")
+        raise RailwayError(f"could not {what}: Railway kept failing; run apply again")
 
     def _ids(self) -> dict[str, str]:
         assert self.done.environment_id is not None and self.done.service_id is not None
@@ -247,7 +248,7 @@ class Executor:
             latest = self._observe().latest
             return latest.id if latest and latest.id != before else None
 
-        deployment_id = self._create(start, lookup, f"a deployment of {self.service}")
+        deployment_id = self._once(start, lookup, f"start a deployment of {self.service}")
         self.log(f"deployment of {self.service} to {self.environment}: {deployment_id}")
         return deployment_id
 
@@ -430,7 +431,7 @@ class Executor:
             found = staged()
             return None if found["status"] == "STAGED" and found["id"] != "<empty>" else ""
 
-        workflow = self._create(commit, committed, f"the settings of {self.service}")
+        workflow = self._once(commit, committed, f"commit the settings of {self.service}")
         polls = [0]
 
         def fetch() -> dict[str, Any]:
@@ -496,7 +497,9 @@ class Executor:
             env_id: str = data["environmentCreate"]["id"]
             return env_id
 
-        env_id = self._create(create, lambda: self._observe().environment_id, f"environment {name}")
+        env_id = self._once(
+            create, lambda: self._observe().environment_id, f"create environment {name}"
+        )
         self.log(f"created environment {name}: {env_id}")
         return env_id
 
@@ -509,7 +512,9 @@ class Executor:
             service_id: str = data["serviceCreate"]["id"]
             return service_id
 
-        service_id = self._create(create, lambda: self._observe().service_id, f"service {name}")
+        service_id = self._once(
+            create, lambda: self._observe().service_id, f"create service {name}"
+        )
         self.log(f"created service {name}: {service_id}")
         return service_id
 
@@ -535,7 +540,7 @@ class Executor:
             ]
             return found[0] if found else None
 
-        volume_id = self._create(create, lookup, f"volume at {step.mount_path}")
+        volume_id = self._once(create, lookup, f"create the volume at {step.mount_path}")
         self.log(f"created volume {volume_id} at {step.mount_path}")
         return VolumeRef(id=volume_id, mount_path=step.mount_path)
 
@@ -576,7 +581,7 @@ class Executor:
             found = [d for d in self._domains_now()["customDomains"] if d["domain"] == name]
             return DomainRef(**found[0]) if found else None
 
-        ref = self._create(create, lookup, f"domain {name}")
+        ref = self._once(create, lookup, f"add domain {name}")
         self.log(f"added domain {name}")
         return ref
 
@@ -591,7 +596,7 @@ class Executor:
         def gone() -> bool | None:
             return None if any(d["id"] == ref.id for d in self._domains_now()[kind]) else True
 
-        self._create(delete, gone, f"the removal of domain {ref.domain}")
+        self._once(delete, gone, f"remove domain {ref.domain}")
         self.log(f"removed domain {ref.domain}")
 
     def _add_service_domain(self) -> DomainRef:
@@ -605,6 +610,6 @@ class Executor:
             found = self._domains_now()["serviceDomains"]
             return DomainRef(**found[0]) if found else None
 
-        ref = self._create(create, lookup, "service domain")
+        ref = self._once(create, lookup, "add the service domain")
         self.log(f"added domain {ref.domain}")
         return ref
