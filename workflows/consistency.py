@@ -126,12 +126,16 @@ def _names(references: list[Reference], kind: str) -> tuple[str, ...]:
     return tuple(sorted({r.name for r in references if r.kind == kind}))
 
 
+def _ci_checks(workflows: Mapping[str, dict[str, Any]]) -> tuple[str, ...]:
+    ci_jobs = workflows.get(CI_PATH, {}).get("jobs", {})
+    return tuple(job.get("name", job_id) for job_id, job in ci_jobs.items())
+
+
 def usage(files: Mapping[str, str]) -> Usage:
     workflows = _workflows(files)
-    ci_jobs = workflows.get(CI_PATH, {}).get("jobs", {})
     refs = {path: _references(path, workflow) for path, workflow in workflows.items()}
     return Usage(
-        ci_checks=tuple(job.get("name", job_id) for job_id, job in ci_jobs.items()),
+        ci_checks=_ci_checks(workflows),
         secrets={path: _names(found, "secrets") for path, found in refs.items()},
         variables={path: _names(found, "vars") for path, found in refs.items()},
         environments={
@@ -143,8 +147,10 @@ def usage(files: Mapping[str, str]) -> Usage:
     )
 
 
-def _check_required(files: Mapping[str, str], declared: Declared) -> Iterator[Problem]:
-    checks = usage(files).ci_checks
+def _check_required(
+    workflows: Mapping[str, dict[str, Any]], declared: Declared
+) -> Iterator[Problem]:
+    checks = _ci_checks(workflows)
     for index, name in enumerate(declared.required_checks):
         if name not in checks:
             gate = checks[-1] if checks else "the CI gate job"
@@ -160,8 +166,9 @@ def _check_required(files: Mapping[str, str], declared: Declared) -> Iterator[Pr
 def check(files: Mapping[str, str], declared: Declared) -> list[Problem]:
     """Every disagreement between the rendered files and what is declared, each with its key
     path and a fix. Empty when they agree."""
-    problems = list(_check_required(files, declared))
-    for path, workflow in _workflows(files).items():
+    workflows = _workflows(files)
+    problems = list(_check_required(workflows, declared))
+    for path, workflow in workflows.items():
         problems += _check_jobs(path, workflow, declared)
         problems += _check_references(path, workflow, declared)
     return problems

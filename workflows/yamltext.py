@@ -7,24 +7,20 @@ from typing import Any
 
 import yaml
 
+from monitoring import yamlfile
+from monitoring.yamlfile import Dumper
 from workflows.actions import PINS
 
-try:  # libyaml's emitter: the same text, several times faster (the synth renders every run)
-    from yaml import CSafeDumper as _SafeDumper
-except ImportError:  # a PyYAML built without libyaml
-    from yaml import SafeDumper as _SafeDumper  # type: ignore[assignment]
 
-
-class _Dumper(_SafeDumper):
-    def ignore_aliases(self, data: object) -> bool:
-        return True  # a step's env written out in full, never as an anchor of another's
+class _Dumper(Dumper):
+    """A step's env written out in full, never as an anchor of another's (Dumper never aliases)."""
 
 
 # 06:00 is a time to GitHub, a number in base 60 to a YAML 1.1 reader (Dependabot's Ruby).
 _SEXAGESIMAL = re.compile(r"[0-9]+(?::[0-9]+)+")
 
 
-def _string(dumper: _SafeDumper, value: str) -> yaml.ScalarNode:
+def _string(dumper: Dumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else '"' if _SEXAGESIMAL.fullmatch(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
@@ -41,14 +37,7 @@ def _tag(match: re.Match[str]) -> str:
 
 def dump(workflow: dict[str, Any], header: str, notes: dict[str, str] | None = None) -> str:
     """`notes`: a line's text (without indentation) -> a comment put at its end."""
-    body = yaml.dump(
-        workflow,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=10_000,
-    )
+    body = yamlfile.text(workflow, _Dumper)
     paragraphs = [" ".join(p.split()) for p in header.split("\n\n")]
     lines = [line for p in paragraphs for line in [*textwrap.wrap(p, 96), ""]][:-1]
     comments = "".join(f"# {line}".rstrip() + "\n" for line in lines)
