@@ -14,6 +14,7 @@ from monitoring import MonitoringConfig, Target, render
 from monitoring.durations import format_duration
 from monitoring.rules import alert_rules
 from monitoring.slo_promtool import rules_read_by
+from monitoring.yamlfile import dump
 from tests.monitoring.conftest import require_tool, write_tree
 from tests.monitoring.rule_cases import Case, cases_for, promtool_tests
 
@@ -42,18 +43,14 @@ def _promtool_files(config: MonitoringConfig, target: Target, tmp_path: Path) ->
         read = [{**g, "rules": rules_read_by(exprs, g["rules"])} for g in recording]
         rule_file = tmp_path / f"rules-{group}-{name}.yml"
         groups = [g for g in (*read, *rendered) if g["rules"]]
-        rule_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+        rule_file.write_text(dump({"groups": groups}))
         test_file = tmp_path / f"test-{name}-{format_duration(interval)}.yml"
-        test_file.write_text(
-            yaml.safe_dump(
-                {
-                    "rule_files": [rule_file.name],
-                    "evaluation_interval": format_duration(interval),
-                    "tests": promtool_tests(batch, config, target),
-                },
-                sort_keys=False,
-            )
-        )
+        document = {
+            "rule_files": [rule_file.name],
+            "evaluation_interval": format_duration(interval),
+            "tests": promtool_tests(batch, config, target),
+        }
+        test_file.write_text(dump(document))
         files.append(test_file)
     return files
 
