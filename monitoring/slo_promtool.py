@@ -82,8 +82,8 @@ class PromtoolFile:
         expression then, over recording rules evaluated at that instant from the raw series;
         nothing carries over from an earlier evaluation (a series a rule stops returning gets a
         stale marker). So each check of such an alert is a group of its own, evaluated at 0 and
-        at its time only: the same states as at every step, with a sixtieth of the evaluations.
-        With `for:`, every step counts: its cases keep the series' step."""
+        at its time only: the same states as at every step, with 2 evaluations per check instead
+        of up to 181. With `for:`, every step counts: its cases keep the series' step."""
         found: dict[timedelta, list[dict[str, Any]]] = {}
         for case in self.cases:
             every = (
