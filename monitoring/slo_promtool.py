@@ -72,20 +72,44 @@ class PromtoolFile:
     group: dict[str, Any]
     cases: tuple[Case, ...]
 
-    def tests(self, config: MonitoringConfig, target: Target) -> list[dict[str, Any]]:
-        return [_test(case, self.interval, config, target) for case in self.cases]
+    def tests(
+        self, config: MonitoringConfig, target: Target
+    ) -> dict[timedelta, list[dict[str, Any]]]:
+        """promtool's test groups by the interval it evaluates the rules at.
 
-    def write(self, config: MonitoringConfig, target: Target, folder: Path) -> Path:
+        promtool evaluates from 0 to a group's last check at every interval, and the evaluations
+        cost nearly all its time. Without `for:`, an alert's state at an evaluation is its
+        expression then, over recording rules evaluated at that instant from the raw series;
+        nothing carries over from an earlier evaluation (a series a rule stops returning gets a
+        stale marker). So each check of such an alert is a group of its own, evaluated at 0 and
+        at its time only: the same states as at every step, with 2 evaluations per check instead
+        of up to 181. With `for:`, every step counts: its cases keep the series' step."""
+        found: dict[timedelta, list[dict[str, Any]]] = {}
+        for case in self.cases:
+            every = (
+                [(self.interval, case.checks)]
+                if case.alert.rule.for_
+                else [(check.at, (check,)) for check in case.checks]
+            )
+            for interval, checks in every:
+                test = _test(case, checks, self.interval, config, target)
+                found.setdefault(interval, []).append(test)
+        return found
+
+    def write(self, config: MonitoringConfig, target: Target, folder: Path) -> list[Path]:
         rules = folder / f"{self.name}.rules.yml"
         rules.write_text(dump({"groups": [self.group]}))
-        test = folder / f"{self.name}.test.yml"
-        document = {
-            "rule_files": [rules.name],
-            "evaluation_interval": format_duration(self.interval),
-            "tests": self.tests(config, target),
-        }
-        test.write_text(dump(document))
-        return test
+        written = []
+        for every, tests in self.tests(config, target).items():
+            test = folder / f"{self.name}-every-{format_duration(every)}.test.yml"
+            document = {
+                "rule_files": [rules.name],
+                "evaluation_interval": format_duration(every),
+                "tests": tests,
+            }
+            test.write_text(dump(document))
+            written.append(test)
+        return written
 
 
 # --- series as the services emit them -----------------------------------------------------------
@@ -250,21 +274,25 @@ def _alert(config: MonitoringConfig, target: Target, slo: Slo, name: str) -> Slo
 def _group(config: MonitoringConfig, target: Target, slo: Slo, alert: SloAlert) -> dict[str, Any]:
     """The alert and the recording rules it reads, in the rendered group's order: the others
     change nothing about it and would only cost promtool time."""
-    rules = recording_rules(config, slo)
-    needed, exprs = set(), [alert.rule.expr]
-    while exprs:
-        expr = exprs.pop()
-        for rule in rules:
-            if rule["record"] in expr and rule["record"] not in needed:
-                needed.add(rule["record"])
-                exprs.append(rule["expr"])
     return {
         "name": f"slo-{slo.service}-{slo.name}",
         "rules": [
-            *(r for r in rules if r["record"] in needed),
+            *rules_read_by([alert.rule.expr], recording_rules(config, slo)),
             alert.rendered(config, target),
         ],
     }
+
+
+def rules_read_by(exprs: Sequence[str], rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recording rules the expressions read, directly or through one another, in order."""
+    needed, unread = set(), list(exprs)
+    while unread:
+        expr = unread.pop()
+        for rule in rules:
+            if rule["record"] in expr and rule["record"] not in needed:
+                needed.add(rule["record"])
+                unread.append(rule["expr"])
+    return [rule for rule in rules if rule["record"] in needed]
 
 
 def _low_traffic(config: MonitoringConfig, target: Target, slo: Slo, le: LeStyle) -> PromtoolFile:
@@ -361,7 +389,11 @@ def promtool_files(config: MonitoringConfig, target: Target) -> list[PromtoolFil
 
 
 def _test(
-    case: Case, interval: timedelta, config: MonitoringConfig, target: Target
+    case: Case,
+    checks: tuple[Check, ...],
+    interval: timedelta,
+    config: MonitoringConfig,
+    target: Target,
 ) -> dict[str, Any]:
     rendered = case.alert.rendered(config, target)
     expected = {**rendered["labels"]}
@@ -377,6 +409,6 @@ def _test(
                 if check.fires
                 else [],
             }
-            for check in case.checks
+            for check in checks
         ],
     }

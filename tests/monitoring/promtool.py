@@ -1,49 +1,63 @@
 """`promtool test rules` over a rendered config: a firing and a quiet case for every alert
-(tests/monitoring/rule_cases.py), one test file per alert group and evaluation step."""
+(tests/monitoring/rule_cases.py), one test file per alert name and evaluation step."""
 
 import os
 import subprocess
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from monitoring import MonitoringConfig, Target, render
 from monitoring.durations import format_duration
 from monitoring.rules import alert_rules
+from monitoring.slo_promtool import rules_read_by
+from monitoring.yamlfile import dump
 from tests.monitoring.conftest import require_tool, write_tree
 from tests.monitoring.rule_cases import Case, cases_for, promtool_tests
 
 
 def _promtool_files(config: MonitoringConfig, target: Target, tmp_path: Path) -> list[Path]:
-    """One test file per (alert group, evaluation step). Each loads the rendered recording
-    rules and only its own group of the rendered alerts, which keeps promtool fast."""
+    """One test file per (alert name, evaluation step). Each loads only the rendered alerts of
+    that name (every service's: one must not fire on another's series) and the rendered
+    recording rules they read. promtool evaluates every loaded rule at every step but checks
+    only the alerts a test names, so the others would change nothing and cost most of its time."""
     tree = write_tree(render(config, target), tmp_path / "monitoring")
-    recording = tree / "prometheus/rules/recording.yml"
-    alerts = yaml.safe_load((tree / "prometheus/rules/alerts.yml").read_text())
+    recording = _groups(tree / "prometheus/rules/recording.yml")
+    alerts = _groups(tree / "prometheus/rules/alerts.yml")
     cases = cases_for(alert_rules(config, target), config, target)
-    batches: dict[tuple[str, timedelta], list[Case]] = {}
+    batches: dict[tuple[str, str, timedelta], list[Case]] = {}
     for case in cases:
-        batches.setdefault((case.rule.group, case.evaluation_interval), []).append(case)
+        key = (case.rule.group, case.rule.name, case.evaluation_interval)
+        batches.setdefault(key, []).append(case)
     files = []
-    for (group, interval), batch in sorted(batches.items()):
-        group_file = tmp_path / f"alerts-{group}.yml"
-        rendered = [g for g in alerts["groups"] if g["name"] == f"{target.product.name}-{group}"]
-        group_file.write_text(yaml.safe_dump({"groups": rendered}, sort_keys=False))
-        test_file = tmp_path / f"test-{group}-{format_duration(interval)}.yml"
-        test_file.write_text(
-            yaml.safe_dump(
-                {
-                    "rule_files": [str(recording), str(group_file)],
-                    "evaluation_interval": format_duration(interval),
-                    "tests": promtool_tests(batch, config, target),
-                },
-                sort_keys=False,
-            )
-        )
+    for (group, name, interval), batch in sorted(batches.items()):
+        rendered = [
+            {**g, "rules": [r for r in g["rules"] if r["alert"] == name]}
+            for g in alerts
+            if g["name"] == f"{target.product.name}-{group}"
+        ]
+        exprs = [r["expr"] for g in rendered for r in g["rules"]]
+        read = [{**g, "rules": rules_read_by(exprs, g["rules"])} for g in recording]
+        rule_file = tmp_path / f"rules-{group}-{name}.yml"
+        groups = [g for g in (*read, *rendered) if g["rules"]]
+        rule_file.write_text(dump({"groups": groups}))
+        test_file = tmp_path / f"test-{name}-{format_duration(interval)}.yml"
+        document = {
+            "rule_files": [rule_file.name],
+            "evaluation_interval": format_duration(interval),
+            "tests": promtool_tests(batch, config, target),
+        }
+        test_file.write_text(dump(document))
         files.append(test_file)
     return files
+
+
+def _groups(path: Path) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = yaml.safe_load(path.read_text())["groups"]
+    return groups
 
 
 def run_promtool(config: MonitoringConfig, target: Target, tmp_path: Path) -> None:
