@@ -72,34 +72,24 @@ class PromtoolFile:
     group: dict[str, Any]
     cases: tuple[Case, ...]
 
-    def tests(
-        self, config: MonitoringConfig, target: Target
-    ) -> dict[timedelta, list[dict[str, Any]]]:
-        """promtool's test groups by the interval it evaluates the rules at: the series' step.
+    def tests(self, config: MonitoringConfig, target: Target) -> list[dict[str, Any]]:
+        """Every case at every step of its series. (Evaluating an alert without `for:` only at
+        0 and at each check should give the same states with a sixtieth of the evaluations,
+        but one such case, a burn tier resolving within its short window, fired once in a
+        clean-clone CI run and never alone: docs/monitoring.md, "Tests and benchmark".)"""
+        return [_test(case, self.interval, config, target) for case in self.cases]
 
-        Evaluating an alert without `for:` at 0 and at each check only (a group per check)
-        should give the same states with a sixtieth of the evaluations, but one such case (a
-        burn tier resolving within its short window, on another product's stacks) fired once in
-        a clean-clone CI run and never in isolation; until that is understood every case runs
-        at every step, as before."""
-        return {
-            self.interval: [_test(c, c.checks, self.interval, config, target) for c in self.cases]
-        }
-
-    def write(self, config: MonitoringConfig, target: Target, folder: Path) -> list[Path]:
+    def write(self, config: MonitoringConfig, target: Target, folder: Path) -> Path:
         rules = folder / f"{self.name}.rules.yml"
         rules.write_text(dump({"groups": [self.group]}))
-        written = []
-        for every, tests in self.tests(config, target).items():
-            test = folder / f"{self.name}-every-{format_duration(every)}.test.yml"
-            document = {
-                "rule_files": [rules.name],
-                "evaluation_interval": format_duration(every),
-                "tests": tests,
-            }
-            test.write_text(dump(document))
-            written.append(test)
-        return written
+        test = folder / f"{self.name}.test.yml"
+        document = {
+            "rule_files": [rules.name],
+            "evaluation_interval": format_duration(self.interval),
+            "tests": self.tests(config, target),
+        }
+        test.write_text(dump(document))
+        return test
 
 
 # --- series as the services emit them -----------------------------------------------------------
@@ -379,11 +369,7 @@ def promtool_files(config: MonitoringConfig, target: Target) -> list[PromtoolFil
 
 
 def _test(
-    case: Case,
-    checks: tuple[Check, ...],
-    interval: timedelta,
-    config: MonitoringConfig,
-    target: Target,
+    case: Case, interval: timedelta, config: MonitoringConfig, target: Target
 ) -> dict[str, Any]:
     rendered = case.alert.rendered(config, target)
     expected = {**rendered["labels"]}
@@ -399,6 +385,6 @@ def _test(
                 if check.fires
                 else [],
             }
-            for check in checks
+            for check in case.checks
         ],
     }

@@ -69,8 +69,7 @@ CASES = {
 def _run_promtool(
     files: list[PromtoolFile], config: MonitoringConfig, target: Target, tmp: Path
 ) -> None:
-    written = [test for f in files for test in f.write(config, target, tmp)]
-    promtool_test([test.relative_to(tmp) for test in written], cwd=tmp)
+    promtool_test([f.write(config, target, tmp).relative_to(tmp) for f in files], cwd=tmp)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
