@@ -190,11 +190,9 @@ def test_delete_with_a_project_token_keeps_the_service_it_cannot_see_elsewhere(
     assert any("a project token cannot see" in line for line in lines)
 
 
+@pytest.mark.usefixtures("two_environments")
 def test_a_domain_removal_whose_answer_was_lost_is_looked_up_not_sent_again(
-    standin: RailwayStandIn,
-    client: RailwayClient,
-    project_client: RailwayClient,
-    two_environments: dict[str, str],
+    standin: RailwayStandIn, client: RailwayClient, project_client: RailwayClient
 ) -> None:
     state = run_apply(client, make_spec())
     standin.faults.append(Fault("drop_after", field="customDomainDelete"))
