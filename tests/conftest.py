@@ -11,6 +11,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,31 @@ def schema_check(schema: str, files: Iterable[Path]) -> subprocess.CompletedProc
 def workflow_schema_check(files: Iterable[Path]) -> subprocess.CompletedProcess[str]:
     """check-jsonschema with the GitHub workflow schema it ships."""
     return schema_check("vendor.github-workflows", files)
+
+
+def shellcheck_findings(scripts: Mapping[str, str], folder: Path | None = None) -> str:
+    """shellcheck's findings over every script (label -> text) in one process, as bash (GitHub runs
+    a step as `bash -e {file}`), each named by its label; "" when there is none. `folder`: the
+    scripts are the files of that folder, labelled by file name, checked there with `-x` so
+    that what one sources (railway-lib.sh) is followed."""
+    with tempfile.TemporaryDirectory() as temp:
+        where = folder or Path(temp)
+        files = {
+            label if folder else str(where / f"{n}.sh"): label for n, label in enumerate(scripts)
+        }
+        if folder is None:
+            for name, label in files.items():
+                Path(name).write_text(scripts[label], encoding="utf-8")
+        result = subprocess.run(
+            [tool("shellcheck"), "-s", "bash", *(["-x"] if folder else []), *files],
+            cwd=where, capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+    if result.returncode == 0:
+        return ""
+    found = result.stdout + result.stderr
+    for name, label in files.items():
+        found = found.replace(f"In {name} ", f"In {label} ")
+    return found or f"shellcheck exited {result.returncode}"
 
 
 def zizmor_findings(files: Iterable[Path], *options: str) -> list[dict[str, Any]]:

@@ -16,7 +16,12 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT, tool, workflow_schema_check, zizmor_findings
+from tests.conftest import (
+    ROOT,
+    shellcheck_findings,
+    workflow_schema_check,
+    zizmor_findings,
+)
 from tests.monitoring.conftest import require_tool
 from tools.stacks import stacks as stacks_of
 
@@ -97,18 +102,14 @@ def check_workflows(project_dir: Path, stack: str, out: Path) -> None:
     assert schema.returncode == 0, schema.stdout + schema.stderr
     findings = zizmor_findings(workflows, "--persona", "auditor")
     assert [f"{f['ident']}: {f['desc']}" for f in findings] == []
-    scripts = [p.read_text() for p in sorted((out / ".github/scripts").glob("*.sh"))]
+    scripts = {p.name: p.read_text() for p in sorted((out / ".github/scripts").glob("*.sh"))}
     for path in workflows:
-        for job in yaml.safe_load(path.read_text())["jobs"].values():
-            scripts += [step["run"] for step in job.get("steps", []) if "run" in step]
+        for job_id, job in yaml.safe_load(path.read_text())["jobs"].items():
+            for index, step in enumerate(job.get("steps", [])):
+                if "run" in step:
+                    scripts[f"{path.name}: jobs.{job_id}.steps[{index}]"] = step["run"]
     assert scripts
-    shellcheck = tool("shellcheck")
-    for script in scripts:
-        result = subprocess.run(
-            [shellcheck, "-s", "bash", "-"], input=script, capture_output=True, text=True,
-            check=False, timeout=60,
-        )  # fmt: skip
-        assert result.returncode == 0, f"{script}\n{result.stdout}"
+    assert shellcheck_findings(scripts) == ""
 
 
 def strings(value: Any) -> list[str]:

@@ -6,12 +6,16 @@ CI built (`deploy: built`, which no stack under test may use): GitHub's workflow
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import schema_check, tool, workflow_schema_check, zizmor_findings
+from tests.conftest import (
+    schema_check,
+    shellcheck_findings,
+    workflow_schema_check,
+    zizmor_findings,
+)
 from tests.workflows.conftest import CONFIGS, STACK_CONFIGS, load, workflow_files
 from workflows import WorkflowsConfig
 
@@ -59,30 +63,16 @@ def test_the_only_silenced_audit_is_the_self_repository_one_with_its_reason(tree
         assert "documented" in reason
 
 
-def _shellcheck(script: str, name: str, folder: Path | None = None) -> None:
-    """`folder`: the script's own, where `-x` follows what it sources (railway-lib.sh)."""
-    result = subprocess.run(
-        [tool("shellcheck"), "-s", "bash", *(["-x", name] if folder else ["-"])],
-        input=None if folder else script,
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, f"{name}:\n{result.stdout}{result.stderr}"
-
-
 def test_every_run_block_passes_shellcheck(tree: Path) -> None:
-    checked = 0
-    for path in workflow_files(tree):
-        for job_id, job in load(path.read_text(encoding="utf-8"))["jobs"].items():
-            for index, step in enumerate(job.get("steps", [])):
-                if "run" in step:
-                    # GitHub runs a step as `bash -e {file}`: the same shell, the same rules.
-                    _shellcheck(step["run"], f"{path.name}: jobs.{job_id}.steps[{index}]")
-                    checked += 1
-    assert checked >= 10
+    blocks = {
+        f"{path.name}: jobs.{job_id}.steps[{index}]": step["run"]
+        for path in workflow_files(tree)
+        for job_id, job in load(path.read_text(encoding="utf-8"))["jobs"].items()
+        for index, step in enumerate(job.get("steps", []))
+        if "run" in step
+    }
+    assert len(blocks) >= 10
+    assert shellcheck_findings(blocks) == ""
 
 
 def test_every_script_passes_shellcheck(tree: Path, config: WorkflowsConfig) -> None:
@@ -95,5 +85,5 @@ def test_every_script_passes_shellcheck(tree: Path, config: WorkflowsConfig) -> 
         "railway-deploy.sh",
         "railway-lib.sh",  # sourced by the two before it
     ]
-    for script in scripts:
-        _shellcheck(script.read_text(encoding="utf-8"), script.name, script.parent)
+    texts = {s.name: s.read_text(encoding="utf-8") for s in scripts}
+    assert shellcheck_findings(texts, tree / ".github" / "scripts") == ""
