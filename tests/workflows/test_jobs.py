@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -233,10 +234,12 @@ def test_an_unhealthy_service_after_the_deploy_fails_the_job(
 # --- the rollback workflow --------------------------------------------------------------------
 
 
-@pytest.fixture
-def pipeline_checkout(tmp_path: Path) -> Path:
-    """This repository as the rollback job checks it out: every top-level entry, linked."""
-    checkout = tmp_path / "pipeline"
+@pytest.fixture(scope="module")
+def pipeline_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This repository as the rollback job checks it out: every top-level entry, linked. One per
+    test module: the job's install step runs for real in the first dispatch, and the later ones
+    start from what it installed (run_rollback)."""
+    checkout = tmp_path_factory.mktemp("rollback-job") / "pipeline"
     checkout.mkdir()
     for entry in ROOT.iterdir():
         if entry.name not in {".git", "build", ".venv"}:  # the job installs its own
@@ -244,6 +247,7 @@ def pipeline_checkout(tmp_path: Path) -> Path:
     return checkout
 
 
+INSTALL = "Install what the rollback runs on"
 TRUST = {"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"}
 
 
@@ -264,6 +268,12 @@ def run_rollback(
     caches: Path,
 ) -> Any:
     job = rollback_job()
+    if (checkout / ".venv").exists():
+        # An earlier dispatch of this module ran the install for real into this checkout; a
+        # runner would install again, into a new machine, the same pinned requirements.
+        steps = [s for s in job["steps"] if s.get("name") != INSTALL]
+        assert len(steps) == len(job["steps"]) - 1, "the rollback job's install step was renamed"
+        job = {**job, "steps": steps}
     names = [step.get("name") for step in job["steps"]]
     contexts = {
         "inputs.service": service,
@@ -336,11 +346,11 @@ def dispatch(
     vercel: VercelStandIn,
     github: GitHubStandIn,
 ) -> Callable[[str], tuple[Any, Path]]:
-    """Runs the rollback job for one `service` input; returns the run and its runner.temp."""
-    runs = iter(range(100))
+    """Runs the rollback job for one `service` input; returns the run and its runner.temp (a new
+    one per run, beside the module's checkout)."""
 
     def run(service: str) -> tuple[Any, Path]:
-        temp = pipeline_checkout.parent / f"run-{next(runs)}"
+        temp = Path(tempfile.mkdtemp(prefix="run-", dir=pipeline_checkout.parent))
         job = run_rollback(
             pipeline_checkout,
             temp,
