@@ -108,6 +108,17 @@ def workflow_schema_check(files: Iterable[Path]) -> subprocess.CompletedProcess[
     return schema_check("vendor.github-workflows", files)
 
 
+def run_blocks(workflows: Iterable[Path]) -> dict[str, str]:
+    """Every `run:` step of the workflow files, labelled `file: jobs.ID.steps[N]`."""
+    return {
+        f"{path.name}: jobs.{job_id}.steps[{index}]": step["run"]
+        for path in workflows
+        for job_id, job in yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"].items()
+        for index, step in enumerate(job.get("steps", []))
+        if "run" in step
+    }
+
+
 def shellcheck_findings(scripts: Mapping[str, str], folder: Path | None = None) -> str:
     """shellcheck's findings over every script (label -> text) in one process, as bash (GitHub runs
     a step as `bash -e {file}`), each named by its label; "" when there is none. `folder`: the

@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.conftest import (
     ROOT,
+    run_blocks,
     shellcheck_findings,
     workflow_schema_check,
     zizmor_findings,
@@ -103,11 +102,7 @@ def check_workflows(project_dir: Path, stack: str, out: Path) -> None:
     findings = zizmor_findings(workflows, "--persona", "auditor")
     assert [f"{f['ident']}: {f['desc']}" for f in findings] == []
     scripts = {p.name: p.read_text() for p in sorted((out / ".github/scripts").glob("*.sh"))}
-    for path in workflows:
-        for job_id, job in yaml.safe_load(path.read_text())["jobs"].items():
-            for index, step in enumerate(job.get("steps", [])):
-                if "run" in step:
-                    scripts[f"{path.name}: jobs.{job_id}.steps[{index}]"] = step["run"]
+    scripts |= run_blocks(workflows)
     assert scripts
     assert shellcheck_findings(scripts) == ""
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    run_blocks,
     schema_check,
     shellcheck_findings,
     workflow_schema_check,
     zizmor_findings,
 )
-from tests.workflows.conftest import CONFIGS, STACK_CONFIGS, load, workflow_files
+from tests.workflows.conftest import CONFIGS, STACK_CONFIGS, workflow_files
 from workflows import WorkflowsConfig
 
 LINTED = {**STACK_CONFIGS, "built images": CONFIGS["built images"]}
@@ -64,13 +65,7 @@ def test_the_only_silenced_audit_is_the_self_repository_one_with_its_reason(tree
 
 
 def test_every_run_block_passes_shellcheck(tree: Path) -> None:
-    blocks = {
-        f"{path.name}: jobs.{job_id}.steps[{index}]": step["run"]
-        for path in workflow_files(tree)
-        for job_id, job in load(path.read_text(encoding="utf-8"))["jobs"].items()
-        for index, step in enumerate(job.get("steps", []))
-        if "run" in step
-    }
+    blocks = run_blocks(workflow_files(tree))
     assert len(blocks) >= 10
     assert shellcheck_findings(blocks) == ""
 
