@@ -5,6 +5,7 @@ deploy; for the rollback, the real `python -m rollback` against the Railway and 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -234,17 +235,26 @@ def test_an_unhealthy_service_after_the_deploy_fails_the_job(
 # --- the rollback workflow --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pipeline_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This repository as the rollback job checks it out: every top-level entry, linked. One per
-    test module: the job's install step runs for real in the first dispatch, and the later ones
-    start from what it installed (run_rollback)."""
-    checkout = tmp_path_factory.mktemp("rollback-job") / "pipeline"
-    checkout.mkdir()
+    """Where this repository is checked out for the rollback job: one folder for the whole test
+    run, its pytest-xdist workers included, which the dispatches take turns on (dispatch). The
+    first dispatch installs for real; the later ones start from what it installed."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    (shared / "rollback-job").mkdir(exist_ok=True)
+    return shared / "rollback-job" / "pipeline"
+
+
+def check_out(checkout: Path) -> None:
+    """This repository as the rollback job checks it out: every top-level entry, linked."""
+    if checkout.exists():
+        return
+    checkout.mkdir(parents=True)
     for entry in ROOT.iterdir():
         if entry.name not in {".git", "build", ".venv"}:  # the job installs its own
             (checkout / entry.name).symlink_to(entry)
-    return checkout
 
 
 INSTALL = "Install what the rollback runs on"
@@ -268,9 +278,10 @@ def run_rollback(
     caches: Path,
 ) -> Any:
     job = rollback_job()
-    if (checkout / ".venv").exists():
-        # An earlier dispatch of this module ran the install for real into this checkout; a
-        # runner would install again, into a new machine, the same pinned requirements.
+    installed = checkout.parent / "installed"
+    if installed.exists():
+        # An earlier dispatch ran the install for real into this checkout; a runner would
+        # install again, into a new machine, the same pinned requirements.
         steps = [s for s in job["steps"] if s.get("name") != INSTALL]
         assert len(steps) == len(job["steps"]) - 1, "the rollback job's install step was renamed"
         job = {**job, "steps": steps}
@@ -311,6 +322,7 @@ def run_rollback(
         timeout=300,
     )
     assert first.failed is None, first.output
+    installed.touch()
     # The synth read the checkout's stack's Railway project (this repository's, where the job
     # runs); the stand-in knows only its own project.
     stack_project = stack_config("staging", ROOT)[f"{project_name(ROOT)}:railway"]["projectId"]
@@ -347,19 +359,22 @@ def dispatch(
     github: GitHubStandIn,
 ) -> Callable[[str], tuple[Any, Path]]:
     """Runs the rollback job for one `service` input; returns the run and its runner.temp (a new
-    one per run, beside the module's checkout)."""
+    one per run, beside the checkout)."""
 
     def run(service: str) -> tuple[Any, Path]:
-        temp = Path(tempfile.mkdtemp(prefix="run-", dir=pipeline_checkout.parent))
-        job = run_rollback(
-            pipeline_checkout,
-            temp,
-            service,
-            railway=railway,
-            vercel=vercel,
-            github=github,
-            caches=install_caches,
-        )
+        with (pipeline_checkout.parent / "lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed: one dispatch at a time
+            check_out(pipeline_checkout)
+            temp = Path(tempfile.mkdtemp(prefix="run-", dir=pipeline_checkout.parent))
+            job = run_rollback(
+                pipeline_checkout,
+                temp,
+                service,
+                railway=railway,
+                vercel=vercel,
+                github=github,
+                caches=install_caches,
+            )
         return job, temp
 
     return run
