@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import skip_or_fail
+from tests.monitoring.loopback import free_port
 from tests.workflows.conftest import CONFIGS, load, write_tree
 from tests.workflows.runner import StepResult, run_job
 from workflows import WorkflowsConfig, e2e, render
@@ -35,13 +36,6 @@ BYPASS = "bypass-secret-canary-7d1e"
 CI = ".github/workflows/ci.yml"
 DEPLOY = ".github/workflows/deploy-production.yml"
 LOCAL = "Playwright against the build served locally"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +127,7 @@ def test_the_rendered_config_is_the_stacks_settings() -> None:
 
 
 def test_ci_mode_starts_the_app_and_passes_in_chromium(runner: Path, tmp_path: Path) -> None:
-    config = _config(_free_port())
+    config = _config(free_port())
     root = _app(tmp_path, config)
     seen = root / "seen"
     done = _run_step(_step(config, CI, LOCAL), root, config, {}, {"SEEN_HEADERS": str(seen)})
@@ -148,7 +142,7 @@ def test_ci_mode_starts_the_app_and_passes_in_chromium(runner: Path, tmp_path: P
 
 
 def test_a_failure_keeps_its_trace_and_screenshot(runner: Path, tmp_path: Path) -> None:
-    config = _config(_free_port())
+    config = _config(free_port())
     root = _app(tmp_path, config)
     done = _run_step(_step(config, CI, LOCAL), root, config, {}, {"SAMPLE_FAILS": "1"})
     assert done.returncode == 1, done.stdout + done.stderr
@@ -161,7 +155,7 @@ def test_a_failure_keeps_its_trace_and_screenshot(runner: Path, tmp_path: Path) 
 @pytest.fixture
 def deployed(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The sample app already running, as a deployed environment is."""
-    port, seen = _free_port(), tmp_path / "seen-deployed"
+    port, seen = free_port(), tmp_path / "seen-deployed"
     server = subprocess.Popen(
         ["node", str(HERE / "sample" / "server.mjs")],
         env={**os.environ, "PORT": str(port), "SEEN_HEADERS": str(seen)},
@@ -181,7 +175,7 @@ def test_after_a_production_deploy_only_the_smoke_set_runs_with_the_bypass_heade
     runner: Path, tmp_path: Path, deployed: tuple[str, Path]
 ) -> None:
     url, seen = deployed
-    config = _config(_free_port(), bypass=True)
+    config = _config(free_port(), bypass=True)
     root = _app(tmp_path, config)
     step = _step(config, DEPLOY, "Playwright against the deployed")
     service = config.services[config.e2e_service() or ""]
