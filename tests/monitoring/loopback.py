@@ -6,12 +6,15 @@ shortened. They watch three tiny apps and notify local receivers. Used by the en
 and by benchmarks/detection_latency.py. Every process is started here and stopped by its PID.
 """
 
+import atexit
 import contextlib
 import json
+import os
 import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -65,11 +68,36 @@ def with_web_configs(
     return {**secrets, **derived}
 
 
+# Ports handed out by free_port, one empty file each, across every test process of this user.
+PORT_CLAIMS = Path(tempfile.gettempdir()) / f"pipeline-test-ports-{os.getuid()}"
+_claimed: list[Path] = []
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port for a server a test starts, which binds it later. The kernel hands out a
+    port it just freed again, to this process or to another pytest-xdist worker, so a port is
+    taken only once no test process holds a claim on it. Claims go when their process exits;
+    one left by a killed run only keeps its port out of use."""
+    PORT_CLAIMS.mkdir(exist_ok=True)
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind((LOOPBACK, 0))
+            port: int = sock.getsockname()[1]
+        claim = PORT_CLAIMS / str(port)
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        if not _claimed:
+            atexit.register(_release)
+        _claimed.append(claim)
         return port
+    raise RuntimeError(f"no unclaimed loopback port: too many files in {PORT_CLAIMS}?")
+
+
+def _release() -> None:
+    for claim in _claimed:
+        claim.unlink(missing_ok=True)
 
 
 class Quiet(BaseHTTPRequestHandler):
