@@ -1,14 +1,10 @@
 """The rollback service as a real process, `python -m rollback serve`, on 127.0.0.1: for what
 only a process shows (SIGKILL, a file-size limit, its stdout and exit code). Started here,
-stopped by its PID. It binds port 0 and says which port it got: a port picked here and handed
-over could be taken in between by another test worker's service, whose /health would answer."""
+stopped by its PID."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.monitoring.loopback import LOOPBACK
+from tests.monitoring.loopback import LOOPBACK, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # Runs `python -m rollback ARGS` with RLIMIT_FSIZE set: writing a file past it fails (EFBIG), as
@@ -29,13 +25,12 @@ LIMITED = (
     "sys.argv = ['rollback', *sys.argv[2:]]; runpy.run_module('rollback', run_name='__main__')"
 )
 
-LISTENING = re.compile(r"^listening on (http://\S+)$")
-
 
 class ServiceProcess:
     def __init__(self, env: dict[str, str], *, fsize: int | None = None) -> None:
-        self.url = ""
-        args = ["serve", "--host", LOOPBACK, "--port", "0"]
+        self.port = free_port()
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        args = ["serve", "--port", str(self.port)]
         argv = (
             [sys.executable, "-c", LIMITED, str(fsize), *args]
             if fsize is not None
@@ -68,24 +63,12 @@ class ServiceProcess:
             if self.process.poll() is not None:
                 code = self.process.returncode
                 raise RuntimeError(f"the service exited {code}:\n{self.output()}")
-            self.url = self.url or self._listening()
             try:
-                if self.url:
-                    httpx.get(f"{self.url}/health", timeout=1)
-                    return self
+                httpx.get(f"{self.url}/health", timeout=1)
+                return self
             except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+                time.sleep(0.05)
         raise RuntimeError(f"the service did not answer in {timeout}s:\n{self.output()}")
-
-    def _listening(self) -> str:
-        """The address from the service's own "listening on" line, once it is logged."""
-        for line in list(self.lines):
-            with contextlib.suppress(ValueError):
-                found = LISTENING.search(json.loads(line).get("detail", ""))
-                if found:
-                    return found.group(1)
-        return ""
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when the machine or the OOM killer stops it."""

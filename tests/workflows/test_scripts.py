@@ -4,7 +4,6 @@ gate job's own step."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.monitoring.loopback import HttpStandIn, Quiet
+from tests.monitoring.loopback import HttpStandIn, Quiet, free_port
 from tests.workflows.conftest import CONFIGS, load
 from tests.workflows.runner import calls, fake_railway
 from tests.workflows.variables import REPOSITORY, TOKEN, Variables
@@ -216,10 +215,8 @@ def test_each_try_is_cut_at_the_timeout(servers: list[Health]) -> None:
 
 
 def test_nothing_listening_fails_naming_the_url() -> None:
-    with socket.socket() as held:  # bound, never listening: refused, and no one else's port
-        held.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{held.getsockname()[1]}/health"
-        result = health_check(url, tries=2)
+    url = f"http://127.0.0.1:{free_port()}/health"
+    result = health_check(url, tries=2)
     assert result.returncode == 1
     assert f"{url} did not answer 2xx after 2 tries" in result.stdout
 
