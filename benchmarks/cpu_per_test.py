@@ -71,19 +71,19 @@ def main() -> None:
     ]
     if not records:
         sys.exit(f"no test records under {args.folder}: run the command with the plugin first")
-    per_pass: dict[str, float] = defaultdict(float)
+    per_pass: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])  # tests, CPU-s
     per_file: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for record in records:
-        cpu = record["self"] + record["children"]
-        per_pass[record["pass"]] += cpu
+        passed = per_pass[record["pass"]]
+        passed[0] += 1
+        passed[1] += record["self"] + record["children"]
         totals = per_file[(record["pass"], record["test"].split("::")[0])]
         totals[0] += record["self"]
         totals[1] += record["children"]
         totals[2] += 1
     print("| pass | tests | CPU-seconds |\n| --- | --- | --- |")
-    for name, cpu in per_pass.items():
-        count = sum(1 for r in records if r["pass"] == name)
-        print(f"| {name} | {count} | {cpu:.1f} |")
+    for name, (count, cpu) in per_pass.items():
+        print(f"| {name} | {count:.0f} | {cpu:.1f} |")
     print(
         "\n| pass | file | tests | CPU-s, own | CPU-s, children |\n| --- | --- | --- | --- | --- |"
     )

@@ -23,12 +23,11 @@ from graphql import GraphQLSchema
 
 from components.railway import converge
 from components.railway.client import Auth, RailwayClient
-from rollback.__main__ import listen
 from rollback.app import create_app
 from rollback.http import PermanentError
 from rollback.ledger import History
 from rollback.service import Service
-from tests.monitoring.loopback import LOOPBACK, HttpStandIn, Inbox, Quiet
+from tests.monitoring.loopback import LOOPBACK, HttpStandIn, Inbox, Quiet, free_port
 from tests.railway.standin import ACCOUNT_TOKEN, PROJECT_ID, RailwayStandIn
 from tests.railway.test_converge import make_spec
 
@@ -292,13 +291,20 @@ class GitHubStandIn(StandIn):
 def serve(service: Service, wrap: Callable[[Any], Any] | None = None) -> Iterator[str]:
     """The service under uvicorn on 127.0.0.1 in a thread; yields its base URL. `wrap`, if
     given, wraps the ASGI app (a benchmark's clock)."""
-    sock = listen(LOOPBACK, 0)  # bound here: a port picked and then bound could be taken between
+    port = free_port()
     app = create_app(service)
-    config = uvicorn.Config(wrap(app) if wrap else app, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            wrap(app) if wrap else app,
+            host=LOOPBACK,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    url = f"http://{LOOPBACK}:{sock.getsockname()[1]}"
+    url = f"http://{LOOPBACK}:{port}"
     try:
         deadline = time.monotonic() + 10
         while not server.started:
@@ -309,7 +315,6 @@ def serve(service: Service, wrap: Callable[[Any], Any] | None = None) -> Iterato
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        sock.close()
 
 
 def webhook(
