@@ -6,6 +6,7 @@ from the file `secret_files` names, which the deploying component must populate.
 """
 
 from monitoring.alertmanager import alertmanager_config, templates
+from monitoring.cache import by_json
 from monitoring.config import ConfigModel, MonitoringConfig, Target
 from monitoring.grafana import (
     dashboard_json,
@@ -40,6 +41,7 @@ ROLLBACK_CONFIG = "rollback-config.yml"
 ROLLBACK_SERVICES = "rollback-services.yml"
 
 
+@by_json
 def render(config: MonitoringConfig, target: Target) -> dict[str, str]:
     """Relative file path -> content. Paths inside a tool's folder keep their relative links."""
     problems = config.slo_problems(target.services, target.scraped())

@@ -8,6 +8,7 @@ variables the GitHub environments hold. `usage` reports what the rendered workfl
 
 from pathlib import Path
 
+from monitoring.cache import by_json
 from workflows import ci, dependabot, deploy, e2e, manual_rollback
 from workflows.config import DeployEnvironment, WorkflowsConfig
 from workflows.consistency import Declared, Problem, Usage, check, usage
@@ -38,6 +39,7 @@ SCRIPT_FILES = {
 }
 
 
+@by_json
 def render(config: WorkflowsConfig) -> dict[str, str]:
     """Path in the application repository -> content."""
     files = {ci.PATH: dump(ci.ci_workflow(config), ci.HEADER)}

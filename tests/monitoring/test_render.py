@@ -19,6 +19,8 @@ from tests.conftest import monitoring_config, validated_stack
 from tests.monitoring.conftest import STACK_TARGETS, require_tool
 from tests.monitoring.test_alert_rules import CUSTOM
 
+UNCACHED = render.__wrapped__  # render() caches by its inputs (monitoring/cache.py)
+
 
 def _config(target: Target) -> MonitoringConfig:
     """The monitoring settings of the stack `target` is of."""
@@ -55,7 +57,18 @@ def test_render_is_deterministic(stack_target: Target) -> None:
     # A fresh but equal config object: output depends on values, not on identity or order.
     config = _config(stack_target)
     twin = MonitoringConfig.model_validate(config.model_dump(by_alias=True))
-    assert render(config, stack_target) == render(twin, stack_target)
+    assert UNCACHED(config, stack_target) == UNCACHED(twin, stack_target)
+
+
+def test_a_render_follows_every_change_and_is_the_callers_own(stack_target: Target) -> None:
+    """render() caches by its inputs' JSON: an equal input gets the files again, a changed one
+    its own files, and a caller that changes what it got changes nothing for the next."""
+    config = _config(stack_target)
+    first = render(config, stack_target)
+    first.clear()
+    assert render(config, stack_target) == UNCACHED(config, stack_target)
+    moved = stack_target.model_copy(update={"environment": "elsewhere"})
+    assert render(config, moved) == UNCACHED(config, moved) != render(config, stack_target)
 
 
 def test_stacks_scrape_and_probe_their_own_hosts() -> None:
