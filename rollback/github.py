@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
+from components import tls
 from rollback.http import PermanentError, json_of, send
 
 HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -54,6 +55,7 @@ class _GitHub:
             headers={**HEADERS, "Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
+            verify=tls.context(),
         )
 
     def close(self) -> None:

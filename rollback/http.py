@@ -8,10 +8,11 @@ import httpx
 
 
 class SharedTransport(httpx.HTTPTransport):
-    """One connection pool and TLS context for every call to the platforms. Each call still
-    makes its own client, whose timeout is what is left of the strategy's, but building a TLS
-    context (the CA bundle read and parsed, about 25 ms) for each of the half a dozen calls of
-    an immediate rollback was most of the service's reaction time."""
+    """One connection pool for every call to the platforms, with the process's TLS context
+    (`components.tls`). Each call still makes its own client, whose timeout is what is left of
+    the strategy's, but building a TLS context (the CA bundle read and parsed, about 25 ms) for
+    each of the half a dozen calls of an immediate rollback was most of the service's reaction
+    time."""
 
     def close(self) -> None:
         """A client made for one call closes its transport: this one outlives it, as long as

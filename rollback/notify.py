@@ -14,6 +14,7 @@ from email.message import EmailMessage
 
 import httpx
 
+from components import tls
 from rollback.policy import Channel
 from rollback.settings import Settings
 
@@ -37,7 +38,7 @@ class Notifier:
         self._settings = settings
         self._environment = environment
         timeout = settings.request_timeout.total_seconds()
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, verify=tls.context())
         self.senders: dict[Channel, Sender] = {}
         if settings.slack_webhook_url is not None:
             self.senders["slack"] = self._slack

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
+from components import tls
 from rollback.budget import budget_freeze_holds, rollback_reason
 from rollback.github import GitHubFreeze, GitHubIssues
 from rollback.http import PermanentError, SharedTransport
@@ -39,7 +40,7 @@ class LiveActions:
             )
             if secret is not None
         }
-        self._transport = SharedTransport()
+        self._transport = SharedTransport(verify=tls.context())
         self._railway = RailwayRollback(
             s.railway_api_url,
             tokens,

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from components import tls
 from rollback.http import PermanentError, TransientError, json_of, send
 
 # The states of a deployment not yet ready (list deployments' `state` filter).
@@ -38,6 +39,7 @@ class VercelClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
+            verify=tls.context(),
         )
 
     def close(self) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from components import tls
+
 LABEL = "infrastructure-drift"
 
 
@@ -90,7 +92,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
     }
     base = env.get("GITHUB_API_URL") or "https://api.github.com"
     try:
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        with httpx.Client(
+            base_url=base, headers=headers, timeout=30, verify=tls.context()
+        ) as client:
             done = sync(
                 client,
                 env["GITHUB_REPOSITORY"],

@@ -15,6 +15,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
+from components import tls
 from components.railway import documents as docs
 
 DEFAULT_URL = "https://backboard.railway.com/graphql/v2"
@@ -195,7 +196,7 @@ class RailwayClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._auth = auth
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = httpx.Client(timeout=timeout, transport=transport, verify=tls.context())
         self._url = url
         self._max_attempts = max_attempts
         self._jitter = wait_exponential_jitter(initial=backoff, max=max_backoff, jitter=backoff)
