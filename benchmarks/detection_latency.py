@@ -42,14 +42,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from monitoring import MonitoringConfig
 from monitoring.rules import HEALTH_ALERT
 from rollback.deploy import WEBHOOK_PATH
 from rollback.service import build_service
 from rollback.settings import Settings
 from tests.conftest import THREE_SERVICES
+from tests.monitoring import loopback
 from tests.monitoring.loopback import Loopback, loopback_stack, wait_until_probed_healthy
 from tests.railway.conftest import schema_path
 from tests.railway.standin import RailwayStandIn, load_schema
@@ -132,7 +131,7 @@ def _wait(done: Callable[[], bool]) -> None:
 
 def active_at(stack: Loopback) -> float:
     """When Prometheus made the backend's health alert pending (epoch seconds)."""
-    response = httpx.get(
+    response = loopback.get(
         f"{stack.prometheus_url}/api/v1/alerts", timeout=5, auth=stack.login("prometheus")
     )
     for alert in response.json()["data"]["alerts"]:

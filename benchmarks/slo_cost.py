@@ -43,6 +43,7 @@ from monitoring import metrics as m
 from monitoring.durations import format_duration, parse_duration
 from monitoring.slo import le_values
 from tests.conftest import validated_stack
+from tests.monitoring import loopback
 from tests.monitoring.conftest import STACK_TARGETS
 from tests.monitoring.loopback import LOOPBACK, free_port
 
@@ -121,7 +122,7 @@ def prometheus(tsdb: Path, rules: dict[str, str], interval: str, work: Path) -> 
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                if loopback.get(f"{url}/-/ready", timeout=1).status_code == 200:
                     break
             if process.poll() is not None or time.monotonic() > deadline:
                 sys.exit(f"prometheus did not start: see {work / 'prometheus.log'}")
@@ -138,7 +139,7 @@ def evaluation_times(url: str, evaluations: int, timeout: float) -> dict[str, li
     seen: dict[str, dict[str, float]] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        groups = httpx.get(f"{url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        groups = loopback.get(f"{url}/api/v1/rules", timeout=5).json()["data"]["groups"]
         for group in groups:
             at = group.get("lastEvaluation", "")
             if not at.startswith("0001"):

@@ -8,6 +8,7 @@ and by benchmarks/detection_latency.py. Every process is started here and stoppe
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import shlex
@@ -31,6 +32,7 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from components import tls
 from monitoring import MonitoringConfig, render, secret_files
 from monitoring.images import ServerName
 from monitoring.servers import (
@@ -46,6 +48,11 @@ from monitoring.webauth import AUTHENTICATED, AuthServer, user_of, web_config
 from tests.conftest import PROJECT_DIR, merged, monitoring_config, target_of
 
 LOOPBACK = "127.0.0.1"
+# HTTP calls to the tests' servers, as httpx.get()/post() make them (a client, a new connection)
+# but with the process's one TLS context: httpx would read the whole CA bundle again for every
+# call, about 20 ms of CPU, and the end-to-end tests poll their servers hundreds of times.
+get = functools.partial(httpx.get, verify=tls.context())
+post = functools.partial(httpx.post, verify=tls.context())
 GRAFANA_URL = "https://grafana.example.test"  # Grafana is not run here; its URL is only a setting
 # Throwaway values for the local receivers only: they prove Alertmanager reads the files.
 E2E_SECRETS = {
@@ -409,7 +416,7 @@ def _wait_ready(
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1.0, auth=auth).status_code == 200:
+            if get(url, timeout=1.0, auth=auth).status_code == 200:
                 return
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready after {timeout}s")
@@ -427,7 +434,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def query(stack: Loopback, promql: str) -> list[dict[str, Any]]:
     """Prometheus' answer to an instant query, logged in."""
-    response = httpx.get(
+    response = get(
         f"{stack.prometheus_url}/api/v1/query",
         params={"query": promql},
         timeout=2.0,
@@ -444,7 +451,7 @@ def wait_until_probed_healthy(stack: Loopback, timeout: float = 20.0) -> None:
     query = 'count(probe_success{job="health-probe"} == 1)'
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError, KeyError, IndexError):
-            response = httpx.get(
+            response = get(
                 f"{stack.prometheus_url}/api/v1/query",
                 params={"query": query},
                 timeout=1.0,

@@ -9,9 +9,9 @@ import os
 import stat
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.monitoring import loopback
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import alerts_in, loopback_stack
 
@@ -28,7 +28,7 @@ def test_the_watchdog_reaches_the_secret_heartbeat_url_and_it_is_written_nowhere
     path = f"/ping/{CANARY}"
     with loopback_stack(tmp_path, tools, heartbeat=path) as stack:
         heartbeat = stack.receiver.wait_for(lambda n: n.path == path, TIMEOUT)
-        anonymous = httpx.get(f"{stack.alertmanager_url}/api/v2/status", timeout=5)
+        anonymous = loopback.get(f"{stack.alertmanager_url}/api/v2/status", timeout=5)
     assert alerts_in(heartbeat, "firing", alertname="Watchdog")
     # only the receiver's URL path was secret; it never went anywhere else
     assert all(n.path != "/watchdog" for n in stack.receiver.received)

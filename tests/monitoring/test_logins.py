@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from monitoring.webauth import user_of
+from tests.monitoring import loopback
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import Loopback, alerts_in, loopback_stack, query
 
@@ -54,15 +55,15 @@ def test_without_the_login_nothing_is_silenced_posted_or_read(tmp_path: Path) ->
     with loopback_stack(tmp_path, tools) as stack:
         am, prom = stack.alertmanager_url, stack.prometheus_url
         anonymous = [
-            httpx.post(f"{am}/api/v2/silences", json=_silence(), timeout=5),
-            httpx.post(f"{am}/api/v2/alerts", json=_alert("PostedByANeighbour"), timeout=5),
-            httpx.get(f"{am}/api/v2/alerts", timeout=5),
-            httpx.get(f"{prom}/api/v1/query", params={"query": "up"}, timeout=5),
-            httpx.get(f"{prom}/-/ready", timeout=5),
+            loopback.post(f"{am}/api/v2/silences", json=_silence(), timeout=5),
+            loopback.post(f"{am}/api/v2/alerts", json=_alert("PostedByANeighbour"), timeout=5),
+            loopback.get(f"{am}/api/v2/alerts", timeout=5),
+            loopback.get(f"{prom}/api/v1/query", params={"query": "up"}, timeout=5),
+            loopback.get(f"{prom}/-/ready", timeout=5),
         ]
         wrong = httpx.BasicAuth(user_of("alertmanager"), "not-the-password-at-all")
-        guessed = httpx.post(f"{am}/api/v2/silences", json=_silence(), auth=wrong, timeout=5)
-        silences = httpx.get(f"{am}/api/v2/silences", auth=stack.login("alertmanager"))
+        guessed = loopback.post(f"{am}/api/v2/silences", json=_silence(), auth=wrong, timeout=5)
+        silences = loopback.get(f"{am}/api/v2/silences", auth=stack.login("alertmanager"))
         time.sleep(2.5)  # two group intervals: a posted alert would have gone out by now
         posted = [
             n

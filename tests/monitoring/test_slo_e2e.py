@@ -13,12 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from monitoring.durations import format_duration
 from monitoring.slo_config import WORKBOOK_TIERS
 from tests.conftest import target_of
+from tests.monitoring import loopback
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import (
     Loopback,
@@ -113,7 +113,7 @@ def test_a_firing_tier_mutes_the_slower_tiers_of_its_objective(tmp_path: Path) -
             alert: dict[str, Any] = {"labels": labels, "annotations": {"summary": tier}}
             if ends:
                 alert["endsAt"] = ends
-            httpx.post(f"{stack.alertmanager_url}/api/v2/alerts", json=[alert],
+            loopback.post(f"{stack.alertmanager_url}/api/v2/alerts", json=[alert],
                        auth=stack.login("alertmanager"), timeout=5).raise_for_status()  # fmt: skip
 
         start = time.monotonic()

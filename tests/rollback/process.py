@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.monitoring import loopback
 from tests.monitoring.loopback import LOOPBACK, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ class ServiceProcess:
                 code = self.process.returncode
                 raise RuntimeError(f"the service exited {code}:\n{self.output()}")
             try:
-                httpx.get(f"{self.url}/health", timeout=1)
+                loopback.get(f"{self.url}/health", timeout=1)
                 return self
             except httpx.TransportError:
                 time.sleep(0.05)

@@ -21,6 +21,7 @@ import httpx
 import uvicorn
 from graphql import GraphQLSchema
 
+from components import tls
 from components.railway import converge
 from components.railway.client import Auth, RailwayClient
 from rollback.app import create_app
@@ -391,7 +392,9 @@ class Client:
 
     def __enter__(self) -> Client:
         self.url = self._stack.enter_context(serve(self._service))
-        self.http = self._stack.enter_context(httpx.Client(base_url=self.url, timeout=10))
+        self.http = self._stack.enter_context(
+            httpx.Client(base_url=self.url, timeout=10, verify=tls.context())
+        )
         return self
 
     def __exit__(self, *_: object) -> None:

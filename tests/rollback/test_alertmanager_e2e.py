@@ -9,10 +9,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from monitoring import render, secret_files
+from tests.monitoring import loopback
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import LOOPBACK, _stop, _wait_ready, loopback_config
 from tests.railway.standin import RailwayStandIn
@@ -80,7 +80,7 @@ def test_alertmanager_delivers_to_the_service_which_acts_once(
                 }
             ]
             for _ in range(2):  # Prometheus re-sends firing alerts every evaluation
-                httpx.post(f"http://{address}/api/v2/alerts", json=alert, timeout=5)
+                loopback.post(f"http://{address}/api/v2/alerts", json=alert, timeout=5)
                 time.sleep(1.5)
             deadline = time.monotonic() + WAIT
             while not audit_events(service, "finished") and time.monotonic() < deadline:

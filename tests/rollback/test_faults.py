@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from rollback import messages
@@ -22,6 +21,7 @@ from rollback.audit import AuditLog
 from rollback.ledger import MAX_RESUMES, Book, Context, Finished, Fired, restore, step
 from rollback.plan import Plan, decide
 from rollback.policy import load_policy
+from tests.monitoring import loopback
 from tests.monitoring.loopback import Notification, Receiver
 from tests.rollback.conftest import (
     TOKEN,
@@ -66,7 +66,7 @@ def running(env: dict[str, str], *, fsize: int | None = None) -> Iterator[Servic
 
 
 def post(process: ServiceProcess, payload: dict[str, Any]) -> str:
-    answer = httpx.post(
+    answer = loopback.post(
         f"{process.url}/v1/alertmanager", json=payload, headers=bearer(TOKEN), timeout=10
     )
     decision: str = answer.json()["decision"]
@@ -81,7 +81,7 @@ def test_a_volume_full_at_start_keeps_the_service_up_and_hands_alerts_to_people(
     limit = 256 * 1024
     log.write_text(("x" * 1023 + "\n") * (limit // 1024))  # the volume is full
     with running(env, fsize=limit) as service:  # it starts all the same
-        health = httpx.get(f"{service.url}/health")
+        health = loopback.get(f"{service.url}/health")
         # Its start is not on the volume, so a restart could not tell what it did: an alert
         # from before the start and one that starts now both go to people, never acted on.
         assert post(service, FRONTEND) == "escalated"
@@ -89,9 +89,9 @@ def test_a_volume_full_at_start_keeps_the_service_up_and_hands_alerts_to_people(
                         starts_at=datetime.now(UTC).isoformat())  # fmt: skip
         assert post(service, fresh) == "escalated"
         page = receiver.wait_for(lambda n: "could not write that it started" in text_of(n), WAIT)
-        still = httpx.get(f"{service.url}/health")
+        still = loopback.get(f"{service.url}/health")
     with running(env, fsize=limit) as restarted:  # and it restarts
-        again = httpx.get(f"{restarted.url}/health")
+        again = loopback.get(f"{restarted.url}/health")
         assert post(restarted, fresh) == "escalated"
     assert vercel.promotions() == []
     assert health.status_code == still.status_code == again.status_code == 503

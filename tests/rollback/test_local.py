@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from rollback.settings import Settings, SettingsError
+from tests.monitoring import loopback
 from tests.monitoring.loopback import LOOPBACK, Mailbox, Receiver, free_port
 from tests.rollback.conftest import (
     SMTP_LOGIN,
@@ -85,7 +86,7 @@ def gone(url: str, timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            httpx.get(url, timeout=1)
+            loopback.get(url, timeout=1)
         except httpx.TransportError:
             return True
         time.sleep(0.1)
@@ -126,12 +127,12 @@ def test_stdout_has_every_decision_as_json_and_no_secret(
     try:
         url = f"{process.url}/v1/alertmanager"
         good = bearer(CANARIES["ROLLBACK_WEBHOOK_TOKEN"])
-        assert httpx.post(url, json=alert, headers=bearer(TOKEN)).status_code == 401
-        assert httpx.post(url, json={"version": "4"}, headers=good).status_code == 400
-        assert httpx.post(url, json=alert, headers=good).json()["decision"] == "accepted"
+        assert loopback.post(url, json=alert, headers=bearer(TOKEN)).status_code == 401
+        assert loopback.post(url, json={"version": "4"}, headers=good).status_code == 400
+        assert loopback.post(url, json=alert, headers=good).json()["decision"] == "accepted"
         mailbox.wait_for(lambda m: "done" in m.message.get_content(), WAIT)
         resolved = {**alert, "status": "resolved"}
-        assert httpx.post(url, json=resolved, headers=good).json()["decision"] == "resolved"
+        assert loopback.post(url, json=resolved, headers=good).json()["decision"] == "resolved"
     finally:
         process.stop()
     lines = [json.loads(line) for line in process.lines]  # every line is a JSON object

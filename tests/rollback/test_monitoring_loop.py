@@ -9,11 +9,11 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rollback.deploy import WEBHOOK_PATH
 from tests.conftest import THREE_SERVICES
+from tests.monitoring import loopback
 from tests.monitoring.conftest import require_tool
 from tests.monitoring.loopback import (
     Loopback,
@@ -101,7 +101,7 @@ def test_a_rollback_whose_platform_call_fails_alerts_on_the_first_failure(
         sent = time.monotonic()
         payload = webhook("g-latency", alertname="HighLatencyP95", service="frontend",
                           strategy="fast")  # fmt: skip
-        httpx.post(f"{url}{WEBHOOK_PATH}", json=payload, headers=bearer(TOKEN), timeout=10)
+        loopback.post(f"{url}{WEBHOOK_PATH}", json=payload, headers=bearer(TOKEN), timeout=10)
         alert = _firing(stack, "RollbackActionsFailing", after=sent)
     assert [r["value"][1] for r in before] == ["0"]  # scraped at 0 before anything failed
     [action] = audit_events(service, "action")
@@ -127,7 +127,7 @@ def test_a_token_that_differs_between_alertmanager_and_the_service_alerts(
         stack.apps["backend"].healthy = False
         refused = _firing(stack, "RollbackWebhooksRefused", after=unhealthy)
         failing = _firing(stack, "AlertmanagerNotificationsFailing", after=unhealthy)
-        health = httpx.get(f"{url}/health", timeout=5)
+        health = loopback.get(f"{url}/health", timeout=5)
     assert health.status_code == 200  # the service itself looks fine
     assert railway.world.rollbacks == []  # nothing reached it
     assert [(a["service"], a["severity"]) for a in refused] == [("rollback", "critical")]
