@@ -1,7 +1,7 @@
 """A team adopts the pipeline for its own product by the documented path only (docs/adopting.md):
 `tools.adopt` writes the stack files from its answers, `tools.synth --missing` lists what is still
 to set, then the synth, the policy, the plan diff and the real tools pass on what it wrote, and
-nothing Autonomica's reaches a resource it would deploy."""
+nothing of this repository's product reaches a resource it would deploy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 import components.monitoring
-from components.config import project_name
+from components.config import ROOT, project_name
 from tests.monitoring.promtool import run_promtool
 from tests.projects import check_monitoring, check_workflows, command, strings, synth
 from tools.synth import read_stack_file, validated
@@ -41,7 +41,10 @@ ANSWERS = [
     "--no-input",
 ]  # fmt: skip
 STACKS = ("staging", "production", "production-us")
-FORMER = "autonomica"  # the product this repository was written for
+# The product this repository's own stacks are for: none of its names may reach an adopter's plan.
+FORMER = validated(
+    "production", read_stack_file(ROOT / "Pulumi.production.yaml"), project_name()
+).product.name.lower()
 
 
 def files(directory: Path) -> dict[str, str]:

@@ -76,7 +76,7 @@ def test_committed_stack_files_are_valid(stack: str) -> None:
     assert config.environment.name == stack
 
 
-@pytest.mark.committed_stacks("the pipeline spec's wait timers (0 and 5 minutes) for Autonomica")
+@pytest.mark.committed_stacks("the pipeline spec's wait timers (0 and 5 minutes)")
 def test_spec_values_are_in_the_stack_files() -> None:
     staging = validate(raw("staging"), "staging", frozenset({"secrets"}), (), PROJECT)
     production = validate(raw("production"), "production", frozenset({"secrets"}), (), PROJECT)

@@ -45,7 +45,7 @@ def test_unhealthy_backend_triggers_immediate_rollback_then_resolves(tmp_path: P
             seen += Path(f"/proc/{process.pid}/cmdline").read_bytes()
             for value in stack.secrets.values():
                 assert value.encode() not in seen
-            assert b"AUTONOMICA_" not in seen
+            assert b"PIPELINE_FILE" not in seen  # the entrypoint unset every file variable
         wait_until_probed_healthy(stack)
         turned_unhealthy = time.monotonic()
         stack.apps[CRITICAL].healthy = False

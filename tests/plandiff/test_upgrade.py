@@ -3,11 +3,11 @@
 The base is a frozen plan of each committed stack made by that program (tests/plandiff/frozen,
 whose README says how). Against it, the current program's plan of the same stack files replaces
 nothing and deletes nothing: every resource is the same resource, at its URN or at one of its
-aliases (the component types renamed from `autonomica:*` to `pipeline:*`). What it updates is
-pinned here and listed in docs/migration-2.0.md. The Railway services of the product, whose
-command input changes only by the product's name in the spec and the secret prefix, converge with
-no mutation at all; the pipeline's own services (monitoring servers, rollback service) change only
-their variables and settings, never their identity.
+aliases (the component types renamed from the 1.x namespace, `components.legacy`, to
+`pipeline:*`). What it updates is pinned here and listed in docs/migration-2.0.md. The Railway
+services of the product, whose command input changes only by the product's name in the spec and
+the secret prefix, converge with no mutation at all; the pipeline's own services (monitoring
+servers, rollback service) change only their variables and settings, never their identity.
 """
 
 from __future__ import annotations
@@ -33,12 +33,13 @@ UPGRADE = "the frozen plans are of this repository's stacks, deployed before 2.0
 COMMAND = "command:local:Command"
 # What the upgrade updates in place (resource name -> why), the same for both stacks.
 UPDATES = {
-    # Its inputs now carry the environment and its kind (what policy keys on).
-    "autonomica": "Pipeline",
+    # The pipeline component, named after the product: its inputs now carry the environment and
+    # its kind (what policy keys on).
+    "PRODUCT": "Pipeline",
     # The spec names the product (Railway's commit messages); secrets arrive as PIPELINE_SECRET_*.
     "backend": "converge, no mutation",
     "worker": "converge, no mutation",
-    # PIPELINE_ENTRYPOINT, PIPELINE_FILES and PIPELINE_FILE_* replace AUTONOMICA_*; the start
+    # PIPELINE_ENTRYPOINT, PIPELINE_FILES and PIPELINE_FILE_* replace the 1.x names; the start
     # command names the new variable: one redeploy each.
     "prometheus": "variables renamed",
     "alertmanager": "variables renamed",
@@ -110,7 +111,8 @@ def test_the_upgrade_replaces_nothing_and_deletes_nothing(stack: str, upgrades: 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_upgrade_updates_only_what_the_migration_note_lists(stack: str, upgrades: Any) -> None:
     diff = upgrades[stack]
-    expected = {name.replace("STACK", stack) for name in UPDATES}
+    product = validated_stack(stack).product.name
+    expected = {name.replace("STACK", stack).replace("PRODUCT", product) for name in UPDATES}
     assert {c.name for c in diff.resources if c.action == "update"} == expected
     assert {c.name for c in diff.resources if c.action == "create"} == CREATES
 
