@@ -12,6 +12,7 @@ import yaml
 
 import components.monitoring
 from components.config import ROOT, project_name
+from tests.conftest import validated_stack
 from tests.monitoring.promtool import run_promtool
 from tests.projects import check_monitoring, check_workflows, command, strings, synth
 from tools.synth import read_stack_file, validated
@@ -41,10 +42,6 @@ ANSWERS = [
     "--no-input",
 ]  # fmt: skip
 STACKS = ("staging", "production", "production-us")
-# The product this repository's own stacks are for: none of its names may reach an adopter's plan.
-FORMER = validated(
-    "production", read_stack_file(ROOT / "Pulumi.production.yaml"), project_name()
-).product.name.lower()
 
 
 def files(directory: Path) -> dict[str, str]:
@@ -70,12 +67,14 @@ def test_adoption_writes_stack_files_that_synth_pass_the_policy_and_render_valid
         ]
     )
     assert project_name(project) == "bakery-pipeline"
+    # The product this repository's own stacks are for: none of its names may reach the plans.
+    former = validated_stack("production", ROOT).product.name.lower()
     for stack in STACKS:
         out = tmp_path / "build" / stack
         plan = synth(project, stack, out)
         inputs = [s for r in plan["resources"] for s in strings(r["inputs"])]
-        assert inputs and not [s for s in inputs if FORMER in s.lower()]
-        assert not [s for s in strings(plan["outputs"]) if FORMER in s.lower()]
+        assert inputs and not [s for s in inputs if former in s.lower()]
+        assert not [s for s in strings(plan["outputs"]) if former in s.lower()]
         check_monitoring(out / "monitoring")
         check_workflows(project, stack, tmp_path / "app" / stack)
         config = validated(
