@@ -1,4 +1,4 @@
-"""The CrossGuard pack: `pulumi preview --policy-pack policy`. Rules live in policy/rules.py."""
+"""The CrossGuard pack: `pulumi preview --policy-pack policy`. Rules: policy/rules.py."""
 
 import sys
 from pathlib import Path

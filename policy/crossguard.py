@@ -18,6 +18,8 @@ from pulumi_policy import (
 )
 
 from policy import rules
+from policy.resources import Resource, with_kind
+from policy.rule import Rule, StackRule
 from policy.rules import PACK_NAME
 from policy.secret_values import UNKNOWN
 
@@ -61,10 +63,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-def resource_of(args: Any) -> rules.Resource:
+def resource_of(args: Any) -> Resource:
     """The resource as a rule sees it; its environment kind comes from the pack config (a
     resource policy sees no other resource): `rules.check_resource` places it."""
-    return rules.Resource(
+    return Resource(
         type=args.resource_type,
         urn=args.urn,
         name=args.name,
@@ -74,7 +76,7 @@ def resource_of(args: Any) -> rules.Resource:
     )
 
 
-def _resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
+def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in rule.types:
             return
@@ -90,10 +92,10 @@ def _resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
     )
 
 
-def _stack_policy(rule: rules.StackRule) -> StackValidationPolicy:
+def _stack_policy(rule: StackRule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         # The stack's resources: their kind is the one the plan's Pipeline carries.
-        resources = rules.with_kind([resource_of(r) for r in args.resources])
+        resources = with_kind([resource_of(r) for r in args.resources])
         for violation in rules.check_stack(rule, resources, args.get_config()):
             report_violation(violation.message, violation.resource.urn)
 
@@ -106,7 +108,7 @@ def _stack_policy(rule: rules.StackRule) -> StackValidationPolicy:
     )
 
 
-def _schema(rule: rules.Rule | rules.StackRule) -> PolicyConfigSchema | None:
+def _schema(rule: Rule | StackRule) -> PolicyConfigSchema | None:
     properties = rules.config_schema(rule)
     return PolicyConfigSchema(properties=properties) if properties else None
 

@@ -22,6 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from policy import rules
+from policy.checks.hosts import HostSettings
+from policy.resources import Kind
+from policy.rule import Rule, StackRule
+from policy.rule import Settings as RuleSettings
 
 SETTINGS_DIR = Path("policy") / "settings"
 Level = Literal["mandatory", "advisory", "disabled"]
@@ -29,7 +33,7 @@ LEVELS: tuple[Level, ...] = ("mandatory", "advisory", "disabled")
 REPOSITORY = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 # Where a credential may go whatever the stack says: Railway's private network (it reaches only
 # the services of the stack's own environment) and the platforms' published API hosts.
-PLATFORM_HOSTS = rules.HostSettings().trusted_hosts
+PLATFORM_HOSTS = HostSettings().trusted_hosts
 # Rule settings the stack file supplies; the settings file sets them at its top level, if at all.
 DERIVED = frozenset(
     {
@@ -79,10 +83,10 @@ class Settings:
     """One stack's resolved policy settings: every rule's level and settings."""
 
     stack: str
-    kind: rules.Kind
+    kind: Kind
     path: Path
     levels: Mapping[str, Level]
-    rules: Mapping[str, rules.Settings]
+    rules: Mapping[str, RuleSettings]
 
     def pack_config(self) -> dict[str, dict[str, Any]]:
         """`--policy-pack-config`'s JSON: rule name -> enforcementLevel and settings."""
@@ -117,7 +121,7 @@ def _aliases(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-RULES_BY_NAME: dict[str, rules.Rule | rules.StackRule] = {
+RULES_BY_NAME: dict[str, Rule | StackRule] = {
     **{r.name: r for r in rules.RULES},
     **{r.name: r for r in rules.STACK_RULES},
 }
@@ -128,9 +132,9 @@ def stack_values(config: Mapping[str, Any], project: str) -> dict[str, Any]:
     SettingsError when it has no environment kind."""
     found = {k.partition(":")[2]: v for k, v in config.items() if k.startswith(f"{project}:")}
     environment = found.get("environment")
-    if not isinstance(environment, dict) or environment.get("kind") not in get_args(rules.Kind):
+    if not isinstance(environment, dict) or environment.get("kind") not in get_args(Kind):
         raise SettingsError(
-            f"environment.kind of the stack is not one of {', '.join(get_args(rules.Kind))}: "
+            f"environment.kind of the stack is not one of {', '.join(get_args(Kind))}: "
             "the policy keys on it"
         )
     return found
@@ -201,7 +205,7 @@ def resolve(raw: Any, stack_config: Mapping[str, Any], stack: str, path: Path) -
     derived = _derived(stack_config, file)
     kind = derived["environmentKind"]
     levels: dict[str, Level] = {}
-    resolved: dict[str, rules.Settings] = {}
+    resolved: dict[str, RuleSettings] = {}
     for name in file.rules:
         if name not in RULES_BY_NAME:
             problems.append(f"rules.{name}: unknown rule{_suggest(name, list(RULES_BY_NAME))}")

@@ -8,7 +8,7 @@ from components import app_repository
 from components.config import StackConfig
 from components.config.schema import TeamReviewer, UserReviewer
 from components.github import ADMIN_ROLE_ID, GITHUB_ACTIONS_APP_ID
-from policy import rules
+from policy.checks.branch import ProtectionSettings
 from tests.conftest import SynthFn, key, validated_stack
 from tools import mockrun
 
@@ -150,7 +150,7 @@ def test_branch_rulesets_forbid_force_pushes_and_require_checks_and_reviews(
         {"context": name, "integrationId": GITHUB_ACTIONS_APP_ID} for name in required
     ]
     # ... the app the policy pack expects them from, by default
-    assert rules.ProtectionSettings().checks_integration_id == GITHUB_ACTIONS_APP_ID
+    assert ProtectionSettings().checks_integration_id == GITHUB_ACTIONS_APP_ID
     review = found["review"]["rules"]
     assert list(review) == ["pullRequest"]
     assert review["pullRequest"]["requiredApprovingReviewCount"] == 1

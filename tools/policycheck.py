@@ -20,7 +20,9 @@ from typing import Any, TextIO
 import yaml
 
 from policy import settings as policy_settings
-from policy.rules import PACK_NAME, Resource, Violation, check_all, with_kind
+from policy.resources import Resource, with_kind
+from policy.rule import Violation
+from policy.rules import PACK_NAME, check_all
 
 PackConfig = Mapping[str, Mapping[str, Any]]
 

@@ -7,13 +7,26 @@ import json
 from typing import Any
 
 from monitoring.images import IMAGES
-from policy import rules
 from policy import settings as policy_settings
-from policy.rules import Resource
+from policy.checks.branch import ProtectionSettings
+from policy.checks.rollback import SECRET_ENV_PREFIX
+from policy.resources import (
+    COMMAND,
+    GITHUB_BRANCH_PROTECTION,
+    GITHUB_DEPLOYMENT_POLICY,
+    GITHUB_ENV_VARIABLE,
+    GITHUB_ENVIRONMENT,
+    GITHUB_PROVIDER,
+    GITHUB_RULESET,
+    GITHUB_TEAM_ACCESS,
+    STASH,
+    VERCEL_VARIABLE,
+    Resource,
+)
 from tests.conftest import NAMESPACE as PROJECT
 from tests.conftest import PROJECT_DIR, validated_stack
 
-ACTIONS = rules.ProtectionSettings().checks_integration_id  # GitHub Actions
+ACTIONS = ProtectionSettings().checks_integration_id  # GitHub Actions
 # The production stack's policy settings, of the project under test: the repositories and hosts
 # it names. The resources below are that product's, as its stack would declare them.
 CONFIG = policy_settings.load(PROJECT_DIR, "production").pack_config()
@@ -142,7 +155,7 @@ def server(
         "serviceDomain": False,
     } | service
     spec = json.dumps({"projectId": "p", "environment": kind, "service": body})
-    found = resource(rules.COMMAND, command(stdin=spec), kind=kind, name=name)
+    found = resource(COMMAND, command(stdin=spec), kind=kind, name=name)
     return dataclasses.replace(found, protect=protect)
 
 
@@ -176,7 +189,7 @@ def rollback(
         | variables,
     }
     spec = json.dumps({"projectId": "p", "environment": kind, "service": body})
-    return resource(rules.COMMAND, command(stdin=spec), kind=kind, name="rollback")
+    return resource(COMMAND, command(stdin=spec), kind=kind, name="rollback")
 
 
 ALERTMANAGER = f"""
@@ -202,13 +215,13 @@ def acting_rollback(*tokens: str) -> Resource:
     """The rollback service with its tokens as the stack passes them: secret, by name only."""
     found = rollback()
     names = tokens or ("RAILWAY_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN")
-    environment = {f"{rules.SECRET_ENV_PREFIX}{name}": "[secret]" for name in names}
+    environment = {f"{SECRET_ENV_PREFIX}{name}": "[secret]" for name in names}
     return dataclasses.replace(found, inputs={**found.inputs, "environment": environment})
 
 
 def team_access(team: int, repository: str = REPOSITORY) -> Resource:
     inputs = {"teamId": str(team), "repository": repository, "permission": "pull"}
-    return resource(rules.GITHUB_TEAM_ACCESS, inputs, name=f"team-{team}")
+    return resource(GITHUB_TEAM_ACCESS, inputs, name=f"team-{team}")
 
 
 def alertmanager(content: str = ALERTMANAGER) -> Resource:
@@ -236,40 +249,40 @@ def guarded(*actors: dict[str, Any], kind: str = "production", **rules_of: Any) 
     changes: dict[str, Any] = {"bypassActors": list(actors)} if actors else {}
     if rules_of:
         changes["rules"] = rules_of
-    return resource(rules.GITHUB_RULESET, ruleset(**changes), kind=kind)
+    return resource(GITHUB_RULESET, ruleset(**changes), kind=kind)
 
 
 # rule name -> (passing resources, failing resources with a word the message must contain)
 CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     "production-environment-protection": (
         [
-            resource(rules.GITHUB_ENVIRONMENT, environment()),
+            resource(GITHUB_ENVIRONMENT, environment()),
             # Staging may deploy without review or wait.
             resource(
-                rules.GITHUB_ENVIRONMENT,
+                GITHUB_ENVIRONMENT,
                 environment(environment="staging", reviewers=[], waitTimer=0),
                 kind="staging",
             ),
         ],
         [
-            (resource(rules.GITHUB_ENVIRONMENT, environment(reviewers=[])), "reviewer"),
-            (resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=0)), "minimum of 5"),
+            (resource(GITHUB_ENVIRONMENT, environment(reviewers=[])), "reviewer"),
+            (resource(GITHUB_ENVIRONMENT, environment(waitTimer=0)), "minimum of 5"),
             # A stack named otherwise, of kind production, gets production's rules.
             (
-                resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=1), stack="production-eu"),
+                resource(GITHUB_ENVIRONMENT, environment(waitTimer=1), stack="production-eu"),
                 "waits 1 minutes",
             ),
         ],
     ),
     "production-deploys-only-from-main": (
         [
-            resource(rules.GITHUB_ENVIRONMENT, environment()),
+            resource(GITHUB_ENVIRONMENT, environment()),
             resource(
-                rules.GITHUB_DEPLOYMENT_POLICY,
+                GITHUB_DEPLOYMENT_POLICY,
                 {"branchPattern": "main", "environment": "production"},
             ),
             resource(
-                rules.GITHUB_DEPLOYMENT_POLICY,
+                GITHUB_DEPLOYMENT_POLICY,
                 {"branchPattern": "develop", "environment": "staging"},
                 kind="staging",
             ),
@@ -277,7 +290,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         [
             (
                 resource(
-                    rules.GITHUB_ENVIRONMENT,
+                    GITHUB_ENVIRONMENT,
                     environment(
                         deploymentBranchPolicy={
                             "customBranchPolicies": False,
@@ -288,19 +301,19 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                 "custom branch policies",
             ),
             (
-                resource(rules.GITHUB_ENVIRONMENT, environment(deploymentBranchPolicy=None)),
+                resource(GITHUB_ENVIRONMENT, environment(deploymentBranchPolicy=None)),
                 "custom",
             ),
             (
                 resource(
-                    rules.GITHUB_DEPLOYMENT_POLICY,
+                    GITHUB_DEPLOYMENT_POLICY,
                     {"branchPattern": "develop", "environment": "production"},
                 ),
                 "'develop'",
             ),
             (
                 resource(
-                    rules.GITHUB_DEPLOYMENT_POLICY,
+                    GITHUB_DEPLOYMENT_POLICY,
                     {"branchPattern": "*", "environment": "production"},
                 ),
                 "only 'main'",
@@ -315,7 +328,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             guarded({"actorId": DEPLOY_APP, "actorType": "Integration"}),
             # Nobody may pass the ruleset that forbids deleting and force-pushing.
             guarded(deletion=True, nonFastForward=True),
-            resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection()),
+            resource(GITHUB_BRANCH_PROTECTION, branch_protection()),
             guarded({"actorId": 5, "actorType": "RepositoryRole"}, kind="staging"),
             # A named maintainer past the review rule only: no check on this ruleset to skip.
             guarded(MAINTAINER, pullRequest=REVIEW),
@@ -325,7 +338,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             # A maintainer's merge bypass on the ruleset that holds the checks skips them.
             (guarded(MAINTAINER), "bypass"),
             (guarded(MAINTAINER | {"bypassMode": "always"}, pullRequest=REVIEW), "bypass"),
-            (resource(rules.GITHUB_RULESET, ruleset(enforcement="evaluate")), "not enforced"),
+            (resource(GITHUB_RULESET, ruleset(enforcement="evaluate")), "not enforced"),
             # Not "always for everything": an App past deletion and force-pushes too.
             (
                 guarded(APP, deletion=True, nonFastForward=True, **CHECKED),
@@ -342,12 +355,12 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
                 "or comes from app 9",
             ),
             (
-                resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection(enforceAdmins=False)),
+                resource(GITHUB_BRANCH_PROTECTION, branch_protection(enforceAdmins=False)),
                 "admins",
             ),
             (
                 resource(
-                    rules.GITHUB_BRANCH_PROTECTION, branch_protection(requiredPullRequestReviews=[])
+                    GITHUB_BRANCH_PROTECTION, branch_protection(requiredPullRequestReviews=[])
                 ),
                 "0 approving reviews",
             ),
@@ -355,62 +368,60 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     ),
     "no-secret-in-plain-channel": (
         [
-            resource(rules.GITHUB_ENV_VARIABLE, variable("API_URL", "https://api.example.test")),
+            resource(GITHUB_ENV_VARIABLE, variable("API_URL", "https://api.example.test")),
             resource(
-                rules.GITHUB_ENV_VARIABLE,
+                GITHUB_ENV_VARIABLE,
                 variable("VERCEL_PROJECT_ID", "prj_a1B2c3D4e5F6g7H8i9J0k1L2"),
             ),
-            resource(rules.VERCEL_VARIABLE, vercel_variable("NEXT_PUBLIC_API_URL", "[secret]")),
+            resource(VERCEL_VARIABLE, vercel_variable("NEXT_PUBLIC_API_URL", "[secret]")),
             resource(
-                rules.VERCEL_VARIABLE,
+                VERCEL_VARIABLE,
                 vercel_variable("DATABASE_PASSWORD", "hunter2", sensitive=True),
             ),
-            resource(rules.COMMAND, command()),
-            resource(rules.COMMAND, command(stdin='{"service": {"variables": {"PORT": "8000"}}}')),
+            resource(COMMAND, command()),
+            resource(COMMAND, command(stdin='{"service": {"variables": {"PORT": "8000"}}}')),
         ],
         [
             (
-                resource(rules.GITHUB_ENV_VARIABLE, variable("DEPLOY_TOKEN", "[secret]")),
+                resource(GITHUB_ENV_VARIABLE, variable("DEPLOY_TOKEN", "[secret]")),
                 "named like a secret",
             ),
             (
-                resource(rules.GITHUB_ENV_VARIABLE, variable("NOTES", "ghp_" + "a1B2c3D4e5" * 4)),
+                resource(GITHUB_ENV_VARIABLE, variable("NOTES", "ghp_" + "a1B2c3D4e5" * 4)),
                 "GitHub token",
             ),
             (
                 resource(
-                    rules.GITHUB_ENV_VARIABLE,
+                    GITHUB_ENV_VARIABLE,
                     variable("DB", "postgres://app:s3cret@db.internal:5432/app"),
                 ),
                 "URL with a user and password",
             ),
             (
-                resource(
-                    rules.GITHUB_ENV_VARIABLE, variable("BUILD_ID", "Zk3qP9vX2mL8wR4tY7nB1cJ6")
-                ),
+                resource(GITHUB_ENV_VARIABLE, variable("BUILD_ID", "Zk3qP9vX2mL8wR4tY7nB1cJ6")),
                 "high-entropy",
             ),
             (
-                resource(rules.VERCEL_VARIABLE, vercel_variable("STRIPE_SECRET_KEY", "[secret]")),
+                resource(VERCEL_VARIABLE, vercel_variable("STRIPE_SECRET_KEY", "[secret]")),
                 "sensitive=false",
             ),
             (
                 resource(
-                    rules.VERCEL_VARIABLE,
+                    VERCEL_VARIABLE,
                     vercel_variable("NEXT_PUBLIC_SLACK", "xoxb-1234567890-abcdef"),
                 ),
                 "Slack token",
             ),
             (
                 resource(
-                    rules.COMMAND,
+                    COMMAND,
                     command(stdin='{"service": {"variables": {"REDIS_PASSWORD": "pw"}}}'),
                 ),
                 "stdin.service.variables.REDIS_PASSWORD",
             ),
             (
                 resource(
-                    rules.COMMAND,
+                    COMMAND,
                     command(create="RAILWAY_TOKEN=ghp_" + "x1Y2z3" * 6 + " railway up"),
                 ),
                 "command line",
@@ -418,11 +429,11 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         ],
     ),
     "vercel-sensitive-explicit": (
-        [resource(rules.VERCEL_VARIABLE, vercel_variable("NODE_ENV", "production"))],
+        [resource(VERCEL_VARIABLE, vercel_variable("NODE_ENV", "production"))],
         [
             (
                 resource(
-                    rules.VERCEL_VARIABLE,
+                    VERCEL_VARIABLE,
                     {
                         k: v
                         for k, v in vercel_variable("NODE_ENV", "production").items()
@@ -434,17 +445,17 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         ],
     ),
     "command-logs-without-values": (
-        [resource(rules.COMMAND, command()), resource(rules.COMMAND, command(logging="none"))],
+        [resource(COMMAND, command()), resource(COMMAND, command(logging="none"))],
         [
-            (resource(rules.COMMAND, command(logging="stdoutAndStderr")), "stdoutAndStderr"),
+            (resource(COMMAND, command(logging="stdoutAndStderr")), "stdoutAndStderr"),
             (
-                resource(rules.COMMAND, {k: v for k, v in command().items() if k != "logging"}),
+                resource(COMMAND, {k: v for k, v in command().items() if k != "logging"}),
                 "default",
             ),
         ],
     ),
     "images-pinned-by-digest": (
-        [server("prometheus"), server("grafana"), resource(rules.COMMAND, command())],
+        [server("prometheus"), server("grafana"), resource(COMMAND, command())],
         [
             (server("prometheus", source={"image": "prom/prometheus:v2.53.0"}), "not pinned"),
             (server("grafana", source={"image": "grafana/grafana-oss:latest"}), "digest"),
@@ -492,7 +503,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         [
             server("alertmanager"),
             server("alertmanager", kind="staging", protect=False),
-            resource(rules.COMMAND, command()),  # a secret or unreadable stdin: not judged
+            resource(COMMAND, command()),  # a secret or unreadable stdin: not judged
         ],
         [
             (server("prometheus", protect=False), "not protected"),
@@ -501,28 +512,28 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     ),
     "alert-rules-labelled": (
         [
-            resource(rules.STASH, stash("prometheus/rules/alerts.yml", ALERTS_OK)),
+            resource(STASH, stash("prometheus/rules/alerts.yml", ALERTS_OK)),
             # Only rule files are alert rules.
-            resource(rules.STASH, stash("prometheus/prometheus.yml", "global: {}")),
+            resource(STASH, stash("prometheus/prometheus.yml", "global: {}")),
         ],
         [
             (
-                resource(rules.STASH, stash("prometheus/rules/alerts.yml", ALERTS_BAD)),
+                resource(STASH, stash("prometheus/rules/alerts.yml", ALERTS_BAD)),
                 "BackendDown lacks label severity, label service, annotation summary",
             ),
             (
                 resource(
-                    rules.STASH,
+                    STASH,
                     stash("prometheus/rules/alerts.yml", ALERTS_OK.replace("critical", "page")),
                 ),
                 "severity page",
             ),
             (
-                resource(rules.STASH, stash("prometheus/rules/alerts.yml", "groups: [")),
+                resource(STASH, stash("prometheus/rules/alerts.yml", "groups: [")),
                 "not valid YAML",
             ),
             (
-                resource(rules.STASH, stash("prometheus/rules/alerts.yml", "[secret]")),
+                resource(STASH, stash("prometheus/rules/alerts.yml", "[secret]")),
                 "cannot be read",
             ),
         ],
@@ -532,7 +543,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             rollback(),
             rollback(ROLLBACK_DRY_RUN="true", kind="staging"),  # staging decides, never acts
             server("prometheus"),  # not the rollback service
-            resource(rules.COMMAND, command()),  # a stdin that cannot be read: not judged
+            resource(COMMAND, command()),  # a stdin that cannot be read: not judged
         ],
         [
             (rollback(ROLLBACK_DRY_RUN="true"), "set rollback.dryRun to false"),
@@ -590,10 +601,10 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         [
             rollback(),
             alertmanager(),
-            resource(rules.STASH, stash("alertmanager/alertmanager.yml", ALERTMANAGER)),
+            resource(STASH, stash("alertmanager/alertmanager.yml", ALERTMANAGER)),
             # Staging's credentials are guarded too, with the same hosts.
             rollback(kind="staging"),
-            resource(rules.STASH, stash("prometheus/prometheus.yml", "global: {}")),
+            resource(STASH, stash("prometheus/prometheus.yml", "global: {}")),
         ],
         [
             (
@@ -605,7 +616,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
             ),
             (
                 resource(
-                    rules.STASH,
+                    STASH,
                     stash(
                         "alertmanager/alertmanager.yml",
                         ALERTMANAGER.replace("rollback.railway.internal", "hooks.evil.example"),
@@ -633,7 +644,7 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         ],
     ),
     "images-from-allowed-publishers": (
-        [server("prometheus"), server("grafana"), resource(rules.COMMAND, command())],
+        [server("prometheus"), server("grafana"), resource(COMMAND, command())],
         [
             (
                 server(
@@ -683,22 +694,22 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     ),
     "production-repository": (
         [
-            resource(rules.GITHUB_ENVIRONMENT, environment()),
-            resource(rules.GITHUB_PROVIDER, {"owner": APP_REPOSITORY.split("/")[0]}),
+            resource(GITHUB_ENVIRONMENT, environment()),
+            resource(GITHUB_PROVIDER, {"owner": APP_REPOSITORY.split("/")[0]}),
             rollback(GITHUB_REPOSITORY=APP_REPOSITORY),
             resource(
-                rules.GITHUB_ENVIRONMENT,
+                GITHUB_ENVIRONMENT,
                 environment(environment="staging", repository="other"),
                 kind="staging",
             ),
         ],
         [
             (
-                resource(rules.GITHUB_PROVIDER, {"owner": "mallory"}),
+                resource(GITHUB_PROVIDER, {"owner": "mallory"}),
                 f"acts on the GitHub repository 'mallory', not {APP_REPOSITORY}",
             ),
             (
-                resource(rules.GITHUB_RULESET, ruleset(repository=f"{REPOSITORY}-fork")),
+                resource(GITHUB_RULESET, ruleset(repository=f"{REPOSITORY}-fork")),
                 "set github.repository to",
             ),
             (rollback(GITHUB_REPOSITORY=f"mallory/{REPOSITORY}"), f"'mallory/{REPOSITORY}'"),
@@ -706,25 +717,25 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
     ),
     "production-self-review": (
         [
-            resource(rules.GITHUB_ENVIRONMENT, environment()),
+            resource(GITHUB_ENVIRONMENT, environment()),
             resource(
-                rules.GITHUB_ENVIRONMENT,
+                GITHUB_ENVIRONMENT,
                 environment(environment="staging", preventSelfReview=False),
                 kind="staging",
             ),
         ],
         [
             (
-                resource(rules.GITHUB_ENVIRONMENT, environment(preventSelfReview=False)),
+                resource(GITHUB_ENVIRONMENT, environment(preventSelfReview=False)),
                 "preventSelfReview",
             )
         ],
     ),
     "production-branch-bypass": (
         [
-            resource(rules.GITHUB_RULESET, ruleset()),
+            resource(GITHUB_RULESET, ruleset()),
             resource(
-                rules.GITHUB_RULESET,
+                GITHUB_RULESET,
                 ruleset(bypassActors=[{"actorType": "Integration", "actorId": 7}]),
                 kind="staging",
             ),
@@ -732,14 +743,14 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         [
             (
                 resource(
-                    rules.GITHUB_RULESET,
+                    GITHUB_RULESET,
                     ruleset(bypassActors=[{"actorType": "Integration", "actorId": 7}]),
                 ),
                 "GitHub App 7",
             ),
             (
                 resource(
-                    rules.GITHUB_RULESET,
+                    GITHUB_RULESET,
                     ruleset(
                         bypassActors=[
                             {"actorType": "User", "actorId": 9, "bypassMode": "pull_request"}
@@ -751,12 +762,12 @@ CASES: dict[str, tuple[list[Resource], list[tuple[Resource, str]]]] = {
         ],
     ),
     "production-admin-bypass": (
-        [resource(rules.GITHUB_ENVIRONMENT, environment())],
+        [resource(GITHUB_ENVIRONMENT, environment())],
         [
-            (resource(rules.GITHUB_ENVIRONMENT, environment(canAdminsBypass=True)), "admins"),
+            (resource(GITHUB_ENVIRONMENT, environment(canAdminsBypass=True)), "admins"),
             (
                 resource(
-                    rules.GITHUB_ENVIRONMENT,
+                    GITHUB_ENVIRONMENT,
                     {k: v for k, v in environment().items() if k != "canAdminsBypass"},
                 ),
                 "admins",

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from policy import rules
+from policy.resources import GITHUB_ENVIRONMENT, VERCEL_VARIABLE
 from tests.conftest import ROOT, SynthFn, skip_or_fail
 from tests.policy.weakenings import OFFLINE_ONLY, PINS, WEAKENINGS, advisories, github, pack_config
 from tools import mockrun
@@ -202,7 +203,7 @@ def test_public_vercel_value_is_read_in_plaintext(crossguard: ModuleType, sdk: M
     """The engine unwraps the provider's secret mark, so CrossGuard sees the public value itself."""
     (policy,) = [p for p in crossguard.policies() if p.name == "no-secret-in-plain-channel"]
     resource = {
-        "type": rules.VERCEL_VARIABLE,
+        "type": VERCEL_VARIABLE,
         "urn": "urn:pulumi:staging::p::t::frontend-env-x",
         "name": "x",
     }
@@ -223,7 +224,7 @@ def test_unknown_values_in_a_preview_do_not_break_rules(
     crossguard: ModuleType, sdk: ModuleType
 ) -> None:
     env = {
-        "type": rules.GITHUB_ENVIRONMENT,
+        "type": GITHUB_ENVIRONMENT,
         "urn": "urn:pulumi:production::p::t::env",
         "name": "env",
     }

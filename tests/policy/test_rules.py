@@ -9,6 +9,13 @@ import pytest
 
 from policy import rules
 from policy import settings as policy_settings
+from policy.checks.hosts import HostSettings
+from policy.resources import (
+    GITHUB_BRANCH_PROTECTION,
+    GITHUB_ENV_VARIABLE,
+    GITHUB_ENVIRONMENT,
+    GITHUB_RULESET,
+)
 from policy.secret_values import secret_kind
 from tests.policy.cases import (
     CASES,
@@ -49,14 +56,14 @@ def test_failing_resource(rule_name: str, index: int) -> None:
 
 def test_rules_never_echo_the_secret_they_find() -> None:
     token = "ghp_" + "Q7w8E9r0T1" * 4
-    failing = resource(rules.GITHUB_ENV_VARIABLE, {"variableName": "X", "value": token})
+    failing = resource(GITHUB_ENV_VARIABLE, {"variableName": "X", "value": token})
     (violation,) = rules.check_resource(RULES["no-secret-in-plain-channel"], failing)
     assert token not in violation.message
 
 
 def test_wait_timer_minimum_comes_from_the_pack_config() -> None:
     rule = RULES["production-environment-protection"]
-    five_minutes = resource(rules.GITHUB_ENVIRONMENT, environment(waitTimer=5))
+    five_minutes = resource(GITHUB_ENVIRONMENT, environment(waitTimer=5))
     assert rules.check_resource(rule, five_minutes) == []
     assert rules.check_resource(rule, five_minutes, {"minWaitTimer": 5}) == []
     (violation,) = rules.check_resource(rule, five_minutes, {"minWaitTimer": 10})
@@ -67,7 +74,7 @@ def test_pack_config_is_validated() -> None:
     rule = RULES["production-environment-protection"]
     with pytest.raises(pydantic.ValidationError, match="minWaitTimer"):
         rules.check_resource(
-            rule, resource(rules.GITHUB_ENVIRONMENT, environment()), {"minWaitTimer": -1}
+            rule, resource(GITHUB_ENVIRONMENT, environment()), {"minWaitTimer": -1}
         )
 
 
@@ -83,8 +90,8 @@ def test_config_schema_carries_the_defaults() -> None:
 
 def test_required_checks_follow_the_config() -> None:
     stack = [
-        resource(rules.GITHUB_ENVIRONMENT, environment()),
-        resource(rules.GITHUB_RULESET, ruleset()),
+        resource(GITHUB_ENVIRONMENT, environment()),
+        resource(GITHUB_RULESET, ruleset()),
     ]
     (violation,) = rules.check_stack(
         rules.STACK_RULES[0], stack, {"requiredChecks": ["test-and-quality", "e2e"]}
@@ -97,16 +104,14 @@ STACK_RULE = rules.STACK_RULES[0]
 
 def test_stack_rule_passes_when_a_ruleset_covers_main() -> None:
     stack = [
-        resource(rules.GITHUB_ENVIRONMENT, environment()),
-        resource(rules.GITHUB_RULESET, ruleset()),
+        resource(GITHUB_ENVIRONMENT, environment()),
+        resource(GITHUB_RULESET, ruleset()),
     ]
     assert rules.check_stack(STACK_RULE, stack) == []
     # Classic branch protection counts too, and staging needs none.
-    classic = [stack[0], resource(rules.GITHUB_BRANCH_PROTECTION, branch_protection())]
+    classic = [stack[0], resource(GITHUB_BRANCH_PROTECTION, branch_protection())]
     assert rules.check_stack(STACK_RULE, classic) == []
-    staging = [
-        resource(rules.GITHUB_ENVIRONMENT, environment(environment="staging"), kind="staging")
-    ]
+    staging = [resource(GITHUB_ENVIRONMENT, environment(environment="staging"), kind="staging")]
     assert rules.check_stack(STACK_RULE, staging) == []
 
 
@@ -126,8 +131,8 @@ def test_stack_rule_passes_when_a_ruleset_covers_main() -> None:
     ids=["none", "other-branch", "excluded"],
 )
 def test_stack_rule_fails_when_main_is_unprotected(protections: list[dict[str, object]]) -> None:
-    env = resource(rules.GITHUB_ENVIRONMENT, environment(), name="github-environment")
-    stack = [env, *(resource(rules.GITHUB_RULESET, p) for p in protections)]
+    env = resource(GITHUB_ENVIRONMENT, environment(), name="github-environment")
+    stack = [env, *(resource(GITHUB_RULESET, p) for p in protections)]
     (violation,) = rules.check_stack(STACK_RULE, stack)
     assert violation.resource == env
     assert "refs/heads/main" in violation.message
@@ -170,7 +175,7 @@ def test_trusted_hosts_come_from_the_pack_config() -> None:
     provider = rollback(SMTP_HOST="smtp.sendgrid.net")
     (violation,) = rules.check_resource(rule, provider)
     assert "the SMTP login would go to smtp.sendgrid.net" in violation.message
-    trusted = [*rules.HostSettings().trusted_hosts, "sendgrid.net"]
+    trusted = [*HostSettings().trusted_hosts, "sendgrid.net"]
     assert rules.check_resource(rule, provider, {"trustedHosts": trusted}) == []
     assert "railway.internal" in rules.config_schema(rule)["trustedHosts"]["default"]
 
@@ -189,7 +194,7 @@ def test_the_stacks_own_hosts_are_trusted_exactly(host: str, trusted: bool) -> N
     rule = RULES["credentials-to-trusted-hosts"]
     config = {
         "ownHosts": ["shop.example", "smtp.shop.example"],
-        "trustedHosts": [*rules.HostSettings().trusted_hosts, "sendgrid.net"],
+        "trustedHosts": [*HostSettings().trusted_hosts, "sendgrid.net"],
     }
     found = rules.check_resource(rule, rollback(SMTP_HOST=host), config)
     assert (found == []) is trusted, found
@@ -238,7 +243,7 @@ def test_the_health_check_limits_come_from_the_pack_config() -> None:
 def test_only_the_deploy_app_may_bypass_when_the_pack_names_it() -> None:
     rule = RULES["production-branch-protection"]
     app = resource(
-        rules.GITHUB_RULESET, ruleset(bypassActors=[{"actorId": 7, "actorType": "Integration"}])
+        GITHUB_RULESET, ruleset(bypassActors=[{"actorId": 7, "actorType": "Integration"}])
     )
     assert rules.check_resource(rule, app, {"deployAppId": 7}) == []
     (violation,) = rules.check_resource(rule, app, {"deployAppId": 8})
@@ -254,9 +259,7 @@ def test_the_advisory_says_who_may_pass_which_rule() -> None:
             {"actorId": 9, "actorType": "User", "bypassMode": "pull_request"},
         ],
     )
-    messages = [
-        v.message for v in rules.check_resource(rule, resource(rules.GITHUB_RULESET, review))
-    ]
+    messages = [v.message for v in rules.check_resource(rule, resource(GITHUB_RULESET, review))]
     assert messages[0].startswith("the GitHub App 7 may push to main past the review rule (always)")
     assert messages[1].startswith("GitHub user 9 may merge their own pull requests into main past "
                                   "the review rule")  # fmt: skip
@@ -267,7 +270,7 @@ TEAMS = next(r for r in rules.STACK_RULES if r.name == "production-reviewer-team
 
 def test_a_reviewing_team_needs_the_access_the_stack_grants() -> None:
     env = resource(
-        rules.GITHUB_ENVIRONMENT,
+        GITHUB_ENVIRONMENT,
         environment(reviewers=[{"users": [], "teams": [42]}]),
         name="github-environment",
     )
@@ -278,7 +281,7 @@ def test_a_reviewing_team_needs_the_access_the_stack_grants() -> None:
         violation.message
     )
     staging = resource(
-        rules.GITHUB_ENVIRONMENT,
+        GITHUB_ENVIRONMENT,
         environment(environment="staging", reviewers=[{"users": [], "teams": [42]}]),
         kind="staging",
     )
@@ -306,9 +309,8 @@ REVIEWS = {"pullRequest": {"requiredApprovingReviewCount": 1}}
 def test_the_branchs_rulesets_together_require_checks_and_reviews(
     split: list[dict[str, object]], expected: str | None
 ) -> None:
-    stack = [resource(rules.GITHUB_ENVIRONMENT, environment())] + [
-        resource(rules.GITHUB_RULESET, ruleset(rules=r), name=f"ruleset-{i}")
-        for i, r in enumerate(split)
+    stack = [resource(GITHUB_ENVIRONMENT, environment())] + [
+        resource(GITHUB_RULESET, ruleset(rules=r), name=f"ruleset-{i}") for i, r in enumerate(split)
     ]
     found = rules.check_stack(STACK_RULE, stack)
     if expected is None:

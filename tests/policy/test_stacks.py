@@ -15,8 +15,8 @@ import pytest
 import components.monitoring
 import components.pipeline
 from components.railway.spec import SECRET_ENV_PREFIX
-from policy import rules
 from policy import settings as policy_settings
+from policy.checks import rollback as rollback_checks
 from tests.conftest import NAMESPACE, PROJECT_DIR, SynthFn, validated_stack
 from tests.policy.weakenings import OWN_HOSTS, PINS, WEAKENINGS, advisories, github, pack_config
 from tools import policycheck
@@ -332,7 +332,7 @@ def test_a_weakened_production_plan_fails_the_offline_check(
 
 
 def test_the_policy_reads_secret_variables_by_the_converge_tools_names() -> None:
-    assert rules.SECRET_ENV_PREFIX == SECRET_ENV_PREFIX
+    assert rollback_checks.SECRET_ENV_PREFIX == SECRET_ENV_PREFIX
 
 
 def test_a_reviewing_team_the_stack_does_not_grant_access_fails(

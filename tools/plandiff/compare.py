@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import JsonValue
 
-from policy.rules import Level, Violation
+from policy.rule import Level, Violation
 from tools import policycheck
 from tools.plandiff.plan import (
     RESOURCE_OPTIONS,
