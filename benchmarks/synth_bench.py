@@ -8,9 +8,11 @@ provider SDK the program uses, and exits as the synth exits: with what it import
 same way; a floor with a plain exit pays that scan (0.1-0.2 s) and so flattered the ratio. It
 is shown too, with the ratios to it, as the floor was measured before. A third row imports what
 the synth imports and runs nothing: the share of the ratio that no change to the program's run
-can remove. The synth runs the whole program for a stack under the mock runtime and writes its
-plan. The commands take turns, run
-by run, so a busy machine slows them all alike.
+can remove. Two more rows bound the goal from below: Pulumi's runtime registering the staging
+plan's resources again, alone (`benchmarks.replay`: the floor's imports, then every resource
+with its inputs and nothing else), and the same after pydantic's import (no model built). The
+synth runs the whole program for a stack under the mock runtime and writes its plan. The
+commands take turns, run by run, so a busy machine slows them all alike.
 Both sides load compiled bytecode, as on a user's second run: pip compiled the SDKs at install,
 and one warm-up run compiles our modules. PYTHONDONTWRITEBYTECODE, which some machines set, is
 dropped for the runs: with it, every run would recompile our modules. Peak memory is each
@@ -20,8 +22,10 @@ nothing, when a synth fails. Prints a Markdown table.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from pathlib import Path
 
 from benchmarks import measure
 
@@ -31,6 +35,15 @@ FROZEN = f"{FLOOR}; import gc; gc.freeze()"  # exits as tools.synth does
 # program costs before it registers a resource.
 IMPORTS = f"{FLOOR}, pulumi_command.local, tools.synth, components.pipeline; import gc; gc.freeze()"
 STACKS = ("staging", "production")
+PYDANTIC = "from pydantic import BaseModel, Field"
+
+
+def _replay(plan: str, before: str = "") -> str:
+    """Pulumi alone registering `plan`'s resources, after the floor's imports (and `before`)."""
+    return (
+        f"{FLOOR}, benchmarks.replay; {before}import gc; gc.freeze(); gc.disable(); "
+        f"benchmarks.replay.main({plan!r}); gc.freeze()"
+    )
 
 
 def main() -> None:
@@ -38,6 +51,10 @@ def main() -> None:
     measure.require("pulumi", "pulumi_github", "pulumiverse_vercel", "pulumi_command", "pydantic")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as out:
+        plan = f"{out}/replay/plan.json"
+        synth = ["-m", "tools.synth", "--stack", "staging", "--out", f"{out}/replay"]
+        measure.check(measure.run(synth, env), "the staging synth whose plan is replayed")
+        count = len(json.loads(Path(plan).read_text())["resources"])
         commands = {
             "floor: the imports, exit as the synth's (`gc.freeze()`)": measure.Command(
                 ["-c", FROZEN]
@@ -45,6 +62,11 @@ def main() -> None:
             f"floor, plain exit: `{FLOOR}`": measure.Command(["-c", FLOOR]),
             "the synth's imports only (`tools.synth`, `components.pipeline`), nothing run": (
                 measure.Command(["-c", IMPORTS])
+            ),
+            f"Pulumi alone: the staging plan's {count} resources registered again "
+            "(`benchmarks.replay`)": measure.Command(["-c", _replay(plan)]),
+            f"the same after pydantic's import (`{PYDANTIC}`)": measure.Command(
+                ["-c", _replay(plan, f"{PYDANTIC}; ")]
             ),
         }
         for stack in STACKS:

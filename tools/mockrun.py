@@ -31,8 +31,6 @@ from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from components.config.loading import project_name
-
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
@@ -333,7 +331,12 @@ def run(
     settings.reset_options()
     monitor = monitor or RecordingMonitor(Mocks())
     labels = monitor.mocks.labels if isinstance(monitor.mocks, Mocks) else {}
-    project = project or project_name()
+    if project is None:
+        # Here, not at the top: without it this module imports no config model, so
+        # benchmarks.replay times Pulumi's runtime alone.
+        from components.config.loading import project_name
+
+        project = project_name()
     pulumi.runtime.set_mocks(
         monitor.mocks,
         project=project,
