@@ -16,16 +16,11 @@ from monitoring.config import MonitoringConfig, Target
 from monitoring.durations import format_duration
 from monitoring.rollback import rollback_config, rollback_services
 from monitoring.rules import AlertRule, alert_annotations, alert_labels
+from monitoring.slo_promtool import Check
 from rollback.metrics import WEBHOOK_OUTCOMES, acted_on
 from rollback.policy import Policy
 
 MINUTE = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Check:
-    at: timedelta
-    fires: bool
 
 
 @dataclass(frozen=True)
