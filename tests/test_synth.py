@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +151,32 @@ def test_a_rerun_leaves_exactly_the_files_the_program_renders(
     assert not (folder / "gone").exists()
     assert not (folder / rendered[0]).is_symlink()
     assert outside.read_text() == "not ours"
+
+
+def test_a_full_disk_leaves_the_plan_before_whole(
+    run_stack: SynthFn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = run_stack("staging")
+    synth.write(plan, tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    write_text = Path.write_text
+
+    def full(path: Path, content: str, **options: Any) -> int:
+        write_text(path, content[: len(content) // 2], **options)  # what fitted
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError, match="No space left"):
+        synth.write(plan, tmp_path)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("a file where the folder would go")
+    result = run_cli("--stack", "staging", "--out", str(tmp_path / "file" / "out"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"cannot write {tmp_path / 'file' / 'out'}: Not a directory"
 
 
 def test_outputs_hold_no_secret(run_stack: SynthFn) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from components.config import ROOT, ConfigError, check_namespaces
+from tools.files import write_whole
 from tools.missing import UNSET_PROJECT_ID
 from tools.synth import validated
 
@@ -400,8 +401,7 @@ def main(argv: Sequence[str] | None = None, prompt: Callable[[str], str] | None 
         print(f"refusing to overwrite {names}: nothing written", file=sys.stderr)
         return 2
     for name, content in written.items():
-        (args.dir / name).parent.mkdir(parents=True, exist_ok=True)
-        (args.dir / name).write_text(content)
+        write_whole(args.dir / name, content)
         print(f"wrote {args.dir / name}")
     print(next_steps(answers, args.dir))
     return 0

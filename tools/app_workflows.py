@@ -5,7 +5,8 @@
     python -m tools.app_workflows --stack staging --repository >> "$GITHUB_OUTPUT"
 
 The files are the ones `pulumi up` commits with `github.workflows: managed`. A bad stack file, or
-workflows that disagree with what the stack declares, exit 2 with the config message.
+workflows that disagree with what the stack declares, exit 2 with the config message; an output
+folder that cannot be written exits 2 in one line (each file written is whole).
 `--repository` prints the stack's application repository instead, `owner=...` and `name=...`
 lines, for this repository's workflows to scope the tokens they mint to it, and
 `administers=true` for a production-kind stack, whose App administers that repository behind the
@@ -22,6 +23,7 @@ from pathlib import Path
 from components import app_repository
 from components.config import ROOT, ConfigError, project_name
 from components.stackfile import StackFileError
+from tools.files import cannot_write, write_whole
 from tools.synth import read_stack_file, validated
 
 
@@ -55,11 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StackFileError) as error:
         print(error, file=sys.stderr)
         return 2
-    for path, content in files.items():
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-        print(target)
+    try:
+        for path, content in files.items():
+            write_whole(out / path, content)
+            print(out / path)
+    except OSError as error:
+        print(cannot_write(error, out), file=sys.stderr)
+        return 2
     return 0
 
 

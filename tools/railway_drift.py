@@ -23,6 +23,7 @@ from components.config import ROOT, ConfigError
 from components.railway.spec import SECRET_ENV_PREFIX
 from components.stackfile import StackFileError
 from tools import synth
+from tools.files import write_whole
 
 COMMAND = "command:local:Command"
 
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in lines:
         print(line)
     if args.report:
-        args.report.write_text("".join(f"{line}\n" for line in lines))
+        write_whole(args.report, "".join(f"{line}\n" for line in lines))
     return worst
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from graphql import build_client_schema, get_introspection_query, print_schema
 
 from components.railway.client import DEFAULT_URL, RailwayClient, RailwayError, auth_from_env
+from tools.files import write_whole
 
 
 def fetch(client: RailwayClient) -> str:
@@ -38,8 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RailwayError as error:
         print(f"railway_schema: {error}", file=sys.stderr)
         return 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(sdl + "\n")
+    write_whole(args.out, sdl + "\n")
     print(f"wrote {args.out} ({len(sdl.splitlines())} lines)")
     return 0
 

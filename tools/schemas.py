@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from components.outputs import StackOutputs
+from tools.files import write_whole
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "stack-outputs.schema.json"
 
@@ -25,7 +26,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="rewrite the committed schema file")
     text = json.dumps(stack_outputs_schema(), indent=2, sort_keys=True) + "\n"
     if parser.parse_args().write:
-        SCHEMA_FILE.write_text(text)
+        write_whole(SCHEMA_FILE, text)
         print(f"wrote {SCHEMA_FILE}")
     else:
         print(text, end="")

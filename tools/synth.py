@@ -12,7 +12,8 @@ become secret placeholders (the summary says how many were missing; `--missing` 
 a stack still needs before `pulumi up`, each with its command, and exits 1 while anything is
 missing: tools/missing.py). `secretVersions` in the plan names each secure value by a fingerprint
 of its ciphertext (public in the stack file), so a secret set anew shows as changed in a diff.
-A bad stack file exits 2 with the config message on stderr.
+A bad stack file exits 2 with the config message on stderr, and so does an output folder that
+cannot be written (each file written is whole: a full disk leaves the one before).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from components.config import (
 )
 from components.stackfile import StackFileError, is_secure, read
 from tools import missing, mockrun
+from tools.files import cannot_write, write_whole
 
 PLACEHOLDER = "offline-synth-placeholder"
 # A secret whose shape the config checks gets a placeholder of that shape (`.invalid`: RFC 2606).
@@ -197,18 +199,8 @@ def monitoring_files(plan: mockrun.Plan) -> dict[str, str]:
     return {s["path"]: s["content"] for s in stashes if {"path", "content"} <= set(s)}
 
 
-def _replace(target: Path, content: str) -> None:
-    """`content` written as a new file. Written over in place, the old file made ext4 allocate
-    its blocks at once (mount option `auto_da_alloc`, on by default, for a file truncated and
-    rewritten: Linux commit afd4672dc761): 7-48 ms a synth, against 5-11 for new files. A link
-    there is removed, never written through."""
-    target.unlink(missing_ok=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(content)
-
-
 def write(plan: mockrun.Plan, out: Path) -> None:
-    _replace(out / "plan.json", json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
+    write_whole(out / "plan.json", json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
     files = {Path(path): content for path, content in monitoring_files(plan).items()}
     folder = out / "monitoring"
     # A file the program no longer renders must not linger; only our own folder is swept.
@@ -219,7 +211,7 @@ def write(plan: mockrun.Plan, out: Path) -> None:
         elif not any(found.iterdir()):
             found.rmdir()
     for path, content in files.items():
-        _replace(folder / path, content)
+        write_whole(folder / path, content)
 
 
 def summary(plan: mockrun.Plan, out: Path) -> str:
@@ -286,7 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StackFileError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
-    write(plan, out)
+    try:
+        write(plan, out)
+    except OSError as error:  # a full disk, a folder that cannot be written: each file stays whole
+        print(cannot_write(error, out), file=sys.stderr)
+        return 2
     print(summary(plan, out))
     unset = missing.stack_file_items(checked, stack_file, project, "")
     if unset:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from policy.settings import SettingsError
+from tools.files import write_whole
 from tools.plandiff.compare import StackDiff, diff_sides
 from tools.plandiff.markdown import COMMENT_LIMIT, render
 from tools.plandiff.plan import PlanDiffError, load_side
@@ -71,8 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         diffs = diff_sides(load_side(args.base), head, settings=settings)
         markdown = render(diffs, args.limit)
         if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(markdown, encoding="utf-8")
+            write_whole(args.out, markdown)
             print("\n".join(_one_line(diff) for diff in diffs))
         else:
             sys.stdout.write(markdown)
