@@ -18,8 +18,6 @@ from policy.rule import BranchSettings, NoSettings
 
 # How the rollback service reads a boolean (pydantic): anything else, or nothing, is not "false".
 _FALSE = frozenset({"false", "0", "off", "f", "n", "no"})
-
-
 # The rollback service's settings that are platform tokens (rollback/settings.py names them).
 _ROLLBACK_TOKENS = ("RAILWAY_API_TOKEN", "RAILWAY_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN")
 # A Railway service's secret variable NAME travels as the command's environment variable
