@@ -1,13 +1,22 @@
 """A team adopts the pipeline for its own product by the documented path only (docs/adopting.md):
-`tools.adopt` writes the stack files from its answers, `tools.synth --missing` lists what is still
-to set, then the synth, the policy, the plan diff and the real tools pass on what it wrote, and
-nothing of this repository's product reaches a resource it would deploy."""
+the page's commands as written, in a copy of this repository (step 1 removes this product's files,
+step 2's `tools.adopt` writes the new ones in place); and, for another product adopted into an
+empty folder, `tools.synth --missing` lists what is still to set, then the synth, the policy, the
+plan diff and the real tools pass on what it wrote, and nothing of this repository's product
+reaches a resource it would deploy. A bad answer is told by its option, and a folder that cannot
+be written in one line."""
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 import components.monitoring
@@ -15,6 +24,7 @@ from components.config import ROOT, project_name
 from tests.conftest import validated_stack
 from tests.monitoring.promtool import run_promtool
 from tests.projects import check_monitoring, check_workflows, command, strings, synth
+from tools.adopt import OPTIONS
 from tools.synth import read_stack_file, validated
 
 # The answers of a team with another product: its own namespace, repository, domains, services,
@@ -126,11 +136,104 @@ def test_adoption_never_overwrites_and_writes_nothing_from_bad_answers(tmp_path:
     bad = [*ANSWERS, "--email-to", "nobody@", "--service", "oven=heroku:web:x"]
     refused = command("tools.adopt", "--dir", fresh, *bad, check=False)
     assert refused.returncode == 2
-    assert "monitoring.receivers.emailTo[0]" in refused.stderr
-    assert "services.oven" in refused.stderr
+    assert "--email-to 'nobody@': " in refused.stderr
+    assert "--service 'oven=heroku:web:x': platform: " in refused.stderr
     assert not fresh.exists()
     unanswered = command("tools.adopt", "--dir", fresh, "--no-input", check=False)
-    assert unanswered.returncode == 2 and "--repository" in unanswered.stderr
+    assert unanswered.returncode == 2 and "--repository: missing" in unanswered.stderr
+
+
+def problems(stderr: str) -> list[str]:
+    """tools.adopt's list of problems: a heading, then one indented line each."""
+    heading, *lines = stderr.splitlines()
+    assert re.fullmatch(r"\d+ problem\(s\) with the answers, nothing written:", heading), stderr
+    return [line.removeprefix("  ") for line in lines]
+
+
+def test_bad_answers_are_told_by_their_option_each_once_and_all_at_once(tmp_path: Path) -> None:
+    """Nothing is written, so a problem names the option to change, never a stack file's key
+    to `pulumi config set`; each once, though every environment's stack file holds it."""
+    bad = [
+        *ANSWERS,
+        "--product", "Bakery",
+        "--email-to", "ovens-at-corner-bakery",
+        "--smtp", "mail.corner-bakery.org",
+        "--flag", "rye_bread",
+        "--environment", "prod=corner-bakery.net",
+        "--environment", "preview:preview",
+        "--service", "mixer=railway:web",
+        "--service", "proofer=railway:worker:backend/proofer:ruby",
+        "--reviewer", "corner_baker",
+    ]  # fmt: skip
+    refused = command("tools.adopt", "--dir", tmp_path / "new", *bad, check=False)
+    assert refused.returncode == 2 and not (tmp_path / "new").exists()
+    told = problems(refused.stderr)
+    assert len(told) == len(set(told)) == 9, refused.stderr
+    expected = [
+        "--product 'Bakery': ",
+        "--environment 'prod=corner-bakery.net': 'prod' is not a kind",
+        "--environment 'preview:preview': not of the form NAME[:KIND[:BRANCH]]=DOMAIN",
+        "--service 'mixer=railway:web': not of the form NAME=PLATFORM:ROLE:ROOT",
+        "--service 'proofer=railway:worker:backend/proofer:ruby': language: ",
+        "--reviewer 'corner_baker': user: ",
+        "--email-to 'ovens-at-corner-bakery': ",
+        "--smtp 'mail.corner-bakery.org': ",
+        "--flag 'rye_bread': ",
+    ]
+    assert [e for e in expected if sum(line.startswith(e) for line in told) != 1] == []
+    assert "pulumi config" not in refused.stderr and "fix:" not in refused.stderr
+    assert "[key]" not in refused.stderr and "Value error" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("clash", "told"),
+    [
+        (
+            ["--schedule", "ovens=0 4 * * *", "--secret-env", "oven=ORDERS_DB"],
+            [
+                "--schedule: no cron service is named ovens",
+                "--secret-env: no service is named oven",
+            ],
+        ),
+        (  # only the config loader sees these: told by the option and the stack file's key
+            ["--service", "grafana=railway:web:backend/grafana"],
+            ["--service: services.grafana: the pipeline's own service or scrape job has this name"],
+        ),
+    ],
+)
+def test_answers_that_clash_are_told_by_their_option_once(
+    tmp_path: Path, clash: list[str], told: list[str]
+) -> None:
+    """Answers each fine alone, wrong together: told once, not once per stack file, and without
+    the config loader's `pulumi config` fixes."""
+    refused = command("tools.adopt", "--dir", tmp_path / "new", *ANSWERS, *clash, check=False)
+    assert refused.returncode == 2 and not (tmp_path / "new").exists()
+    assert problems(refused.stderr) == told
+
+
+def test_a_folder_it_cannot_write_is_one_line_and_exit_2_with_nothing_left(
+    tmp_path: Path,
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    blocked = tmp_path / "blocked"  # its policy/ is a file: the last files cannot be written
+    blocked.mkdir()
+    (blocked / "policy").write_text("")
+    for directory in (Path("/proc/no-such-folder"), a_file, blocked):
+        result = command("tools.adopt", "--dir", directory, *ANSWERS, check=False)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("cannot write ") and result.stderr.count("\n") == 1
+        assert "Traceback" not in result.stderr and result.stdout == ""
+    assert [p.name for p in blocked.iterdir()] == ["policy"]
+
+
+def test_the_help_shows_each_answer_in_the_form_the_page_gives() -> None:
+    page = (ROOT / "docs/adopting.md").read_text()
+    options = {f"--{name.replace('_', '-')}" for name in OPTIONS}
+    forms = [f for f in re.findall(r"`(--[a-z-]+ [A-Z][^`]*)`", page) if f.split()[0] in options]
+    assert "--schedule NAME=CRON" in forms
+    shown = command("tools.adopt", "-h", check=False).stdout
+    assert [form for form in forms if form not in shown] == []
 
 
 def test_missing_lists_each_value_with_its_command_until_none_is_left(tmp_path: Path) -> None:
@@ -180,3 +283,95 @@ def test_missing_lists_each_value_with_its_command_until_none_is_left(tmp_path: 
             os.environ.pop(name)
     assert done.returncode == 0, done.stdout
     assert "Nothing missing" in done.stdout
+
+
+def documented_commands(step: int) -> list[str]:
+    """The commands of the first `sh` block of docs/adopting.md's step N, as written (a line
+    continued with a backslash joined)."""
+    page = (ROOT / "docs/adopting.md").read_text()
+    section = page.split(f"\n## {step}. ")[1].split("\n## ")[0]
+    block = section.split("```sh\n")[1].split("```")[0]
+    return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+NOT_RUN = {
+    "bash tools/venv": "the copy's .venv is the venv these tests run in",
+    "bash tools/check": "the suite this test is part of",
+}
+
+
+def repository_copy(copy: Path) -> dict[str, str]:
+    """This repository as its working tree has it (tracked files and new ones git does not
+    ignore), committed in a repository of its own, with the tests' venv as its .venv; the
+    environment to run commands in it (no git configuration of this machine's)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():  # a file deleted but not yet committed is not
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    (copy / ".venv").symlink_to(sys.prefix)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.pop("PIPELINE_PROJECT_DIR", None)
+    env |= {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    for who in ("AUTHOR", "COMMITTER"):
+        env |= {f"GIT_{who}_NAME": "adopter", f"GIT_{who}_EMAIL": "adopter@example.com"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the pipeline, forked"]):
+        subprocess.run(["git", *args], cwd=copy, env=env, check=True)
+    return env
+
+
+def test_the_documented_steps_adopt_in_place_in_a_copy_of_the_repository(tmp_path: Path) -> None:
+    """Steps 1 and 2 as a newcomer runs them, from the copy's root in a shell: step 2's
+    `python -m tools.adopt` runs from the copy, where step 1 removed this product's files (the
+    project file among them). Steps 3 and 4 then run on what it wrote, in this process (from
+    here, so with --project-dir, and --out into the test's folder)."""
+    copy = tmp_path / "pipeline"
+    env = repository_copy(copy)
+    former = [
+        str(p.relative_to(copy))
+        for p in (*copy.glob("Pulumi*.yaml"), *copy.glob("policy/settings/*"))
+    ]
+    for line in documented_commands(1) + documented_commands(2):
+        if line.split("#")[0].strip() not in NOT_RUN:
+            run = subprocess.run(
+                ["bash", "-ec", line],
+                cwd=copy,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert run.returncode == 0, f"{line}\n{run.stdout}{run.stderr}"
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=copy, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    stacks = ("staging", "production", "production-eu")
+    assert sorted(status.splitlines()) == sorted(
+        [
+            *(f"D  {name}" for name in former if name != "Pulumi.yaml"),
+            "D  Pulumi.yaml",
+            "?? Pulumi.yaml",
+            *(f"?? Pulumi.{stack}.yaml" for stack in stacks),
+            *(f"?? policy/settings/{stack}.yaml" for stack in stacks),
+        ]
+    ), status
+    new_project = yaml.safe_load((copy / "Pulumi.yaml").read_text())
+    this_project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert new_project["name"] == "shop-pipeline"
+    for key in ("runtime", "backend"):
+        assert new_project[key] == this_project[key]
+    for step, line in enumerate(documented_commands(3) + documented_commands(4)):
+        if line.split("#")[0].strip() in NOT_RUN:
+            continue
+        python, dash_m, *args = shlex.split(line, comments=True)
+        assert (python, dash_m) == (".venv/bin/python", "-m"), line
+        out = tmp_path / "out" / str(step)
+        result = command(*args, "--project-dir", copy, "--out", out, check=False)
+        missing = "--missing" in args  # exit 1 while anything is missing (step 3)
+        assert result.returncode == int(missing), f"{line}\n{result.stdout}{result.stderr}"
+        assert "mandatory" not in result.stdout, result.stdout

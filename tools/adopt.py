@@ -11,9 +11,11 @@ Writes DIR/Pulumi.yaml (the project's name, `<product>-pipeline` unless --projec
 namespace of every key), and DIR/Pulumi.<environment>.yaml and the policy's settings
 DIR/policy/settings/<environment>.yaml for each environment. An answer not given is asked
 for on a terminal (never with --no-input). Nothing is overwritten: an existing file stops it
-before anything is written, and so does a stack file the config loader refuses. Every value is
-a first guess from the answers (health paths, ports, thresholds): read the files, then run the
-next steps it prints. No secret is asked for or written.
+before anything is written. A bad answer writes nothing: every problem is listed at once, each
+by its option, and so are the problems the config loader finds in the stack files the answers
+make (a reserved service name, a second Vercel service). Every value is a first guess from the
+answers (health paths, ports, thresholds): read the files, then run the next steps it prints.
+No secret is asked for or written.
 
 --environment NAME[:KIND[:BRANCH]]=DOMAIN: KIND (production, staging, preview) defaults to the
 name when it is one; BRANCH to `main` for production and `develop` otherwise. Services' urls are
@@ -30,109 +32,292 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
-from components.config import ROOT, ConfigError, check_namespaces
-from tools.files import write_whole
+from components.config import (
+    ConfigError,
+    Environment,
+    GitHubConfig,
+    Product,
+    RailwayConfig,
+    RollbackConfig,
+    VercelConfig,
+    check_namespaces,
+)
+from components.config.schema import (
+    Branch,
+    CronSchedule,
+    FlagName,
+    Folder,
+    Login,
+    PythonPackage,
+    SecretEnvName,
+    TeamSlug,
+)
+from monitoring.config import Email, EnvironmentKind, Platform, Receivers, Role, ServiceName
+from tools.files import cannot_write, write_whole
 from tools.missing import UNSET_PROJECT_ID
 from tools.synth import validated
 
-KINDS = ("production", "staging", "preview")
+KINDS: tuple[str, ...] = get_args(EnvironmentKind)
 CRON = "0 3 * * *"
 PORT = 8000
 REQUIRED_CHECK = "test-and-quality"  # the CI workflow's gate job (workflows.WorkflowsConfig)
+# Pulumi.yaml but its name and description. Written from here, not copied from this repository's
+# Pulumi.yaml: adopting in place removes that file first (docs/adopting.md, step 1).
+PROJECT_FILE = """\
+runtime:
+  name: python
+  options:
+    toolchain: pip
+    virtualenv: .venv
+# State stays on the machine of whoever deploys unless PULUMI_BACKEND_URL names a shared backend
+# (e.g. s3://bucket or https://api.pulumi.com); the CI workflows always set it. The folder is kept
+# in git (empty) because a file backend refuses a folder that does not exist.
+backend:
+  url: file://./.pulumi-state
+"""
+
+
+def like(model: type[BaseModel], name: str) -> FieldInfo:
+    """The constraints of a stack file's key (not its alias), for the answer it is made of."""
+    info: FieldInfo = Field()
+    info.metadata = list(model.model_fields[name].metadata)
+    return info
+
+
+# A lower-case host name: https://DOMAIN and https://SERVICE.DOMAIN are the stack's origins.
+Domain = Annotated[
+    str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+]
+# Pulumi's rule for a project's name, which is also every key's namespace.
+ProjectName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 
 
 class AnswerError(ValueError):
-    """An answer that cannot be read; the message says which and the form it takes."""
+    """Answers that cannot make stack files: every problem, each by its option."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(dict.fromkeys(problems))
+        super().__init__(
+            f"{len(self.problems)} problem(s) with the answers, nothing written:\n"
+            + "\n".join(f"  {problem}" for problem in self.problems)
+        )
 
 
-@dataclass(frozen=True)
-class Env:
-    name: str
-    kind: str
-    branch: str
-    domain: str
+class Answer(BaseModel):
+    """An answer given as one string (`--service api=railway:web:services/api`), read into its
+    parts; FORM is how its option is written."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    FORM: ClassVar[str]
+
+    @classmethod
+    def parts(cls, text: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parts = cls.parts(value)
+        if parts is None:
+            raise ValueError(f"not of the form {cls.FORM}")
+        return parts
+
+
+class Env(Answer):
+    FORM = "NAME[:KIND[:BRANCH]]=DOMAIN"
+    name: Annotated[str, like(Environment, "name")]
+    kind: EnvironmentKind
+    branch: Branch
+    domain: Domain
+
+    @classmethod
+    def parts(cls, text: str) -> dict[str, Any] | None:
+        head, equals, domain = text.partition("=")
+        name, _, rest = head.partition(":")
+        kind, _, branch = rest.partition(":")
+        if not (equals and name and domain):
+            return None
+        if not (kind or name in KINDS):
+            raise ValueError(
+                f"{name!r} is not a kind ({', '.join(KINDS)}), so KIND is needed, e.g. "
+                f"{name}:production={domain}"
+            )
+        kind = kind or name
+        default = "main" if kind == "production" else "develop"
+        return {"name": name, "kind": kind, "branch": branch or default, "domain": domain}
 
     @property
     def production(self) -> bool:
         return self.kind == "production"
 
 
-@dataclass(frozen=True)
-class Svc:
-    name: str
-    platform: str
-    role: str
-    root: str
-    language: str
-    package: str | None
+class Svc(Answer):
+    FORM = "NAME=PLATFORM:ROLE:ROOT[:LANGUAGE[:PACKAGE]]"
+    name: ServiceName
+    platform: Platform
+    role: Role
+    root: Folder
+    language: Literal["node", "python"]
+    package: PythonPackage | None
+
+    @classmethod
+    def parts(cls, text: str) -> dict[str, Any] | None:
+        name, equals, spec = text.partition("=")
+        parts = spec.split(":")
+        if not (equals and name) or not 3 <= len(parts) <= 5:
+            return None
+        platform, role, root = parts[:3]
+        language = parts[3] if len(parts) > 3 else ("node" if platform == "vercel" else "python")
+        package = parts[4] if len(parts) > 4 else root.rstrip("/").split("/")[-1].replace("-", "_")
+        return {
+            "name": name,
+            "platform": platform,
+            "role": role,
+            "root": root,
+            "language": language,
+            "package": package if language == "python" else None,
+        }
 
 
-@dataclass
-class Answers:
-    product: str
-    title: str
-    repository: str
-    pipeline_repository: str
-    environments: list[Env]
-    services: list[Svc]
-    reviewers: list[str]
-    email_to: str
-    smtp: str
-    vercel_team: str | None = None
-    project: str | None = None
-    email_from: str | None = None
-    smtp_username: str | None = None
-    railway_project: str = UNSET_PROJECT_ID
-    flags: list[str] = field(default_factory=list)
-    schedules: dict[str, str] = field(default_factory=dict)
-    secret_env: dict[str, list[str]] = field(default_factory=dict)
+class Reviewer(Answer):
+    FORM = "LOGIN|team:SLUG"
+    user: Login | None = None
+    team: TeamSlug | None = None
+
+    @classmethod
+    def parts(cls, text: str) -> dict[str, Any] | None:
+        return {"team": text.removeprefix("team:")} if text.startswith("team:") else {"user": text}
+
+
+class Schedule(Answer):
+    FORM = "NAME=CRON"
+    service: ServiceName
+    cron: CronSchedule
+
+    @classmethod
+    def parts(cls, text: str) -> dict[str, Any] | None:
+        service, equals, cron = text.partition("=")
+        return {"service": service, "cron": cron} if equals else None
+
+
+class SecretEnv(Answer):
+    FORM = "SERVICE=NAME[,NAME]"
+    service: ServiceName
+    names: list[SecretEnvName] = Field(min_length=1)
+
+    @classmethod
+    def parts(cls, text: str) -> dict[str, Any] | None:
+        service, equals, names = text.partition("=")
+        return {"service": service, "names": names.split(",")} if equals else None
+
+
+class Answers(BaseModel):
+    """Every answer, each validated as the stack file's key it becomes. A field's alias is its
+    option's name: a problem is told by the option."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    product: Annotated[str, like(Product, "name")]
+    title: Annotated[str, like(Product, "title")]
+    repository: Annotated[str, like(GitHubConfig, "repository")]
+    pipeline_repository: Annotated[str, like(RollbackConfig, "repository")]
+    environments: list[Env] = Field(alias="environment", min_length=1)
+    services: list[Svc] = Field(alias="service", min_length=1)
+    reviewers: list[Reviewer] = Field(alias="reviewer", min_length=1)
+    email_to: Email
+    smtp: Annotated[str, like(Receivers, "smtp_smarthost")]
+    vercel_team: Annotated[str, like(VercelConfig, "team")] | None = Field(
+        None, validate_default=True
+    )
+    project: ProjectName | None = None
+    email_from: Email | None = None
+    smtp_username: Annotated[str, like(Receivers, "smtp_username")] | None = None
+    railway_project: Annotated[str, like(RailwayConfig, "project_id")] = UNSET_PROJECT_ID
+    flags: list[FlagName] = Field([], alias="flag")
+    schedules: list[Schedule] = Field([], alias="schedule")
+    secret_env: list[SecretEnv] = []
+
+    @field_validator("environments", "services")
+    @classmethod
+    def _named_once(cls, items: list[Env] | list[Svc]) -> list[Env] | list[Svc]:
+        names = [item.name for item in items]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"{', '.join(twice)} given more than once")
+        return items
+
+    @field_validator("vercel_team")
+    @classmethod
+    def _team_of_vercel(cls, team: str | None, info: ValidationInfo) -> str | None:
+        services = info.data.get("services") or []
+        if team is None and any(s.platform == "vercel" for s in services):
+            raise ValueError("missing: a Vercel service needs the Vercel team's slug")
+        return team
+
+    @field_validator("schedules", "secret_env")
+    @classmethod
+    def _of_a_service(
+        cls, items: list[Schedule] | list[SecretEnv], info: ValidationInfo
+    ) -> list[Schedule] | list[SecretEnv]:
+        services = info.data.get("services")
+        if services is None:
+            return items  # its own problem is told
+        wanted = {s.name for s in services if info.field_name == "secret_env" or s.role == "cron"}
+        if unknown := [i.service for i in items if i.service not in wanted]:
+            what = "service" if info.field_name == "secret_env" else "cron service"
+            raise ValueError(f"no {what} is named {', '.join(unknown)}")
+        return items
 
     @property
     def project_name(self) -> str:
         return self.project or f"{self.product}-pipeline"
 
+    def schedule(self, service: str) -> str:
+        return next((s.cron for s in self.schedules if s.service == service), CRON)
 
-def parse_environment(text: str) -> Env:
-    head, equals, domain = text.partition("=")
-    name, _, rest = head.partition(":")
-    kind, _, branch = rest.partition(":")
-    kind = kind or name
-    if not (equals and name and domain) or kind not in KINDS:
-        raise AnswerError(
-            f"--environment {text!r}: NAME[:KIND[:BRANCH]]=DOMAIN, KIND one of {', '.join(KINDS)}"
-            " (needed when NAME is none of them), e.g. production-eu:production=eu.example.com"
-        )
-    return Env(name, kind, branch or ("main" if kind == "production" else "develop"), domain)
+    def secret_names(self, service: str) -> list[str]:
+        return [name for s in self.secret_env if s.service == service for name in s.names]
 
 
-def parse_service(text: str) -> Svc:
-    name, equals, spec = text.partition("=")
-    parts = spec.split(":")
-    if not (equals and name) or not 3 <= len(parts) <= 5:
-        raise AnswerError(
-            f"--service {text!r}: NAME=PLATFORM:ROLE:ROOT[:LANGUAGE[:PACKAGE]], "
-            "e.g. api=railway:web:services/api:python:shop_api"
-        )
-    platform, role, root = parts[:3]
-    language = parts[3] if len(parts) > 3 else ("node" if platform == "vercel" else "python")
-    package = parts[4] if len(parts) > 4 else root.rstrip("/").split("/")[-1].replace("-", "_")
-    return Svc(name, platform, role, root, language, package if language == "python" else None)
+def answers_of(values: Mapping[str, Any]) -> Answers:
+    """The answers (option's name -> text, or a list for a repeated option), validated: an
+    AnswerError lists every problem, each by its option and the answer given."""
+    try:
+        return Answers.model_validate(values)
+    except ValidationError as error:
+        raise AnswerError([_told(item, values) for item in error.errors()]) from None
 
 
-def _pairs(items: Sequence[str], option: str) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        name, equals, value = item.partition("=")
-        if not (equals and name and value):
-            raise AnswerError(f"{option} {item!r}: NAME=VALUE")
-        pairs[name] = value
-    return pairs
+def _told(item: ErrorDetails, values: Mapping[str, Any]) -> str:
+    """One problem: the option, the answer given (the one of a repeated option's), its part."""
+    name, *where = item["loc"]
+    said = f"--{str(name).replace('_', '-')}"
+    if item["type"] == "missing":
+        return f"{said}: missing (python -m tools.adopt -h)"
+    given: Any = values[str(name)]
+    if where and isinstance(where[0], int):
+        given = given[where.pop(0)]
+    if not isinstance(given, list):
+        said += f" {given!r}"
+    part = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".")
+    return f"{said}: {part + ': ' if part else ''}{item['msg'].removeprefix('Value error, ')}"
 
 
 def _service(svc: Svc, env: Env, answers: Answers) -> dict[str, Any]:
@@ -149,7 +334,7 @@ def _service(svc: Svc, env: Env, answers: Answers) -> dict[str, Any]:
     elif svc.role == "worker":
         out["metricsPath"] = "/metrics"  # scraped privately; add url + healthPath to probe it
     else:
-        out["schedule"] = answers.schedules.get(svc.name, CRON)
+        out["schedule"] = answers.schedule(svc.name)
     out["language"] = svc.language
     if svc.package:
         out["python"] = {"package": svc.package}
@@ -166,18 +351,15 @@ def _service(svc: Svc, env: Env, answers: Answers) -> dict[str, Any]:
             del out["vercel"]["publicUrls"]
     elif svc.role != "cron":
         out["port"] = PORT
-    if names := answers.secret_env.get(svc.name):
+    if names := answers.secret_names(svc.name):
         out["secretEnv"] = names
     return out
 
 
 def stack_file(answers: Answers, env: Env) -> dict[str, Any]:
     """The `config` mapping of one environment's stack file."""
-    users = [r for r in answers.reviewers if not r.startswith("team:")]
-    reviewers = [
-        {"team": r.removeprefix("team:")} if r.startswith("team:") else {"user": r}
-        for r in answers.reviewers
-    ]
+    users = [r.user for r in answers.reviewers if r.user]
+    reviewers = [r.model_dump(exclude_none=True) for r in answers.reviewers]
     email_from = answers.email_from or answers.email_to
     github: dict[str, Any] = {
         "repository": answers.repository,
@@ -226,19 +408,58 @@ def stack_file(answers: Answers, env: Env) -> dict[str, Any]:
 
 
 def project_file(answers: Answers) -> str:
-    """This repository's Pulumi.yaml (runtime, backend) with the new project's name."""
-    text = (ROOT / "Pulumi.yaml").read_text()
-    text = re.sub(r"(?m)^name: .*$", f"name: {answers.project_name}", text)
-    return re.sub(
-        r"(?m)^description: .*$",
-        f"description: {answers.title}'s test and deploy pipeline as code.",
-        text,
-    )
+    """Pulumi.yaml: the new project's name and description, then PROJECT_FILE."""
+    head = {
+        "name": answers.project_name,
+        "description": f"{answers.title}'s test and deploy pipeline as code.",
+    }
+    return yaml.safe_dump(head, sort_keys=False, width=100) + PROJECT_FILE
+
+
+# A stack file's key -> the option whose answer it is made of (the first pattern that matches):
+# what tells a problem between answers that only the config loader sees (a reserved service
+# name, a second Vercel service, a Grafana uid too long) by the option to change.
+SOURCES = {
+    "product.title": "--title",
+    "product*": "--product",
+    "services.*.secretEnv*": "--secret-env",
+    "services.*.schedule": "--schedule",
+    "services*": "--service",
+    "featureFlags*": "--flag",
+    "github.repository": "--repository",
+    "github.reviewers*": "--reviewer",
+    "github.codeOwners*": "--reviewer",
+    "github.mergeBypass*": "--reviewer",
+    "vercel*": "--vercel-team",
+    "railway*": "--railway-project",
+    "rollback*": "--pipeline-repository",
+    "monitoring.receivers.emailTo*": "--email-to",
+    "monitoring.receivers.emailFrom": "--email-from",
+    "monitoring.receivers.smtpSmarthost": "--smtp",
+    "monitoring.receivers.smtpUsername": "--smtp-username",
+    "environment*": "--environment",
+    "urls*": "--environment",
+    "github*": "--environment",  # github.environment, github.branch
+}
+SHAPE_GOT = r" \(got a (mapping|list) of \d+ \w+\(s\)\)$"  # the loader's: no answer's shape
+
+
+def _by_answer(error: ConfigError) -> list[str]:
+    """The config loader's problems, each by the option it comes from, without the loader's
+    `pulumi config` fixes: no stack file exists yet."""
+    found = []
+    for path, told, _ in error.problems:
+        sources = (o for pattern, o in SOURCES.items() if fnmatchcase(path, pattern))
+        option = next(sources, "the answers")
+        problem = re.sub(SHAPE_GOT, "", told.removeprefix("Value error, "))
+        found.append(f"{option}: {path}: {problem}")
+    return found or [str(error)]
 
 
 def files(answers: Answers) -> dict[str, str]:
-    """File name -> content: Pulumi.yaml and one stack file per environment, each validated
-    as the program validates it (ConfigError lists every problem)."""
+    """File name -> content: Pulumi.yaml, and each environment's stack file and policy
+    settings. Each stack file is validated as the program validates it; an AnswerError lists
+    every problem of them all, once."""
     out = {"Pulumi.yaml": project_file(answers)}
     problems = []
     for env in answers.environments:
@@ -247,7 +468,7 @@ def files(answers: Answers) -> dict[str, str]:
             check_namespaces(config, env.name, answers.project_name)
             validated(env.name, config, answers.project_name)
         except ConfigError as error:
-            problems.append(str(error))
+            problems += _by_answer(error)
         header = (
             f"# {answers.title}, {env.name} (kind {env.kind}), written by `python -m tools.adopt`."
             "\n# Every value is a first guess from its answers: read it. Secrets are not committed:"
@@ -259,7 +480,7 @@ def files(answers: Answers) -> dict[str, str]:
         )
         out[f"policy/settings/{env.name}.yaml"] = policy_settings(answers, env)
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise AnswerError(problems)
     return out
 
 
@@ -279,82 +500,55 @@ def policy_settings(answers: Answers, env: Env) -> str:
     )
 
 
-QUESTIONS = {  # answer -> (option, question); lists end with an empty line
-    "product": ("--product", "Product slug (lower case, e.g. shop)"),
-    "title": ("--title", "Product name for people (e.g. Acme Shop)"),
-    "repository": ("--repository", "Application repository (owner/name)"),
-    "pipeline_repository": ("--pipeline-repository", "This pipeline's repository (owner/name)"),
-    "environments": ("--environment", "Environment NAME[:KIND[:BRANCH]]=DOMAIN"),
-    "services": ("--service", "Service NAME=PLATFORM:ROLE:ROOT[:LANGUAGE[:PACKAGE]]"),
-    "reviewers": ("--reviewer", "Reviewer (GitHub login, or team:SLUG)"),
-    "email_to": ("--email-to", "Where alert mail goes (on-call address)"),
-    "smtp": ("--smtp", "SMTP server host:port that sends it"),
+# answer -> (how it is written, what it is); the first nine are asked for on a terminal
+OPTIONS = {
+    "product": ("SLUG", "the product's slug (lower case, e.g. shop)"),
+    "title": ("TITLE", "the product's name for people (e.g. Acme Shop)"),
+    "repository": ("OWNER/NAME", "the application repository"),
+    "pipeline_repository": ("OWNER/NAME", "this pipeline's repository"),
+    "environment": (Env.FORM, "an environment"),
+    "service": (Svc.FORM, "a service"),
+    "reviewer": (Reviewer.FORM, "a reviewer: a GitHub login, or a team"),
+    "email_to": ("ADDRESS", "where alert mail goes (the on-call address)"),
+    "smtp": ("HOST:PORT", "the SMTP server that sends it"),
+    "vercel_team": ("SLUG", "the Vercel team (with a Vercel service)"),
+    "project": ("NAME", "the Pulumi project's name (default: PRODUCT-pipeline)"),
+    "email_from": ("ADDRESS", "alert mail's sender (default: --email-to)"),
+    "smtp_username": ("LOGIN", "the SMTP login (default: --email-from)"),
+    "railway_project": ("ID", "the Railway project's id (later is fine)"),
+    "flag": ("NAME", "a feature flag (camelCase)"),
+    "schedule": (Schedule.FORM, f"a cron service's crontab expression (default: {CRON})"),
+    "secret_env": (SecretEnv.FORM, "a service's secret variables"),
 }
+ASKED = list(OPTIONS)[:9]
+REPEATED = {"environment", "service", "reviewer", "flag", "schedule", "secret_env"}
 
 
-def ask(values: dict[str, Any], prompt: Callable[[str], str] | None) -> list[str]:
-    """Fill each unanswered question from `prompt` (a terminal), or name its option."""
-    unanswered = []
-    for name, (option, question) in QUESTIONS.items():
+def ask(values: dict[str, Any], prompt: Callable[[str], str]) -> None:
+    """Fill each unanswered question from `prompt` (a terminal)."""
+    for name in ASKED:
+        form, what = OPTIONS[name]
         if values.get(name):
             continue
-        if prompt is None:
-            unanswered.append(option)
-        elif isinstance(values.get(name), list):
-            while answer := prompt(f"{question} (empty line: done): ").strip():
+        if name in REPEATED:
+            values[name] = []
+            while answer := prompt(f"{what}, {form} (empty line: done): ").strip():
                 values[name].append(answer)
         else:
-            values[name] = prompt(f"{question}: ").strip()
-    return unanswered
-
-
-def answers_of(values: Mapping[str, Any]) -> Answers:
-    services = [parse_service(s) for s in values["services"]]
-    needs_team = any(s.platform == "vercel" for s in services)
-    if needs_team and not values.get("vercel_team"):
-        raise AnswerError("--vercel-team: a Vercel service needs the Vercel team's slug")
-    return Answers(
-        product=values["product"],
-        title=values["title"],
-        repository=values["repository"],
-        pipeline_repository=values["pipeline_repository"],
-        environments=[parse_environment(e) for e in values["environments"]],
-        services=services,
-        reviewers=values["reviewers"],
-        email_to=values["email_to"],
-        smtp=values["smtp"],
-        vercel_team=values.get("vercel_team"),
-        project=values.get("project"),
-        email_from=values.get("email_from"),
-        smtp_username=values.get("smtp_username"),
-        railway_project=values.get("railway_project") or UNSET_PROJECT_ID,
-        flags=values.get("flags") or [],
-        schedules=_pairs(values.get("schedules") or [], "--schedule"),
-        secret_env={
-            name: names.split(",")
-            for name, names in _pairs(values.get("secret_env") or [], "--secret-env").items()
-        },
-    )
+            values[name] = prompt(f"{what}, {form}: ").strip()
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.adopt", description=__doc__.split("\n")[0])
     p.add_argument("--dir", type=Path, required=True, help="the new project's folder")
-    p.add_argument("--project", help="the Pulumi project's name (default: PRODUCT-pipeline)")
-    for name, (option, question) in QUESTIONS.items():
-        if name in ("environments", "services", "reviewers"):
-            p.add_argument(
-                option, dest=name, action="append", default=[], help=f"{question} (repeat it)"
-            )
-        else:
-            p.add_argument(option, dest=name, help=question)
-    p.add_argument("--vercel-team", help="the Vercel team's slug (with a Vercel service)")
-    p.add_argument("--email-from", help="alert mail's sender (default: --email-to)")
-    p.add_argument("--smtp-username", help="the SMTP login (default: --email-from)")
-    p.add_argument("--railway-project", help="the Railway project's id (later is fine)")
-    p.add_argument("--flag", dest="flags", action="append", help="a feature flag (camelCase)")
-    p.add_argument("--schedule", dest="schedules", action="append", help=f"CRON=... ({CRON})")
-    p.add_argument("--secret-env", action="append", help="SERVICE=NAME[,NAME]: secret variables")
+    for name, (form, what) in OPTIONS.items():
+        repeated = name in REPEATED
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            metavar=form,
+            action="append" if repeated else "store",
+            help=f"{what}{' (repeat it)' if repeated else ''}",
+        )
     p.add_argument("--no-input", action="store_true", help="never ask: a missing answer fails")
     return p
 
@@ -379,31 +573,44 @@ def next_steps(answers: Answers, directory: Path) -> str:
     return "\n".join(lines)
 
 
+def write(directory: Path, written: Mapping[str, str]) -> None:
+    """Every file, or none: one that cannot be written takes the ones before it away (they
+    were new: nothing is overwritten)."""
+    done: list[Path] = []
+    try:
+        for name, content in written.items():
+            write_whole(directory / name, content)
+            done.append(directory / name)
+    except OSError:
+        for path in done:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def main(argv: Sequence[str] | None = None, prompt: Callable[[str], str] | None = None) -> int:
     args = parser().parse_args(argv)
-    values = vars(args)
-    interactive = not args.no_input and (prompt is not None or sys.stdin.isatty())
-    unanswered = ask(values, (prompt or input) if interactive else None)
-    if unanswered:
-        print(
-            f"missing answers: {', '.join(unanswered)} (python -m tools.adopt -h)", file=sys.stderr
-        )
-        return 2
+    values = {k: v for k, v in vars(args).items() if v is not None}
+    directory: Path = values.pop("dir")
+    if not values.pop("no_input") and (prompt is not None or sys.stdin.isatty()):
+        ask(values, prompt or input)
     try:
         answers = answers_of(values)
         written = files(answers)
-    except (AnswerError, ConfigError) as error:
+    except AnswerError as error:
         print(error, file=sys.stderr)
         return 2
-    existing = [args.dir / name for name in written if (args.dir / name).exists()]
-    if existing:
+    if existing := [directory / name for name in written if (directory / name).exists()]:
         names = ", ".join(map(str, existing))
         print(f"refusing to overwrite {names}: nothing written", file=sys.stderr)
         return 2
-    for name, content in written.items():
-        write_whole(args.dir / name, content)
-        print(f"wrote {args.dir / name}")
-    print(next_steps(answers, args.dir))
+    try:
+        write(directory, written)
+    except OSError as error:
+        print(cannot_write(error, directory), file=sys.stderr)
+        return 2
+    for name in written:
+        print(f"wrote {directory / name}")
+    print(next_steps(answers, directory))
     return 0
 
 

@@ -62,7 +62,12 @@ Problem = tuple[str, str, str]  # key path, what is wrong, the fix
 
 
 class ConfigError(pulumi.RunError):
-    """A stack file that cannot be deployed. Pulumi prints a RunError without a traceback."""
+    """A stack file that cannot be deployed. Pulumi prints a RunError without a traceback.
+    `problems`: the (key path, problem, fix) the message tells, when it tells the config's."""
+
+    def __init__(self, message: str, problems: Collection[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 def clip(text: str, width: int = MAX_SHOWN) -> str:

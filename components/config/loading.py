@@ -186,7 +186,7 @@ def validate(
             (path, message, fix(path, kind, stack)) for path, message, kind in problems(config)
         ]
     if found:
-        raise ConfigError(format_problems(found, stack, namespace or project_name()))
+        raise ConfigError(format_problems(found, stack, namespace or project_name()), found)
     return config
 
 
