@@ -20,19 +20,29 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import measure
+from components.config.loading import project_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = (ROOT / "Pulumi.production.yaml").read_text()
-FLAGS = "  autonomica-pipeline:featureFlags:\n"
+NAMESPACE = project_name(ROOT)
+
+
+def _under(key: str, lines: str, text: str = PRODUCTION) -> str:
+    """`text` with `lines` first under its top-level `key` (a mapping it gets if it has none)."""
+    head = f"  {NAMESPACE}:{key}:\n"
+    if head in text:
+        return text.replace(head, head + lines, 1)
+    return text.replace("config:\n", f"config:\n{head}{lines}", 1)
 
 
 def _github(extra: str) -> str:
-    """The production file with lines added at the end of its `github` mapping."""
-    return PRODUCTION.replace("    enforceAdmins: true\n", f"    enforceAdmins: true\n{extra}")
+    return _under("github", extra)
 
 
-def _wait_timer(value: str) -> str:
-    return PRODUCTION.replace("waitTimer: 5", f"waitTimer: {value}")
+def _wait_timer(*values: str) -> str:
+    """The production file with `github.waitTimer: VALUE` (each value a line), written as is."""
+    without = re.sub(r"^    waitTimer: .*\n", "", PRODUCTION, flags=re.MULTILINE)
+    return _under("github", "".join(f"    waitTimer: {value}\n" for value in values), without)
 
 
 LOOK_ALIKE = "branch: m\u0430in"  # a Cyrillic a
@@ -51,13 +61,15 @@ CASES: dict[str, str] = {
     "alias bomb": _alias_bomb(),
     "YAML date (`waitTimer: 2024-01-01`)": _wait_timer("2024-01-01"),
     "huge integer (5,000 digits)": _wait_timer("1" + "0" * 5000),
-    "duration that overflows (`scrapeInterval: 99999999999999d`)": PRODUCTION.replace(
-        FLAGS, "  autonomica-pipeline:monitoring:\n    scrapeInterval: 99999999999999d\n" + FLAGS
+    "duration that overflows (`scrapeInterval: 99999999999999d`)": _under(
+        "monitoring", "    scrapeInterval: 99999999999999d\n"
     ),
     "nesting 5,000 deep": _github("    typo: " + "[" * 5000 + "]" * 5000 + "\n"),
-    "duplicate key (`waitTimer` twice)": _github("    waitTimer: 0\n"),
+    "duplicate key (`waitTimer` twice)": _wait_timer("0", "0"),
     "`waitTimer: true`": _wait_timer("true"),
-    "look-alike branch (Cyrillic a in `main`)": PRODUCTION.replace("branch: main", LOOK_ALIKE, 1),
+    "look-alike branch (Cyrillic a in `main`)": _under(
+        "github", f"    {LOOK_ALIKE}\n", re.sub(r"^    branch: .*\n", "", PRODUCTION, flags=re.M)
+    ),
     "port 99999 in a service's `url`": re.sub(
         r"(url: https://[a-z.-]+)", r"\1:99999", PRODUCTION, count=1
     ),

@@ -55,14 +55,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if OWN_STACKS:
         return
     project = PROJECT_DIR.relative_to(ROOT) if PROJECT_DIR.is_relative_to(ROOT) else PROJECT_DIR
+    where = "" if PROJECT_DIR == ROOT else f" in {project}"
     for item in items:
         marker = item.get_closest_marker("committed_stacks")
         if marker is not None:
             why = marker.args[0] if marker.args else marker.kwargs["why"]
             item.add_marker(
                 pytest.mark.skip(
-                    reason=f"about the stacks this repository was written for, not {project}'s "
-                    f"({NAMESPACE}): {why}"
+                    reason=f"about the stacks this repository was written for, not "
+                    f"{NAMESPACE}'s{where}: {why}"
                 )
             )
 
@@ -247,6 +248,28 @@ def config_error(stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
 def validated_stack(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The committed stack file, validated as the program does (placeholder secrets)."""
     return _validated(stack, project_dir)
+
+
+def built_service(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[str, dict[str, Any]]:
+    """A Railway service of the stack made to run the image CI builds (`deploy: built`): its
+    name and stack-file entry; one with a Dockerfile, else the first that runs no fixed image,
+    given the Dockerfile at its root."""
+    services = stack_config(stack, project_dir)[key("services")]
+    own = {n: s for n, s in services.items() if s["platform"] == "railway" and not s.get("image")}
+    name = next((n for n, s in own.items() if s.get("dockerfile")), next(iter(own)))
+    return name, {"dockerfile": "Dockerfile", **own[name], "deploy": "built"}
+
+
+def business_metrics(stack: str = "staging", project_dir: Path = PROJECT_DIR) -> dict[str, str]:
+    """The names of the business metrics the stack exports (camelCase keys), or the fixture
+    product's where it exports none: what a test of the business alerts gives such a stack."""
+    business = (
+        validated_stack(stack, project_dir).monitoring.business
+        or validated_stack("staging", THREE_SERVICES).monitoring.business
+    )
+    assert business is not None, "the fixture product exports business metrics"
+    names: dict[str, str] = business.metrics.model_dump(by_alias=True, exclude_none=True)
+    return names
 
 
 @functools.cache

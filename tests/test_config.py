@@ -29,6 +29,7 @@ from tests.conftest import (
     PROJECT_DIR,
     STACKS,
     SynthFn,
+    business_metrics,
     config_error,
     dump_yaml,
     stack_config,
@@ -595,7 +596,9 @@ def _first(config: dict[str, Any], platform: str) -> dict[str, Any]:
             "publicUrls.X_URL: names 'nowhere', which is not a service",
         ),
         (
-            lambda c: c["monitoring"]["business"].update(service="nowhere"),
+            lambda c: c["monitoring"].update(
+                business={"service": "nowhere", "metrics": business_metrics()}
+            ),
             "monitoring.business.service: names 'nowhere', which is not a service",
         ),
         (

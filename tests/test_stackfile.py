@@ -203,12 +203,32 @@ def test_a_name_with_a_non_ascii_letter_is_refused(head: str, odd: str, tail: st
     assert f"{PROJECT}:monitoring.receivers.emailTo[0]" in str(config_problems(raw))
 
 
+# What each case's error says: its own problem, not another one its edit made by accident.
+SAYS = {
+    "alias bomb": "anchors and aliases are not read",
+    "YAML date (`waitTimer: 2024-01-01`)": 'waitTimer: Input should be a valid integer (got "2024',
+    "huge integer (5,000 digits)": "an integer beyond 64 bits",
+    "duration that overflows (`scrapeInterval: 99999999999999d`)": "monitoring.scrapeInterval: ",
+    "nesting 5,000 deep": "nested more than 32 levels deep",
+    "duplicate key (`waitTimer` twice)": "key 'waitTimer' appears twice",
+    "`waitTimer: true`": "github.waitTimer: Input should be a valid integer (got true)",
+    "look-alike branch (Cyrillic a in `main`)": "github.branch: Value error, must be a valid git",
+    "port 99999 in a service's `url`": "has a port outside 1..65535",
+    "10 MB of comments": "more than the 262144 allowed",
+}
+
+
+def test_every_pathological_case_says_what_it_is_about() -> None:
+    assert set(SAYS) == set(CASES)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_each_pathological_file_is_one_short_error_without_traceback(
     case: str, tmp_path: Path
 ) -> None:
     code, message = gate(CASES[case], tmp_path)
     assert code == 2, message
+    assert SAYS[case] in message
     assert "Traceback" not in message
     assert len(message) < 1000, message
     assert message.count("\n") <= 4, message  # one problem, or one with its fix

@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 
 from monitoring.rules import alert_rules
-from tests.conftest import STACKS, monitoring_config, target_of, validated_stack
+from tests.conftest import (
+    STACKS,
+    business_metrics,
+    monitoring_config,
+    target_of,
+    validated_stack,
+)
 from tests.monitoring.conftest import STACK_TARGETS
 from tests.monitoring.promtool import run_promtool
 from tests.monitoring.rule_cases import cases_for
@@ -51,7 +57,7 @@ CUSTOM = monitoring_config(
                 "comparisonOffset": "2h",
             },
         },
-        "business": {"service": OTHER_METRICS},
+        "business": {"service": OTHER_METRICS, "metrics": business_metrics(FIRST)},
         "infrastructure": {"cpuUsage": 0.8, "cpuLimitCores": 2, "memoryUsage": 0.75},
         # Its own tiers and objectives: the SLO dashboard draws these (test_render).
         "sloAlerting": {

@@ -22,7 +22,7 @@ from pydantic import BaseModel, SecretStr
 from components.config import ConfigError, StackConfig, raw_project_config, validate
 from monitoring.durations import format_duration, parse_duration
 from monitoring.images import IMAGES
-from tests.conftest import STACKS, CommittedPlan, validated_stack
+from tests.conftest import STACKS, CommittedPlan, business_metrics, validated_stack
 from tests.plandiff import stacks
 from tools import synth
 from tools.plandiff.plan import Snapshot
@@ -217,9 +217,9 @@ def _in_file(config: dict[str, Any], path: str) -> bool:
 def _every_effect(stack: str) -> stacks.Edit | None:
     """What lets every key take effect where the stack lacks it: pulumi up commits the app
     repository's workflows (appCi and the services' CI keys change the committed files), a
-    scraped service has an objective (the SLO keys change rules), and a service with a
-    Dockerfile runs its built image, pulled with a login (railway.registry); None where it has
-    all."""
+    scraped service has an objective (the SLO keys change rules) and one exports the business
+    metrics (the business triggers' keys), and a service with a Dockerfile runs its built image,
+    pulled with a login (railway.registry); None where it has all."""
     config = validated_stack(stack)
     managed = config.github.workflows == "managed"
     scraped = [n for n, s in config.services.items() if s.metrics_path]
@@ -229,7 +229,8 @@ def _every_effect(stack: str) -> stacks.Edit | None:
     dockerfiles = [n for n, s in railway.items() if s.dockerfile]
     buildable = dockerfiles or [n for n, s in railway.items() if s.image is None]
     built = any(s.deploy == "built" for s in config.services.values())
-    if managed and config.monitoring.slos and (built or not buildable):
+    business = config.monitoring.business
+    if managed and config.monitoring.slos and business and (built or not buildable):
         return None
 
     def edit(file: dict[str, Any]) -> None:
@@ -240,6 +241,9 @@ def _every_effect(stack: str) -> stacks.Edit | None:
             objective = {"name": "availability", "objective": 95, "window": "30d",
                          "sli": {"kind": "availability"}}  # fmt: skip
             stacks.set_key(file, "monitoring.slos", {scraped[0]: [objective]})
+        if not business:  # the business triggers' keys change rules only where it exports them
+            metrics = business_metrics(stack)
+            stacks.set_key(file, "monitoring.business", {"service": scraped[0], "metrics": metrics})
         if buildable and not built:
             if not dockerfiles:
                 stacks.set_key(file, f"services.{buildable[0]}.dockerfile", "Dockerfile")

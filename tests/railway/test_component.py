@@ -202,7 +202,7 @@ def test_each_railway_service_of_the_stack_is_declared_as_its_map_says(
             "ENVIRONMENT": config.environment.name,
             **({"PORT": str(service.port)} if service.port else {}),
         }
-        assert spec["service"]["secretVariables"] == sorted(service.secret_env)
+        assert spec["service"].get("secretVariables", []) == sorted(service.secret_env)
         secret = {mockrun.SECRET} if service.secret_env else set()
         assert set((command["inputs"].get("environment") or {}).values()) == secret
         hosts = [str(service.url).removeprefix("https://")] if service.url else []

@@ -19,7 +19,7 @@ from components.railway import converge
 from components.railway.client import RailwayClient
 from components.railway.spec import Spec, State, WorkflowSource
 from components.railway.stack import app_service
-from tests.conftest import STACKS, config_error, key, stack_config, validated_stack
+from tests.conftest import STACKS, built_service, config_error, key, stack_config, validated_stack
 from tests.railway.conftest import GITHUB_TOKEN
 from tests.railway.registry import RegistryStandIn
 from tests.railway.standin import PROJECT_TOKEN, RailwayStandIn
@@ -275,8 +275,9 @@ def _services(stack: str) -> dict[str, Any]:
 def test_a_stack_service_with_deploy_built_runs_its_pushed_image() -> None:
     stack = STACKS[0]
     config = validated_stack(stack)
-    name = next(n for n, s in config.of("railway").items() if s.dockerfile)
-    service = config.services[name].model_copy(update={"deploy": "built"})
+    name, entry = built_service(stack)
+    update = {"deploy": "built", "dockerfile": entry["dockerfile"]}
+    service = config.services[name].model_copy(update=update)
     args = app_service(
         name,
         service,

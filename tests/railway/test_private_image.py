@@ -16,7 +16,7 @@ from components.config import ConfigError
 from components.config.loading import raw_project_config, required_secrets, validate
 from components.railway.component import RegistryLogin
 from components.railway.spec import REGISTRY_PASSWORD_ENV, Spec
-from tests.conftest import NAMESPACE, STACKS, config_error, key, stack_config
+from tests.conftest import NAMESPACE, STACKS, built_service, config_error, key, stack_config
 from tests.railway.registry import RegistryStandIn
 from tests.railway.standin import RailwayStandIn
 from tests.railway.test_cli import cli
@@ -159,11 +159,11 @@ def test_the_password_travels_only_as_a_secret_in_the_command_environment() -> N
 
 
 def _built(stack: str) -> tuple[str, Callable[[dict[str, Any]], None]]:
-    """A service with a Dockerfile of `stack`, made to deploy the image CI built."""
-    name = next(n for n, s in stack_config(stack)[key("services")].items() if s.get("dockerfile"))
+    """A Railway service of `stack` made to deploy the image CI built (built_service)."""
+    name, entry = built_service(stack)
 
     def edit(config: dict[str, Any]) -> None:
-        config[key("services")][name]["deploy"] = "built"
+        config[key("services")][name] = entry
 
     return name, edit
 

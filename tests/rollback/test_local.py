@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from rollback.settings import Settings, SettingsError
 from tests.monitoring import loopback
@@ -67,6 +68,8 @@ def test_the_local_recipe_works_word_for_word() -> None:
     try:
         output, _ = shell.communicate(timeout=120)
         stopped = gone(f"http://{LOOPBACK}:{port}/health")  # `kill $!` stopped the service
+        listed = ROOT / "build/rollback-local/monitoring/rollback-services.yml"
+        services = yaml.safe_load(listed.read_text())["services"]
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGTERM)
@@ -76,7 +79,12 @@ def test_the_local_recipe_works_word_for_word() -> None:
     assert '{"status":"ok","environment":"staging","dryRun":true}' in text
     assert '{"decision":"accepted","dryRun":true}' in text
     shown = [json.loads(line) for line in text.splitlines() if line.startswith('{"time"')]
-    assert [r["event"] for r in shown] == ["admitted", *["action"] * 4, "finished"]
+    # the immediate strategy: every service rolled back, then the freeze
+    assert [r["event"] for r in shown] == [
+        "admitted",
+        *["action"] * (len(services) + 1),
+        "finished",
+    ]
     assert {r["outcome"] for r in shown if r["event"] == "action"} == {"dry_run"}
     assert stopped
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from components.config import project_name
-from tests.conftest import ROOT, stack_config
+from tests.conftest import ROOT, THREE_SERVICES, stack_config
 from tests.monitoring.loopback import App
 from tests.railway.standin import PROJECT_ID, PROJECT_TOKEN, RailwayStandIn
 from tests.rollback.standins import VERCEL_PROJECT, VERCEL_TOKEN, GitHubStandIn, VercelStandIn
@@ -248,16 +249,25 @@ def pipeline_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def check_out(checkout: Path) -> None:
-    """This repository as the rollback job checks it out: every top-level entry, linked."""
+    """This repository as the rollback job checks it out, with the project and stack files of
+    the fixture product the job is rendered for (CONFIGS). Every other top-level entry is
+    linked, but `components` is copied: the program finds the project beside it, through
+    links (components.config.ROOT)."""
     if checkout.exists():
         return
     checkout.mkdir(parents=True)
-    for entry in ROOT.iterdir():
-        if entry.name not in {".git", "build", ".venv"}:  # the job installs its own
-            (checkout / entry.name).symlink_to(entry)
+    own = {".git", "build", ".venv", "components", *(p.name for p in ROOT.glob("Pulumi*.yaml"))}
+    for entry in [
+        *(e for e in ROOT.iterdir() if e.name not in own),
+        *THREE_SERVICES.glob("Pulumi*.yaml"),
+    ]:
+        (checkout / entry.name).symlink_to(entry)  # the job installs its own .venv
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "components", checkout / "components", ignore=ignore)
 
 
 INSTALL = "Install what the rollback runs on"
+ACTOR = "a-maintainer"  # who dispatches the rollback
 TRUST = {"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"}
 
 
@@ -289,7 +299,7 @@ def run_rollback(
     contexts = {
         "inputs.service": service,
         "inputs.reason": "health_check_failure: 5xx after the 14:02 deploy",
-        "github.actor": "jairodriguez",
+        "github.actor": ACTOR,
         "github.token": "ghs-runner-token-for-tests",
         "secrets.RAILWAY_TOKEN": PROJECT_TOKEN,
         "secrets.VERCEL_TOKEN": VERCEL_TOKEN,
@@ -323,9 +333,10 @@ def run_rollback(
     )
     assert first.failed is None, first.output
     installed.touch()
-    # The synth read the checkout's stack's Railway project (this repository's, where the job
-    # runs); the stand-in knows only its own project.
-    stack_project = stack_config("staging", ROOT)[f"{project_name(ROOT)}:railway"]["projectId"]
+    # The synth read the checkout's stack's Railway project (the fixture product's, where the
+    # job runs); the stand-in knows only its own project.
+    railway = f"{project_name(THREE_SERVICES)}:railway"
+    stack_project = stack_config("staging", THREE_SERVICES)[railway]["projectId"]
     assert first.contexts["steps.policy.outputs.railway_project_id"] == stack_project
     contexts = {**first.contexts, "steps.policy.outputs.railway_project_id": PROJECT_ID}
     return run_job(
@@ -393,7 +404,7 @@ def test_rollback_of_all_runs_the_rollback_service_code_once_per_service(
     assert vercel.promotions() == ["dpl_2"]  # the frontend's previous production deployment
     actions = [r for r in audit(temp) if r["event"] == "manual"]
     assert sorted(r["service"] for r in actions) == ["backend", "frontend", "worker"]
-    assert {r["by"] for r in actions} == {"jairodriguez"}
+    assert {r["by"] for r in actions} == {ACTOR}
     summary = (temp / "summary.md").read_text()
     assert "Rollback of all in staging" in summary and "5xx after the 14:02 deploy" in summary
     assert github.calls == []  # a rollback by hand never touches the freeze
