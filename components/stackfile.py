@@ -137,11 +137,16 @@ def _yaml_error(error: yaml.YAMLError) -> str:
     return "not valid YAML"
 
 
+def not_there(path: Path) -> str:
+    """What to say of a stack file that does not exist: the ones beside it."""
+    known = sorted(p.name for p in path.parent.glob("Pulumi.*.yaml"))
+    return f"{path} does not exist; stack files there: {', '.join(known)}"
+
+
 def read(path: Path) -> dict[str, Any]:
     """The `config` mapping of the stack file at `path`."""
     if not path.is_file():
-        known = sorted(p.name for p in path.parent.glob("Pulumi.*.yaml"))
-        raise StackFileError(f"{path} does not exist; stack files there: {', '.join(known)}")
+        raise StackFileError(not_there(path))
     data = path.read_bytes()
     if len(data) > MAX_BYTES:
         raise StackFileError(f"{path} has {len(data)} bytes, more than the {MAX_BYTES} allowed")

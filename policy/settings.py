@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from components.stackfile import not_there
 from policy import rules
 from policy.checks.hosts import HostSettings
 from policy.resources import Kind
@@ -248,6 +249,9 @@ def load(project_dir: Path, stack: str, stack_config: Mapping[str, Any] | None =
     """The policy settings of `stack` in the project at `project_dir`, resolved against its
     stack file (or `stack_config`, the stack file's values without their namespace)."""
     path = path_of(project_dir, stack)
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if stack_config is None and not stack_file.is_file():  # a mistyped stack, not a new file
+        raise SettingsError(not_there(stack_file))
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -176,7 +176,11 @@ def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> 
     result = run_cli("--stack", "staging", "--out", str(tmp_path / "file" / "out"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"cannot write {tmp_path / 'file' / 'out'}: Not a directory"
+    blocked = tmp_path / "file"
+    assert (
+        result.stderr.strip()
+        == f"cannot write {blocked / 'out'}: {blocked} is a file, not a folder"
+    )
 
 
 def test_outputs_hold_no_secret(run_stack: SynthFn) -> None:

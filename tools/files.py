@@ -15,13 +15,17 @@ def write_whole(target: Path, content: str) -> None:
     partial = target.with_name(f".{target.name}.partial")  # a killed run's: the next takes it
     try:
         partial.write_text(content, encoding="utf-8")
-    except OSError:
+    except OSError as error:  # told as the file it is for, not the partial one
         partial.unlink(missing_ok=True)
-        raise
+        raise OSError(error.errno, error.strerror, str(target)) from None
     target.unlink(missing_ok=True)
     partial.rename(target)
 
 
 def cannot_write(error: OSError, where: Path) -> str:
     """The one line a tool prints when it cannot write its output (no traceback)."""
-    return f"cannot write {error.filename or where}: {error.strerror or error}"
+    target = Path(error.filename) if error.filename else where
+    blocked = next((p for p in (target, *target.parents) if p.is_file()), None)
+    if isinstance(error, FileExistsError | NotADirectoryError) and blocked:
+        return f"cannot write {target}: {blocked} is a file, not a folder"
+    return f"cannot write {target}: {error.strerror or error}"

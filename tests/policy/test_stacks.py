@@ -17,7 +17,7 @@ import components.pipeline
 from components.railway.spec import SECRET_ENV_PREFIX
 from policy import settings as policy_settings
 from policy.checks import rollback as rollback_checks
-from tests.conftest import NAMESPACE, PROJECT_DIR, SynthFn, validated_stack
+from tests.conftest import NAMESPACE, PROJECT_DIR, STACKS, SynthFn, validated_stack
 from tests.policy.weakenings import OWN_HOSTS, PINS, WEAKENINGS, advisories, github, pack_config
 from tools import policycheck
 
@@ -200,7 +200,9 @@ def test_cli_exit_codes(
         "rules.production-environment-protection.minWaitTimr: unknown key; "
         "did you mean minWaitTimer?" in err
     )
-    assert policycheck.main([str(good), "--project-dir", str(tmp_path)]) == 2  # no settings file
+    unset = _project(tmp_path / "unset", "production", "")
+    policy_settings.path_of(unset, "production").unlink()
+    assert policycheck.main([str(good), "--project-dir", str(unset)]) == 2  # no settings file
     assert "no policy settings for the stack 'production'" in capsys.readouterr().err
     assert policycheck.main([str(tmp_path / "missing.json")]) == 2
 
@@ -346,3 +348,16 @@ def test_a_reviewing_team_the_stack_does_not_grant_access_fails(
     assert failed
     assert "[mandatory]  production-reviewer-teams-have-access" in report
     assert "reviews production deployments but the stack grants it no access" in report
+
+
+def test_a_mistyped_stack_names_the_stacks_there_not_a_settings_file_to_create(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    typo = f"{STACKS[0]}x"
+    assert (
+        policycheck.main(["--pack-config", "--stack", typo, "--project-dir", str(PROJECT_DIR)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert f"Pulumi.{typo}.yaml does not exist; stack files there: " in err
+    assert all(f"Pulumi.{stack}.yaml" in err for stack in STACKS)
+    assert "create it" not in err
