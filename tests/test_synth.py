@@ -204,3 +204,13 @@ def test_policy_flag_fails_a_weakened_production_stack(tmp_path: Path) -> None:
     clean = run_cli("--stack", "production", "--out", str(tmp_path / "c"), "--policy")
     assert clean.returncode == 0, clean.stdout
     assert "[mandatory]" not in clean.stdout
+
+
+def test_a_namespace_typo_in_a_given_stack_file_is_to_be_renamed_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = f"{NAMESPACE[:-1]}:github"  # the project's namespace without its last letter
+    stack_file = dump_yaml({typo: {"waitTimer": 5}}, tmp_path / "edited.yaml")
+    args = ["--stack", "production", "--stack-file", str(stack_file), "--out", str(tmp_path)]
+    assert synth.main([*args, "--project-dir", str(PROJECT_DIR)]) == 2
+    assert f"rename it to {NAMESPACE}:github in {stack_file}, or " in capsys.readouterr().err

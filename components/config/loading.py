@@ -265,10 +265,13 @@ def _provider_keys() -> dict[str, frozenset[str] | None]:
     return found
 
 
-def check_namespaces(keys: Iterable[str], stack: str, namespace: str | None = None) -> None:
+def check_namespaces(
+    keys: Iterable[str], stack: str, namespace: str | None = None, file: str | None = None
+) -> None:
     """Refuse config keys that nothing reads, before any resource is registered: a namespace
     typo (`my-pipline:monitoring`), a key without a namespace, or a key its provider does not
-    have. Such a key would otherwise pass and change nothing."""
+    have. Such a key would otherwise pass and change nothing. `file`: where the keys were read
+    (default: the stack's own file, Pulumi.STACK.yaml)."""
     project = namespace or project_name()
     providers = _provider_keys()
     found: list[tuple[str, str, str]] = []  # key, what is wrong, the key it probably means
@@ -293,7 +296,7 @@ def check_namespaces(keys: Iterable[str], stack: str, namespace: str | None = No
     lines = [f"Stack '{stack}' has {len(found)} configuration problem(s):"]
     for full_key, problem, guess in found:
         lines.append(f"  - {full_key}: {problem}, so nothing reads this key")
-        rename = f"rename it to {guess} in Pulumi.{stack}.yaml, or " if guess else ""
+        rename = f"rename it to {guess} in {file or f'Pulumi.{stack}.yaml'}, or " if guess else ""
         lines.append(f"      fix: {rename}pulumi config rm '{full_key}' --stack {stack}")
     raise ConfigError("\n".join(lines))
 
