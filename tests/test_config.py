@@ -525,7 +525,7 @@ def test_a_branch_no_one_can_merge_into_is_refused_with_the_ways_out() -> None:
     message = problems(config, "production")
     branch = config["github"]["branch"]
     assert f"{PROJECT}:github.mergeBypass: Value error, no one could merge into {branch}" in message
-    assert "pulumi config set --path 'github.mergeBypass' VALUE --stack production" in message
+    assert "pulumi config set --path 'github.mergeBypass[0]' VALUE --stack production" in message
     for enough in (
         {"mergeBypass": maintainers},
         {"reviewers": [*config["github"]["reviewers"], {"user": "second-maintainer"}]},
@@ -700,3 +700,12 @@ def test_missing_lists_the_heartbeat_url_with_its_secret_command(tmp_path: Path)
         assert text.rindex(section, 0, listed) > text.rindex("\n\n", 0, listed)
         command = f"pulumi config set --secret --path 'secrets.watchdogUrl' --stack {stack}"
         assert command in text
+
+
+def test_a_list_key_is_fixed_item_by_item() -> None:
+    """`pulumi config set --path KEY VALUE` stores a string, which a list refuses again."""
+    config = raw("staging")
+    config["monitoring"]["receivers"]["emailTo"] = "oncall@example.test"
+    message = problems(config)
+    assert "monitoring.receivers.emailTo: Input should be a valid" in message
+    assert "pulumi config set --path 'monitoring.receivers.emailTo[0]' VALUE" in message
