@@ -11,7 +11,6 @@ from typing import Any
 import pulumi
 import pulumi_github as github
 
-from components import legacy
 from components.config import GitHubConfig, TeamReviewer, UserReviewer
 
 # GitHub's built-in repository role id for "Admin", used as a ruleset bypass actor.
@@ -24,8 +23,6 @@ ADMIN_ROLE_ID = 5
 # provider pulumi-github bridges).
 GITHUB_ACTIONS_APP_ID = 15368
 TYPE = "pipeline:github:Environment"
-# Its type before 2.0.0: a stack deployed then keeps its environment, rulesets and files.
-ALIASES = legacy.aliases("github:Environment")
 
 
 def _bypass_actors(config: GitHubConfig) -> list[github.RepositoryRulesetBypassActorArgs]:
@@ -73,7 +70,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: GitHubEnvironmentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, ALIASES))
+        super().__init__(TYPE, name, None, opts)
         config, secrets, variables, files = args.config, args.secrets, args.variables, args.files
         provider = github.Provider(
             f"{name}-provider", owner=config.owner, opts=pulumi.ResourceOptions(parent=self)

@@ -17,7 +17,6 @@ import hashlib
 import pulumi
 
 import monitoring
-from components import legacy
 from components.config import StackConfig
 from monitoring.config import MonitoredService, private_address
 from monitoring.servers import Layout
@@ -26,8 +25,6 @@ from rollback.deploy import WEBHOOK_PATH
 
 RUNBOOKS = "docs/monitoring.md"  # in this repository, where every alert has its section
 TYPE = "pipeline:monitoring:Files"
-# Its type before 2.0.0: a stack deployed then keeps its files.
-ALIASES = legacy.aliases("monitoring:Files")
 
 
 def settings(config: StackConfig) -> monitoring.MonitoringConfig:
@@ -118,7 +115,7 @@ class MonitoringFiles(pulumi.ComponentResource):
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, ALIASES))
+        super().__init__(TYPE, name, None, opts)
         self.settings = settings(config)
         self.files = render(config)
         self.hashes = {path: sha256(content) for path, content in self.files.items()}

@@ -18,11 +18,15 @@ from pydantic import SecretStr
 
 from components import app_repository, legacy
 from components.config import ConfigError, StackConfig
+from components.github import TYPE as GITHUB_ENVIRONMENT
 from components.github import GitHubEnvironment, GitHubEnvironmentArgs
+from components.monitoring import TYPE as MONITORING_FILES
 from components.monitoring import MonitoringFiles
 from components.outputs import StackOutputs
+from components.railway.component import TYPE as RAILWAY_SERVICE
 from components.railway.component import RailwayService, RailwayServiceArgs, RegistryLogin
 from components.railway.stack import app_service, monitoring_services, rollback_service
+from components.vercel import TYPE as VERCEL_SERVICE
 from components.vercel import VercelService, VercelServiceArgs
 from monitoring import ROLLBACK_CONFIG, ROLLBACK_SERVICES
 from monitoring.config import private_address
@@ -39,8 +43,6 @@ from monitoring.webauth import AUTHENTICATED, stack_of, web_config
 from rollback.deploy import PORT as ROLLBACK_PORT
 
 TYPE = "pipeline:index:Pipeline"
-# Its type before 2.0.0: a stack deployed then keeps every resource (children follow).
-ALIASES = legacy.aliases("index:Pipeline")
 
 
 def secret(value: SecretStr) -> pulumi.Output[str]:
@@ -285,26 +287,35 @@ class Pipeline(pulumi.ComponentResource):
             )
         # Its inputs say which environment, and what kind, every resource below belongs to.
         environment = {"environment": config.environment.name, "kind": config.environment.kind}
-        super().__init__(TYPE, name, environment, pulumi.ResourceOptions.merge(opts, ALIASES))
-        child = pulumi.ResourceOptions(parent=self)
-        self.monitoring = MonitoringFiles("monitoring", config, child)
+        # A stack deployed with 1.x keeps every resource: each component its 1.x type as an
+        # alias (a custom resource follows its component).
+        own = pulumi.ResourceOptions.merge(opts, legacy.aliases(TYPE, config))
+        super().__init__(TYPE, name, environment, own)
+
+        def child(type_: str) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self).merge(legacy.aliases(type_, config))
+
+        self.monitoring = MonitoringFiles("monitoring", config, child(MONITORING_FILES))
+        railway_child = child(RAILWAY_SERVICE)
         self.railway = {
-            n: RailwayService(n, args, child) for n, args in _railway_services(config).items()
+            n: RailwayService(n, args, railway_child)
+            for n, args in _railway_services(config).items()
         }
         running = _servers(config, self.monitoring)
         self.server_urls = _server_urls(config, running)
         self.servers = {
-            n: RailwayService(n, args, child)
+            n: RailwayService(n, args, railway_child)
             for n, args in _monitoring_servers(config, running).items()
         }
         self.vercel = {
-            n: VercelService(n, args, child) for n, args in _vercel_services(config).items()
+            n: VercelService(n, args, child(VERCEL_SERVICE))
+            for n, args in _vercel_services(config).items()
         }
         self.rollback = RailwayService(
-            "rollback", _rollback_service(config, self.monitoring, self.vercel), child
+            "rollback", _rollback_service(config, self.monitoring, self.vercel), railway_child
         )
         self.github = GitHubEnvironment(
-            "github", _github_environment(config, workflows, self.vercel), child
+            "github", _github_environment(config, workflows, self.vercel), child(GITHUB_ENVIRONMENT)
         )
         self.outputs = _outputs(config, self)
         self.register_outputs({"outputs": self.outputs})

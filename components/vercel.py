@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumiverse_vercel as vercel
 
-from components import legacy
 from components.config import VercelConfig
 
 # Vercel's targets: `production` is the project's production branch; `preview` every other branch.
@@ -54,8 +53,6 @@ class VercelServiceArgs:
 
 
 TYPE = "pipeline:vercel:Service"
-# Its type before 2.0.0 (the frontend): a stack deployed then keeps its project and variables.
-ALIASES = legacy.aliases("vercel:Frontend")
 
 
 class VercelService(pulumi.ComponentResource):
@@ -66,7 +63,7 @@ class VercelService(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: VercelServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, ALIASES))
+        super().__init__(TYPE, name, None, opts)
         config, is_production, branch = args.config, args.is_production, args.branch
         provider = vercel.Provider(
             f"{name}-provider", team=config.team, opts=pulumi.ResourceOptions(parent=self)

@@ -553,6 +553,14 @@ class StackConfig(ConfigModel):
         description="what the application's CI runs besides linters and unit tests: database "
         "containers, Playwright, dependency updates (docs/app-workflows.md)",
     )
+    deployed_with_1x: StrictBool = Field(
+        False,
+        alias="deployedWith1x",
+        description="the stack was deployed by the 1.x program, which named its component types "
+        "after the product (<product.name>:github:Environment): each component keeps that type "
+        "as an alias, so the upgrade replaces nothing (docs/migration-2.0.md); a new stack "
+        "leaves it out",
+    )
 
     @field_validator("monitoring")
     @classmethod

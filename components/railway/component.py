@@ -10,7 +10,6 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 
-from components import legacy
 from components.railway.spec import (
     REGISTRY_PASSWORD_ENV,
     SECRET_ENV_PREFIX,
@@ -27,8 +26,6 @@ TOOL = ".venv/bin/python -m components.railway"
 APPLY = f"{TOOL} apply"
 DELETE = f"{TOOL} delete"
 TYPE = "pipeline:railway:Service"
-# Its type before 2.0.0: a stack deployed then keeps its services (and their children).
-ALIASES = legacy.aliases("railway:Service")
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ class RailwayService(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RailwayServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, ALIASES))
+        super().__init__(TYPE, name, None, opts)
         # Fail at `pulumi preview` on a bad spec; values are placeholders, names are checked.
         checked = Spec.model_validate_json(
             render_spec(args, dict.fromkeys(args.variables, "placeholder"))

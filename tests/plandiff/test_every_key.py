@@ -99,6 +99,10 @@ CHECKS_ONLY = {
     # Who may publish the monitoring images: the images themselves are checked against it.
     "railway.allowedImagePublishers",
 }
+# Keys that only tell Pulumi where a resource was before (its aliases): no update of a deployed
+# stack, so the diff shows none; the test checks that the plan's aliases change instead
+# (tests/plandiff/test_upgrade.py checks that they keep a 1.x stack's resources).
+ALIASES_ONLY = {"deployedWith1x"}
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -336,7 +340,7 @@ def base_snapshots(committed_plan: CommittedPlan) -> dict[str, Snapshot]:
 def test_the_key_list_comes_from_the_models() -> None:
     assert len(KEYS) > 100
     assert {"rollback.dryRun", "services.*.healthPath", "featureFlags", "product.name"} <= set(KEYS)
-    named = set(HINTS) | set(SERVICE_HINTS) | REFUSED | CHECKS_ONLY | set(STACK_OF)
+    named = set(HINTS) | set(SERVICE_HINTS) | REFUSED | CHECKS_ONLY | ALIASES_ONLY | set(STACK_OF)
     assert named <= set(KEYS), "a list here names a key the models no longer have"
 
 
@@ -349,6 +353,12 @@ def test_a_changed_key_shows_in_the_diff(
     base = base_snapshots[stack] if base_file == edited(stack) else None
     base = base or stacks.snapshot(stack, base_file)
     diff, markdown = stacks.diff(stack, base, lambda c: c.update(head_file), policy=False)
+    if path in ALIASES_ONLY:
+        assert not diff.changed, f"{path} now changes the stack: remove it from ALIASES_ONLY"
+        head = stacks.snapshot(stack, head_file)
+        aliases = [{r.urn: r.aliases for r in s.plan.resources} for s in (base, head)]
+        assert aliases[0] != aliases[1], f"{path}: the plan's aliases do not change"
+        return
     if path in CHECKS_ONLY:
         assert not diff.changed, f"{path} now changes the stack: remove it from CHECKS_ONLY"
         return
