@@ -65,6 +65,14 @@ def require(*modules: str) -> None:
         )
 
 
+def namespace() -> str:
+    """The project's name, every config key's namespace (Pulumi.yaml). Imported when asked: a
+    bare `python` stops at `require` with its fix, not at an ImportError."""
+    from components.config.loading import project_name
+
+    return project_name(ROOT)
+
+
 def check(result: Run, what: str, expected: int = 0) -> Run:
     """The run, or a loud stop with its stderr when it did not exit as `expected`."""
     if result.returncode != expected:

@@ -26,20 +26,19 @@ from typing import Any
 from benchmarks import measure
 
 STACKS = ("staging", "production")
-PROJECT = "autonomica-pipeline"
 Edit = Callable[[dict[str, Any]], None]
 
 
 def stricter_errors(config: dict[str, Any]) -> None:
     """production's error-rate trigger from 5% to 2%: alert rules, and the command specs and
     stashes that carry them, change."""
-    monitoring = config.setdefault(f"{PROJECT}:monitoring", {})
+    monitoring = config.setdefault(f"{measure.namespace()}:monitoring", {})
     monitoring.setdefault("triggers", {}).setdefault("performance", {})["errorRate"] = 0.02
 
 
 def no_wait(config: dict[str, Any]) -> None:
     """production deploys without a wait: the head fails the policy, so the base is checked too."""
-    config[f"{PROJECT}:github"]["waitTimer"] = 0
+    config[f"{measure.namespace()}:github"]["waitTimer"] = 0
 
 
 CHANGES: dict[str, Edit] = {
@@ -63,7 +62,7 @@ def make_plan(count: int, revision: int) -> dict[str, Any]:
     """`count` resources with nested inputs, each differing by `revision`."""
     resources = [
         {
-            "urn": f"urn:pulumi:staging::{PROJECT}::t:index:T::res-{index:05d}",
+            "urn": f"urn:pulumi:staging::pipeline::t:index:T::res-{index:05d}",
             "type": "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable",
             "name": f"res-{index:05d}",
             "parent": None,
@@ -78,7 +77,7 @@ def make_plan(count: int, revision: int) -> dict[str, Any]:
         }
         for index in range(count)
     ]
-    return {"project": PROJECT, "stack": "staging", "resources": resources, "outputs": {}}
+    return {"project": "pipeline", "stack": "staging", "resources": resources, "outputs": {}}
 
 
 def scale(count: int) -> float:

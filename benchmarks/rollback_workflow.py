@@ -103,7 +103,7 @@ def trial(steps: list[dict[str, Any]], schema: Path, work: Path, pip_cache: Path
         "PATH": os.pathsep.join([str(python), "/usr/bin", "/bin"]),
         "PIP_CACHE_DIR": str(pip_cache),
         "UV_CACHE_DIR": str(pip_cache / "uv"),
-        "GITHUB_REPOSITORY": "autonomica/app",
+        "GITHUB_REPOSITORY": "owner/app",
         "GITHUB_API_URL": github.url,
         "RAILWAY_API_URL": railway.url,
         "VERCEL_API_URL": vercel.url,
@@ -116,7 +116,7 @@ def trial(steps: list[dict[str, Any]], schema: Path, work: Path, pip_cache: Path
         "secrets.RAILWAY_TOKEN": PROJECT_TOKEN,
         "secrets.VERCEL_TOKEN": VERCEL_TOKEN,
         "vars.VERCEL_PROJECT_ID": VERCEL_PROJECT,
-        "vars.VERCEL_ORG_ID": "team_autonomica",
+        "vars.VERCEL_ORG_ID": "team_benchmark",
     }
     watch = FirstCall(railway, vercel, github)
     took: list[float] = []

@@ -14,22 +14,21 @@ show as a table of crashes).
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import statistics
 import tempfile
 from pathlib import Path
 
 from benchmarks import measure
-from components.config.loading import project_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = (ROOT / "Pulumi.production.yaml").read_text()
-NAMESPACE = project_name(ROOT)
 
 
 def _under(key: str, lines: str, text: str = PRODUCTION) -> str:
     """`text` with `lines` first under its top-level `key` (a mapping it gets if it has none)."""
-    head = f"  {NAMESPACE}:{key}:\n"
+    head = f"  {measure.namespace()}:{key}:\n"
     if head in text:
         return text.replace(head, head + lines, 1)
     return text.replace("config:\n", f"config:\n{head}{lines}", 1)
@@ -57,24 +56,29 @@ def _alias_bomb(levels: int = 7) -> str:
     return _github("\n".join(lines) + "\n")
 
 
-CASES: dict[str, str] = {
-    "alias bomb": _alias_bomb(),
-    "YAML date (`waitTimer: 2024-01-01`)": _wait_timer("2024-01-01"),
-    "huge integer (5,000 digits)": _wait_timer("1" + "0" * 5000),
-    "duration that overflows (`scrapeInterval: 99999999999999d`)": _under(
-        "monitoring", "    scrapeInterval: 99999999999999d\n"
-    ),
-    "nesting 5,000 deep": _github("    typo: " + "[" * 5000 + "]" * 5000 + "\n"),
-    "duplicate key (`waitTimer` twice)": _wait_timer("0", "0"),
-    "`waitTimer: true`": _wait_timer("true"),
-    "look-alike branch (Cyrillic a in `main`)": _under(
-        "github", f"    {LOOK_ALIKE}\n", re.sub(r"^    branch: .*\n", "", PRODUCTION, flags=re.M)
-    ),
-    "port 99999 in a service's `url`": re.sub(
-        r"(url: https://[a-z.-]+)", r"\1:99999", PRODUCTION, count=1
-    ),
-    "10 MB of comments": PRODUCTION + ("# " + "x" * 98 + "\n") * 100_000,
-}
+@functools.cache
+def cases() -> dict[str, str]:
+    """Each case's name -> its file."""
+    return {
+        "alias bomb": _alias_bomb(),
+        "YAML date (`waitTimer: 2024-01-01`)": _wait_timer("2024-01-01"),
+        "huge integer (5,000 digits)": _wait_timer("1" + "0" * 5000),
+        "duration that overflows (`scrapeInterval: 99999999999999d`)": _under(
+            "monitoring", "    scrapeInterval: 99999999999999d\n"
+        ),
+        "nesting 5,000 deep": _github("    typo: " + "[" * 5000 + "]" * 5000 + "\n"),
+        "duplicate key (`waitTimer` twice)": _wait_timer("0", "0"),
+        "`waitTimer: true`": _wait_timer("true"),
+        "look-alike branch (Cyrillic a in `main`)": _under(
+            "github",
+            f"    {LOOK_ALIKE}\n",
+            re.sub(r"^    branch: .*\n", "", PRODUCTION, flags=re.M),
+        ),
+        "port 99999 in a service's `url`": re.sub(
+            r"(url: https://[a-z.-]+)", r"\1:99999", PRODUCTION, count=1
+        ),
+        "10 MB of comments": PRODUCTION + ("# " + "x" * 98 + "\n") * 100_000,
+    }
 
 
 def measure_synth(stack_file: Path, out: Path) -> measure.Run:
@@ -90,7 +94,7 @@ def main() -> None:
     measure.require("pulumi", "pulumi_github", "pulumiverse_vercel", "pulumi_command", "pydantic")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, text in {"the committed production file": PRODUCTION, **CASES}.items():
+        for name, text in {"the committed production file": PRODUCTION, **cases()}.items():
             path = Path(tmp) / "Pulumi.production.yaml"
             path.write_text(text)
             results = [measure_synth(path, Path(tmp) / "out") for _ in range(runs)]
