@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, check_namespaces
-from tests.conftest import NAMESPACE, SynthFn, dump_yaml, key, stack_config, validated_stack
+from tests.conftest import (
+    NAMESPACE,
+    PROJECT_DIR,
+    SynthFn,
+    dump_yaml,
+    key,
+    stack_config,
+    validated_stack,
+)
 from tools import mockrun, synth
 
 
@@ -118,3 +126,27 @@ def test_keys_under_another_projects_name_say_so_once_each(tmp_path: Path) -> No
     assert "Field required" not in message
     assert f"{NAMESPACE}:services: unknown namespace '{NAMESPACE}'" in message
     assert "rename it to renamed-pipeline:services in Pulumi.staging.yaml" in message
+
+
+def test_a_key_nothing_reads_is_listed_with_every_other_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The program and the synth alike: one message, the namespace and the values together."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config[f"{TYPO}:foo"] = 1
+        config[key("github")]["waitTimer"] = 50_000
+
+    message, registered = fails("production", edit)
+    assert registered == []
+    assert message.startswith("Stack 'production' has 2 configuration problem(s):")
+    assert f"{TYPO}:foo: unknown namespace '{TYPO}'" in message
+    assert f"{key('github')}.waitTimer: Input should be less than or equal to" in message
+    config = stack_config("production")
+    edit(config)
+    stack_file = dump_yaml(config, tmp_path / "edited.yaml")
+    args = ["--stack", "production", "--stack-file", str(stack_file), "--out", str(tmp_path)]
+    assert synth.main([*args, "--project-dir", str(PROJECT_DIR)]) == 2
+    assert capsys.readouterr().err.strip() == message.replace(
+        "Pulumi.production.yaml", str(stack_file)
+    )

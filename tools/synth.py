@@ -264,7 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = args.stack_file or project_dir / f"Pulumi.{args.stack}.yaml"
         stack_file = read_stack_file(path)
         project = project_name(project_dir)
-        check_namespaces(stack_file, args.stack, project, str(path))
+        check_namespaces(
+            stack_file,
+            args.stack,
+            project,
+            str(path),
+            also=lambda: validated(args.stack, stack_file, project),
+        )
         checked = validated(args.stack, stack_file, project)
         if args.missing:
             text, count = missing.report(checked, stack_file, project, args.project_dir)

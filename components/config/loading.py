@@ -9,7 +9,7 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -266,12 +266,17 @@ def _provider_keys() -> dict[str, frozenset[str] | None]:
 
 
 def check_namespaces(
-    keys: Iterable[str], stack: str, namespace: str | None = None, file: str | None = None
+    keys: Iterable[str],
+    stack: str,
+    namespace: str | None = None,
+    file: str | None = None,
+    also: Callable[[], object] | None = None,
 ) -> None:
     """Refuse config keys that nothing reads, before any resource is registered: a namespace
     typo (`my-pipline:monitoring`), a key without a namespace, or a key its provider does not
     have. Such a key would otherwise pass and change nothing. `file`: where the keys were read
-    (default: the stack's own file, Pulumi.STACK.yaml)."""
+    (default: the stack's own file, Pulumi.STACK.yaml). `also`: the validation to run when one
+    is refused, whose problems the same message lists (every problem at once)."""
     project = namespace or project_name()
     providers = _provider_keys()
     found: list[tuple[str, str, str]] = []  # key, what is wrong, the key it probably means
@@ -293,12 +298,20 @@ def check_namespaces(
             found.append((full_key, f"the {key_namespace} provider reads only {keys_read}", guess))
     if not found:
         return
-    lines = [f"Stack '{stack}' has {len(found)} configuration problem(s):"]
+    others: tuple[Problem, ...] = ()
+    if also is not None:
+        try:
+            also()
+        except ConfigError as error:
+            others = error.problems
+    lines = [f"Stack '{stack}' has {len(found) + len(others)} configuration problem(s):"]
     for full_key, problem, guess in found:
         lines.append(f"  - {full_key}: {problem}, so nothing reads this key")
         rename = f"rename it to {guess} in {file or f'Pulumi.{stack}.yaml'}, or " if guess else ""
         lines.append(f"      fix: {rename}pulumi config rm '{full_key}' --stack {stack}")
-    raise ConfigError("\n".join(lines))
+    if others:
+        lines += format_problems(others, stack, project).splitlines()[1:]
+    raise ConfigError("\n".join(lines), others)
 
 
 def load() -> StackConfig:
@@ -309,6 +322,10 @@ def load() -> StackConfig:
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     stack = pulumi.get_stack()
     project = pulumi.get_project()
-    check_namespaces(values, stack, project)
     secret_keys = [key for key in values if runtime_config.is_config_secret(key)]
-    return validate_values(values, secret_keys, stack, _deployed_stack_file(stack), project)
+
+    def validated() -> StackConfig:
+        return validate_values(values, secret_keys, stack, _deployed_stack_file(stack), project)
+
+    check_namespaces(values, stack, project, also=validated)
+    return validated()
