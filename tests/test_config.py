@@ -709,3 +709,13 @@ def test_a_list_key_is_fixed_item_by_item() -> None:
     message = problems(config)
     assert "monitoring.receivers.emailTo: Input should be a valid" in message
     assert "pulumi config set --path 'monitoring.receivers.emailTo[0]' VALUE" in message
+
+
+def test_a_problem_of_a_whole_service_is_fixed_by_the_key_it_names() -> None:
+    config = raw("staging")
+    web = ((n, s) for n, s in config["services"].items() if s["role"] == "web")
+    name, service = next(web)  # a web service needs its health path
+    del service["healthPath"]
+    message = problems(config)
+    assert f"services.{name}: Value error, " in message and "healthPath" in message
+    assert f"pulumi config set --path 'services.{name}.KEY' VALUE" in message

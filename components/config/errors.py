@@ -58,6 +58,7 @@ NEW = {
 }
 
 Kind = Literal["invalid", "missing", "extra"]
+Shape = Literal["value", "list", "mapping"]
 Problem = tuple[str, str, str]  # key path, what is wrong, the fix
 
 
@@ -82,34 +83,42 @@ def key_path(loc: tuple[int | str, ...]) -> str:
     return path.lstrip(".")
 
 
-def fix(path: str, kind: Kind, stack: str, listed: bool = False) -> str:
-    """The command that fixes the key at `path`; a list (`listed`) is set item by item."""
+def fix(path: str, kind: Kind, stack: str, shape: Shape = "value") -> str:
+    """The command that fixes the key at `path`: a list is set item by item, a mapping key by
+    key (the one its problem names)."""
     if kind == "extra" or path.endswith("[key]"):
         return f"pulumi config rm --path '{path.removesuffix('.[key]')}' --stack {stack}"
     if path.startswith("secrets"):
         return (
             f"pulumi config set --secret --path '{path}' --stack {stack}  (value read from stdin)"
         )
-    if listed:
+    if shape == "list":
         return f"pulumi config set --path '{path}[0]' VALUE --stack {stack}  (then [1], [2], ...)"
+    if shape == "mapping":
+        return f"pulumi config set --path '{path}.KEY' VALUE --stack {stack}  (KEY: as named above)"
     return f"pulumi config set --path '{path}' VALUE --stack {stack}"
 
 
-def _is_list(loc: tuple[int | str, ...]) -> bool:
-    """Whether the key at `loc` (as the stack file spells it) holds a list."""
+def _shape(loc: tuple[int | str, ...]) -> Shape:
+    """What the key at `loc` (as the stack file spells it) holds."""
     model: type[BaseModel] | None = StackConfig
     annotation: Any = None
     parts = list(loc)
     while parts and model is not None:
         field = {f.alias: f for f in model.model_fields.values()}.get(str(parts.pop(0)))
         if field is None:
-            return False
+            return "value"
         annotation = field.annotation
         model, keyed = _model_of(annotation)
         if keyed and parts:
             parts.pop(0)
+            keyed = False
     members = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else ()
-    return not parts and any(get_origin(a) in (list, tuple) for a in (annotation, *members))
+    if parts:
+        return "value"
+    if any(get_origin(a) in (list, tuple) for a in (annotation, *members)):
+        return "list"
+    return "mapping" if model is not None and not keyed else "value"
 
 
 def _might_be_secret(path: str, value: Any) -> bool:
@@ -220,7 +229,10 @@ def validation_problems(error: ValidationError, stack: str) -> list[Problem]:
         path = key_path(loc)
         message = clip(item["msg"], 300) + _hint(loc, path, item["type"]) + _got(item, path)
         kind: Kind = "extra" if item["type"] == "extra_forbidden" else "invalid"
-        problems.append((path, message, fix(path, kind, stack, _is_list(loc))))
+        shape = _shape(loc)
+        if shape == "mapping" and item["type"] == "missing":  # a whole section: no key named
+            shape = "value"
+        problems.append((path, message, fix(path, kind, stack, shape)))
     return problems
 
 
