@@ -123,7 +123,9 @@ def test_no_push_deploys_around_the_workflow(run_stack: SynthFn, stack: str) -> 
     for command in plan.of_type("command:local:Command"):
         if command["name"] in railway:
             source = json.loads(command["inputs"]["stdin"])["service"]["source"]
-            assert set(source) == {"deployedBy", "rootDirectory"}  # no repo, no branch
+            built = railway[command["name"]].deploy == "built"  # the image CI built and pushed
+            shipped = "imageRepository" if built else "rootDirectory"
+            assert set(source) == {"deployedBy", shipped}  # no repo, no branch
     [project] = plan.of_type("vercel:index/project:Project")
     assert project["inputs"]["ignoreCommand"] == IGNORE_PRODUCTION_PUSHES
 

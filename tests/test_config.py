@@ -520,8 +520,10 @@ def test_a_branch_no_one_can_merge_into_is_refused_with_the_ways_out() -> None:
     """One reviewer, one approval required, no bypass: GitHub never counts the author's own
     approval, so that reviewer's own pull requests could never merge."""
     config = raw("production")
-    maintainers = config["github"]["mergeBypass"]
-    config["github"] = {k: v for k, v in config["github"].items() if k != "mergeBypass"}
+    maintainers = ["a-maintainer"]
+    alone = {"reviewers": [{"user": maintainers[0]}], "codeOwners": [{"user": maintainers[0]}]}
+    github = {k: v for k, v in config["github"].items() if k != "mergeBypass"}
+    config["github"] = github | alone | {"requiredApprovingReviews": 1, "enforceAdmins": True}
     message = problems(config, "production")
     branch = config["github"]["branch"]
     assert f"{PROJECT}:github.mergeBypass: Value error, no one could merge into {branch}" in message
@@ -708,7 +710,8 @@ def test_a_list_key_is_fixed_item_by_item() -> None:
     config["monitoring"]["receivers"]["emailTo"] = "oncall@example.test"
     message = problems(config)
     assert "monitoring.receivers.emailTo: Input should be a valid" in message
-    assert "pulumi config set --path 'monitoring.receivers.emailTo[0]' VALUE" in message
+    rm = "pulumi config rm --path 'monitoring.receivers.emailTo' --stack staging, then "
+    assert f"{rm}pulumi config set --path 'monitoring.receivers.emailTo[0]' VALUE" in message
 
 
 def test_a_problem_of_a_whole_service_is_fixed_by_the_key_it_names() -> None:

@@ -24,6 +24,7 @@ from tests.conftest import (
     stack_config,
     validated_stack,
 )
+from tests.policy.weakenings import WEAKENINGS
 from tools import synth
 
 CANARY = "canary-3f9c1b7e-do-not-leak"
@@ -191,8 +192,9 @@ def test_outputs_hold_no_secret(run_stack: SynthFn) -> None:
 
 def test_policy_flag_fails_a_weakened_production_stack(tmp_path: Path) -> None:
     config = stack_config("production")
-    config[key("github")]["reviewers"] = []
-    config[key("github")]["waitTimer"] = 0
+    for weakening in ("no-reviewer", "wait-timer-0"):
+        edit, *_ = WEAKENINGS[weakening]
+        edit(config)
     stack_file = dump_yaml(config, tmp_path / "Pulumi.production.yaml")
     weakened = run_cli(
         "--stack", "production", "--stack-file", str(stack_file), "--out", str(tmp_path / "w"),

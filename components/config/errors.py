@@ -232,7 +232,12 @@ def validation_problems(error: ValidationError, stack: str) -> list[Problem]:
         shape = _shape(loc)
         if shape == "mapping" and item["type"] == "missing":  # a whole section: no key named
             shape = "value"
-        problems.append((path, message, fix(path, kind, stack, shape)))
+        fixed = fix(path, kind, stack, shape)
+        if shape == "list" and item["type"] in ("list_type", "tuple_type"):
+            # Pulumi sets no index into a value that is not a list: "an array was expected for
+            # index 0" (pulumi/sdk/go/common/resource/config/map.go, Map.Set); remove it first
+            fixed = f"pulumi config rm --path '{path}' --stack {stack}, then {fixed}"
+        problems.append((path, message, fixed))
     return problems
 
 

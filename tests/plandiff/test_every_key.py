@@ -40,6 +40,7 @@ HINTS: dict[str, tuple[Any, dict[str, Any]]] = {
     "appCi.dependencyUpdates.targetBranch": ("release", {}),
     "monitoring.runbookBaseUrl": ("https://runbooks.example.net/monitoring.md", {}),
     "railway.retainOnDelete": (False, {}),  # production's default (null) already retains
+    "github.mergeBypass": (["a-maintainer"], {}),  # a login no stack names
     # One more trusted publisher: every image the stack runs is still from the ones before.
     "railway.allowedImagePublishers": (["prom", "grafana", "ghcr.io/example"], {}),
     # Routable channel sets only: {slack}, {email, slack}, {pagerduty, email, slack}.
@@ -79,7 +80,8 @@ SERVICE_HINTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "urlVariable": None,
     },
     "services.*.secretEnv": lambda s: {**s, "secretEnv": [*s.get("secretEnv", []), "NEW_SECRET"]},
-    "services.*.urlVariable": lambda s: {**s, "urlVariable": "SITE_URL"},
+    # Not of the form a default takes (<NAME>_URL): a change for any service of any name.
+    "services.*.urlVariable": lambda s: {**s, "urlVariable": "PUBLIC_ADDRESS"},
     "services.*.rollback": lambda s: {**s, "rollback": False},
     "services.*.vercel.publicUrls": lambda s: {
         **s,

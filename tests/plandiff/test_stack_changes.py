@@ -12,17 +12,19 @@ from typing import Any
 
 import pytest
 
-from components.config import flag_variable
+from components.config import TeamReviewer, flag_variable
 from tests.conftest import NAMESPACE, PROJECT_DIR, STACKS, CommittedPlan, key, validated_stack
 from tests.plandiff import stacks
 from tests.policy.weakenings import advisories
+from tools.plandiff.markdown import plural
 from tools.plandiff.plan import Snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "stack"
 PRODUCTION = validated_stack("production")
 # The production stack's first Railway service, and the service its Vercel service's first
 # public url names.
-RAILWAY = next(iter(PRODUCTION.of("railway")))
+# A Railway service its deploy workflow ships from its folder (`railway up`): its root shows.
+RAILWAY = next(n for n, s in PRODUCTION.of("railway").items() if s.deploy == "workflow")
 VERCEL, VERCEL_SERVICE = next(iter(PRODUCTION.of("vercel").items()))
 assert VERCEL_SERVICE.vercel is not None
 PUBLIC_VARIABLE, PUBLIC_SERVICE = next(iter(VERCEL_SERVICE.vercel.public_urls.items()))
@@ -159,8 +161,9 @@ def test_settings_in_a_command_stdin_show_per_key(bases: dict[str, Snapshot]) ->
 
 def test_an_added_team_reviewer_shows_its_slug(bases: dict[str, Snapshot]) -> None:
     _, markdown = stacks.diff("production", bases["production"], team_reviewer)
-    assert "- `reviewers[0].teams[0]`: added `team platform`" in markdown
-    assert "- `github.reviewers.teams[0]`: added `team platform`" in markdown
+    teams = sum(isinstance(r, TeamReviewer) for r in validated_stack("production").github.reviewers)
+    assert f"- `reviewers[0].teams[{teams}]`: added `team platform`" in markdown
+    assert f"- `github.reviewers.teams[{teams}]`: added `team platform`" in markdown
 
 
 def test_a_monitoring_change_shows_once_and_its_holders_say_so(
@@ -191,7 +194,8 @@ def test_policy_violations_come_first_per_stack(bases: dict[str, Snapshot]) -> N
     assert "❌ **1 mandatory violation** (1 new in this change):" in markdown
     assert "- 🆕 `[mandatory]` `production-environment-protection`" in markdown
     # the advisories the stack grants (self-review, bypass actors): folded
-    assert f"<details><summary>⚠️ {len(advisories('production'))} advisories</summary>" in markdown
+    folded = plural(len(advisories("production")), "advisory", "advisories")
+    assert f"<details><summary>⚠️ {folded}</summary>" in markdown
     assert "| `production` | 0 | 1 | 0 |" in markdown and "| ❌ 1 |" in markdown
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components import app_repository
 from components.railway.component import RailwayService, RailwayServiceArgs
 from components.railway.spec import ImageSource, RepoSource, Settings, Spec
 from tests.conftest import STACKS, SynthFn, validated_stack
@@ -172,6 +173,7 @@ def test_each_railway_service_of_the_stack_is_declared_as_its_map_says(
     commands = {c["name"]: c for c in plan.of_type(COMMAND) if c["name"] in railway}
     assert sorted(commands) == sorted(railway)
     project_id = plan.outputs["railway"]["projectId"]
+    registry = app_repository.workflows_config(config).registry  # where CI pushes what it built
     for name, command in commands.items():
         service = railway[name]
         assert command["inputs"]["triggers"] == [project_id, config.environment.name, name]
@@ -179,16 +181,18 @@ def test_each_railway_service_of_the_stack_is_declared_as_its_map_says(
         assert command["protect"] is config.is_production
         spec = json.loads(command["inputs"]["stdin"])
         assert spec["product"] == config.product.name  # names it in Railway's commit messages
-        # Connected to no branch: only the deploy workflow (behind its gates) ships code; an
-        # image service runs its image.
+        # Connected to no branch: only the deploy workflow (behind its gates) ships code, from
+        # the service's folder or as the image CI built; an image service runs its image.
+        shipped = (
+            {"imageRepository": f"{registry}/{name}"}
+            if service.deploy == "built"
+            else {"rootDirectory": service.root}
+        )
+        deployed_by = f".github/workflows/deploy-{config.environment.name}.yml"
         assert spec["service"]["source"] == (
             {"image": service.image}
             if service.image
-            else {
-                "deployedBy": f"{config.github.repository}: "
-                f".github/workflows/deploy-{config.environment.name}.yml",
-                "rootDirectory": service.root,
-            }
+            else {"deployedBy": f"{config.github.repository}: {deployed_by}", **shipped}
         )
         settings = spec["service"]["settings"]
         if service.role == "cron":  # runs on its schedule, never restarted when it exits

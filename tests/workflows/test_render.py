@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from tests.conftest import ROOT
+from tests.workflows.conftest import CONFIGS as FIXTURE_CONFIGS
 from tests.workflows.conftest import STACK_CONFIGS as CONFIGS
 from tests.workflows.conftest import load
 from workflows import WorkflowsConfig, render, usage
@@ -58,7 +59,8 @@ def test_render_is_byte_identical_for_the_same_config_even_in_another_process() 
 
 
 def test_the_application_repository_gets_ci_a_deploy_and_a_rollback_per_stack_and_scripts() -> None:
-    assert sorted(render(CONFIGS["both"])) == [
+    """The fixture product's two stacks."""
+    assert sorted(render(FIXTURE_CONFIGS["both"])) == [
         ".github/dependabot.yml",
         ".github/deploy-tools/package-lock.json",
         ".github/deploy-tools/package.json",
@@ -75,7 +77,7 @@ def test_the_application_repository_gets_ci_a_deploy_and_a_rollback_per_stack_an
         ".github/workflows/rollback-staging.yml",
     ]
     # A stack renders its own deploy and rollback, and the same shared files.
-    staging, production = render(CONFIGS["staging"]), render(CONFIGS["production"])
+    staging, production = render(FIXTURE_CONFIGS["staging"]), render(FIXTURE_CONFIGS["production"])
     shared = set(staging) & set(production)
     assert {p for p in staging if "production" in p} == set()
     assert all(staging[p] == production[p] for p in shared)
@@ -140,16 +142,23 @@ def test_every_action_is_pinned_to_a_release_sha_with_its_version_in_a_comment(n
                 assert PINS[match.group(1)] == (match.group(2), match.group(3))
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+# The stacks under test, and the fixture product's with every Dockerfile's image built.
+PRIVILEGES = {**CONFIGS, "built images (fixture)": FIXTURE_CONFIGS["built images"]}
+
+
+@pytest.mark.parametrize("name", sorted(PRIVILEGES))
 def test_least_privilege_timeouts_and_no_expression_inside_a_script(name: str) -> None:
-    for path, workflow in workflows_of(CONFIGS[name]).items():
+    for path, workflow in workflows_of(PRIVILEGES[name]).items():
         assert workflow["permissions"] == {"contents": "read"}, path
         for job_id, job in workflow["jobs"].items():
             assert set(job["permissions"]) <= {"contents", "packages"}, f"{path}: {job_id}"
             assert job["permissions"].get("contents", "read") == "read"
-            # Only the deploy's image job pushes: never a pull request's CI.
+            # Only the deploy's image job pushes (never a pull request's CI); its deploy job
+            # reads the pushed image's digest.
             if "packages" in job["permissions"]:
-                assert (path.startswith(".github/workflows/deploy-"), job_id) == (True, "images")
+                assert path.startswith(".github/workflows/deploy-"), f"{path}: {job_id}"
+                packages = (job_id, job["permissions"]["packages"])
+                assert packages in {("images", "write"), ("deploy", "read")}, f"{path}: {packages}"
             if "uses" in job:  # a reusable workflow's caller; ci.yml's jobs have timeouts
                 continue
             assert 0 < job["timeout-minutes"] <= 60, f"{path}: {job_id}"
