@@ -99,25 +99,35 @@ def fix(path: str, kind: Kind, stack: str, shape: Shape = "value") -> str:
     return f"pulumi config set --path '{path}' VALUE --stack {stack}"
 
 
+def _annotation_at(loc: tuple[int | str, ...]) -> tuple[Any, bool] | None:
+    """The annotation of the key at `loc` (as the stack file spells it), and whether it is a
+    map whose key `loc` does not name; None where the models know no such key."""
+    annotation: Any = StackConfig
+    keyed = False
+    for part in loc:
+        if keyed:  # a map's key: any name
+            keyed = False
+            continue
+        model, _ = _model_of(annotation)
+        fields = {} if model is None else {f.alias: f for f in model.model_fields.values()}
+        field = fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        _, keyed = _model_of(annotation)
+    return annotation, keyed
+
+
 def _shape(loc: tuple[int | str, ...]) -> Shape:
     """What the key at `loc` (as the stack file spells it) holds."""
-    model: type[BaseModel] | None = StackConfig
-    annotation: Any = None
-    parts = list(loc)
-    while parts and model is not None:
-        field = {f.alias: f for f in model.model_fields.values()}.get(str(parts.pop(0)))
-        if field is None:
-            return "value"
-        annotation = field.annotation
-        model, keyed = _model_of(annotation)
-        if keyed and parts:
-            parts.pop(0)
-            keyed = False
-    members = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else ()
-    if parts:
+    found = _annotation_at(loc)
+    if found is None:
         return "value"
+    annotation, keyed = found
+    members = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else ()
     if any(get_origin(a) in (list, tuple) for a in (annotation, *members)):
         return "list"
+    model, _ = _model_of(annotation)
     return "mapping" if model is not None and not keyed else "value"
 
 
@@ -183,18 +193,8 @@ def _spelled(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 
 def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
     """The keys the model at `loc`'s parent knows, for "did you mean" (none inside a list)."""
-    model: type[BaseModel] | None = StackConfig
-    parts = list(loc[:-1])
-    while parts and model is not None:
-        fields = {f.alias: f for f in model.model_fields.values()}
-        field = fields.get(str(parts.pop(0)))
-        if field is None:
-            return []
-        model, keyed = _model_of(field.annotation)
-        if keyed and parts:
-            parts.pop(0)
-        elif keyed:
-            return []
+    found = _annotation_at(loc[:-1])
+    model = None if found is None or found[1] else _model_of(found[0])[0]
     return [] if model is None else [str(f.alias) for f in model.model_fields.values()]
 
 
