@@ -74,6 +74,7 @@ def test_adoption_writes_stack_files_that_synth_pass_the_policy_and_render_valid
             "Pulumi.yaml",
             *(f"Pulumi.{stack}.yaml" for stack in STACKS),
             *(f"policy/settings/{stack}.yaml" for stack in STACKS),
+            ".pulumi-state/.gitkeep",  # Pulumi.yaml's file backend refuses a missing folder
         ]
     )
     assert project_name(project) == "bakery-pipeline"

@@ -80,6 +80,7 @@ PORT = 8000
 REQUIRED_CHECK = "test-and-quality"  # the CI workflow's gate job (workflows.WorkflowsConfig)
 # Pulumi.yaml but its name and description. Written from here, not copied from this repository's
 # Pulumi.yaml: adopting in place removes that file first (docs/adopting.md, step 1).
+STATE_KEPT = ".pulumi-state/.gitkeep"  # the backend's folder, kept in git while empty
 PROJECT_FILE = """\
 runtime:
   name: python
@@ -603,12 +604,14 @@ def main(argv: Sequence[str] | None = None, prompt: Callable[[str], str] | None 
         names = ", ".join(map(str, existing))
         print(f"refusing to overwrite {names}: nothing written", file=sys.stderr)
         return 2
+    state = directory / STATE_KEPT  # the file backend refuses a folder that does not exist
+    new_state = {} if state.parent.exists() else {STATE_KEPT: ""}
     try:
-        write(directory, written)
+        write(directory, {**written, **new_state})
     except OSError as error:
         print(cannot_write(error, directory), file=sys.stderr)
         return 2
-    for name in written:
+    for name in {**written, **new_state}:
         print(f"wrote {directory / name}")
     print(next_steps(answers, directory))
     return 0
