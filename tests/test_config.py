@@ -720,5 +720,7 @@ def test_a_problem_of_a_whole_service_is_fixed_by_the_key_it_names() -> None:
     name, service = next(web)  # a web service needs its health path
     del service["healthPath"]
     message = problems(config)
-    assert f"services.{name}: Value error, " in message and "healthPath" in message
+    assert f"services.{name}: Value error, a web service needs url and healthPath " in message
+    assert "(its probe, its health check): set healthPath" in message
+    assert "go together" not in message  # one problem, told once
     assert f"pulumi config set --path 'services.{name}.KEY' VALUE" in message

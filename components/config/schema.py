@@ -357,6 +357,7 @@ class Service(ConfigModel):
 def _service_problems(s: Service) -> list[str]:
     """The rules between a service's keys: (broken, what the rule says)."""
     vercel, cron = s.platform == "vercel", s.role == "cron"
+    unset = " and ".join(k for k, v in (("url", s.url), ("healthPath", s.health_path)) if not v)
     rules = [
         (vercel and s.vercel is None, "a vercel service needs vercel.project"),
         (vercel and (s.role, s.language) != ("web", "node"), "a vercel service is web and node"),
@@ -367,8 +368,8 @@ def _service_problems(s: Service) -> list[str]:
         ),
         (not vercel and s.vercel is not None, "vercel: only for platform vercel"),
         (
-            s.role == "web" and not (s.url and s.health_path),
-            "a web service needs url and healthPath (its probe, its health check)",
+            s.role == "web" and bool(unset),
+            f"a web service needs url and healthPath (its probe, its health check): set {unset}",
         ),
         (
             cron and bool(s.url or s.health_path or s.metrics_path),
@@ -376,7 +377,10 @@ def _service_problems(s: Service) -> list[str]:
         ),
         (cron and s.schedule is None, "a cron service needs schedule (a crontab expression)"),
         (not cron and s.schedule is not None, "schedule: only for role cron"),
-        ((s.url is None) != (s.health_path is None), "url and healthPath go together"),
+        (
+            s.role != "web" and (s.url is None) != (s.health_path is None),
+            "url and healthPath go together",
+        ),
         (
             not vercel and not cron and s.port is None,
             "a Railway web or worker service needs port (PORT, where Prometheus scrapes it)",
