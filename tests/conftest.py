@@ -250,14 +250,18 @@ def validated_stack(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     return _validated(stack, project_dir)
 
 
-def built_service(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[str, dict[str, Any]]:
+def built_service(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[str, dict[str, Any]] | None:
     """A Railway service of the stack made to run the image CI builds (`deploy: built`): its
     name and stack-file entry; one with a Dockerfile, else the first that runs no fixed image,
-    given the Dockerfile at its root."""
+    given the Dockerfile at its root. None where every Railway service runs a fixed image."""
     services = stack_config(stack, project_dir)[key("services")]
     own = {n: s for n, s in services.items() if s["platform"] == "railway" and not s.get("image")}
-    name = next((n for n, s in own.items() if s.get("dockerfile")), next(iter(own)))
-    return name, {"dockerfile": "Dockerfile", **own[name], "deploy": "built"}
+    name = next((n for n, s in own.items() if s.get("dockerfile")), next(iter(own), None))
+    return (
+        None
+        if name is None
+        else (name, {"dockerfile": "Dockerfile", **own[name], "deploy": "built"})
+    )
 
 
 def business_metrics(stack: str = "staging", project_dir: Path = PROJECT_DIR) -> dict[str, str]:

@@ -22,7 +22,13 @@ from pydantic import BaseModel, SecretStr
 from components.config import ConfigError, StackConfig, raw_project_config, validate
 from monitoring.durations import format_duration, parse_duration
 from monitoring.images import IMAGES
-from tests.conftest import STACKS, CommittedPlan, business_metrics, validated_stack
+from tests.conftest import (
+    STACKS,
+    CommittedPlan,
+    built_service,
+    business_metrics,
+    validated_stack,
+)
 from tests.plandiff import stacks
 from tools import synth
 from tools.plandiff.plan import Snapshot
@@ -229,11 +235,8 @@ def _every_effect(stack: str) -> stacks.Edit | None:
     config = validated_stack(stack)
     managed = config.github.workflows == "managed"
     scraped = [n for n, s in config.services.items() if s.metrics_path]
-    # A service runs the image CI built, pulled with a login (the railway.registry keys): one
-    # with a Dockerfile, else one that runs no fixed image, given a Dockerfile.
-    railway = config.of("railway")
-    dockerfiles = [n for n, s in railway.items() if s.dockerfile]
-    buildable = dockerfiles or [n for n, s in railway.items() if s.image is None]
+    # A service runs the image CI built, pulled with a login (the railway.registry keys).
+    buildable = built_service(stack)
     built = any(s.deploy == "built" for s in config.services.values())
     business = config.monitoring.business
     if managed and config.monitoring.slos and business and (built or not buildable):
@@ -251,9 +254,8 @@ def _every_effect(stack: str) -> stacks.Edit | None:
             metrics = business_metrics(stack)
             stacks.set_key(file, "monitoring.business", {"service": scraped[0], "metrics": metrics})
         if buildable and not built:
-            if not dockerfiles:
-                stacks.set_key(file, f"services.{buildable[0]}.dockerfile", "Dockerfile")
-            stacks.set_key(file, f"services.{buildable[0]}.deploy", "built")
+            name, entry = buildable
+            stacks.set_key(file, f"services.{name}", entry)
             stacks.set_key(file, "railway.registry", {"username": "a-puller"})
 
     return edit

@@ -275,7 +275,9 @@ def _services(stack: str) -> dict[str, Any]:
 def test_a_stack_service_with_deploy_built_runs_its_pushed_image() -> None:
     stack = STACKS[0]
     config = validated_stack(stack)
-    name, entry = built_service(stack)
+    found = built_service(stack)
+    assert found is not None, "every Railway service of the stack runs a fixed image"
+    name, entry = found
     update = {"deploy": "built", "dockerfile": entry["dockerfile"]}
     service = config.services[name].model_copy(update=update)
     args = app_service(

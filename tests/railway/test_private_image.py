@@ -161,7 +161,9 @@ def test_the_password_travels_only_as_a_secret_in_the_command_environment() -> N
 def _built(stack: str) -> tuple[str, Callable[[dict[str, Any]], None]]:
     """A Railway service of `stack` made to deploy the image CI built (built_service), with no
     registry login yet (each test gives its own)."""
-    name, entry = built_service(stack)
+    found = built_service(stack)
+    assert found is not None, "every Railway service of the stack runs a fixed image"
+    name, entry = found
 
     def edit(config: dict[str, Any]) -> None:
         config[key("services")][name] = entry
