@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -13,6 +13,7 @@ from pydantic.alias_generators import to_camel
 from policy.resources import Kind, Resource
 
 Level = Literal["mandatory", "advisory"]
+Repository = Annotated[str, Field(pattern=r"^[^/]+/[^/]+$")]  # owner/name
 
 
 class Settings(BaseModel):

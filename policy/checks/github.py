@@ -16,7 +16,7 @@ from policy.resources import (
     is_known,
     railway_service,
 )
-from policy.rule import BranchSettings, NoSettings, Settings
+from policy.rule import BranchSettings, NoSettings, Repository, Settings
 
 
 class EnvironmentSettings(Settings):
@@ -26,9 +26,8 @@ class EnvironmentSettings(Settings):
 
 
 class RepositorySettings(Settings):
-    application_repository: str | None = Field(
+    application_repository: Repository | None = Field(
         None,
-        pattern=r"^[^/]+/[^/]+$",
         description="owner/name of the application repository production's GitHub resources "
         "protect (the stack's github.repository); unset: no repository is accepted",
     )

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 from monitoring.config import HealthCheckTrigger
 from monitoring.durations import Duration, format_duration, parse_duration
 from policy.resources import ROLLBACK_SERVICE, UNSET, Resource, parsed_yaml, railway_service
-from policy.rule import BranchSettings, NoSettings
+from policy.rule import BranchSettings, NoSettings, Repository
 
 # How the rollback service reads a boolean (pydantic): anything else, or nothing, is not "false".
 _FALSE = frozenset({"false", "0", "off", "f", "n", "no"})
@@ -30,9 +30,8 @@ def _spec_health() -> HealthCheckTrigger:
 
 
 class RollbackSettings(BranchSettings):
-    pipeline_repository: str | None = Field(
+    pipeline_repository: Repository | None = Field(
         None,
-        pattern=r"^[^/]+/[^/]+$",
         description="owner/name of the repository production's rollback service is built from "
         "(the stack's rollback.repository); unset: no repository is accepted",
     )
