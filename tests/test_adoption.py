@@ -28,7 +28,7 @@ from tools.adopt import OPTIONS
 from tools.synth import read_stack_file, validated
 
 # The answers of a team with another product: its own namespace, repository, domains, services,
-# flags and receivers, one reviewer.
+# flags and receivers, one reviewer; an environment of each kind, two of kind production.
 ANSWERS = [
     "--product", "bakery",
     "--title", "Corner Bakery",
@@ -37,6 +37,7 @@ ANSWERS = [
     "--environment", "staging=staging.corner-bakery.org",
     "--environment", "production=corner-bakery.org",
     "--environment", "production-us:production=us.corner-bakery.org",
+    "--environment", "review:preview:preview=review.corner-bakery.org",
     "--service", "storefront=vercel:web:web",
     "--service", "orders=railway:web:backend/orders:python:orders",
     "--service", "ovens=railway:worker:backend/ovens:python:ovens",
@@ -51,7 +52,9 @@ ANSWERS = [
     "--flag", "sourdoughSubscriptions",
     "--no-input",
 ]  # fmt: skip
-STACKS = ("staging", "production", "production-us")
+KINDS = {"staging": "staging", "production": "production", "production-us": "production",
+         "review": "preview"}  # fmt: skip
+STACKS = tuple(KINDS)
 
 
 def files(directory: Path) -> dict[str, str]:
@@ -91,7 +94,7 @@ def test_adoption_writes_stack_files_that_synth_pass_the_policy_and_render_valid
         config = validated(
             stack, read_stack_file(project / f"Pulumi.{stack}.yaml"), "bakery-pipeline"
         )
-        assert config.environment.kind == ("staging" if stack == "staging" else "production")
+        assert config.environment.kind == KINDS[stack]
         run_promtool(
             components.monitoring.settings(config),
             components.monitoring.target(config),
