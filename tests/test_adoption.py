@@ -24,7 +24,7 @@ from components.config import ROOT, project_name
 from tests.conftest import validated_stack
 from tests.monitoring.promtool import run_promtool
 from tests.projects import check_monitoring, check_workflows, command, strings, synth
-from tools.adopt import OPTIONS
+from tools.adopt import OPTIONS, deploy_branches
 from tools.synth import read_stack_file, validated
 
 # The answers of a team with another product: its own namespace, repository, domains, services,
@@ -63,15 +63,16 @@ def files(directory: Path) -> dict[str, str]:
     }
 
 
-def adopt(directory: Path) -> None:
-    command("tools.adopt", "--dir", directory, *ANSWERS)
+def adopt(directory: Path) -> str:
+    """What the command printed: the files written and the next steps."""
+    return command("tools.adopt", "--dir", directory, *ANSWERS).stdout
 
 
 def test_adoption_writes_stack_files_that_synth_pass_the_policy_and_render_valid_files(
     tmp_path: Path,
 ) -> None:
     project = tmp_path / "bakery-pipeline"
-    adopt(project)
+    told = adopt(project)
     assert sorted(files(project)) == sorted(
         [
             "Pulumi.yaml",
@@ -81,6 +82,13 @@ def test_adoption_writes_stack_files_that_synth_pass_the_policy_and_render_valid
         ]
     )
     assert project_name(project) == "bakery-pipeline"
+    # What stays to do in the pipeline repository: its environments, and a branch its deploy
+    # workflow is not pushed on (the review stack's), or no such step where it is.
+    assert f"for each stack S ({', '.join(STACKS)}): S, drift-S, preview-S" in told
+    branches = deploy_branches()
+    assert branches, "the deploy workflow's push trigger was not read"
+    trigger = "preview in the push trigger of .github/workflows/deploy.yml"
+    assert (trigger in told) == ("preview" not in branches), told
     # The product this repository's own stacks are for: none of its names may reach the plans.
     former = validated_stack("production", ROOT).product.name.lower()
     for stack in STACKS:
@@ -379,3 +387,17 @@ def test_the_documented_steps_adopt_in_place_in_a_copy_of_the_repository(tmp_pat
         missing = "--missing" in args  # exit 1 while anything is missing (step 3)
         assert result.returncode == int(missing), f"{line}\n{result.stdout}{result.stderr}"
         assert "mandatory" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "on: push\n", "on:\n  push:\n    paths: [src]\n", "jobs: [\n", "- a list\n"],
+    ids=["empty", "no-branch-list", "paths-only", "not-yaml", "not-a-mapping"],
+)
+def test_a_deploy_workflow_without_a_branch_list_gives_no_branch_step(
+    text: str, tmp_path: Path
+) -> None:
+    workflow = tmp_path / "deploy.yml"
+    workflow.write_text(text)
+    assert deploy_branches(workflow) == []
+    assert deploy_branches(tmp_path / "missing.yml") == []

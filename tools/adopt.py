@@ -50,6 +50,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from components.config import (
+    ROOT,
     ConfigError,
     Environment,
     GitHubConfig,
@@ -554,8 +555,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def deploy_branches(deploy: Path = ROOT / ".github" / "workflows" / "deploy.yml") -> list[str]:
+    """The branches the pipeline repository's deploy workflow runs on (its push trigger); none
+    where it cannot be read as such."""
+    try:
+        workflow = yaml.safe_load(deploy.read_text())
+        trigger = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+        return [str(branch) for branch in trigger["push"]["branches"]]
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError):
+        return []
+
+
 def next_steps(answers: Answers, directory: Path) -> str:
     stacks = [env.name for env in answers.environments]
+    deployed = deploy_branches()
+    missing = sorted({env.branch for env in answers.environments} - set(deployed))
     lines = [
         "",
         "Next (docs/adopting.md):",
@@ -570,7 +584,16 @@ def next_steps(answers: Answers, directory: Path) -> str:
             f"       python -m tools.synth --policy --project-dir {directory} --stack {s}"
             for s in stacks
         ),
+        f"  4. In the pipeline repository, {answers.pipeline_repository}:",
+        '       its GitHub environments (docs/security.md, "Environments to create"):',
+        f"         railway-schema; for each stack S ({', '.join(stacks)}): S, drift-S, preview-S",
     ]
+    if deployed and missing:
+        lines += [
+            f"       {', '.join(missing)} in the push trigger of .github/workflows/deploy.yml"
+            f" (now {', '.join(deployed)}):",
+            "         a stack on a branch missing there never deploys",
+        ]
     return "\n".join(lines)
 
 
