@@ -131,7 +131,11 @@ def _monitoring_servers(
         servers=running,
         secrets={
             "slack_api_url": secret(secrets.slack_api_url),
-            "pagerduty_routing_key": secret(secrets.pagerduty_routing_key),
+            **(
+                {"pagerduty_routing_key": secret(secrets.pagerduty_routing_key)}
+                if secrets.pagerduty_routing_key
+                else {}
+            ),
             "smtp_password": secret(secrets.smtp_password),
             "rollback_webhook_token": secret(secrets.rollback_webhook_token),
             "grafana_admin_password": secret(secrets.grafana_admin_password),
@@ -202,6 +206,7 @@ def _rollback_service(
         dry_run=dry_run,
         protect=config.is_production,
         platforms=frozenset(s.platform for s in config.services.values() if s.does_rollback),
+        pages=config.pages,
         variables={
             "ROLLBACK_CONFIG": monitoring.files[ROLLBACK_CONFIG],
             "ROLLBACK_SERVICES": monitoring.files[ROLLBACK_SERVICES],
@@ -216,8 +221,14 @@ def _rollback_service(
             "GITHUB_REPOSITORY": gh.repository,
             "GITHUB_ENVIRONMENT": gh.environment,
             "SLACK_WEBHOOK_URL": secret(config.secrets.slack_api_url),
-            "PAGERDUTY_ROUTING_KEY": secret(config.secrets.pagerduty_routing_key),
-            "PAGERDUTY_URL": receivers.pagerduty_url,
+            **(
+                {
+                    "PAGERDUTY_ROUTING_KEY": secret(config.secrets.pagerduty_routing_key),
+                    "PAGERDUTY_URL": receivers.pagerduty_url,
+                }
+                if config.secrets.pagerduty_routing_key
+                else {}
+            ),
             "SMTP_HOST": smtp_host,
             "SMTP_PORT": smtp_port,
             "SMTP_USERNAME": receivers.smtp_username,

@@ -251,6 +251,11 @@ class Routing(ConfigModel):
     resolve_timeout: PositiveDuration = timedelta(minutes=5)
 
 
+def pages(kind: str, pagerduty: bool | None) -> bool:
+    """Whether critical alerts page PagerDuty: in production, unless receivers.pagerduty says."""
+    return kind == "production" if pagerduty is None else pagerduty
+
+
 class Receivers(ConfigModel):
     pagerduty: bool | None = Field(
         None, description="page PagerDuty for critical alerts; default: production only"
@@ -502,8 +507,7 @@ class Target(ConfigModel):
         return [name for name, s in self.services.items() if s.scraped]
 
     def pages(self, receivers: Receivers) -> bool:
-        """Whether critical alerts page PagerDuty here: production, unless the stack says."""
-        return self.kind == "production" if receivers.pagerduty is None else receivers.pagerduty
+        return pages(self.kind, receivers.pagerduty)
 
     def rollback_origin(self) -> str | None:
         """Where Prometheus reaches the rollback service: privately if it can, else publicly."""

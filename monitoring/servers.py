@@ -235,9 +235,14 @@ def servers(
             ready_path="/-/ready",
             volume=f"{root}/alertmanager",
             files=_under(files, "alertmanager", f"{root}/etc/alertmanager"),
-            # Alertmanager reads each secret from the file its config names.
+            # Alertmanager reads each secret from the file its config names, and is given only
+            # those (no PagerDuty key where nothing pages).
             secrets={
-                **{path: name for name, path in secret_files(config).items()},
+                **{
+                    path: name
+                    for name, path in secret_files(config).items()
+                    if path in files["alertmanager/alertmanager.yml"]
+                },
                 f"{root}/etc/alertmanager/web.yml": "alertmanager_web_config",
             },
             login="alertmanager",

@@ -671,6 +671,29 @@ def test_production_does_not_deploy_without_its_heartbeat_url() -> None:
     assert validate(staging, "staging", ["secrets"], (), PROJECT).secrets.watchdog_url is None
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_pagerduty_key_is_needed_where_alerts_page_and_refused_elsewhere(stack: str) -> None:
+    config = raw(stack)
+    pages = validated_stack(stack).pages
+    assert ("pagerdutyRoutingKey" in config["secrets"]) is pages
+    config["monitoring"]["receivers"]["pagerduty"] = not pages
+    with pytest.raises(ConfigError) as caught:
+        validate(config, stack, ["secrets"], (), PROJECT)
+    message = str(caught.value)
+    key = f"{PROJECT}:secrets.pagerdutyRoutingKey"
+    if pages:  # paging turned off, the key kept: nothing would read it
+        assert f"{key}: nothing pages PagerDuty here" in message
+        assert f"fix: pulumi config rm --path 'secrets.pagerdutyRoutingKey' --stack {stack}" in (
+            message
+        )
+    else:  # paging turned on without a key
+        assert f"{key}: missing: critical alerts page PagerDuty here" in message
+        assert (
+            f"fix: pulumi config set --secret --path 'secrets.pagerdutyRoutingKey' --stack {stack}"
+            in message
+        )
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -37,10 +37,11 @@ def test_rollback_service_runs_with_every_setting_it_requires(
     service = rollback_spec(plan)["service"]
     config = validated_stack(stack)
     platforms = frozenset(s.platform for s in config.services.values() if s.does_rollback)
-    expected = rollback.deploy.service_spec(
-        notifications=("slack", "pagerduty", "email"), platforms=platforms
-    )
+    channels = ("slack", "pagerduty", "email") if config.pages else ("slack", "email")
+    expected = rollback.deploy.service_spec(notifications=channels, platforms=platforms)
     declared = {*service["variables"], *service["secretVariables"]}
+    # PagerDuty's key only where critical alerts page: a stack that pages nobody never holds it.
+    assert ("PAGERDUTY_ROUTING_KEY" in declared) is config.pages
     dry_run = validated_stack(stack).rollback.dry_run
     needed = set(expected.required_variables) - (ACTING_VARIABLES if dry_run else set())
     assert needed - {"RAILWAY_API_TOKEN"} <= declared  # RAILWAY_TOKEN stands for it
@@ -106,6 +107,7 @@ def test_a_dry_run_service_given_a_token_is_a_bug_caught_before_any_resource() -
             | {"RAILWAY_TOKEN": "t"},
             dry_run=True,
             protect=False,
+            pages=False,
         )
 
 

@@ -27,13 +27,13 @@ from components.config.errors import (
     validation_problems,
 )
 from components.config.schema import StackConfig, problems
+from monitoring.config import pages
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: its Pulumi.yaml and stack files
 SECRET_KEYS = ("secrets",)
 # The secrets every stack sets (camelCase, under `secrets`).
 ALWAYS = (
     "slackApiUrl",
-    "pagerdutyRoutingKey",
     "smtpPassword",
     "rollbackWebhookToken",
     "freezeReadToken",
@@ -43,6 +43,8 @@ ALWAYS = (
 )
 # The dead man's switch: a production stack never deploys without one (optional elsewhere).
 HEARTBEAT = "watchdogUrl"
+# PagerDuty's routing key: only a stack whose critical alerts page holds one.
+PAGING = "pagerdutyRoutingKey"
 # The rollback service's platform tokens: it acts with them, and holds none in dry run.
 ACTING_SECRETS = ("railwayToken", "rollbackGithubToken")
 
@@ -70,7 +72,8 @@ def _services(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def required_secrets(raw: Mapping[str, Any]) -> list[str]:
     """The paths under `secrets` (`vercelToken`, `env.DATABASE_URL`) a stack of this shape sets:
     every common one; each platform's deploy token where a service deploys through it; each name
-    a service lists in secretEnv; the heartbeat URL in production; the rollback service's tokens
+    a service lists in secretEnv; the heartbeat URL in production; PagerDuty's routing key where
+    critical alerts page; the rollback service's tokens
     (ACTING_SECRETS) only while it acts (rollback.dryRun false; as the offline synth cannot tell,
     it always lists them)."""
     services = _services(raw).values()
@@ -81,9 +84,11 @@ def required_secrets(raw: Mapping[str, Any]) -> list[str]:
     pulled = any(s.get("deploy") == "built" for s in railway) and _private_images(raw)
     env = dict.fromkeys(name for s in services for name in s.get("secretEnv") or ())
     environment = raw.get("environment")
-    production = isinstance(environment, dict) and environment.get("kind") == "production"
+    kind = environment.get("kind") if isinstance(environment, dict) else None
+    production = kind == "production"
     return [
         *ALWAYS,
+        *([PAGING] if _pages(raw, kind) else []),
         *(["vercelToken"] if "vercel" in platforms else []),
         *(["railwayDeployToken"] if by_workflow else []),
         *(["registryToken"] if pulled else []),
@@ -92,6 +97,14 @@ def required_secrets(raw: Mapping[str, Any]) -> list[str]:
         *([HEARTBEAT] if production else []),
         *(f"env.{name}" for name in env if isinstance(name, str)),
     ]
+
+
+def _pages(raw: Mapping[str, Any], kind: Any) -> bool:
+    """StackConfig.pages, of a stack file not yet validated."""
+    monitoring = raw.get("monitoring")
+    receivers = monitoring.get("receivers") if isinstance(monitoring, dict) else None
+    paging = receivers.get("pagerduty") if isinstance(receivers, dict) else None
+    return pages(str(kind), paging if isinstance(paging, bool) else None)
 
 
 def _private_images(raw: Mapping[str, Any]) -> bool:
@@ -128,6 +141,9 @@ def _missing_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 else "a production stack's dead man's switch: without it nobody learns that "
                 "Alertmanager or Prometheus died (docs/monitoring.md)"
                 if path == HEARTBEAT
+                else "critical alerts page PagerDuty here (kind production, or "
+                "monitoring.receivers.pagerduty)"
+                if path == PAGING
                 else "appCi.playwright.protectionBypass sends it"
                 if path == "vercelBypassSecret"
                 else "a service deploys built and its image is private (railway.registry.private): "

@@ -30,6 +30,7 @@ from monitoring.config import (
     Role,
     ServiceName,
     UrlPath,
+    pages,
 )
 from monitoring.grafana import DASHBOARDS
 from monitoring.secrets import checked_url
@@ -462,8 +463,11 @@ class Secrets(ConfigModel):
         "required when appCi.playwright.protectionBypass",
     )
     slack_api_url: SecretStr = Field(min_length=1, description="Slack incoming webhook URL")
-    pagerduty_routing_key: SecretStr = Field(
-        min_length=1, description="PagerDuty Events API v2 routing key (critical alerts)"
+    pagerduty_routing_key: SecretStr | None = Field(
+        None,
+        min_length=1,
+        description="PagerDuty Events API v2 routing key: critical alerts page with it; required "
+        "where they page (kind production, unless monitoring.receivers.pagerduty says otherwise)",
     )
     smtp_password: SecretStr = Field(
         min_length=1, description="the SMTP login's password (monitoring.receivers.smtpUsername)"
@@ -617,6 +621,10 @@ class StackConfig(ConfigModel):
         return self.environment.kind == "production"
 
     @property
+    def pages(self) -> bool:
+        return pages(self.environment.kind, self.monitoring.receivers.pagerduty)
+
+    @property
     def rollback_is_public(self) -> bool:
         """The rollback service answers at urls.rollback: the stack asks for it, or its
         Alertmanager runs outside Railway's private network (hosting external)."""
@@ -643,7 +651,20 @@ def problems(config: StackConfig) -> list[Problem]:
         *_reference_problems(config),
         *_name_problems(config),
         *_registry_problems(config),
+        *_pagerduty_problems(config),
     ]
+
+
+def _pagerduty_problems(config: StackConfig) -> Iterator[Problem]:
+    """A routing key where nothing pages would be handed to Alertmanager and the rollback service
+    for nothing. (Missing where it pages: components.config.loading.required_secrets says so.)"""
+    if not config.pages and config.secrets.pagerduty_routing_key is not None:
+        yield (
+            "secrets.pagerdutyRoutingKey",
+            "nothing pages PagerDuty here (a stack not of kind production, or "
+            "monitoring.receivers.pagerduty false)",
+            "extra",
+        )
 
 
 def _registry_problems(config: StackConfig) -> Iterator[Problem]:

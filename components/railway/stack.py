@@ -85,16 +85,17 @@ def app_service(
     )
 
 
-def _spec(platforms: frozenset[str]) -> rollback.deploy.ServiceSpec:
+def _spec(platforms: frozenset[str], pages: bool) -> rollback.deploy.ServiceSpec:
     return rollback.deploy.service_spec(
-        notifications=("slack", "pagerduty", "email"), platforms=platforms
+        notifications=("slack", "pagerduty", "email") if pages else ("slack", "email"),
+        platforms=platforms,
     )
 
 
 def _rollback_problems(
-    variables: Mapping[str, object], *, dry_run: bool, platforms: frozenset[str]
+    variables: Mapping[str, object], *, dry_run: bool, platforms: frozenset[str], pages: bool
 ) -> list[str]:
-    spec = _spec(platforms)
+    spec = _spec(platforms, pages)
     missing = sorted(set(spec.required_variables) - ACTING_VARIABLES - set(variables))
     if not dry_run:  # acting needs one of each acting entry (a token, a project...)
         missing += [
@@ -120,6 +121,7 @@ def rollback_service(
     dry_run: bool,
     protect: bool,
     platforms: frozenset[str],
+    pages: bool,
 ) -> RailwayServiceArgs:
     """The rollback service (this repository's `rollback/`); `variables` are its settings.
 
@@ -127,11 +129,12 @@ def rollback_service(
     workflow deploys, behind the stack's reviewers), never from Railway building a branch on
     push. It answers on the private network, where Alertmanager reaches it, and on the host of
     `public_url` only when given. In dry run it holds no platform token. `platforms`: where the
-    services it may roll back run (what acting needs)."""
-    problems = _rollback_problems(variables, dry_run=dry_run, platforms=platforms)
+    services it may roll back run (what acting needs); `pages`: whether it pages PagerDuty (then
+    its routing key is required)."""
+    problems = _rollback_problems(variables, dry_run=dry_run, platforms=platforms, pages=pages)
     if problems:
         raise ValueError(f"the rollback service {'; '.join(problems)}")
-    spec = _spec(platforms)
+    spec = _spec(platforms, pages)
     host = urlsplit(public_url).hostname if public_url else None
     return RailwayServiceArgs(
         project_id=project_id,

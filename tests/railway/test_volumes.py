@@ -294,6 +294,7 @@ def test_the_rollback_service_keeps_its_audit_log_on_a_volume() -> None:
         dry_run=False,
         protect=False,
         platforms=frozenset({"railway", "vercel"}),
+        pages=True,
     )
     spec = json.loads(render_spec(args, dict.fromkeys(args.variables, "x")))
     assert spec["service"]["volumes"] == [{"mountPath": ROLLBACK.volume_mount}]
