@@ -15,13 +15,6 @@ from typing import Literal
 
 ServerName = Literal["prometheus", "blackbox-exporter", "alertmanager", "grafana"]
 
-TESTED_WITH = {
-    "prometheus": "2.42 (Debian bookworm)",
-    "blackbox-exporter": "0.23 (Debian bookworm)",
-    "alertmanager": "0.25 (Debian bookworm)",
-    "grafana": "not run here; provisioning apiVersion 1",
-}
-
 IMAGES: dict[ServerName, str] = {
     # 2.53 is the last 2.x long-term-support line.
     "prometheus": (

@@ -844,10 +844,6 @@ def snapshot(book: Book) -> list[dict[str, Any]]:
     return [g.record() for g in book.groups.values()]
 
 
-def unfinished(book: Book) -> list[GroupState]:
-    return [g for g in book.groups.values() if g.active is not None or g.freeze_retry]
-
-
 def busy(book: Book) -> int:
     return sum(1 for g in book.groups.values() if g.active)
 

@@ -85,12 +85,6 @@ class Policy(_Model):
     def slo(self, service: str, name: str) -> SloPolicy | None:
         return next((s for s in self.slos if (s.service, s.slo) == (service, name)), None)
 
-    def expected_strategy(self, alertname: str, service: str) -> StrategyName | None:
-        return next(
-            (a.strategy for a in self.alerts if a.alertname == alertname and a.service == service),
-            None,
-        )
-
 
 def load_policy(text: str, services: str) -> Policy:
     """The policy of rollback-config.yml's `text` and rollback-services.yml's `services`."""

@@ -7,7 +7,6 @@ Railway project), whose policy settings the reports are checked with.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -349,7 +348,3 @@ CASES = {
     "replace_and_unprotect": replace_and_unprotect,
     "large_change_cut": large_change,
 }
-
-
-def clone(side: dict[str, Stack]) -> dict[str, Stack]:
-    return copy.deepcopy(side)
