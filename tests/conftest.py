@@ -72,7 +72,7 @@ def pytest_collection_finish() -> None:
     """What collection imported (pulumi and the provider SDKs, pydantic's models, the schemas)
     lives until the worker exits: frozen, the garbage collector stops walking it again at every
     full collection. Measured on the synth-heavy tests: about a quarter less CPU, the same peak
-    memory (docs: README "The test command")."""
+    memory (docs/performance.md, "The test command")."""
     gc.collect()
     gc.freeze()
 

@@ -58,7 +58,7 @@ SUMMARY = """\
 
 
 # Only what the rollback runs on (requirements.txt, not the tests and linters), installed by uv,
-# which does it in about a second where pip takes 10 to 15 s (README, "Performance"): every
+# which does it in about a second where pip takes 10 to 15 s (docs/performance.md): every
 # second counts here. pip fetches uv itself, pinned, from PyPI rather than through another
 # third-party action. The virtualenv needs no pip of its own, and uv compiles no bytecode ahead
 # for the modules the rollback never imports.
