@@ -10,7 +10,10 @@ is shown too, with the ratios to it, as the floor was measured before. A third r
 the synth imports and runs nothing: the share of the ratio that no change to the program's run
 can remove. Two more rows bound the goal from below: Pulumi's runtime registering the staging
 plan's resources again, alone (`benchmarks.replay`: the floor's imports, then every resource
-with its inputs and nothing else), and the same after pydantic's import (no model built). The
+with its inputs and nothing else), the same after pydantic's import (no model built), and the
+same after the stack file is read and validated as the synth does it (the config models built,
+nothing rendered): what a synth costs that registers through Pulumi and validates with pydantic,
+before it renders a file or builds a resource's arguments. The
 synth runs the whole program for a stack under the mock runtime and writes its plan. The
 commands take turns, run by run, so a busy machine slows them all alike.
 Both sides load compiled bytecode, as on a user's second run: pip compiled the SDKs at install,
@@ -36,6 +39,11 @@ FROZEN = f"{FLOOR}; import gc; gc.freeze()"  # exits as tools.synth does
 IMPORTS = f"{FLOOR}, pulumi_command.local, tools.synth, components.pipeline; import gc; gc.freeze()"
 STACKS = ("staging", "production")
 PYDANTIC = "from pydantic import BaseModel, Field"
+VALIDATED = (
+    "from tools import synth; "
+    "synth.validated('staging', synth.read_stack_file(synth.ROOT / 'Pulumi.staging.yaml'), "
+    "synth.project_name()); "
+)
 
 
 def _replay(plan: str, before: str = "") -> str:
@@ -67,6 +75,10 @@ def main() -> None:
             "(`benchmarks.replay`)": measure.Command(["-c", _replay(plan)]),
             f"the same after pydantic's import (`{PYDANTIC}`)": measure.Command(
                 ["-c", _replay(plan, f"{PYDANTIC}; ")]
+            ),
+            "the same after the staging stack file is read and validated as the synth does (the "
+            "config's models built), nothing rendered": measure.Command(
+                ["-c", _replay(plan, VALIDATED)]
             ),
         }
         for stack in STACKS:
