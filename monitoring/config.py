@@ -51,6 +51,9 @@ HIGHR_BUCKETS = (
     4.5, 5.0, 7.5, 10.0, 30.0, 60.0,
 )  # fmt: skip
 
+# Grafana's dashboards, each a file and a uid: the business one only with business metrics.
+DASHBOARDS = ("application", "infrastructure", "business", "rollback")
+
 
 def _https_or_loopback(url: str) -> str:
     """https anywhere; plain http only on a loopback host (the end-to-end test's servers)."""

@@ -27,13 +27,11 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from monitoring import metrics as m
-from monitoring.config import MonitoringConfig, Target
+from monitoring.config import DASHBOARDS, MonitoringConfig, Target
 from monitoring.durations import format_duration
 from monitoring.rules import QUANTILES, AlertRule, alert_rules, recording_names
 from monitoring.servers import GRAFANA_PROMETHEUS_PASSWORD
 from monitoring.webauth import user_of
-
-DASHBOARDS = ("application", "infrastructure", "business", "rollback")
 
 
 def dashboards(config: MonitoringConfig) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from monitoring.config import (
+    DASHBOARDS,
     ConfigModel,
     EnvironmentKind,
     ImageRef,
@@ -32,7 +33,6 @@ from monitoring.config import (
     UrlPath,
     pages,
 )
-from monitoring.grafana import DASHBOARDS
 from monitoring.secrets import checked_url
 from policy.publishers import OFFICIAL_PUBLISHERS, publisher
 from workflows.config import AppCi

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from monitoring import MonitoringConfig, Target, render, secret_files
-from monitoring.grafana import DASHBOARDS
+from monitoring.config import DASHBOARDS
 from monitoring.prometheus import RULE_FILES
 from monitoring.rules import alert_rules
 from monitoring.slo import all_alerts
