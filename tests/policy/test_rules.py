@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from policy import rules
 from policy import settings as policy_settings
@@ -16,7 +18,7 @@ from policy.resources import (
     GITHUB_ENVIRONMENT,
     GITHUB_RULESET,
 )
-from policy.secret_values import secret_kind
+from policy.secret_values import TOKENS, secret_kind
 from tests.policy.cases import (
     CASES,
     CONFIG,
@@ -151,6 +153,38 @@ def test_stack_rule_fails_when_main_is_unprotected(protections: list[dict[str, o
 )
 def test_secret_looking_values(value: str) -> None:
     assert secret_kind(value) is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("ghp_" + "a1B2" * 9, "a GitHub token"),
+        ("xoxb-123456789012-abcdefABCDEF", "a Slack token"),
+        ("url: https://hooks.slack.com/services/T000/B000/XXXXXXXX", "a Slack webhook URL"),
+        ("key=AKIAIOSFODNN7EXAMPLE", "an AWS access key id"),
+        ("STRIPE=sk_live_4eC39HqLyjWDarjtT1zdp7dc", "a Stripe secret key"),
+        ("glpat-xxxxxxxxxxxxxxxxxxxx", "a GitLab token"),
+        ("//registry.npmjs.org/:_authToken=npm_" + "a1B2" * 9, "an npm token"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE", "a private key"),
+        (
+            "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3",
+            "a JSON Web Token",
+        ),
+    ],
+)
+def test_each_token_format_is_named(value: str, kind: str) -> None:
+    assert secret_kind(value) == kind
+    assert secret_kind(f"{{'panels': [], 'note': {value!r}}}") == kind  # inside a larger value
+
+
+@pytest.mark.parametrize("kind", sorted(TOKENS))
+@given(data=st.data())
+def test_every_match_holds_one_of_its_markers(kind: str, data: st.DataObject) -> None:
+    """The markers only skip values the pattern cannot match: each format's pattern runs only
+    where one of its literals occurs."""
+    markers, pattern = TOKENS[kind]
+    value = data.draw(st.from_regex(pattern))
+    assert any(marker in value for marker in markers)
 
 
 @pytest.mark.parametrize(
