@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-import yaml
-
+from monitoring import yamlfile
 from policy.secret_values import SECRET, UNKNOWN
 
 Kind = Literal["production", "staging", "preview"]
@@ -118,4 +117,4 @@ def parsed_yaml(text: str) -> Any:
     """A rendered file's YAML, parsed once however many rules and stacks read it, with libyaml's
     parser where PyYAML has it (the SLO rule files made the pure-Python one most of a plan
     diff's time). Callers only read what it returns."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    return yamlfile.load(text)

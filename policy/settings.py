@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components.stackfile import not_there
+from monitoring import yamlfile
 from policy import rules
 from policy.checks.hosts import HostSettings
 from policy.resources import Kind
@@ -143,8 +144,8 @@ def stack_values(config: Mapping[str, Any], project: str) -> dict[str, Any]:
 
 def _stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
     try:
-        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
-        document = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text())
+        project = yamlfile.load((project_dir / "Pulumi.yaml").read_text())["name"]
+        document = yamlfile.load((project_dir / f"Pulumi.{stack}.yaml").read_text())
     except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
         raise SettingsError(
             f"the stack '{stack}' in {project_dir} cannot be read: {error}"
@@ -260,7 +261,7 @@ def load(project_dir: Path, stack: str, stack_config: Mapping[str, Any] | None =
             "keeps every rule's default; docs/policy.md lists the keys)"
         ) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yamlfile.load(text)
     except yaml.YAMLError as error:
         raise SettingsError(f"{path}: not valid YAML: {error}") from None
     values = _stack_config(project_dir, stack) if stack_config is None else stack_config

@@ -8,9 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from monitoring import yamlfile
 from monitoring.config import Action, Channel, ServiceName, StrategyName
 from monitoring.durations import Duration
 from monitoring.rollback import RollbackServices, RollbackTarget
@@ -88,8 +88,8 @@ class Policy(_Model):
 
 def load_policy(text: str, services: str) -> Policy:
     """The policy of rollback-config.yml's `text` and rollback-services.yml's `services`."""
-    targets = RollbackServices.model_validate(yaml.safe_load(services)).services
-    return Policy.model_validate({**yaml.safe_load(text), "services": targets})
+    targets = RollbackServices.model_validate(yamlfile.load(services)).services
+    return Policy.model_validate({**yamlfile.load(text), "services": targets})
 
 
 def read_policy(path: Path, services: Path) -> Policy:

@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from monitoring import yamlfile
 from monitoring.durations import Duration
 from monitoring.rollback import RollbackServices
 
@@ -228,7 +229,7 @@ def acting(platforms: frozenset[str]) -> Needs:
 
 
 def read_services(text: str) -> RollbackServices:
-    return RollbackServices.model_validate(yaml.safe_load(text))
+    return RollbackServices.model_validate(yamlfile.load(text))
 
 
 def _platforms(data: Mapping[str, str]) -> frozenset[str]:

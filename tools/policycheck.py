@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
+from monitoring import yamlfile
 from policy import settings as policy_settings
 from policy.resources import Resource, with_kind
 from policy.rule import Violation
@@ -31,7 +30,7 @@ PACK_DIR = ROOT / "policy"
 
 
 def pack_version() -> str:
-    document = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
+    document = yamlfile.load((PACK_DIR / "PulumiPolicy.yaml").read_text())
     return str(document["version"])
 
 

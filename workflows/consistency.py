@@ -7,13 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-try:  # libyaml's parser: the same documents, read some thirty times faster
-    from yaml import CSafeLoader as _SafeLoader
-except ImportError:  # a PyYAML built without libyaml
-    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
-
+from monitoring import yamlfile
 from workflows.ci import PATH as CI_PATH
 
 WORKFLOWS = ".github/workflows/"
@@ -87,7 +81,7 @@ class Problem:
 
 def _workflows(files: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return {
-        path: yaml.load(text, Loader=_SafeLoader)
+        path: yamlfile.load(text)
         for path, text in sorted(files.items())
         if path.startswith(WORKFLOWS) and path.endswith((".yml", ".yaml"))
     }

@@ -27,6 +27,7 @@ from components.config.errors import (
     validation_problems,
 )
 from components.config.schema import StackConfig, problems
+from monitoring import yamlfile
 from monitoring.config import pages
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: its Pulumi.yaml and stack files
@@ -54,7 +55,7 @@ def project_name(project_dir: Path = ROOT) -> str:
     """The project's name in its `Pulumi.yaml`: the namespace of every key of its stack files."""
     path = project_dir / "Pulumi.yaml"
     try:
-        name = yaml.safe_load(path.read_text()).get("name")
+        name = yamlfile.load(path.read_text()).get("name")
     except (OSError, yaml.YAMLError, AttributeError) as error:
         raise ConfigError(f"{path}: cannot read the project's name ({error})") from None
     if not isinstance(name, str) or not name:

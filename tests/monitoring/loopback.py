@@ -410,11 +410,13 @@ def _wait_ready(
     process: subprocess.Popen[bytes],
     timeout: float = 20.0,
     auth: httpx.BasicAuth | None = None,
+    log: Path | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+            said = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}\n{said}")
         with contextlib.suppress(httpx.HTTPError):
             if get(url, timeout=1.0, auth=auth).status_code == 200:
                 return
@@ -582,7 +584,12 @@ def loopback_stack(
             process = start_server(server, secrets, tools["busybox"], path, logs / f"{name}.log")
             processes.append(process)
             started[name] = process
-            _wait_ready(ready_url(server, layout), process, auth=login_of(server, secrets))
+            _wait_ready(
+                ready_url(server, layout),
+                process,
+                auth=login_of(server, secrets),
+                log=logs / f"{name}.log",
+            )
         yield Loopback(
             config, apps, receiver, mailbox, config.addresses.prometheus_url, started, secrets
         )
