@@ -12,11 +12,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import yaml
 
 from tests.conftest import PROJECT_DIR, ROOT, STACKS, validated_stack
 from tests.monitoring.loopback import HttpStandIn, JsonReplies
 from tools import drift_issue
+from workflows import yamltext
 
 TOKEN = "github-token-for-drift-tests"
 
@@ -129,9 +129,7 @@ def test_a_refused_token_is_one_line_and_exit_1(
 
 
 def _workflow(name: str) -> dict[str, Any]:
-    data: dict[Any, Any] = yaml.safe_load((ROOT / ".github/workflows" / name).read_text())
-    data["on"] = data.pop(True, data.get("on"))
-    return data
+    return yamltext.load((ROOT / ".github/workflows" / name).read_text())
 
 
 def test_the_drift_workflow_previews_with_refresh_checks_railway_and_keeps_one_issue() -> None:

@@ -13,6 +13,7 @@ import yaml
 from components.app_repository import files as app_files
 from tests.conftest import NAMESPACE, PROJECT_DIR, SynthFn, stack_config, validated_stack
 from tools import synth
+from workflows import yamltext
 from workflows.config import PYTHON_SUFFIXES
 
 COMMAND = "command:local:Command"
@@ -96,9 +97,8 @@ def test_rollback_targets_and_the_rollback_workflow_follow_the_map(plan: Any) ->
     config = validated_stack("staging").model_copy(
         update={"services": {**validated_stack("staging").services, **_models()}}
     )
-    workflow = yaml.safe_load(app_files(config)[".github/workflows/rollback-staging.yml"])
-    trigger = workflow.get("on", workflow.get(True))  # YAML 1.1 may read the key `on` as true
-    options = trigger["workflow_dispatch"]["inputs"]["service"]["options"]
+    workflow = yamltext.load(app_files(config)[".github/workflows/rollback-staging.yml"])
+    options = workflow["on"]["workflow_dispatch"]["inputs"]["service"]["options"]
     assert options == ["all", *targets]
 
 

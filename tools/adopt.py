@@ -70,11 +70,11 @@ from components.config.schema import (
     SecretEnvName,
     TeamSlug,
 )
-from monitoring import yamlfile
 from monitoring.config import Email, EnvironmentKind, Platform, Receivers, Role, ServiceName
 from tools.files import cannot_write, write_whole
 from tools.missing import UNSET_PROJECT_ID
 from tools.synth import validated
+from workflows import yamltext
 
 KINDS: tuple[str, ...] = get_args(EnvironmentKind)
 CRON = "0 3 * * *"
@@ -560,9 +560,8 @@ def deploy_branches(deploy: Path = ROOT / ".github" / "workflows" / "deploy.yml"
     """The branches the pipeline repository's deploy workflow runs on (its push trigger); none
     where it cannot be read as such."""
     try:
-        workflow = yamlfile.load(deploy.read_text())
-        trigger = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
-        return [str(branch) for branch in trigger["push"]["branches"]]
+        branches = yamltext.load(deploy.read_text())["on"]["push"]["branches"]
+        return [str(branch) for branch in branches]
     except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError):
         return []
 

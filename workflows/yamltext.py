@@ -35,6 +35,13 @@ def _tag(match: re.Match[str]) -> str:
     return f"{line} # {PINS[action][1]}" if action in PINS else line
 
 
+def load(text: str) -> dict[str, Any]:
+    """A workflow's document, its trigger under "on" (YAML 1.1 reads the bare key `on` as true)."""
+    data: dict[Any, Any] = yamlfile.load(text)
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
 def dump(workflow: dict[str, Any], header: str, notes: dict[str, str] | None = None) -> str:
     """`notes`: a line's text (without indentation) -> a comment put at its end."""
     body = yamlfile.text(workflow, _Dumper)

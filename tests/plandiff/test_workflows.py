@@ -23,6 +23,7 @@ from tests.conftest import (
     workflow_schema_check,
     zizmor_findings,
 )
+from workflows import yamltext
 from workflows.consistency import APP_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +42,7 @@ def load(name: str) -> dict[str, Any]:
     path = WORKFLOWS / name
     if not path.exists():
         skip_or_fail(f"{path} missing")
-    data: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
-    return data
+    return yamltext.load(path.read_text(encoding="utf-8"))
 
 
 def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:

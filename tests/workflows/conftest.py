@@ -5,10 +5,8 @@ shape, its jobs and steps by name; the rendered files on disk, and tool lookup."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from components import app_repository
 from tests.conftest import PROJECT_DIR, STACKS, THREE_SERVICES, validated_stack
@@ -17,6 +15,7 @@ from tests.railway.conftest import schema, standin  # noqa: F401  (fixtures of t
 from tests.rollback.conftest import github, railway, vercel  # noqa: F401
 from workflows import Declared, WorkflowsConfig, render
 from workflows.consistency import DeclaredEnvironment
+from workflows.yamltext import load  # noqa: F401 (the workflow tests read workflows with it)
 
 FIXTURE_STACKS = ("staging", "production")
 # What the GitHub component declares per environment of the fixture product (one list:
@@ -86,9 +85,3 @@ def tree(tmp_path: Path, config: WorkflowsConfig) -> Path:
 
 def workflow_files(root: Path) -> list[Path]:
     return sorted((root / ".github" / "workflows").glob("*.yml"))
-
-
-def load(text: str) -> dict[str, Any]:
-    data: dict[Any, Any] = yaml.safe_load(text)
-    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
-    return data
